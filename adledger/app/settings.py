@@ -1,0 +1,40 @@
+"""Configuration from the environment (ADLEDGER_-less names, as a twelve-factor app expects)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(default=None, description="postgresql+asyncpg://...")
+    redis_url: str | None = Field(default=None, description="redis://host:port/db")
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+
+    data_dir: Path = Path(".adledger")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    max_query_depth: int = 10
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    max_page_size: int = 100
+    graphiql: bool = True
+
+    def with_urls(self, database_url: str, redis_url: str) -> Settings:
+        return self.model_copy(update={"database_url": database_url, "redis_url": redis_url})
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,90 @@
+"""Expected failures as data. Services raise them; the API maps each to a UserError type once."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class ErrorCode(enum.StrEnum):
+    NOT_FOUND = "NOT_FOUND"
+    FORBIDDEN = "FORBIDDEN"
+    INVALID_INPUT = "INVALID_INPUT"
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    SUBSCRIPTION_REQUIRED = "SUBSCRIPTION_REQUIRED"
+    TARGET_ALREADY_COVERED = "TARGET_ALREADY_COVERED"
+    AMOUNT_BELOW_MINIMUM = "AMOUNT_BELOW_MINIMUM"
+    BUDGET_BELOW_MINIMUM = "BUDGET_BELOW_MINIMUM"
+    BUDGET_CHANGE_LIMIT_REACHED = "BUDGET_CHANGE_LIMIT_REACHED"
+    INVALID_STATE = "INVALID_STATE"
+    ALLOCATION_MODE_IRREVERSIBLE = "ALLOCATION_MODE_IRREVERSIBLE"
+    ALLOCATION_NOT_ELIGIBLE = "ALLOCATION_NOT_ELIGIBLE"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    PAYMENT_PROVIDER_ERROR = "PAYMENT_PROVIDER_ERROR"
+
+
+@dataclass
+class DomainError(Exception):
+    message: str
+    field: tuple[str, ...] = ()
+    code: ErrorCode = field(default=ErrorCode.INVALID_INPUT, init=False)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def details(self) -> dict[str, object]:
+        """Extra fields of the error type beyond code, message and field."""
+        return {}
+
+
+@dataclass
+class InvalidInput(DomainError):
+    code: ErrorCode = field(default=ErrorCode.INVALID_INPUT, init=False)
+
+
+@dataclass
+class NotFound(DomainError):
+    code: ErrorCode = field(default=ErrorCode.NOT_FOUND, init=False)
+
+
+@dataclass
+class Forbidden(DomainError):
+    code: ErrorCode = field(default=ErrorCode.FORBIDDEN, init=False)
+
+
+@dataclass
+class InvalidState(DomainError):
+    code: ErrorCode = field(default=ErrorCode.INVALID_STATE, init=False)
+
+
+@dataclass
+class IdempotencyKeyReused(DomainError):
+    message: str = "this idempotency key was used with a different input"
+    code: ErrorCode = field(default=ErrorCode.IDEMPOTENCY_KEY_REUSED, init=False)
+
+
+@dataclass
+class CurrencyMismatch(DomainError):
+    message: str = ""
+    expected: str = ""
+    code: ErrorCode = field(default=ErrorCode.CURRENCY_MISMATCH, init=False)
+
+    def __post_init__(self) -> None:
+        if not self.message:
+            self.message = f"this wallet holds {self.expected}"
+        super().__post_init__()
+
+    def details(self) -> dict[str, object]:
+        return {"expected": self.expected}
+
+
+@dataclass
+class InsufficientFunds(DomainError):
+    message: str = "not enough funds"
+    available_minor: int = 0
+    currency: str = ""
+    code: ErrorCode = field(default=ErrorCode.INSUFFICIENT_FUNDS, init=False)
+
+    def details(self) -> dict[str, object]:
+        return {"available_minor": self.available_minor, "currency": self.currency}

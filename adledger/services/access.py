@@ -1,0 +1,39 @@
+"""Authorization checks shared by services. A caller with no role in a business center is
+told NOT_FOUND, never FORBIDDEN, so ids of other customers reveal nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.access import Permission, Role, role_allows
+from adledger.domain.errors import Forbidden, NotFound
+from adledger.services.actor import Actor
+from adledger.store import business_centers as centers
+
+
+async def role_in(session: AsyncSession, actor: Actor, center_id: int) -> Role | None:
+    roles = await centers.roles_of_user(session, actor.user_id, [center_id])
+    role = roles.get(center_id)
+    return Role(role) if role else None
+
+
+async def require(
+    session: AsyncSession,
+    actor: Actor,
+    center_id: int,
+    permission: Permission,
+    *,
+    field: tuple[str, ...] = (),
+    what: str = "object",
+) -> Role | None:
+    role = await role_in(session, actor, center_id)
+    if role is None and not actor.is_staff:
+        raise NotFound(f"{what} not found", field)
+    if not role_allows(role, permission, is_staff=actor.is_staff):
+        raise Forbidden(f"your role may not {permission.value.replace('_', ' ')} here", field)
+    return role
+
+
+def require_staff(actor: Actor) -> None:
+    if not actor.is_staff:
+        raise Forbidden("platform staff only")

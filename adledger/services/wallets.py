@@ -1,0 +1,254 @@
+"""Moving balance between wallets, vouchers and credit lines (DESIGN §4, §7 MANUAL mode)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.access import Permission
+from adledger.domain.errors import CurrencyMismatch, InvalidInput, InvalidState, NotFound
+from adledger.domain.ledger import AccountKind, Move, TransactionKind
+from adledger.domain.money import Currency, Money, parse_amount, parse_positive_amount
+from adledger.services import access
+from adledger.services.actor import Actor
+from adledger.services.idempotency import run_idempotent
+from adledger.services.ledger import post_entry
+from adledger.store import business_centers as centers
+from adledger.store import ledger as ledger_repo
+from adledger.store import wallets as repo
+from adledger.store.models import Wallet
+
+MAX_NET_TERMS_DAYS = 120
+
+
+class Bucket(enum.StrEnum):
+    CASH = "CASH"
+    VOUCHERS = "VOUCHERS"
+    CREDIT_LINE = "CREDIT_LINE"
+
+
+class CreditLineCycle(enum.StrEnum):
+    TWENTY_EIGHT_DAYS = "TWENTY_EIGHT_DAYS"
+    CALENDAR_MONTH = "CALENDAR_MONTH"
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyIn:
+    """A MoneyInput as sent: the amount still unparsed so its errors can name the field."""
+
+    amount: object
+    currency: Currency
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOutcome:
+    from_wallet_id: int
+    to_wallet_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class WalletOutcome:
+    wallet_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    from_wallet_id: int
+    to_wallet_id: int
+    amount: MoneyIn
+    bucket: Bucket = Bucket.CASH
+    idempotency_key: str | None = None
+
+
+async def transfer_balance(session: AsyncSession, actor: Actor, cmd: Transfer) -> TransferOutcome:
+    source = await _wallet_for(session, actor, cmd.from_wallet_id, ("input", "fromWalletId"))
+    target = await _wallet_for(session, actor, cmd.to_wallet_id, ("input", "toWalletId"))
+    money = _money_for(source, cmd.amount)
+    await _check_transfer(session, source, target, cmd.bucket)
+    request = {
+        "from": source.id,
+        "to": target.id,
+        "minor": money.minor,
+        "currency": money.currency.value,
+        "bucket": cmd.bucket.value,
+    }
+
+    async def run() -> TransferOutcome:
+        kind = AccountKind(cmd.bucket.value.lower())
+        await post_entry(
+            session,
+            operation="transfer_balance",
+            moves=[await _wallet_move(session, source, target, kind, money.minor)],
+            description=f"Transfer between wallets {source.id} and {target.id}",
+            actor_user_id=actor.user_id,
+        )
+        return TransferOutcome(source.id, target.id)
+
+    return await run_idempotent(
+        session, actor, cmd.idempotency_key, "transferBalance", request, TransferOutcome, run
+    )
+
+
+async def grant_vouchers(
+    session: AsyncSession,
+    actor: Actor,
+    wallet_id: int,
+    amount: MoneyIn,
+    reason: str,
+    key: str | None = None,
+) -> WalletOutcome:
+    access.require_staff(actor)
+    wallet = await _existing_wallet(session, wallet_id, ("input", "walletId"))
+    money = _money_for(wallet, amount)
+    clean_reason = _reason(reason)
+    request = {"wallet": wallet.id, "minor": money.minor, "reason": clean_reason}
+
+    async def run() -> WalletOutcome:
+        issuance = await ledger_repo.platform_account_id(
+            session, AccountKind.VOUCHER_ISSUANCE, wallet.currency
+        )
+        vouchers = await repo.wallet_account(session, wallet.id, AccountKind.VOUCHERS)
+        await post_entry(
+            session,
+            operation="grant_vouchers",
+            moves=[Move(issuance, vouchers.id, money.minor, TransactionKind.VOUCHER_GRANT)],
+            description=clean_reason,
+            actor_user_id=actor.user_id,
+        )
+        return WalletOutcome(wallet.id)
+
+    return await run_idempotent(session, actor, key, "grantVouchers", request, WalletOutcome, run)
+
+
+async def set_credit_line(
+    session: AsyncSession,
+    actor: Actor,
+    center_id: int,
+    limit: MoneyIn,
+    cycle: CreditLineCycle,
+    net_terms_days: int,
+) -> int:
+    access.require_staff(actor)
+    wallet = await _center_wallet(session, center_id)
+    money = _money_for(wallet, limit, allow_zero=True, field=("input", "limit"))
+    if not 0 <= net_terms_days <= MAX_NET_TERMS_DAYS:
+        raise InvalidInput(
+            f"netTermsDays must be 0 to {MAX_NET_TERMS_DAYS}", ("input", "netTermsDays")
+        )
+    line = await repo.wallet_account(session, wallet.id, AccountKind.CREDIT_LINE)
+    used = -(await ledger_repo.lock_accounts(session, [line.id]))[line.id].balance
+    if money.minor < used:
+        raise InvalidInput(
+            f"the limit may not be below what is used ({Money(used, money.currency).to_decimal_string()})",
+            ("input", "limit", "amount"),
+        )
+    await repo.set_credit_limit(session, wallet.id, money.minor)
+    await centers.set_credit_line_terms(session, center_id, cycle.value, net_terms_days)
+    return center_id
+
+
+async def credit_adjustment(
+    session: AsyncSession,
+    wallet_id: int,
+    amount: Money,
+    description: str,
+    actor_user_id: int | None,
+) -> int:
+    """Cash in from outside the platform (opening balances, corrections by finance)."""
+    clearing = await ledger_repo.platform_account_id(
+        session, AccountKind.PAYMENTS_CLEARING, amount.currency.value
+    )
+    cash = await repo.wallet_account(session, wallet_id, AccountKind.CASH)
+    return await post_entry(
+        session,
+        operation="adjustment",
+        moves=[Move(clearing, cash.id, amount.minor, TransactionKind.ADJUSTMENT)],
+        description=description,
+        actor_user_id=actor_user_id,
+    )
+
+
+async def _wallet_move(
+    session: AsyncSession, source: Wallet, target: Wallet, kind: AccountKind, minor: int
+) -> Move:
+    source_account = await repo.wallet_account(session, source.id, kind)
+    target_account = await repo.wallet_account(session, target.id, kind)
+    return Move(
+        source_account.id,
+        target_account.id,
+        minor,
+        TransactionKind.ALLOCATION_OUT,
+        TransactionKind.ALLOCATION_IN,
+    )
+
+
+async def _check_transfer(
+    session: AsyncSession, source: Wallet, target: Wallet, bucket: Bucket
+) -> None:
+    if source.id == target.id:
+        raise InvalidInput("a transfer needs two different wallets", ("input", "toWalletId"))
+    if source.business_center_id != target.business_center_id:
+        raise InvalidInput(
+            "balance moves only between wallets of one business center", ("input", "toWalletId")
+        )
+    if bucket is Bucket.CREDIT_LINE:
+        raise InvalidInput("a credit line cannot be transferred", ("input", "bucket"))
+    center = await centers.business_center(session, source.business_center_id)
+    if center is not None and center.allocation_mode != "MANUAL":
+        raise InvalidState(
+            "under automatic allocation balance is drawn automatically, not transferred"
+        )
+
+
+async def _wallet_for(
+    session: AsyncSession, actor: Actor, wallet_id: int, field: tuple[str, ...]
+) -> Wallet:
+    wallet = await _existing_wallet(session, wallet_id, field)
+    await access.require(
+        session,
+        actor,
+        wallet.business_center_id,
+        Permission.MOVE_MONEY,
+        field=field,
+        what="wallet",
+    )
+    return wallet
+
+
+async def _existing_wallet(session: AsyncSession, wallet_id: int, field: tuple[str, ...]) -> Wallet:
+    wallet = await repo.wallet(session, wallet_id)
+    if wallet is None:
+        raise NotFound("wallet not found", field)
+    return wallet
+
+
+async def _center_wallet(session: AsyncSession, center_id: int) -> Wallet:
+    found = await repo.wallets_of_centers(session, [center_id])
+    if not found:
+        raise NotFound("business center not found", ("input", "businessCenterId"))
+    return found[0]
+
+
+def _money_for(
+    wallet: Wallet,
+    amount: MoneyIn,
+    *,
+    allow_zero: bool = False,
+    field: tuple[str, ...] = ("input", "amount"),
+) -> Money:
+    parse = parse_amount if allow_zero else parse_positive_amount
+    money = parse(amount.amount, amount.currency, (*field, "amount"))
+    if allow_zero and money.minor < 0:
+        raise InvalidInput("amount may not be negative", (*field, "amount"))
+    if money.currency.value != wallet.currency:
+        raise CurrencyMismatch(expected=wallet.currency, field=(*field, "currencyCode"))
+    return money
+
+
+def _reason(raw: str) -> str:
+    reason = " ".join(raw.split())
+    if not 1 <= len(reason) <= 500:
+        raise InvalidInput("reason must have 1 to 500 characters", ("input", "reason"))
+    return reason

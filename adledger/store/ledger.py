@@ -1,0 +1,152 @@
+"""Ledger writes and the checks behind `adledger verify-ledger`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.ledger import AccountKind, AccountState, Posting
+from adledger.store.models import LedgerAccount, LedgerEntry, LedgerPosting, Wallet
+
+
+async def lock_accounts(session: AsyncSession, ids: Sequence[int]) -> dict[int, AccountState]:
+    """Lock the rows in ascending id order, the one order every writer uses, so writers
+    touching the same accounts queue instead of deadlocking."""
+    stmt = (
+        select(LedgerAccount, Wallet.credit_limit)
+        .outerjoin(Wallet, Wallet.id == LedgerAccount.wallet_id)
+        .where(LedgerAccount.id.in_(sorted(ids)))
+        .order_by(LedgerAccount.id)
+        .with_for_update(of=LedgerAccount)
+    )
+    states: dict[int, AccountState] = {}
+    for account, credit_limit in (await session.execute(stmt)).all():
+        states[account.id] = AccountState(
+            kind=AccountKind(account.kind),
+            balance=account.balance,
+            currency=account.currency,
+            credit_limit=credit_limit or 0,
+        )
+    return states
+
+
+async def platform_account_id(session: AsyncSession, kind: AccountKind, currency: str) -> int:
+    key = f"platform:{kind.value}:{currency}"
+    await session.execute(
+        pg_insert(LedgerAccount)
+        .values(key=key, kind=kind.value, currency=currency, balance=0)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    return (await session.scalars(select(LedgerAccount.id).where(LedgerAccount.key == key))).one()
+
+
+async def write_entry(
+    session: AsyncSession,
+    *,
+    operation: str,
+    idempotency_key: str,
+    description: str,
+    actor_user_id: int | None,
+    postings: Sequence[Posting],
+    balances_after: Sequence[int],
+    balances: dict[int, int],
+) -> int:
+    entry_id = await session.scalar(
+        insert(LedgerEntry)
+        .values(
+            operation=operation,
+            idempotency_key=idempotency_key,
+            description=description,
+            actor_user_id=actor_user_id,
+        )
+        .returning(LedgerEntry.id)
+    )
+    assert entry_id is not None
+    await session.execute(
+        insert(LedgerPosting),
+        [
+            {
+                "entry_id": entry_id,
+                "account_id": posting.account_id,
+                "amount": posting.amount,
+                "balance_after": after,
+                "kind": posting.kind.value,
+            }
+            for posting, after in zip(postings, balances_after, strict=True)
+        ],
+    )
+    await session.execute(
+        update(LedgerAccount),
+        [{"id": account_id, "balance": balance} for account_id, balance in balances.items()],
+    )
+    return entry_id
+
+
+async def entry_id_for_key(session: AsyncSession, idempotency_key: str) -> int | None:
+    stmt = select(LedgerEntry.id).where(LedgerEntry.idempotency_key == idempotency_key)
+    return await session.scalar(stmt)
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    rule: str
+    detail: str
+
+
+async def unbalanced_entries(session: AsyncSession) -> list[Violation]:
+    stmt = (
+        select(LedgerPosting.entry_id, func.sum(LedgerPosting.amount))
+        .group_by(LedgerPosting.entry_id)
+        .having(func.sum(LedgerPosting.amount) != 0)
+    )
+    return [
+        Violation("entry sums to zero", f"entry {entry_id} sums to {total}")
+        for entry_id, total in (await session.execute(stmt)).all()
+    ]
+
+
+async def stale_cached_balances(session: AsyncSession) -> list[Violation]:
+    rows = await session.execute(
+        text(
+            "SELECT a.id, a.key, a.balance, COALESCE(SUM(p.amount), 0) AS posted "
+            "FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account_id = a.id "
+            "GROUP BY a.id HAVING a.balance <> COALESCE(SUM(p.amount), 0)"
+        )
+    )
+    return [
+        Violation("cached balance equals its postings", f"{key}: cached {cached}, posted {posted}")
+        for _, key, cached, posted in rows.all()
+    ]
+
+
+async def negative_customer_buckets(session: AsyncSession) -> list[Violation]:
+    rows = await session.execute(
+        text(
+            "SELECT a.key, a.kind, a.balance, COALESCE(w.credit_limit, 0) "
+            "FROM ledger_accounts a LEFT JOIN wallets w ON w.id = a.wallet_id "
+            "WHERE a.kind = ANY(:customer_kinds) AND a.balance < 0 "
+            "AND NOT (a.kind = 'credit_line' AND a.balance >= -COALESCE(w.credit_limit, 0))"
+        ),
+        {"customer_kinds": [k.value for k in AccountKind if not k.is_platform]},
+    )
+    return [
+        Violation("no customer bucket below zero", f"{key} ({kind}) is {balance}, limit {limit}")
+        for key, kind, balance, limit in rows.all()
+    ]
+
+
+async def unbalanced_total(session: AsyncSession) -> list[Violation]:
+    rows = await session.execute(
+        text(
+            "SELECT currency, SUM(balance) FROM ledger_accounts GROUP BY currency "
+            "HAVING SUM(balance) <> 0"
+        )
+    )
+    return [
+        Violation("all balances of a currency sum to zero", f"{currency}: {total}")
+        for currency, total in rows.all()
+    ]

@@ -1,0 +1,184 @@
+"""Tables. Relationships are lazy="raise": every read goes through a repository query."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created_at()
+    user: Mapped[User] = relationship(lazy="raise")
+
+
+class BusinessCenter(Base):
+    __tablename__ = "business_centers"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    allocation_mode: Mapped[str] = mapped_column(String(16), default="MANUAL")
+    allocation_mode_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    credit_line_cycle: Mapped[str | None] = mapped_column(String(32))
+    credit_line_net_terms_days: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("business_center_id", "user_id"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    business_center_id: Mapped[int] = mapped_column(
+        ForeignKey("business_centers.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class AdAccount(Base):
+    __tablename__ = "ad_accounts"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    business_center_id: Mapped[int] = mapped_column(
+        ForeignKey("business_centers.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    billing_option: Mapped[str] = mapped_column(String(32))
+    account_type: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Wallet(Base):
+    """One per business center (ad_account_id NULL) and one per ad account."""
+
+    __tablename__ = "wallets"
+    __table_args__ = (
+        Index(
+            "uq_wallets_business_center_own",
+            "business_center_id",
+            unique=True,
+            postgresql_where="ad_account_id IS NULL",
+        ),
+        CheckConstraint("credit_limit >= 0", name="credit_limit_non_negative"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    business_center_id: Mapped[int] = mapped_column(
+        ForeignKey("business_centers.id", ondelete="CASCADE"), index=True
+    )
+    ad_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ad_accounts.id", ondelete="CASCADE"), unique=True
+    )
+    currency: Mapped[str] = mapped_column(String(3))
+    credit_limit: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class LedgerAccount(Base):
+    """A balance in the ledger; `balance` is a cache of its postings, changed in their transaction."""
+
+    __tablename__ = "ledger_accounts"
+    # The last line of defence behind the lock-and-check in services: customer money
+    # other than a credit line never goes below zero, whatever code path writes it.
+    __table_args__ = (
+        CheckConstraint(
+            "kind NOT IN ('cash', 'vouchers', 'reserve', 'hold') OR balance >= 0",
+            name="customer_balance_non_negative",
+        ),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    wallet_id: Mapped[int | None] = mapped_column(
+        ForeignKey("wallets.id", ondelete="RESTRICT"), index=True
+    )
+    campaign_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class LedgerEntry(Base):
+    """One operation: its postings sum to zero. Append-only."""
+
+    __tablename__ = "ledger_entries"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class LedgerPosting(Base):
+    __tablename__ = "ledger_postings"
+    __table_args__ = (
+        Index("ix_ledger_postings_account_id_id", "account_id", "id"),
+        CheckConstraint("amount <> 0", name="amount_non_zero"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("ledger_entries.id", ondelete="RESTRICT"), index=True
+    )
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id", ondelete="RESTRICT"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a keyed request, replayed for the same key and input."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    operation: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    result: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created_at()

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.store.models import ApiToken, User
+
+
+async def user_by_token_hash(session: AsyncSession, token_hash: str) -> User | None:
+    stmt = select(User).join(ApiToken, ApiToken.user_id == User.id)
+    return await session.scalar(stmt.where(ApiToken.token_hash == token_hash))
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email))
+
+
+async def users_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[User]:
+    return list(await session.scalars(select(User).where(User.id.in_(ids))))
+
+
+async def insert_user(session: AsyncSession, email: str, *, is_staff: bool) -> User:
+    user = User(email=email, is_staff=is_staff)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def insert_token(session: AsyncSession, user_id: int, token_hash: str) -> None:
+    session.add(ApiToken(user_id=user_id, token_hash=token_hash))
+    await session.flush()

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.ledger import WALLET_BUCKETS, AccountKind
+from adledger.store.models import LedgerAccount, LedgerEntry, LedgerPosting, User, Wallet
+
+
+async def insert_wallet(
+    session: AsyncSession, center_id: int, ad_account_id: int | None, currency: str
+) -> Wallet:
+    """A wallet with its three bucket accounts, created together so a wallet is never partial."""
+    wallet = Wallet(
+        business_center_id=center_id, ad_account_id=ad_account_id, currency=currency, credit_limit=0
+    )
+    session.add(wallet)
+    await session.flush()
+    session.add_all(
+        LedgerAccount(
+            key=f"wallet:{wallet.id}:{kind.value}",
+            kind=kind.value,
+            currency=currency,
+            wallet_id=wallet.id,
+            balance=0,
+        )
+        for kind in WALLET_BUCKETS
+    )
+    await session.flush()
+    return wallet
+
+
+async def wallets_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Wallet]:
+    stmt = select(Wallet).where(Wallet.id.in_(ids)).execution_options(populate_existing=True)
+    return list(await session.scalars(stmt))
+
+
+async def wallet(session: AsyncSession, wallet_id: int) -> Wallet | None:
+    found = await wallets_by_ids(session, [wallet_id])
+    return found[0] if found else None
+
+
+async def wallets_of_ad_accounts(
+    session: AsyncSession, ad_account_ids: Sequence[int]
+) -> list[Wallet]:
+    stmt = select(Wallet).where(Wallet.ad_account_id.in_(ad_account_ids))
+    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def wallets_of_centers(session: AsyncSession, center_ids: Sequence[int]) -> list[Wallet]:
+    stmt = select(Wallet).where(
+        Wallet.business_center_id.in_(center_ids), Wallet.ad_account_id.is_(None)
+    )
+    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def set_credit_limit(session: AsyncSession, wallet_id: int, limit: int) -> None:
+    await session.execute(update(Wallet).where(Wallet.id == wallet_id).values(credit_limit=limit))
+
+
+async def wallet_account(session: AsyncSession, wallet_id: int, kind: AccountKind) -> LedgerAccount:
+    stmt = select(LedgerAccount).where(
+        LedgerAccount.wallet_id == wallet_id, LedgerAccount.kind == kind.value
+    )
+    return (await session.scalars(stmt)).one()
+
+
+async def balances_by_wallet(
+    session: AsyncSession, wallet_ids: Sequence[int]
+) -> dict[int, dict[str, int]]:
+    """Sum of each account kind per wallet (bucket accounts and campaign holds alike)."""
+    stmt = (
+        select(LedgerAccount.wallet_id, LedgerAccount.kind, func.sum(LedgerAccount.balance))
+        .where(LedgerAccount.wallet_id.in_(wallet_ids))
+        .group_by(LedgerAccount.wallet_id, LedgerAccount.kind)
+    )
+    sums: dict[int, dict[str, int]] = defaultdict(dict)
+    for wallet_id, kind, total in (await session.execute(stmt)).all():
+        sums[wallet_id][kind] = int(total)
+    return sums
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRow:
+    id: int
+    wallet_id: int
+    kind: str
+    bucket: str
+    amount: int
+    balance_after: int
+    description: str
+    created_at: datetime
+    actor_email: str | None
+
+
+async def transaction_pages(
+    session: AsyncSession,
+    wallet_ids: Sequence[int],
+    *,
+    limit: int,
+    after_id: int | None,
+    kinds: Sequence[str] | None,
+) -> dict[int, list[TransactionRow]]:
+    """Postings on the wallets' buckets, newest first, up to `limit` per wallet."""
+    row_number = func.row_number().over(
+        partition_by=LedgerAccount.wallet_id, order_by=LedgerPosting.id.desc()
+    )
+    inner = (
+        select(
+            LedgerPosting.id,
+            LedgerAccount.wallet_id,
+            LedgerPosting.kind,
+            LedgerAccount.kind.label("bucket"),
+            LedgerPosting.amount,
+            LedgerPosting.balance_after,
+            LedgerEntry.description,
+            LedgerPosting.created_at,
+            User.email.label("actor_email"),
+            row_number.label("rn"),
+        )
+        .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
+        .join(LedgerEntry, LedgerEntry.id == LedgerPosting.entry_id)
+        .outerjoin(User, User.id == LedgerEntry.actor_user_id)
+        .where(
+            LedgerAccount.wallet_id.in_(wallet_ids),
+            LedgerAccount.kind.in_([kind.value for kind in WALLET_BUCKETS]),
+        )
+    )
+    if kinds is not None:
+        inner = inner.where(LedgerPosting.kind.in_(kinds))
+    if after_id is not None:
+        inner = inner.where(LedgerPosting.id < after_id)
+    sub = inner.subquery()
+    stmt = select(sub).where(sub.c.rn <= limit).order_by(sub.c.wallet_id, sub.c.rn)
+    pages: dict[int, list[TransactionRow]] = defaultdict(list)
+    for row in (await session.execute(stmt)).mappings():
+        fields = {key: row[key] for key in TransactionRow.__slots__}
+        pages[row["wallet_id"]].append(TransactionRow(**fields))
+    return pages
