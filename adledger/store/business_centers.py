@@ -80,10 +80,11 @@ async def page_business_centers(
 
 
 async def insert_ad_account(
-    session: AsyncSession, center_id: int, name: str, billing_option: str, account_type: str
+    session: AsyncSession, center: BusinessCenter, name: str, billing_option: str, account_type: str
 ) -> AdAccount:
     account = AdAccount(
-        business_center_id=center_id,
+        business_center_id=center.id,
+        currency=center.currency,
         name=name,
         billing_option=billing_option,
         account_type=account_type,

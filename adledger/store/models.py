@@ -87,6 +87,8 @@ class AdAccount(Base):
         ForeignKey("business_centers.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(200))
+    # The business center's currency, copied because it never changes and every read needs it.
+    currency: Mapped[str] = mapped_column(String(3))
     billing_option: Mapped[str] = mapped_column(String(32))
     account_type: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = _created_at()
@@ -118,7 +120,7 @@ class Wallet(Base):
 
 
 class LedgerAccount(Base):
-    """A balance in the ledger; `balance` is a cache of its postings, changed in their transaction."""
+    """A balance in the ledger; `balance` caches its postings and changes in their transaction."""
 
     __tablename__ = "ledger_accounts"
     # The last line of defence behind the lock-and-check in services: customer money

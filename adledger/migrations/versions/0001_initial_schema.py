@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 01:32:16.759957
+Create Date: 2026-11-22 01:35:24.968027
 """
 
 from collections.abc import Sequence
@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
         sa.Column("business_center_id", sa.BigInteger(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("billing_option", sa.String(length=32), nullable=False),
         sa.Column("account_type", sa.String(length=32), nullable=False),
         sa.Column(

@@ -1,0 +1,110 @@
+"""Per-request DataLoaders: every relation of a page of N objects costs one statement."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from adledger.domain.access import Role
+from adledger.schema.pages import PageArgs
+from adledger.store import business_centers as centers
+from adledger.store import wallets
+
+if TYPE_CHECKING:
+    from adledger.resolvers.context import RequestContext
+
+K = TypeVar("K", bound=Hashable)
+
+
+def _by_key(rows: Sequence[Any], keys: Sequence[Any], attr: str) -> list[Any]:
+    found = {getattr(row, attr): row for row in rows}
+    return [found.get(key) for key in keys]
+
+
+class Loaders:
+    def __init__(self, ctx: RequestContext) -> None:
+        self._ctx = ctx
+        self.center = self._rows(centers.business_centers_by_ids, "id")
+        self.ad_account = self._rows(centers.ad_accounts_by_ids, "id")
+        self.wallet = self._rows(wallets.wallets_by_ids, "id")
+        self.center_wallet = self._rows(wallets.wallets_of_centers, "business_center_id")
+        self.account_wallet = self._rows(wallets.wallets_of_ad_accounts, "ad_account_id")
+        self.balances: DataLoader[int, dict[str, int]] = DataLoader(self._balances)
+        self.members: DataLoader[int, list[tuple[str, str]]] = DataLoader(self._members)
+        self.viewer_role: DataLoader[int, Role | None] = DataLoader(self._viewer_roles)
+        self.ad_account_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(
+            self._ad_account_pages
+        )
+        self.transaction_page: DataLoader[
+            tuple[int, PageArgs, tuple[str, ...] | None], list[Any]
+        ] = DataLoader(self._transaction_pages)
+
+    def _rows(
+        self, fetch: Callable[[Any, Sequence[int]], Awaitable[Sequence[Any]]], attr: str
+    ) -> DataLoader[int, Any]:
+        async def load(keys: list[int]) -> list[Any]:
+            rows = await self._ctx.read(lambda session: fetch(session, keys))
+            return _by_key(rows, keys, attr)
+
+        return DataLoader(load)
+
+    async def _balances(self, keys: list[int]) -> list[dict[str, int]]:
+        sums = await self._ctx.read(lambda s: wallets.balances_by_wallet(s, keys))
+        return [sums.get(key, {}) for key in keys]
+
+    async def _members(self, keys: list[int]) -> list[list[tuple[str, str]]]:
+        members = await self._ctx.read(lambda s: centers.members_by_center(s, keys))
+        return [members.get(key, []) for key in keys]
+
+    async def _viewer_roles(self, keys: list[int]) -> list[Role | None]:
+        actor = await self._ctx.actor()
+        if actor is None:
+            return [None for _ in keys]
+        roles = await self._ctx.read(lambda s: centers.roles_of_user(s, actor.user_id, keys))
+        return [Role(roles[key]) if key in roles else None for key in keys]
+
+    async def _ad_account_pages(self, keys: list[tuple[int, PageArgs]]) -> list[list[Any]]:
+        async def fetch(args: PageArgs, parents: list[int]) -> dict[int, list[Any]]:
+            return await self._ctx.read(
+                lambda s: centers.ad_account_pages(
+                    s, parents, limit=args.fetch, after_id=args.after_id
+                )
+            )
+
+        return await _grouped_pages(keys, fetch)
+
+    async def _transaction_pages(
+        self, keys: list[tuple[int, PageArgs, tuple[str, ...] | None]]
+    ) -> list[list[Any]]:
+        async def fetch(
+            group: tuple[PageArgs, tuple[str, ...] | None], parents: list[int]
+        ) -> dict[int, list[Any]]:
+            args, kinds = group
+            return await self._ctx.read(
+                lambda s: wallets.transaction_pages(
+                    s, parents, limit=args.fetch, after_id=args.after_id, kinds=kinds
+                )
+            )
+
+        return await _grouped_pages(keys, fetch)
+
+
+async def _grouped_pages(
+    keys: Sequence[tuple[Any, ...]],
+    fetch: Callable[[Any, list[int]], Awaitable[dict[int, list[Any]]]],
+) -> list[list[Any]]:
+    """One query per distinct set of page arguments (normally exactly one)."""
+    groups: dict[Any, list[int]] = defaultdict(list)
+    for parent, *rest in keys:
+        group = rest[0] if len(rest) == 1 else tuple(rest)
+        groups[group].append(parent)
+    results: dict[tuple[Any, ...], list[Any]] = {}
+    for group, parents in groups.items():
+        pages = await fetch(group, parents)
+        for parent in parents:
+            key = (parent, group) if not isinstance(group, tuple) else (parent, *group)
+            results[key] = pages.get(parent, [])
+    return [results[tuple(key)] for key in keys]

@@ -1,0 +1,188 @@
+"""Mutation resolvers: parse the input, run one service in one transaction, map the result."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from adledger.domain.errors import DomainError, NotFound
+from adledger.schema import inputs, results
+from adledger.schema.errors import to_user_error
+from adledger.schema.ids import db_id_of
+from adledger.schema.types import AdAccount, BusinessCenter, Wallet
+from adledger.services import business_centers as center_service
+from adledger.services import wallets as wallet_service
+from adledger.services.actor import Actor
+
+O = TypeVar("O")
+
+
+def _members(result_union: Any) -> tuple[type, ...]:
+    union = typing.get_args(result_union)[0]
+    return typing.get_args(union)
+
+
+def decode_id(global_id: str, type_name: str, field: tuple[str, ...]) -> int:
+    db_id = db_id_of(global_id, type_name)
+    if db_id is None:
+        raise NotFound(f"no {type_name} has this id", field)
+    return db_id
+
+
+async def mutate(
+    info: Info,
+    result_union: Any,
+    run: Callable[[AsyncSession, Actor], Awaitable[O]],
+    render: Callable[[O], Awaitable[Any]],
+    wallets_of: Callable[[O], list[int]] = lambda _: [],
+) -> Any:
+    ctx = info.context
+    actor = await ctx.require_actor()
+    try:
+        outcome = await ctx.write(lambda session: run(session, actor))
+    except DomainError as err:
+        return to_user_error(err, _members(result_union))
+    await ctx.publish_wallets(wallets_of(outcome))
+    return await render(outcome)
+
+
+async def _center(info: Info, center_id: int) -> BusinessCenter:
+    return BusinessCenter.from_row(await info.context.loaders.center.load(center_id))
+
+
+async def _wallet(info: Info, wallet_id: int) -> Wallet:
+    return Wallet.from_row(await info.context.loaders.wallet.load(wallet_id))
+
+
+def _money(money_input: Any) -> wallet_service.MoneyIn:
+    return wallet_service.MoneyIn(money_input.amount, money_input.currency_code)
+
+
+async def create_business_center(
+    info: Info, input: inputs.CreateBusinessCenterInput
+) -> results.CreateBusinessCenterResult:
+    async def render(outcome: center_service.CenterOutcome) -> Any:
+        center = await _center(info, outcome.business_center_id)
+        return results.CreateBusinessCenterSuccess(business_center=center)
+
+    return await mutate(
+        info,
+        results.CreateBusinessCenterResult,
+        lambda s, actor: center_service.create_business_center(
+            s, actor, input.name, input.currency_code, input.idempotency_key
+        ),
+        render,
+    )
+
+
+async def create_ad_account(
+    info: Info, input: inputs.CreateAdAccountInput
+) -> results.CreateAdAccountResult:
+    async def run(session: AsyncSession, actor: Actor) -> center_service.AdAccountOutcome:
+        center_id = decode_id(
+            input.business_center_id, "BusinessCenter", ("input", "businessCenterId")
+        )
+        return await center_service.create_ad_account(
+            session,
+            actor,
+            center_id,
+            input.name,
+            center_service.BillingOption(input.billing_option.value),
+            center_service.AdAccountType(
+                input.account_type.value if input.account_type else "AUCTION"
+            ),
+            input.idempotency_key,
+        )
+
+    async def render(outcome: center_service.AdAccountOutcome) -> Any:
+        row = await info.context.loaders.ad_account.load(outcome.ad_account_id)
+        return results.CreateAdAccountSuccess(ad_account=AdAccount.from_row(row))
+
+    return await mutate(info, results.CreateAdAccountResult, run, render)
+
+
+async def add_business_center_member(
+    info: Info, input: inputs.AddBusinessCenterMemberInput
+) -> results.AddBusinessCenterMemberResult:
+    async def run(session: AsyncSession, actor: Actor) -> center_service.CenterOutcome:
+        center_id = decode_id(
+            input.business_center_id, "BusinessCenter", ("input", "businessCenterId")
+        )
+        return await center_service.add_member(session, actor, center_id, input.email, input.role)
+
+    async def render(outcome: center_service.CenterOutcome) -> Any:
+        center = await _center(info, outcome.business_center_id)
+        return results.AddBusinessCenterMemberSuccess(business_center=center)
+
+    return await mutate(info, results.AddBusinessCenterMemberResult, run, render)
+
+
+async def transfer_balance(
+    info: Info, input: inputs.TransferBalanceInput
+) -> results.TransferBalanceResult:
+    async def run(session: AsyncSession, actor: Actor) -> wallet_service.TransferOutcome:
+        command = wallet_service.Transfer(
+            from_wallet_id=decode_id(input.from_wallet_id, "Wallet", ("input", "fromWalletId")),
+            to_wallet_id=decode_id(input.to_wallet_id, "Wallet", ("input", "toWalletId")),
+            amount=_money(input.amount),
+            bucket=wallet_service.Bucket(input.bucket.value if input.bucket else "CASH"),
+            idempotency_key=input.idempotency_key,
+        )
+        return await wallet_service.transfer_balance(session, actor, command)
+
+    async def render(outcome: wallet_service.TransferOutcome) -> Any:
+        return results.TransferBalanceSuccess(
+            from_=await _wallet(info, outcome.from_wallet_id),
+            to=await _wallet(info, outcome.to_wallet_id),
+        )
+
+    return await mutate(
+        info,
+        results.TransferBalanceResult,
+        run,
+        render,
+        lambda outcome: [outcome.from_wallet_id, outcome.to_wallet_id],
+    )
+
+
+async def grant_vouchers(
+    info: Info, input: inputs.GrantVouchersInput
+) -> results.GrantVouchersResult:
+    async def run(session: AsyncSession, actor: Actor) -> wallet_service.WalletOutcome:
+        wallet_id = decode_id(input.wallet_id, "Wallet", ("input", "walletId"))
+        return await wallet_service.grant_vouchers(
+            session, actor, wallet_id, _money(input.amount), input.reason, input.idempotency_key
+        )
+
+    async def render(outcome: wallet_service.WalletOutcome) -> Any:
+        return results.GrantVouchersSuccess(wallet=await _wallet(info, outcome.wallet_id))
+
+    return await mutate(
+        info, results.GrantVouchersResult, run, render, lambda outcome: [outcome.wallet_id]
+    )
+
+
+async def set_credit_line(
+    info: Info, input: inputs.SetCreditLineInput
+) -> results.SetCreditLineResult:
+    async def run(session: AsyncSession, actor: Actor) -> int:
+        center_id = decode_id(
+            input.business_center_id, "BusinessCenter", ("input", "businessCenterId")
+        )
+        return await wallet_service.set_credit_line(
+            session,
+            actor,
+            center_id,
+            _money(input.limit),
+            wallet_service.CreditLineCycle(input.cycle.value),
+            30 if input.net_terms_days is None else input.net_terms_days,
+        )
+
+    async def render(center_id: int) -> Any:
+        return results.SetCreditLineSuccess(business_center=await _center(info, center_id))
+
+    return await mutate(info, results.SetCreditLineResult, run, render)

@@ -1,0 +1,108 @@
+"""UserError types, and the one place where a domain error becomes one of them."""
+
+from __future__ import annotations
+
+import strawberry
+
+from adledger.domain import errors as domain
+from adledger.domain.money import Currency, format_minor
+from adledger.schema.enums import CurrencyCode, ErrorCode
+from adledger.schema.money import Money
+
+
+@strawberry.interface(
+    description=(
+        "Every expected failure of a mutation is a member of its result union "
+        "implementing UserError."
+    )
+)
+class UserError:
+    code: ErrorCode
+    message: str
+    field: list[str] = strawberry.field(
+        description=(
+            'Path of the input field at fault, e.g. ["input", "budget"]; '
+            "empty when no single field is."
+        )
+    )
+
+
+@strawberry.type
+class InvalidInputError(UserError):
+    pass
+
+
+@strawberry.type
+class NotFoundError(UserError):
+    pass
+
+
+@strawberry.type
+class ForbiddenError(UserError):
+    pass
+
+
+@strawberry.type
+class InvalidStateError(UserError):
+    pass
+
+
+@strawberry.type
+class IdempotencyKeyReusedError(UserError):
+    pass
+
+
+@strawberry.type
+class CurrencyMismatchError(UserError):
+    expected: CurrencyCode
+
+
+@strawberry.type
+class InsufficientFundsError(UserError):
+    available: Money
+
+
+def _plain(error_type: type[UserError]):  # type: ignore[no-untyped-def]
+    def build(err: domain.DomainError) -> UserError:
+        return error_type(code=err.code, message=err.message, field=list(err.field))
+
+    return build
+
+
+def _currency_mismatch(err: domain.DomainError) -> UserError:
+    assert isinstance(err, domain.CurrencyMismatch)
+    return CurrencyMismatchError(
+        code=err.code,
+        message=err.message,
+        field=list(err.field),
+        expected=Currency(err.expected),
+    )
+
+
+def _insufficient(err: domain.DomainError) -> UserError:
+    assert isinstance(err, domain.InsufficientFunds)
+    currency = Currency(err.currency)
+    available = Money(amount=format_minor(err.available_minor, currency), currency_code=currency)
+    return InsufficientFundsError(
+        code=err.code, message=err.message, field=list(err.field), available=available
+    )
+
+
+_BUILDERS = {
+    domain.ErrorCode.INVALID_INPUT: _plain(InvalidInputError),
+    domain.ErrorCode.NOT_FOUND: _plain(NotFoundError),
+    domain.ErrorCode.FORBIDDEN: _plain(ForbiddenError),
+    domain.ErrorCode.INVALID_STATE: _plain(InvalidStateError),
+    domain.ErrorCode.IDEMPOTENCY_KEY_REUSED: _plain(IdempotencyKeyReusedError),
+    domain.ErrorCode.CURRENCY_MISMATCH: _currency_mismatch,
+    domain.ErrorCode.INSUFFICIENT_FUNDS: _insufficient,
+}
+
+
+def to_user_error(err: domain.DomainError, allowed: tuple[type, ...]) -> UserError:
+    """The error's own type when the result union has it; otherwise an InvalidInputError
+    that still carries the true code, so no expected failure escapes to `errors`."""
+    built = _BUILDERS.get(err.code, _plain(InvalidInputError))(err)
+    if isinstance(built, allowed):
+        return built
+    return InvalidInputError(code=err.code, message=err.message, field=list(err.field))

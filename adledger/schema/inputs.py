@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import strawberry
+
+from adledger.schema.enums import (
+    AdAccountType,
+    BalanceBucket,
+    BillingOption,
+    CreditLineCycle,
+    CurrencyCode,
+    Role,
+)
+from adledger.schema.money import MoneyInput
+
+
+@strawberry.input
+class CreateBusinessCenterInput:
+    name: str
+    currency_code: CurrencyCode
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class CreateAdAccountInput:
+    business_center_id: strawberry.ID
+    name: str
+    billing_option: BillingOption
+    account_type: AdAccountType | None = AdAccountType.AUCTION
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class AddBusinessCenterMemberInput:
+    business_center_id: strawberry.ID
+    email: str
+    role: Role
+
+
+@strawberry.input
+class TransferBalanceInput:
+    from_wallet_id: strawberry.ID
+    to_wallet_id: strawberry.ID
+    amount: MoneyInput
+    bucket: BalanceBucket | None = BalanceBucket.CASH
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class GrantVouchersInput:
+    wallet_id: strawberry.ID
+    amount: MoneyInput
+    reason: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class SetCreditLineInput:
+    business_center_id: strawberry.ID
+    limit: MoneyInput
+    cycle: CreditLineCycle
+    net_terms_days: int | None = 30

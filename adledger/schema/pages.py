@@ -1,0 +1,52 @@
+"""Page arguments and PageInfo, shared by every connection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import strawberry
+from graphql import GraphQLError
+
+from adledger.schema.ids import from_cursor, to_cursor
+
+MAX_PAGE_SIZE = 100
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PageArgs:
+    """`first` capped at MAX_PAGE_SIZE; `fetch` asks one row more to learn hasNextPage."""
+
+    first: int
+    after_id: int | None
+
+    @property
+    def fetch(self) -> int:
+        return self.first + 1
+
+    @classmethod
+    def parse(cls, first: int | None, after: str | None) -> PageArgs:
+        if first is not None and first < 0:
+            raise GraphQLError("`first` may not be negative", extensions={"code": "INVALID_INPUT"})
+        try:
+            after_id = from_cursor(after)
+        except ValueError:
+            raise GraphQLError(
+                "`after` is not a cursor", extensions={"code": "INVALID_INPUT"}
+            ) from None
+        return cls(min(first if first is not None else 20, MAX_PAGE_SIZE), after_id)
+
+    def page_info(self, ids: list[int], fetched: int) -> PageInfo:
+        return PageInfo(
+            has_next_page=fetched > self.first,
+            has_previous_page=self.after_id is not None,
+            start_cursor=to_cursor(ids[0]) if ids else None,
+            end_cursor=to_cursor(ids[-1]) if ids else None,
+        )

@@ -1,0 +1,109 @@
+"""Mutation payloads: each result is a union of its Success type and the UserErrors it can return."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from adledger.schema.errors import (
+    CurrencyMismatchError,
+    ForbiddenError,
+    IdempotencyKeyReusedError,
+    InsufficientFundsError,
+    InvalidInputError,
+    InvalidStateError,
+    NotFoundError,
+)
+from adledger.schema.types import AdAccount, BusinessCenter, Wallet
+
+
+@strawberry.type
+class CreateBusinessCenterSuccess:
+    business_center: BusinessCenter
+
+
+CreateBusinessCenterResult = Annotated[
+    CreateBusinessCenterSuccess | InvalidInputError | IdempotencyKeyReusedError,
+    strawberry.union("CreateBusinessCenterResult"),
+]
+
+
+@strawberry.type
+class CreateAdAccountSuccess:
+    ad_account: AdAccount
+
+
+CreateAdAccountResult = Annotated[
+    CreateAdAccountSuccess
+    | InvalidInputError
+    | NotFoundError
+    | ForbiddenError
+    | IdempotencyKeyReusedError,
+    strawberry.union("CreateAdAccountResult"),
+]
+
+
+@strawberry.type
+class AddBusinessCenterMemberSuccess:
+    business_center: BusinessCenter
+
+
+AddBusinessCenterMemberResult = Annotated[
+    AddBusinessCenterMemberSuccess
+    | InvalidInputError
+    | NotFoundError
+    | ForbiddenError
+    | InvalidStateError,
+    strawberry.union("AddBusinessCenterMemberResult"),
+]
+
+
+@strawberry.type
+class TransferBalanceSuccess:
+    from_: Wallet = strawberry.field(name="from")
+    to: Wallet
+
+
+TransferBalanceResult = Annotated[
+    TransferBalanceSuccess
+    | InvalidInputError
+    | NotFoundError
+    | ForbiddenError
+    | CurrencyMismatchError
+    | InsufficientFundsError
+    | InvalidStateError
+    | IdempotencyKeyReusedError,
+    strawberry.union("TransferBalanceResult"),
+]
+
+
+@strawberry.type
+class GrantVouchersSuccess:
+    wallet: Wallet
+
+
+GrantVouchersResult = Annotated[
+    GrantVouchersSuccess
+    | InvalidInputError
+    | NotFoundError
+    | ForbiddenError
+    | CurrencyMismatchError
+    | IdempotencyKeyReusedError,
+    strawberry.union("GrantVouchersResult"),
+]
+
+
+@strawberry.type
+class SetCreditLineSuccess:
+    business_center: BusinessCenter
+
+
+SetCreditLineResult = Annotated[
+    SetCreditLineSuccess
+    | InvalidInputError
+    | NotFoundError
+    | ForbiddenError
+    | CurrencyMismatchError,
+    strawberry.union("SetCreditLineResult"),
+]

@@ -1,0 +1,106 @@
+"""The Schema object: root types wired to resolvers, limits and error masking."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from adledger.resolvers import mutation, query, subscription
+from adledger.schema import results
+from adledger.schema.errors import UserError
+from adledger.schema.scalars import SCALAR_MAP
+from adledger.schema.types import AdAccount, BusinessCenter, Node, Viewer, Wallet
+
+
+@strawberry.type
+class Query:
+    node: Node | None = strawberry.field(resolver=query.node)
+    viewer: Viewer = strawberry.field(resolver=query.viewer)
+    business_center: BusinessCenter | None = strawberry.field(resolver=query.business_center)
+    ad_account: AdAccount | None = strawberry.field(resolver=query.ad_account)
+    wallet: Wallet | None = strawberry.field(resolver=query.wallet)
+
+
+@strawberry.type
+class Mutation:
+    create_business_center: results.CreateBusinessCenterResult = strawberry.mutation(
+        resolver=mutation.create_business_center
+    )
+    create_ad_account: results.CreateAdAccountResult = strawberry.mutation(
+        resolver=mutation.create_ad_account
+    )
+    add_business_center_member: results.AddBusinessCenterMemberResult = strawberry.mutation(
+        resolver=mutation.add_business_center_member,
+        description="Admins only: give an existing user a role in the business center.",
+    )
+    transfer_balance: results.TransferBalanceResult = strawberry.mutation(
+        resolver=mutation.transfer_balance
+    )
+    grant_vouchers: results.GrantVouchersResult = strawberry.mutation(
+        resolver=mutation.grant_vouchers, description="Platform staff only."
+    )
+    set_credit_line: results.SetCreditLineResult = strawberry.mutation(
+        resolver=mutation.set_credit_line, description="Platform staff only."
+    )
+
+
+@strawberry.type
+class Subscription:
+    wallet_updated: Wallet = strawberry.subscription(
+        resolver=subscription.wallet_updated,
+        description=(
+            "Pushes the wallet each time one of its balances or pending top-ups changes "
+            "(graphql-transport-ws)."
+        ),
+    )
+
+
+class CloseSession(SchemaExtension):
+    """Return the request's database connection once the operation is over."""
+
+    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+        try:
+            yield
+        finally:
+            close = getattr(self.execution_context.context, "close", None)
+            if close is not None:
+                await close()
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Hide anything we did not raise on purpose; keep validation and our GraphQLErrors."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)
+
+
+def build_schema(
+    *, max_depth: int = 15, max_aliases: int = 30, max_tokens: int = 2000
+) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[UserError],
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+            lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error."),
+            CloseSession,
+        ],
+    )

@@ -1,0 +1,316 @@
+"""Object types of the contract. Relations resolve through the request's DataLoaders
+(`info.context.loaders`) and read permissions through `info.context.authorize`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from adledger.domain.access import Permission
+from adledger.domain.access import Role as DomainRole
+from adledger.domain.ledger import AccountKind, TransactionKind
+from adledger.domain.money import Currency
+from adledger.schema.enums import (
+    AdAccountType,
+    AllocationMode,
+    BalanceBucket,
+    BillingOption,
+    CurrencyCode,
+    Role,
+    WalletTransactionKind,
+)
+from adledger.schema.ids import to_cursor, to_global_id
+from adledger.schema.money import Money
+from adledger.schema.pages import PageArgs, PageInfo
+
+
+@strawberry.interface
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class Member:
+    email: str
+    role: Role
+
+
+@strawberry.type
+class BusinessCenter(Node):
+    db_id: strawberry.Private[int]
+    name: str
+    currency_code: CurrencyCode
+    allocation_mode: AllocationMode
+    allocation_mode_changed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> BusinessCenter:
+        return cls(
+            id=strawberry.ID(to_global_id("BusinessCenter", row.id)),
+            db_id=row.id,
+            name=row.name,
+            currency_code=Currency(row.currency),
+            allocation_mode=AllocationMode(row.allocation_mode),
+            allocation_mode_changed_at=row.allocation_mode_changed_at,
+        )
+
+    @strawberry.field(description="The shared business center balance.")
+    async def wallet(self, info: Info) -> Wallet:
+        return Wallet.from_row(await info.context.loaders.center_wallet.load(self.db_id))
+
+    @strawberry.field
+    async def viewer_role(self, info: Info) -> Role | None:
+        return await info.context.loaders.viewer_role.load(self.db_id)
+
+    @strawberry.field
+    async def members(self, info: Info) -> list[Member]:
+        rows = await info.context.loaders.members.load(self.db_id)
+        return [Member(email=email, role=DomainRole(role)) for email, role in rows]
+
+    @strawberry.field
+    async def ad_accounts(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> AdAccountConnection:
+        args = PageArgs.parse(first, after)
+        rows = await info.context.loaders.ad_account_page.load((self.db_id, args))
+        return AdAccountConnection.build(args, rows)
+
+
+@strawberry.type
+class AdAccount(Node):
+    db_id: strawberry.Private[int]
+    center_id: strawberry.Private[int]
+    name: str
+    currency_code: CurrencyCode
+    billing_option: BillingOption
+    account_type: AdAccountType
+
+    @classmethod
+    def from_row(cls, row: Any) -> AdAccount:
+        return cls(
+            id=strawberry.ID(to_global_id("AdAccount", row.id)),
+            db_id=row.id,
+            center_id=row.business_center_id,
+            name=row.name,
+            currency_code=Currency(row.currency),
+            billing_option=BillingOption(row.billing_option),
+            account_type=AdAccountType(row.account_type),
+        )
+
+    @strawberry.field
+    async def business_center(self, info: Info) -> BusinessCenter:
+        return BusinessCenter.from_row(await info.context.loaders.center.load(self.center_id))
+
+    @strawberry.field(
+        description="The account's own balance: cash and vouchers held by this account."
+    )
+    async def wallet(self, info: Info) -> Wallet:
+        return Wallet.from_row(await info.context.loaders.account_wallet.load(self.db_id))
+
+    @strawberry.field(
+        description=(
+            "What the account can spend now from every source its allocation mode allows, "
+            "capped by its budget."
+        )
+    )
+    async def available_to_spend(self, info: Info) -> Money:
+        await info.context.authorize(self.center_id, Permission.READ_MONEY)
+        wallet = await info.context.loaders.account_wallet.load(self.db_id)
+        balance = await WalletBalance.load(info, wallet)
+        return balance.available
+
+
+@strawberry.type
+class WalletBalance:
+    total: Money = strawberry.field(description="Cash plus vouchers plus available credit line.")
+    cash: Money
+    vouchers: Money
+    credit_line_limit: Money
+    credit_line_used: Money
+    held: Money = strawberry.field(
+        description=(
+            "Funds held for campaigns waiting on a shortfall invoice; not spendable elsewhere."
+        )
+    )
+    available: Money = strawberry.field(description="What can be spent now: total minus held.")
+
+    @classmethod
+    async def load(cls, info: Info, wallet: Any) -> WalletBalance:
+        sums = await info.context.loaders.balances.load(wallet.id)
+        return cls.compute(sums, wallet.credit_limit, wallet.currency)
+
+    @classmethod
+    def compute(cls, sums: dict[str, int], credit_limit: int, currency: str) -> WalletBalance:
+        held = sums.get(AccountKind.HOLD.value, 0)
+        cash = sums.get(AccountKind.CASH.value, 0) + held
+        vouchers = sums.get(AccountKind.VOUCHERS.value, 0)
+        used = -sums.get(AccountKind.CREDIT_LINE.value, 0)
+        total = cash + vouchers + credit_limit - used
+        return cls(
+            total=Money.of(total, currency),
+            cash=Money.of(cash, currency),
+            vouchers=Money.of(vouchers, currency),
+            credit_line_limit=Money.of(credit_limit, currency),
+            credit_line_used=Money.of(used, currency),
+            held=Money.of(held, currency),
+            available=Money.of(total - held, currency),
+        )
+
+
+WalletOwner = Annotated[BusinessCenter | AdAccount, strawberry.union("WalletOwner")]
+
+
+@strawberry.type
+class Wallet(Node):
+    db_id: strawberry.Private[int]
+    center_id: strawberry.Private[int]
+    ad_account_id: strawberry.Private[int | None]
+    row: strawberry.Private[Any]
+    currency_code: CurrencyCode
+
+    @classmethod
+    def from_row(cls, row: Any) -> Wallet:
+        return cls(
+            id=strawberry.ID(to_global_id("Wallet", row.id)),
+            db_id=row.id,
+            center_id=row.business_center_id,
+            ad_account_id=row.ad_account_id,
+            row=row,
+            currency_code=Currency(row.currency),
+        )
+
+    @strawberry.field
+    async def owner(self, info: Info) -> WalletOwner:
+        loaders = info.context.loaders
+        if self.ad_account_id is None:
+            return BusinessCenter.from_row(await loaders.center.load(self.center_id))
+        account = await loaders.ad_account.load(self.ad_account_id)
+        return AdAccount.from_row(account)
+
+    @strawberry.field
+    async def balance(self, info: Info) -> WalletBalance:
+        await info.context.authorize(self.center_id, Permission.READ_MONEY)
+        return await WalletBalance.load(info, self.row)
+
+    @strawberry.field
+    async def transactions(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        kinds: list[WalletTransactionKind] | None = None,
+    ) -> WalletTransactionConnection:
+        await info.context.authorize(self.center_id, Permission.READ_MONEY)
+        args = PageArgs.parse(first, after)
+        kind_key = None if kinds is None else tuple(sorted(TransactionKind(k).value for k in kinds))
+        rows = await info.context.loaders.transaction_page.load((self.db_id, args, kind_key))
+        return WalletTransactionConnection.build(args, rows, self.row.currency)
+
+
+@strawberry.type
+class WalletTransaction(Node):
+    kind: WalletTransactionKind
+    bucket: BalanceBucket
+    amount: Money = strawberry.field(
+        description="Signed: positive adds to the wallet, negative takes from it."
+    )
+    balance_after: Money = strawberry.field(
+        description="The bucket's balance right after this transaction."
+    )
+    description: str
+    created_at: datetime
+    actor_email: str | None = strawberry.field(
+        description="Who caused it; null for the platform's own jobs."
+    )
+
+    @classmethod
+    def from_row(cls, row: Any, currency: str) -> WalletTransaction:
+        return cls(
+            id=strawberry.ID(to_global_id("WalletTransaction", row.id)),
+            kind=TransactionKind(row.kind),
+            bucket=BalanceBucket(row.bucket.upper()),
+            amount=Money.of(row.amount, currency),
+            balance_after=Money.of(row.balance_after, currency),
+            description=row.description,
+            created_at=row.created_at,
+            actor_email=row.actor_email,
+        )
+
+
+@strawberry.type
+class BusinessCenterEdge:
+    cursor: str
+    node: BusinessCenter
+
+
+@strawberry.type
+class BusinessCenterConnection:
+    edges: list[BusinessCenterEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def build(cls, args: PageArgs, rows: list[Any]) -> BusinessCenterConnection:
+        shown = rows[: args.first]
+        edges = [
+            BusinessCenterEdge(cursor=to_cursor(r.id), node=BusinessCenter.from_row(r))
+            for r in shown
+        ]
+        return cls(edges=edges, page_info=args.page_info([r.id for r in shown], len(rows)))
+
+
+@strawberry.type
+class AdAccountEdge:
+    cursor: str
+    node: AdAccount
+
+
+@strawberry.type
+class AdAccountConnection:
+    edges: list[AdAccountEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def build(cls, args: PageArgs, rows: list[Any]) -> AdAccountConnection:
+        shown = rows[: args.first]
+        edges = [AdAccountEdge(cursor=to_cursor(r.id), node=AdAccount.from_row(r)) for r in shown]
+        return cls(edges=edges, page_info=args.page_info([r.id for r in shown], len(rows)))
+
+
+@strawberry.type
+class WalletTransactionEdge:
+    cursor: str
+    node: WalletTransaction
+
+
+@strawberry.type
+class WalletTransactionConnection:
+    edges: list[WalletTransactionEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def build(cls, args: PageArgs, rows: list[Any], currency: str) -> WalletTransactionConnection:
+        shown = rows[: args.first]
+        edges = [
+            WalletTransactionEdge(
+                cursor=to_cursor(r.id), node=WalletTransaction.from_row(r, currency)
+            )
+            for r in shown
+        ]
+        return cls(edges=edges, page_info=args.page_info([r.id for r in shown], len(rows)))
+
+
+@strawberry.type
+class Viewer:
+    email: str
+    is_staff: bool
+
+    @strawberry.field
+    async def business_centers(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> BusinessCenterConnection:
+        args = PageArgs.parse(first, after)
+        rows = await info.context.viewer_business_centers(args)
+        return BusinessCenterConnection.build(args, rows)

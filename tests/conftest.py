@@ -1,0 +1,131 @@
+"""One test database, migrated once per run; each database test starts from empty tables."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from adledger.store.db import make_engine, make_sessionmaker
+from adledger.store.migrate import upgrade
+from tests import stack
+
+TEST_DATABASE = os.environ.get("TEST_DATABASE_NAME", "adledger_test")
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[tuple[str, str, str]]:
+    admin_url, embedded_pg = stack.postgres_admin_url()
+    redis_url, embedded_redis = stack.redis_url()
+    database_url = make_url(admin_url).set(database=TEST_DATABASE).render_as_string(False)
+    try:
+        yield admin_url, database_url, redis_url
+    finally:
+        if embedded_redis:
+            embedded_redis.stop()
+        if embedded_pg:
+            embedded_pg.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(servers: tuple[str, str, str]) -> str:
+    admin_url, url, _ = servers
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)'))
+        await conn.execute(text(f'CREATE DATABASE "{TEST_DATABASE}"'))
+    await admin.dispose()
+    await asyncio.to_thread(upgrade, url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url(servers: tuple[str, str, str]) -> str:
+    return servers[2]
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.count = 0
+        self.statements: list[str] = []
+
+    def __call__(self, _conn, _cursor, statement, _params, _context, _many) -> None:
+        self.count += 1
+        self.statements.append(statement)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url, pool_size=20, max_overflow=40)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    event.listen(engine.sync_engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(engine.sync_engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine, redis_url: str) -> AsyncIterator[None]:
+    """Empty tables (and an empty Redis test database) before the test."""
+    async with engine.begin() as conn:
+        tables = await conn.scalars(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        )
+        names = ", ".join(f'"{name}"' for name in tables)
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    redis = Redis.from_url(redis_url)
+    await redis.flushdb()
+    await redis.aclose()
+    yield
+
+
+@pytest.fixture
+async def app(db: None, database_url: str, redis_url: str) -> AsyncIterator[object]:
+    from adledger.app.asgi import create_app
+    from adledger.app.settings import Settings
+
+    application = create_app(Settings(database_url=database_url, redis_url=redis_url))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def api(app: object) -> AsyncIterator[object]:
+    import httpx
+
+    from tests.helpers import Api
+
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield Api(client)
+
+
+@pytest.fixture
+async def users(sessions: async_sessionmaker[AsyncSession], db: None) -> object:
+    from tests.helpers import UserFactory
+
+    return UserFactory(sessions)

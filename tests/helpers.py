@@ -1,0 +1,160 @@
+"""Given/when/then helpers: GraphQL over HTTP, users with tokens, funded wallets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adledger.domain.money import Currency, parse_amount
+from adledger.schema.ids import db_id_of
+from adledger.services import users as user_service
+from adledger.services import wallets as wallet_service
+
+
+class Api:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        body = await self.post(query, variables, token)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+@dataclass
+class User:
+    email: str
+    token: str
+
+
+class UserFactory:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self.count = 0
+
+    async def create(self, name: str | None = None, *, staff: bool = False) -> User:
+        self.count += 1
+        email = f"{name or 'user'}{self.count}@example.com"
+        async with self.sessions() as session:
+            token = await user_service.create_user(session, email, is_staff=staff)
+            await session.commit()
+        return User(email, token)
+
+    async def fund(self, wallet_gid: str, amount: str, currency: Currency = Currency.USD) -> None:
+        """Cash into a wallet as finance would post it (top-ups arrive with a later issue)."""
+        wallet_id = db_id_of(wallet_gid, "Wallet")
+        assert wallet_id is not None
+        async with self.sessions() as session:
+            await wallet_service.credit_adjustment(
+                session, wallet_id, parse_amount(amount, currency), "test funding", None
+            )
+            await session.commit()
+
+
+CREATE_CENTER = """
+mutation($input: CreateBusinessCenterInput!) {
+  createBusinessCenter(input: $input) {
+    __typename
+    ... on CreateBusinessCenterSuccess { businessCenter { id wallet { id } } }
+    ... on UserError { code message field }
+  }
+}"""
+
+CREATE_ACCOUNT = """
+mutation($input: CreateAdAccountInput!) {
+  createAdAccount(input: $input) {
+    __typename
+    ... on CreateAdAccountSuccess { adAccount { id wallet { id } } }
+    ... on UserError { code message field }
+  }
+}"""
+
+ADD_MEMBER = """
+mutation($input: AddBusinessCenterMemberInput!) {
+  addBusinessCenterMember(input: $input) {
+    __typename
+    ... on UserError { code message field }
+  }
+}"""
+
+TRANSFER = """
+mutation($input: TransferBalanceInput!) {
+  transferBalance(input: $input) {
+    __typename
+    ... on TransferBalanceSuccess {
+      from { id balance { cash { amount } vouchers { amount } } }
+      to { id balance { cash { amount } vouchers { amount } } }
+    }
+    ... on InsufficientFundsError { available { amount currencyCode } }
+    ... on CurrencyMismatchError { expected }
+    ... on UserError { code message field }
+  }
+}"""
+
+BALANCE = """
+query($id: ID!) {
+  wallet(id: $id) {
+    balance {
+      total { amount currencyCode } cash { amount } vouchers { amount }
+      creditLineLimit { amount } creditLineUsed { amount } held { amount } available { amount }
+    }
+  }
+}"""
+
+
+@dataclass
+class Center:
+    id: str
+    wallet_id: str
+    admin: User
+
+
+@dataclass
+class Account:
+    id: str
+    wallet_id: str
+
+
+async def create_center(api: Api, admin: User, currency: str = "USD", name: str = "Acme") -> Center:
+    data = await api.data(
+        CREATE_CENTER, {"input": {"name": name, "currencyCode": currency}}, admin.token
+    )
+    result = data["createBusinessCenter"]
+    assert result["__typename"] == "CreateBusinessCenterSuccess", result
+    center = result["businessCenter"]
+    return Center(center["id"], center["wallet"]["id"], admin)
+
+
+async def create_account(
+    api: Api, center: Center, name: str = "Account", billing: str = "PREPAID"
+) -> Account:
+    variables = {"input": {"businessCenterId": center.id, "name": name, "billingOption": billing}}
+    result = (await api.data(CREATE_ACCOUNT, variables, center.admin.token))["createAdAccount"]
+    assert result["__typename"] == "CreateAdAccountSuccess", result
+    return Account(result["adAccount"]["id"], result["adAccount"]["wallet"]["id"])
+
+
+async def add_member(api: Api, center: Center, user: User, role: str) -> None:
+    variables = {"input": {"businessCenterId": center.id, "email": user.email, "role": role}}
+    result = (await api.data(ADD_MEMBER, variables, center.admin.token))["addBusinessCenterMember"]
+    assert result["__typename"] == "AddBusinessCenterMemberSuccess", result
+
+
+async def balance(api: Api, wallet_id: str, token: str) -> dict[str, Any]:
+    data = await api.data(BALANCE, {"id": wallet_id}, token)
+    return data["wallet"]["balance"]
