@@ -18,7 +18,7 @@ from adledger.services import business_centers as center_service
 from adledger.services import wallets as wallet_service
 from adledger.services.actor import Actor
 
-O = TypeVar("O")
+Outcome = TypeVar("Outcome")
 
 
 def _members(result_union: Any) -> tuple[type, ...]:
@@ -36,9 +36,9 @@ def decode_id(global_id: str, type_name: str, field: tuple[str, ...]) -> int:
 async def mutate(
     info: Info,
     result_union: Any,
-    run: Callable[[AsyncSession, Actor], Awaitable[O]],
-    render: Callable[[O], Awaitable[Any]],
-    wallets_of: Callable[[O], list[int]] = lambda _: [],
+    run: Callable[[AsyncSession, Actor], Awaitable[Outcome]],
+    render: Callable[[Outcome], Awaitable[Any]],
+    wallets_of: Callable[[Outcome], list[int]] = lambda _: [],
 ) -> Any:
     ctx = info.context
     actor = await ctx.require_actor()

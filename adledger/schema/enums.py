@@ -23,11 +23,16 @@ WalletTransactionKind = strawberry.enum(TransactionKind, name="WalletTransaction
 class AllocationMode(enum.Enum):
     MANUAL = strawberry.enum_value(
         "MANUAL",
-        description="Finance roles move balance between the business center and its ad accounts by hand.",
+        description=(
+            "Finance roles move balance between the business center and its ad accounts by hand."
+        ),
     )
     AUTOMATIC = strawberry.enum_value(
         "AUTOMATIC",
-        description="Ad accounts draw on the business center balance as they spend. Cannot be switched back.",
+        description=(
+            "Ad accounts draw on the business center balance as they spend. "
+            "Cannot be switched back."
+        ),
     )
 
 
@@ -48,7 +53,9 @@ class SubscriptionStatus(enum.Enum):
 class BillingOption(enum.Enum):
     PREPAID = strawberry.enum_value(
         "PREPAID",
-        description="Campaign budgets are paid from the ad account's credit balance when they launch.",
+        description=(
+            "Campaign budgets are paid from the ad account's credit balance when they launch."
+        ),
     )
     MONTHLY_INVOICING = strawberry.enum_value(
         "MONTHLY_INVOICING",

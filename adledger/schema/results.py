@@ -1,4 +1,4 @@
-"""Mutation payloads: each result is a union of its Success type and the UserErrors it can return."""
+"""Mutation payloads: each result unions its Success type with the UserErrors it can return."""
 
 from __future__ import annotations
 
