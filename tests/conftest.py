@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -73,11 +73,12 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
+def statements() -> Iterator[StatementCounter]:
+    """Counts SQL statements of every engine, the app's own included."""
     counter = StatementCounter()
-    event.listen(engine.sync_engine, "before_cursor_execute", counter)
+    event.listen(Engine, "before_cursor_execute", counter)
     yield counter
-    event.remove(engine.sync_engine, "before_cursor_execute", counter)
+    event.remove(Engine, "before_cursor_execute", counter)
 
 
 @pytest.fixture
@@ -101,6 +102,15 @@ async def db(engine: AsyncEngine, redis_url: str) -> AsyncIterator[None]:
     await redis.flushdb()
     await redis.aclose()
     yield
+    await _assert_ledger_invariants(engine)
+
+
+async def _assert_ledger_invariants(engine: AsyncEngine) -> None:
+    """Every database test ends with what `adledger verify-ledger` checks."""
+    from adledger.services.verify import verify_ledger
+
+    async with make_sessionmaker(engine)() as session:
+        assert await verify_ledger(session) == []
 
 
 @pytest.fixture

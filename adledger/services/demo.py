@@ -1,0 +1,142 @@
+"""The demo data `adledger dev` starts with, so GraphiQL has something real to show.
+
+Everything goes through the ordinary services, so the demo ledger obeys every rule the
+real one does and `adledger verify-ledger` passes on it. Plan subscriptions arrive with
+a later issue; until then the demo business center has none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.money import Currency, parse_amount
+from adledger.services import users as user_service
+from adledger.services.actor import Actor
+from adledger.services.business_centers import (
+    AdAccountType,
+    BillingOption,
+    create_ad_account,
+    create_business_center,
+)
+from adledger.services.wallets import (
+    Bucket,
+    CreditLineCycle,
+    MoneyIn,
+    Transfer,
+    credit_adjustment,
+    grant_vouchers,
+    set_credit_line,
+    transfer_balance,
+)
+from adledger.store import users as user_repo
+from adledger.store import wallets as wallet_repo
+
+DEMO_ADMIN_EMAIL = "demo@adledger.local"
+DEMO_STAFF_EMAIL = "billing@adledger.local"
+DEMO_CENTER_NAME = "Northwind Agency"
+DEMO_CURRENCY = Currency.USD
+
+_ACCOUNTS = (
+    ("Northwind Search", BillingOption.PREPAID),
+    ("Northwind Social", BillingOption.PREPAID),
+    ("Northwind Brand", BillingOption.MONTHLY_INVOICING),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSeed:
+    admin_user_id: int
+    staff_user_id: int
+    business_center_id: int
+    center_wallet_id: int
+    ad_account_ids: tuple[int, ...]
+    ad_account_wallet_ids: tuple[int, ...]
+
+
+async def is_seeded(session: AsyncSession) -> bool:
+    """The demo admin exists only once the demo was seeded (in the same transaction)."""
+    return await user_repo.user_by_email(session, DEMO_ADMIN_EMAIL) is not None
+
+
+async def seed_demo(session: AsyncSession) -> DemoSeed:
+    """Create the demo; the caller commits, so a failed seed leaves nothing behind."""
+    admin = await _user(session, DEMO_ADMIN_EMAIL, is_staff=False)
+    staff = await _user(session, DEMO_STAFF_EMAIL, is_staff=True)
+    center = await create_business_center(session, admin, DEMO_CENTER_NAME, DEMO_CURRENCY)
+    center_id = center.business_center_id
+    account_ids = tuple([await _ad_account(session, admin, center_id, *a) for a in _ACCOUNTS])
+    center_wallet = (await wallet_repo.wallets_of_centers(session, [center_id]))[0].id
+    account_wallets = await _account_wallets(session, account_ids)
+    await _fund(session, admin, staff, center_id, center_wallet, account_wallets)
+    return DemoSeed(
+        admin.user_id, staff.user_id, center_id, center_wallet, account_ids, account_wallets
+    )
+
+
+async def demo_admin_token(session: AsyncSession) -> str:
+    """A fresh token on every start: only hashes are stored, so an old one cannot be shown."""
+    admin = await user_repo.user_by_email(session, DEMO_ADMIN_EMAIL)
+    if admin is None:
+        raise LookupError("the demo is not seeded")
+    return await user_service.issue_token(session, admin.id)
+
+
+async def _user(session: AsyncSession, email: str, *, is_staff: bool) -> Actor:
+    await user_service.create_user(session, email, is_staff=is_staff)
+    user = await user_repo.user_by_email(session, email)
+    assert user is not None  # just created in this transaction
+    return Actor(user.id, user.email, user.is_staff)
+
+
+async def _ad_account(
+    session: AsyncSession, admin: Actor, center_id: int, name: str, billing: BillingOption
+) -> int:
+    outcome = await create_ad_account(
+        session, admin, center_id, name, billing, AdAccountType.AUCTION
+    )
+    return outcome.ad_account_id
+
+
+async def _account_wallets(session: AsyncSession, account_ids: tuple[int, ...]) -> tuple[int, ...]:
+    wallets = await wallet_repo.wallets_of_ad_accounts(session, account_ids)
+    by_account = {wallet.ad_account_id: wallet.id for wallet in wallets}
+    return tuple(by_account[account_id] for account_id in account_ids)
+
+
+async def _fund(
+    session: AsyncSession,
+    admin: Actor,
+    staff: Actor,
+    center_id: int,
+    center_wallet: int,
+    accounts: tuple[int, ...],
+) -> None:
+    """One of each kind of wallet transaction this release knows: adjustment, allocations
+    both ways, voucher grants, a voucher allocation, and a credit line."""
+    opening = parse_amount("5000.00", DEMO_CURRENCY)
+    await credit_adjustment(session, center_wallet, opening, "Opening balance", staff.user_id)
+    await _transfer(session, admin, center_wallet, accounts[0], "1200.00")
+    await _transfer(session, admin, center_wallet, accounts[1], "800.00")
+    await _transfer(session, admin, accounts[0], center_wallet, "150.00")
+    await grant_vouchers(session, staff, center_wallet, _usd("250.00"), "Welcome ad credit")
+    await _transfer(session, admin, center_wallet, accounts[1], "100.00", Bucket.VOUCHERS)
+    await set_credit_line(
+        session, staff, center_id, _usd("2000.00"), CreditLineCycle.CALENDAR_MONTH, 30
+    )
+
+
+async def _transfer(
+    session: AsyncSession,
+    admin: Actor,
+    source: int,
+    target: int,
+    amount: str,
+    bucket: Bucket = Bucket.CASH,
+) -> None:
+    await transfer_balance(session, admin, Transfer(source, target, _usd(amount), bucket))
+
+
+def _usd(amount: str) -> MoneyIn:
+    return MoneyIn(amount, DEMO_CURRENCY)
