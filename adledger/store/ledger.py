@@ -55,7 +55,7 @@ async def write_entry(
     balances_after: Sequence[int],
     balances: dict[int, int],
 ) -> int:
-    entry_id = await session.scalar(
+    entry_id: int | None = await session.scalar(
         insert(LedgerEntry)
         .values(
             operation=operation,
@@ -84,11 +84,6 @@ async def write_entry(
         [{"id": account_id, "balance": balance} for account_id, balance in balances.items()],
     )
     return entry_id
-
-
-async def entry_id_for_key(session: AsyncSession, idempotency_key: str) -> int | None:
-    stmt = select(LedgerEntry.id).where(LedgerEntry.idempotency_key == idempotency_key)
-    return await session.scalar(stmt)
 
 
 @dataclass(frozen=True, slots=True)

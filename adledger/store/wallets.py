@@ -81,7 +81,8 @@ async def balances_by_wallet(
     )
     sums: dict[int, dict[str, int]] = defaultdict(dict)
     for wallet_id, kind, total in (await session.execute(stmt)).all():
-        sums[wallet_id][kind] = int(total)
+        if wallet_id is not None:
+            sums[wallet_id][kind] = int(total)
     return sums
 
 

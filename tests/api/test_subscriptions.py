@@ -43,7 +43,9 @@ async def live_url(db: None, database_url: str, redis_url: str) -> AsyncIterator
     app = create_app(Settings(database_url=database_url, redis_url=redis_url))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    for _ in range(500):
+        if server.started:
+            break
         await asyncio.sleep(0.02)
     yield f"127.0.0.1:{port}"
     server.should_exit = True

@@ -92,9 +92,9 @@ async def test_insufficient_funds_says_what_is_available(api, funded) -> None:
 async def test_over_precise_literal_in_the_query_text_is_refused(api, funded) -> None:
     center, account = funded
     query = (
-        'mutation { transferBalance(input: {fromWalletId: "%s", toWalletId: "%s", '
-        "amount: {amount: 1.001, currencyCode: USD}}) { ... on UserError { code field } } }"
-        % (center.wallet_id, account.wallet_id)
+        f'mutation {{ transferBalance(input: {{fromWalletId: "{center.wallet_id}", '
+        f'toWalletId: "{account.wallet_id}", amount: {{amount: 1.001, currencyCode: USD}}}}) '
+        "{ ... on UserError { code field } } }"
     )
     result = (await api.data(query, token=center.admin.token))["transferBalance"]
     assert result == {"code": "INVALID_INPUT", "field": ["input", "amount", "amount"]}
