@@ -32,6 +32,7 @@ class Loaders:
         self.wallet = self._rows(wallets.wallets_by_ids, "id")
         self.center_wallet = self._rows(wallets.wallets_of_centers, "business_center_id")
         self.account_wallet = self._rows(wallets.wallets_of_ad_accounts, "ad_account_id")
+        self.transaction = self._rows(wallets.transactions_by_ids, "id")
         self.balances: DataLoader[int, dict[str, int]] = DataLoader(self._balances)
         self.members: DataLoader[int, list[tuple[str, str]]] = DataLoader(self._members)
         self.viewer_role: DataLoader[int, Role | None] = DataLoader(self._viewer_roles)

@@ -10,7 +10,14 @@ from strawberry.types import Info
 
 from adledger.domain.access import Permission
 from adledger.schema.ids import db_id_of, from_global_id
-from adledger.schema.types import AdAccount, BusinessCenter, Node, Viewer, Wallet
+from adledger.schema.types import (
+    AdAccount,
+    BusinessCenter,
+    Node,
+    Viewer,
+    Wallet,
+    WalletTransaction,
+)
 
 
 async def _visible(info: Info, row: Any, center_id_attr: str) -> bool:
@@ -45,7 +52,18 @@ async def wallet(info: Info, id: strawberry.ID) -> Wallet | None:
     return Wallet.from_row(row) if await _visible(info, row, "business_center_id") else None
 
 
+async def wallet_transaction(info: Info, id: strawberry.ID) -> WalletTransaction | None:
+    db_id = db_id_of(id, "WalletTransaction")
+    row = None if db_id is None else await info.context.loaders.transaction.load(db_id)
+    wallet_row = None if row is None else await info.context.loaders.wallet.load(row.wallet_id)
+    if not await _visible(info, wallet_row, "business_center_id"):
+        return None
+    await info.context.authorize(wallet_row.business_center_id, Permission.READ_MONEY)
+    return WalletTransaction.from_row(row, wallet_row.currency)
+
+
 _NODE_RESOLVERS = {
+    "WalletTransaction": wallet_transaction,
     "BusinessCenter": business_center,
     "AdAccount": ad_account,
     "Wallet": wallet,

@@ -239,12 +239,12 @@ def _money_for(
     allow_zero: bool = False,
     field: tuple[str, ...] = ("input", "amount"),
 ) -> Money:
+    if amount.currency.value != wallet.currency:
+        raise CurrencyMismatch(expected=wallet.currency, field=(*field, "currencyCode"))
     parse = parse_amount if allow_zero else parse_positive_amount
     money = parse(amount.amount, amount.currency, (*field, "amount"))
     if allow_zero and money.minor < 0:
         raise InvalidInput("amount may not be negative", (*field, "amount"))
-    if money.currency.value != wallet.currency:
-        raise CurrencyMismatch(expected=wallet.currency, field=(*field, "currencyCode"))
     return money
 
 

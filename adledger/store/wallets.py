@@ -4,8 +4,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.ledger import WALLET_BUCKETS, AccountKind
@@ -99,6 +100,37 @@ class TransactionRow:
     actor_email: str | None
 
 
+def _transactions(*extra: Any) -> Select[Any]:
+    """Postings on wallet buckets with what the API shows beside each one."""
+    return (
+        select(
+            LedgerPosting.id,
+            LedgerAccount.wallet_id,
+            LedgerPosting.kind,
+            LedgerAccount.kind.label("bucket"),
+            LedgerPosting.amount,
+            LedgerPosting.balance_after,
+            LedgerEntry.description,
+            LedgerPosting.created_at,
+            User.email.label("actor_email"),
+            *extra,
+        )
+        .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
+        .join(LedgerEntry, LedgerEntry.id == LedgerPosting.entry_id)
+        .outerjoin(User, User.id == LedgerEntry.actor_user_id)
+        .where(LedgerAccount.kind.in_([kind.value for kind in WALLET_BUCKETS]))
+    )
+
+
+def _row(mapping: Any) -> TransactionRow:
+    return TransactionRow(**{key: mapping[key] for key in TransactionRow.__slots__})
+
+
+async def transactions_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[TransactionRow]:
+    result = await session.execute(_transactions().where(LedgerPosting.id.in_(ids)))
+    return [_row(mapping) for mapping in result.mappings()]
+
+
 async def transaction_pages(
     session: AsyncSession,
     wallet_ids: Sequence[int],
@@ -111,27 +143,7 @@ async def transaction_pages(
     row_number = func.row_number().over(
         partition_by=LedgerAccount.wallet_id, order_by=LedgerPosting.id.desc()
     )
-    inner = (
-        select(
-            LedgerPosting.id,
-            LedgerAccount.wallet_id,
-            LedgerPosting.kind,
-            LedgerAccount.kind.label("bucket"),
-            LedgerPosting.amount,
-            LedgerPosting.balance_after,
-            LedgerEntry.description,
-            LedgerPosting.created_at,
-            User.email.label("actor_email"),
-            row_number.label("rn"),
-        )
-        .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
-        .join(LedgerEntry, LedgerEntry.id == LedgerPosting.entry_id)
-        .outerjoin(User, User.id == LedgerEntry.actor_user_id)
-        .where(
-            LedgerAccount.wallet_id.in_(wallet_ids),
-            LedgerAccount.kind.in_([kind.value for kind in WALLET_BUCKETS]),
-        )
-    )
+    inner = _transactions(row_number.label("rn")).where(LedgerAccount.wallet_id.in_(wallet_ids))
     if kinds is not None:
         inner = inner.where(LedgerPosting.kind.in_(kinds))
     if after_id is not None:
@@ -139,7 +151,6 @@ async def transaction_pages(
     sub = inner.subquery()
     stmt = select(sub).where(sub.c.rn <= limit).order_by(sub.c.wallet_id, sub.c.rn)
     pages: dict[int, list[TransactionRow]] = defaultdict(list)
-    for row in (await session.execute(stmt)).mappings():
-        fields = {key: row[key] for key in TransactionRow.__slots__}
-        pages[row["wallet_id"]].append(TransactionRow(**fields))
+    for mapping in (await session.execute(stmt)).mappings():
+        pages[mapping["wallet_id"]].append(_row(mapping))
     return pages

@@ -209,3 +209,20 @@ async def test_jpy_and_kwd_wallets_speak_their_own_decimals(api, users) -> None:
         variables = transfer_input(center.wallet_id, account.wallet_id, amount, currency.value)
         result = (await api.data(TRANSFER, variables, admin.token))["transferBalance"]
         assert result["to"]["balance"]["cash"]["amount"] == amount
+
+
+async def test_a_wallet_transaction_is_refetchable_by_node_id(api, users, funded) -> None:
+    center, account = funded
+    await api.data(
+        TRANSFER, transfer_input(center.wallet_id, account.wallet_id, "5.00"), center.admin.token
+    )
+    listed = await api.data(
+        "query($id: ID!) { wallet(id: $id) { transactions(first: 1) { edges { node { id kind amount { amount } } } } } }",
+        {"id": account.wallet_id},
+        center.admin.token,
+    )
+    node = listed["wallet"]["transactions"]["edges"][0]["node"]
+    query = "query($id: ID!) { node(id: $id) { id ... on WalletTransaction { kind amount { amount } } } }"
+    assert (await api.data(query, {"id": node["id"]}, center.admin.token))["node"] == node
+    stranger = await users.create("stranger")
+    assert (await api.data(query, {"id": node["id"]}, stranger.token))["node"] is None
