@@ -68,7 +68,8 @@ class Loaders:
         return [Role(roles[key]) if key in roles else None for key in keys]
 
     async def _ad_account_pages(self, keys: list[tuple[int, PageArgs]]) -> list[list[Any]]:
-        async def fetch(args: PageArgs, parents: list[int]) -> dict[int, list[Any]]:
+        async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
+            (args,) = group
             return await self._ctx.read(
                 lambda s: centers.ad_account_pages(
                     s, parents, limit=args.fetch, after_id=args.after_id
@@ -80,9 +81,7 @@ class Loaders:
     async def _transaction_pages(
         self, keys: list[tuple[int, PageArgs, tuple[str, ...] | None]]
     ) -> list[list[Any]]:
-        async def fetch(
-            group: tuple[PageArgs, tuple[str, ...] | None], parents: list[int]
-        ) -> dict[int, list[Any]]:
+        async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
             args, kinds = group
             return await self._ctx.read(
                 lambda s: wallets.transaction_pages(
@@ -95,17 +94,16 @@ class Loaders:
 
 async def _grouped_pages(
     keys: Sequence[tuple[Any, ...]],
-    fetch: Callable[[Any, list[int]], Awaitable[dict[int, list[Any]]]],
+    fetch: Callable[[tuple[Any, ...], list[int]], Awaitable[dict[int, list[Any]]]],
 ) -> list[list[Any]]:
-    """One query per distinct set of page arguments (normally exactly one)."""
-    groups: dict[Any, list[int]] = defaultdict(list)
-    for parent, *rest in keys:
-        group = rest[0] if len(rest) == 1 else tuple(rest)
-        groups[group].append(parent)
+    """Keys are (parent id, *page arguments): one query per distinct page arguments,
+    which in a list of N parents is exactly one."""
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for key in keys:
+        groups[key[1:]].append(key[0])
     results: dict[tuple[Any, ...], list[Any]] = {}
     for group, parents in groups.items():
         pages = await fetch(group, parents)
         for parent in parents:
-            key = (parent, group) if not isinstance(group, tuple) else (parent, *group)
-            results[key] = pages.get(parent, [])
-    return [results[tuple(key)] for key in keys]
+            results[(parent, *group)] = pages.get(parent, [])
+    return [results[key] for key in keys]

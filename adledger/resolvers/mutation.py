@@ -169,7 +169,7 @@ async def grant_vouchers(
 async def set_credit_line(
     info: Info, input: inputs.SetCreditLineInput
 ) -> results.SetCreditLineResult:
-    async def run(session: AsyncSession, actor: Actor) -> int:
+    async def run(session: AsyncSession, actor: Actor) -> center_service.CenterOutcome:
         center_id = decode_id(
             input.business_center_id, "BusinessCenter", ("input", "businessCenterId")
         )
@@ -182,7 +182,8 @@ async def set_credit_line(
             30 if input.net_terms_days is None else input.net_terms_days,
         )
 
-    async def render(center_id: int) -> Any:
-        return results.SetCreditLineSuccess(business_center=await _center(info, center_id))
+    async def render(outcome: center_service.CenterOutcome) -> Any:
+        center = await _center(info, outcome.business_center_id)
+        return results.SetCreditLineSuccess(business_center=center)
 
     return await mutate(info, results.SetCreditLineResult, run, render)

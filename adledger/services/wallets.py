@@ -13,6 +13,7 @@ from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, Money, parse_amount, parse_positive_amount
 from adledger.services import access
 from adledger.services.actor import Actor
+from adledger.services.business_centers import CenterOutcome
 from adledger.services.idempotency import run_idempotent
 from adledger.services.ledger import post_entry
 from adledger.store import business_centers as centers
@@ -129,7 +130,7 @@ async def set_credit_line(
     limit: MoneyIn,
     cycle: CreditLineCycle,
     net_terms_days: int,
-) -> int:
+) -> CenterOutcome:
     access.require_staff(actor)
     wallet = await _center_wallet(session, center_id)
     money = _money_for(wallet, limit, allow_zero=True, field=("input", "limit"))
@@ -147,7 +148,7 @@ async def set_credit_line(
         )
     await repo.set_credit_limit(session, wallet.id, money.minor)
     await centers.set_credit_line_terms(session, center_id, cycle.value, net_terms_days)
-    return center_id
+    return CenterOutcome(center_id)
 
 
 async def credit_adjustment(
