@@ -20,10 +20,16 @@ from adledger.schema.types import (
 )
 
 
-async def _visible(info: Info, row: Any, center_id_attr: str) -> bool:
-    if row is None:
-        return False
-    return bool(await info.context.can(getattr(row, center_id_attr), Permission.READ))
+async def _visible_row(
+    info: Info, global_id: str, type_name: str, loader: str, center_attr: str = "business_center_id"
+) -> Any:
+    """The row behind a global id when the caller may read its business center, else None."""
+    await info.context.require_actor()
+    db_id = db_id_of(global_id, type_name)
+    row = None if db_id is None else await getattr(info.context.loaders, loader).load(db_id)
+    if row is None or not await info.context.can(getattr(row, center_attr), Permission.READ):
+        return None
+    return row
 
 
 async def viewer(info: Info) -> Viewer:
@@ -32,34 +38,26 @@ async def viewer(info: Info) -> Viewer:
 
 
 async def business_center(info: Info, id: strawberry.ID) -> BusinessCenter | None:
-    await info.context.require_actor()
-    db_id = db_id_of(id, "BusinessCenter")
-    row = None if db_id is None else await info.context.loaders.center.load(db_id)
-    return BusinessCenter.from_row(row) if await _visible(info, row, "id") else None
+    row = await _visible_row(info, id, "BusinessCenter", "center", "id")
+    return None if row is None else BusinessCenter.from_row(row)
 
 
 async def ad_account(info: Info, id: strawberry.ID) -> AdAccount | None:
-    await info.context.require_actor()
-    db_id = db_id_of(id, "AdAccount")
-    row = None if db_id is None else await info.context.loaders.ad_account.load(db_id)
-    return AdAccount.from_row(row) if await _visible(info, row, "business_center_id") else None
+    row = await _visible_row(info, id, "AdAccount", "ad_account")
+    return None if row is None else AdAccount.from_row(row)
 
 
 async def wallet(info: Info, id: strawberry.ID) -> Wallet | None:
-    await info.context.require_actor()
-    db_id = db_id_of(id, "Wallet")
-    row = None if db_id is None else await info.context.loaders.wallet.load(db_id)
-    return Wallet.from_row(row) if await _visible(info, row, "business_center_id") else None
+    row = await _visible_row(info, id, "Wallet", "wallet")
+    return None if row is None else Wallet.from_row(row)
 
 
 async def wallet_transaction(info: Info, id: strawberry.ID) -> WalletTransaction | None:
-    db_id = db_id_of(id, "WalletTransaction")
-    row = None if db_id is None else await info.context.loaders.transaction.load(db_id)
-    wallet_row = None if row is None else await info.context.loaders.wallet.load(row.wallet_id)
-    if not await _visible(info, wallet_row, "business_center_id"):
+    row = await _visible_row(info, id, "WalletTransaction", "transaction")
+    if row is None:
         return None
-    await info.context.authorize(wallet_row.business_center_id, Permission.READ_MONEY)
-    return WalletTransaction.from_row(row, wallet_row.currency)
+    await info.context.authorize(row.business_center_id, Permission.READ_MONEY)
+    return WalletTransaction.from_row(row, row.currency)
 
 
 _NODE_RESOLVERS = {

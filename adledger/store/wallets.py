@@ -91,6 +91,8 @@ async def balances_by_wallet(
 class TransactionRow:
     id: int
     wallet_id: int
+    business_center_id: int
+    currency: str
     kind: str
     bucket: str
     amount: int
@@ -106,6 +108,8 @@ def _transactions(*extra: Any) -> Select[Any]:
         select(
             LedgerPosting.id,
             LedgerAccount.wallet_id,
+            Wallet.business_center_id,
+            Wallet.currency,
             LedgerPosting.kind,
             LedgerAccount.kind.label("bucket"),
             LedgerPosting.amount,
@@ -116,6 +120,7 @@ def _transactions(*extra: Any) -> Select[Any]:
             *extra,
         )
         .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
+        .join(Wallet, Wallet.id == LedgerAccount.wallet_id)
         .join(LedgerEntry, LedgerEntry.id == LedgerPosting.entry_id)
         .outerjoin(User, User.id == LedgerEntry.actor_user_id)
         .where(LedgerAccount.kind.in_([kind.value for kind in WALLET_BUCKETS]))
