@@ -44,6 +44,7 @@ class RequestContext:
         self._lock = asyncio.Lock()
         self._actor: Actor | None = None
         self._authenticated = False
+        self._auth_lock = asyncio.Lock()
         self.loaders = Loaders(self)
 
     @property
@@ -92,11 +93,13 @@ class RequestContext:
         return header[7:].strip() or None
 
     async def actor(self) -> Actor | None:
-        if not self._authenticated:
-            token = self._token()
-            if token is not None:
-                self._actor = await self.read(lambda s: users.authenticate(s, token))
-            self._authenticated = True
+        """Authenticate once per request, however many fields ask at the same time."""
+        async with self._auth_lock:
+            if not self._authenticated:
+                token = self._token()
+                if token is not None:
+                    self._actor = await self.read(lambda s: users.authenticate(s, token))
+                self._authenticated = True
         return self._actor
 
     async def require_actor(self) -> Actor:

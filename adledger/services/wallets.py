@@ -197,7 +197,7 @@ async def _check_transfer(
         )
     if bucket is Bucket.CREDIT_LINE:
         raise InvalidInput("a credit line cannot be transferred", ("input", "bucket"))
-    center = await centers.business_center(session, source.business_center_id)
+    center = await centers.share_lock_business_center(session, source.business_center_id)
     if center is not None and center.allocation_mode != "MANUAL":
         raise InvalidState(
             "under automatic allocation balance is drawn automatically, not transferred"

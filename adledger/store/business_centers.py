@@ -28,6 +28,14 @@ async def business_center(session: AsyncSession, center_id: int) -> BusinessCent
     return centers[0] if centers else None
 
 
+async def share_lock_business_center(
+    session: AsyncSession, center_id: int
+) -> BusinessCenter | None:
+    """Read the center and keep its settings (allocation mode) from changing until commit."""
+    stmt = select(BusinessCenter).where(BusinessCenter.id == center_id).with_for_update(read=True)
+    return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
 async def set_credit_line_terms(
     session: AsyncSession, center_id: int, cycle: str, net_terms_days: int
 ) -> None:

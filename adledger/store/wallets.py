@@ -104,7 +104,7 @@ class TransactionRow:
 
 def _transactions(*extra: Any) -> Select[Any]:
     """Postings on wallet buckets with what the API shows beside each one."""
-    return (
+    stmt: Select[Any] = (
         select(
             LedgerPosting.id,
             LedgerAccount.wallet_id,
@@ -125,6 +125,7 @@ def _transactions(*extra: Any) -> Select[Any]:
         .outerjoin(User, User.id == LedgerEntry.actor_user_id)
         .where(LedgerAccount.kind.in_([kind.value for kind in WALLET_BUCKETS]))
     )
+    return stmt
 
 
 def _row(mapping: Any) -> TransactionRow:

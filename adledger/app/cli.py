@@ -1,0 +1,266 @@
+"""`adledger ...`: the command line of the service and of its operators.
+
+Commands are thin edges like the API: they open a session, call a service, commit, and
+print. Results go to stdout and notes to stderr, so scripts can take the last line of
+`adledger users create` as the token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from adledger.app.devstack import (
+    ConfigError,
+    local_servers,
+    one_session,
+    require_urls,
+    run_dev,
+    run_services,
+)
+from adledger.app.settings import Settings
+from adledger.domain.access import Role
+from adledger.domain.errors import DomainError, NotFound
+from adledger.jobs.worker import JOBS, check_ledger, shutdown, startup
+from adledger.schema.ids import db_id_of
+from adledger.schema.root import build_schema
+from adledger.services.actor import Actor
+from adledger.services.business_centers import add_member
+from adledger.services.users import create_user
+from adledger.store.ledger import Violation
+from adledger.store.migrate import upgrade
+from adledger.store.users import user_by_email
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args, Settings())
+    except ConfigError as exc:
+        print(f"adledger: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"adledger: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a second Ctrl-C: everything was stopped on the way out
+        return 130
+
+
+# -- the commands ------------------------------------------------------------------------
+
+
+def _dev(_: argparse.Namespace, settings: Settings) -> int:
+    _log_to_stderr()
+    return run_dev(settings)
+
+
+def _serve(_: argparse.Namespace, settings: Settings) -> int:
+    ready = require_urls(settings, "serve")
+    _log_to_stderr()
+    asyncio.run(run_services(ready, api=True, worker=False))
+    return 0
+
+
+def _worker(_: argparse.Namespace, settings: Settings) -> int:
+    ready = require_urls(settings, "worker")
+    _log_to_stderr()
+    asyncio.run(run_services(ready, api=False, worker=True))
+    return 0
+
+
+def _migrate(_: argparse.Namespace, settings: Settings) -> int:
+    with local_servers(settings, redis=False) as ready:
+        upgrade(_database(ready))
+    print("the database schema is up to date")
+    return 0
+
+
+def _users_create(args: argparse.Namespace, settings: Settings) -> int:
+    with local_servers(settings, redis=False) as ready:
+        token = asyncio.run(_create_user(_database(ready), args.email, args.staff))
+    kind = "staff user" if args.staff else "user"
+    print(f"created {kind} {args.email}; its API token (shown only now):")
+    print(token)
+    return 0
+
+
+def _members_add(args: argparse.Namespace, settings: Settings) -> int:
+    center_id = _center_id(args.business_center_id)
+    with local_servers(settings, redis=False) as ready:
+        asyncio.run(_add_member(_database(ready), center_id, args.email, args.role, args.by))
+    print(f"{args.email} is now {args.role.value} of business center {center_id}")
+    return 0
+
+
+def _verify_ledger(_: argparse.Namespace, settings: Settings) -> int:
+    with local_servers(settings, redis=False) as ready:
+        violations = asyncio.run(_violations(_database(ready)))
+    print(_report(violations))
+    return 1 if violations else 0
+
+
+def _export_schema(args: argparse.Namespace, _: Settings) -> int:
+    sdl = build_schema().as_str()
+    if args.output is None:
+        print(sdl)
+    else:
+        args.output.write_text(sdl + "\n", encoding="utf-8")
+    return 0
+
+
+def _jobs_run(args: argparse.Namespace, settings: Settings) -> int:
+    with local_servers(settings, redis=False) as ready:
+        result = asyncio.run(_run_job(ready, args.name, args.now))
+    print(f"{args.name} at {args.now.isoformat()}: {result}")
+    return 0
+
+
+# -- what the commands run ---------------------------------------------------------------
+
+
+async def _create_user(database_url: str, email: str, staff: bool) -> str:
+    async with one_session(database_url) as session:
+        token = await create_user(session, email, is_staff=staff)
+        await session.commit()
+    return token
+
+
+async def _add_member(database_url: str, center_id: int, email: str, role: Role, by: str) -> None:
+    async with one_session(database_url) as session:
+        acting = await user_by_email(session, by.strip().lower())
+        if acting is None:
+            raise NotFound(f"no user has the email {by}")
+        actor = Actor(acting.id, acting.email, acting.is_staff)
+        await add_member(session, actor, center_id, email, role)
+        await session.commit()
+
+
+async def _violations(database_url: str) -> list[Violation]:
+    async with one_session(database_url) as session:
+        return await check_ledger(session)
+
+
+async def _run_job(settings: Settings, name: str, now: datetime) -> object:
+    ctx: dict[str, object] = {"settings": settings}
+    await startup(ctx)
+    try:
+        return await JOBS[name](ctx, now)
+    finally:
+        await shutdown(ctx)
+
+
+def _report(violations: list[Violation]) -> str:
+    if not violations:
+        return "ledger verified: every invariant holds"
+    lines = [f"ledger verification failed: {len(violations)} violation(s)"]
+    lines += [f"  - {violation.rule}: {violation.detail}" for violation in violations]
+    return "\n".join(lines)
+
+
+def _database(settings: Settings) -> str:
+    assert settings.database_url is not None  # local_servers always provides one
+    return settings.database_url
+
+
+def _center_id(raw: str) -> int:
+    """Operators copy ids from GraphiQL (global ids) or from SQL (numbers): take both."""
+    center_id = int(raw) if raw.isdigit() else db_id_of(raw, "BusinessCenter")
+    if center_id is None:
+        raise ConfigError(f"{raw!r} is not a business center id")
+    return center_id
+
+
+def _log_to_stderr() -> None:
+    # Only long-running commands configure logging: one-shot commands print results.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # pgserver narrates every pg_ctl call at INFO; its warnings still get through.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+
+# -- arguments ---------------------------------------------------------------------------
+
+
+def _instant(raw: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not an ISO 8601 instant") from exc
+    if instant.tzinfo is None:
+        raise argparse.ArgumentTypeError("give the instant a UTC offset, e.g. +00:00")
+    return instant
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="adledger", description="adledger: billing engine service and operator tools"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _simple_commands(commands)
+    _users_parser(commands)
+    _members_parser(commands)
+    export = commands.add_parser("export-schema", help="print the served GraphQL SDL")
+    export.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    export.set_defaults(handler=_export_schema)
+    _jobs_parser(commands)
+    return parser
+
+
+if TYPE_CHECKING:
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _simple_commands(commands: Commands) -> None:
+    for name, handler, help_text in (
+        ("dev", _dev, "run API and worker locally, with embedded servers and the demo"),
+        ("serve", _serve, "run the API (needs DATABASE_URL and REDIS_URL)"),
+        ("worker", _worker, "run the arq worker (needs DATABASE_URL and REDIS_URL)"),
+        ("migrate", _migrate, "upgrade the database schema to the latest revision"),
+        ("verify-ledger", _verify_ledger, "check every ledger invariant; exit 1 if one fails"),
+    ):
+        commands.add_parser(name, help=help_text).set_defaults(handler=handler)
+
+
+def _users_parser(commands: Commands) -> None:
+    users = commands.add_parser("users", help="manage users").add_subparsers(
+        dest="action", required=True
+    )
+    create = users.add_parser("create", help="create a user; prints its API token last")
+    create.add_argument("email")
+    create.add_argument("--staff", action="store_true", help="platform billing staff")
+    create.set_defaults(handler=_users_create)
+
+
+def _members_parser(commands: Commands) -> None:
+    members = commands.add_parser("members", help="manage business center members")
+    actions = members.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add an existing user to a business center")
+    add.add_argument("business_center_id", help="numeric id or GraphQL global id")
+    add.add_argument("email")
+    add.add_argument("role", type=Role, choices=list(Role))
+    add.add_argument("--by", required=True, help="email of an ADMIN of the business center")
+    add.set_defaults(handler=_members_add)
+
+
+def _jobs_parser(commands: Commands) -> None:
+    jobs = commands.add_parser("jobs", help="run jobs by hand").add_subparsers(
+        dest="action", required=True
+    )
+    run = jobs.add_parser("run", help="run one job for a given instant, without Redis")
+    run.add_argument("name", choices=sorted(JOBS))
+    run.add_argument("--now", type=_instant, required=True, help="e.g. 2026-11-22T00:00:00Z")
+    run.set_defaults(handler=_jobs_run)
+
+
+if __name__ == "__main__":  # `python -m adledger.app.cli`, where the script is not on PATH
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""Where commands find PostgreSQL and Redis, and `adledger dev`: the whole service in one
+process, with embedded servers when the machine runs none.
+
+A fresh laptop should get from clone to GraphiQL with one command, so every command
+that is useful locally (dev, migrate, users, verify-ledger, jobs) falls back to servers
+shipped in wheels, kept under ``settings.data_dir``. Production commands (serve, worker)
+never do: a typo in DATABASE_URL must fail loudly, not start an empty database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, cast
+
+import uvicorn
+from arq.typing import WorkerSettingsType
+from arq.worker import create_worker
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.app.asgi import create_app
+from adledger.app.embedded import (
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    postgres_reachable,
+    redis_reachable,
+)
+from adledger.app.settings import Settings
+from adledger.jobs.worker import WorkerSettings, redis_settings_for
+from adledger.services import demo
+from adledger.store.db import make_engine, make_sessionmaker
+from adledger.store.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or points nowhere; the CLI prints it without a traceback."""
+
+
+# -- finding the servers ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def local_servers(settings: Settings, *, redis: bool = True) -> Iterator[Settings]:
+    """Settings whose URLs answer: the configured ones, else embedded servers started here.
+
+    Embedded servers stop when the block exits, Redis before PostgreSQL, and only after
+    everything that used them has finished.
+    """
+    _check_configured(settings, check_redis=redis)
+    with contextlib.ExitStack() as stack:
+        database_url = settings.database_url or _embedded_postgres(stack, settings)
+        redis_url = settings.redis_url
+        if redis and not redis_url:
+            redis_url = _embedded_redis(stack, settings)
+        yield settings.model_copy(update={"database_url": database_url, "redis_url": redis_url})
+
+
+def require_urls(settings: Settings, command: str) -> Settings:
+    missing = [name for name in ("database_url", "redis_url") if not getattr(settings, name)]
+    if missing:
+        names = " and ".join(name.upper() for name in missing)
+        raise ConfigError(
+            f"`adledger {command}` needs {names}; `adledger dev` runs with embedded servers"
+        )
+    return settings
+
+
+def _embedded_postgres(stack: contextlib.ExitStack, settings: Settings) -> str:
+    data_dir = settings.data_dir / "pg"
+    _note(f"DATABASE_URL is not set: using embedded PostgreSQL in {data_dir}")
+    server = EmbeddedPostgres.start(data_dir, database="adledger")
+    stack.callback(server.stop)
+    # Our own database: keeping it at the latest schema lets every command just work.
+    upgrade(server.url)
+    return server.url
+
+
+def _embedded_redis(stack: contextlib.ExitStack, settings: Settings) -> str:
+    data_dir = settings.data_dir / "redis"
+    _note(f"REDIS_URL is not set: using embedded Redis in {data_dir}")
+    server = EmbeddedRedis.start(data_dir)
+    stack.callback(server.stop)
+    return server.url
+
+
+def _check_configured(settings: Settings, *, check_redis: bool) -> None:
+    """Fail with the variable's name rather than a driver's retry loop or stack trace."""
+    if settings.database_url and not postgres_reachable(settings.database_url):
+        raise ConfigError("nothing answers at DATABASE_URL")
+    if check_redis and settings.redis_url and not redis_reachable(settings.redis_url):
+        raise ConfigError("nothing answers at REDIS_URL")
+
+
+def _note(message: str) -> None:
+    # stderr: stdout belongs to the command's result (`users create` prints a token last).
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.asynccontextmanager
+async def one_session(database_url: str) -> AsyncIterator[AsyncSession]:
+    """A session on a throwaway engine, for commands that run one transaction and exit."""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
+# -- adledger dev ----------------------------------------------------------------------
+
+
+def run_dev(settings: Settings) -> int:
+    with local_servers(settings) as ready:
+        asyncio.run(_dev(ready))
+    return 0
+
+
+async def _dev(settings: Settings) -> None:
+    assert settings.database_url is not None  # local_servers always provides one
+    await asyncio.to_thread(upgrade, settings.database_url)
+    token = await _demo_token(settings.database_url)
+    await run_services(settings, api=True, worker=True, on_ready=lambda: _banner(settings, token))
+
+
+async def _demo_token(database_url: str) -> str:
+    """Seed the demo the first time only, then issue a token for its admin."""
+    async with one_session(database_url) as session:
+        if await demo.is_seeded(session):
+            _note("demo data found: reusing it")
+        else:
+            await demo.seed_demo(session)
+            _note("seeded the demo business center")
+        token = await demo.demo_admin_token(session)
+        await session.commit()
+    return token
+
+
+def _banner(settings: Settings, token: str) -> None:
+    url = f"{public_url(settings)}/graphql"
+    headers = f'{{"Authorization": "Bearer {token}"}}'
+    query = (
+        "{ viewer { email businessCenters { edges { node { name "
+        "wallet { id balance { available { amount currencyCode } } } } } } } }"
+    )
+    print(
+        f"\nadledger is running (API and worker). Ctrl-C stops everything.\n\n"
+        f"  GraphiQL:   {url}\n"
+        f"  Demo token: {token}\n"
+        f"              (user {demo.DEMO_ADMIN_EMAIL}, ADMIN of {demo.DEMO_CENTER_NAME!r})\n\n"
+        f"  In GraphiQL open the Headers tab and paste:\n    {headers}\n"
+        f"  then run for example:\n    {query}\n",
+        flush=True,
+    )
+
+
+def public_url(settings: Settings) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+# -- running the API and the worker ------------------------------------------------------
+
+
+async def run_services(
+    settings: Settings,
+    *,
+    api: bool,
+    worker: bool,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Run the API and/or the worker until SIGINT/SIGTERM, or until one of them stops or
+    fails: then stop the other too, so nothing keeps running half-alive."""
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    services: list[Coroutine[Any, Any, None]] = []
+    if api:
+        services.append(serve_api(settings, stop, on_ready))
+    if worker:
+        services.append(run_worker(settings, stop))
+    tasks = [asyncio.create_task(service) for service in services]
+    for task in tasks:
+        task.add_done_callback(lambda _: stop.set())
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """The first signal asks for a clean stop; handlers are then removed, so a second
+    Ctrl-C interrupts at once (embedded servers are still stopped on the way out)."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: signal.Signals) -> None:
+        _note(f"{signum.name}: stopping (again to force)")
+        stop.set()
+        for each in _STOP_SIGNALS:
+            loop.remove_signal_handler(each)
+
+    for signum in _STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C still interrupts
+            loop.add_signal_handler(signum, on_signal, signum)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's own signal capture would replace our handlers and re-raise the signal
+    once it stops, interrupting the worker's shutdown; run_services owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_api(
+    settings: Settings, stop: asyncio.Event, on_ready: Callable[[], None] | None = None
+) -> None:
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, lifespan="on"
+    )
+    server = _Server(config)
+    helpers = [asyncio.create_task(_exit_on(stop, server))]
+    if on_ready is not None:
+        helpers.append(asyncio.create_task(_when_started(server, on_ready)))
+    try:
+        await server.serve()
+    except SystemExit as exc:  # uvicorn exits the process when it cannot start
+        raise ConfigError(f"the API could not start on {settings.host}:{settings.port}") from exc
+    finally:
+        for helper in helpers:
+            helper.cancel()
+
+
+async def _exit_on(stop: asyncio.Event, server: uvicorn.Server) -> None:
+    await stop.wait()
+    server.should_exit = True
+
+
+async def _when_started(server: uvicorn.Server, on_ready: Callable[[], None]) -> None:
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+        await asyncio.sleep(0.05)
+    on_ready()
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    worker = create_worker(
+        cast("WorkerSettingsType", WorkerSettings),  # arq's Protocol cannot describe a class
+        redis_settings=redis_settings_for(settings.redis_url),
+        ctx={"settings": settings},
+        handle_signals=False,
+    )
+    main = asyncio.create_task(worker.async_run())
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({main, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        await worker.close()  # cancels the poll loop, awaits running jobs, disposes the engine
+    (outcome,) = await asyncio.gather(main, return_exceptions=True)
+    if isinstance(outcome, Exception):
+        raise outcome
