@@ -102,9 +102,9 @@ class TransactionRow:
     actor_email: str | None
 
 
-def _transactions(*extra: Any) -> Select[Any]:
+def _transactions(*extra: Any) -> Select[*tuple[Any, ...]]:
     """Postings on wallet buckets with what the API shows beside each one."""
-    stmt: Select[Any] = (
+    stmt = (
         select(
             LedgerPosting.id,
             LedgerAccount.wallet_id,
