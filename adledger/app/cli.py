@@ -25,14 +25,16 @@ from adledger.app.devstack import (
     run_services,
 )
 from adledger.app.settings import Settings
+from adledger.app.worker import shutdown, startup
 from adledger.domain.access import Role
 from adledger.domain.errors import DomainError, NotFound
-from adledger.jobs.worker import JOBS, check_ledger, shutdown, startup
+from adledger.jobs.ledger import JOBS
 from adledger.schema.ids import db_id_of
 from adledger.schema.root import build_schema
 from adledger.services.actor import Actor
 from adledger.services.business_centers import add_member
 from adledger.services.users import create_user
+from adledger.services.verify import verify_ledger
 from adledger.store.ledger import Violation
 from adledger.store.migrate import upgrade
 from adledger.store.users import user_by_email
@@ -146,7 +148,7 @@ async def _add_member(database_url: str, center_id: int, email: str, role: Role,
 
 async def _violations(database_url: str) -> list[Violation]:
     async with one_session(database_url) as session:
-        return await check_ledger(session)
+        return await verify_ledger(session)
 
 
 async def _run_job(settings: Settings, name: str, now: datetime) -> object:

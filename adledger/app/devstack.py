@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -30,12 +29,10 @@ from adledger.app.embedded import (
     redis_reachable,
 )
 from adledger.app.settings import Settings
-from adledger.jobs.worker import WorkerSettings, redis_settings_for
+from adledger.app.worker import WorkerSettings, redis_settings_for
 from adledger.services import demo
 from adledger.store.db import make_engine, make_sessionmaker
 from adledger.store.migrate import upgrade
-
-log = logging.getLogger(__name__)
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -126,6 +123,7 @@ def run_dev(settings: Settings) -> int:
 
 async def _dev(settings: Settings) -> None:
     assert settings.database_url is not None  # local_servers always provides one
+    # Configured servers may lag behind the code; for embedded ones this is a no-op.
     await asyncio.to_thread(upgrade, settings.database_url)
     token = await _demo_token(settings.database_url)
     await run_services(settings, api=True, worker=True, on_ready=lambda: _banner(settings, token))
@@ -188,6 +186,12 @@ async def run_services(
         services.append(serve_api(settings, stop, on_ready))
     if worker:
         services.append(run_worker(settings, stop))
+    await _together(services, stop)
+
+
+async def _together(services: list[Coroutine[Any, Any, None]], stop: asyncio.Event) -> None:
+    """Each service ends when `stop` is set, and the first to end sets it; the first
+    failure is raised once all have ended."""
     tasks = [asyncio.create_task(service) for service in services]
     for task in tasks:
         task.add_done_callback(lambda _: stop.set())

@@ -9,6 +9,11 @@ from adledger.store.ledger import Violation
 
 
 async def verify_ledger(session: AsyncSession) -> list[Violation]:
+    """Every check sees one snapshot: under READ COMMITTED a transfer committed between two
+    checks could make a sound ledger look broken. (A session already inside a transaction
+    keeps the isolation it began with.)"""
+    if not session.in_transaction():
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     violations: list[Violation] = []
     for check in (
         repo.unbalanced_entries,

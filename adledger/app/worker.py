@@ -1,0 +1,52 @@
+"""The arq worker process: its engine, its Redis, and the jobs it runs.
+
+Wiring lives here rather than in `jobs/` because it reads the settings and builds the
+engine; arq imports WorkerSettings by itself, so it must stand ready at import.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from arq import cron, func
+from arq.connections import RedisSettings
+
+from adledger.app.settings import Settings, get_settings
+from adledger.jobs.ledger import Ctx, verify_ledger_cron, verify_ledger_job
+from adledger.store.db import make_engine, make_sessionmaker
+
+
+async def startup(ctx: Ctx) -> None:
+    """One engine per worker process. `adledger dev` hands its settings in through ctx
+    (its database may be an embedded one the environment knows nothing about)."""
+    settings: Settings = ctx.setdefault("settings", get_settings())
+    if not settings.database_url:
+        raise RuntimeError("the worker needs DATABASE_URL")
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+    ctx["engine"] = engine
+    ctx["sessions"] = make_sessionmaker(engine)
+
+
+async def shutdown(ctx: Ctx) -> None:
+    engine = ctx.pop("engine", None)
+    if engine is not None:
+        await engine.dispose()
+
+
+def redis_settings_for(url: str | None) -> RedisSettings:
+    return RedisSettings.from_dsn(url) if url else RedisSettings()
+
+
+class WorkerSettings:
+    """Read by `adledger worker` (and by arq's own CLI, hence class attributes)."""
+
+    functions = [func(verify_ledger_job, name="verify_ledger")]
+    cron_jobs = [cron(verify_ledger_cron, name="verify_ledger_hourly", minute=0, second=0)]
+    on_startup = startup
+    on_shutdown = shutdown
+    redis_settings = redis_settings_for(get_settings().redis_url)
+    timezone = UTC

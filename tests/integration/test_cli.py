@@ -1,0 +1,252 @@
+"""The `adledger` command line as operators and scripts use it, against the test database.
+
+Commands run `asyncio.run` themselves, so async tests call `main` in a worker thread
+(`asyncio.to_thread`) and `adledger dev` runs as a real process, signals included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adledger.app.cli import main
+from adledger.schema.root import build_schema
+from adledger.services.demo import DemoSeed, is_seeded, seed_demo
+from adledger.services.verify import verify_ledger
+
+NOW = "2026-11-22T00:00:00+00:00"
+VIEWER = "{ viewer { email isStaff } }"
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str, db: None) -> None:
+    """The CLI reads its servers from the environment, like in production."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+
+
+async def seeded(sessions: async_sessionmaker[AsyncSession]) -> DemoSeed:
+    async with sessions() as session:
+        seed = await seed_demo(session)
+        await session.commit()
+    return seed
+
+
+async def shift_cached_balance(
+    sessions: async_sessionmaker[AsyncSession], wallet_id: int, delta: int
+) -> None:
+    """Corrupt (or repair) a cached balance the way only a bad migration or hand edit could:
+    postings are append-only, the cached balance is not."""
+    async with sessions() as session:
+        await session.execute(
+            text(
+                "UPDATE ledger_accounts SET balance = balance + :delta "
+                "WHERE wallet_id = :wallet AND kind = 'cash'"
+            ),
+            {"delta": delta, "wallet": wallet_id},
+        )
+        await session.commit()
+
+
+async def test_users_create_prints_a_working_token_as_last_line(
+    cli_env: None, api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # when
+    code = await asyncio.to_thread(main, ["users", "create", "Ops@Example.com", "--staff"])
+    # then
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert code == 0
+    viewer = (await api.data(VIEWER, token=token))["viewer"]
+    assert viewer == {"email": "ops@example.com", "isStaff": True}
+
+
+async def test_users_create_refuses_a_taken_email_and_prints_no_token(
+    cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given
+    assert await asyncio.to_thread(main, ["users", "create", "ops@example.com"]) == 0
+    capsys.readouterr()
+    # when
+    code = await asyncio.to_thread(main, ["users", "create", "ops@example.com"])
+    # then
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out == ""
+    assert "exists" in captured.err
+
+
+async def test_verify_ledger_passes_on_the_demo_and_reports_a_tampered_balance(
+    cli_env: None, sessions: async_sessionmaker[AsyncSession], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given
+    seed = await seeded(sessions)
+    assert await asyncio.to_thread(main, ["verify-ledger"]) == 0
+    assert "every invariant holds" in capsys.readouterr().out
+    # when
+    await shift_cached_balance(sessions, seed.center_wallet_id, +1)
+    try:
+        code = await asyncio.to_thread(main, ["verify-ledger"])
+        report = capsys.readouterr().out
+    finally:
+        await shift_cached_balance(sessions, seed.center_wallet_id, -1)
+    # then
+    assert code == 1
+    assert "verification failed" in report
+    assert f"wallet:{seed.center_wallet_id}:cash: cached 315001, posted 315000" in report
+    assert "all balances of a currency sum to zero: USD: 1" in report
+
+
+async def test_jobs_run_verifies_the_ledger_for_a_given_instant(
+    cli_env: None, sessions: async_sessionmaker[AsyncSession], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given
+    await seeded(sessions)
+    # when
+    code = await asyncio.to_thread(main, ["jobs", "run", "verify-ledger", "--now", NOW])
+    # then
+    assert code == 0
+    assert capsys.readouterr().out.strip() == f"verify-ledger at {NOW}: 0"
+
+
+def test_jobs_run_wants_an_instant_with_an_offset(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["jobs", "run", "verify-ledger", "--now", "2026-11-22T00:00:00"])
+    assert exited.value.code == 2
+    assert "UTC offset" in capsys.readouterr().err
+
+
+def test_export_schema_prints_the_served_sdl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sdl = build_schema().as_str()
+    assert main(["export-schema"]) == 0
+    assert capsys.readouterr().out == sdl + "\n"
+    assert main(["export-schema", "--output", str(tmp_path / "schema.graphql")]) == 0
+    assert (tmp_path / "schema.graphql").read_text() == sdl + "\n"
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_production_commands_need_both_urls(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert main([command]) == 2
+    assert "needs DATABASE_URL" in capsys.readouterr().err
+
+
+async def test_members_add_gives_a_user_a_role(
+    cli_env: None, sessions: async_sessionmaker[AsyncSession], api, users
+) -> None:
+    # given
+    seed = await seeded(sessions)
+    analyst = await users.create("analyst")
+    argv = ["members", "add", str(seed.business_center_id), analyst.email, "FINANCE_ANALYST"]
+    # when
+    code = await asyncio.to_thread(main, [*argv, "--by", "demo@adledger.local"])
+    # then
+    assert code == 0
+    query = "{ viewer { businessCenters { edges { node { name viewerRole } } } } }"
+    edges = (await api.data(query, token=analyst.token))["viewer"]["businessCenters"]["edges"]
+    assert [edge["node"] for edge in edges] == [
+        {"name": "Northwind Agency", "viewerRole": "FINANCE_ANALYST"}
+    ]
+
+
+async def test_demo_seed_is_a_sound_ledger_with_several_kinds_of_transactions(
+    db: None, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # given
+    async with sessions() as session:
+        assert not await is_seeded(session)
+    # when
+    seed = await seeded(sessions)
+    # then
+    async with sessions() as session:
+        assert await is_seeded(session)
+        assert await verify_ledger(session) == []
+        kinds = set(await session.scalars(text("SELECT DISTINCT kind FROM ledger_postings")))
+    assert len(seed.ad_account_ids) == len(seed.ad_account_wallet_ids) == 3
+    assert {"ADJUSTMENT", "ALLOCATION_IN", "ALLOCATION_OUT", "VOUCHER_GRANT"} <= kinds
+
+
+# -- adledger dev, as a process -----------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def dev_process(
+    database_url: str, redis_url: str, port: int, log: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "PORT": str(port)}
+    with log.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "adledger.app.cli",
+            "dev",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            env={**_base_env(), **env},
+        )
+        try:
+            yield process
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+def _base_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key not in {"PORT", "HOST"}}
+
+
+async def read_token(process: asyncio.subprocess.Process) -> str:
+    assert process.stdout is not None
+    while line := await process.stdout.readline():
+        if line.strip().startswith(b"Demo token:"):
+            return line.split()[-1].decode()
+    raise AssertionError("adledger dev printed no token")
+
+
+async def test_dev_serves_the_demo_and_stops_cleanly_on_ctrl_c(
+    database_url: str, redis_url: str, db: None, tmp_path: Path
+) -> None:
+    # given
+    port = free_port()
+    async with dev_process(database_url, redis_url, port, tmp_path / "dev.log") as process:
+        token = await asyncio.wait_for(read_token(process), timeout=60)
+        # when
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            page = await client.get("/graphql", headers={"Accept": "text/html"})
+            response = await client.post(
+                "/graphql",
+                json={"query": VIEWER},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        process.send_signal(signal.SIGINT)
+        assert process.stdout is not None
+        await process.stdout.read()
+        code = await asyncio.wait_for(process.wait(), timeout=30)
+    # then
+    assert "graphiql" in page.text.lower()
+    assert response.json() == {
+        "data": {"viewer": {"email": "demo@adledger.local", "isStaff": False}}
+    }
+    assert code == 0, (tmp_path / "dev.log").read_text()
