@@ -82,7 +82,7 @@ async def transfer_balance(session: AsyncSession, actor: Actor, cmd: Transfer) -
             session,
             operation="transfer_balance",
             moves=[await _wallet_move(session, source, target, kind, money.minor)],
-            description=f"Transfer between wallets {source.id} and {target.id}",
+            description=await _transfer_description(session, source, target),
             actor_user_id=actor.user_id,
         )
         return TransferOutcome(source.id, target.id)
@@ -184,6 +184,12 @@ async def _wallet_move(
         TransactionKind.ALLOCATION_OUT,
         TransactionKind.ALLOCATION_IN,
     )
+
+
+async def _transfer_description(session: AsyncSession, source: Wallet, target: Wallet) -> str:
+    source_name = await repo.owner_name(session, source)
+    target_name = await repo.owner_name(session, target)
+    return f"Transfer from {source_name} to {target_name}"
 
 
 async def _check_transfer(

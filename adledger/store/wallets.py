@@ -10,7 +10,15 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.ledger import WALLET_BUCKETS, AccountKind
-from adledger.store.models import LedgerAccount, LedgerEntry, LedgerPosting, User, Wallet
+from adledger.store.models import (
+    AdAccount,
+    BusinessCenter,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerPosting,
+    User,
+    Wallet,
+)
 
 
 async def insert_wallet(
@@ -58,6 +66,15 @@ async def wallets_of_centers(session: AsyncSession, center_ids: Sequence[int]) -
         Wallet.business_center_id.in_(center_ids), Wallet.ad_account_id.is_(None)
     )
     return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def owner_name(session: AsyncSession, wallet: Wallet) -> str:
+    """The name a customer knows the wallet by: its ad account's, else its center's."""
+    if wallet.ad_account_id is not None:
+        stmt = select(AdAccount.name).where(AdAccount.id == wallet.ad_account_id)
+    else:
+        stmt = select(BusinessCenter.name).where(BusinessCenter.id == wallet.business_center_id)
+    return (await session.scalars(stmt)).one()
 
 
 async def set_credit_limit(session: AsyncSession, wallet_id: int, limit: int) -> None:

@@ -226,3 +226,16 @@ async def test_a_wallet_transaction_is_refetchable_by_node_id(api, users, funded
     assert (await api.data(query, {"id": node["id"]}, center.admin.token))["node"] == node
     stranger = await users.create("stranger")
     assert (await api.data(query, {"id": node["id"]}, stranger.token))["node"] is None
+
+
+async def test_a_transfer_is_described_by_the_names_the_customer_knows(api, funded) -> None:
+    center, account = funded
+    await api.data(
+        TRANSFER, transfer_input(center.wallet_id, account.wallet_id, "1.00"), center.admin.token
+    )
+    query = "query($id: ID!) { wallet(id: $id) { transactions(first: 1) { edges { node { description } } } } }"
+    data = await api.data(query, {"id": account.wallet_id}, center.admin.token)
+    assert (
+        data["wallet"]["transactions"]["edges"][0]["node"]["description"]
+        == "Transfer from Acme to Account"
+    )
