@@ -89,3 +89,39 @@ class InsufficientFunds(DomainError):
 
     def details(self) -> dict[str, object]:
         return {"available_minor": self.available_minor, "currency": self.currency}
+
+
+@dataclass
+class PaymentProviderFailed(DomainError):
+    """The provider did not answer, or answered with an error; nothing was charged by us."""
+
+    message: str = "the payment provider could not be reached; try again"
+    code: ClassVar[ErrorCode] = ErrorCode.PAYMENT_PROVIDER_ERROR
+
+
+@dataclass
+class SubscriptionRequired(DomainError):
+    message: str = "an active plan subscription is required"
+    code: ClassVar[ErrorCode] = ErrorCode.SUBSCRIPTION_REQUIRED
+
+
+@dataclass
+class TargetAlreadyCovered(DomainError):
+    message: str = "the balance and pending top-ups already reach the target"
+    covered_minor: int = 0
+    currency: str = ""
+    code: ClassVar[ErrorCode] = ErrorCode.TARGET_ALREADY_COVERED
+
+    def details(self) -> dict[str, object]:
+        return {"covered_minor": self.covered_minor, "currency": self.currency}
+
+
+@dataclass
+class AmountBelowMinimum(DomainError):
+    message: str = "the amount is below the minimum top-up"
+    minimum_minor: int = 0
+    currency: str = ""
+    code: ClassVar[ErrorCode] = ErrorCode.AMOUNT_BELOW_MINIMUM
+
+    def details(self) -> dict[str, object]:
+        return {"minimum_minor": self.minimum_minor, "currency": self.currency}
