@@ -15,7 +15,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from adledger.app.providers import build_provider, close_provider
 from adledger.app.settings import Settings
+from adledger.app.webhooks import receive_stripe_event
 from adledger.resolvers.context import AppState, RequestContext
 from adledger.schema.root import build_schema
 from adledger.store.db import make_engine, make_sessionmaker
@@ -51,15 +53,26 @@ def create_app(settings: Settings) -> Starlette:
             max_overflow=settings.db_max_overflow,
         )
         redis = Redis.from_url(settings.redis_url or "")
-        holder["state"] = AppState(sessions=make_sessionmaker(engine), redis=redis)
+        provider = build_provider(settings, redis)
+        holder["state"] = AppState(
+            sessions=make_sessionmaker(engine),
+            redis=redis,
+            provider=provider,
+            billing=settings.billing_config(),
+            webhook_secret=settings.webhook_secret,
+        )
         try:
             yield
         finally:
+            await close_provider(provider)
             await redis.aclose()
             await engine.dispose()
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
+
+    async def stripe_webhook(request: Request) -> JSONResponse:
+        return await receive_stripe_event(holder["state"], request)
 
     async def readyz(_: Request) -> JSONResponse:
         state = holder["state"]
@@ -71,6 +84,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

@@ -8,6 +8,11 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adledger.services.config import DEFAULT_PLAN_PRICES, BillingConfig
+
+# Signs the sandbox's own events; real Stripe events are checked with STRIPE_WEBHOOK_SECRET.
+SANDBOX_WEBHOOK_SECRET = "whsec_adledger_sandbox"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
@@ -17,6 +22,11 @@ class Settings(BaseSettings):
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+
+    # Billing: see BillingConfig for what each means.
+    min_top_up: str = "10.00"
+    invoice_days_until_due: int = 30
+    plan_prices: dict[str, dict[str, str]] | None = None
 
     data_dir: Path = Path(".adledger")
     host: str = "127.0.0.1"
@@ -30,6 +40,24 @@ class Settings(BaseSettings):
     max_tokens: int = 2000
     max_page_size: int = 100
     graphiql: bool = True
+
+    @property
+    def uses_sandbox(self) -> bool:
+        """No Stripe key: invoices go to the local sandbox provider."""
+        return not self.stripe_api_key
+
+    @property
+    def webhook_secret(self) -> str | None:
+        if self.stripe_webhook_secret:
+            return self.stripe_webhook_secret
+        return SANDBOX_WEBHOOK_SECRET if self.uses_sandbox else None
+
+    def billing_config(self) -> BillingConfig:
+        return BillingConfig(
+            min_top_up=self.min_top_up,
+            days_until_due=self.invoice_days_until_due,
+            plan_prices=self.plan_prices or DEFAULT_PLAN_PRICES,
+        )
 
     def with_urls(self, database_url: str, redis_url: str) -> Settings:
         return self.model_copy(update={"database_url": database_url, "redis_url": redis_url})

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from graphql import GraphQLError
@@ -13,10 +14,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adledger.domain.access import Permission, role_allows
+from adledger.payments.port import PaymentProvider
 from adledger.resolvers.loaders import Loaders
 from adledger.schema.pages import PageArgs
 from adledger.services import users
 from adledger.services.actor import Actor
+from adledger.services.config import BillingConfig
 from adledger.store import business_centers as centers
 
 T = TypeVar("T")
@@ -33,6 +36,12 @@ class AppState:
 
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
+    provider: PaymentProvider
+    billing: BillingConfig
+    webhook_secret: str | None = None
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
 
 
 class RequestContext:

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from adledger.domain.access import Role
+from adledger.domain.billing import TopUpStatus
 from adledger.schema.pages import PageArgs
+from adledger.store import billing, wallets
 from adledger.store import business_centers as centers
-from adledger.store import wallets
 
 if TYPE_CHECKING:
     from adledger.resolvers.context import RequestContext
@@ -33,6 +34,11 @@ class Loaders:
         self.center_wallet = self._rows(wallets.wallets_of_centers, "business_center_id")
         self.account_wallet = self._rows(wallets.wallets_of_ad_accounts, "ad_account_id")
         self.transaction = self._rows(wallets.transactions_by_ids, "id")
+        self.invoice = self._rows(billing.invoices_by_ids, "id")
+        self.top_up = self._rows(billing.top_ups_by_ids, "id")
+        self.subscription = self._rows(billing.subscriptions_by_center, "business_center_id")
+        self.invoice_lines: DataLoader[int, list[tuple[str, int]]] = DataLoader(self._invoice_lines)
+        self.pending_top_ups: DataLoader[int, list[Any]] = DataLoader(self._pending_top_ups)
         self.balances: DataLoader[int, dict[str, int]] = DataLoader(self._balances)
         self.members: DataLoader[int, list[tuple[str, str]]] = DataLoader(self._members)
         self.viewer_role: DataLoader[int, Role | None] = DataLoader(self._viewer_roles)
@@ -51,6 +57,15 @@ class Loaders:
             return _by_key(rows, keys, attr)
 
         return DataLoader(load)
+
+    async def _invoice_lines(self, keys: list[int]) -> list[list[tuple[str, int]]]:
+        lines = await self._ctx.read(lambda s: billing.lines_by_invoice(s, keys))
+        return [lines.get(key, []) for key in keys]
+
+    async def _pending_top_ups(self, keys: list[int]) -> list[list[Any]]:
+        pending = TopUpStatus.AWAITING_PAYMENT.value
+        found = await self._ctx.read(lambda s: billing.top_ups_by_wallet(s, keys, pending))
+        return [found.get(key, []) for key in keys]
 
     async def _balances(self, keys: list[int]) -> list[dict[str, int]]:
         sums = await self._ctx.read(lambda s: wallets.balances_by_wallet(s, keys))

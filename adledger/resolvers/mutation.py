@@ -58,8 +58,16 @@ async def _wallet(info: Info, wallet_id: int) -> Wallet:
     return Wallet.from_row(await info.context.loaders.wallet.load(wallet_id))
 
 
-def _money(money_input: Any) -> wallet_service.MoneyIn:
+def money_in(money_input: Any) -> wallet_service.MoneyIn | None:
+    if money_input is None:
+        return None
     return wallet_service.MoneyIn(money_input.amount, money_input.currency_code)
+
+
+def _money(money_input: Any) -> wallet_service.MoneyIn:
+    money = money_in(money_input)
+    assert money is not None  # the schema makes these inputs non-null
+    return money
 
 
 async def create_business_center(

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from adledger.domain.access import Permission
+from adledger.schema.billing import Invoice, TopUp
 from adledger.schema.ids import db_id_of, from_global_id
 from adledger.schema.types import (
     AdAccount,
@@ -60,7 +61,30 @@ async def wallet_transaction(info: Info, id: strawberry.ID) -> WalletTransaction
     return WalletTransaction.from_row(row, row.currency)
 
 
+async def invoice(info: Info, id: strawberry.ID) -> Invoice | None:
+    row = await _visible_row(info, id, "Invoice", "invoice")
+    if row is None:
+        return None
+    await info.context.authorize(row.business_center_id, Permission.READ_MONEY)
+    return Invoice.from_row(row)
+
+
+async def top_up(info: Info, id: strawberry.ID) -> TopUp | None:
+    await info.context.require_actor()
+    db_id = db_id_of(id, "TopUp")
+    row = None if db_id is None else await info.context.loaders.top_up.load(db_id)
+    wallet_row = None if row is None else await info.context.loaders.wallet.load(row.wallet_id)
+    if wallet_row is None or not await info.context.can(
+        wallet_row.business_center_id, Permission.READ
+    ):
+        return None
+    await info.context.authorize(wallet_row.business_center_id, Permission.READ_MONEY)
+    return TopUp.from_row(row)
+
+
 _NODE_RESOLVERS = {
+    "Invoice": invoice,
+    "TopUp": top_up,
     "WalletTransaction": wallet_transaction,
     "BusinessCenter": business_center,
     "AdAccount": ad_account,

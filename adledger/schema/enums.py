@@ -4,6 +4,7 @@ import enum
 
 import strawberry
 
+from adledger.domain import billing
 from adledger.domain.access import Role as DomainRole
 from adledger.domain.errors import ErrorCode as DomainErrorCode
 from adledger.domain.ledger import TransactionKind
@@ -34,19 +35,6 @@ class AllocationMode(enum.Enum):
             "Cannot be switched back."
         ),
     )
-
-
-@strawberry.enum
-class SubscriptionPlan(enum.Enum):
-    STARTER = "STARTER"
-    PRO = "PRO"
-
-
-@strawberry.enum
-class SubscriptionStatus(enum.Enum):
-    ACTIVE = "ACTIVE"
-    CANCELS_AT_PERIOD_END = "CANCELS_AT_PERIOD_END"
-    INACTIVE = "INACTIVE"
 
 
 @strawberry.enum
@@ -90,3 +78,10 @@ class BalanceBucket(enum.Enum):
 class CreditLineCycle(enum.Enum):
     TWENTY_EIGHT_DAYS = "TWENTY_EIGHT_DAYS"
     CALENDAR_MONTH = "CALENDAR_MONTH"
+
+
+InvoiceKind = strawberry.enum(billing.InvoiceKind, name="InvoiceKind")
+InvoiceStatus = strawberry.enum(billing.InvoiceStatus, name="InvoiceStatus")
+TopUpStatus = strawberry.enum(billing.TopUpStatus, name="TopUpStatus")
+SubscriptionPlan = strawberry.enum(billing.Plan, name="SubscriptionPlan")
+SubscriptionStatus = strawberry.enum(billing.SubscriptionStatus, name="SubscriptionStatus")

@@ -62,6 +62,28 @@ class InsufficientFundsError(UserError):
     available: Money
 
 
+@strawberry.type
+class SubscriptionRequiredError(UserError):
+    pass
+
+
+@strawberry.type
+class PaymentProviderError(UserError):
+    pass
+
+
+@strawberry.type
+class TargetAlreadyCoveredError(UserError):
+    covered: Money = strawberry.field(
+        description="Balance plus pending top-ups, which already reach the target."
+    )
+
+
+@strawberry.type
+class AmountBelowMinimumError(UserError):
+    minimum: Money
+
+
 def _plain(error_type: type[UserError]):  # type: ignore[no-untyped-def]
     def build(err: domain.DomainError) -> UserError:
         return error_type(code=err.code, message=err.message, field=list(err.field))
@@ -88,6 +110,22 @@ def _insufficient(err: domain.DomainError) -> UserError:
     )
 
 
+def _target_covered(err: domain.DomainError) -> UserError:
+    assert isinstance(err, domain.TargetAlreadyCovered)
+    covered = Money.of(err.covered_minor, err.currency)
+    return TargetAlreadyCoveredError(
+        code=err.code, message=err.message, field=list(err.field), covered=covered
+    )
+
+
+def _below_minimum(err: domain.DomainError) -> UserError:
+    assert isinstance(err, domain.AmountBelowMinimum)
+    minimum = Money.of(err.minimum_minor, err.currency)
+    return AmountBelowMinimumError(
+        code=err.code, message=err.message, field=list(err.field), minimum=minimum
+    )
+
+
 _BUILDERS = {
     domain.ErrorCode.INVALID_INPUT: _plain(InvalidInputError),
     domain.ErrorCode.NOT_FOUND: _plain(NotFoundError),
@@ -96,6 +134,10 @@ _BUILDERS = {
     domain.ErrorCode.IDEMPOTENCY_KEY_REUSED: _plain(IdempotencyKeyReusedError),
     domain.ErrorCode.CURRENCY_MISMATCH: _currency_mismatch,
     domain.ErrorCode.INSUFFICIENT_FUNDS: _insufficient,
+    domain.ErrorCode.SUBSCRIPTION_REQUIRED: _plain(SubscriptionRequiredError),
+    domain.ErrorCode.PAYMENT_PROVIDER_ERROR: _plain(PaymentProviderError),
+    domain.ErrorCode.TARGET_ALREADY_COVERED: _target_covered,
+    domain.ErrorCode.AMOUNT_BELOW_MINIMUM: _below_minimum,
 }
 
 

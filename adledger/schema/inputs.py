@@ -9,6 +9,7 @@ from adledger.schema.enums import (
     CreditLineCycle,
     CurrencyCode,
     Role,
+    SubscriptionPlan,
 )
 from adledger.schema.money import MoneyInput
 
@@ -59,3 +60,36 @@ class SetCreditLineInput:
     limit: MoneyInput
     cycle: CreditLineCycle
     net_terms_days: int | None = 30
+
+
+@strawberry.input
+class TopUpWalletInput:
+    wallet_id: strawberry.ID
+    target_balance: MoneyInput | None = strawberry.field(
+        default=None,
+        description=(
+            "Top up to this balance: the invoice asks only for the difference. "
+            "Give this or amount, not both."
+        ),
+    )
+    amount: MoneyInput | None = strawberry.field(default=None, description="Add exactly this much.")
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class SubscribeToPlanInput:
+    business_center_id: strawberry.ID
+    plan: SubscriptionPlan
+    pay_from_credit_balance: bool | None = strawberry.field(
+        default=True,
+        description=(
+            "Pay the plan's invoices from the credit balance when it covers them; "
+            "otherwise by invoice."
+        ),
+    )
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class CancelPlanSubscriptionInput:
+    business_center_id: strawberry.ID

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import strawberry
 
+from adledger.schema.billing import Invoice, TopUp
 from adledger.schema.errors import (
+    AmountBelowMinimumError,
     CurrencyMismatchError,
     ForbiddenError,
     IdempotencyKeyReusedError,
@@ -14,6 +16,9 @@ from adledger.schema.errors import (
     InvalidInputError,
     InvalidStateError,
     NotFoundError,
+    PaymentProviderError,
+    SubscriptionRequiredError,
+    TargetAlreadyCoveredError,
 )
 from adledger.schema.types import AdAccount, BusinessCenter, Wallet
 
@@ -106,4 +111,55 @@ SetCreditLineResult = Annotated[
     | ForbiddenError
     | CurrencyMismatchError,
     strawberry.union("SetCreditLineResult"),
+]
+
+
+@strawberry.type
+class TopUpWalletSuccess:
+    top_up: TopUp
+
+
+TopUpWalletResult = Annotated[
+    TopUpWalletSuccess
+    | InvalidInputError
+    | NotFoundError
+    | ForbiddenError
+    | CurrencyMismatchError
+    | SubscriptionRequiredError
+    | TargetAlreadyCoveredError
+    | AmountBelowMinimumError
+    | IdempotencyKeyReusedError
+    | PaymentProviderError,
+    strawberry.union("TopUpWalletResult"),
+]
+
+
+@strawberry.type
+class SubscribeToPlanSuccess:
+    business_center: BusinessCenter
+    invoice: Invoice = strawberry.field(
+        description="The first period's invoice; the subscription is ACTIVE once it is paid."
+    )
+
+
+SubscribeToPlanResult = Annotated[
+    SubscribeToPlanSuccess
+    | InvalidInputError
+    | NotFoundError
+    | ForbiddenError
+    | InvalidStateError
+    | PaymentProviderError
+    | IdempotencyKeyReusedError,
+    strawberry.union("SubscribeToPlanResult"),
+]
+
+
+@strawberry.type
+class CancelPlanSubscriptionSuccess:
+    business_center: BusinessCenter
+
+
+CancelPlanSubscriptionResult = Annotated[
+    CancelPlanSubscriptionSuccess | NotFoundError | ForbiddenError | InvalidStateError,
+    strawberry.union("CancelPlanSubscriptionResult"),
 ]

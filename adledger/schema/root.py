@@ -17,8 +17,9 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
-from adledger.resolvers import mutation, query, subscription
+from adledger.resolvers import billing, mutation, query, subscription
 from adledger.schema import results
+from adledger.schema.billing import Invoice
 from adledger.schema.errors import UserError
 from adledger.schema.scalars import SCALAR_MAP
 from adledger.schema.types import AdAccount, BusinessCenter, Node, Viewer, Wallet
@@ -31,6 +32,7 @@ class Query:
     business_center: BusinessCenter | None = strawberry.field(resolver=query.business_center)
     ad_account: AdAccount | None = strawberry.field(resolver=query.ad_account)
     wallet: Wallet | None = strawberry.field(resolver=query.wallet)
+    invoice: Invoice | None = strawberry.field(resolver=query.invoice)
 
 
 @strawberry.type
@@ -53,6 +55,13 @@ class Mutation:
     )
     set_credit_line: results.SetCreditLineResult = strawberry.mutation(
         resolver=mutation.set_credit_line, description="Platform staff only."
+    )
+    top_up_wallet: results.TopUpWalletResult = strawberry.mutation(resolver=billing.top_up_wallet)
+    subscribe_to_plan: results.SubscribeToPlanResult = strawberry.mutation(
+        resolver=billing.subscribe_to_plan
+    )
+    cancel_plan_subscription: results.CancelPlanSubscriptionResult = strawberry.mutation(
+        resolver=billing.cancel_plan_subscription
     )
 
 

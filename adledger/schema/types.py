@@ -13,6 +13,7 @@ from adledger.domain.access import Permission
 from adledger.domain.access import Role as DomainRole
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency
+from adledger.schema.billing import Invoice, PlanSubscription, TopUp
 from adledger.schema.enums import (
     AdAccountType,
     AllocationMode,
@@ -24,12 +25,8 @@ from adledger.schema.enums import (
 )
 from adledger.schema.ids import to_cursor, to_global_id
 from adledger.schema.money import Money
+from adledger.schema.node import Node
 from adledger.schema.pages import PageArgs, PageInfo
-
-
-@strawberry.interface
-class Node:
-    id: strawberry.ID
 
 
 @strawberry.type
@@ -60,6 +57,11 @@ class BusinessCenter(Node):
     @strawberry.field(description="The shared business center balance.")
     async def wallet(self, info: Info) -> Wallet:
         return Wallet.from_row(await info.context.loaders.center_wallet.load(self.db_id))
+
+    @strawberry.field
+    async def subscription(self, info: Info) -> PlanSubscription | None:
+        row = await info.context.loaders.subscription.load(self.db_id)
+        return None if row is None else PlanSubscription.from_row(row)
 
     @strawberry.field
     async def viewer_role(self, info: Info) -> Role | None:
@@ -195,6 +197,14 @@ class Wallet(Node):
         await info.context.authorize(self.center_id, Permission.READ_MONEY)
         return await WalletBalance.load(info, self.row)
 
+    @strawberry.field(
+        description="Top-ups whose invoice is not paid yet. Their amounts are not in the balance."
+    )
+    async def pending_top_ups(self, info: Info) -> list[TopUp]:
+        await info.context.authorize(self.center_id, Permission.READ_MONEY)
+        rows = await info.context.loaders.pending_top_ups.load(self.db_id)
+        return [TopUp.from_row(row) for row in rows]
+
     @strawberry.field
     async def transactions(
         self,
@@ -212,6 +222,7 @@ class Wallet(Node):
 
 @strawberry.type
 class WalletTransaction(Node):
+    invoice_id: strawberry.Private[int | None]
     kind: WalletTransactionKind
     bucket: BalanceBucket
     amount: Money = strawberry.field(
@@ -226,10 +237,17 @@ class WalletTransaction(Node):
         description="Who caused it; null for the platform's own jobs."
     )
 
+    @strawberry.field
+    async def invoice(self, info: Info) -> Invoice | None:
+        if self.invoice_id is None:
+            return None
+        return Invoice.from_row(await info.context.loaders.invoice.load(self.invoice_id))
+
     @classmethod
     def from_row(cls, row: Any, currency: str) -> WalletTransaction:
         return cls(
             id=strawberry.ID(to_global_id("WalletTransaction", row.id)),
+            invoice_id=row.invoice_id,
             kind=TransactionKind(row.kind),
             bucket=BalanceBucket(row.bucket.upper()),
             amount=Money.of(row.amount, currency),

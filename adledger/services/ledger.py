@@ -19,6 +19,7 @@ async def post_entry(
     description: str,
     actor_user_id: int | None,
     idempotency_key: str | None = None,
+    invoice_id: int | None = None,
 ) -> int:
     postings = postings_for(moves)
     accounts = await repo.lock_accounts(session, [p.account_id for p in postings])
@@ -29,6 +30,7 @@ async def post_entry(
         idempotency_key=idempotency_key or f"{operation}:{uuid.uuid4()}",
         description=description,
         actor_user_id=actor_user_id,
+        invoice_id=invoice_id,
         postings=postings,
         balances_after=applied.balances_after,
         balances=applied.balances,

@@ -64,8 +64,8 @@ class Transfer:
 
 
 async def transfer_balance(session: AsyncSession, actor: Actor, cmd: Transfer) -> TransferOutcome:
-    source = await _wallet_for(session, actor, cmd.from_wallet_id, ("input", "fromWalletId"))
-    target = await _wallet_for(session, actor, cmd.to_wallet_id, ("input", "toWalletId"))
+    source = await wallet_for(session, actor, cmd.from_wallet_id, ("input", "fromWalletId"))
+    target = await wallet_for(session, actor, cmd.to_wallet_id, ("input", "toWalletId"))
     money = _money_for(source, cmd.amount)
     await _check_transfer(session, source, target, cmd.bucket)
     request = {
@@ -210,9 +210,10 @@ async def _check_transfer(
         )
 
 
-async def _wallet_for(
+async def wallet_for(
     session: AsyncSession, actor: Actor, wallet_id: int, field: tuple[str, ...]
 ) -> Wallet:
+    """The wallet, when the caller may move its money (NOT_FOUND for other customers)."""
     wallet = await _existing_wallet(session, wallet_id, field)
     await access.require(
         session,

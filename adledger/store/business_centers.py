@@ -118,3 +118,13 @@ async def ad_account_pages(
         limit=limit,
         after_id=after_id,
     )
+
+
+async def set_payment_customer(session: AsyncSession, center_id: int, reference: str) -> None:
+    stmt = update(BusinessCenter).where(BusinessCenter.id == center_id)
+    await session.execute(stmt.values(payment_customer_reference=reference))
+
+
+async def lock_business_center(session: AsyncSession, center_id: int) -> BusinessCenter | None:
+    stmt = select(BusinessCenter).where(BusinessCenter.id == center_id).with_for_update()
+    return await session.scalar(stmt.execution_options(populate_existing=True))

@@ -51,6 +51,7 @@ async def write_entry(
     idempotency_key: str,
     description: str,
     actor_user_id: int | None,
+    invoice_id: int | None,
     postings: Sequence[Posting],
     balances_after: Sequence[int],
     balances: dict[int, int],
@@ -62,6 +63,7 @@ async def write_entry(
             idempotency_key=idempotency_key,
             description=description,
             actor_user_id=actor_user_id,
+            invoice_id=invoice_id,
         )
         .returning(LedgerEntry.id)
     )

@@ -117,6 +117,7 @@ class TransactionRow:
     description: str
     created_at: datetime
     actor_email: str | None
+    invoice_id: int | None
 
 
 def _transactions(*extra: Any) -> Select[*tuple[Any, ...]]:
@@ -134,6 +135,7 @@ def _transactions(*extra: Any) -> Select[*tuple[Any, ...]]:
             LedgerEntry.description,
             LedgerPosting.created_at,
             User.email.label("actor_email"),
+            LedgerEntry.invoice_id,
             *extra,
         )
         .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)

@@ -1,0 +1,56 @@
+"""POST /webhooks/stripe: verified against the raw body, answered 2xx once stored."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from adledger.payments.signing import InvalidSignature, verify_event
+from adledger.resolvers.context import AppState, wallet_channel
+from adledger.services.webhooks import process_event
+from adledger.store import billing
+from adledger.store.db import transaction_runner
+
+log = logging.getLogger(__name__)
+
+
+async def receive_stripe_event(state: AppState, request: Request) -> JSONResponse:
+    if not state.webhook_secret:
+        return JSONResponse({"error": "webhooks are not configured"}, status_code=503)
+    payload = await request.body()
+    try:
+        event = verify_event(payload, request.headers.get("stripe-signature"), state.webhook_secret)
+    except InvalidSignature as err:
+        return JSONResponse({"error": str(err)}, status_code=400)
+    outcome = await deliver(state, event)
+    return JSONResponse({"received": True, "outcome": outcome})
+
+
+async def deliver(state: AppState, event: dict[str, Any]) -> str:
+    """The one path every verified event takes, from Stripe or from the sandbox's
+    `adledger payments simulate`. A failure is stored for the retry job, never lost."""
+    transact = transaction_runner(state.sessions)
+    try:
+        result = await process_event(transact, state.provider, event, state.now())
+    except Exception as err:
+        log.exception("webhook event %s failed", event.get("id"))
+        detail = f"{type(err).__name__}: {err}"
+        await transact(
+            lambda s: billing.record_failed_event(
+                s, str(event["id"]), str(event["type"]), event, detail
+            )
+        )
+        return "FAILED"
+    if result.wallet_id is not None:
+        await _publish(state, result.wallet_id)
+    return result.status
+
+
+async def _publish(state: AppState, wallet_id: int) -> None:
+    try:
+        await state.redis.publish(wallet_channel(wallet_id), "updated")
+    except Exception:
+        log.warning("could not publish wallet update", exc_info=True)

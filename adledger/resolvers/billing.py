@@ -1,0 +1,99 @@
+"""Top-ups and plan subscriptions: a write, then the provider call after its commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.types import Info
+
+from adledger.domain.billing import Plan
+from adledger.domain.errors import DomainError, PaymentProviderFailed
+from adledger.resolvers.mutation import _members, decode_id, money_in
+from adledger.schema import inputs, results
+from adledger.schema.billing import Invoice, TopUp
+from adledger.schema.errors import to_user_error
+from adledger.schema.types import BusinessCenter
+from adledger.services import subscriptions, top_ups
+from adledger.services.invoices import issue_invoice
+
+CENTER_FIELD = ("input", "businessCenterId")
+
+
+async def top_up_wallet(info: Info, input: inputs.TopUpWalletInput) -> results.TopUpWalletResult:
+    ctx = info.context
+    actor = await ctx.require_actor()
+    outcome: top_ups.TopUpOutcome | None = None
+    try:
+        request = top_ups.TopUpRequest(
+            wallet_id=decode_id(input.wallet_id, "Wallet", ("input", "walletId")),
+            amount=money_in(input.amount),
+            target_balance=money_in(input.target_balance),
+            idempotency_key=input.idempotency_key,
+        )
+        outcome = await ctx.write(
+            lambda s: top_ups.request_top_up(s, actor, request, ctx.state.billing, ctx.state.now())
+        )
+        key = top_ups.provider_key(outcome.top_up_id)
+        await issue_invoice(ctx.write, ctx.state.provider, outcome.invoice_id, key)
+    except PaymentProviderFailed as err:
+        await _undo_unless_retryable(ctx, outcome, input.idempotency_key)
+        return to_user_error(err, _members(results.TopUpWalletResult))
+    except DomainError as err:
+        return to_user_error(err, _members(results.TopUpWalletResult))
+    await ctx.publish_wallets([outcome.wallet_id])
+    return results.TopUpWalletSuccess(
+        top_up=TopUp.from_row(await ctx.loaders.top_up.load(outcome.top_up_id))
+    )
+
+
+async def _undo_unless_retryable(
+    ctx: Any, outcome: top_ups.TopUpOutcome | None, key: str | None
+) -> None:
+    """With an idempotency key the caller's retry completes the top-up; without one
+    nobody could, so it is taken back and nothing half-made stays."""
+    if outcome is not None and key is None:
+        await ctx.write(lambda s: top_ups.cancel_unissued(s, outcome))
+
+
+async def subscribe_to_plan(
+    info: Info, input: inputs.SubscribeToPlanInput
+) -> results.SubscribeToPlanResult:
+    ctx = info.context
+    actor = await ctx.require_actor()
+    from_balance = input.pay_from_credit_balance is not False
+    try:
+        center_id = decode_id(input.business_center_id, "BusinessCenter", CENTER_FIELD)
+        outcome = await ctx.write(
+            lambda s: subscriptions.subscribe(
+                s,
+                actor,
+                center_id,
+                Plan(input.plan.value),
+                from_balance,
+                ctx.state.billing,
+                ctx.state.now(),
+                input.idempotency_key,
+            )
+        )
+        if not outcome.paid_from_balance:
+            key = subscriptions.provider_key(outcome.invoice_id)
+            await issue_invoice(ctx.write, ctx.state.provider, outcome.invoice_id, key)
+    except DomainError as err:
+        return to_user_error(err, _members(results.SubscribeToPlanResult))
+    center = BusinessCenter.from_row(await ctx.loaders.center.load(outcome.business_center_id))
+    invoice = Invoice.from_row(await ctx.loaders.invoice.load(outcome.invoice_id))
+    return results.SubscribeToPlanSuccess(business_center=center, invoice=invoice)
+
+
+async def cancel_plan_subscription(
+    info: Info, input: inputs.CancelPlanSubscriptionInput
+) -> results.CancelPlanSubscriptionResult:
+    ctx = info.context
+    actor = await ctx.require_actor()
+    try:
+        center_id = decode_id(input.business_center_id, "BusinessCenter", CENTER_FIELD)
+        await ctx.write(lambda s: subscriptions.cancel(s, actor, center_id))
+    except DomainError as err:
+        return to_user_error(err, _members(results.CancelPlanSubscriptionResult))
+    center = BusinessCenter.from_row(await ctx.loaders.center.load(center_id))
+    return results.CancelPlanSubscriptionSuccess(business_center=center)

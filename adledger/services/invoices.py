@@ -1,0 +1,143 @@
+"""Invoices: numbered without gaps per year, issued at the provider after our commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.billing import InvoiceKind, InvoiceStatus, format_invoice_number
+from adledger.domain.errors import NotFound
+from adledger.payments.port import CustomerRequest, InvoiceRequest, PaymentProvider, ProviderInvoice
+from adledger.services.transact import Transact
+from adledger.store import billing as repo
+from adledger.store import business_centers as centers
+from adledger.store.models import Invoice
+
+
+@dataclass(frozen=True, slots=True)
+class NewInvoice:
+    center_id: int
+    wallet_id: int | None
+    kind: InvoiceKind
+    currency: str
+    lines: Sequence[tuple[str, int]]
+    issue_on: datetime
+    days_until_due: int
+
+
+async def open_invoice(session: AsyncSession, new: NewInvoice) -> Invoice:
+    sequence = await repo.next_invoice_sequence(session, new.issue_on.year)
+    invoice = Invoice(
+        number=format_invoice_number(new.issue_on.year, sequence),
+        business_center_id=new.center_id,
+        wallet_id=new.wallet_id,
+        kind=new.kind.value,
+        status=InvoiceStatus.OPEN.value,
+        currency=new.currency,
+        subtotal=sum(amount for _, amount in new.lines),
+        discount=0,
+        issue_on=new.issue_on,
+        due_at=new.issue_on + timedelta(days=new.days_until_due),
+    )
+    return await repo.insert_invoice(session, invoice, new.lines)
+
+
+async def mark_paid(session: AsyncSession, invoice: Invoice, paid_at: datetime) -> None:
+    await repo.update_invoice(session, invoice.id, status=InvoiceStatus.PAID.value, paid_at=paid_at)
+
+
+async def mark_void(session: AsyncSession, invoice: Invoice) -> None:
+    await repo.update_invoice(session, invoice.id, status=InvoiceStatus.VOID.value)
+
+
+async def flag(session: AsyncSession, invoice: Invoice, reason: str) -> None:
+    """Park a payment we will not act on automatically; finance reviews flagged invoices."""
+    await repo.update_invoice(session, invoice.id, flag_reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class _IssueSnapshot:
+    invoice_id: int
+    reference: str | None
+    provider_key: str
+    center_id: int
+    center_name: str
+    customer_reference: str | None
+    currency: str
+    amount: int
+    description: str
+    days_until_due: int
+
+
+async def issue_invoice(
+    transact: Transact, provider: PaymentProvider, invoice_id: int, provider_key: str
+) -> None:
+    """Create the invoice at the provider, after the commit that made it ours. Every
+    provider call is keyed by our ids, so running this again (a retry, a second worker)
+    reaches the same provider objects. Raises PaymentProviderFailed."""
+    snapshot = await transact(lambda s: _snapshot(s, invoice_id, provider_key))
+    if snapshot.reference is not None:
+        return
+    customer = snapshot.customer_reference or await provider.create_customer(
+        CustomerRequest(
+            key=f"business-center:{snapshot.center_id}",
+            name=snapshot.center_name,
+            metadata={"adledger_business_center_id": str(snapshot.center_id)},
+        )
+    )
+    issued = await provider.create_invoice(_request(snapshot, customer))
+    await transact(lambda s: _record_issue(s, snapshot, customer, issued))
+
+
+def _request(snapshot: _IssueSnapshot, customer: str) -> InvoiceRequest:
+    return InvoiceRequest(
+        key=snapshot.provider_key,
+        customer_reference=customer,
+        currency=snapshot.currency,
+        amount_minor=snapshot.amount,
+        description=snapshot.description,
+        metadata={
+            "adledger_invoice_id": str(snapshot.invoice_id),
+            "adledger_business_center_id": str(snapshot.center_id),
+        },
+        days_until_due=snapshot.days_until_due,
+    )
+
+
+async def _snapshot(session: AsyncSession, invoice_id: int, provider_key: str) -> _IssueSnapshot:
+    found = await repo.invoices_by_ids(session, [invoice_id])
+    if not found:
+        raise NotFound("invoice not found")
+    invoice = found[0]
+    center = await centers.business_center(session, invoice.business_center_id)
+    if center is None:
+        raise NotFound("business center not found")
+    lines = (await repo.lines_by_invoice(session, [invoice_id]))[invoice_id]
+    due_days = (invoice.due_at - invoice.issue_on).days if invoice.due_at else 0
+    return _IssueSnapshot(
+        invoice_id=invoice.id,
+        reference=invoice.payment_reference,
+        provider_key=provider_key,
+        center_id=center.id,
+        center_name=center.name,
+        customer_reference=center.payment_customer_reference,
+        currency=invoice.currency,
+        amount=invoice.subtotal - invoice.discount,
+        description=f"{invoice.number}: {lines[0][0]}" if lines else invoice.number,
+        days_until_due=due_days,
+    )
+
+
+async def _record_issue(
+    session: AsyncSession, snapshot: _IssueSnapshot, customer: str, issued: ProviderInvoice
+) -> None:
+    await centers.set_payment_customer(session, snapshot.center_id, customer)
+    await repo.update_invoice(
+        session,
+        snapshot.invoice_id,
+        payment_reference=issued.reference,
+        hosted_url=issued.hosted_url,
+    )

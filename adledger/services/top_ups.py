@@ -1,0 +1,176 @@
+"""Credit balance top-ups (DESIGN §5): invoiced first, credited only once paid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.billing import (
+    InvoiceKind,
+    SubscriptionStatus,
+    TopUpAsk,
+    TopUpStatus,
+    top_up_amount,
+)
+from adledger.domain.errors import CurrencyMismatch, SubscriptionRequired
+from adledger.domain.ledger import AccountKind, Move, TransactionKind
+from adledger.domain.money import Currency, Money, parse_positive_amount
+from adledger.services.actor import Actor
+from adledger.services.config import BillingConfig
+from adledger.services.idempotency import run_idempotent
+from adledger.services.invoices import NewInvoice, mark_void, open_invoice
+from adledger.services.ledger import post_entry
+from adledger.services.wallets import MoneyIn, wallet_for
+from adledger.store import billing as repo
+from adledger.store import ledger as ledger_repo
+from adledger.store import wallets as wallet_repo
+from adledger.store.models import Invoice, TopUp, Wallet
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpRequest:
+    wallet_id: int
+    amount: MoneyIn | None = None
+    target_balance: MoneyIn | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpOutcome:
+    top_up_id: int
+    invoice_id: int
+    wallet_id: int
+
+
+def provider_key(top_up_id: int) -> str:
+    return f"topup:{top_up_id}"
+
+
+async def request_top_up(
+    session: AsyncSession,
+    actor: Actor,
+    request: TopUpRequest,
+    config: BillingConfig,
+    now: datetime,
+) -> TopUpOutcome:
+    wallet = await wallet_for(session, actor, request.wallet_id, ("input", "walletId"))
+    ask = TopUpAsk(
+        amount=_money(wallet, request.amount, ("input", "amount")),
+        target=_money(wallet, request.target_balance, ("input", "targetBalance")),
+    )
+    fingerprint = {"wallet": wallet.id, "amount": _minor(ask.amount), "target": _minor(ask.target)}
+
+    async def run() -> TopUpOutcome:
+        await _require_subscription(session, wallet.business_center_id)
+        return await _create(session, actor, wallet, ask, config, now)
+
+    return await run_idempotent(
+        session, actor, request.idempotency_key, "topUpWallet", fingerprint, TopUpOutcome, run
+    )
+
+
+async def _create(
+    session: AsyncSession,
+    actor: Actor,
+    wallet: Wallet,
+    ask: TopUpAsk,
+    config: BillingConfig,
+    now: datetime,
+) -> TopUpOutcome:
+    currency = Currency(wallet.currency)
+    # The wallet's cash account is the lock that serialises top-ups of one wallet: two
+    # target top-ups at once would otherwise both invoice the same gap.
+    cash_account = await wallet_repo.wallet_account(session, wallet.id, AccountKind.CASH)
+    cash = (await ledger_repo.lock_accounts(session, [cash_account.id]))[cash_account.id].balance
+    pending = await repo.pending_top_up_total(session, wallet.id, TopUpStatus.AWAITING_PAYMENT)
+    amount = top_up_amount(
+        ask, Money(cash, currency), Money(pending, currency), config.minimum_top_up(currency)
+    )
+    invoice = await open_invoice(
+        session,
+        NewInvoice(
+            wallet.business_center_id,
+            wallet.id,
+            InvoiceKind.TOP_UP,
+            wallet.currency,
+            [("Credit balance top-up", amount.minor)],
+            now,
+            config.days_until_due,
+        ),
+    )
+    top_up = await repo.insert_top_up(
+        session,
+        TopUp(
+            wallet_id=wallet.id,
+            invoice_id=invoice.id,
+            currency=wallet.currency,
+            status=TopUpStatus.AWAITING_PAYMENT.value,
+            amount=amount.minor,
+            target_balance=_minor(ask.target),
+            actor_user_id=actor.user_id,
+        ),
+    )
+    return TopUpOutcome(top_up.id, invoice.id, wallet.id)
+
+
+async def cancel_unissued(session: AsyncSession, outcome: TopUpOutcome) -> None:
+    """Undo a top-up whose invoice the provider never confirmed, so nothing half-made stays.
+    The invoice keeps its number as VOID: numbering stays gapless."""
+    invoice = await repo.lock_invoice(session, outcome.invoice_id)
+    if invoice is None or invoice.payment_reference is not None:
+        return
+    await mark_void(session, invoice)
+    await repo.update_top_up(session, outcome.top_up_id, status=TopUpStatus.CANCELED.value)
+
+
+async def credit_paid_top_up(session: AsyncSession, invoice: Invoice, paid_at: datetime) -> None:
+    """Credit the wallet once: the top-up row is locked and its status checked, and the
+    ledger entry's key is unique per top-up, so a replayed event cannot credit twice."""
+    top_up = await repo.lock_top_up_of_invoice(session, invoice.id)
+    if top_up is None or top_up.status in (TopUpStatus.PAID, TopUpStatus.CANCELED):
+        return
+    clearing = await ledger_repo.platform_account_id(
+        session, AccountKind.PAYMENTS_CLEARING, top_up.currency
+    )
+    cash = await wallet_repo.wallet_account(session, top_up.wallet_id, AccountKind.CASH)
+    await post_entry(
+        session,
+        operation="top_up",
+        moves=[Move(clearing, cash.id, top_up.amount, TransactionKind.TOP_UP)],
+        description=f"Top-up paid ({invoice.number})",
+        actor_user_id=top_up.actor_user_id,
+        idempotency_key=f"topup:{top_up.id}:credit",
+        invoice_id=invoice.id,
+    )
+    await repo.update_top_up(session, top_up.id, status=TopUpStatus.PAID.value, paid_at=paid_at)
+
+
+async def settle_unpaid_top_up(
+    session: AsyncSession, invoice: Invoice, status: TopUpStatus
+) -> None:
+    """A failed payment or a voided invoice: no credit. A FAILED top-up whose invoice is
+    paid later is still credited (the customer's money arrived); a CANCELED one cannot be."""
+    top_up = await repo.lock_top_up_of_invoice(session, invoice.id)
+    if top_up is None or top_up.status in (TopUpStatus.PAID, TopUpStatus.CANCELED):
+        return
+    await repo.update_top_up(session, top_up.id, status=status.value)
+
+
+async def _require_subscription(session: AsyncSession, center_id: int) -> None:
+    found = await repo.subscriptions_by_center(session, [center_id])
+    if not found or not SubscriptionStatus(found[0].status).allows_top_ups:
+        raise SubscriptionRequired()
+
+
+def _money(wallet: Wallet, given: MoneyIn | None, field: tuple[str, ...]) -> Money | None:
+    if given is None:
+        return None
+    if given.currency.value != wallet.currency:
+        raise CurrencyMismatch(expected=wallet.currency, field=(*field, "currencyCode"))
+    return parse_positive_amount(given.amount, given.currency, (*field, "amount"))
+
+
+def _minor(money: Money | None) -> int | None:
+    return None if money is None else money.minor

@@ -1,0 +1,158 @@
+"""Provider events (DESIGN §5): each stored once, by id, in the transaction of its effect.
+
+Events may arrive twice, late and out of order, so an event is only a hint: the invoice
+is fetched again from the provider and its current state is what we act on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.billing import InvoiceKind, InvoiceStatus, TopUpStatus
+from adledger.domain.errors import PaymentProviderFailed
+from adledger.payments.port import PaymentProvider, ProviderInvoice
+from adledger.services import invoices, subscriptions, top_ups
+from adledger.services.transact import Transact
+from adledger.store import billing as repo
+from adledger.store.models import Invoice
+
+log = logging.getLogger(__name__)
+
+HANDLED = frozenset(
+    {"invoice.paid", "invoice.payment_failed", "invoice.voided", "invoice.marked_uncollectible"}
+)
+MAX_ATTEMPTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    status: str
+    """PROCESSED, IGNORED, DUPLICATE or FAILED (kept for the retry job)."""
+    wallet_id: int | None = None
+    """The wallet whose balance or pending top-ups the event changed."""
+
+
+async def process_event(
+    transact: Transact, provider: PaymentProvider, event: dict[str, Any], now: datetime
+) -> EventResult:
+    event_id, event_type = str(event["id"]), str(event["type"])
+    if event_type not in HANDLED:
+        return await transact(lambda s: _store_only(s, event, "IGNORED", now))
+    reference = str(event["data"]["object"]["id"])
+    try:
+        fetched = await provider.retrieve_invoice(reference)
+    except PaymentProviderFailed as err:
+        error = str(err)
+        await transact(lambda s: repo.record_failed_event(s, event_id, event_type, event, error))
+        return EventResult("FAILED")
+    return await transact(lambda s: _apply(s, event, fetched, now))
+
+
+async def retry_failed(
+    transact: Transact, provider: PaymentProvider, now: datetime, limit: int = 100
+) -> dict[str, int]:
+    """The job behind the webhook route: events whose processing failed, once more."""
+    pending = await transact(lambda s: repo.failed_events(s, MAX_ATTEMPTS, limit))
+    outcomes: dict[str, int] = {}
+    for row in pending:
+        outcome = (await process_event(transact, provider, row.payload, now)).status
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
+async def _store_only(
+    session: AsyncSession, event: dict[str, Any], status: str, now: datetime
+) -> EventResult:
+    row_id = await repo.claim_event(session, str(event["id"]), str(event["type"]), event)
+    if row_id is None:
+        return EventResult("DUPLICATE")
+    await repo.finish_event(session, row_id, status, now)
+    return EventResult(status)
+
+
+async def _apply(
+    session: AsyncSession, event: dict[str, Any], fetched: ProviderInvoice, now: datetime
+) -> EventResult:
+    row_id = await repo.claim_event(session, str(event["id"]), str(event["type"]), event)
+    if row_id is None:
+        return EventResult("DUPLICATE")
+    invoice = await _our_invoice(session, fetched)
+    if invoice is None:
+        await repo.finish_event(session, row_id, "IGNORED", now)
+        return EventResult("IGNORED")
+    await reconcile(session, invoice, fetched, str(event["type"]), now)
+    await repo.finish_event(session, row_id, "PROCESSED", now)
+    return EventResult("PROCESSED", invoice.wallet_id)
+
+
+async def _our_invoice(session: AsyncSession, fetched: ProviderInvoice) -> Invoice | None:
+    invoice = await repo.lock_invoice_by_reference(session, fetched.reference)
+    if invoice is not None:
+        return invoice
+    # Created at the provider but its reference never reached us (a timeout after success).
+    raw_id = fetched.metadata.get("adledger_invoice_id", "")
+    return await repo.lock_invoice(session, int(raw_id)) if raw_id.isdigit() else None
+
+
+async def reconcile(
+    session: AsyncSession,
+    invoice: Invoice,
+    fetched: ProviderInvoice,
+    event_type: str,
+    now: datetime,
+) -> None:
+    if fetched.status == "paid":
+        await _settle_paid(session, invoice, fetched, now)
+    elif fetched.status == "void":
+        await _settle_void(session, invoice)
+    elif _payment_failed(fetched, event_type) and invoice.kind == InvoiceKind.TOP_UP:
+        await top_ups.settle_unpaid_top_up(session, invoice, TopUpStatus.FAILED)
+
+
+def _payment_failed(fetched: ProviderInvoice, event_type: str) -> bool:
+    failed_events = ("invoice.payment_failed", "invoice.marked_uncollectible")
+    return event_type in failed_events or fetched.status == "uncollectible"
+
+
+async def _settle_paid(
+    session: AsyncSession, invoice: Invoice, fetched: ProviderInvoice, now: datetime
+) -> None:
+    if invoice.status == InvoiceStatus.PAID:
+        return
+    problem = _payment_problem(invoice, fetched)
+    if problem is not None:
+        log.warning("invoice %s flagged: %s", invoice.number, problem)
+        await invoices.flag(session, invoice, problem)
+        return
+    await invoices.mark_paid(session, invoice, now)
+    if invoice.kind == InvoiceKind.TOP_UP:
+        await top_ups.credit_paid_top_up(session, invoice, now)
+    elif invoice.kind == InvoiceKind.SUBSCRIPTION:
+        await subscriptions.activate_paid(session, invoice, now)
+
+
+def _payment_problem(invoice: Invoice, fetched: ProviderInvoice) -> str | None:
+    """Money we cannot match to what we asked for is never credited automatically."""
+    due = invoice.subtotal - invoice.discount
+    if invoice.status == InvoiceStatus.VOID:
+        return "paid at the provider after we voided it"
+    if fetched.currency.upper() != invoice.currency:
+        return f"paid in {fetched.currency.upper()}, invoiced in {invoice.currency}"
+    if fetched.amount_paid != due:
+        return f"paid {fetched.amount_paid} minor units, invoiced {due}"
+    return None
+
+
+async def _settle_void(session: AsyncSession, invoice: Invoice) -> None:
+    if invoice.status != InvoiceStatus.OPEN:
+        return
+    await invoices.mark_void(session, invoice)
+    if invoice.kind == InvoiceKind.TOP_UP:
+        await top_ups.settle_unpaid_top_up(session, invoice, TopUpStatus.CANCELED)
+    elif invoice.kind == InvoiceKind.SUBSCRIPTION:
+        await subscriptions.release_unpaid(session, invoice)

@@ -1,0 +1,234 @@
+"""Invoices, top-ups, plan subscriptions and provider webhook events."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.store.models import (
+    Invoice,
+    InvoiceCounter,
+    InvoiceLine,
+    PlanSubscription,
+    TopUp,
+    WebhookEvent,
+)
+
+
+async def next_invoice_sequence(session: AsyncSession, year: int) -> int:
+    """The year's next number; the row lock it takes is held until our commit, so numbers
+    are handed out in commit order and a rollback returns its number."""
+    stmt = (
+        pg_insert(InvoiceCounter)
+        .values(year=year, last_number=1)
+        .on_conflict_do_update(
+            index_elements=["year"], set_={"last_number": InvoiceCounter.last_number + 1}
+        )
+        .returning(InvoiceCounter.last_number)
+    )
+    return (await session.scalars(stmt)).one()
+
+
+async def insert_invoice(
+    session: AsyncSession, invoice: Invoice, lines: Sequence[tuple[str, int]]
+) -> Invoice:
+    session.add(invoice)
+    await session.flush()
+    session.add_all(
+        InvoiceLine(invoice_id=invoice.id, description=text, amount=amount)
+        for text, amount in lines
+    )
+    await session.flush()
+    return invoice
+
+
+async def invoices_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Invoice]:
+    stmt = select(Invoice).where(Invoice.id.in_(ids)).execution_options(populate_existing=True)
+    return list(await session.scalars(stmt))
+
+
+async def lock_invoice(session: AsyncSession, invoice_id: int) -> Invoice | None:
+    stmt = select(Invoice).where(Invoice.id == invoice_id).with_for_update()
+    return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def lock_invoice_by_reference(session: AsyncSession, reference: str) -> Invoice | None:
+    stmt = select(Invoice).where(Invoice.payment_reference == reference).with_for_update()
+    return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def update_invoice(session: AsyncSession, invoice_id: int, **values: Any) -> None:
+    await session.execute(update(Invoice).where(Invoice.id == invoice_id).values(**values))
+
+
+async def lines_by_invoice(
+    session: AsyncSession, invoice_ids: Sequence[int]
+) -> dict[int, list[tuple[str, int]]]:
+    stmt = (
+        select(InvoiceLine.invoice_id, InvoiceLine.description, InvoiceLine.amount)
+        .where(InvoiceLine.invoice_id.in_(invoice_ids))
+        .order_by(InvoiceLine.id)
+    )
+    lines: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for invoice_id, description, amount in (await session.execute(stmt)).all():
+        lines[invoice_id].append((description, amount))
+    return lines
+
+
+async def insert_top_up(session: AsyncSession, top_up: TopUp) -> TopUp:
+    session.add(top_up)
+    await session.flush()
+    return top_up
+
+
+async def top_ups_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[TopUp]:
+    stmt = select(TopUp).where(TopUp.id.in_(ids)).execution_options(populate_existing=True)
+    return list(await session.scalars(stmt))
+
+
+async def lock_top_up_of_invoice(session: AsyncSession, invoice_id: int) -> TopUp | None:
+    stmt = select(TopUp).where(TopUp.invoice_id == invoice_id).with_for_update()
+    return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def update_top_up(session: AsyncSession, top_up_id: int, **values: Any) -> None:
+    await session.execute(update(TopUp).where(TopUp.id == top_up_id).values(**values))
+
+
+async def pending_top_up_total(session: AsyncSession, wallet_id: int, status: str) -> int:
+    stmt = select(func.coalesce(func.sum(TopUp.amount), 0)).where(
+        TopUp.wallet_id == wallet_id, TopUp.status == status
+    )
+    return int((await session.scalars(stmt)).one())
+
+
+async def top_ups_by_wallet(
+    session: AsyncSession, wallet_ids: Sequence[int], status: str
+) -> dict[int, list[TopUp]]:
+    stmt = (
+        select(TopUp)
+        .where(TopUp.wallet_id.in_(wallet_ids), TopUp.status == status)
+        .order_by(TopUp.id)
+        .execution_options(populate_existing=True)
+    )
+    found: dict[int, list[TopUp]] = defaultdict(list)
+    for top_up in await session.scalars(stmt):
+        found[top_up.wallet_id].append(top_up)
+    return found
+
+
+async def subscriptions_by_center(
+    session: AsyncSession, center_ids: Sequence[int]
+) -> list[PlanSubscription]:
+    stmt = select(PlanSubscription).where(PlanSubscription.business_center_id.in_(center_ids))
+    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def lock_subscription(session: AsyncSession, center_id: int) -> PlanSubscription | None:
+    stmt = (
+        select(PlanSubscription)
+        .where(PlanSubscription.business_center_id == center_id)
+        .with_for_update()
+    )
+    return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def lock_subscription_of_invoice(
+    session: AsyncSession, invoice_id: int
+) -> PlanSubscription | None:
+    stmt = (
+        select(PlanSubscription)
+        .where(PlanSubscription.open_invoice_id == invoice_id)
+        .with_for_update()
+    )
+    return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def lock_due_subscriptions(
+    session: AsyncSession, now: datetime, statuses: Sequence[str], limit: int = 100
+) -> list[PlanSubscription]:
+    """Subscriptions whose period has ended; SKIP LOCKED lets two workers share the work."""
+    stmt = (
+        select(PlanSubscription)
+        .where(
+            PlanSubscription.current_period_end <= now,
+            PlanSubscription.status.in_(statuses),
+        )
+        .order_by(PlanSubscription.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def save(session: AsyncSession, row: Any) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def claim_event(
+    session: AsyncSession, event_id: str, event_type: str, payload: dict[str, Any]
+) -> int | None:
+    """Insert the event, or take back one whose processing failed. None: another delivery
+    already handled it (a concurrent one waits here for that delivery's commit)."""
+    stmt = (
+        pg_insert(WebhookEvent)
+        .values(
+            event_id=event_id, type=event_type, payload=payload, status="PROCESSING", attempts=1
+        )
+        .on_conflict_do_update(
+            index_elements=["event_id"],
+            set_={"status": "PROCESSING", "attempts": WebhookEvent.attempts + 1},
+            where=WebhookEvent.status == "FAILED",
+        )
+        .returning(WebhookEvent.id)
+    )
+    return await session.scalar(stmt)
+
+
+async def finish_event(session: AsyncSession, row_id: int, status: str, now: datetime) -> None:
+    stmt = update(WebhookEvent).where(WebhookEvent.id == row_id)
+    await session.execute(stmt.values(status=status, processed_at=now, last_error=None))
+
+
+async def record_failed_event(
+    session: AsyncSession, event_id: str, event_type: str, payload: dict[str, Any], error: str
+) -> None:
+    stmt = (
+        pg_insert(WebhookEvent)
+        .values(
+            event_id=event_id,
+            type=event_type,
+            payload=payload,
+            status="FAILED",
+            attempts=1,
+            last_error=error,
+        )
+        .on_conflict_do_update(
+            index_elements=["event_id"],
+            set_={"last_error": error, "attempts": WebhookEvent.attempts + 1},
+            where=WebhookEvent.status == "FAILED",
+        )
+    )
+    await session.execute(stmt)
+
+
+async def failed_events(session: AsyncSession, max_attempts: int, limit: int) -> list[WebhookEvent]:
+    stmt = (
+        select(WebhookEvent)
+        .where(WebhookEvent.status == "FAILED", WebhookEvent.attempts < max_attempts)
+        .order_by(WebhookEvent.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def event_status(session: AsyncSession, event_id: str) -> str | None:
+    stmt = select(WebhookEvent.status).where(WebhookEvent.event_id == event_id)
+    return await session.scalar(stmt)
