@@ -12,7 +12,12 @@ from adledger.payments.stripe_provider import StripeProvider
 
 def build_provider(settings: Settings, redis: Redis) -> PaymentProvider:
     if settings.stripe_api_key:
-        return StripeProvider(settings.stripe_api_key, api_base=settings.stripe_api_base)
+        return StripeProvider(
+            settings.stripe_api_key,
+            api_base=settings.stripe_api_base,
+            timeout_seconds=settings.stripe_timeout_seconds,
+            max_network_retries=settings.stripe_max_network_retries,
+        )
     return SandboxProvider(redis)
 
 

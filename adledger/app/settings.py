@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    # A request waits on Stripe while the customer waits on us: keep both short; the
+    # idempotency keys make a client's retry safe.
+    stripe_timeout_seconds: float = 10.0
+    stripe_max_network_retries: int = 1
 
     # Billing: see BillingConfig for what each means.
     min_top_up: str = "10.00"
