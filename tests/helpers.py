@@ -158,3 +158,59 @@ async def add_member(api: Api, center: Center, user: User, role: str) -> None:
 async def balance(api: Api, wallet_id: str, token: str) -> dict[str, Any]:
     data = await api.data(BALANCE, {"id": wallet_id}, token)
     return data["wallet"]["balance"]
+
+
+TOP_UP = """
+mutation($input: TopUpWalletInput!) {
+  topUpWallet(input: $input) {
+    __typename
+    ... on TopUpWalletSuccess { topUp {
+      id status amount { amount currencyCode } targetBalance { amount } paidAt
+      invoice { id number kind status amountDue { amount } paymentReference hostedUrl lines { description amount { amount } } }
+    } }
+    ... on TargetAlreadyCoveredError { covered { amount } }
+    ... on AmountBelowMinimumError { minimum { amount currencyCode } }
+    ... on UserError { code message field }
+  }
+}"""
+
+SUBSCRIBE = """
+mutation($input: SubscribeToPlanInput!) {
+  subscribeToPlan(input: $input) {
+    __typename
+    ... on SubscribeToPlanSuccess {
+      businessCenter { subscription { plan status currentPeriodStart currentPeriodEnd } }
+      invoice { id number kind status amountDue { amount } paymentReference paidAt }
+    }
+    ... on UserError { code message field }
+  }
+}"""
+
+
+async def subscribe(
+    api: Api, center: Center, plan: str = "PRO", from_balance: bool = True
+) -> dict[str, Any]:
+    variables = {
+        "input": {"businessCenterId": center.id, "plan": plan, "payFromCreditBalance": from_balance}
+    }
+    return (await api.data(SUBSCRIBE, variables, center.admin.token))["subscribeToPlan"]
+
+
+async def top_up(
+    api: Api,
+    wallet_id: str,
+    token: str,
+    *,
+    amount: str | None = None,
+    target: str | None = None,
+    currency: str = "USD",
+    key: str | None = None,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {"walletId": wallet_id}
+    if amount is not None:
+        payload["amount"] = {"amount": amount, "currencyCode": currency}
+    if target is not None:
+        payload["targetBalance"] = {"amount": target, "currencyCode": currency}
+    if key is not None:
+        payload["idempotencyKey"] = key
+    return (await api.data(TOP_UP, {"input": payload}, token))["topUpWallet"]

@@ -46,7 +46,7 @@ def create_app(settings: Settings) -> Starlette:
     )
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = make_engine(
             settings.database_url or "",
             pool_size=settings.db_pool_size,
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> Starlette:
             billing=settings.billing_config(),
             webhook_secret=settings.webhook_secret,
         )
+        app.state.adledger = holder["state"]  # for the CLI and tests that drive the process
         try:
             yield
         finally:
