@@ -42,6 +42,7 @@ from adledger.app.embedded import (
 )
 from adledger.app.settings import Settings
 from adledger.schema.ids import to_global_id
+from adledger.services.config import BillingConfig
 from adledger.services.demo import demo_admin_token, seed_demo
 from adledger.store.db import make_engine, make_sessionmaker
 from adledger.store.migrate import upgrade
@@ -118,7 +119,7 @@ async def _seed(database_url: str) -> tuple[str, str]:
     engine = make_engine(database_url, pool_size=1, max_overflow=0)
     try:
         async with make_sessionmaker(engine)() as session:
-            seed = await seed_demo(session)
+            seed = await seed_demo(session, BillingConfig(), datetime.now(UTC))
             token = await demo_admin_token(session)
             await session.commit()
     finally:

@@ -24,11 +24,12 @@ from adledger.app.devstack import (
     run_dev,
     run_services,
 )
+from adledger.app.payments_cli import add_payments_parser
 from adledger.app.settings import Settings
 from adledger.app.worker import shutdown, startup
 from adledger.domain.access import Role
 from adledger.domain.errors import DomainError, NotFound
-from adledger.jobs.ledger import JOBS
+from adledger.jobs.registry import JOBS
 from adledger.schema.ids import db_id_of
 from adledger.schema.root import build_schema
 from adledger.services.actor import Actor
@@ -120,7 +121,7 @@ def _export_schema(args: argparse.Namespace, _: Settings) -> int:
 
 
 def _jobs_run(args: argparse.Namespace, settings: Settings) -> int:
-    with local_servers(settings, redis=False) as ready:
+    with local_servers(settings) as ready:
         result = asyncio.run(_run_job(ready, args.name, args.now))
     print(f"{args.name} at {args.now.isoformat()}: {result}")
     return 0
@@ -215,6 +216,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--output", type=Path, help="write to this file instead of stdout")
     export.set_defaults(handler=_export_schema)
     _jobs_parser(commands)
+    add_payments_parser(commands)
     return parser
 
 
@@ -258,7 +260,7 @@ def _jobs_parser(commands: Commands) -> None:
     jobs = commands.add_parser("jobs", help="run jobs by hand").add_subparsers(
         dest="action", required=True
     )
-    run = jobs.add_parser("run", help="run one job for a given instant, without Redis")
+    run = jobs.add_parser("run", help="run one job for a given instant, outside the worker")
     run.add_argument("name", choices=sorted(JOBS))
     run.add_argument("--now", type=_instant, required=True, help="e.g. 2026-11-22T00:00:00Z")
     run.set_defaults(handler=_jobs_run)

@@ -14,11 +14,13 @@ import contextlib
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import uvicorn
 from arq.typing import WorkerSettingsType
 from arq.worker import create_worker
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.app.asgi import create_app
@@ -28,10 +30,12 @@ from adledger.app.embedded import (
     postgres_reachable,
     redis_reachable,
 )
+from adledger.app.providers import build_provider, close_provider
 from adledger.app.settings import Settings
 from adledger.app.worker import WorkerSettings, redis_settings_for
 from adledger.services import demo
-from adledger.store.db import make_engine, make_sessionmaker
+from adledger.services.invoices import issue_pending
+from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 from adledger.store.migrate import upgrade
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -125,24 +129,47 @@ async def _dev(settings: Settings) -> None:
     assert settings.database_url is not None  # local_servers always provides one
     # Configured servers may lag behind the code; for embedded ones this is a no-op.
     await asyncio.to_thread(upgrade, settings.database_url)
-    token = await _demo_token(settings.database_url)
-    await run_services(settings, api=True, worker=True, on_ready=lambda: _banner(settings, token))
+    token = await _demo_token(settings)
+    await _issue_demo_invoices(settings)
+    reference = await _pending_reference(settings.database_url)
+    await run_services(
+        settings, api=True, worker=True, on_ready=lambda: _banner(settings, token, reference)
+    )
 
 
-async def _demo_token(database_url: str) -> str:
+async def _demo_token(settings: Settings) -> str:
     """Seed the demo the first time only, then issue a token for its admin."""
-    async with one_session(database_url) as session:
+    async with one_session(settings.database_url or "") as session:
         if await demo.is_seeded(session):
             _note("demo data found: reusing it")
         else:
-            await demo.seed_demo(session)
+            await demo.seed_demo(session, settings.billing_config(), datetime.now(UTC))
             _note("seeded the demo business center")
         token = await demo.demo_admin_token(session)
         await session.commit()
     return token
 
 
-def _banner(settings: Settings, token: str) -> None:
+async def _issue_demo_invoices(settings: Settings) -> None:
+    """The demo's open invoices go to the provider after the seed's commit, as in the API."""
+    engine = make_engine(settings.database_url or "", pool_size=2, max_overflow=0)
+    redis = Redis.from_url(settings.redis_url or "")
+    provider = build_provider(settings, redis)
+    try:
+        transact = transaction_runner(make_sessionmaker(engine))
+        await issue_pending(transact, provider, datetime.now(UTC) + timedelta(seconds=1))
+    finally:
+        await close_provider(provider)
+        await redis.aclose()
+        await engine.dispose()
+
+
+async def _pending_reference(database_url: str | None) -> str | None:
+    async with one_session(database_url or "") as session:
+        return await demo.pending_top_up_reference(session)
+
+
+def _banner(settings: Settings, token: str, pending_reference: str | None) -> None:
     url = f"{public_url(settings)}/graphql"
     headers = f'{{"Authorization": "Bearer {token}"}}'
     query = (
@@ -158,6 +185,12 @@ def _banner(settings: Settings, token: str) -> None:
         f"  then run for example:\n    {query}\n",
         flush=True,
     )
+    if pending_reference is not None:
+        print(
+            "  A top-up of 500.00 awaits payment (see wallet { pendingTopUps }). Pay it with:\n"
+            f"    adledger payments simulate {pending_reference} --outcome paid\n",
+            flush=True,
+        )
 
 
 def public_url(settings: Settings) -> str:

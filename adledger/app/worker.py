@@ -10,10 +10,17 @@ from datetime import UTC
 
 from arq import cron, func
 from arq.connections import RedisSettings
+from redis.asyncio import Redis
 
+from adledger.app.providers import build_provider, close_provider
 from adledger.app.settings import Settings, get_settings
+from adledger.jobs.billing import (
+    issue_pending_invoices_cron,
+    renew_subscriptions_cron,
+    retry_webhook_events_cron,
+)
 from adledger.jobs.ledger import Ctx, verify_ledger_cron, verify_ledger_job
-from adledger.store.db import make_engine, make_sessionmaker
+from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 
 
 async def startup(ctx: Ctx) -> None:
@@ -29,9 +36,20 @@ async def startup(ctx: Ctx) -> None:
     )
     ctx["engine"] = engine
     ctx["sessions"] = make_sessionmaker(engine)
+    ctx["transact"] = transaction_runner(ctx["sessions"])
+    ctx["billing"] = settings.billing_config()
+    if settings.redis_url:
+        ctx["app_redis"] = Redis.from_url(settings.redis_url)
+        ctx["provider"] = build_provider(settings, ctx["app_redis"])
 
 
 async def shutdown(ctx: Ctx) -> None:
+    provider = ctx.pop("provider", None)
+    if provider is not None:
+        await close_provider(provider)
+    redis = ctx.pop("app_redis", None)
+    if redis is not None:
+        await redis.aclose()
     engine = ctx.pop("engine", None)
     if engine is not None:
         await engine.dispose()
@@ -45,7 +63,12 @@ class WorkerSettings:
     """Read by `adledger worker` (and by arq's own CLI, hence class attributes)."""
 
     functions = [func(verify_ledger_job, name="verify_ledger")]
-    cron_jobs = [cron(verify_ledger_cron, name="verify_ledger_hourly", minute=0, second=0)]
+    cron_jobs = [
+        cron(verify_ledger_cron, name="verify_ledger_hourly", minute=0, second=0),
+        cron(renew_subscriptions_cron, name="renew_subscriptions", minute={5, 35}, second=0),
+        cron(issue_pending_invoices_cron, name="issue_pending_invoices", second=15),
+        cron(retry_webhook_events_cron, name="retry_webhook_events", second=45),
+    ]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = redis_settings_for(get_settings().redis_url)

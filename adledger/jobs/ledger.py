@@ -49,7 +49,3 @@ async def _verify(session: AsyncSession, _now: datetime) -> list[Violation]:
 
 async def verify_ledger_cron(ctx: Ctx) -> int:
     return await verify_ledger_job(ctx, datetime.now(UTC))
-
-
-# `adledger jobs run NAME --now ISO` runs these directly, without Redis.
-JOBS: dict[str, Job] = {"verify-ledger": verify_ledger_job}

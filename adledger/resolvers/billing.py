@@ -14,7 +14,7 @@ from adledger.schema.billing import Invoice, TopUp
 from adledger.schema.errors import to_user_error
 from adledger.schema.types import BusinessCenter
 from adledger.services import subscriptions, top_ups
-from adledger.services.invoices import issue_invoice
+from adledger.services.invoices import issue_invoice, provider_key
 
 CENTER_FIELD = ("input", "businessCenterId")
 
@@ -33,7 +33,7 @@ async def top_up_wallet(info: Info, input: inputs.TopUpWalletInput) -> results.T
         outcome = await ctx.write(
             lambda s: top_ups.request_top_up(s, actor, request, ctx.state.billing, ctx.state.now())
         )
-        key = top_ups.provider_key(outcome.top_up_id)
+        key = provider_key(outcome.invoice_id, outcome.top_up_id)
         await issue_invoice(ctx.write, ctx.state.provider, outcome.invoice_id, key)
     except PaymentProviderFailed as err:
         await _undo_unless_retryable(ctx, outcome, input.idempotency_key)
@@ -76,7 +76,7 @@ async def subscribe_to_plan(
             )
         )
         if not outcome.paid_from_balance:
-            key = subscriptions.provider_key(outcome.invoice_id)
+            key = provider_key(outcome.invoice_id)
             await issue_invoice(ctx.write, ctx.state.provider, outcome.invoice_id, key)
     except DomainError as err:
         return to_user_error(err, _members(results.SubscribeToPlanResult))

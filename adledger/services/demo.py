@@ -2,15 +2,16 @@
 
 Everything goes through the ordinary services, so the demo ledger obeys every rule the
 real one does and `adledger verify-ledger` passes on it. Plan subscriptions arrive with
-a later issue; until then the demo business center has none.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.domain.billing import Plan, TopUpStatus
 from adledger.domain.money import Currency, parse_amount
 from adledger.services import users as user_service
 from adledger.services.actor import Actor
@@ -20,6 +21,9 @@ from adledger.services.business_centers import (
     create_ad_account,
     create_business_center,
 )
+from adledger.services.config import BillingConfig
+from adledger.services.subscriptions import subscribe
+from adledger.services.top_ups import TopUpRequest, request_top_up
 from adledger.services.wallets import (
     Bucket,
     CreditLineCycle,
@@ -30,6 +34,7 @@ from adledger.services.wallets import (
     set_credit_line,
     transfer_balance,
 )
+from adledger.store import billing as billing_repo
 from adledger.store import users as user_repo
 from adledger.store import wallets as wallet_repo
 
@@ -60,8 +65,9 @@ async def is_seeded(session: AsyncSession) -> bool:
     return await user_repo.user_by_email(session, DEMO_ADMIN_EMAIL) is not None
 
 
-async def seed_demo(session: AsyncSession) -> DemoSeed:
-    """Create the demo; the caller commits, so a failed seed leaves nothing behind."""
+async def seed_demo(session: AsyncSession, config: BillingConfig, now: datetime) -> DemoSeed:
+    """Create the demo; the caller commits, so a failed seed leaves nothing behind.
+    The caller also issues the pending top-up's invoice at the provider after its commit."""
     admin = await _user(session, DEMO_ADMIN_EMAIL, is_staff=False)
     staff = await _user(session, DEMO_STAFF_EMAIL, is_staff=True)
     center = await create_business_center(session, admin, DEMO_CENTER_NAME, DEMO_CURRENCY)
@@ -70,8 +76,21 @@ async def seed_demo(session: AsyncSession) -> DemoSeed:
     center_wallet = (await wallet_repo.wallets_of_centers(session, [center_id]))[0].id
     account_wallets = await _account_wallets(session, account_ids)
     await _fund(session, admin, staff, center_id, center_wallet, account_wallets)
+    await subscribe(session, admin, center_id, Plan.PRO, True, config, now)
+    pending = TopUpRequest(center_wallet, amount=_usd("500.00"))
+    await request_top_up(session, admin, pending, config, now)
     return DemoSeed(
         admin.user_id, staff.user_id, center_id, center_wallet, account_ids, account_wallets
+    )
+
+
+async def pending_top_up_reference(session: AsyncSession) -> str | None:
+    """The provider reference of the demo's top-up still awaiting payment, if any."""
+    admin = await user_repo.user_by_email(session, DEMO_ADMIN_EMAIL)
+    if admin is None:
+        return None
+    return await billing_repo.latest_top_up_reference(
+        session, admin.id, TopUpStatus.AWAITING_PAYMENT.value
     )
 
 

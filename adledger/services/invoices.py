@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind, InvoiceStatus, format_invoice_number
-from adledger.domain.errors import NotFound
+from adledger.domain.errors import NotFound, PaymentProviderFailed
 from adledger.payments.port import CustomerRequest, InvoiceRequest, PaymentProvider, ProviderInvoice
 from adledger.services.transact import Transact
 from adledger.store import billing as repo
@@ -26,6 +26,12 @@ class NewInvoice:
     lines: Sequence[tuple[str, int]]
     issue_on: datetime
     days_until_due: int
+
+
+def provider_key(invoice_id: int, top_up_id: int | None = None) -> str:
+    """Our name for an invoice at the provider, the root of every idempotency key sent
+    for it: `topup:<id>` for top-ups, `invoice:<id>` for everything else."""
+    return f"topup:{top_up_id}" if top_up_id is not None else f"invoice:{invoice_id}"
 
 
 async def open_invoice(session: AsyncSession, new: NewInvoice) -> Invoice:
@@ -70,6 +76,22 @@ class _IssueSnapshot:
     amount: int
     description: str
     days_until_due: int
+
+
+async def issue_pending(
+    transact: Transact, provider: PaymentProvider, created_before: datetime, limit: int = 100
+) -> int:
+    """Issue open invoices the provider never confirmed (a timeout, a crash between our
+    commit and the provider call); the keys make this safe next to a live request."""
+    pending = await transact(lambda s: repo.unissued_invoices(s, created_before, limit))
+    issued = 0
+    for invoice_id, top_up_id in pending:
+        try:
+            await issue_invoice(transact, provider, invoice_id, provider_key(invoice_id, top_up_id))
+        except PaymentProviderFailed:
+            continue
+        issued += 1
+    return issued
 
 
 async def issue_invoice(

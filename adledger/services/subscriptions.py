@@ -35,10 +35,6 @@ class SubscribeOutcome:
     paid_from_balance: bool
 
 
-def provider_key(invoice_id: int) -> str:
-    return f"subscription-invoice:{invoice_id}"
-
-
 async def subscribe(
     session: AsyncSession,
     actor: Actor,

@@ -44,10 +44,6 @@ class TopUpOutcome:
     wallet_id: int
 
 
-def provider_key(top_up_id: int) -> str:
-    return f"topup:{top_up_id}"
-
-
 async def request_top_up(
     session: AsyncSession,
     actor: Actor,

@@ -63,6 +63,26 @@ async def lock_invoice_by_reference(session: AsyncSession, reference: str) -> In
     return await session.scalar(stmt.execution_options(populate_existing=True))
 
 
+async def unissued_invoices(
+    session: AsyncSession, created_before: datetime, limit: int
+) -> list[tuple[int, int | None]]:
+    """Open invoices with no provider reference yet: (invoice id, its top-up's id or None)."""
+    stmt = (
+        select(Invoice.id, TopUp.id)
+        .outerjoin(TopUp, TopUp.invoice_id == Invoice.id)
+        .where(
+            Invoice.status == "OPEN",
+            Invoice.payment_reference.is_(None),
+            Invoice.created_at < created_before,
+        )
+        .order_by(Invoice.id)
+        .limit(limit)
+    )
+    return [
+        (invoice_id, top_up_id) for invoice_id, top_up_id in (await session.execute(stmt)).all()
+    ]
+
+
 async def update_invoice(session: AsyncSession, invoice_id: int, **values: Any) -> None:
     await session.execute(update(Invoice).where(Invoice.id == invoice_id).values(**values))
 
@@ -121,6 +141,23 @@ async def top_ups_by_wallet(
     for top_up in await session.scalars(stmt):
         found[top_up.wallet_id].append(top_up)
     return found
+
+
+async def latest_top_up_reference(
+    session: AsyncSession, actor_user_id: int, status: str
+) -> str | None:
+    stmt = (
+        select(Invoice.payment_reference)
+        .join(TopUp, TopUp.invoice_id == Invoice.id)
+        .where(
+            TopUp.actor_user_id == actor_user_id,
+            TopUp.status == status,
+            Invoice.payment_reference.is_not(None),
+        )
+        .order_by(TopUp.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(stmt)
 
 
 async def subscriptions_by_center(

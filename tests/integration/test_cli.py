@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adledger.app.cli import main
 from adledger.schema.root import build_schema
+from adledger.services.config import BillingConfig
 from adledger.services.demo import DemoSeed, is_seeded, seed_demo
 from adledger.services.verify import verify_ledger
 
@@ -38,7 +40,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str, 
 
 async def seeded(sessions: async_sessionmaker[AsyncSession]) -> DemoSeed:
     async with sessions() as session:
-        seed = await seed_demo(session)
+        seed = await seed_demo(session, BillingConfig(), datetime.now(UTC))
         await session.commit()
     return seed
 
@@ -103,7 +105,7 @@ async def test_verify_ledger_passes_on_the_demo_and_reports_a_tampered_balance(
     # then
     assert code == 1
     assert "verification failed" in report
-    assert f"wallet:{seed.center_wallet_id}:cash: cached 315001, posted 315000" in report
+    assert f"wallet:{seed.center_wallet_id}:cash: cached 295101, posted 295100" in report
     assert "all balances of a currency sum to zero: USD: 1" in report
 
 
