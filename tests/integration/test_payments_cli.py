@@ -1,0 +1,80 @@
+"""`adledger payments simulate`: the demo's pending top-up, paid through the webhook path."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from adledger.app.cli import main
+from adledger.domain.ledger import AccountKind
+from adledger.payments.sandbox import SandboxProvider
+from adledger.services import demo
+from adledger.services.config import BillingConfig
+from adledger.services.invoices import issue_pending
+from adledger.store.db import transaction_runner
+from adledger.store.models import LedgerAccount, TopUp
+
+
+@pytest.fixture
+async def pending_reference(monkeypatch, database_url, redis_url, db, sessions) -> str:
+    """The demo, seeded and its invoices issued in the sandbox, as `adledger dev` does."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    async with sessions() as session:
+        await demo.seed_demo(session, BillingConfig(), datetime.now(UTC))
+        await session.commit()
+    redis = Redis.from_url(redis_url)
+    try:
+        later = datetime.now(UTC) + timedelta(seconds=1)
+        assert await issue_pending(transaction_runner(sessions), SandboxProvider(redis), later) == 1
+    finally:
+        await redis.aclose()
+    async with sessions() as session:
+        reference = await demo.pending_top_up_reference(session)
+    assert reference is not None
+    return reference
+
+
+async def _center_cash(sessions) -> int:
+    async with sessions() as session:
+        stmt = select(LedgerAccount.balance).where(
+            LedgerAccount.kind == AccountKind.CASH.value, LedgerAccount.wallet_id == 1
+        )
+        return (await session.scalars(stmt)).one()
+
+
+async def _top_up_status(sessions) -> str:
+    async with sessions() as session:
+        return (await session.scalars(select(TopUp.status))).one()
+
+
+async def test_simulate_paid_credits_the_demo_top_up(pending_reference, sessions, capsys) -> None:
+    before = await _center_cash(sessions)
+    code = await asyncio.to_thread(main, ["payments", "simulate", pending_reference])
+    assert code == 0
+    assert (
+        capsys.readouterr().out.strip() == f"{pending_reference}: invoice.paid delivered, PROCESSED"
+    )
+    assert await _center_cash(sessions) == before + 50000
+    assert await _top_up_status(sessions) == "PAID"
+
+
+async def test_simulate_failed_credits_nothing(pending_reference, sessions, capsys) -> None:
+    before = await _center_cash(sessions)
+    args = ["payments", "simulate", pending_reference, "--outcome", "failed"]
+    assert await asyncio.to_thread(main, args) == 0
+    assert "invoice.payment_failed delivered, PROCESSED" in capsys.readouterr().out
+    assert await _center_cash(sessions) == before
+    assert await _top_up_status(sessions) == "FAILED"
+
+
+async def test_simulate_refuses_when_stripe_is_configured(
+    pending_reference, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_x")
+    assert await asyncio.to_thread(main, ["payments", "simulate", pending_reference]) == 2
+    assert "STRIPE_API_KEY is set" in capsys.readouterr().err
