@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.domain.ledger import Move, apply_postings, postings_for
+from adledger.domain.ledger import AccountKind, Move, TransactionKind, apply_postings, postings_for
+from adledger.domain.money import Money
 from adledger.store import ledger as repo
+from adledger.store import wallets as wallet_repo
 
 
 async def post_entry(
@@ -34,4 +37,33 @@ async def post_entry(
         postings=postings,
         balances_after=applied.balances_after,
         balances=applied.balances,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformCredit:
+    """Money entering a wallet bucket from one of the platform's own accounts."""
+
+    wallet_id: int
+    bucket: AccountKind
+    source: AccountKind
+    amount: Money
+    kind: TransactionKind
+    description: str
+    actor_user_id: int | None = None
+    idempotency_key: str | None = None
+    invoice_id: int | None = None
+
+
+async def credit_from_platform(session: AsyncSession, credit: PlatformCredit) -> int:
+    source = await repo.platform_account_id(session, credit.source, credit.amount.currency.value)
+    target = await wallet_repo.wallet_account(session, credit.wallet_id, credit.bucket)
+    return await post_entry(
+        session,
+        operation=credit.kind.value.lower(),
+        moves=[Move(source, target.id, credit.amount.minor, credit.kind)],
+        description=credit.description,
+        actor_user_id=credit.actor_user_id,
+        idempotency_key=credit.idempotency_key,
+        invoice_id=credit.invoice_id,
     )

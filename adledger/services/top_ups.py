@@ -15,13 +15,13 @@ from adledger.domain.billing import (
     top_up_amount,
 )
 from adledger.domain.errors import CurrencyMismatch, SubscriptionRequired
-from adledger.domain.ledger import AccountKind, Move, TransactionKind
+from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency, Money, parse_positive_amount
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.idempotency import run_idempotent
 from adledger.services.invoices import NewInvoice, mark_void, open_invoice
-from adledger.services.ledger import post_entry
+from adledger.services.ledger import PlatformCredit, credit_from_platform
 from adledger.services.wallets import MoneyIn, wallet_for
 from adledger.store import billing as repo
 from adledger.store import ledger as ledger_repo
@@ -127,18 +127,19 @@ async def credit_paid_top_up(session: AsyncSession, invoice: Invoice, paid_at: d
     top_up = await repo.lock_top_up_of_invoice(session, invoice.id)
     if top_up is None or top_up.status in (TopUpStatus.PAID, TopUpStatus.CANCELED):
         return
-    clearing = await ledger_repo.platform_account_id(
-        session, AccountKind.PAYMENTS_CLEARING, top_up.currency
-    )
-    cash = await wallet_repo.wallet_account(session, top_up.wallet_id, AccountKind.CASH)
-    await post_entry(
+    await credit_from_platform(
         session,
-        operation="top_up",
-        moves=[Move(clearing, cash.id, top_up.amount, TransactionKind.TOP_UP)],
-        description=f"Top-up paid ({invoice.number})",
-        actor_user_id=top_up.actor_user_id,
-        idempotency_key=f"topup:{top_up.id}:credit",
-        invoice_id=invoice.id,
+        PlatformCredit(
+            top_up.wallet_id,
+            AccountKind.CASH,
+            AccountKind.PAYMENTS_CLEARING,
+            Money(top_up.amount, Currency(top_up.currency)),
+            TransactionKind.TOP_UP,
+            f"Top-up paid ({invoice.number})",
+            top_up.actor_user_id,
+            idempotency_key=f"topup:{top_up.id}:credit",
+            invoice_id=invoice.id,
+        ),
     )
     await repo.update_top_up(session, top_up.id, status=TopUpStatus.PAID.value, paid_at=paid_at)
 

@@ -15,7 +15,7 @@ from adledger.services import access
 from adledger.services.actor import Actor
 from adledger.services.business_centers import CenterOutcome
 from adledger.services.idempotency import run_idempotent
-from adledger.services.ledger import post_entry
+from adledger.services.ledger import PlatformCredit, credit_from_platform, post_entry
 from adledger.store import business_centers as centers
 from adledger.store import ledger as ledger_repo
 from adledger.store import wallets as repo
@@ -107,16 +107,17 @@ async def grant_vouchers(
     request = {"wallet": wallet.id, "minor": money.minor, "reason": clean_reason}
 
     async def run() -> WalletOutcome:
-        issuance = await ledger_repo.platform_account_id(
-            session, AccountKind.VOUCHER_ISSUANCE, wallet.currency
-        )
-        vouchers = await repo.wallet_account(session, wallet.id, AccountKind.VOUCHERS)
-        await post_entry(
+        await credit_from_platform(
             session,
-            operation="grant_vouchers",
-            moves=[Move(issuance, vouchers.id, money.minor, TransactionKind.VOUCHER_GRANT)],
-            description=clean_reason,
-            actor_user_id=actor.user_id,
+            PlatformCredit(
+                wallet.id,
+                AccountKind.VOUCHERS,
+                AccountKind.VOUCHER_ISSUANCE,
+                money,
+                TransactionKind.VOUCHER_GRANT,
+                clean_reason,
+                actor.user_id,
+            ),
         )
         return WalletOutcome(wallet.id)
 
@@ -159,16 +160,17 @@ async def credit_adjustment(
     actor_user_id: int | None,
 ) -> int:
     """Cash in from outside the platform (opening balances, corrections by finance)."""
-    clearing = await ledger_repo.platform_account_id(
-        session, AccountKind.PAYMENTS_CLEARING, amount.currency.value
-    )
-    cash = await repo.wallet_account(session, wallet_id, AccountKind.CASH)
-    return await post_entry(
+    return await credit_from_platform(
         session,
-        operation="adjustment",
-        moves=[Move(clearing, cash.id, amount.minor, TransactionKind.ADJUSTMENT)],
-        description=description,
-        actor_user_id=actor_user_id,
+        PlatformCredit(
+            wallet_id,
+            AccountKind.CASH,
+            AccountKind.PAYMENTS_CLEARING,
+            amount,
+            TransactionKind.ADJUSTMENT,
+            description,
+            actor_user_id,
+        ),
     )
 
 
