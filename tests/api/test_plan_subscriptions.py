@@ -229,3 +229,19 @@ async def test_the_job_issues_a_keyed_top_up_the_provider_missed(
         "pendingTopUps"
     ]
     assert pending["invoice"]["paymentReference"].startswith("in_sandbox_")
+
+
+async def test_a_stranger_sees_no_invoice_and_cannot_cancel(api, users) -> None:
+    center = await _funded_center(api, users, "300.00")
+    invoice_id = (await subscribe(api, center, "PRO"))["invoice"]["id"]
+    stranger = await users.create("stranger")
+    query = "query($id: ID!) { invoice(id: $id) { number } node(id: $id) { id } }"
+    assert await api.data(query, {"id": invoice_id}, stranger.token) == {
+        "invoice": None,
+        "node": None,
+    }
+    assert (await api.data(query, {"id": invoice_id}, center.admin.token))["invoice"]["number"]
+    canceled = await api.data(CANCEL, {"input": {"businessCenterId": center.id}}, stranger.token)
+    assert canceled["cancelPlanSubscription"]["code"] == "NOT_FOUND"
+    body = await api.post(query, {"id": invoice_id})
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
