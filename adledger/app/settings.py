@@ -63,9 +63,6 @@ class Settings(BaseSettings):
             plan_prices=self.plan_prices or DEFAULT_PLAN_PRICES,
         )
 
-    def with_urls(self, database_url: str, redis_url: str) -> Settings:
-        return self.model_copy(update={"database_url": database_url, "redis_url": redis_url})
-
 
 @lru_cache
 def get_settings() -> Settings:

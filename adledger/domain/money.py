@@ -103,13 +103,6 @@ def parse_positive_amount(raw: object, currency: Currency, field: tuple[str, ...
     return money
 
 
-def parse_currency(raw: object, field: tuple[str, ...] = ()) -> Currency:
-    try:
-        return Currency(str(raw))
-    except ValueError:
-        raise InvalidInput(f"unknown currency {raw!r}", field) from None
-
-
 def _as_text(raw: object, field: tuple[str, ...]) -> str:
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise InvalidInput('amounts are sent as decimal strings, e.g. "10.00"', field)

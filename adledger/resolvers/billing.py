@@ -8,10 +8,9 @@ from strawberry.types import Info
 
 from adledger.domain.billing import Plan
 from adledger.domain.errors import DomainError, PaymentProviderFailed
-from adledger.resolvers.mutation import _members, decode_id, money_in
+from adledger.resolvers.mutation import decode_id, money_in, user_error
 from adledger.schema import inputs, results
 from adledger.schema.billing import Invoice, TopUp
-from adledger.schema.errors import to_user_error
 from adledger.schema.types import BusinessCenter
 from adledger.services import subscriptions, top_ups
 from adledger.services.invoices import issue_invoice, provider_key
@@ -37,9 +36,9 @@ async def top_up_wallet(info: Info, input: inputs.TopUpWalletInput) -> results.T
         await issue_invoice(ctx.write, ctx.state.provider, outcome.invoice_id, key)
     except PaymentProviderFailed as err:
         await _undo_unless_retryable(ctx, outcome, input.idempotency_key)
-        return to_user_error(err, _members(results.TopUpWalletResult))
+        return user_error(err, results.TopUpWalletResult)
     except DomainError as err:
-        return to_user_error(err, _members(results.TopUpWalletResult))
+        return user_error(err, results.TopUpWalletResult)
     await ctx.publish_wallets([outcome.wallet_id])
     return results.TopUpWalletSuccess(
         top_up=TopUp.from_row(await ctx.loaders.top_up.load(outcome.top_up_id))
@@ -79,7 +78,7 @@ async def subscribe_to_plan(
             key = provider_key(outcome.invoice_id)
             await issue_invoice(ctx.write, ctx.state.provider, outcome.invoice_id, key)
     except DomainError as err:
-        return to_user_error(err, _members(results.SubscribeToPlanResult))
+        return user_error(err, results.SubscribeToPlanResult)
     center = BusinessCenter.from_row(await ctx.loaders.center.load(outcome.business_center_id))
     invoice = Invoice.from_row(await ctx.loaders.invoice.load(outcome.invoice_id))
     return results.SubscribeToPlanSuccess(business_center=center, invoice=invoice)
@@ -94,6 +93,6 @@ async def cancel_plan_subscription(
         center_id = decode_id(input.business_center_id, "BusinessCenter", CENTER_FIELD)
         await ctx.write(lambda s: subscriptions.cancel(s, actor, center_id))
     except DomainError as err:
-        return to_user_error(err, _members(results.CancelPlanSubscriptionResult))
+        return user_error(err, results.CancelPlanSubscriptionResult)
     center = BusinessCenter.from_row(await ctx.loaders.center.load(center_id))
     return results.CancelPlanSubscriptionSuccess(business_center=center)

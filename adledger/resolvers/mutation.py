@@ -21,9 +21,10 @@ from adledger.services.actor import Actor
 Outcome = TypeVar("Outcome")
 
 
-def _members(result_union: Any) -> tuple[type, ...]:
+def user_error(err: DomainError, result_union: Any) -> Any:
+    """The one mapping of a domain error to a member of the mutation's result union."""
     union = typing.get_args(result_union)[0]
-    return typing.get_args(union)
+    return to_user_error(err, typing.get_args(union))
 
 
 def decode_id(global_id: str, type_name: str, field: tuple[str, ...]) -> int:
@@ -45,7 +46,7 @@ async def mutate(
     try:
         outcome = await ctx.write(lambda session: run(session, actor))
     except DomainError as err:
-        return to_user_error(err, _members(result_union))
+        return user_error(err, result_union)
     await ctx.publish_wallets(wallets_of(outcome))
     return await render(outcome)
 

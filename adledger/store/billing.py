@@ -264,8 +264,3 @@ async def failed_events(session: AsyncSession, max_attempts: int, limit: int) ->
         .limit(limit)
     )
     return list(await session.scalars(stmt.execution_options(populate_existing=True)))
-
-
-async def event_status(session: AsyncSession, event_id: str) -> str | None:
-    stmt = select(WebhookEvent.status).where(WebhookEvent.event_id == event_id)
-    return await session.scalar(stmt)

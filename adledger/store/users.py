@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,10 +13,6 @@ async def user_by_token_hash(session: AsyncSession, token_hash: str) -> User | N
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email == email))
-
-
-async def users_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[User]:
-    return list(await session.scalars(select(User).where(User.id.in_(ids))))
 
 
 async def insert_user(session: AsyncSession, email: str, *, is_staff: bool) -> User:
