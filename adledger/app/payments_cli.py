@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from redis.asyncio import Redis
 
-from adledger.app.devstack import ConfigError, local_servers
+from adledger.app.devstack import local_servers
+from adledger.app.errors import ConfigError
 from adledger.app.settings import Settings
 from adledger.app.webhooks import deliver
 from adledger.payments.sandbox import SandboxProvider
@@ -28,11 +29,18 @@ if TYPE_CHECKING:
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def add_payments_parser(commands: Commands) -> None:
+def add_payments_parser(commands: Commands, command: Callable[..., Any]) -> None:
+    """`command` makes a subcommand whose --help lists the variables it reads."""
     payments = commands.add_parser("payments", help="sandbox payment provider tools")
     actions = payments.add_subparsers(dest="action", required=True)
-    simulate = actions.add_parser(
-        "simulate", help="settle a sandbox invoice and deliver the signed Stripe event"
+    simulate = command(
+        actions,
+        "simulate",
+        "settle a sandbox invoice and deliver the signed Stripe event",
+        "database",
+        "redis",
+        "embedded",
+        "payments",
     )
     simulate.add_argument("reference", help="the invoice's paymentReference (in_sandbox_...)")
     simulate.add_argument("--outcome", choices=["paid", "failed"], default="paid")
@@ -41,9 +49,12 @@ def add_payments_parser(commands: Commands) -> None:
 
 
 def simulate_command(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.uses_sandbox:
-        raise ConfigError("STRIPE_API_KEY is set: real invoices are paid at Stripe, not here")
-    with local_servers(settings) as ready:
+    if settings.for_local_run().payment_provider != "sandbox":
+        raise ConfigError(
+            "STRIPE_API_KEY is set: real invoices are paid at Stripe, not here "
+            "(PAYMENT_PROVIDER=sandbox settles sandbox invoices)"
+        )
+    with local_servers(settings.for_local_run()) as ready:
         event_type, outcome = asyncio.run(_simulate(ready, args.reference, args.outcome, args.url))
     print(f"{args.reference}: {event_type} delivered, {outcome}")
     return 0 if outcome in ("PROCESSED", "DUPLICATE") else 1
@@ -53,6 +64,8 @@ async def _simulate(
     settings: Settings, reference: str, outcome: Literal["paid", "failed"], url: str | None
 ) -> tuple[str, str]:
     secret = settings.webhook_secret or ""
+    if url is not None:
+        await _require_api(url)  # before settling: a dead URL must leave the invoice open
     async with _state(settings) as state:
         sandbox = state.provider
         assert isinstance(sandbox, SandboxProvider)
@@ -64,6 +77,16 @@ async def _simulate(
         return event_type, await deliver(state, verify_event(payload, header, secret))
 
 
+async def _require_api(url: str) -> None:
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(url.rstrip("/") + "/healthz")
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"nothing answers at {url} ({exc or type(exc).__name__})") from exc
+    if response.status_code != 200:
+        raise ConfigError(f"{url} is not an adledger API (GET /healthz: {response.status_code})")
+
+
 async def _post(url: str, payload: bytes, header: str) -> str:
     async with httpx.AsyncClient(timeout=30) as client:
         response = await client.post(
@@ -71,8 +94,13 @@ async def _post(url: str, payload: bytes, header: str) -> str:
             content=payload,
             headers={"Stripe-Signature": header, "Content-Type": "application/json"},
         )
-    body: dict[str, Any] = response.json()
-    return str(body.get("outcome", f"HTTP {response.status_code}: {body}"))
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict) or "outcome" not in body:
+        raise ConfigError(f"{url} answered HTTP {response.status_code}: {response.text[:200]}")
+    return str(body["outcome"])
 
 
 @contextlib.asynccontextmanager

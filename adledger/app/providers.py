@@ -1,6 +1,8 @@
-"""Which payment provider this process talks to: Stripe with a key, else the sandbox."""
+"""Which payment provider this process talks to: Stripe, or the sandbox when chosen."""
 
 from __future__ import annotations
+
+import logging
 
 from redis.asyncio import Redis
 
@@ -9,16 +11,25 @@ from adledger.payments.port import PaymentProvider
 from adledger.payments.sandbox import SandboxProvider
 from adledger.payments.stripe_provider import StripeProvider
 
+log = logging.getLogger(__name__)
+
 
 def build_provider(settings: Settings, redis: Redis) -> PaymentProvider:
-    if settings.stripe_api_key:
-        return StripeProvider(
-            settings.stripe_api_key,
-            api_base=settings.stripe_api_base,
-            timeout_seconds=settings.stripe_timeout_seconds,
-            max_network_retries=settings.stripe_max_network_retries,
+    """Raises PaymentsNotConfigured unless Stripe is fully configured or the sandbox was
+    chosen explicitly: payments never fall back silently."""
+    if settings.chosen_payment_provider() == "sandbox":
+        log.warning(
+            "PAYMENT_PROVIDER=sandbox: invoices go to the local sandbox provider; "
+            "no real payment is taken"
         )
-    return SandboxProvider(redis)
+        return SandboxProvider(redis)
+    assert settings.stripe_api_key is not None  # chosen_payment_provider checked it
+    return StripeProvider(
+        settings.stripe_api_key,
+        api_base=settings.stripe_api_base,
+        timeout_seconds=settings.stripe_timeout_seconds,
+        max_network_retries=settings.stripe_max_network_retries,
+    )
 
 
 async def close_provider(provider: PaymentProvider) -> None:

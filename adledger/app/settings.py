@@ -4,21 +4,33 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adledger.services.config import DEFAULT_PLAN_PRICES, BillingConfig
+from adledger.store.db import asyncpg_url
 
 # Signs the sandbox's own events; real Stripe events are checked with STRIPE_WEBHOOK_SECRET.
 SANDBOX_WEBHOOK_SECRET = "whsec_adledger_sandbox"
 
 
+class PaymentsNotConfigured(ValueError):
+    """Neither Stripe keys nor an explicit PAYMENT_PROVIDER=sandbox: refuse to start."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    database_url: str | None = Field(default=None, description="postgresql+asyncpg://...")
+    database_url: str | None = Field(
+        default=None, description="postgresql://, postgres:// or postgresql+asyncpg://"
+    )
     redis_url: str | None = Field(default=None, description="redis://host:port/db")
+    # Which provider takes payments: "stripe" needs both Stripe keys; "sandbox" (local
+    # runs, tests, demos) must be chosen explicitly, so a missing key never turns a
+    # production deployment into one that takes no money.
+    payment_provider: Literal["stripe", "sandbox"] | None = None
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
@@ -45,16 +57,55 @@ class Settings(BaseSettings):
     max_page_size: int = 100
     graphiql: bool = True
 
+    # Hostile input costs little: bodies past these sizes answer 413 before being read.
+    max_graphql_body_bytes: int = 1024 * 1024
+    max_webhook_body_bytes: int = 256 * 1024
+    # A signed webhook older or newer than this (seconds) is refused: no replays later,
+    # no events signed ahead of time.
+    webhook_tolerance_seconds: int = 300
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_database_url(cls, value: str | None) -> str | None:
+        return asyncpg_url(value) if value else None
+
     @property
     def uses_sandbox(self) -> bool:
-        """No Stripe key: invoices go to the local sandbox provider."""
-        return not self.stripe_api_key
+        """Invoices go to the local sandbox provider (PAYMENT_PROVIDER=sandbox)."""
+        return self.chosen_payment_provider() == "sandbox"
+
+    def chosen_payment_provider(self) -> Literal["stripe", "sandbox"]:
+        """The provider this process must use; raises PaymentsNotConfigured rather than
+        fall back to the sandbox when Stripe is half set up or not at all."""
+        if self.payment_provider == "sandbox":
+            return "sandbox"
+        missing = [
+            name
+            for name, value in (
+                ("STRIPE_API_KEY", self.stripe_api_key),
+                ("STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise PaymentsNotConfigured(
+                f"payments are not configured: set {' and '.join(missing)}, "
+                "or PAYMENT_PROVIDER=sandbox to take no real payments"
+            )
+        return "stripe"
+
+    def for_local_run(self) -> Settings:
+        """`adledger dev` and commands on embedded servers are local by definition: with
+        no provider chosen and no Stripe key, they use the sandbox (and say so)."""
+        if self.payment_provider is None and not self.stripe_api_key:
+            return self.model_copy(update={"payment_provider": "sandbox"})
+        return self
 
     @property
     def webhook_secret(self) -> str | None:
         if self.stripe_webhook_secret:
             return self.stripe_webhook_secret
-        return SANDBOX_WEBHOOK_SECRET if self.uses_sandbox else None
+        return SANDBOX_WEBHOOK_SECRET if self.payment_provider == "sandbox" else None
 
     def billing_config(self) -> BillingConfig:
         return BillingConfig(

@@ -6,10 +6,13 @@ engine; arq imports WorkerSettings by itself, so it must stand ready at import.
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import UTC
 
 from arq import cron, func
 from arq.connections import RedisSettings
+from arq.worker import async_check_health
 from redis.asyncio import Redis
 
 from adledger.app.providers import build_provider, close_provider
@@ -59,6 +62,18 @@ def redis_settings_for(url: str | None) -> RedisSettings:
     return RedisSettings.from_dsn(url) if url else RedisSettings()
 
 
+# Each worker host (container) records its own health, so `adledger worker --check` in a
+# container reports on the worker of that container, not on any worker of the queue.
+HEALTH_CHECK_KEY = f"adledger:worker-health:{socket.gethostname()}"
+HEALTH_CHECK_SECONDS = 30
+
+
+async def check_worker_health(settings: Settings) -> bool:
+    if not settings.redis_url:
+        return False
+    return await async_check_health(redis_settings_for(settings.redis_url), HEALTH_CHECK_KEY) == 0
+
+
 class WorkerSettings:
     """Read by `adledger worker` (and by arq's own CLI, hence class attributes)."""
 
@@ -71,5 +86,9 @@ class WorkerSettings:
     ]
     on_startup = startup
     on_shutdown = shutdown
-    redis_settings = redis_settings_for(get_settings().redis_url)
+    health_check_key = HEALTH_CHECK_KEY
+    health_check_interval = HEALTH_CHECK_SECONDS
+    # Only for arq's own CLI; `adledger worker` passes the validated settings' URL. Read
+    # raw here so that importing this module never fails on an unrelated bad setting.
+    redis_settings = redis_settings_for(os.environ.get("REDIS_URL"))
     timezone = UTC

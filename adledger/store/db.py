@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,10 +16,52 @@ from sqlalchemy.ext.asyncio import (
 
 T = TypeVar("T")
 
+# Hosting platforms hand out libpq URLs; asyncpg is the only driver we ship.
+_POSTGRES_SCHEMES = frozenset({"postgres", "postgresql", "postgresql+asyncpg"})
+# libpq query parameters and what asyncpg calls them (None: libpq-only, nothing to pass).
+_LIBPQ_PARAMETERS: dict[str, str | None] = {
+    "sslmode": "ssl",
+    "channel_binding": None,
+    "application_name": None,
+}
+_ASYNCPG_PARAMETERS = frozenset({"host", "port", "user", "password", "ssl", "direct_tls"})
+
+
+class DatabaseUrlError(ValueError):
+    """DATABASE_URL is not a PostgreSQL URL we can connect with."""
+
+
+def asyncpg_url(raw: str) -> str:
+    """The SQLAlchemy asyncpg form of any PostgreSQL URL a platform hands out:
+    `postgres://`, `postgresql://` or `postgresql+asyncpg://`, including a unix-socket
+    directory in `?host=/path` and libpq's `sslmode`."""
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError as exc:
+        raise DatabaseUrlError("DATABASE_URL is not a URL (postgresql://user@host/db)") from exc
+    if url.drivername not in _POSTGRES_SCHEMES:
+        raise DatabaseUrlError(
+            f"DATABASE_URL must start with postgresql:// or postgres://, not {url.drivername}://"
+        )
+    query = _asyncpg_query(dict(url.query))
+    return url.set(drivername="postgresql+asyncpg", query=query).render_as_string(False)
+
+
+def _asyncpg_query(query: dict[str, str | tuple[str, ...]]) -> dict[str, str | tuple[str, ...]]:
+    translated: dict[str, str | tuple[str, ...]] = {}
+    for name, value in query.items():
+        target = _LIBPQ_PARAMETERS.get(name, name)
+        if target is None:
+            continue
+        if target not in _ASYNCPG_PARAMETERS:
+            raise DatabaseUrlError(f"DATABASE_URL has a parameter asyncpg does not take: {name}")
+        translated[target] = value
+    return translated
+
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+        asyncpg_url(url), pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
     )
 
 

@@ -7,13 +7,15 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from adledger.store.db import asyncpg_url
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", asyncpg_url(database_url).replace("%", "%%"))
     return config
 
 

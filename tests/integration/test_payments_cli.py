@@ -75,6 +75,7 @@ async def test_simulate_failed_credits_nothing(pending_reference, sessions, caps
 async def test_simulate_refuses_when_stripe_is_configured(
     pending_reference, monkeypatch, capsys
 ) -> None:
+    monkeypatch.delenv("PAYMENT_PROVIDER")
     monkeypatch.setenv("STRIPE_API_KEY", "sk_test_x")
     assert await asyncio.to_thread(main, ["payments", "simulate", pending_reference]) == 2
     assert "STRIPE_API_KEY is set" in capsys.readouterr().err

@@ -1,0 +1,62 @@
+"""Which environment variables each command reads, for its `--help` (and a test checks
+that every setting is named by at least one command)."""
+
+from __future__ import annotations
+
+# Each group: the variables, and what they are for. Settings are read from the
+# environment and from ./.env; docs/operations.md has the full reference.
+GROUPS: dict[str, dict[str, str]] = {
+    "database": {
+        "DATABASE_URL": "PostgreSQL URL (postgresql://, postgres:// or postgresql+asyncpg://)",
+        "DB_POOL_SIZE": "connections kept per process (10)",
+        "DB_MAX_OVERFLOW": "extra connections under load (20)",
+    },
+    "redis": {"REDIS_URL": "Redis URL for jobs and wallet notifications (redis://host:6379/0)"},
+    "embedded": {
+        "DATA_DIR": "where embedded PostgreSQL/Redis keep their data when the URLs are unset "
+        "(.adledger)",
+    },
+    "payments": {
+        "PAYMENT_PROVIDER": "stripe or sandbox; without Stripe keys only sandbox starts",
+        "STRIPE_API_KEY": "Stripe secret key",
+        "STRIPE_WEBHOOK_SECRET": "signing secret of the Stripe webhook endpoint",
+        "STRIPE_API_BASE": "another Stripe API address (a test fake)",
+        "STRIPE_TIMEOUT_SECONDS": "Stripe request timeout (10)",
+        "STRIPE_MAX_NETWORK_RETRIES": "Stripe retries per request (1)",
+    },
+    "billing": {
+        "MIN_TOP_UP": "smallest top-up (10.00)",
+        "INVOICE_DAYS_UNTIL_DUE": "net terms of invoices (30)",
+        "PLAN_PRICES": "JSON prices per plan and currency",
+    },
+    "http": {
+        "HOST": "interface to listen on (127.0.0.1)",
+        "PORT": "port to listen on (8000)",
+        "PUBLIC_URL": "the address users reach the API at, for printed links",
+        "GRAPHIQL": "serve GraphiQL at GET /graphql (true)",
+        "MAX_QUERY_DEPTH": "deepest GraphQL selection (10)",
+        "MAX_ALIASES": "most aliases in one document (30)",
+        "MAX_TOKENS": "most tokens in one document (2000)",
+        "MAX_PAGE_SIZE": "largest page of a connection (100)",
+        "MAX_GRAPHQL_BODY_BYTES": "largest /graphql request body (1048576)",
+        "MAX_WEBHOOK_BODY_BYTES": "largest webhook request body (262144)",
+        "WEBHOOK_TOLERANCE_SECONDS": "how far a webhook signature may be from now (300)",
+    },
+}
+
+EVERYTHING = tuple(GROUPS)
+
+
+def names(*groups: str) -> list[str]:
+    return [name for group in groups for name in GROUPS[group]]
+
+
+def describe(*groups: str) -> str:
+    """The `--help` epilog: every variable the command reads, one per line."""
+    if not groups:
+        return "environment variables: none"
+    lines = ["environment variables (also read from ./.env):"]
+    for group in groups:
+        for name, meaning in GROUPS[group].items():
+            lines.append(f"  {name:<27} {meaning}")
+    return "\n".join(lines)
