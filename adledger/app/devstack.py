@@ -26,13 +26,13 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.app.asgi import create_app
-from adledger.app.errors import ConfigError
 from adledger.app.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
     postgres_reachable,
     redis_reachable,
 )
+from adledger.app.errors import ConfigError
 from adledger.app.providers import build_provider, close_provider
 from adledger.app.settings import Settings
 from adledger.app.worker import WorkerSettings, redis_settings_for
