@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from adledger.app.limits import BodyLimit
 from adledger.app.providers import build_provider, close_provider
 from adledger.app.settings import Settings
 from adledger.app.webhooks import receive_stripe_event
@@ -30,6 +33,13 @@ class AdledgerGraphQL(GraphQL):  # type: ignore[type-arg]
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         return RequestContext(self._state_holder["state"], request.headers.get("authorization"))
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Deeply nested JSON is a bad request (400), not a RecursionError (500)."""
+        try:
+            return json.loads(data)
+        except RecursionError as exc:
+            raise json.JSONDecodeError("the JSON is nested too deeply", "", 0) from exc
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -60,6 +70,7 @@ def create_app(settings: Settings) -> Starlette:
             provider=provider,
             billing=settings.billing_config(),
             webhook_secret=settings.webhook_secret,
+            webhook_tolerance=settings.webhook_tolerance_seconds,
         )
         app.state.adledger = holder["state"]  # for the CLI and tests that drive the process
         try:
@@ -89,8 +100,16 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
+        middleware=[Middleware(BodyLimit, limits=_body_limits(settings))],
         lifespan=lifespan,
     )
+
+
+def _body_limits(settings: Settings) -> dict[str, int]:
+    return {
+        "/graphql": settings.max_graphql_body_bytes,
+        "/webhooks/stripe": settings.max_webhook_body_bytes,
+    }
 
 
 def app_from_environment() -> Starlette:

@@ -39,6 +39,7 @@ class AppState:
     provider: PaymentProvider
     billing: BillingConfig
     webhook_secret: str | None = None
+    webhook_tolerance: int = 300
 
     def now(self) -> datetime:
         return datetime.now(UTC)

@@ -277,7 +277,9 @@ async def test_timeout_is_a_provider_failure(silent_server: str) -> None:
 
 # Webhook signatures ---------------------------------------------------------------
 
-EVENT = json.dumps({"id": "evt_1", "object": "event", "type": "invoice.paid"}).encode()
+EVENT = json.dumps(
+    {"id": "evt_1", "object": "event", "type": "invoice.paid", "data": {"object": {"id": "in_1"}}}
+).encode()
 
 
 def test_signature_is_the_one_stripe_computes() -> None:
