@@ -1,4 +1,8 @@
-"""The served schema is a superset of the public contract, except what later issues add."""
+"""The served schema is a superset of the public contract, except what later issues add.
+
+The contract is the repository's own copy (`adledger/schema/contract.graphql`), kept
+unchanged: the team's original lives outside the repository and is updated by copying.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from adledger.schema.contract import breaking_coordinates, read_pending
 from adledger.schema.root import build_schema
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTRACT = ROOT.parent / "shared" / "contract" / "schema.graphql"
+CONTRACT = ROOT / "adledger" / "schema" / "contract.graphql"
 PENDING = Path(__file__).resolve().parent / "contract_pending.txt"
 EXPORTED = ROOT / "schema.graphql"
 
