@@ -196,13 +196,15 @@ def free_port() -> int:
 async def dev_process(
     database_url: str, redis_url: str, port: int, log: Path
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "PORT": str(port)}
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
     with log.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "adledger.app.cli",
             "dev",
+            "--port",
+            str(port),
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
             env={**_base_env(), **env},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -79,3 +80,25 @@ async def test_simulate_refuses_when_stripe_is_configured(
     monkeypatch.setenv("STRIPE_API_KEY", "sk_test_x")
     assert await asyncio.to_thread(main, ["payments", "simulate", pending_reference]) == 2
     assert "STRIPE_API_KEY is set" in capsys.readouterr().err
+
+
+async def test_simulate_to_a_dead_url_is_one_line_and_leaves_the_invoice_open(
+    pending_reference, sessions, redis_url, capsys
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    code = await asyncio.to_thread(main, ["payments", "simulate", pending_reference, "--url", dead])
+
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"adledger: nothing answers at {dead}")
+    assert not any("Traceback" in line for line in err)
+    assert await _top_up_status(sessions) == "AWAITING_PAYMENT"
+    redis = Redis.from_url(redis_url)
+    try:
+        invoice = await SandboxProvider(redis).retrieve_invoice(pending_reference)
+    finally:
+        await redis.aclose()
+    assert invoice.status == "open"

@@ -1,0 +1,178 @@
+"""The command line at its edges: options, the environment each command documents, and
+failures that print one clear line instead of a traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adledger.app import devstack
+from adledger.app.cli import main
+from adledger.app.environment import GROUPS, names
+from adledger.app.settings import Settings
+
+COMMANDS = [
+    ["dev"],
+    ["serve"],
+    ["worker"],
+    ["migrate"],
+    ["verify-ledger"],
+    ["export-schema"],
+    ["users", "create"],
+    ["members", "add"],
+    ["jobs", "run"],
+    ["payments", "simulate"],
+]
+
+
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--help"])
+    assert exited.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=" ".join)
+def test_every_command_lists_the_environment_it_reads(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = _help(argv, capsys)
+
+    assert "environment variables" in text
+    if argv != ["export-schema"]:
+        assert "DATABASE_URL" in text
+
+
+def test_every_setting_is_documented_by_some_command() -> None:
+    documented = set(names(*GROUPS))
+    settings = {name.upper() for name in Settings.model_fields}
+
+    assert settings - documented == set()
+    assert documented - settings == set()
+
+
+def test_dev_documents_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    text = _help(["dev"], capsys)
+
+    for name in names(*GROUPS):
+        assert name in text
+
+
+def test_serve_takes_host_port_and_workers_and_dev_takes_port(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    serve = _help(["serve"], capsys)
+    dev = _help(["dev"], capsys)
+
+    for option in ("--host", "--port", "--workers"):
+        assert option in serve
+    assert "--port" in dev
+
+
+def test_export_schema_to_a_missing_folder_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "missing" / "schema.graphql"
+
+    assert main(["export-schema", "--output", str(target)]) == 1
+
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"adledger: cannot use {target}: No such file or directory"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DATABASE_URL", "mysql://u@h/db", "DATABASE_URL: DATABASE_URL must start with"),
+        ("DATABASE_URL", "postgresql://u@h/db?connect_timeout=5", "does not take: connect_timeout"),
+        ("PORT", "eighty", "PORT: Input should be a valid integer"),
+        ("PAYMENT_PROVIDER", "paypal", "PAYMENT_PROVIDER: Input should be 'stripe' or 'sandbox'"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    assert main(["migrate"]) == 2
+
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("adledger: ") and message in err[0]
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_production_commands_refuse_to_start_without_payments(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1/unused")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.delenv("PAYMENT_PROVIDER")
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_only_the_key")
+
+    assert main([command]) == 2
+
+    assert capsys.readouterr().err.splitlines() == [
+        "adledger: payments are not configured: set STRIPE_WEBHOOK_SECRET, "
+        "or PAYMENT_PROVIDER=sandbox to take no real payments"
+    ]
+
+
+def test_the_banner_names_a_command_the_shell_can_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", [str(Path.cwd() / ".venv" / "bin" / "adledger")])
+    monkeypatch.setattr(devstack.shutil, "which", lambda _: None)
+    assert devstack.command_prefix() == os.path.join(".venv", "bin", "adledger")
+
+    monkeypatch.setattr(devstack.shutil, "which", lambda _: sys.argv[0])
+    assert devstack.command_prefix() == "adledger"
+
+    monkeypatch.setattr(sys, "argv", ["/somewhere/adledger/app/cli.py"])
+    assert devstack.command_prefix().endswith(" -m adledger.app.cli")
+
+
+def test_serve_runs_several_worker_processes(database_url: str, redis_url: str, db: None) -> None:
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    command = [sys.executable, "-m", "adledger.app.cli", "serve", "--workers", "2"]
+    server = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        ready = _wait_ready(f"http://127.0.0.1:{port}", server)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=60)
+    assert ready == {"ready": True, "database": True, "redis": True}
+    assert output.count("Application startup complete") == 2, output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(base: str, server: subprocess.Popen[str]) -> object:
+    for _ in range(600):
+        if server.poll() is not None:
+            raise AssertionError(server.communicate()[0])
+        try:
+            return httpx.get(f"{base}/readyz").json()
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("the API did not start")
