@@ -143,6 +143,7 @@ def _serve(port: int) -> None:
 def _api_process(database_url: str, redis_url: str) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    env["PAYMENT_PROVIDER"] = "sandbox"  # a benchmark takes no payments
     command = [sys.executable, str(Path(__file__).resolve()), "--serve-port", str(port)]
     process = subprocess.Popen(command, env=env)
     try:
