@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import venv
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -146,6 +147,40 @@ def test_migrate_then_serve_with_a_postgresql_url(
         output, _ = server.communicate(timeout=30)
     assert server.returncode == 0, output
     assert "PAYMENT_PROVIDER=sandbox" in output  # the sandbox warns when it starts
+
+
+def test_the_worker_starts_and_reports_healthy(
+    bare_venv: Path, install_database: str, redis_url: str
+) -> None:
+    env = _environment(DATABASE_URL=install_database, REDIS_URL=redis_url)
+    env["PAYMENT_PROVIDER"] = "sandbox"
+    check = [_bin(bare_venv, "adledger"), "worker", "--check"]
+    worker = subprocess.Popen(
+        [_bin(bare_venv, "adledger"), "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        healthy = _wait_for(
+            lambda: subprocess.run(check, env=env, capture_output=True).returncode == 0, worker
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=60)
+    assert healthy, output
+    assert worker.returncode == 0, output
+
+
+def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[str]) -> bool:
+    for _ in range(100):
+        if process.poll() is not None:
+            raise AssertionError(process.communicate()[0])
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def test_serve_refuses_to_start_without_payment_keys(
