@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adledger.domain.access import Permission, role_allows
 from adledger.payments.port import PaymentProvider
 from adledger.resolvers.loaders import Loaders
+from adledger.resolvers.pubsub_hub import PubSubHub
 from adledger.schema.pages import PageArgs
 from adledger.services import users
 from adledger.services.actor import Actor
@@ -39,6 +40,8 @@ class AppState:
     provider: PaymentProvider
     billing: BillingConfig
     webhook_secret: str | None = None
+    # The process's one Redis pub/sub connection; only the ASGI app serves subscriptions.
+    pubsub_hub: PubSubHub | None = None
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -92,7 +95,7 @@ class RequestContext:
             await self._session.close()
             self._session = None
 
-    def _token(self) -> str | None:
+    def bearer_token(self) -> str | None:
         header = self.authorization
         if header is None and self.connection_params:
             params = {str(k).lower(): v for k, v in self.connection_params.items()}
@@ -105,7 +108,7 @@ class RequestContext:
         """Authenticate once per request, however many fields ask at the same time."""
         async with self._auth_lock:
             if not self._authenticated:
-                token = self._token()
+                token = self.bearer_token()
                 if token is not None:
                     self._actor = await self.read(lambda s: users.authenticate(s, token))
                 self._authenticated = True
