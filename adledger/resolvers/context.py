@@ -86,14 +86,16 @@ class RequestContext:
     async def end_read(self) -> None:
         """Give the connection back and forget cached rows: the next read sees fresh data.
         Long-lived operations (subscriptions) call it between pushes."""
-        async with self._lock:
-            await self.close()
+        await self.close()
         self.loaders = Loaders(self)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Waits for the statement in flight: every operation of a WebSocket shares this
+        context, and one may end (and close) while another is mid-statement."""
+        async with self._lock:
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
 
     def bearer_token(self) -> str | None:
         header = self.authorization
