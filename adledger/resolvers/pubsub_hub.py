@@ -5,7 +5,9 @@ Redis when its first listener arrives and unsubscribes when its last one leaves.
 reads the connection and wakes the listeners of each message's channel; another sends the
 SUBSCRIBE/UNSUBSCRIBE commands that bring Redis in line with the listeners. If the
 connection drops, both stop, the hub reconnects (with backoff), subscribes again to every
-channel that has listeners and wakes them all, since they may have missed a message.
+channel that has listeners and wakes them all, since they may have missed a message. A
+connection that goes quiet is asked for a PING, and one that does not answer counts as
+dropped: a half-open TCP connection would otherwise keep the listeners waiting forever.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 log = logging.getLogger(__name__)
 
 CLIENT_NAME = "adledger-pubsub"
 RETRY_FIRST_SECONDS = 0.2
 RETRY_MAX_SECONDS = 10.0
+IDLE_PING_SECONDS = 30.0
 
 
 class Listener:
@@ -58,9 +62,16 @@ class Listener:
 
 
 class PubSubHub:
-    def __init__(self, redis_url: str, *, client_name: str = CLIENT_NAME) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        client_name: str = CLIENT_NAME,
+        idle_ping_seconds: float = IDLE_PING_SECONDS,
+    ) -> None:
         # Its own client, named, so an operator sees the one pub/sub connection in CLIENT LIST.
         self._redis = Redis.from_url(redis_url, client_name=client_name)
+        self._idle_ping_seconds = idle_ping_seconds
         self._listeners: dict[str, set[Listener]] = {}
         self._subscribed: set[str] = set()  # channels SUBSCRIBEd on the current connection
         self._changed = asyncio.Event()
@@ -128,9 +139,17 @@ class PubSubHub:
             delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     async def _read(self, pubsub: PubSub) -> None:
+        pinged = False
         while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-            if message is None or message.get("type") != "message":
+            message = await pubsub.get_message(timeout=self._idle_ping_seconds)
+            if message is None:  # quiet for a while: is anyone there?
+                if pinged:
+                    raise RedisConnectionError("Redis did not answer a PING on pub/sub")
+                await pubsub.ping()
+                pinged = True
+                continue
+            pinged = False
+            if message.get("type") != "message":
                 continue
             channel = message["channel"]
             if isinstance(channel, bytes):

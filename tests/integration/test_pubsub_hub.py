@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from adledger.resolvers.pubsub_hub import Listener, PubSubHub
 
@@ -88,3 +89,43 @@ async def test_closing_the_hub_ends_its_listeners(redis_url, redis) -> None:
         await hub.aclose()
         with pytest.raises(StopAsyncIteration):
             await asyncio.wait_for(waiting, timeout=10)
+
+
+class _SilentPubSub:
+    """A connection that stopped answering, as a half-open TCP connection does."""
+
+    def __init__(self) -> None:
+        self.pings = 0
+
+    async def get_message(self, **_: object) -> None:
+        await asyncio.sleep(0)
+        return None
+
+    async def ping(self) -> None:
+        self.pings += 1
+
+
+async def test_a_connection_that_does_not_answer_a_ping_counts_as_dropped(hub) -> None:
+    silent = _SilentPubSub()
+    with pytest.raises(RedisConnectionError, match="did not answer a PING"):
+        await hub._read(silent)
+    assert silent.pings == 1
+
+
+async def test_a_quiet_connection_that_answers_stays(redis_url, redis, caplog) -> None:
+    # given a hub that pings after a very short silence
+    hub = PubSubHub(redis_url, idle_ping_seconds=0.02)
+    channel = _channel()
+    try:
+        with caplog.at_level(logging.WARNING, logger="adledger.resolvers.pubsub_hub"):
+            async with hub.listen(channel) as listener:
+                await _until_subscribed(redis, channel)
+                # when it stays quiet for many pings
+                for _ in range(20):
+                    await asyncio.sleep(0.02)
+                # then the connection is kept, and messages still arrive
+                await redis.publish(channel, "updated")
+                await _next(listener)
+    finally:
+        await hub.aclose()
+    assert [r.getMessage() for r in caplog.records if r.name.endswith("pubsub_hub")] == []
