@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from redis.asyncio import Redis
@@ -16,23 +17,38 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
 from adledger.app.limits import BodyLimit
 from adledger.app.providers import build_provider, close_provider
 from adledger.app.settings import Settings
 from adledger.app.webhooks import receive_stripe_event
+from adledger.app.ws_limits import ConnectionSlots, LimitedTransportWSHandler, SocketContext
 from adledger.resolvers.context import AppState, RequestContext
+from adledger.resolvers.pubsub_hub import PubSubHub
 from adledger.schema.root import build_schema
 from adledger.store.db import make_engine, make_sessionmaker
 
 
 class AdledgerGraphQL(GraphQL):  # type: ignore[type-arg]
+    graphql_transport_ws_handler_class = LimitedTransportWSHandler
+
     def __init__(self, state_holder: dict[str, AppState], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._state_holder = state_holder
+        self.connection_slots: ConnectionSlots | None = None  # set by the lifespan
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
-        return RequestContext(self._state_holder["state"], request.headers.get("authorization"))
+        state, authorization = self._state_holder["state"], request.headers.get("authorization")
+        if isinstance(request, WebSocket) and self.connection_slots is not None:
+            return SocketContext(state, authorization, self.connection_slots)
+        return RequestContext(state, authorization)
+
+    async def on_ws_connect(self, context: RequestContext) -> UnsetType:
+        if isinstance(context, SocketContext):
+            await context.claim_slot()
+        return UNSET  # a bare connection_ack
 
     def decode_json(self, data: str | bytes) -> object:
         """Deeply nested JSON is a bad request (400), not a RecursionError (500)."""
@@ -52,7 +68,14 @@ def create_app(settings: Settings) -> Starlette:
         max_tokens=settings.max_tokens,
     )
     graphql = AdledgerGraphQL(
-        holder, schema=schema, graphql_ide="graphiql" if settings.graphiql else None
+        holder,
+        schema=schema,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        # Only graphql-transport-ws: the legacy graphql-ws has no init timeout and accepts
+        # repeated connection_init messages.
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout_seconds),
+        max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
     )
 
     @contextlib.asynccontextmanager
@@ -64,6 +87,9 @@ def create_app(settings: Settings) -> Starlette:
         )
         redis = Redis.from_url(settings.redis_url or "")
         provider = build_provider(settings, redis)
+        hub = PubSubHub(settings.redis_url or "")
+        graphql.connection_slots = ConnectionSlots(redis, settings.ws_max_connections_per_token)
+        graphql.connection_slots.start()
         holder["state"] = AppState(
             sessions=make_sessionmaker(engine),
             redis=redis,
@@ -71,11 +97,14 @@ def create_app(settings: Settings) -> Starlette:
             billing=settings.billing_config(),
             webhook_secret=settings.webhook_secret,
             webhook_tolerance=settings.webhook_tolerance_seconds,
+            pubsub_hub=hub,
         )
         app.state.adledger = holder["state"]  # for the CLI and tests that drive the process
         try:
             yield
         finally:
+            await graphql.connection_slots.aclose()
+            await hub.aclose()
             await close_provider(provider)
             await redis.aclose()
             await engine.dispose()

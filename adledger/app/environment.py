@@ -41,6 +41,9 @@ GROUPS: dict[str, dict[str, str]] = {
         "MAX_GRAPHQL_BODY_BYTES": "largest /graphql request body (1048576)",
         "MAX_WEBHOOK_BODY_BYTES": "largest webhook request body (262144)",
         "WEBHOOK_TOLERANCE_SECONDS": "how far a webhook signature may be from now (300)",
+        "WS_MAX_CONNECTIONS_PER_TOKEN": "open WebSockets per API token, all processes (5)",
+        "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION": "operations in flight per WebSocket (20)",
+        "WS_CONNECTION_INIT_TIMEOUT_SECONDS": "time a WebSocket has to send connection_init (10)",
     },
 }
 
@@ -58,5 +61,5 @@ def describe(*groups: str) -> str:
     lines = ["environment variables (also read from ./.env):"]
     for group in groups:
         for name, meaning in GROUPS[group].items():
-            lines.append(f"  {name:<27} {meaning}")
+            lines.append(f"  {name:<36} {meaning}")
     return "\n".join(lines)

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     max_tokens: int = 2000
     max_page_size: int = 100
     graphiql: bool = True
+    # WebSockets (graphql-transport-ws): open sockets per API token, across all processes;
+    # operations in flight per socket; seconds a socket may wait before connection_init.
+    ws_max_connections_per_token: int = Field(default=5, ge=1)
+    ws_max_subscriptions_per_connection: int = Field(default=20, ge=1)
+    ws_connection_init_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Hostile input costs little: bodies past these sizes answer 413 before being read.
     max_graphql_body_bytes: int = 1024 * 1024

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adledger.domain.access import Permission, role_allows
 from adledger.payments.port import PaymentProvider
 from adledger.resolvers.loaders import Loaders
+from adledger.resolvers.pubsub_hub import PubSubHub
 from adledger.schema.pages import PageArgs
 from adledger.services import users
 from adledger.services.actor import Actor
@@ -40,6 +41,8 @@ class AppState:
     billing: BillingConfig
     webhook_secret: str | None = None
     webhook_tolerance: int = 300
+    # The process's one Redis pub/sub connection; only the ASGI app serves subscriptions.
+    pubsub_hub: PubSubHub | None = None
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -84,16 +87,18 @@ class RequestContext:
     async def end_read(self) -> None:
         """Give the connection back and forget cached rows: the next read sees fresh data.
         Long-lived operations (subscriptions) call it between pushes."""
-        async with self._lock:
-            await self.close()
+        await self.close()
         self.loaders = Loaders(self)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Waits for the statement in flight: every operation of a WebSocket shares this
+        context, and one may end (and close) while another is mid-statement."""
+        async with self._lock:
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
 
-    def _token(self) -> str | None:
+    def bearer_token(self) -> str | None:
         header = self.authorization
         if header is None and self.connection_params:
             params = {str(k).lower(): v for k, v in self.connection_params.items()}
@@ -106,7 +111,7 @@ class RequestContext:
         """Authenticate once per request, however many fields ask at the same time."""
         async with self._auth_lock:
             if not self._authenticated:
-                token = self._token()
+                token = self.bearer_token()
                 if token is not None:
                     self._actor = await self.read(lambda s: users.authenticate(s, token))
                 self._authenticated = True

@@ -1,4 +1,5 @@
-"""walletUpdated: fed by Redis pub/sub, so a write in any API process reaches every subscriber."""
+"""walletUpdated: fed by Redis pub/sub, so a write in any API process reaches every subscriber.
+Every subscription of the process shares the process's one pub/sub connection (the hub)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,10 @@ async def wallet_updated(info: Info, wallet_id: strawberry.ID) -> AsyncGenerator
     if row is None or not await ctx.can(row.business_center_id, Permission.READ_MONEY):
         raise GraphQLError("wallet not found", extensions={"code": "NOT_FOUND"})
     await ctx.end_read()
-    pubsub = ctx.state.redis.pubsub()
-    await pubsub.subscribe(wallet_channel(row.id))
-    try:
-        async for message in pubsub.listen():
-            if message.get("type") != "message":
-                continue
+    hub = ctx.state.pubsub_hub
+    if hub is None:
+        raise GraphQLError("subscriptions are not served here", extensions={"code": "INTERNAL"})
+    async with hub.listen(wallet_channel(row.id)) as updates:
+        async for _ in updates:
             yield Wallet.from_row(await ctx.loaders.wallet.load(row.id))
             await ctx.end_read()
-    finally:
-        await pubsub.unsubscribe()
-        await pubsub.aclose()

@@ -1,22 +1,29 @@
-"""walletUpdated over graphql-transport-ws, fed by Redis pub/sub."""
+"""walletUpdated over graphql-transport-ws, fed by Redis pub/sub; what a token and a socket
+may hold."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from redis.asyncio import Redis
+from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from adledger.app.asgi import create_app
 from adledger.app.settings import Settings
+from adledger.app.ws_limits import connections_key
 from adledger.resolvers.context import wallet_channel
+from adledger.resolvers.pubsub_hub import CLIENT_NAME, PubSubHub
 from adledger.schema.ids import db_id_of
 from tests.helpers import create_account, create_center
 
@@ -34,22 +41,48 @@ async def funded(api, users):
     return center, account
 
 
+@dataclass
+class Live:
+    url: str
+    app: Starlette
+
+    @property
+    def hub(self) -> PubSubHub:
+        hub = self.app.state.adledger.pubsub_hub
+        assert hub is not None
+        return hub
+
+
 @pytest.fixture
-async def live_url(db: None, database_url: str, redis_url: str) -> AsyncIterator[str]:
-    """The app behind a real uvicorn on a free loopback port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = create_app(Settings(database_url=database_url, redis_url=redis_url))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    yield f"127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+async def serve(
+    db: None, database_url: str, redis_url: str
+) -> AsyncIterator[Callable[..., Awaitable[Live]]]:
+    """Starts the app, with these settings, behind a real uvicorn on a free loopback port."""
+    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def start(**settings: Any) -> Live:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        app = create_app(Settings(database_url=database_url, redis_url=redis_url, **settings))
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        running.append((server, asyncio.create_task(server.serve())))
+        for _ in range(500):
+            if server.started:
+                break
+            await asyncio.sleep(0.02)
+        return Live(f"127.0.0.1:{port}", app)
+
+    yield start
+    for server, task in running:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def live_url(serve: Callable[..., Awaitable[Live]]) -> str:
+    return (await serve()).url
 
 
 async def _wait_for_subscriber(redis_url: str, wallet_id: int) -> None:
@@ -69,9 +102,9 @@ async def _open(ws: ClientConnection, payload: dict[str, Any]) -> None:
     assert json.loads(await ws.recv()) == {"type": "connection_ack"}
 
 
-async def _subscribe(ws: ClientConnection, wallet_id: str) -> None:
+async def _subscribe(ws: ClientConnection, wallet_id: str, operation_id: str = "1") -> None:
     message = {"query": SUBSCRIBE, "variables": {"id": wallet_id}}
-    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": message}))
+    await ws.send(json.dumps({"id": operation_id, "type": "subscribe", "payload": message}))
 
 
 async def test_a_transfer_pushes_the_wallet_to_its_subscriber(funded, live_url, redis_url) -> None:
@@ -112,3 +145,174 @@ async def test_subscribing_needs_a_token(funded, live_url) -> None:
         message = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
     assert message["type"] == "next"
     assert message["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def _socket(live: Live, **kwargs: Any) -> Any:
+    return connect(f"ws://{live.url}/graphql", subprotocols=["graphql-transport-ws"], **kwargs)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _closed_with(ws: ClientConnection) -> tuple[int, str]:
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(ws.recv(), timeout=10)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    for _ in range(200):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+async def _is(value: Awaitable[Any], expected: Any) -> bool:
+    return await value == expected
+
+
+async def _wait_for_listeners(live: Live, redis_url: str, wanted: dict[str, int]) -> None:
+    """Until the hub holds these many listeners per wallet and Redis knows each channel."""
+    client = Redis.from_url(redis_url)
+    channels = {wallet_channel(db_id_of(gid, "Wallet") or 0): n for gid, n in wanted.items()}
+
+    async def ready() -> bool:
+        counts = dict(await client.pubsub_numsub(*channels))
+        return all(
+            live.hub.listener_count(channel) == n and counts[channel.encode()] >= 1
+            for channel, n in channels.items()
+        )
+
+    try:
+        await _eventually(ready, f"listeners {wanted}")
+    finally:
+        await client.aclose()
+
+
+async def test_a_token_holds_at_most_its_connection_limit(funded, serve, users, redis_url) -> None:
+    # given a limit of two sockets per token, and two sockets open with the admin's token
+    live = await serve(ws_max_connections_per_token=2)
+    center, _ = funded
+    token, other = center.admin.token, await users.create("other")
+    async with contextlib.AsyncExitStack() as sockets:
+        first = await sockets.enter_async_context(_socket(live))
+        await _open(first, _bearer(token))
+        second = await sockets.enter_async_context(_socket(live))
+        await _open(second, _bearer(token))
+        # when a third one opens with the same token, in the upgrade header this time
+        async with _socket(live, additional_headers=_bearer(token)) as third:
+            await third.send(json.dumps({"type": "connection_init", "payload": {}}))
+            # then it is refused
+            assert await _closed_with(third) == (4429, "too many connections for this token")
+        # and another token is unaffected
+        async with _socket(live) as foreign:
+            await _open(foreign, _bearer(other.token))
+        # and once one of the two closes, the token may open another
+        await first.close()
+        redis = Redis.from_url(redis_url)
+        try:
+            key = connections_key(token)
+            await _eventually(lambda: _is(redis.zcard(key), 1), "the closed slot came back")
+        finally:
+            await redis.aclose()
+        async with _socket(live) as again:
+            await _open(again, _bearer(token))
+
+
+async def test_a_socket_without_a_valid_token_holds_no_slot(funded, serve) -> None:
+    # given a limit of one socket per token
+    live = await serve(ws_max_connections_per_token=1)
+    center, _ = funded
+    # when sockets open with a token that is not one, twice, and with no token
+    async with _socket(live) as bad, _socket(live) as worse, _socket(live) as anonymous:
+        await _open(bad, _bearer("not-a-token"))
+        await _open(worse, _bearer("not-a-token"))
+        await _open(anonymous, {})
+        # then the real token still gets its one socket
+        async with _socket(live) as real:
+            await _open(real, _bearer(center.admin.token))
+        # and a subscription without a valid token is refused as before
+        await _subscribe(bad, center.wallet_id)
+        message = json.loads(await asyncio.wait_for(bad.recv(), timeout=10))
+    assert message["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_socket_that_never_initialises_is_closed(serve) -> None:
+    live = await serve(ws_connection_init_timeout_seconds=0.2)
+    async with _socket(live) as ws:
+        assert await _closed_with(ws) == (4408, "Connection initialisation timeout")
+
+
+async def test_the_legacy_graphql_ws_protocol_is_refused(serve) -> None:
+    live = await serve()
+    async with connect(f"ws://{live.url}/graphql", subprotocols=["graphql-ws"]) as ws:
+        assert await _closed_with(ws) == (4406, "Subprotocol not acceptable")
+
+
+async def test_a_socket_holds_at_most_its_subscription_limit(funded, serve, redis_url) -> None:
+    # given a limit of three operations per socket, all three in use
+    live = await serve(ws_max_subscriptions_per_connection=3)
+    center, _ = funded
+    async with _socket(live) as ws:
+        await _open(ws, _bearer(center.admin.token))
+        for operation_id in ("1", "2", "3"):
+            await _subscribe(ws, center.wallet_id, operation_id)
+        await _wait_for_listeners(live, redis_url, {center.wallet_id: 3})
+        # when a fourth subscribes
+        await _subscribe(ws, center.wallet_id, "4")
+        refusal = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+        # then it is refused, and the socket lives on: once one completes, another may start
+        await ws.send(json.dumps({"id": "1", "type": "complete"}))
+        await _subscribe(ws, center.wallet_id, "5")
+        await _wait_for_listeners(live, redis_url, {center.wallet_id: 3})
+    assert refusal["id"] == "4"
+    assert refusal["type"] == "error"
+    assert refusal["payload"][0]["message"] == "Subscription limit reached"
+
+
+async def _pubsub_clients(redis: Redis) -> list[dict[str, Any]]:
+    """The connections of the test's Redis database that are subscribed to a channel (pub/sub
+    channels are server-wide, so PUBSUB CHANNELS would also see other databases' tests)."""
+    db = str(redis.connection_pool.connection_kwargs.get("db", 0))
+    return [c for c in await redis.client_list() if c["db"] == db and int(c["sub"]) > 0]
+
+
+async def _subscribed_channels(redis: Redis) -> list[int]:
+    return [int(client["sub"]) for client in await _pubsub_clients(redis)]
+
+
+async def test_subscriptions_share_one_redis_connection(funded, api, serve, redis_url) -> None:
+    # given ten subscriptions over two sockets on three wallets
+    live = await serve()
+    center, account = funded
+    second = await create_account(api, center)
+    a, b, c = center.wallet_id, account.wallet_id, second.wallet_id
+    on_first = {"a1": a, "a2": a, "a3": a, "a4": a, "a5": a, "b1": b, "b2": b}
+    on_second = {"a6": a, "b3": b, "c1": c}
+    redis = Redis.from_url(redis_url)
+    async with _socket(live) as one, _socket(live) as two:
+        for ws, operations in ((one, on_first), (two, on_second)):
+            await _open(ws, _bearer(center.admin.token))
+            for operation_id, wallet in operations.items():
+                await _subscribe(ws, wallet, operation_id)
+        await _wait_for_listeners(live, redis_url, {a: 6, b: 3, c: 1})
+        # then the process holds one pub/sub connection, subscribed to three channels
+        clients = await _pubsub_clients(redis)
+        # when each wallet changes once
+        for wallet in (a, b, c):
+            await redis.publish(wallet_channel(db_id_of(wallet, "Wallet") or 0), "updated")
+        # then every subscription gets its own wallet, once
+        pushed_first = [json.loads(await asyncio.wait_for(one.recv(), 10)) for _ in on_first]
+        pushed_second = [json.loads(await asyncio.wait_for(two.recv(), 10)) for _ in on_second]
+        # and when the last listener of a wallet leaves, its channel is unsubscribed
+        for operation_id in ("c1", "a6"):
+            await two.send(json.dumps({"id": operation_id, "type": "complete"}))
+        await _eventually(lambda: _is(_subscribed_channels(redis), [2]), "c unsubscribed")
+        assert live.hub.listener_count(wallet_channel(db_id_of(a, "Wallet") or 0)) == 5
+    await redis.aclose()
+    assert [(c["name"], c["sub"]) for c in clients] == [(CLIENT_NAME, "3")]
+    for pushed, operations in ((pushed_first, on_first), (pushed_second, on_second)):
+        assert {m["id"]: m["payload"]["data"]["walletUpdated"]["id"] for m in pushed} == operations
