@@ -40,6 +40,8 @@ def create_app(settings: Settings) -> Starlette:
         max_depth=settings.max_query_depth,
         max_aliases=settings.max_aliases,
         max_tokens=settings.max_tokens,
+        max_query_nodes=settings.max_query_nodes,
+        max_fragment_spreads=settings.max_fragment_spreads,
     )
     graphql = AdledgerGraphQL(
         holder, schema=schema, graphql_ide="graphiql" if settings.graphiql else None
