@@ -20,6 +20,7 @@ from adledger.resolvers import billing, mutation, query, subscription
 from adledger.schema import results
 from adledger.schema.billing import Invoice
 from adledger.schema.errors import UserError
+from adledger.schema.input_guard import guard_mutations
 from adledger.schema.limits import ExpandedSizeLimiter, GuardedValidationCache
 from adledger.schema.scalars import SCALAR_MAP
 from adledger.schema.types import AdAccount, BusinessCenter, Node, Viewer, Wallet
@@ -102,6 +103,7 @@ def build_schema(
     max_query_nodes: int = 2000,
     max_fragment_spreads: int = 500,
 ) -> strawberry.Schema:
+    guard_mutations(Mutation)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
