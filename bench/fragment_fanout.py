@@ -57,6 +57,7 @@ async def _measure(levels: int, rounds: int, requests: int) -> dict[str, float]:
         max_tokens=settings.max_tokens,
         max_query_nodes=settings.max_query_nodes,
         max_fragment_spreads=settings.max_fragment_spreads,
+        max_field_repeats=settings.max_field_repeats,
     )
     documents = {"typename": typename, "fan-out": lambda tag: fan_out(levels, tag)}
     refused = await schema.execute(fan_out(levels, 0))

@@ -42,6 +42,7 @@ def create_app(settings: Settings) -> Starlette:
         max_tokens=settings.max_tokens,
         max_query_nodes=settings.max_query_nodes,
         max_fragment_spreads=settings.max_fragment_spreads,
+        max_field_repeats=settings.max_field_repeats,
     )
     graphql = AdledgerGraphQL(
         holder, schema=schema, graphql_ide="graphiql" if settings.graphiql else None

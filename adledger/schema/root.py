@@ -102,6 +102,7 @@ def build_schema(
     max_tokens: int = 2000,
     max_query_nodes: int = 2000,
     max_fragment_spreads: int = 500,
+    max_field_repeats: int = 50,
 ) -> strawberry.Schema:
     guard_mutations(Mutation)
     return strawberry.Schema(
@@ -112,7 +113,7 @@ def build_schema(
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[
             # Before any validation rule: the depth and alias limiters below are rules.
-            lambda: ExpandedSizeLimiter(max_query_nodes, max_fragment_spreads),
+            lambda: ExpandedSizeLimiter(max_query_nodes, max_fragment_spreads, max_field_repeats),
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),

@@ -99,6 +99,23 @@ async def test_a_fan_out_of_empty_fragments_is_refused_by_its_spreads(api, rules
     assert rules_run == Counter()
 
 
+@pytest.mark.parametrize(
+    "document",
+    [
+        "{ " + "viewer { email } " * 490 + "}",
+        "{ ...A ...B } fragment A on Query { " + "viewer { email } " * 30 + "} "
+        "fragment B on Query { " + "viewer { isStaff } " * 30 + "}",
+    ],
+)
+async def test_one_field_repeated_in_one_place_is_refused(api, rules_run, document) -> None:
+    # given a document repeating one field (validation would compare every pair of them)
+    body = await api.post(document)
+    # then it is refused before validation
+    assert_too_complex(body, "the query selects viewer ")
+    assert "times in one selection set (> 50)" in body["errors"][0]["message"]
+    assert rules_run == Counter()
+
+
 async def test_a_fragment_cycle_is_refused(api, rules_run) -> None:
     document = (
         "query { ...A } fragment A on Query { __typename ...B } "
