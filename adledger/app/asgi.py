@@ -66,6 +66,9 @@ def create_app(settings: Settings) -> Starlette:
         max_depth=settings.max_query_depth,
         max_aliases=settings.max_aliases,
         max_tokens=settings.max_tokens,
+        max_query_nodes=settings.max_query_nodes,
+        max_fragment_spreads=settings.max_fragment_spreads,
+        max_field_repeats=settings.max_field_repeats,
     )
     graphql = AdledgerGraphQL(
         holder,

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     max_query_depth: int = 10
     max_aliases: int = 30
     max_tokens: int = 2000
+    # Checked right after parsing, before any validation rule expands a fragment: selections
+    # (fields, inline fragments) and fragment spreads counted once every spread is expanded,
+    # and how often one field may be selected in one selection set (validation compares
+    # those pairwise).
+    max_query_nodes: int = 2000
+    max_fragment_spreads: int = 500
+    max_field_repeats: int = 50
     max_page_size: int = 100
     graphiql: bool = True
     # WebSockets (graphql-transport-ws): open sockets per API token, across all processes;

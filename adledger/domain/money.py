@@ -15,7 +15,10 @@ from adledger.domain.errors import CurrencyMismatch, InvalidInput
 # such amounts on one balance cannot overflow the column.
 MAX_MINOR_UNITS = 10**15
 
-_DECIMAL_RE = re.compile(r"^(-?)(\d+)(?:\.(\d+))?$")
+# ASCII digits only: `\d`, str.isdigit() and int() also take Arabic-Indic or fullwidth
+# digits ("\u0661\u0660\u0660", "\uff11\uff10") as numbers.
+_DECIMAL_RE = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
+_MAX_AMOUNT_TEXT = 40
 
 
 class Currency(enum.StrEnum):
@@ -81,7 +84,7 @@ def parse_amount(raw: object, currency: Currency, field: tuple[str, ...] = ()) -
     Floats are refused because by the time one reaches us its decimal digits are gone.
     """
     text = _as_text(raw, field)
-    match = _DECIMAL_RE.match(text)
+    match = _DECIMAL_RE.fullmatch(text)
     if match is None:
         raise InvalidInput(f"{text!r} is not a decimal amount", field)
     sign, whole, fraction = match.groups()
@@ -106,7 +109,13 @@ def parse_positive_amount(raw: object, currency: Currency, field: tuple[str, ...
 def _as_text(raw: object, field: tuple[str, ...]) -> str:
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise InvalidInput('amounts are sent as decimal strings, e.g. "10.00"', field)
-    text = str(raw).strip()
-    if len(text) > 40:
+    # Bounded before any work on it (str() of a huge int, strip() of a huge text).
+    too_long = (
+        abs(raw) >= 10**_MAX_AMOUNT_TEXT
+        if isinstance(raw, int)
+        else len(raw) > 2 * _MAX_AMOUNT_TEXT
+    )
+    text = "" if too_long else str(raw).strip()
+    if too_long or len(text) > _MAX_AMOUNT_TEXT:
         raise InvalidInput("amount is larger than the platform accepts", field)
     return text

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+
+# ASCII only: str.isdigit() and int() also take "\u00b2" or "\u0661\u0660" for digits.
+# Ids are positive BIGINTs; 18 digits stay below their maximum.
+_DECODED_ID = re.compile(r"([A-Za-z]+):([0-9]{1,18})")
+# Base64 of the longest type name and id, with room to spare: longer text is not decoded.
+_MAX_GLOBAL_ID_LENGTH = 100
 
 
 def to_global_id(type_name: str, db_id: int) -> str:
@@ -12,14 +19,16 @@ def to_global_id(type_name: str, db_id: int) -> str:
 
 def from_global_id(global_id: str) -> tuple[str, int] | None:
     """(type name, database id), or None for anything that is not one of our ids."""
+    if len(global_id) > _MAX_GLOBAL_ID_LENGTH or not global_id.isascii():
+        return None
     try:
-        decoded = base64.b64decode(global_id.encode(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = base64.b64decode(global_id.encode("ascii"), validate=True).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
         return None
-    type_name, _, raw_id = decoded.partition(":")
-    if not type_name.isalpha() or not raw_id.isdigit() or len(raw_id) > 18:
+    match = _DECODED_ID.fullmatch(decoded)
+    if match is None:
         return None
-    return type_name, int(raw_id)
+    return match[1], int(match[2])
 
 
 def db_id_of(global_id: str, type_name: str) -> int | None:

@@ -13,7 +13,6 @@ from strawberry.extensions import (
     ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 
@@ -21,6 +20,8 @@ from adledger.resolvers import billing, mutation, query, subscription
 from adledger.schema import results
 from adledger.schema.billing import Invoice
 from adledger.schema.errors import UserError
+from adledger.schema.input_guard import guard_mutations
+from adledger.schema.limits import ExpandedSizeLimiter, GuardedValidationCache
 from adledger.schema.scalars import SCALAR_MAP
 from adledger.schema.types import AdAccount, BusinessCenter, Node, Viewer, Wallet
 
@@ -95,8 +96,15 @@ def _should_mask(error: GraphQLError) -> bool:
 
 
 def build_schema(
-    *, max_depth: int = 15, max_aliases: int = 30, max_tokens: int = 2000
+    *,
+    max_depth: int = 15,
+    max_aliases: int = 30,
+    max_tokens: int = 2000,
+    max_query_nodes: int = 2000,
+    max_fragment_spreads: int = 500,
+    max_field_repeats: int = 50,
 ) -> strawberry.Schema:
+    guard_mutations(Mutation)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -104,11 +112,13 @@ def build_schema(
         types=[UserError],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[
+            # Before any validation rule: the depth and alias limiters below are rules.
+            lambda: ExpandedSizeLimiter(max_query_nodes, max_fragment_spreads, max_field_repeats),
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             lambda: ParserCache(maxsize=256),
-            lambda: ValidationCache(maxsize=256),
+            lambda: GuardedValidationCache(maxsize=256),
             lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error."),
             CloseSession,
         ],

@@ -13,6 +13,7 @@ from adledger.domain.money import Currency
 from adledger.services import access
 from adledger.services.actor import Actor
 from adledger.services.idempotency import run_idempotent
+from adledger.services.users import MAX_EMAIL_LENGTH
 from adledger.store import business_centers as centers
 from adledger.store import users, wallets
 from adledger.store.models import BusinessCenter
@@ -105,6 +106,8 @@ async def create_ad_account(
 async def add_member(
     session: AsyncSession, actor: Actor, center_id: int, email: str, role: Role
 ) -> CenterOutcome:
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise InvalidInput(f"email has more than {MAX_EMAIL_LENGTH} characters", ("input", "email"))
     await access.require(
         session,
         actor,

@@ -13,7 +13,8 @@ from adledger.services.actor import Actor
 from adledger.store import users as repo
 
 TOKEN_PREFIX = "adl_"
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_EMAIL_LENGTH = 320
 
 
 def hash_token(token: str) -> str:
@@ -23,7 +24,7 @@ def hash_token(token: str) -> str:
 async def create_user(session: AsyncSession, email: str, *, is_staff: bool = False) -> str:
     """Create the user and return a new API token for it."""
     clean = email.strip().lower()
-    if not _EMAIL_RE.match(clean) or len(clean) > 320:
+    if len(clean) > MAX_EMAIL_LENGTH or not _EMAIL_RE.fullmatch(clean):
         raise InvalidInput(f"{email!r} is not an email address", ("email",))
     if await repo.user_by_email(session, clean) is not None:
         raise InvalidState(f"a user with email {clean} exists", ("email",))

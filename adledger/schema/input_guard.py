@@ -1,0 +1,116 @@
+"""One check of every text a mutation receives, before its resolver runs.
+
+PostgreSQL cannot store a NUL character, nor UTF-8 encode a lone surrogate ("\\ud800" is
+valid JSON): such a string would only fail deep in a write, as an unexpected error. Here it
+is an INVALID_INPUT naming the field, and nothing runs. A hard ceiling on length bounds
+what any resolver works on; services keep their own, tighter, per-field bounds.
+
+`guard_mutations` attaches the check to every field of the Mutation type, so mutations
+added later are covered without knowing about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import FieldExtension
+from strawberry.types import Info
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
+from strawberry.types.union import StrawberryUnion
+
+from adledger.domain.errors import ErrorCode, InvalidInput
+from adledger.schema.errors import InvalidInputError, to_user_error
+
+MAX_INPUT_TEXT_LENGTH = 10_000
+
+Path = tuple[str, ...]
+
+
+def text_problem(text: str) -> str | None:
+    """Why this text cannot be taken, if it cannot."""
+    if len(text) > MAX_INPUT_TEXT_LENGTH:
+        return f"is longer than {MAX_INPUT_TEXT_LENGTH} characters"
+    if "\x00" in text:
+        return "may not contain the NUL character (U+0000)"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is not valid Unicode text"
+    return None
+
+
+def _children(value: Any, path: Path, info: Info) -> Iterator[tuple[Path, Any]]:
+    definition = getattr(type(value), "__strawberry_definition__", None)
+    if isinstance(definition, StrawberryObjectDefinition) and definition.is_input:
+        names = info.schema.config.name_converter
+        for field in definition.fields:
+            yield (*path, names.get_graphql_name(field)), getattr(value, field.python_name, None)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield (*path, str(index)), item
+    elif isinstance(value, dict):  # a scalar that passes JSON through
+        for key, item in value.items():
+            yield (*path, str(key)), key
+            yield (*path, str(key)), item
+
+
+def find_bad_text(
+    arguments: dict[str, Any], field: StrawberryField, info: Info
+) -> InvalidInput | None:
+    """The first argument text (walked without recursion) that cannot be taken."""
+    names = info.schema.config.name_converter
+    graphql_names = {arg.python_name: names.from_argument(arg) for arg in field.arguments}
+    stack: list[tuple[Path, Any]] = [
+        ((graphql_names.get(name, name),), value) for name, value in arguments.items()
+    ]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem is not None:
+                return InvalidInput(f"{'.'.join(path)} {problem}", path)
+        else:
+            stack.extend(reversed(list(_children(value, path, info))))
+    return None
+
+
+class GuardInputText(FieldExtension):
+    """Answer the field's InvalidInputError (or, when its type has none, a GraphQL error
+    with code INVALID_INPUT) instead of running it on text it could not store."""
+
+    def apply(self, field: StrawberryField) -> None:
+        self.field = field
+
+    def _refusal(self, info: Info, kwargs: dict[str, Any]) -> Any:
+        bad = find_bad_text(kwargs, self.field, info)
+        if bad is None:
+            return None
+        field_type = self.field.type
+        if isinstance(field_type, StrawberryUnion) and InvalidInputError in field_type.types:
+            return to_user_error(bad, (InvalidInputError,))
+        raise GraphQLError(
+            bad.message,
+            extensions={"code": ErrorCode.INVALID_INPUT.value, "field": list(bad.field)},
+        )
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        refusal = self._refusal(info, kwargs)
+        return refusal if refusal is not None else next_(source, info, **kwargs)
+
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info, **kwargs: Any
+    ) -> Any:
+        refusal = self._refusal(info, kwargs)
+        return refusal if refusal is not None else await next_(source, info, **kwargs)
+
+
+def guard_mutations(mutation_type: type) -> None:
+    """Attach the check to every mutation field (once, however often the schema is built)."""
+    definition: StrawberryObjectDefinition = mutation_type.__strawberry_definition__  # type: ignore[attr-defined]
+    for field in definition.fields:
+        if not any(isinstance(extension, GuardInputText) for extension in field.extensions):
+            field.extensions.append(GuardInputText())
