@@ -96,7 +96,9 @@ async def _our_invoice(session: AsyncSession, fetched: ProviderInvoice) -> Invoi
         return invoice
     # Created at the provider but its reference never reached us (a timeout after success).
     raw_id = fetched.metadata.get("adledger_invoice_id", "")
-    return await repo.lock_invoice(session, int(raw_id)) if raw_id.isdigit() else None
+    # ASCII only: int() reads Arabic-Indic digits too, and an id past BIGINT would fail the query.
+    known = raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18
+    return await repo.lock_invoice(session, int(raw_id)) if known else None
 
 
 async def reconcile(

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import uvicorn
 from redis.asyncio import Redis
+from starlette.applications import Starlette
 
-from adledger.app.settings import SANDBOX_WEBHOOK_SECRET
+from adledger.app.asgi import create_app
+from adledger.app.settings import SANDBOX_WEBHOOK_SECRET, Settings
 from adledger.payments.sandbox import SandboxProvider
 from adledger.payments.signing import sign_payload
+from adledger.resolvers.pubsub_hub import PubSubHub
 from tests.helpers import Api
 
 
@@ -71,3 +78,50 @@ def app_provider(app: Any) -> SandboxProvider:
 
 def event_json(payload: bytes) -> dict[str, Any]:
     return json.loads(payload)
+
+
+# The app behind a real uvicorn (websockets, concurrency) ---------------------------
+
+
+@dataclass
+class Live:
+    url: str
+    app: Starlette
+
+    @property
+    def hub(self) -> PubSubHub:
+        hub = self.app.state.adledger.pubsub_hub
+        assert hub is not None
+        return hub
+
+
+@pytest.fixture
+async def serve(
+    db: None, database_url: str, redis_url: str
+) -> AsyncIterator[Callable[..., Awaitable[Live]]]:
+    """Starts the app, with these settings, behind a real uvicorn on a free loopback port."""
+    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def start(**settings: Any) -> Live:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        app = create_app(Settings(database_url=database_url, redis_url=redis_url, **settings))
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        running.append((server, asyncio.create_task(server.serve())))
+        for _ in range(500):
+            if server.started:
+                break
+            await asyncio.sleep(0.02)
+        return Live(f"127.0.0.1:{port}", app)
+
+    yield start
+    for server, task in running:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def live_url(serve: Callable[..., Awaitable[Live]]) -> str:
+    return (await serve()).url

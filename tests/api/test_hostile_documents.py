@@ -15,10 +15,7 @@ from strawberry.extensions import max_aliases, query_depth_limiter
 from strawberry.schema import schema as strawberry_schema
 from websockets.asyncio.client import connect
 
-from tests.api import test_subscriptions
 from tests.helpers import create_center
-
-live_url = test_subscriptions.live_url  # the fixture: the app behind a real uvicorn
 
 
 def fan_out(levels: int, between: str = "") -> str:

@@ -6,25 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from redis.asyncio import Redis
-from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from adledger.app.asgi import create_app
-from adledger.app.settings import Settings
 from adledger.app.ws_limits import connections_key
 from adledger.resolvers.context import wallet_channel
-from adledger.resolvers.pubsub_hub import CLIENT_NAME, PubSubHub
+from adledger.resolvers.pubsub_hub import CLIENT_NAME
 from adledger.schema.ids import db_id_of
+from tests.api.conftest import Live
 from tests.helpers import create_account, create_center
 
 SUBSCRIBE = """subscription($id: ID!) {
@@ -39,50 +34,6 @@ async def funded(api, users):
     account = await create_account(api, center)
     await users.fund(center.wallet_id, "50.00")
     return center, account
-
-
-@dataclass
-class Live:
-    url: str
-    app: Starlette
-
-    @property
-    def hub(self) -> PubSubHub:
-        hub = self.app.state.adledger.pubsub_hub
-        assert hub is not None
-        return hub
-
-
-@pytest.fixture
-async def serve(
-    db: None, database_url: str, redis_url: str
-) -> AsyncIterator[Callable[..., Awaitable[Live]]]:
-    """Starts the app, with these settings, behind a real uvicorn on a free loopback port."""
-    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-
-    async def start(**settings: Any) -> Live:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        app = create_app(Settings(database_url=database_url, redis_url=redis_url, **settings))
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        server = uvicorn.Server(config)
-        running.append((server, asyncio.create_task(server.serve())))
-        for _ in range(500):
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        return Live(f"127.0.0.1:{port}", app)
-
-    yield start
-    for server, task in running:
-        server.should_exit = True
-        await task
-
-
-@pytest.fixture
-async def live_url(serve: Callable[..., Awaitable[Live]]) -> str:
-    return (await serve()).url
 
 
 async def _wait_for_subscriber(redis_url: str, wallet_id: int) -> None:
