@@ -3,16 +3,24 @@ webhook events whose processing failed. Each is safe to run twice or on two work
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
+from adledger.domain.errors import PaymentProviderFailed
 from adledger.jobs.ledger import Ctx
+from adledger.jobs.reports import IssueReport, RenewalReport, RetryReport
 from adledger.services import subscriptions
 from adledger.services.invoices import issue_invoice, issue_pending, provider_key
+from adledger.services.subscriptions import Renewal, RenewalOutcome
 from adledger.services.transact import Transact
 from adledger.services.webhooks import retry_failed
 
+log = logging.getLogger(__name__)
+
 # A request issues its own invoice right after its commit; the job leaves it that long.
 ISSUE_GRACE = timedelta(minutes=2)
+# Subscriptions looked at per run; the next run takes the rest.
+RENEWAL_BATCH = 500
 
 
 def _transact(ctx: Ctx) -> Transact:
@@ -21,30 +29,71 @@ def _transact(ctx: Ctx) -> Transact:
     return transact
 
 
-async def renew_subscriptions_job(ctx: Ctx, now: datetime) -> int:
-    """Bill each period that ended by `now`; returns how many invoices went to the provider."""
+async def renew_subscriptions_job(ctx: Ctx, now: datetime) -> RenewalReport:
+    """Bill each period that ended by `now`, one subscription per transaction: a failure
+    rolls back that renewal only, and the others go on."""
     transact = _transact(ctx)
-    to_issue = await transact(lambda s: subscriptions.renew_due(s, ctx["billing"], now))
-    for invoice_id in to_issue:
-        await issue_invoice(transact, ctx["provider"], invoice_id, provider_key(invoice_id))
-    return len(to_issue)
+    due = await transact(lambda s: subscriptions.due_for_renewal(s, now, RENEWAL_BATCH))
+    report = RenewalReport()
+    for subscription_id in due:
+        outcome = await _renew(ctx, transact, subscription_id, now)
+        _count(report, outcome)
+        if outcome is not None and outcome.result is Renewal.INVOICED:
+            await _issue(ctx, transact, outcome)
+    log.info("renew-subscriptions at %s: %s", now.isoformat(), report)
+    return report
 
 
-async def issue_pending_invoices_job(ctx: Ctx, now: datetime) -> int:
-    return await issue_pending(_transact(ctx), ctx["provider"], now - ISSUE_GRACE)
+async def _renew(
+    ctx: Ctx, transact: Transact, subscription_id: int, now: datetime
+) -> RenewalOutcome | None:
+    try:
+        return await transact(
+            lambda s: subscriptions.renew_one(s, subscription_id, ctx["billing"], now)
+        )
+    except Exception:
+        log.exception("renewing subscription %s failed; the next run retries it", subscription_id)
+        return None
 
 
-async def retry_webhook_events_job(ctx: Ctx, now: datetime) -> dict[str, int]:
-    return await retry_failed(_transact(ctx), ctx["provider"], now)
+def _count(report: RenewalReport, outcome: RenewalOutcome | None) -> None:
+    if outcome is None:
+        report.failed += 1
+    elif outcome.result is Renewal.PAID_FROM_BALANCE:
+        report.paid_from_balance += 1
+    elif outcome.result is Renewal.INVOICED:
+        report.invoiced += 1
+    elif outcome.result is Renewal.DEACTIVATED:
+        report.deactivated += 1
 
 
-async def renew_subscriptions_cron(ctx: Ctx) -> int:
+async def _issue(ctx: Ctx, transact: Transact, outcome: RenewalOutcome) -> None:
+    """After the renewal's commit; a provider outage leaves it to issue-pending-invoices."""
+    assert outcome.invoice_id is not None
+    try:
+        await issue_invoice(
+            transact, ctx["provider"], outcome.invoice_id, provider_key(outcome.invoice_id)
+        )
+    except PaymentProviderFailed:
+        log.warning("invoice %s not issued yet; issue-pending-invoices retries", outcome.invoice_id)
+
+
+async def issue_pending_invoices_job(ctx: Ctx, now: datetime) -> IssueReport:
+    issued, failed = await issue_pending(_transact(ctx), ctx["provider"], now - ISSUE_GRACE)
+    return IssueReport(issued, failed)
+
+
+async def retry_webhook_events_job(ctx: Ctx, now: datetime) -> RetryReport:
+    return RetryReport(await retry_failed(_transact(ctx), ctx["provider"], now))
+
+
+async def renew_subscriptions_cron(ctx: Ctx) -> RenewalReport:
     return await renew_subscriptions_job(ctx, datetime.now(UTC))
 
 
-async def issue_pending_invoices_cron(ctx: Ctx) -> int:
+async def issue_pending_invoices_cron(ctx: Ctx) -> IssueReport:
     return await issue_pending_invoices_job(ctx, datetime.now(UTC))
 
 
-async def retry_webhook_events_cron(ctx: Ctx) -> dict[str, int]:
+async def retry_webhook_events_cron(ctx: Ctx) -> RetryReport:
     return await retry_webhook_events_job(ctx, datetime.now(UTC))

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.jobs.reports import VerifyReport
 from adledger.services.verify import verify_ledger
 from adledger.store.ledger import Violation
 
@@ -31,14 +32,14 @@ async def in_transaction(ctx: Ctx, body: JobBody[T], now: datetime) -> T:
     return result
 
 
-async def verify_ledger_job(ctx: Ctx, now: datetime) -> int:
-    """Log every broken ledger invariant; the count is the job's result."""
+async def verify_ledger_job(ctx: Ctx, now: datetime) -> VerifyReport:
+    """Log every broken ledger invariant; the report counts them."""
     violations = await in_transaction(ctx, _verify, now)
     for violation in violations:
         log.error("ledger check at %s: %s: %s", now.isoformat(), violation.rule, violation.detail)
     if not violations:
         log.info("ledger check at %s: every invariant holds", now.isoformat())
-    return len(violations)
+    return VerifyReport(len(violations))
 
 
 async def _verify(session: AsyncSession, _now: datetime) -> list[Violation]:
@@ -47,5 +48,5 @@ async def _verify(session: AsyncSession, _now: datetime) -> list[Violation]:
     return await verify_ledger(session)
 
 
-async def verify_ledger_cron(ctx: Ctx) -> int:
+async def verify_ledger_cron(ctx: Ctx) -> VerifyReport:
     return await verify_ledger_job(ctx, datetime.now(UTC))

@@ -80,9 +80,10 @@ class _IssueSnapshot:
 
 async def issue_pending(
     transact: Transact, provider: PaymentProvider, created_before: datetime, limit: int = 100
-) -> int:
+) -> tuple[int, int]:
     """Issue open invoices the provider never confirmed (a timeout, a crash between our
-    commit and the provider call); the keys make this safe next to a live request."""
+    commit and the provider call); the keys make this safe next to a live request.
+    Returns (issued, failed at the provider)."""
     pending = await transact(lambda s: repo.unissued_invoices(s, created_before, limit))
     issued = 0
     for invoice_id, top_up_id in pending:
@@ -91,7 +92,7 @@ async def issue_pending(
         except PaymentProviderFailed:
             continue
         issued += 1
-    return issued
+    return issued, len(pending) - issued
 
 
 async def issue_invoice(

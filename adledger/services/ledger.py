@@ -1,4 +1,11 @@
-"""The one way money moves: lock the accounts, apply the domain rules, append the entry."""
+"""The one way money moves: lock the accounts, apply the domain rules, append the entry.
+
+The one lock order, for every writer (request, webhook or job): business center (and its
+per-center rows: plan subscription) → campaigns by id → customer ledger accounts by id →
+rows that belong to one invoice (invoice, top-up) → the invoice counter, last. Platform
+ledger accounts are never locked. A writer that needs a later lock never waits for an
+earlier one while holding it, so writers queue instead of deadlocking.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ async def post_entry(
     postings = postings_for(moves)
     accounts = await repo.lock_accounts(session, [p.account_id for p in postings])
     applied = apply_postings(accounts, postings)
+    platform = frozenset(i for i, state in accounts.items() if state.kind.is_platform)
     return await repo.write_entry(
         session,
         operation=operation,
@@ -37,6 +45,7 @@ async def post_entry(
         postings=postings,
         balances_after=applied.balances_after,
         balances=applied.balances,
+        untracked=platform,
     )
 
 

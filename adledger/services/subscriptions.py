@@ -3,6 +3,7 @@ balance when it covers it, otherwise through the provider; ACTIVE once paid."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,19 +76,40 @@ async def cancel(session: AsyncSession, actor: Actor, center_id: int) -> int:
     return center_id
 
 
-async def renew_due(session: AsyncSession, config: BillingConfig, now: datetime) -> list[int]:
-    """Close every period that has ended; returns the invoices the provider must issue."""
-    due = await repo.lock_due_subscriptions(
-        session,
-        now,
-        [SubscriptionStatus.ACTIVE.value, SubscriptionStatus.CANCELS_AT_PERIOD_END.value],
-    )
-    to_issue: list[int] = []
-    for subscription in due:
-        outcome = await _renew(session, subscription, config, now)
-        if outcome is not None and not outcome.paid_from_balance:
-            to_issue.append(outcome.invoice_id)
-    return to_issue
+RENEWING = (SubscriptionStatus.ACTIVE.value, SubscriptionStatus.CANCELS_AT_PERIOD_END.value)
+
+
+class Renewal(enum.StrEnum):
+    PAID_FROM_BALANCE = "paid from balance"
+    INVOICED = "invoiced"
+    DEACTIVATED = "deactivated"
+    NOT_DUE = "not due"
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalOutcome:
+    result: Renewal
+    invoice_id: int | None = None
+
+
+async def due_for_renewal(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    return await repo.due_subscription_ids(session, now, RENEWING, limit)
+
+
+async def renew_one(
+    session: AsyncSession, subscription_id: int, config: BillingConfig, now: datetime
+) -> RenewalOutcome:
+    """Close one ended period, in the caller's transaction (one per subscription, so one
+    failure rolls back one renewal). NOT_DUE: renewed meanwhile, or by another worker."""
+    subscription = await repo.lock_due_subscription(session, subscription_id, now, RENEWING)
+    if subscription is None:
+        return RenewalOutcome(Renewal.NOT_DUE)
+    outcome = await _renew(session, subscription, config, now)
+    if outcome is None:
+        return RenewalOutcome(Renewal.DEACTIVATED)
+    if outcome.paid_from_balance:
+        return RenewalOutcome(Renewal.PAID_FROM_BALANCE, outcome.invoice_id)
+    return RenewalOutcome(Renewal.INVOICED, outcome.invoice_id)
 
 
 async def activate_paid(session: AsyncSession, invoice: Invoice, paid_at: datetime) -> None:
@@ -178,6 +200,11 @@ async def _bill_period(
     plan, currency = Plan(subscription.plan), Currency(center.currency)
     price = config.plan_price(plan, currency)
     wallet = (await wallet_repo.wallets_of_centers(session, [center.id]))[0]
+    cash = await wallet_repo.wallet_account(session, wallet.id, AccountKind.CASH)
+    if subscription.pay_from_credit_balance:
+        # Ledger accounts before the invoice counter (the one lock order): a top-up of this
+        # wallet takes cash then the counter too, so the two queue instead of deadlocking.
+        await ledger_repo.lock_accounts(session, [cash.id])
     period = (
         f"{subscription.current_period_start:%d %b %Y} - {subscription.current_period_end:%d %b %Y}"
     )
@@ -194,7 +221,7 @@ async def _bill_period(
         ),
     )
     paid = subscription.pay_from_credit_balance and await _pay_from_balance(
-        session, wallet.id, invoice, issue_on, actor_user_id
+        session, cash.id, invoice, issue_on, actor_user_id
     )
     subscription.status = (SubscriptionStatus.ACTIVE if paid else SubscriptionStatus.INACTIVE).value
     subscription.open_invoice_id = None if paid else invoice.id
@@ -204,20 +231,20 @@ async def _bill_period(
 
 async def _pay_from_balance(
     session: AsyncSession,
-    wallet_id: int,
+    cash_id: int,
     invoice: Invoice,
     paid_at: datetime,
     actor_user_id: int | None,
 ) -> bool:
-    cash = await wallet_repo.wallet_account(session, wallet_id, AccountKind.CASH)
-    locked = (await ledger_repo.lock_accounts(session, [cash.id]))[cash.id]
+    """Cash was locked before the invoice was numbered; this lock is already ours."""
+    locked = (await ledger_repo.lock_accounts(session, [cash_id]))[cash_id]
     if locked.balance < invoice.subtotal:
         return False
     revenue = await ledger_repo.platform_account_id(session, AccountKind.REVENUE, invoice.currency)
     await post_entry(
         session,
         operation="subscription_payment",
-        moves=[Move(cash.id, revenue, invoice.subtotal, TransactionKind.SUBSCRIPTION_PAYMENT)],
+        moves=[Move(cash_id, revenue, invoice.subtotal, TransactionKind.SUBSCRIPTION_PAYMENT)],
         description=f"Plan subscription ({invoice.number})",
         actor_user_id=actor_user_id,
         idempotency_key=f"invoice:{invoice.id}:paid",

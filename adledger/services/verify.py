@@ -20,6 +20,7 @@ async def verify_ledger(session: AsyncSession) -> list[Violation]:
         repo.stale_cached_balances,
         repo.negative_customer_buckets,
         repo.unbalanced_total,
+        repo.cached_platform_balances,
     ):
         violations.extend(await check(session))
     return violations

@@ -187,21 +187,38 @@ async def lock_subscription_of_invoice(
     return await session.scalar(stmt.execution_options(populate_existing=True))
 
 
-async def lock_due_subscriptions(
-    session: AsyncSession, now: datetime, statuses: Sequence[str], limit: int = 100
-) -> list[PlanSubscription]:
-    """Subscriptions whose period has ended; SKIP LOCKED lets two workers share the work."""
+async def due_subscription_ids(
+    session: AsyncSession, now: datetime, statuses: Sequence[str], limit: int
+) -> list[int]:
+    """Subscriptions whose period has ended, without locking: each is renewed in a
+    transaction of its own (`lock_due_subscription`)."""
     stmt = (
-        select(PlanSubscription)
+        select(PlanSubscription.id)
         .where(
             PlanSubscription.current_period_end <= now,
             PlanSubscription.status.in_(statuses),
         )
         .order_by(PlanSubscription.id)
         .limit(limit)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def lock_due_subscription(
+    session: AsyncSession, subscription_id: int, now: datetime, statuses: Sequence[str]
+) -> PlanSubscription | None:
+    """The subscription, locked, if it is still due; SKIP LOCKED: another worker renewing
+    it right now has it, and its period will no longer be due when that one commits."""
+    stmt = (
+        select(PlanSubscription)
+        .where(
+            PlanSubscription.id == subscription_id,
+            PlanSubscription.current_period_end <= now,
+            PlanSubscription.status.in_(statuses),
+        )
         .with_for_update(skip_locked=True)
     )
-    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+    return await session.scalar(stmt.execution_options(populate_existing=True))
 
 
 async def save(session: AsyncSession, row: Any) -> None:

@@ -4,30 +4,54 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Select, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.domain.ledger import AccountKind, AccountState, Posting
+from adledger.domain.ledger import PLATFORM_KINDS, AccountKind, AccountState, Posting
 from adledger.store.models import LedgerAccount, LedgerEntry, LedgerPosting, Wallet
+
+_PLATFORM_KINDS = [kind.value for kind in PLATFORM_KINDS]
 
 
 async def lock_accounts(session: AsyncSession, ids: Sequence[int]) -> dict[int, AccountState]:
-    """Lock the rows in ascending id order, the one order every writer uses, so writers
-    touching the same accounts queue instead of deadlocking."""
-    stmt = (
-        select(LedgerAccount, Wallet.credit_limit)
-        .outerjoin(Wallet, Wallet.id == LedgerAccount.wallet_id)
-        .where(LedgerAccount.id.in_(sorted(ids)))
-        .order_by(LedgerAccount.id)
+    """Customer accounts locked in ascending id order, the one order every writer uses, so
+    writers touching the same accounts queue instead of deadlocking.
+
+    Platform accounts are read, never locked: they have no floor, and a lock would make
+    each of them the row every customer's money queues behind. Their balance is not
+    cached (it is the sum of their postings), so their state carries a balance of 0."""
+    wanted = sorted(set(ids))
+    customer = (
+        _states_query(wanted)
+        .where(LedgerAccount.kind.not_in(_PLATFORM_KINDS))
         .with_for_update(of=LedgerAccount)
     )
+    states = await _states(session, customer)
+    if len(states) < len(wanted):
+        platform = _states_query(wanted).where(LedgerAccount.kind.in_(_PLATFORM_KINDS))
+        states.update(await _states(session, platform))
+    return states
+
+
+def _states_query(ids: list[int]) -> Select[*tuple[Any, ...]]:
+    return (
+        select(LedgerAccount, Wallet.credit_limit)
+        .outerjoin(Wallet, Wallet.id == LedgerAccount.wallet_id)
+        .where(LedgerAccount.id.in_(ids))
+        .order_by(LedgerAccount.id)
+    )
+
+
+async def _states(session: AsyncSession, stmt: Select[*tuple[Any, ...]]) -> dict[int, AccountState]:
     states: dict[int, AccountState] = {}
     for account, credit_limit in (await session.execute(stmt)).all():
+        kind = AccountKind(account.kind)
         states[account.id] = AccountState(
-            kind=AccountKind(account.kind),
-            balance=account.balance,
+            kind=kind,
+            balance=0 if kind.is_platform else account.balance,
             currency=account.currency,
             credit_limit=credit_limit or 0,
         )
@@ -55,7 +79,10 @@ async def write_entry(
     postings: Sequence[Posting],
     balances_after: Sequence[int],
     balances: dict[int, int],
+    untracked: frozenset[int] = frozenset(),
 ) -> int:
+    """Append the entry; `untracked` accounts (the platform's) get no cached balance and no
+    running balance on their postings, so writing them takes no lock."""
     entry_id: int | None = await session.scalar(
         insert(LedgerEntry)
         .values(
@@ -75,16 +102,19 @@ async def write_entry(
                 "entry_id": entry_id,
                 "account_id": posting.account_id,
                 "amount": posting.amount,
-                "balance_after": after,
+                "balance_after": None if posting.account_id in untracked else after,
                 "kind": posting.kind.value,
             }
             for posting, after in zip(postings, balances_after, strict=True)
         ],
     )
-    await session.execute(
-        update(LedgerAccount),
-        [{"id": account_id, "balance": balance} for account_id, balance in balances.items()],
-    )
+    cached = [
+        {"id": account_id, "balance": balance}
+        for account_id, balance in balances.items()
+        if account_id not in untracked
+    ]
+    if cached:
+        await session.execute(update(LedgerAccount), cached)
     return entry_id
 
 
@@ -107,12 +137,15 @@ async def unbalanced_entries(session: AsyncSession) -> list[Violation]:
 
 
 async def stale_cached_balances(session: AsyncSession) -> list[Violation]:
+    """Customer accounts only: the platform's balances are their postings, never cached."""
     rows = await session.execute(
         text(
             "SELECT a.id, a.key, a.balance, COALESCE(SUM(p.amount), 0) AS posted "
             "FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account_id = a.id "
+            "WHERE a.kind <> ALL(:platform_kinds) "
             "GROUP BY a.id HAVING a.balance <> COALESCE(SUM(p.amount), 0)"
-        )
+        ),
+        {"platform_kinds": _PLATFORM_KINDS},
     )
     return [
         Violation("cached balance equals its postings", f"{key}: cached {cached}, posted {posted}")
@@ -139,11 +172,33 @@ async def negative_customer_buckets(session: AsyncSession) -> list[Violation]:
 async def unbalanced_total(session: AsyncSession) -> list[Violation]:
     rows = await session.execute(
         text(
-            "SELECT currency, SUM(balance) FROM ledger_accounts GROUP BY currency "
-            "HAVING SUM(balance) <> 0"
+            "SELECT a.currency, SUM(p.amount) FROM ledger_postings p "
+            "JOIN ledger_accounts a ON a.id = p.account_id GROUP BY a.currency "
+            "HAVING SUM(p.amount) <> 0"
         )
     )
     return [
-        Violation("all balances of a currency sum to zero", f"{currency}: {total}")
+        Violation("all postings of a currency sum to zero", f"{currency}: {total}")
         for currency, total in rows.all()
+    ]
+
+
+async def platform_balance(session: AsyncSession, account_id: int) -> int:
+    """A platform account's balance: the sum of its postings (nothing caches it)."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(LedgerPosting.amount), 0)).where(
+            LedgerPosting.account_id == account_id
+        )
+    )
+    return int(total or 0)
+
+
+async def cached_platform_balances(session: AsyncSession) -> list[Violation]:
+    rows = await session.execute(
+        text("SELECT key, balance FROM ledger_accounts WHERE kind = ANY(:k) AND balance <> 0"),
+        {"k": _PLATFORM_KINDS},
+    )
+    return [
+        Violation("platform balances are never cached", f"{key}: cached {balance}")
+        for key, balance in rows.all()
     ]

@@ -171,7 +171,8 @@ class LedgerPosting(Base):
     )
     account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id", ondelete="RESTRICT"))
     amount: Mapped[int] = mapped_column(BigInteger)
-    balance_after: Mapped[int] = mapped_column(BigInteger)
+    # None on platform accounts: their running balance is not tracked (never locked).
+    balance_after: Mapped[int | None] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = _created_at()
 

@@ -13,6 +13,7 @@ from adledger.jobs.billing import (
     renew_subscriptions_job,
     retry_webhook_events_job,
 )
+from adledger.jobs.reports import IssueReport, RenewalReport, RetryReport
 from adledger.services.config import BillingConfig
 from adledger.store.db import transaction_runner
 from adledger.store.models import Invoice
@@ -102,9 +103,10 @@ async def test_renewal_bills_the_next_period_from_the_balance_once(api, users, j
     center = await _funded_center(api, users, "450.00")
     first = (await subscribe(api, center, "PRO"))["businessCenter"]["subscription"]
     period_end = _at(first["currentPeriodEnd"])
-    assert await renew_subscriptions_job(jobs, period_end - timedelta(seconds=1)) == 0
-    assert await renew_subscriptions_job(jobs, period_end) == 0  # paid from the balance
-    assert await renew_subscriptions_job(jobs, period_end) == 0  # run twice: no second charge
+    assert await renew_subscriptions_job(jobs, period_end - timedelta(seconds=1)) == RenewalReport()
+    assert await renew_subscriptions_job(jobs, period_end) == RenewalReport(paid_from_balance=1)
+    # run twice: no second charge
+    assert await renew_subscriptions_job(jobs, period_end) == RenewalReport()
     renewed = await _center(api, center)
     assert renewed["subscription"]["status"] == "ACTIVE"
     assert _at(renewed["subscription"]["currentPeriodStart"]) == period_end
@@ -121,7 +123,7 @@ async def test_a_renewal_the_balance_cannot_cover_waits_for_its_invoice(
         (await subscribe(api, center, "PRO"))["businessCenter"]["subscription"]["currentPeriodEnd"]
     )
     # when the period ends
-    assert await renew_subscriptions_job(jobs, period_end) == 1
+    assert await renew_subscriptions_job(jobs, period_end) == RenewalReport(invoiced=1)
     # then the plan lapses until the renewal invoice is paid, and top-ups are refused
     assert (await _center(api, center))["subscription"]["status"] == "INACTIVE"
     refused = await top_up(api, center.wallet_id, center.admin.token, amount="500.00")
@@ -209,9 +211,11 @@ async def test_a_failed_event_is_kept_and_the_retry_job_applies_it(
     assert response.json()["outcome"] == "FAILED"
     assert (await balance(api, center.wallet_id, center.admin.token))["cash"]["amount"] == "101.00"
     app_provider.retrieve_invoice = real_retrieve
-    assert await retry_webhook_events_job(jobs, datetime.now().astimezone()) == {"PROCESSED": 1}
+    assert await retry_webhook_events_job(jobs, datetime.now().astimezone()) == RetryReport(
+        {"PROCESSED": 1}
+    )
     assert (await balance(api, center.wallet_id, center.admin.token))["cash"]["amount"] == "181.00"
-    assert await retry_webhook_events_job(jobs, datetime.now().astimezone()) == {}
+    assert await retry_webhook_events_job(jobs, datetime.now().astimezone()) == RetryReport()
 
 
 async def test_the_job_issues_a_keyed_top_up_the_provider_missed(
@@ -223,7 +227,7 @@ async def test_the_job_issues_a_keyed_top_up_the_provider_missed(
     failed = await top_up(api, center.wallet_id, center.admin.token, amount="80.00", key="k1")
     assert failed["__typename"] == "PaymentProviderError"
     later = datetime.now().astimezone() + timedelta(minutes=5)
-    assert await issue_pending_invoices_job(jobs, later) == 1
+    assert await issue_pending_invoices_job(jobs, later) == IssueReport(issued=1)
     query = "query($id: ID!) { wallet(id: $id) { pendingTopUps { invoice { paymentReference } } } }"
     [pending] = (await api.data(query, {"id": center.wallet_id}, center.admin.token))["wallet"][
         "pendingTopUps"

@@ -31,7 +31,10 @@ async def pending_reference(monkeypatch, database_url, redis_url, db, sessions) 
     redis = Redis.from_url(redis_url)
     try:
         later = datetime.now(UTC) + timedelta(seconds=1)
-        assert await issue_pending(transaction_runner(sessions), SandboxProvider(redis), later) == 1
+        assert await issue_pending(transaction_runner(sessions), SandboxProvider(redis), later) == (
+            1,
+            0,
+        )
     finally:
         await redis.aclose()
     async with sessions() as session:
