@@ -20,6 +20,7 @@ from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
+from adledger.app.graphiql import graphiql_assets, offline_page
 from adledger.app.limits import BodyLimit
 from adledger.app.providers import build_provider, close_provider
 from adledger.app.settings import Settings
@@ -38,6 +39,7 @@ class AdledgerGraphQL(GraphQL):  # type: ignore[type-arg]
         super().__init__(**kwargs)
         self._state_holder = state_holder
         self.connection_slots: ConnectionSlots | None = None  # set by the lifespan
+        self._ide_page: str | None = None
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         state, authorization = self._state_holder["state"], request.headers.get("authorization")
@@ -49,6 +51,12 @@ class AdledgerGraphQL(GraphQL):  # type: ignore[type-arg]
         if isinstance(context, SocketContext):
             await context.claim_slot()
         return UNSET  # a bare connection_ack
+
+    @property
+    def graphql_ide_html(self) -> str:
+        if self._ide_page is None:
+            self._ide_page = offline_page(super().graphql_ide_html)
+        return self._ide_page
 
     def decode_json(self, data: str | bytes) -> object:
         """Deeply nested JSON is a bad request (400), not a RecursionError (500)."""
@@ -131,6 +139,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            graphiql_assets(),
         ],
         middleware=[Middleware(BodyLimit, limits=_body_limits(settings))],
         lifespan=lifespan,
