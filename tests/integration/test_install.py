@@ -142,6 +142,9 @@ def test_migrate_then_serve_with_a_postgresql_url(
         assert ready == {"ready": True, "database": True, "redis": True}
         graphql = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ __typename }"})
         assert graphql.json() == {"data": {"__typename": "Query"}}
+        # the vendored GraphiQL assets are package data of the installed wheel
+        asset = httpx.get(f"http://127.0.0.1:{port}/graphiql/graphiql@3.8.3/graphiql.min.js")
+        assert asset.status_code == 200
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
