@@ -11,16 +11,19 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from adledger.app.graphiql import graphiql_assets, offline_page
+from adledger.app.graphql_http import GRAPHQL_RESPONSE, accepted, graphql_response_sender
 from adledger.app.limits import BodyLimit
 from adledger.app.providers import build_provider, close_provider
 from adledger.app.settings import Settings
@@ -51,6 +54,11 @@ class AdledgerGraphQL(GraphQL):  # type: ignore[type-arg]
         if isinstance(context, SocketContext):
             await context.claim_slot()
         return UNSET  # a bare connection_ack
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and accepted(Headers(scope=scope)) == GRAPHQL_RESPONSE:
+            send = graphql_response_sender(send)
+        await super().__call__(scope, receive, send)
 
     @property
     def graphql_ide_html(self) -> str:
