@@ -88,6 +88,16 @@ ADD_MEMBER = """
 mutation($input: AddBusinessCenterMemberInput!) {
   addBusinessCenterMember(input: $input) {
     __typename
+    ... on AddBusinessCenterMemberSuccess { invitation { id email role status } }
+    ... on UserError { code message field }
+  }
+}"""
+
+ACCEPT_INVITATION = """
+mutation($input: AcceptBusinessCenterInvitationInput!) {
+  acceptBusinessCenterInvitation(input: $input) {
+    __typename
+    ... on BusinessCenterInvitationSuccess { invitation { status } businessCenter { id } }
     ... on UserError { code message field }
   }
 }"""
@@ -149,10 +159,23 @@ async def create_account(
     return Account(result["adAccount"]["id"], result["adAccount"]["wallet"]["id"])
 
 
+async def invite(api: Api, center: Center, email: str, role: str) -> dict[str, Any]:
+    variables = {"input": {"businessCenterId": center.id, "email": email, "role": role}}
+    return (await api.data(ADD_MEMBER, variables, center.admin.token))["addBusinessCenterMember"]
+
+
+async def accept(api: Api, invitation_id: str, token: str) -> dict[str, Any]:
+    variables = {"input": {"invitationId": invitation_id}}
+    data = await api.data(ACCEPT_INVITATION, variables, token)
+    return data["acceptBusinessCenterInvitation"]
+
+
 async def add_member(api: Api, center: Center, user: User, role: str) -> None:
-    variables = {"input": {"businessCenterId": center.id, "email": user.email, "role": role}}
-    result = (await api.data(ADD_MEMBER, variables, center.admin.token))["addBusinessCenterMember"]
-    assert result["__typename"] == "AddBusinessCenterMemberSuccess", result
+    """Invite the user, who accepts: the only way onto a business center over the API."""
+    invited = await invite(api, center, user.email, role)
+    assert invited["__typename"] == "AddBusinessCenterMemberSuccess", invited
+    accepted = await accept(api, invited["invitation"]["id"], user.token)
+    assert accepted["__typename"] == "BusinessCenterInvitationSuccess", accepted
 
 
 async def balance(api: Api, wallet_id: str, token: str) -> dict[str, Any]:

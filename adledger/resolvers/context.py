@@ -22,6 +22,7 @@ from adledger.services import users
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.store import business_centers as centers
+from adledger.store import invitations
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -146,6 +147,12 @@ class RequestContext:
                 s, user_id, limit=args.fetch, after_id=args.after_id
             )
         )
+
+    async def viewer_invitations(self) -> list[Any]:
+        """Pending invitations addressed to the caller's email (never anyone else's)."""
+        actor = await self.require_actor()
+        email, now = actor.email.strip().lower(), self.state.now()
+        return await self.read(lambda s: invitations.pending_for_email(s, email, now))
 
     async def publish_wallets(self, wallet_ids: list[int]) -> None:
         """Tell every API process which wallets changed. After the commit, and best effort:

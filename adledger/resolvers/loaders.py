@@ -11,7 +11,7 @@ from strawberry.dataloader import DataLoader
 from adledger.domain.access import Role
 from adledger.domain.billing import TopUpStatus
 from adledger.schema.pages import PageArgs
-from adledger.store import billing, wallets
+from adledger.store import billing, invitations, wallets
 from adledger.store import business_centers as centers
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ class Loaders:
         self.pending_top_ups: DataLoader[int, list[Any]] = DataLoader(self._pending_top_ups)
         self.balances: DataLoader[int, dict[str, int]] = DataLoader(self._balances)
         self.members: DataLoader[int, list[tuple[str, str]]] = DataLoader(self._members)
+        self.center_invitations: DataLoader[int, list[Any]] = DataLoader(self._invitations)
         self.viewer_role: DataLoader[int, Role | None] = DataLoader(self._viewer_roles)
         self.ad_account_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(
             self._ad_account_pages
@@ -74,6 +75,11 @@ class Loaders:
     async def _members(self, keys: list[int]) -> list[list[tuple[str, str]]]:
         members = await self._ctx.read(lambda s: centers.members_by_center(s, keys))
         return [members.get(key, []) for key in keys]
+
+    async def _invitations(self, keys: list[int]) -> list[list[Any]]:
+        now = self._ctx.state.now()
+        found = await self._ctx.read(lambda s: invitations.pending_for_centers(s, keys, now))
+        return [found.get(key, []) for key in keys]
 
     async def _viewer_roles(self, keys: list[int]) -> list[Role | None]:
         actor = await self._ctx.actor()

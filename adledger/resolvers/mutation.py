@@ -114,22 +114,6 @@ async def create_ad_account(
     return await mutate(info, results.CreateAdAccountResult, run, render)
 
 
-async def add_business_center_member(
-    info: Info, input: inputs.AddBusinessCenterMemberInput
-) -> results.AddBusinessCenterMemberResult:
-    async def run(session: AsyncSession, actor: Actor) -> center_service.CenterOutcome:
-        center_id = decode_id(
-            input.business_center_id, "BusinessCenter", ("input", "businessCenterId")
-        )
-        return await center_service.add_member(session, actor, center_id, input.email, input.role)
-
-    async def render(outcome: center_service.CenterOutcome) -> Any:
-        center = await _center(info, outcome.business_center_id)
-        return results.AddBusinessCenterMemberSuccess(business_center=center)
-
-    return await mutate(info, results.AddBusinessCenterMemberResult, run, render)
-
-
 async def transfer_balance(
     info: Info, input: inputs.TransferBalanceInput
 ) -> results.TransferBalanceResult:

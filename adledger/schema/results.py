@@ -20,6 +20,7 @@ from adledger.schema.errors import (
     SubscriptionRequiredError,
     TargetAlreadyCoveredError,
 )
+from adledger.schema.invitations import BusinessCenterInvitation
 from adledger.schema.types import AdAccount, BusinessCenter, Wallet
 
 
@@ -49,9 +50,13 @@ CreateAdAccountResult = Annotated[
 ]
 
 
-@strawberry.type
+@strawberry.type(
+    description="The invitation is recorded; the user with that email becomes a member when "
+    "they accept it. The answer is the same whether or not the email has an account."
+)
 class AddBusinessCenterMemberSuccess:
     business_center: BusinessCenter
+    invitation: BusinessCenterInvitation
 
 
 AddBusinessCenterMemberResult = Annotated[
@@ -162,4 +167,24 @@ class CancelPlanSubscriptionSuccess:
 CancelPlanSubscriptionResult = Annotated[
     CancelPlanSubscriptionSuccess | NotFoundError | ForbiddenError | InvalidStateError,
     strawberry.union("CancelPlanSubscriptionResult"),
+]
+
+
+@strawberry.type
+class BusinessCenterInvitationSuccess:
+    business_center: BusinessCenter
+    invitation: BusinessCenterInvitation
+
+
+AcceptBusinessCenterInvitationResult = Annotated[
+    BusinessCenterInvitationSuccess | InvalidInputError | NotFoundError,
+    strawberry.union("AcceptBusinessCenterInvitationResult"),
+]
+DeclineBusinessCenterInvitationResult = Annotated[
+    BusinessCenterInvitationSuccess | InvalidInputError | NotFoundError,
+    strawberry.union("DeclineBusinessCenterInvitationResult"),
+]
+RevokeBusinessCenterInvitationResult = Annotated[
+    BusinessCenterInvitationSuccess | InvalidInputError | NotFoundError,
+    strawberry.union("RevokeBusinessCenterInvitationResult"),
 ]

@@ -16,7 +16,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
-from adledger.resolvers import billing, mutation, query, subscription
+from adledger.resolvers import billing, invitations, mutation, query, subscription
 from adledger.schema import results
 from adledger.schema.billing import Invoice
 from adledger.schema.errors import UserError
@@ -45,8 +45,23 @@ class Mutation:
         resolver=mutation.create_ad_account
     )
     add_business_center_member: results.AddBusinessCenterMemberResult = strawberry.mutation(
-        resolver=mutation.add_business_center_member,
-        description="Admins only: give an existing user a role in the business center.",
+        resolver=invitations.add_business_center_member,
+        description=(
+            "Admins only: invite an email to a role in the business center. The answer is the "
+            "same whether or not the email has an account; its user accepts the invitation."
+        ),
+    )
+    accept_business_center_invitation: results.AcceptBusinessCenterInvitationResult = (
+        strawberry.mutation(resolver=invitations.accept_business_center_invitation)
+    )
+    decline_business_center_invitation: results.DeclineBusinessCenterInvitationResult = (
+        strawberry.mutation(resolver=invitations.decline_business_center_invitation)
+    )
+    revoke_business_center_invitation: results.RevokeBusinessCenterInvitationResult = (
+        strawberry.mutation(
+            resolver=invitations.revoke_business_center_invitation,
+            description="Admins only: withdraw a pending invitation.",
+        )
     )
     transfer_balance: results.TransferBalanceResult = strawberry.mutation(
         resolver=mutation.transfer_balance

@@ -24,6 +24,7 @@ from adledger.schema.enums import (
     WalletTransactionKind,
 )
 from adledger.schema.ids import to_cursor, to_global_id
+from adledger.schema.invitations import BusinessCenterInvitation
 from adledger.schema.money import Money
 from adledger.schema.node import Node
 from adledger.schema.pages import PageArgs, PageInfo
@@ -71,6 +72,13 @@ class BusinessCenter(Node):
     async def members(self, info: Info) -> list[Member]:
         rows = await info.context.loaders.members.load(self.db_id)
         return [Member(email=email, role=DomainRole(role)) for email, role in rows]
+
+    @strawberry.field(description="Pending invitations; only admins and staff see them.")
+    async def invitations(self, info: Info) -> list[BusinessCenterInvitation]:
+        if not await info.context.can(self.db_id, Permission.MANAGE_MEMBERS):
+            return []
+        rows = await info.context.loaders.center_invitations.load(self.db_id)
+        return [BusinessCenterInvitation.from_row(row, name) for row, name in rows]
 
     @strawberry.field
     async def ad_accounts(
@@ -324,6 +332,11 @@ class WalletTransactionConnection:
 class Viewer:
     email: str
     is_staff: bool
+
+    @strawberry.field(description="Invitations to your email that you have not answered yet.")
+    async def invitations(self, info: Info) -> list[BusinessCenterInvitation]:
+        rows = await info.context.viewer_invitations()
+        return [BusinessCenterInvitation.from_row(row, name) for row, name in rows]
 
     @strawberry.field
     async def business_centers(
