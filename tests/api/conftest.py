@@ -20,6 +20,8 @@ from adledger.app.settings import SANDBOX_WEBHOOK_SECRET, Settings
 from adledger.payments.sandbox import SandboxProvider
 from adledger.payments.signing import sign_payload
 from adledger.resolvers.pubsub_hub import PubSubHub
+from adledger.services.config import BillingConfig
+from adledger.store.db import transaction_runner
 from tests.helpers import Api
 
 
@@ -63,6 +65,16 @@ async def sandbox(redis_url: str, db: None) -> AsyncIterator[SandboxProvider]:
     client = Redis.from_url(redis_url)
     yield SandboxProvider(client)
     await client.aclose()
+
+
+@pytest.fixture
+def jobs(sessions, sandbox: SandboxProvider) -> dict[str, Any]:
+    """What the worker's startup hands every job: transactions, the provider, billing."""
+    return {
+        "transact": transaction_runner(sessions),
+        "provider": sandbox,
+        "billing": BillingConfig(),
+    }
 
 
 @pytest.fixture

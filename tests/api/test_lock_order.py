@@ -7,29 +7,17 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-import pytest
 from sqlalchemy import select, text
 
 from adledger.domain.ledger import AccountKind
 from adledger.jobs.billing import renew_subscriptions_job
 from adledger.jobs.reports import RenewalReport
 from adledger.services import subscriptions
-from adledger.services.config import BillingConfig
-from adledger.store.db import transaction_runner
 from adledger.store.models import Invoice, LedgerAccount, PlanSubscription
 from tests.helpers import create_center, subscribe, top_up
 
 FUNDED = 20  # renewals paid from the balance, with top-ups arriving meanwhile
 SHORT = 10  # renewals the balance cannot cover: invoiced
-
-
-@pytest.fixture
-def jobs(sessions, sandbox):
-    return {
-        "transact": transaction_runner(sessions),
-        "provider": sandbox,
-        "billing": BillingConfig(),
-    }
 
 
 async def _subscribed_centers(api, users, count: int, funds: str):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from adledger.domain.errors import PaymentProviderFailed
@@ -14,8 +13,6 @@ from adledger.jobs.billing import (
     retry_webhook_events_job,
 )
 from adledger.jobs.reports import IssueReport, RenewalReport, RetryReport
-from adledger.services.config import BillingConfig
-from adledger.store.db import transaction_runner
 from adledger.store.models import Invoice
 from tests.helpers import SUBSCRIBE, add_member, balance, create_center, subscribe, top_up
 
@@ -27,15 +24,6 @@ CENTER = """query($id: ID!) { businessCenter(id: $id) {
 CANCEL = """mutation($input: CancelPlanSubscriptionInput!) { cancelPlanSubscription(input: $input) {
   __typename ... on CancelPlanSubscriptionSuccess { businessCenter { subscription { status } } }
   ... on UserError { code field } } }"""
-
-
-@pytest.fixture
-def jobs(sessions, sandbox):
-    return {
-        "transact": transaction_runner(sessions),
-        "provider": sandbox,
-        "billing": BillingConfig(),
-    }
 
 
 async def _center(api, center):

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from adledger.app import devstack
 from adledger.app.cli import main
 from adledger.app.environment import GROUPS, names
 from adledger.app.settings import Settings
+from tests.processes import free_port, wait_ready
 
 COMMANDS = [
     ["dev"],
@@ -142,7 +140,7 @@ def test_the_banner_names_a_command_the_shell_can_run(monkeypatch: pytest.Monkey
 
 
 def test_serve_runs_several_worker_processes(database_url: str, redis_url: str, db: None) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
     command = [sys.executable, "-m", "adledger.app.cli", "serve", "--workers", "2"]
     server = subprocess.Popen(
@@ -153,26 +151,9 @@ def test_serve_runs_several_worker_processes(database_url: str, redis_url: str, 
         text=True,
     )
     try:
-        ready = _wait_ready(f"http://127.0.0.1:{port}", server)
+        ready = wait_ready(f"http://127.0.0.1:{port}", server)
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=60)
     assert ready == {"ready": True, "database": True, "redis": True}
     assert output.count("Application startup complete") == 2, output
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(base: str, server: subprocess.Popen[str]) -> object:
-    for _ in range(600):
-        if server.poll() is not None:
-            raise AssertionError(server.communicate()[0])
-        try:
-            return httpx.get(f"{base}/readyz").json()
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("the API did not start")

@@ -1,4 +1,5 @@
 """The production install: `pip install .` with no extras, into a bare virtualenv, imports
+from tests.processes import free_port, wait_ready
 every module, and runs `adledger --help`, `migrate` and `serve` (what the image runs).
 
 The virtualenv is built once per test run from a copy of the package's own files, so the
@@ -11,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +23,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+
+from tests.processes import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_DATABASE = "adledger_install_test"
@@ -128,7 +130,7 @@ def test_migrate_then_serve_with_a_postgresql_url(
     migrated = _run([_bin(bare_venv, "adledger"), "migrate"], env=env)
     assert "up to date" in migrated.stdout
 
-    port = _free_port()
+    port = free_port()
     env["PAYMENT_PROVIDER"] = "sandbox"
     server = subprocess.Popen(
         [_bin(bare_venv, "adledger"), "serve", "--port", str(port)],
@@ -138,7 +140,7 @@ def test_migrate_then_serve_with_a_postgresql_url(
         text=True,
     )
     try:
-        ready = _wait_ready(f"http://127.0.0.1:{port}", server)
+        ready = wait_ready(f"http://127.0.0.1:{port}", server)
         assert ready == {"ready": True, "database": True, "redis": True}
         graphql = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ __typename }"})
         assert graphql.json() == {"data": {"__typename": "Query"}}
@@ -192,7 +194,7 @@ def test_serve_refuses_to_start_without_payment_keys(
     env = _environment(DATABASE_URL=install_database, REDIS_URL=redis_url)
 
     result = subprocess.run(
-        [_bin(bare_venv, "adledger"), "serve", "--port", str(_free_port())],
+        [_bin(bare_venv, "adledger"), "serve", "--port", str(free_port())],
         env=env,
         capture_output=True,
         text=True,
@@ -227,23 +229,6 @@ def test_dev_without_servers_or_embedded_extra_says_how_to_get_them(
     assert last.startswith("adledger: no server is configured and the embedded ones")
     assert "pip install 'adledger[embedded]'" in last
     assert "Traceback" not in result.stderr
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(base: str, server: subprocess.Popen[str]) -> object:
-    for _ in range(300):
-        if server.poll() is not None:
-            raise AssertionError(server.communicate()[0])
-        try:
-            return httpx.get(f"{base}/readyz").json()
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("the API did not start")
 
 
 def test_the_runtime_python_is_the_one_testing(bare_venv: Path) -> None:
