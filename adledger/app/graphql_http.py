@@ -51,14 +51,18 @@ def _quality(params: list[str]) -> float:
 
 def graphql_response_sender(send: Send) -> Send:
     """Wraps `send` to turn strawberry's application/json answer into the spec's media type
-    (the body is one small JSON document: it is buffered to set status and length)."""
+    (that body is one small JSON document: it is buffered to set status and length). Any
+    other answer (GraphiQL's page, a multipart stream) passes through untouched."""
     start: Message | None = None
     chunks: list[bytes] = []
 
     async def sender(message: Message) -> None:
         nonlocal start
         if message["type"] == "http.response.start":
-            start = message
+            if _is_json(message):
+                start = message
+                return
+            await send(message)
             return
         if message["type"] != "http.response.body" or start is None:
             await send(message)
@@ -71,13 +75,17 @@ def graphql_response_sender(send: Send) -> Send:
     return sender
 
 
+def _is_json(start: Message) -> bool:
+    return (
+        MutableHeaders(raw=list(start.get("headers", []))).get("content-type", "").startswith(JSON)
+    )
+
+
 async def _send_converted(send: Send, start: Message, body: bytes) -> None:
     headers = MutableHeaders(raw=list(start.get("headers", [])))
-    status = start["status"]
-    if headers.get("content-type", "").startswith(JSON):
-        status, body = _as_graphql_response(status, body)
-        headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
-        headers["content-length"] = str(len(body))
+    status, body = _as_graphql_response(start["status"], body)
+    headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
+    headers["content-length"] = str(len(body))
     await send({**start, "status": status, "headers": headers.raw})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 

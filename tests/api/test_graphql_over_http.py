@@ -113,3 +113,11 @@ def test_a_hostile_accept_header_costs_little() -> None:
     assert negotiate(accept) == "application/json"
     assert negotiate(f"{SPEC};q=abc") == "application/json"
     assert negotiate(GRAPHQL_RESPONSE.upper()) == GRAPHQL_RESPONSE
+
+
+async def test_a_non_json_answer_passes_through_untouched(api) -> None:
+    """GraphiQL's page asked with the spec's type first: HTML, not rewritten or buffered."""
+    response = await api.client.get("/graphql", headers={"Accept": f"text/html, {SPEC}"})
+
+    assert response.headers["content-type"].startswith("text/html")
+    assert "graphiql" in response.text.lower()
