@@ -5,6 +5,10 @@ per-center rows: plan subscription) → campaigns by id → customer ledger acco
 rows that belong to one invoice (invoice, top-up) → the invoice counter, last. Platform
 ledger accounts are never locked. A writer that needs a later lock never waits for an
 earlier one while holding it, so writers queue instead of deadlocking.
+
+Every row lock is FOR NO KEY UPDATE (SQLAlchemy's `with_for_update(key_share=True)`), never
+FOR UPDATE: inserting a row that references a locked one (an invoice of a locked business
+center) takes a KEY SHARE lock on it, which FOR UPDATE would block, outside the order above.
 """
 
 from __future__ import annotations

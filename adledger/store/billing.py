@@ -54,12 +54,16 @@ async def invoices_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Inv
 
 
 async def lock_invoice(session: AsyncSession, invoice_id: int) -> Invoice | None:
-    stmt = select(Invoice).where(Invoice.id == invoice_id).with_for_update()
+    stmt = select(Invoice).where(Invoice.id == invoice_id).with_for_update(key_share=True)
     return await session.scalar(stmt.execution_options(populate_existing=True))
 
 
 async def lock_invoice_by_reference(session: AsyncSession, reference: str) -> Invoice | None:
-    stmt = select(Invoice).where(Invoice.payment_reference == reference).with_for_update()
+    stmt = (
+        select(Invoice)
+        .where(Invoice.payment_reference == reference)
+        .with_for_update(key_share=True)
+    )
     return await session.scalar(stmt.execution_options(populate_existing=True))
 
 
@@ -113,7 +117,7 @@ async def top_ups_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[TopU
 
 
 async def lock_top_up_of_invoice(session: AsyncSession, invoice_id: int) -> TopUp | None:
-    stmt = select(TopUp).where(TopUp.invoice_id == invoice_id).with_for_update()
+    stmt = select(TopUp).where(TopUp.invoice_id == invoice_id).with_for_update(key_share=True)
     return await session.scalar(stmt.execution_options(populate_existing=True))
 
 
@@ -171,7 +175,7 @@ async def lock_subscription(session: AsyncSession, center_id: int) -> PlanSubscr
     stmt = (
         select(PlanSubscription)
         .where(PlanSubscription.business_center_id == center_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return await session.scalar(stmt.execution_options(populate_existing=True))
 
@@ -182,7 +186,7 @@ async def lock_subscription_of_invoice(
     stmt = (
         select(PlanSubscription)
         .where(PlanSubscription.open_invoice_id == invoice_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return await session.scalar(stmt.execution_options(populate_existing=True))
 
@@ -216,7 +220,7 @@ async def lock_due_subscription(
             PlanSubscription.current_period_end <= now,
             PlanSubscription.status.in_(statuses),
         )
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
     )
     return await session.scalar(stmt.execution_options(populate_existing=True))
 

@@ -126,5 +126,7 @@ async def set_payment_customer(session: AsyncSession, center_id: int, reference:
 
 
 async def lock_business_center(session: AsyncSession, center_id: int) -> BusinessCenter | None:
-    stmt = select(BusinessCenter).where(BusinessCenter.id == center_id).with_for_update()
+    stmt = (
+        select(BusinessCenter).where(BusinessCenter.id == center_id).with_for_update(key_share=True)
+    )
     return await session.scalar(stmt.execution_options(populate_existing=True))

@@ -54,7 +54,7 @@ async def lock_pending(
             BusinessCenterInvitation.status == PENDING,
             BusinessCenterInvitation.expires_at > now,
         )
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return await session.scalar(stmt.execution_options(populate_existing=True))
 

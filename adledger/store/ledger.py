@@ -27,7 +27,7 @@ async def lock_accounts(session: AsyncSession, ids: Sequence[int]) -> dict[int, 
     customer = (
         _states_query(wanted)
         .where(LedgerAccount.kind.not_in(_PLATFORM_KINDS))
-        .with_for_update(of=LedgerAccount)
+        .with_for_update(of=LedgerAccount, key_share=True)
     )
     states = await _states(session, customer)
     if len(states) < len(wanted):

@@ -1,0 +1,89 @@
+"""Row locks never block the KEY SHARE lock an insert takes on the row it references, so a
+writer holding a business center (subscribeToPlan) cannot deadlock with a top-up inserting
+that center's invoice: every lock is FOR NO KEY UPDATE, none FOR UPDATE."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert, text
+
+from adledger.store import billing
+from adledger.store import business_centers as centers
+from adledger.store.models import BusinessCenterInvitation, Invoice, InvoiceLine
+
+
+async def _center_id(sessions) -> int:
+    async with sessions() as session:
+        center = await centers.insert_business_center(session, "Locked", "USD")
+        await session.commit()
+        return center.id
+
+
+async def _insert_referencing(sessions, center_id: int) -> None:
+    """An insert pointing at the center, failing fast if it has to wait for a row lock."""
+    async with sessions() as session:
+        await session.execute(text("SET LOCAL lock_timeout = '2s'"))
+        await session.execute(
+            insert(BusinessCenterInvitation).values(
+                business_center_id=center_id,
+                email="waits@example.com",
+                role="STANDARD",
+                status="PENDING",
+                expires_at=datetime.now(UTC) + timedelta(days=1),
+            )
+        )
+        await session.execute(
+            insert(Invoice).values(
+                number="INV-2026-999999",
+                business_center_id=center_id,
+                kind="TOP_UP",
+                status="OPEN",
+                currency="USD",
+                subtotal=1000,
+                discount=0,
+                issue_on=datetime.now(UTC),
+            )
+        )
+        await session.rollback()
+
+
+async def test_a_locked_business_center_does_not_block_inserts_that_reference_it(
+    db, sessions
+) -> None:
+    center_id = await _center_id(sessions)
+    async with sessions() as holder:
+        assert await centers.lock_business_center(holder, center_id) is not None
+
+        await _insert_referencing(sessions, center_id)  # raises on lock_timeout if blocked
+
+        await holder.rollback()
+
+
+async def test_a_locked_invoice_does_not_block_inserting_its_lines(db, sessions) -> None:
+    center_id = await _center_id(sessions)
+    async with sessions() as session:
+        invoice_id = await session.scalar(
+            insert(Invoice)
+            .values(
+                number="INV-2026-000001",
+                business_center_id=center_id,
+                kind="TOP_UP",
+                status="OPEN",
+                currency="USD",
+                subtotal=1000,
+                discount=0,
+                issue_on=datetime.now(UTC),
+            )
+            .returning(Invoice.id)
+        )
+        await session.commit()
+    async with sessions() as holder:
+        assert await billing.lock_invoice(holder, invoice_id) is not None
+        async with sessions() as other:
+            await other.execute(text("SET LOCAL lock_timeout = '2s'"))
+            await other.execute(
+                insert(InvoiceLine).values(invoice_id=invoice_id, description="x", amount=1000)
+            )
+            await other.rollback()
+        await holder.rollback()
