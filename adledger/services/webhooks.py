@@ -19,7 +19,7 @@ from adledger.payments.port import PaymentProvider, ProviderInvoice
 from adledger.services import invoices, subscriptions, top_ups
 from adledger.services.transact import Transact
 from adledger.store import billing as repo
-from adledger.store.models import Invoice
+from adledger.store.models import Invoice, WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,25 @@ async def retry_failed(
     pending = await transact(lambda s: repo.failed_events(s, MAX_ATTEMPTS, limit))
     outcomes: dict[str, int] = {}
     for row in pending:
-        outcome = (await process_event(transact, provider, row.payload, now)).status
+        outcome = await _retry_one(transact, provider, row, now)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
+
+
+async def _retry_one(
+    transact: Transact, provider: PaymentProvider, row: WebhookEvent, now: datetime
+) -> str:
+    """One bad event must not stop the others; its failure counts as an attempt, so it is
+    given up after MAX_ATTEMPTS instead of being retried every minute for ever."""
+    try:
+        return (await process_event(transact, provider, row.payload, now)).status
+    except Exception as err:
+        log.exception("retrying webhook event %s failed", row.event_id)
+        detail = f"{type(err).__name__}: {err}"
+        await transact(
+            lambda s: repo.record_failed_event(s, row.event_id, row.type, row.payload, detail)
+        )
+        return "FAILED"
 
 
 async def _store_only(
