@@ -47,11 +47,15 @@ class UserFactory:
         self.sessions = sessions
         self.count = 0
 
-    async def create(self, name: str | None = None, *, staff: bool = False) -> User:
+    async def create(
+        self, name: str | None = None, *, staff: bool = False, integration: bool = False
+    ) -> User:
         self.count += 1
         email = f"{name or 'user'}{self.count}@example.com"
         async with self.sessions() as session:
-            token = await user_service.create_user(session, email, is_staff=staff)
+            token = await user_service.create_user(
+                session, email, is_staff=staff, is_integration=integration
+            )
             await session.commit()
         return User(email, token)
 
@@ -237,3 +241,171 @@ async def top_up(
     if key is not None:
         payload["idempotencyKey"] = key
     return (await api.data(TOP_UP, {"input": payload}, token))["topUpWallet"]
+
+
+CAMPAIGN_FIELDS = """
+  id name status budget { amount currencyCode } spent { amount } funded { amount }
+  credited { amount } forfeited { amount } minimumBudget { amount }
+  startsAt endsAt launchedAt settledAt
+  shortfallInvoice { id number kind status amountDue { amount } paymentReference }
+"""
+
+CREATE_CAMPAIGN = (
+    """
+mutation($input: CreateCampaignInput!) {
+  createCampaign(input: $input) {
+    __typename
+    ... on CreateCampaignSuccess { campaign { %s } }
+    ... on BudgetBelowMinimumError { minimum { amount currencyCode } }
+    ... on CurrencyMismatchError { expected }
+    ... on UserError { code message field }
+  }
+}"""
+    % CAMPAIGN_FIELDS
+)
+
+LAUNCH_CAMPAIGN = (
+    """
+mutation($input: LaunchCampaignInput!) {
+  launchCampaign(input: $input) {
+    __typename
+    ... on LaunchCampaignSuccess {
+      campaign { %s }
+      shortfallInvoice { id number kind status amountDue { amount } paymentReference }
+    }
+    ... on UserError { code message field }
+  }
+}"""
+    % CAMPAIGN_FIELDS
+)
+
+UPDATE_BUDGET = (
+    """
+mutation($input: UpdateCampaignBudgetInput!) {
+  updateCampaignBudget(input: $input) {
+    __typename
+    ... on UpdateCampaignBudgetSuccess {
+      campaign { %s } credited { amount } charged { amount }
+    }
+    ... on BudgetBelowMinimumError { minimum { amount currencyCode } }
+    ... on InsufficientFundsError { available { amount } }
+    ... on UserError { code message field }
+  }
+}"""
+    % CAMPAIGN_FIELDS
+)
+
+CAMPAIGN_ACTION = """
+mutation($input: CampaignActionInput!) {
+  %s(input: $input) {
+    __typename
+    ... on CampaignActionSuccess { campaign { %s } }
+    ... on UserError { code message field }
+  }
+}"""
+
+RECORD_SPEND = """
+mutation($input: RecordSpendInput!) {
+  recordSpend(input: $input) {
+    __typename
+    ... on RecordSpendSuccess {
+      accepted duplicates
+      stoppedCampaigns { id status }
+      refused { eventId amount { amount currencyCode } reason }
+    }
+    ... on CurrencyMismatchError { expected }
+    ... on UserError { code message field }
+  }
+}"""
+
+CAMPAIGN = (
+    """
+query($id: ID!) { campaign(id: $id) { %s invoices { edges { node { id kind status } } } } }"""
+    % CAMPAIGN_FIELDS
+)
+
+
+def flight(days: int = 30, *, starts_in_days: float = -1) -> tuple[str, str]:
+    """startsAt and endsAt around now; by default already started."""
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.now(UTC) + timedelta(days=starts_in_days)
+    return start.isoformat(), (start + timedelta(days=days)).isoformat()
+
+
+async def create_campaign(
+    api: Api,
+    account: Account,
+    token: str,
+    budget: str = "1000.00",
+    *,
+    currency: str = "USD",
+    starts_in_days: float = -1,
+    days: int = 30,
+    name: str = "Spring sale",
+) -> dict[str, Any]:
+    starts, ends = flight(days, starts_in_days=starts_in_days)
+    variables = {
+        "input": {
+            "adAccountId": account.id,
+            "name": name,
+            "budget": {"amount": budget, "currencyCode": currency},
+            "startsAt": starts,
+            "endsAt": ends,
+        }
+    }
+    return (await api.data(CREATE_CAMPAIGN, variables, token))["createCampaign"]
+
+
+async def launch(api: Api, campaign_id: str, token: str) -> dict[str, Any]:
+    variables = {"input": {"campaignId": campaign_id}}
+    return (await api.data(LAUNCH_CAMPAIGN, variables, token))["launchCampaign"]
+
+
+async def new_campaign(api: Api, account: Account, token: str, budget: str = "1000.00") -> str:
+    created = await create_campaign(api, account, token, budget)
+    assert created["__typename"] == "CreateCampaignSuccess", created
+    return str(created["campaign"]["id"])
+
+
+async def update_budget(
+    api: Api, campaign_id: str, token: str, budget: str, currency: str = "USD"
+) -> dict[str, Any]:
+    variables = {
+        "input": {"campaignId": campaign_id, "budget": {"amount": budget, "currencyCode": currency}}
+    }
+    return (await api.data(UPDATE_BUDGET, variables, token))["updateCampaignBudget"]
+
+
+async def campaign_action(
+    api: Api, action: str, campaign_id: str, token: str, reason: str | None = None
+) -> dict[str, Any]:
+    variables: dict[str, Any] = {"input": {"campaignId": campaign_id}}
+    if reason is not None:
+        variables["input"]["reason"] = reason
+    data = await api.data(CAMPAIGN_ACTION % (action, CAMPAIGN_FIELDS), variables, token)
+    return data[action]
+
+
+def spend_event(
+    event_id: str, campaign_id: str, amount: str, currency: str = "USD", occurred_at: str = ""
+) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    return {
+        "eventId": event_id,
+        "campaignId": campaign_id,
+        "amount": {"amount": amount, "currencyCode": currency},
+        "impressions": 100,
+        "occurredAt": occurred_at or datetime.now(UTC).isoformat(),
+    }
+
+
+async def record_spend(api: Api, events: list[dict[str, Any]], token: str) -> dict[str, Any]:
+    return (await api.data(RECORD_SPEND, {"input": {"events": events}}, token))["recordSpend"]
+
+
+async def campaign(api: Api, campaign_id: str, token: str) -> dict[str, Any]:
+    found = (await api.data(CAMPAIGN, {"id": campaign_id}, token))["campaign"]
+    assert found is not None
+    return dict(found)

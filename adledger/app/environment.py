@@ -28,6 +28,10 @@ GROUPS: dict[str, dict[str, str]] = {
         "MIN_TOP_UP": "smallest top-up (10.00)",
         "INVOICE_DAYS_UNTIL_DUE": "net terms of invoices (30)",
         "PLAN_PRICES": "JSON prices per plan and currency",
+        "MIN_CAMPAIGN_BUDGET": "smallest campaign budget (50.00)",
+        "MIN_CREDIT": "an ended campaign's unspent rest at or below this is forfeited (1.00)",
+        "SETTLEMENT_WINDOW_HOURS": "late spend reports taken until endsAt plus this (12, "
+        "at most 23)",
     },
     "http": {
         "HOST": "interface to listen on (127.0.0.1)",

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     min_top_up: str = "10.00"
     invoice_days_until_due: int = 30
     plan_prices: dict[str, dict[str, str]] | None = None
+    min_campaign_budget: str = "50.00"
+    min_credit: str = "1.00"
+    # The sweep credits every ended campaign within 24 h of its end: the window leaves
+    # it at least an hour to run (it runs every 10 minutes).
+    settlement_window_hours: int = Field(default=12, ge=0, le=23)
 
     data_dir: Path = Path(".adledger")
     host: str = "127.0.0.1"
@@ -124,6 +129,9 @@ class Settings(BaseSettings):
             min_top_up=self.min_top_up,
             days_until_due=self.invoice_days_until_due,
             plan_prices=self.plan_prices or DEFAULT_PLAN_PRICES,
+            min_campaign_budget=self.min_campaign_budget,
+            min_credit=self.min_credit,
+            settlement_window_hours=self.settlement_window_hours,
         )
 
 

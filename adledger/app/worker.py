@@ -22,6 +22,11 @@ from adledger.jobs.billing import (
     renew_subscriptions_cron,
     retry_webhook_events_cron,
 )
+from adledger.jobs.campaigns import (
+    complete_campaigns_cron,
+    credit_sweep_cron,
+    start_campaigns_cron,
+)
 from adledger.jobs.ledger import Ctx, verify_ledger_cron, verify_ledger_job
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 
@@ -83,6 +88,11 @@ class WorkerSettings:
         cron(renew_subscriptions_cron, name="renew_subscriptions", minute={5, 35}, second=0),
         cron(issue_pending_invoices_cron, name="issue_pending_invoices", second=15),
         cron(retry_webhook_events_cron, name="retry_webhook_events", second=45),
+        cron(start_campaigns_cron, name="start_campaigns", second=5),
+        cron(complete_campaigns_cron, name="complete_campaigns", second=25),
+        # Every 10 minutes: with a settlement window of at most 23 h, every ended
+        # campaign is credited within 24 h of its end.
+        cron(credit_sweep_cron, name="credit_sweep", minute=set(range(0, 60, 10)), second=35),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -24,7 +24,7 @@ class Permission(enum.StrEnum):
 _GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.FINANCE_MANAGER: frozenset(
-        {Permission.READ, Permission.READ_MONEY, Permission.MOVE_MONEY}
+        {Permission.READ, Permission.READ_MONEY, Permission.MOVE_MONEY, Permission.RUN_CAMPAIGNS}
     ),
     Role.FINANCE_ANALYST: frozenset({Permission.READ, Permission.READ_MONEY}),
     Role.STANDARD: frozenset({Permission.READ, Permission.RUN_CAMPAIGNS}),

@@ -125,3 +125,19 @@ class AmountBelowMinimum(DomainError):
 
     def details(self) -> dict[str, object]:
         return {"minimum_minor": self.minimum_minor, "currency": self.currency}
+
+
+@dataclass
+class BudgetBelowMinimum(DomainError):
+    message: str = ""
+    minimum_minor: int = 0
+    currency: str = ""
+    code: ClassVar[ErrorCode] = ErrorCode.BUDGET_BELOW_MINIMUM
+
+    def __post_init__(self) -> None:
+        if not self.message:
+            self.message = "the budget is below the lowest budget allowed"
+        super().__post_init__()
+
+    def details(self) -> dict[str, object]:
+        return {"minimum_minor": self.minimum_minor, "currency": self.currency}

@@ -15,6 +15,7 @@ class AccountKind(enum.StrEnum):
     VOUCHERS = "vouchers"
     CREDIT_LINE = "credit_line"
     RESERVE = "reserve"
+    VOUCHER_RESERVE = "voucher_reserve"
     HOLD = "hold"
     PAYMENTS_CLEARING = "payments_clearing"
     REVENUE = "revenue"
@@ -33,7 +34,7 @@ class AccountKind(enum.StrEnum):
 
 
 WALLET_BUCKETS = (AccountKind.CASH, AccountKind.VOUCHERS, AccountKind.CREDIT_LINE)
-CAMPAIGN_KINDS = (AccountKind.RESERVE, AccountKind.HOLD)
+CAMPAIGN_KINDS = (AccountKind.RESERVE, AccountKind.VOUCHER_RESERVE, AccountKind.HOLD)
 PLATFORM_KINDS = (
     AccountKind.PAYMENTS_CLEARING,
     AccountKind.REVENUE,

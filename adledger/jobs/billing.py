@@ -11,6 +11,7 @@ from adledger.jobs.ledger import Ctx
 from adledger.jobs.reports import IssueReport, RenewalReport, RetryReport
 from adledger.services import subscriptions
 from adledger.services.invoices import issue_invoice, issue_pending, provider_key
+from adledger.services.shortfalls import void_superseded
 from adledger.services.subscriptions import Renewal, RenewalOutcome
 from adledger.services.transact import Transact
 from adledger.services.webhooks import retry_failed
@@ -23,7 +24,7 @@ ISSUE_GRACE = timedelta(minutes=2)
 RENEWAL_BATCH = 500
 
 
-def _transact(ctx: Ctx) -> Transact:
+def transact_of(ctx: Ctx) -> Transact:
     """Set up by the worker's startup: each call one committed transaction."""
     transact: Transact = ctx["transact"]
     return transact
@@ -32,7 +33,7 @@ def _transact(ctx: Ctx) -> Transact:
 async def renew_subscriptions_job(ctx: Ctx, now: datetime) -> RenewalReport:
     """Bill each period that ended by `now`, one subscription per transaction: a failure
     rolls back that renewal only, and the others go on."""
-    transact = _transact(ctx)
+    transact = transact_of(ctx)
     due = await transact(lambda s: subscriptions.due_for_renewal(s, now, RENEWAL_BATCH))
     report = RenewalReport()
     for subscription_id in due:
@@ -79,12 +80,16 @@ async def _issue(ctx: Ctx, transact: Transact, outcome: RenewalOutcome) -> None:
 
 
 async def issue_pending_invoices_job(ctx: Ctx, now: datetime) -> IssueReport:
-    issued, failed = await issue_pending(_transact(ctx), ctx["provider"], now - ISSUE_GRACE)
-    return IssueReport(issued, failed)
+    """Issue what the provider never confirmed, and void there the shortfall invoices
+    nobody needs to pay any more (their campaign was funded otherwise, or canceled)."""
+    transact = transact_of(ctx)
+    issued, failed = await issue_pending(transact, ctx["provider"], now - ISSUE_GRACE)
+    voided, void_failed = await void_superseded(transact, ctx["provider"])
+    return IssueReport(issued, failed, voided, void_failed)
 
 
 async def retry_webhook_events_job(ctx: Ctx, now: datetime) -> RetryReport:
-    return RetryReport(await retry_failed(_transact(ctx), ctx["provider"], now))
+    return RetryReport(await retry_failed(transact_of(ctx), ctx["provider"], now))
 
 
 async def renew_subscriptions_cron(ctx: Ctx) -> RenewalReport:

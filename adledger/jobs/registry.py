@@ -7,6 +7,11 @@ from adledger.jobs.billing import (
     renew_subscriptions_job,
     retry_webhook_events_job,
 )
+from adledger.jobs.campaigns import (
+    complete_campaigns_job,
+    credit_sweep_job,
+    start_campaigns_job,
+)
 from adledger.jobs.ledger import Job, verify_ledger_job
 
 JOBS: dict[str, Job] = {
@@ -14,4 +19,7 @@ JOBS: dict[str, Job] = {
     "renew-subscriptions": renew_subscriptions_job,
     "issue-pending-invoices": issue_pending_invoices_job,
     "retry-webhook-events": retry_webhook_events_job,
+    "start-campaigns": start_campaigns_job,
+    "complete-campaigns": complete_campaigns_job,
+    "credit-sweep": credit_sweep_job,
 }

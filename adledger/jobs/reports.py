@@ -37,12 +37,31 @@ class RenewalReport:
 class IssueReport:
     issued: int = 0
     failed: int = 0
+    voided: int = 0
+    void_failed: int = 0
 
     def __str__(self) -> str:
-        if not self.issued and not self.failed:
-            return "no pending invoices to issue"
+        if not (self.issued or self.failed or self.voided or self.void_failed):
+            return "no pending invoices to issue or void"
         text = f"issued {_plural(self.issued, 'pending invoice')}"
-        return text + (f" ({self.failed} failed at the provider)" if self.failed else "")
+        text += f" ({self.failed} failed at the provider)" if self.failed else ""
+        text += f", voided {_plural(self.voided, 'superseded shortfall invoice')}"
+        return text + (f" ({self.void_failed} failed at the provider)" if self.void_failed else "")
+
+
+@dataclass
+class CampaignReport:
+    job: str
+    steps: dict[str, int] = field(default_factory=dict)
+
+    def count(self, step: str) -> None:
+        self.steps[step] = self.steps.get(step, 0) + 1
+
+    def __str__(self) -> str:
+        done = {step: n for step, n in self.steps.items() if step != "not due"}
+        if not done:
+            return "no campaigns due"
+        return ", ".join(f"{n} {step}" for step, n in sorted(done.items()))
 
 
 @dataclass

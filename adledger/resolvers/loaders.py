@@ -11,7 +11,7 @@ from strawberry.dataloader import DataLoader
 from adledger.domain.access import Role
 from adledger.domain.billing import TopUpStatus
 from adledger.schema.pages import PageArgs
-from adledger.store import billing, invitations, wallets
+from adledger.store import billing, campaigns, invitations, wallets
 from adledger.store import business_centers as centers
 
 if TYPE_CHECKING:
@@ -37,6 +37,13 @@ class Loaders:
         self.invoice = self._rows(billing.invoices_by_ids, "id")
         self.top_up = self._rows(billing.top_ups_by_ids, "id")
         self.subscription = self._rows(billing.subscriptions_by_center, "business_center_id")
+        self.campaign = self._rows(campaigns.campaigns_by_ids, "id")
+        self.campaign_page: DataLoader[tuple[int, PageArgs, str | None], list[Any]] = DataLoader(
+            self._campaign_pages
+        )
+        self.campaign_invoice_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(
+            self._campaign_invoice_pages
+        )
         self.invoice_lines: DataLoader[int, list[tuple[str, int]]] = DataLoader(self._invoice_lines)
         self.pending_top_ups: DataLoader[int, list[Any]] = DataLoader(self._pending_top_ups)
         self.balances: DataLoader[int, dict[str, int]] = DataLoader(self._balances)
@@ -93,6 +100,30 @@ class Loaders:
             (args,) = group
             return await self._ctx.read(
                 lambda s: centers.ad_account_pages(
+                    s, parents, limit=args.fetch, after_id=args.after_id
+                )
+            )
+
+        return await _grouped_pages(keys, fetch)
+
+    async def _campaign_pages(
+        self, keys: list[tuple[int, PageArgs, str | None]]
+    ) -> list[list[Any]]:
+        async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
+            args, status = group
+            return await self._ctx.read(
+                lambda s: campaigns.campaign_pages(
+                    s, parents, limit=args.fetch, after_id=args.after_id, status=status
+                )
+            )
+
+        return await _grouped_pages(keys, fetch)
+
+    async def _campaign_invoice_pages(self, keys: list[tuple[int, PageArgs]]) -> list[list[Any]]:
+        async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
+            (args,) = group
+            return await self._ctx.read(
+                lambda s: campaigns.invoice_pages(
                     s, parents, limit=args.fetch, after_id=args.after_id
                 )
             )

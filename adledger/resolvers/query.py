@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from adledger.domain.access import Permission
 from adledger.schema.billing import Invoice, TopUp
+from adledger.schema.campaigns import Campaign
 from adledger.schema.ids import db_id_of, from_global_id
 from adledger.schema.types import (
     AdAccount,
@@ -61,6 +62,11 @@ async def wallet_transaction(info: Info, id: strawberry.ID) -> WalletTransaction
     return WalletTransaction.from_row(row, row.currency)
 
 
+async def campaign(info: Info, id: strawberry.ID) -> Campaign | None:
+    row = await _visible_row(info, id, "Campaign", "campaign")
+    return None if row is None else Campaign.from_row(row)
+
+
 async def invoice(info: Info, id: strawberry.ID) -> Invoice | None:
     row = await _visible_row(info, id, "Invoice", "invoice")
     if row is None:
@@ -84,6 +90,7 @@ async def top_up(info: Info, id: strawberry.ID) -> TopUp | None:
 
 _NODE_RESOLVERS = {
     "Invoice": invoice,
+    "Campaign": campaign,
     "TopUp": top_up,
     "WalletTransaction": wallet_transaction,
     "BusinessCenter": business_center,

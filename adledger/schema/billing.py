@@ -20,6 +20,7 @@ from adledger.schema.money import Money
 from adledger.schema.node import Node
 
 if TYPE_CHECKING:
+    from adledger.schema.campaigns import Campaign
     from adledger.schema.types import Wallet
 
 
@@ -34,6 +35,7 @@ class Invoice(Node):
     db_id: strawberry.Private[int]
     center_id: strawberry.Private[int]
     currency: strawberry.Private[str]
+    campaign_id: strawberry.Private[int | None]
     number: str
     kind: InvoiceKind
     status: InvoiceStatus
@@ -66,6 +68,7 @@ class Invoice(Node):
             db_id=row.id,
             center_id=row.business_center_id,
             currency=row.currency,
+            campaign_id=row.campaign_id,
             number=row.number,
             kind=InvoiceKind(row.kind),
             status=InvoiceStatus(row.status),
@@ -88,6 +91,16 @@ class Invoice(Node):
             InvoiceLine(description=text, amount=Money.of(amount, self.currency))
             for text, amount in rows
         ]
+
+    @strawberry.field
+    async def campaign(
+        self, info: Info
+    ) -> Annotated[Campaign, strawberry.lazy("adledger.schema.campaigns")] | None:
+        from adledger.schema.campaigns import Campaign
+
+        if self.campaign_id is None:
+            return None
+        return Campaign.from_row(await info.context.loaders.campaign.load(self.campaign_id))
 
 
 @strawberry.type

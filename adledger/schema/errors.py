@@ -84,6 +84,11 @@ class AmountBelowMinimumError(UserError):
     minimum: Money
 
 
+@strawberry.type
+class BudgetBelowMinimumError(UserError):
+    minimum: Money
+
+
 def _plain(error_type: type[UserError]):  # type: ignore[no-untyped-def]
     def build(err: domain.DomainError) -> UserError:
         return error_type(code=err.code, message=err.message, field=list(err.field))
@@ -126,6 +131,14 @@ def _below_minimum(err: domain.DomainError) -> UserError:
     )
 
 
+def _budget_below_minimum(err: domain.DomainError) -> UserError:
+    assert isinstance(err, domain.BudgetBelowMinimum)
+    minimum = Money.of(err.minimum_minor, err.currency)
+    return BudgetBelowMinimumError(
+        code=err.code, message=err.message, field=list(err.field), minimum=minimum
+    )
+
+
 _BUILDERS = {
     domain.ErrorCode.INVALID_INPUT: _plain(InvalidInputError),
     domain.ErrorCode.NOT_FOUND: _plain(NotFoundError),
@@ -138,6 +151,7 @@ _BUILDERS = {
     domain.ErrorCode.PAYMENT_PROVIDER_ERROR: _plain(PaymentProviderError),
     domain.ErrorCode.TARGET_ALREADY_COVERED: _target_covered,
     domain.ErrorCode.AMOUNT_BELOW_MINIMUM: _below_minimum,
+    domain.ErrorCode.BUDGET_BELOW_MINIMUM: _budget_below_minimum,
 }
 
 

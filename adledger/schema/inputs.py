@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
+from adledger.schema.campaigns import DeliveryType, PaymentPlan
 from adledger.schema.enums import (
     AdAccountType,
     BalanceBucket,
@@ -93,3 +96,55 @@ class SubscribeToPlanInput:
 @strawberry.input
 class CancelPlanSubscriptionInput:
     business_center_id: strawberry.ID
+
+
+@strawberry.input
+class CreateCampaignInput:
+    ad_account_id: strawberry.ID
+    name: str
+    budget: MoneyInput
+    starts_at: datetime
+    ends_at: datetime
+    delivery_type: DeliveryType | None = DeliveryType.IF_AVAILABLE
+    payment_plan: PaymentPlan | None = strawberry.field(
+        default=None,
+        description=(
+            "Defaults from the account: CREDIT_BALANCE for PREPAID accounts, "
+            "BUSINESS_CENTER_BALANCE under automatic allocation."
+        ),
+    )
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class LaunchCampaignInput:
+    campaign_id: strawberry.ID
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class UpdateCampaignBudgetInput:
+    campaign_id: strawberry.ID
+    budget: MoneyInput
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class CampaignActionInput:
+    campaign_id: strawberry.ID
+    reason: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class SpendEventInput:
+    event_id: str = strawberry.field(description="Unique per event; a repeated id is counted once.")
+    campaign_id: strawberry.ID
+    amount: MoneyInput
+    impressions: int | None = 0
+    occurred_at: datetime
+
+
+@strawberry.input
+class RecordSpendInput:
+    events: list[SpendEventInput]

@@ -7,8 +7,10 @@ from typing import Annotated
 import strawberry
 
 from adledger.schema.billing import Invoice, TopUp
+from adledger.schema.campaigns import Campaign, RefusedSpend
 from adledger.schema.errors import (
     AmountBelowMinimumError,
+    BudgetBelowMinimumError,
     CurrencyMismatchError,
     ForbiddenError,
     IdempotencyKeyReusedError,
@@ -21,6 +23,7 @@ from adledger.schema.errors import (
     TargetAlreadyCoveredError,
 )
 from adledger.schema.invitations import BusinessCenterInvitation
+from adledger.schema.money import Money
 from adledger.schema.types import AdAccount, BusinessCenter, Wallet
 
 
@@ -30,7 +33,7 @@ class CreateBusinessCenterSuccess:
 
 
 CreateBusinessCenterResult = Annotated[
-    CreateBusinessCenterSuccess | InvalidInputError | IdempotencyKeyReusedError,
+    CreateBusinessCenterSuccess | InvalidInputError | ForbiddenError | IdempotencyKeyReusedError,
     strawberry.union("CreateBusinessCenterResult"),
 ]
 
@@ -187,4 +190,106 @@ DeclineBusinessCenterInvitationResult = Annotated[
 RevokeBusinessCenterInvitationResult = Annotated[
     BusinessCenterInvitationSuccess | InvalidInputError | NotFoundError,
     strawberry.union("RevokeBusinessCenterInvitationResult"),
+]
+
+
+@strawberry.type
+class CreateCampaignSuccess:
+    campaign: Campaign
+
+
+CreateCampaignResult = Annotated[
+    CreateCampaignSuccess
+    | InvalidInputError
+    | NotFoundError
+    | ForbiddenError
+    | CurrencyMismatchError
+    | BudgetBelowMinimumError
+    | IdempotencyKeyReusedError,
+    strawberry.union("CreateCampaignResult"),
+]
+
+
+@strawberry.type
+class LaunchCampaignSuccess:
+    campaign: Campaign
+    shortfall_invoice: Invoice | None = strawberry.field(
+        description=(
+            "Present when the wallet could not cover the budget: the invoice for the difference."
+        )
+    )
+
+
+LaunchCampaignResult = Annotated[
+    LaunchCampaignSuccess
+    | NotFoundError
+    | ForbiddenError
+    | InvalidStateError
+    | SubscriptionRequiredError
+    | PaymentProviderError
+    | InvalidInputError
+    | IdempotencyKeyReusedError,
+    strawberry.union("LaunchCampaignResult"),
+]
+
+
+@strawberry.type
+class UpdateCampaignBudgetSuccess:
+    campaign: Campaign
+    credited: Money = strawberry.field(
+        description="Returned to the wallet by this change (budget reductions)."
+    )
+    charged: Money = strawberry.field(
+        description="Taken from the wallet by this change (budget increases)."
+    )
+
+
+UpdateCampaignBudgetResult = Annotated[
+    UpdateCampaignBudgetSuccess
+    | InvalidInputError
+    | NotFoundError
+    | ForbiddenError
+    | CurrencyMismatchError
+    | InvalidStateError
+    | InsufficientFundsError
+    | BudgetBelowMinimumError
+    | IdempotencyKeyReusedError,
+    strawberry.union("UpdateCampaignBudgetResult"),
+]
+
+
+@strawberry.type
+class CampaignActionSuccess:
+    campaign: Campaign
+
+
+CampaignActionResult = Annotated[
+    CampaignActionSuccess
+    | NotFoundError
+    | ForbiddenError
+    | InvalidStateError
+    | InvalidInputError
+    | IdempotencyKeyReusedError,
+    strawberry.union("CampaignActionResult"),
+]
+
+
+@strawberry.type
+class RecordSpendSuccess:
+    accepted: int = strawberry.field(description="Events applied by this call.")
+    duplicates: int = strawberry.field(description="Events whose eventId had been applied before.")
+    stopped_campaigns: list[Campaign] = strawberry.field(
+        description="Campaigns this call stopped because a budget or the funds ran out."
+    )
+    refused: list[RefusedSpend] = strawberry.field(
+        description=(
+            "Spend this call did not apply, in part or in whole, and why. Refused amounts are "
+            "never applied later: the event id is used up."
+        )
+    )
+
+
+RecordSpendResult = Annotated[
+    RecordSpendSuccess | InvalidInputError | NotFoundError | ForbiddenError | CurrencyMismatchError,
+    strawberry.union("RecordSpendResult"),
 ]

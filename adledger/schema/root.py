@@ -16,9 +16,10 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
-from adledger.resolvers import billing, invitations, mutation, query, subscription
+from adledger.resolvers import billing, campaigns, invitations, mutation, query, subscription
 from adledger.schema import results
 from adledger.schema.billing import Invoice
+from adledger.schema.campaigns import Campaign
 from adledger.schema.errors import UserError
 from adledger.schema.input_guard import guard_mutations
 from adledger.schema.limits import ExpandedSizeLimiter, GuardedValidationCache
@@ -33,6 +34,7 @@ class Query:
     business_center: BusinessCenter | None = strawberry.field(resolver=query.business_center)
     ad_account: AdAccount | None = strawberry.field(resolver=query.ad_account)
     wallet: Wallet | None = strawberry.field(resolver=query.wallet)
+    campaign: Campaign | None = strawberry.field(resolver=query.campaign)
     invoice: Invoice | None = strawberry.field(resolver=query.invoice)
 
 
@@ -78,6 +80,38 @@ class Mutation:
     )
     cancel_plan_subscription: results.CancelPlanSubscriptionResult = strawberry.mutation(
         resolver=billing.cancel_plan_subscription
+    )
+    create_campaign: results.CreateCampaignResult = strawberry.mutation(
+        resolver=campaigns.create_campaign
+    )
+    launch_campaign: results.LaunchCampaignResult = strawberry.mutation(
+        resolver=campaigns.launch_campaign
+    )
+    update_campaign_budget: results.UpdateCampaignBudgetResult = strawberry.mutation(
+        resolver=campaigns.update_campaign_budget
+    )
+    pause_campaign: results.CampaignActionResult = strawberry.mutation(
+        resolver=campaigns.pause_campaign
+    )
+    resume_campaign: results.CampaignActionResult = strawberry.mutation(
+        resolver=campaigns.resume_campaign
+    )
+    cancel_campaign: results.CampaignActionResult = strawberry.mutation(
+        resolver=campaigns.cancel_campaign
+    )
+    reject_campaign: results.CampaignActionResult = strawberry.mutation(
+        resolver=campaigns.reject_campaign,
+        description=(
+            "Platform staff only: the campaign failed review (give the reason). Its unspent "
+            "money returns to the wallet at once."
+        ),
+    )
+    record_spend: results.RecordSpendResult = strawberry.mutation(
+        resolver=campaigns.record_spend,
+        description=(
+            "Delivery reports from the ad server. Each event is applied exactly once, by "
+            "eventId. Integration tokens (and staff) only."
+        ),
     )
 
 

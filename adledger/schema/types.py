@@ -14,6 +14,7 @@ from adledger.domain.access import Role as DomainRole
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency
 from adledger.schema.billing import Invoice, PlanSubscription, TopUp
+from adledger.schema.campaigns import Campaign, CampaignConnection, CampaignStatus
 from adledger.schema.enums import (
     AdAccountType,
     AllocationMode,
@@ -132,6 +133,19 @@ class AdAccount(Node):
         balance = await WalletBalance.load(info, wallet)
         return balance.available
 
+    @strawberry.field(description="Newest first.")
+    async def campaigns(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        status: CampaignStatus | None = None,
+    ) -> CampaignConnection:
+        args = PageArgs.parse(first, after)
+        wanted = None if status is None else status.value
+        rows = await info.context.loaders.campaign_page.load((self.db_id, args, wanted))
+        return CampaignConnection.build(args, rows)
+
 
 @strawberry.type
 class WalletBalance:
@@ -231,6 +245,7 @@ class Wallet(Node):
 @strawberry.type
 class WalletTransaction(Node):
     invoice_id: strawberry.Private[int | None]
+    campaign_id: strawberry.Private[int | None]
     kind: WalletTransactionKind
     bucket: BalanceBucket
     amount: Money = strawberry.field(
@@ -251,11 +266,18 @@ class WalletTransaction(Node):
             return None
         return Invoice.from_row(await info.context.loaders.invoice.load(self.invoice_id))
 
+    @strawberry.field
+    async def campaign(self, info: Info) -> Campaign | None:
+        if self.campaign_id is None:
+            return None
+        return Campaign.from_row(await info.context.loaders.campaign.load(self.campaign_id))
+
     @classmethod
     def from_row(cls, row: Any, currency: str) -> WalletTransaction:
         return cls(
             id=strawberry.ID(to_global_id("WalletTransaction", row.id)),
             invoice_id=row.invoice_id,
+            campaign_id=row.campaign_id,
             kind=TransactionKind(row.kind),
             bucket=BalanceBucket(row.bucket.upper()),
             amount=Money.of(row.amount, currency),

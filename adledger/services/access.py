@@ -37,3 +37,10 @@ async def require(
 def require_staff(actor: Actor) -> None:
     if not actor.is_staff:
         raise Forbidden("platform staff only")
+
+
+def refuse_integration(actor: Actor) -> None:
+    """The ad server's token records spend; it never joins or founds a business center,
+    which would let it move customers' money."""
+    if actor.is_integration:
+        raise Forbidden("an integration token cannot do this")

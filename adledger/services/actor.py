@@ -10,3 +10,5 @@ class Actor:
     user_id: int
     email: str
     is_staff: bool
+    is_integration: bool = False
+    """The ad server: records spend, and nothing else that moves money."""

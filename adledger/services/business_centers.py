@@ -49,6 +49,7 @@ def clean_name(raw: str, field: tuple[str, ...] = ("input", "name")) -> str:
 async def create_business_center(
     session: AsyncSession, actor: Actor, name: str, currency: Currency, key: str | None = None
 ) -> CenterOutcome:
+    access.refuse_integration(actor)
     clean = clean_name(name)
     request = {"name": clean, "currency": currency.value}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from adledger.domain.billing import Plan, minimum_top_up
 from adledger.domain.money import Currency, Money, parse_amount
@@ -42,9 +43,33 @@ class BillingConfig:
         default_factory=lambda: DEFAULT_PLAN_PRICES
     )
 
+    min_campaign_budget: str = "50.00"
+    """The platform minimum campaign budget, in the campaign's currency."""
+    min_credit: str = "1.00"
+    """An ended campaign's unspent rest at or below this is forfeited, not credited."""
+    settlement_window_hours: int = 12
+    """Late delivery reports are taken until endsAt plus this; then the rest is credited."""
+
     def minimum_top_up(self, currency: Currency) -> Money:
-        whole = self.min_top_up.split(".")[0] if currency.exponent == 0 else self.min_top_up
-        return minimum_top_up(parse_amount(whole, currency))
+        return minimum_top_up(in_currency(self.min_top_up, currency))
+
+    def minimum_campaign_budget(self, currency: Currency) -> Money:
+        return in_currency(self.min_campaign_budget, currency)
+
+    def minimum_credit(self, currency: Currency) -> Money:
+        return in_currency(self.min_credit, currency)
+
+    @property
+    def settlement_window(self) -> timedelta:
+        return timedelta(hours=self.settlement_window_hours)
 
     def plan_price(self, plan: Plan, currency: Currency) -> Money:
         return parse_amount(self.plan_prices[plan.value][currency.value], currency)
+
+
+def in_currency(setting: str, currency: Currency) -> Money:
+    """A setting written as "10.00" in any currency: 10.00 USD, 10 JPY, 10.000 KWD."""
+    whole, _, fraction = setting.partition(".")
+    if currency.exponent == 0:
+        return parse_amount(whole, currency)
+    return parse_amount(f"{whole}.{fraction[: currency.exponent]}" if fraction else whole, currency)

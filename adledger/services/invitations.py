@@ -65,6 +65,7 @@ async def invite(
 async def accept(
     session: AsyncSession, actor: Actor, invitation_id: int, now: datetime
 ) -> InvitationOutcome:
+    access.refuse_integration(actor)
     row = await _addressed_to(session, actor, invitation_id, now)
     if await access.role_in(session, actor, row.business_center_id) is None:
         await centers.insert_membership(session, row.business_center_id, actor.user_id, row.role)

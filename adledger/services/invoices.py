@@ -26,6 +26,7 @@ class NewInvoice:
     lines: Sequence[tuple[str, int]]
     issue_on: datetime
     days_until_due: int
+    campaign_id: int | None = None
 
 
 def provider_key(invoice_id: int, top_up_id: int | None = None) -> str:
@@ -47,6 +48,7 @@ async def open_invoice(session: AsyncSession, new: NewInvoice) -> Invoice:
         discount=0,
         issue_on=new.issue_on,
         due_at=new.issue_on + timedelta(days=new.days_until_due),
+        campaign_id=new.campaign_id,
     )
     return await repo.insert_invoice(session, invoice, new.lines)
 
@@ -164,3 +166,7 @@ async def _record_issue(
         payment_reference=issued.reference,
         hosted_url=issued.hosted_url,
     )
+    voided_meanwhile = await repo.invoices_by_ids(session, [snapshot.invoice_id])
+    if voided_meanwhile and voided_meanwhile[0].status == InvoiceStatus.VOID:
+        # Voided here while the provider was creating it: void it there too (the job).
+        await repo.update_invoice(session, snapshot.invoice_id, void_pending=True)

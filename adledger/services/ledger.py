@@ -34,6 +34,7 @@ async def post_entry(
     actor_user_id: int | None,
     idempotency_key: str | None = None,
     invoice_id: int | None = None,
+    campaign_id: int | None = None,
 ) -> int:
     postings = postings_for(moves)
     accounts = await repo.lock_accounts(session, [p.account_id for p in postings])
@@ -46,6 +47,7 @@ async def post_entry(
         description=description,
         actor_user_id=actor_user_id,
         invoice_id=invoice_id,
+        campaign_id=campaign_id,
         postings=postings,
         balances_after=applied.balances_after,
         balances=applied.balances,
@@ -66,6 +68,7 @@ class PlatformCredit:
     actor_user_id: int | None = None
     idempotency_key: str | None = None
     invoice_id: int | None = None
+    campaign_id: int | None = None
 
 
 async def credit_from_platform(session: AsyncSession, credit: PlatformCredit) -> int:
@@ -79,4 +82,5 @@ async def credit_from_platform(session: AsyncSession, credit: PlatformCredit) ->
         actor_user_id=credit.actor_user_id,
         idempotency_key=credit.idempotency_key,
         invoice_id=credit.invoice_id,
+        campaign_id=credit.campaign_id,
     )

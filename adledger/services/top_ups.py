@@ -19,6 +19,7 @@ from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency, Money, parse_positive_amount
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
+from adledger.services.funding import fund_waiting, lock_waiting
 from adledger.services.idempotency import run_idempotent
 from adledger.services.invoices import NewInvoice, mark_void, open_invoice
 from adledger.services.ledger import PlatformCredit, credit_from_platform
@@ -127,6 +128,7 @@ async def credit_paid_top_up(session: AsyncSession, invoice: Invoice, paid_at: d
     top_up = await repo.lock_top_up_of_invoice(session, invoice.id)
     if top_up is None or top_up.status in (TopUpStatus.PAID, TopUpStatus.CANCELED):
         return
+    waiting = await lock_waiting(session, top_up.wallet_id)
     await credit_from_platform(
         session,
         PlatformCredit(
@@ -142,6 +144,7 @@ async def credit_paid_top_up(session: AsyncSession, invoice: Invoice, paid_at: d
         ),
     )
     await repo.update_top_up(session, top_up.id, status=TopUpStatus.PAID.value, paid_at=paid_at)
+    await fund_waiting(session, top_up.wallet_id, waiting, paid_at)
 
 
 async def settle_unpaid_top_up(

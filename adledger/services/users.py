@@ -21,14 +21,18 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_user(session: AsyncSession, email: str, *, is_staff: bool = False) -> str:
+async def create_user(
+    session: AsyncSession, email: str, *, is_staff: bool = False, is_integration: bool = False
+) -> str:
     """Create the user and return a new API token for it."""
     clean = email.strip().lower()
     if len(clean) > MAX_EMAIL_LENGTH or not _EMAIL_RE.fullmatch(clean):
         raise InvalidInput(f"{email!r} is not an email address", ("email",))
     if await repo.user_by_email(session, clean) is not None:
         raise InvalidState(f"a user with email {clean} exists", ("email",))
-    user = await repo.insert_user(session, clean, is_staff=is_staff)
+    if is_staff and is_integration:
+        raise InvalidInput("a user is staff or an integration, not both", ("integration",))
+    user = await repo.insert_user(session, clean, is_staff=is_staff, is_integration=is_integration)
     return await issue_token(session, user.id)
 
 
@@ -42,4 +46,9 @@ async def authenticate(session: AsyncSession, token: str) -> Actor | None:
     user = await repo.user_by_token_hash(session, hash_token(token))
     if user is None:
         return None
-    return Actor(user_id=user.id, email=user.email, is_staff=user.is_staff)
+    return Actor(
+        user_id=user.id,
+        email=user.email,
+        is_staff=user.is_staff,
+        is_integration=user.is_integration,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +15,7 @@ from adledger.domain.money import Currency, Money, parse_amount, parse_positive_
 from adledger.services import access
 from adledger.services.actor import Actor
 from adledger.services.business_centers import CenterOutcome
+from adledger.services.funding import fund_waiting, lock_waiting
 from adledger.services.idempotency import run_idempotent
 from adledger.services.ledger import PlatformCredit, credit_from_platform, post_entry
 from adledger.store import business_centers as centers
@@ -63,7 +65,9 @@ class Transfer:
     idempotency_key: str | None = None
 
 
-async def transfer_balance(session: AsyncSession, actor: Actor, cmd: Transfer) -> TransferOutcome:
+async def transfer_balance(
+    session: AsyncSession, actor: Actor, cmd: Transfer, now: datetime | None = None
+) -> TransferOutcome:
     source = await wallet_for(session, actor, cmd.from_wallet_id, ("input", "fromWalletId"))
     target = await wallet_for(session, actor, cmd.to_wallet_id, ("input", "toWalletId"))
     money = _money_for(source, cmd.amount)
@@ -78,6 +82,7 @@ async def transfer_balance(session: AsyncSession, actor: Actor, cmd: Transfer) -
 
     async def run() -> TransferOutcome:
         kind = AccountKind(cmd.bucket.value.lower())
+        waiting = await lock_waiting(session, target.id)
         await post_entry(
             session,
             operation="transfer_balance",
@@ -85,6 +90,7 @@ async def transfer_balance(session: AsyncSession, actor: Actor, cmd: Transfer) -
             description=await _transfer_description(session, source, target),
             actor_user_id=actor.user_id,
         )
+        await fund_waiting(session, target.id, waiting, now or datetime.now(UTC))
         return TransferOutcome(source.id, target.id)
 
     return await run_idempotent(
@@ -99,6 +105,7 @@ async def grant_vouchers(
     amount: MoneyIn,
     reason: str,
     key: str | None = None,
+    now: datetime | None = None,
 ) -> WalletOutcome:
     access.require_staff(actor)
     wallet = await _existing_wallet(session, wallet_id, ("input", "walletId"))
@@ -107,6 +114,7 @@ async def grant_vouchers(
     request = {"wallet": wallet.id, "minor": money.minor, "reason": clean_reason}
 
     async def run() -> WalletOutcome:
+        waiting = await lock_waiting(session, wallet.id)
         await credit_from_platform(
             session,
             PlatformCredit(
@@ -119,6 +127,7 @@ async def grant_vouchers(
                 actor.user_id,
             ),
         )
+        await fund_waiting(session, wallet.id, waiting, now or datetime.now(UTC))
         return WalletOutcome(wallet.id)
 
     return await run_idempotent(session, actor, key, "grantVouchers", request, WalletOutcome, run)
@@ -158,9 +167,11 @@ async def credit_adjustment(
     amount: Money,
     description: str,
     actor_user_id: int | None,
+    now: datetime | None = None,
 ) -> int:
     """Cash in from outside the platform (opening balances, corrections by finance)."""
-    return await credit_from_platform(
+    waiting = await lock_waiting(session, wallet_id)
+    entry_id = await credit_from_platform(
         session,
         PlatformCredit(
             wallet_id,
@@ -172,6 +183,8 @@ async def credit_adjustment(
             actor_user_id,
         ),
     )
+    await fund_waiting(session, wallet_id, waiting, now or datetime.now(UTC))
+    return entry_id
 
 
 async def _wallet_move(

@@ -42,6 +42,8 @@ def _states_query(ids: list[int]) -> Select[*tuple[Any, ...]]:
         .outerjoin(Wallet, Wallet.id == LedgerAccount.wallet_id)
         .where(LedgerAccount.id.in_(ids))
         .order_by(LedgerAccount.id)
+        # Balances change by bulk UPDATE within a transaction; never trust the identity map.
+        .execution_options(populate_existing=True)
     )
 
 
@@ -77,6 +79,7 @@ async def write_entry(
     actor_user_id: int | None,
     invoice_id: int | None,
     postings: Sequence[Posting],
+    campaign_id: int | None = None,
     balances_after: Sequence[int],
     balances: dict[int, int],
     untracked: frozenset[int] = frozenset(),
@@ -91,6 +94,7 @@ async def write_entry(
             description=description,
             actor_user_id=actor_user_id,
             invoice_id=invoice_id,
+            campaign_id=campaign_id,
         )
         .returning(LedgerEntry.id)
     )

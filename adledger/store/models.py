@@ -45,6 +45,8 @@ class User(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The ad server's own user: may record spend, and nothing else that moves money.
+    is_integration: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -129,7 +131,8 @@ class LedgerAccount(Base):
     # other than a credit line never goes below zero, whatever code path writes it.
     __table_args__ = (
         CheckConstraint(
-            "kind NOT IN ('cash', 'vouchers', 'reserve', 'hold') OR balance >= 0",
+            "kind NOT IN ('cash', 'vouchers', 'reserve', 'voucher_reserve', 'hold') "
+            "OR balance >= 0",
             name="customer_balance_non_negative",
         ),
     )
@@ -156,6 +159,9 @@ class LedgerEntry(Base):
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     invoice_id: Mapped[int | None] = mapped_column(
         ForeignKey("invoices.id", ondelete="RESTRICT"), index=True
+    )
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="RESTRICT"), index=True
     )
     created_at: Mapped[datetime] = _created_at()
 
@@ -226,6 +232,8 @@ class Invoice(Base):
     payment_reference: Mapped[str | None] = mapped_column(String(255), unique=True)
     hosted_url: Mapped[str | None] = mapped_column(Text)
     flag_reason: Mapped[str | None] = mapped_column(Text)
+    # Voided here, not yet confirmed void at the provider: a job retries the provider call.
+    void_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -318,3 +326,81 @@ class BusinessCenterInvitation(Base):
     created_at: Mapped[datetime] = _created_at()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Campaign(Base):
+    """A campaign and the counters of its money; the money itself sits in its ledger
+    accounts (reserve, voucher_reserve, hold), which these counters explain:
+    reserve + voucher_reserve + hold = taken - spent - credited - forfeited."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint(
+            "budget > 0 AND taken >= 0 AND spent >= 0 AND credited >= 0 AND forfeited >= 0",
+            name="amounts",
+        ),
+        Index("ix_campaigns_wallet_id_status", "wallet_id", "status"),
+        Index("ix_campaigns_status_starts_at", "status", "starts_at"),
+        Index("ix_campaigns_status_ends_at", "status", "ends_at"),
+        Index(
+            "ix_campaigns_unsettled_ends_at",
+            "ends_at",
+            postgresql_where=text(
+                "settled_at IS NULL AND status NOT IN ('DRAFT', 'CANCELED', 'REJECTED')"
+            ),
+        ),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    ad_account_id: Mapped[int] = mapped_column(
+        ForeignKey("ad_accounts.id", ondelete="RESTRICT"), index=True
+    )
+    business_center_id: Mapped[int] = mapped_column(
+        ForeignKey("business_centers.id", ondelete="RESTRICT"), index=True
+    )
+    wallet_id: Mapped[int] = mapped_column(ForeignKey("wallets.id", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(32))
+    delivery_type: Mapped[str] = mapped_column(String(16))
+    payment_plan: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    budget: Mapped[int] = mapped_column(BigInteger)
+    taken: Mapped[int] = mapped_column(BigInteger, default=0)
+    spent: Mapped[int] = mapped_column(BigInteger, default=0)
+    credited: Mapped[int] = mapped_column(BigInteger, default=0)
+    forfeited: Mapped[int] = mapped_column(BigInteger, default=0)
+    impressions: Mapped[int] = mapped_column(BigInteger, default=0)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    launched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_at_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    shortfall_invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invoices.id", ondelete="RESTRICT")
+    )
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    created_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = _created_at()
+
+
+class SpendEvent(Base):
+    """One delivery report, applied once ever: its event id is UNIQUE."""
+
+    __tablename__ = "spend_events"
+    __table_args__ = (
+        CheckConstraint("amount > 0 AND refused >= 0 AND refused <= amount", name="amounts"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="RESTRICT"), index=True
+    )
+    amount: Mapped[int] = mapped_column(BigInteger)
+    refused: Mapped[int] = mapped_column(BigInteger, default=0)
+    refusal: Mapped[str | None] = mapped_column(String(40))
+    impressions: Mapped[int] = mapped_column(BigInteger, default=0)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = _created_at()

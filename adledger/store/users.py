@@ -15,8 +15,10 @@ async def user_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email == email))
 
 
-async def insert_user(session: AsyncSession, email: str, *, is_staff: bool) -> User:
-    user = User(email=email, is_staff=is_staff)
+async def insert_user(
+    session: AsyncSession, email: str, *, is_staff: bool, is_integration: bool = False
+) -> User:
+    user = User(email=email, is_staff=is_staff, is_integration=is_integration)
     session.add(user)
     await session.flush()
     return user

@@ -118,6 +118,7 @@ class TransactionRow:
     created_at: datetime
     actor_email: str | None
     invoice_id: int | None
+    campaign_id: int | None
 
 
 def _transactions(*extra: Any) -> Select[*tuple[Any, ...]]:
@@ -136,6 +137,7 @@ def _transactions(*extra: Any) -> Select[*tuple[Any, ...]]:
             LedgerPosting.created_at,
             User.email.label("actor_email"),
             LedgerEntry.invoice_id,
+            LedgerEntry.campaign_id,
             *extra,
         )
         .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)

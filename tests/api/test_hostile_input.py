@@ -271,7 +271,13 @@ def _sample(type_: GraphQLInputType) -> object:
             for name, field in type_.fields.items()
             if is_non_null_type(field.type) or _texts(field.type)
         }
-    return {"Int": 1, "Boolean": True, "Decimal": "1.00"}.get(type_.name, "x")
+    samples = {
+        "Int": 1,
+        "Boolean": True,
+        "Decimal": "1.00",
+        "DateTime": "2026-11-22T10:00:00+00:00",
+    }
+    return samples.get(type_.name, "x")
 
 
 def _texts(type_: GraphQLInputType, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

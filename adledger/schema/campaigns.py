@@ -1,0 +1,173 @@
+"""Campaigns as the API shows them, their invoices, and what recordSpend reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from adledger.domain import campaigns as domain
+from adledger.domain.money import Currency
+from adledger.schema.billing import Invoice
+from adledger.schema.ids import to_cursor, to_global_id
+from adledger.schema.money import Money
+from adledger.schema.node import Node
+from adledger.schema.pages import PageArgs, PageInfo
+
+if TYPE_CHECKING:
+    from adledger.schema.types import AdAccount
+
+CampaignStatus = strawberry.enum(domain.CampaignStatus, name="CampaignStatus")
+DeliveryType = strawberry.enum(domain.DeliveryType, name="DeliveryType")
+PaymentPlan = strawberry.enum(domain.PaymentPlan, name="PaymentPlan")
+RefusedSpendReason = strawberry.enum(
+    domain.SpendRefusal,
+    name="RefusedSpendReason",
+    description=(
+        "OVER_BUDGET: beyond what the campaign's reserve holds. CAMPAIGN_NOT_DELIVERING: the "
+        "campaign was not delivering then (not launched, not funded, paused, canceled, or the "
+        "event is after endsAt). SETTLEMENT_WINDOW_CLOSED: reported after endsAt plus the "
+        "settlement window, once the unspent rest may have been credited."
+    ),
+)
+
+
+@strawberry.type
+class Campaign(Node):
+    db_id: strawberry.Private[int]
+    center_id: strawberry.Private[int]
+    ad_account_id: strawberry.Private[int]
+    shortfall_invoice_id: strawberry.Private[int | None]
+    currency: strawberry.Private[str]
+    spent_minor: strawberry.Private[int]
+    name: str
+    status: CampaignStatus
+    delivery_type: DeliveryType
+    payment_plan: PaymentPlan
+    budget: Money
+    spent: Money
+    funded: Money = strawberry.field(description="Money paid or reserved for this campaign so far.")
+    credited: Money = strawberry.field(
+        description="Returned to the wallet: budget reductions, cancellation, unspent budget."
+    )
+    forfeited: Money = strawberry.field(
+        description="An unspent rest at or below the minimum credit, kept by the platform."
+    )
+    impressions: int
+    starts_at: datetime
+    ends_at: datetime
+    launched_at: datetime | None
+    settled_at: datetime | None = strawberry.field(
+        description="When the unspent budget was credited (or forfeited); null until then."
+    )
+    rejection_reason: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Campaign:
+        money = lambda minor: Money.of(minor, row.currency)  # noqa: E731
+        return cls(
+            id=strawberry.ID(to_global_id("Campaign", row.id)),
+            db_id=row.id,
+            center_id=row.business_center_id,
+            ad_account_id=row.ad_account_id,
+            shortfall_invoice_id=row.shortfall_invoice_id,
+            currency=row.currency,
+            spent_minor=row.spent,
+            name=row.name,
+            status=domain.CampaignStatus(row.status),
+            delivery_type=domain.DeliveryType(row.delivery_type),
+            payment_plan=domain.PaymentPlan(row.payment_plan),
+            budget=money(row.budget),
+            spent=money(row.spent),
+            funded=money(row.taken - row.credited - row.forfeited),
+            credited=money(row.credited),
+            forfeited=money(row.forfeited),
+            impressions=row.impressions,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            launched_at=row.launched_at,
+            settled_at=row.settled_at,
+            rejection_reason=row.rejection_reason,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field
+    async def ad_account(
+        self, info: Info
+    ) -> Annotated[AdAccount, strawberry.lazy("adledger.schema.types")]:
+        from adledger.schema.types import AdAccount
+
+        return AdAccount.from_row(await info.context.loaders.ad_account.load(self.ad_account_id))
+
+    @strawberry.field(
+        description=(
+            "The lowest budget that may be set now: the larger of the platform minimum and the "
+            "spend to date."
+        )
+    )
+    def minimum_budget(self, info: Info) -> Money:
+        platform = info.context.state.billing.minimum_campaign_budget(Currency(self.currency))
+        return Money.of(domain.minimum_budget(platform.minor, self.spent_minor), self.currency)
+
+    @strawberry.field(
+        description="The open invoice for what the wallet could not cover at launch, if any."
+    )
+    async def shortfall_invoice(self, info: Info) -> Invoice | None:
+        if self.shortfall_invoice_id is None:
+            return None
+        row = await info.context.loaders.invoice.load(self.shortfall_invoice_id)
+        return Invoice.from_row(row) if row is not None and row.status == "OPEN" else None
+
+    @strawberry.field
+    async def invoices(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> InvoiceConnection:
+        args = PageArgs.parse(first, after)
+        rows = await info.context.loaders.campaign_invoice_page.load((self.db_id, args))
+        return InvoiceConnection.build(args, rows)
+
+
+@strawberry.type
+class CampaignEdge:
+    cursor: str
+    node: Campaign
+
+
+@strawberry.type
+class CampaignConnection:
+    edges: list[CampaignEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def build(cls, args: PageArgs, rows: list[Any]) -> CampaignConnection:
+        shown = rows[: args.first]
+        edges = [CampaignEdge(cursor=to_cursor(r.id), node=Campaign.from_row(r)) for r in shown]
+        return cls(edges=edges, page_info=args.page_info([r.id for r in shown], len(rows)))
+
+
+@strawberry.type
+class InvoiceEdge:
+    cursor: str
+    node: Invoice
+
+
+@strawberry.type
+class InvoiceConnection:
+    edges: list[InvoiceEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def build(cls, args: PageArgs, rows: list[Any]) -> InvoiceConnection:
+        shown = rows[: args.first]
+        edges = [InvoiceEdge(cursor=to_cursor(r.id), node=Invoice.from_row(r)) for r in shown]
+        return cls(edges=edges, page_info=args.page_info([r.id for r in shown], len(rows)))
+
+
+@strawberry.type(description="The part of a spend event that was not applied, and why.")
+class RefusedSpend:
+    event_id: str
+    amount: Money = strawberry.field(description="What was not applied.")
+    reason: RefusedSpendReason

@@ -1,0 +1,542 @@
+"""Campaigns paid from the credit balance (DESIGN §6): create, launch, budget changes,
+pause, resume, cancel and reject. Each runs in the caller's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.access import Permission
+from adledger.domain.billing import InvoiceKind, SubscriptionStatus
+from adledger.domain.campaigns import (
+    Action,
+    CampaignStatus,
+    DeliveryType,
+    Flight,
+    PaymentPlan,
+    check_budget,
+    check_launchable,
+    check_new_flight,
+    clean_name,
+    draw,
+    give_back,
+    launched,
+    minimum_budget,
+    transition,
+)
+from adledger.domain.errors import (
+    CurrencyMismatch,
+    InsufficientFunds,
+    InvalidInput,
+    NotFound,
+    SubscriptionRequired,
+)
+from adledger.domain.ledger import AccountKind, Move, TransactionKind
+from adledger.domain.money import Currency, Money, parse_positive_amount
+from adledger.services import access
+from adledger.services.actor import Actor
+from adledger.services.config import BillingConfig
+from adledger.services.funding import (
+    Locked,
+    Return,
+    campaign_money,
+    flight_of,
+    fund_waiting,
+    lock_waiting,
+    return_to_wallet,
+    wallet_accounts,
+)
+from adledger.services.idempotency import run_idempotent
+from adledger.services.invoices import NewInvoice, open_invoice
+from adledger.services.ledger import post_entry
+from adledger.services.wallets import MoneyIn
+from adledger.store import billing as billing_repo
+from adledger.store import business_centers as centers
+from adledger.store import campaigns as repo
+from adledger.store import ledger as ledger_repo
+from adledger.store import wallets as wallet_repo
+from adledger.store.models import AdAccount, Campaign
+
+CAMPAIGN_FIELD = ("input", "campaignId")
+BUDGET_FIELD = ("input", "budget")
+MAX_REASON_LENGTH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignOutcome:
+    campaign_id: int
+    wallet_id: int
+    shortfall_invoice_id: int | None = None
+    """The shortfall invoice a launch opened, or the one a cancel left to void."""
+    credited: int = 0
+    charged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewCampaign:
+    ad_account_id: int
+    name: str
+    budget: MoneyIn
+    starts_at: datetime
+    ends_at: datetime
+    delivery_type: DeliveryType = DeliveryType.IF_AVAILABLE
+    payment_plan: PaymentPlan | None = None
+    idempotency_key: str | None = None
+
+
+async def create_campaign(
+    session: AsyncSession, actor: Actor, new: NewCampaign, config: BillingConfig, now: datetime
+) -> CampaignOutcome:
+    account = await _ad_account_for(session, actor, new.ad_account_id)
+    plan = _payment_plan(account, new.payment_plan)
+    budget = _budget(account.currency, new.budget, BUDGET_FIELD)
+    minimum = config.minimum_campaign_budget(budget.currency).minor
+    check_budget(budget.minor, minimum, account.currency, (*BUDGET_FIELD, "amount"))
+    flight = Flight(new.starts_at, new.ends_at)
+    check_new_flight(flight, now)
+    name = clean_name(new.name)
+    request = {
+        "account": account.id,
+        "name": name,
+        "budget": budget.minor,
+        "flight": [flight.starts_at.isoformat(), flight.ends_at.isoformat()],
+        "delivery": new.delivery_type.value,
+        "plan": plan.value,
+    }
+
+    async def run() -> CampaignOutcome:
+        wallet = (await wallet_repo.wallets_of_ad_accounts(session, [account.id]))[0]
+        row = Campaign(
+            ad_account_id=account.id,
+            business_center_id=account.business_center_id,
+            wallet_id=wallet.id,
+            name=name,
+            status=CampaignStatus.DRAFT.value,
+            delivery_type=new.delivery_type.value,
+            payment_plan=plan.value,
+            currency=account.currency,
+            budget=budget.minor,
+            taken=0,
+            spent=0,
+            credited=0,
+            forfeited=0,
+            impressions=0,
+            starts_at=flight.starts_at,
+            ends_at=flight.ends_at,
+            paused_at_end=False,
+            created_by_user_id=actor.user_id,
+        )
+        await repo.insert_campaign(session, row)
+        return CampaignOutcome(row.id, wallet.id)
+
+    return await run_idempotent(
+        session, actor, new.idempotency_key, "createCampaign", request, CampaignOutcome, run
+    )
+
+
+async def launch_campaign(
+    session: AsyncSession,
+    actor: Actor,
+    campaign_id: int,
+    config: BillingConfig,
+    now: datetime,
+    key: str | None = None,
+) -> CampaignOutcome:
+    found = await campaign_for(session, actor, campaign_id)
+
+    async def run() -> CampaignOutcome:
+        await _require_subscription(session, found.business_center_id)
+        campaign = await _lock(session, campaign_id)
+        status = CampaignStatus(campaign.status)
+        transition(status, Action.LAUNCH, flight_of(campaign), now)
+        check_launchable(flight_of(campaign), now)
+        return await _launch(session, campaign, config, now, actor.user_id)
+
+    return await run_idempotent(
+        session, actor, key, "launchCampaign", {"campaign": campaign_id}, CampaignOutcome, run
+    )
+
+
+async def _launch(
+    session: AsyncSession,
+    campaign: Campaign,
+    config: BillingConfig,
+    now: datetime,
+    actor_user_id: int,
+) -> CampaignOutcome:
+    """The whole budget from the wallet to the reserve, vouchers first; short, what the
+    wallet has goes to the hold and a shortfall invoice asks for the rest."""
+    wallet = await wallet_accounts(session, campaign.wallet_id)
+    money = await campaign_money(session, campaign.id)
+    states = await ledger_repo.lock_accounts(session, [wallet.cash, wallet.vouchers])
+    taking = draw(campaign.budget, states[wallet.vouchers].balance, states[wallet.cash].balance)
+    cash_to = AccountKind.HOLD if taking.short else AccountKind.RESERVE
+    kind = TransactionKind.CAMPAIGN_LAUNCH
+    moves = [
+        Move(wallet.vouchers, money.accounts[AccountKind.VOUCHER_RESERVE], taking.vouchers, kind)
+        if taking.vouchers
+        else None,
+        Move(wallet.cash, money.accounts[cash_to], taking.cash, kind) if taking.cash else None,
+    ]
+    if taking.total:
+        await post_entry(
+            session,
+            operation="campaign_launch",
+            moves=[m for m in moves if m is not None],
+            description=f"Launch of campaign {campaign.name}",
+            actor_user_id=actor_user_id,
+            idempotency_key=f"campaign:{campaign.id}:launch",
+            campaign_id=campaign.id,
+        )
+    campaign.taken += taking.total
+    campaign.launched_at = now
+    campaign.status = launched(not taking.short, flight_of(campaign), now).value
+    if taking.short:
+        invoice = await open_invoice(
+            session,
+            NewInvoice(
+                campaign.business_center_id,
+                campaign.wallet_id,
+                InvoiceKind.CAMPAIGN_SHORTFALL,
+                campaign.currency,
+                [(f"Campaign {campaign.name}: budget not covered by the balance", taking.short)],
+                now,
+                config.days_until_due,
+                campaign_id=campaign.id,
+            ),
+        )
+        campaign.shortfall_invoice_id = invoice.id
+    await repo.save(session, campaign)
+    return CampaignOutcome(campaign.id, campaign.wallet_id, campaign.shortfall_invoice_id)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetChange:
+    campaign_id: int
+    budget: MoneyIn
+    idempotency_key: str | None = None
+
+
+async def update_budget(
+    session: AsyncSession, actor: Actor, change: BudgetChange, config: BillingConfig, now: datetime
+) -> CampaignOutcome:
+    found = await campaign_for(session, actor, change.campaign_id)
+    budget = _budget(found.currency, change.budget, BUDGET_FIELD)
+    request = {"campaign": found.id, "budget": budget.minor}
+
+    async def run() -> CampaignOutcome:
+        locked = await lock_waiting(session, found.wallet_id, also=[found.id])
+        campaign = _still_there(locked, found.id)
+        transition(CampaignStatus(campaign.status), Action.CHANGE_BUDGET, flight_of(campaign), now)
+        platform_minimum = config.minimum_campaign_budget(budget.currency).minor
+        lowest = minimum_budget(platform_minimum, campaign.spent)
+        check_budget(budget.minor, lowest, campaign.currency, (*BUDGET_FIELD, "amount"))
+        outcome = await _rebudget(session, campaign, budget.minor, now, actor.user_id)
+        await fund_waiting(session, campaign.wallet_id, locked, now)
+        return outcome
+
+    return await run_idempotent(
+        session,
+        actor,
+        change.idempotency_key,
+        "updateCampaignBudget",
+        request,
+        CampaignOutcome,
+        run,
+    )
+
+
+async def _rebudget(
+    session: AsyncSession, campaign: Campaign, budget: int, now: datetime, actor_user_id: int
+) -> CampaignOutcome:
+    difference = budget - campaign.budget
+    outcome = CampaignOutcome(campaign.id, campaign.wallet_id)
+    if campaign.status != CampaignStatus.DRAFT and difference > 0:
+        await _take_more(session, campaign, difference, actor_user_id)
+        outcome = CampaignOutcome(campaign.id, campaign.wallet_id, charged=difference)
+    elif campaign.status != CampaignStatus.DRAFT and difference < 0:
+        await _give_back(session, campaign, -difference, actor_user_id)
+        outcome = CampaignOutcome(campaign.id, campaign.wallet_id, credited=-difference)
+    campaign.budget = budget
+    _restatus_after_budget(campaign, now)
+    await repo.save(session, campaign)
+    return outcome
+
+
+async def _take_more(
+    session: AsyncSession, campaign: Campaign, amount: int, actor_user_id: int
+) -> None:
+    wallet = await wallet_accounts(session, campaign.wallet_id)
+    money = await campaign_money(session, campaign.id)
+    states = await ledger_repo.lock_accounts(session, [wallet.cash, wallet.vouchers])
+    vouchers, cash = states[wallet.vouchers].balance, states[wallet.cash].balance
+    taking = draw(amount, vouchers, cash)
+    if taking.short:
+        raise InsufficientFunds(
+            message="the ad account's balance does not cover the increase",
+            available_minor=vouchers + cash,
+            currency=campaign.currency,
+            field=(*BUDGET_FIELD, "amount"),
+        )
+    kind = TransactionKind.BUDGET_INCREASE
+    moves = [
+        Move(wallet.vouchers, money.accounts[AccountKind.VOUCHER_RESERVE], taking.vouchers, kind)
+        if taking.vouchers
+        else None,
+        Move(wallet.cash, money.accounts[AccountKind.RESERVE], taking.cash, kind)
+        if taking.cash
+        else None,
+    ]
+    await post_entry(
+        session,
+        operation="budget_increase",
+        moves=[m for m in moves if m is not None],
+        description=f"Budget of campaign {campaign.name} increased",
+        actor_user_id=actor_user_id,
+        campaign_id=campaign.id,
+    )
+    campaign.taken += amount
+
+
+async def _give_back(
+    session: AsyncSession, campaign: Campaign, amount: int, actor_user_id: int
+) -> None:
+    money = await campaign_money(session, campaign.id)
+    back = Return(
+        give_back(money.reserve, amount),
+        0,
+        TransactionKind.BUDGET_REDUCTION_CREDIT,
+        f"Budget of campaign {campaign.name} reduced",
+        None,
+        actor_user_id,
+    )
+    await return_to_wallet(session, campaign, back)
+
+
+def _restatus_after_budget(campaign: Campaign, now: datetime) -> None:
+    """A budget that now equals the spend stops delivery; one raised above it on an
+    exhausted campaign resumes it while its flight lasts."""
+    status = CampaignStatus(campaign.status)
+    if status is CampaignStatus.ACTIVE and campaign.spent >= campaign.budget:
+        campaign.status = CampaignStatus.BUDGET_EXHAUSTED.value
+    elif (
+        status is CampaignStatus.BUDGET_EXHAUSTED
+        and campaign.spent < campaign.budget
+        and now < campaign.ends_at
+    ):
+        campaign.status = flight_of(campaign).running_status(now).value
+
+
+async def pause_campaign(
+    session: AsyncSession, actor: Actor, campaign_id: int, now: datetime, key: str | None = None
+) -> CampaignOutcome:
+    await campaign_for(session, actor, campaign_id)
+
+    async def run() -> CampaignOutcome:
+        campaign = await _lock(session, campaign_id)
+        status = CampaignStatus(campaign.status)
+        campaign.status = transition(status, Action.PAUSE, flight_of(campaign), now).value
+        campaign.paused_at = now
+        await repo.save(session, campaign)
+        return CampaignOutcome(campaign.id, campaign.wallet_id)
+
+    return await run_idempotent(
+        session, actor, key, "pauseCampaign", {"campaign": campaign_id}, CampaignOutcome, run
+    )
+
+
+async def resume_campaign(
+    session: AsyncSession, actor: Actor, campaign_id: int, now: datetime, key: str | None = None
+) -> CampaignOutcome:
+    await campaign_for(session, actor, campaign_id)
+
+    async def run() -> CampaignOutcome:
+        campaign = await _lock(session, campaign_id)
+        status = CampaignStatus(campaign.status)
+        resumed = transition(status, Action.RESUME, flight_of(campaign), now)
+        check_launchable(flight_of(campaign), now)
+        campaign.status, campaign.paused_at = resumed.value, None
+        await repo.save(session, campaign)
+        return CampaignOutcome(campaign.id, campaign.wallet_id)
+
+    return await run_idempotent(
+        session, actor, key, "resumeCampaign", {"campaign": campaign_id}, CampaignOutcome, run
+    )
+
+
+async def cancel_campaign(
+    session: AsyncSession, actor: Actor, campaign_id: int, now: datetime, key: str | None = None
+) -> CampaignOutcome:
+    found = await campaign_for(session, actor, campaign_id)
+
+    async def run() -> CampaignOutcome:
+        return await end_early(session, found, Action.CANCEL, now, actor.user_id)
+
+    return await run_idempotent(
+        session, actor, key, "cancelCampaign", {"campaign": campaign_id}, CampaignOutcome, run
+    )
+
+
+async def reject_campaign(
+    session: AsyncSession,
+    actor: Actor,
+    campaign_id: int,
+    reason: str | None,
+    now: datetime,
+    key: str | None = None,
+) -> CampaignOutcome:
+    """Staff: the campaign failed review. Its money returns at once as credit (a refund to
+    the card comes with refunds)."""
+    access.require_staff(actor)
+    found = await repo.campaign(session, campaign_id)
+    if found is None:
+        raise NotFound("campaign not found", CAMPAIGN_FIELD)
+    clean = _reason(reason)
+
+    async def run() -> CampaignOutcome:
+        outcome = await end_early(session, found, Action.REJECT, now, actor.user_id)
+        campaign = await _lock(session, campaign_id)
+        campaign.rejection_reason = clean
+        await repo.save(session, campaign)
+        return outcome
+
+    request = {"campaign": campaign_id, "reason": clean}
+    return await run_idempotent(
+        session, actor, key, "rejectCampaign", request, CampaignOutcome, run
+    )
+
+
+_EARLY_END = {
+    Action.CANCEL: "canceled",
+    Action.REJECT: "rejected",
+    Action.EXPIRE: "ended before it was funded",
+}
+
+
+async def end_early(
+    session: AsyncSession,
+    found: Campaign,
+    action: Action,
+    now: datetime,
+    actor_user_id: int | None,
+) -> CampaignOutcome:
+    """Cancel, reject or expire: every unspent cent (reserve and hold) returns at once as
+    CANCELLATION_CREDIT; the campaign is settled, so no sweep and no late spend follow.
+    A shortfall invoice left open is voided after the commit (`shortfall_invoice_id`)."""
+    locked = await lock_waiting(session, found.wallet_id, also=[found.id])
+    campaign = _still_there(locked, found.id)
+    was = CampaignStatus(campaign.status)
+    campaign.status = transition(was, action, flight_of(campaign), now).value
+    money = await campaign_money(session, campaign.id)
+    await return_to_wallet(
+        session,
+        campaign,
+        Return(
+            money.reserve,
+            money.hold,
+            TransactionKind.CANCELLATION_CREDIT,
+            f"Campaign {campaign.name} {_EARLY_END[action]}",
+            f"campaign:{campaign.id}:release",
+            actor_user_id,
+        ),
+    )
+    campaign.settled_at = now
+    await repo.save(session, campaign)
+    await fund_waiting(session, campaign.wallet_id, locked, now)
+    pending = campaign.shortfall_invoice_id if was is CampaignStatus.PENDING_FUNDS else None
+    return CampaignOutcome(campaign.id, campaign.wallet_id, pending, credited=money.total)
+
+
+# -- shared checks ----------------------------------------------------------------------
+
+
+async def campaign_for(
+    session: AsyncSession,
+    actor: Actor,
+    campaign_id: int,
+    permission: Permission = Permission.RUN_CAMPAIGNS,
+) -> Campaign:
+    """The campaign, when the caller may run it (NOT_FOUND for other customers')."""
+    campaign = await repo.campaign(session, campaign_id)
+    if campaign is None:
+        raise NotFound("campaign not found", CAMPAIGN_FIELD)
+    await access.require(
+        session,
+        actor,
+        campaign.business_center_id,
+        permission,
+        field=CAMPAIGN_FIELD,
+        what="campaign",
+    )
+    return campaign
+
+
+async def _ad_account_for(session: AsyncSession, actor: Actor, account_id: int) -> AdAccount:
+    field = ("input", "adAccountId")
+    found = await centers.ad_accounts_by_ids(session, [account_id])
+    if not found:
+        raise NotFound("ad account not found", field)
+    await access.require(
+        session,
+        actor,
+        found[0].business_center_id,
+        Permission.RUN_CAMPAIGNS,
+        field=field,
+        what="ad account",
+    )
+    return found[0]
+
+
+async def _lock(session: AsyncSession, campaign_id: int) -> Campaign:
+    campaign = await repo.lock_campaign(session, campaign_id)
+    if campaign is None:
+        raise NotFound("campaign not found", CAMPAIGN_FIELD)
+    return campaign
+
+
+def _still_there(locked: Locked, campaign_id: int) -> Campaign:
+    if campaign_id not in locked:
+        raise NotFound("campaign not found", CAMPAIGN_FIELD)
+    return locked[campaign_id]
+
+
+async def _require_subscription(session: AsyncSession, center_id: int) -> None:
+    found = await billing_repo.subscriptions_by_center(session, [center_id])
+    if not found or not SubscriptionStatus(found[0].status).allows_top_ups:
+        raise SubscriptionRequired(message="launching a campaign needs an active plan subscription")
+
+
+def _payment_plan(account: AdAccount, given: PaymentPlan | None) -> PaymentPlan:
+    field = ("input", "paymentPlan")
+    if account.billing_option != "PREPAID":
+        raise InvalidInput(
+            "campaigns of accounts that are not PREPAID come with automatic allocation and "
+            "invoicing, which this release does not offer yet",
+            field,
+        )
+    plan = given or PaymentPlan.CREDIT_BALANCE
+    if plan is not PaymentPlan.CREDIT_BALANCE:
+        raise InvalidInput(f"paymentPlan {plan.value} is not offered yet", field)
+    return plan
+
+
+def _budget(currency: str, given: MoneyIn, field: tuple[str, ...]) -> Money:
+    if given.currency.value != currency:
+        raise CurrencyMismatch(
+            message=f"the campaign's account settles in {currency}",
+            expected=currency,
+            field=(*field, "currencyCode"),
+        )
+    return parse_positive_amount(given.amount, Currency(currency), (*field, "amount"))
+
+
+def _reason(raw: str | None) -> str:
+    reason = " ".join((raw or "").split())
+    if not 1 <= len(reason) <= MAX_REASON_LENGTH:
+        raise InvalidInput(
+            f"a rejection needs a reason of 1 to {MAX_REASON_LENGTH} characters",
+            ("input", "reason"),
+        )
+    return reason

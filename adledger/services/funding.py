@@ -1,0 +1,186 @@
+"""Money between a wallet and its campaigns: funding waiting campaigns when money arrives,
+and returning a campaign's money to the wallet.
+
+Lock order (services/ledger.py): campaigns before ledger accounts. Whoever brings money
+into a wallet therefore locks the wallet's waiting campaigns first (`lock_waiting`), then
+credits, then funds them (`fund_waiting`), all in the money's own transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.campaigns import Action, CampaignStatus, Flight, Reserve, draw, transition
+from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
+from adledger.services.ledger import post_entry
+from adledger.store import campaigns as repo
+from adledger.store import ledger as ledger_repo
+from adledger.store import wallets as wallet_repo
+from adledger.store.models import Campaign
+
+Locked = dict[int, Campaign]
+
+
+async def lock_waiting(session: AsyncSession, wallet_id: int, also: Sequence[int] = ()) -> Locked:
+    """The wallet's waiting campaigns and `also`, locked together in id order. A campaign
+    that starts waiting after this read waits for the next money to arrive."""
+    waiting = await repo.waiting_campaign_ids(session, wallet_id)
+    if not waiting and not also:
+        return {}
+    return await repo.lock_campaigns(session, [*waiting, *also])
+
+
+def flight_of(campaign: Campaign) -> Flight:
+    return Flight(campaign.starts_at, campaign.ends_at)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletAccounts:
+    cash: int
+    vouchers: int
+
+
+async def wallet_accounts(session: AsyncSession, wallet_id: int) -> WalletAccounts:
+    cash = await wallet_repo.wallet_account(session, wallet_id, AccountKind.CASH)
+    vouchers = await wallet_repo.wallet_account(session, wallet_id, AccountKind.VOUCHERS)
+    return WalletAccounts(cash.id, vouchers.id)
+
+
+async def fund_waiting(
+    session: AsyncSession,
+    wallet_id: int,
+    locked: Locked,
+    now: datetime,
+    first: int | None = None,
+) -> list[int]:
+    """Fund the locked waiting campaigns of the wallet, oldest launch first (`first`, a
+    campaign whose own shortfall invoice was just paid, before all). A campaign the
+    wallet cannot cover in full keeps waiting; a younger, smaller one may still start."""
+    waiting = sorted(
+        (c for c in locked.values() if c.wallet_id == wallet_id and c.status == "PENDING_FUNDS"),
+        key=lambda c: (c.id != first, c.launched_at, c.id),
+    )
+    if not waiting:
+        return []
+    wallet = await wallet_accounts(session, wallet_id)
+    accounts = await repo.campaign_accounts(session, [c.id for c in waiting])
+    ids = [wallet.cash, wallet.vouchers, *(i for a in accounts.values() for i in a.values())]
+    states = await ledger_repo.lock_accounts(session, ids)
+    funded: list[int] = []
+    for campaign in waiting:
+        if await _fund_one(session, campaign, wallet, accounts[campaign.id], states, now):
+            funded.append(campaign.id)
+            states = await ledger_repo.lock_accounts(session, ids)
+    return funded
+
+
+async def _fund_one(
+    session: AsyncSession,
+    campaign: Campaign,
+    wallet: WalletAccounts,
+    own: dict[AccountKind, int],
+    states: dict[int, AccountState],
+    now: datetime,
+) -> bool:
+    hold = states[own[AccountKind.HOLD]].balance
+    set_aside = hold + states[own[AccountKind.VOUCHER_RESERVE]].balance
+    taking = draw(
+        campaign.budget - set_aside, states[wallet.vouchers].balance, states[wallet.cash].balance
+    )
+    if taking.short:
+        return False
+    reserve, kind = own[AccountKind.RESERVE], TransactionKind.CAMPAIGN_LAUNCH
+    moves = [
+        Move(own[AccountKind.HOLD], reserve, hold, kind) if hold else None,
+        Move(wallet.vouchers, own[AccountKind.VOUCHER_RESERVE], taking.vouchers, kind)
+        if taking.vouchers
+        else None,
+        Move(wallet.cash, reserve, taking.cash, kind) if taking.cash else None,
+    ]
+    await post_entry(
+        session,
+        operation="campaign_funding",
+        moves=[m for m in moves if m is not None],
+        description=f"Campaign {campaign.name} funded",
+        actor_user_id=None,
+        idempotency_key=f"campaign:{campaign.id}:funded",
+        campaign_id=campaign.id,
+    )
+    campaign.taken += taking.total
+    campaign.status = transition(
+        CampaignStatus.PENDING_FUNDS, Action.FUND, flight_of(campaign), now
+    ).value
+    await repo.save(session, campaign)
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignMoney:
+    reserve: Reserve
+    hold: int
+    accounts: dict[AccountKind, int]
+
+    @property
+    def total(self) -> int:
+        return self.reserve.total + self.hold
+
+
+async def campaign_money(session: AsyncSession, campaign_id: int) -> CampaignMoney:
+    """The campaign's accounts, locked (the campaign row is already ours)."""
+    accounts = (await repo.campaign_accounts(session, [campaign_id]))[campaign_id]
+    states = await ledger_repo.lock_accounts(session, list(accounts.values()))
+    balance = {kind: states[account_id].balance for kind, account_id in accounts.items()}
+    return CampaignMoney(
+        Reserve(balance[AccountKind.RESERVE], balance[AccountKind.VOUCHER_RESERVE]),
+        balance[AccountKind.HOLD],
+        accounts,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Return:
+    """Money going back from a campaign to its wallet."""
+
+    reserve: Reserve
+    hold: int
+    kind: TransactionKind
+    description: str
+    key: str | None
+    """Unique per campaign for what happens once (its release, its settlement)."""
+    actor_user_id: int | None = None
+
+    @property
+    def total(self) -> int:
+        return self.reserve.total + self.hold
+
+
+async def return_to_wallet(session: AsyncSession, campaign: Campaign, back: Return) -> None:
+    """Cash parts to the wallet's cash, voucher parts to its vouchers: one transaction per
+    bucket touched. The caller has locked the campaign and its accounts."""
+    if back.total == 0:
+        return
+    wallet = await wallet_accounts(session, campaign.wallet_id)
+    own = (await repo.campaign_accounts(session, [campaign.id]))[campaign.id]
+    moves = [
+        Move(own[AccountKind.HOLD], wallet.cash, back.hold, back.kind) if back.hold else None,
+        Move(own[AccountKind.RESERVE], wallet.cash, back.reserve.cash, back.kind)
+        if back.reserve.cash
+        else None,
+        Move(own[AccountKind.VOUCHER_RESERVE], wallet.vouchers, back.reserve.vouchers, back.kind)
+        if back.reserve.vouchers
+        else None,
+    ]
+    await post_entry(
+        session,
+        operation=back.kind.value.lower(),
+        moves=[m for m in moves if m is not None],
+        description=back.description,
+        actor_user_id=back.actor_user_id,
+        idempotency_key=back.key,
+        campaign_id=campaign.id,
+    )
+    campaign.credited += back.total

@@ -1,0 +1,255 @@
+"""Campaigns, their ledger accounts and spend events."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.ledger import CAMPAIGN_KINDS, AccountKind
+from adledger.store.models import Campaign, Invoice, LedgerAccount, SpendEvent
+from adledger.store.pagination import pages_by_parent
+
+
+async def insert_campaign(session: AsyncSession, campaign: Campaign) -> Campaign:
+    """The campaign with its three ledger accounts, created together."""
+    session.add(campaign)
+    await session.flush()
+    session.add_all(
+        LedgerAccount(
+            key=f"campaign:{campaign.id}:{kind.value}",
+            kind=kind.value,
+            currency=campaign.currency,
+            wallet_id=campaign.wallet_id,
+            campaign_id=campaign.id,
+            balance=0,
+        )
+        for kind in CAMPAIGN_KINDS
+    )
+    await session.flush()
+    return campaign
+
+
+async def campaigns_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Campaign]:
+    stmt = select(Campaign).where(Campaign.id.in_(ids))
+    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def campaign(session: AsyncSession, campaign_id: int) -> Campaign | None:
+    found = await campaigns_by_ids(session, [campaign_id])
+    return found[0] if found else None
+
+
+async def lock_campaigns(session: AsyncSession, ids: Sequence[int]) -> dict[int, Campaign]:
+    """Campaigns locked in ascending id order, the order every writer takes them in."""
+    stmt = (
+        select(Campaign)
+        .where(Campaign.id.in_(sorted(set(ids))))
+        .order_by(Campaign.id)
+        .with_for_update(key_share=True)
+    )
+    rows = await session.scalars(stmt.execution_options(populate_existing=True))
+    return {row.id: row for row in rows}
+
+
+async def lock_campaign(session: AsyncSession, campaign_id: int) -> Campaign | None:
+    return (await lock_campaigns(session, [campaign_id])).get(campaign_id)
+
+
+async def waiting_campaign_ids(session: AsyncSession, wallet_id: int) -> list[int]:
+    """Campaigns of the wallet waiting for funds, read without a lock."""
+    stmt = select(Campaign.id).where(
+        Campaign.wallet_id == wallet_id, Campaign.status == "PENDING_FUNDS"
+    )
+    return list(await session.scalars(stmt))
+
+
+async def save(session: AsyncSession, row: Campaign) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def campaign_accounts(
+    session: AsyncSession, campaign_ids: Sequence[int]
+) -> dict[int, dict[AccountKind, int]]:
+    """Ledger account ids of each campaign, by kind."""
+    stmt = select(LedgerAccount.campaign_id, LedgerAccount.kind, LedgerAccount.id).where(
+        LedgerAccount.campaign_id.in_(campaign_ids)
+    )
+    found: dict[int, dict[AccountKind, int]] = defaultdict(dict)
+    for campaign_id, kind, account_id in (await session.execute(stmt)).all():
+        if campaign_id is not None:
+            found[campaign_id][AccountKind(kind)] = account_id
+    return found
+
+
+async def campaign_balances(
+    session: AsyncSession, campaign_ids: Sequence[int]
+) -> dict[int, dict[str, int]]:
+    stmt = select(LedgerAccount.campaign_id, LedgerAccount.kind, LedgerAccount.balance).where(
+        LedgerAccount.campaign_id.in_(campaign_ids)
+    )
+    found: dict[int, dict[str, int]] = defaultdict(dict)
+    for campaign_id, kind, balance in (await session.execute(stmt)).all():
+        if campaign_id is not None:
+            found[campaign_id][kind] = balance
+    return found
+
+
+async def campaign_pages(
+    session: AsyncSession,
+    ad_account_ids: Sequence[int],
+    *,
+    limit: int,
+    after_id: int | None,
+    status: str | None,
+) -> dict[int, list[Campaign]]:
+    where = [] if status is None else [Campaign.status == status]
+    return await pages_by_parent(
+        session,
+        Campaign,
+        Campaign.ad_account_id,
+        ad_account_ids,
+        limit=limit,
+        after_id=after_id,
+        descending=True,
+        where=where,
+    )
+
+
+async def invoice_pages(
+    session: AsyncSession, campaign_ids: Sequence[int], *, limit: int, after_id: int | None
+) -> dict[int, list[Invoice]]:
+    return await pages_by_parent(
+        session,
+        Invoice,
+        Invoice.campaign_id,
+        campaign_ids,
+        limit=limit,
+        after_id=after_id,
+        descending=True,
+    )
+
+
+# -- the jobs' candidates: read without locks, each handled in a transaction of its own ----
+
+
+async def due_to_start(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    return await _ids(session, [Campaign.status == "SCHEDULED", Campaign.starts_at <= now], limit)
+
+
+async def due_to_complete(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    ending = Campaign.status.in_(["SCHEDULED", "ACTIVE", "PAUSED", "PENDING_FUNDS"])
+    return await _ids(session, [ending, Campaign.ends_at <= now], limit)
+
+
+async def due_to_settle(session: AsyncSession, ended_before: datetime, limit: int) -> list[int]:
+    unsettled = and_(
+        Campaign.settled_at.is_(None),
+        Campaign.status.not_in(["DRAFT", "CANCELED", "REJECTED"]),
+    )
+    return await _ids(session, [unsettled, Campaign.ends_at <= ended_before], limit)
+
+
+async def _ids(
+    session: AsyncSession, where: Sequence[ColumnElement[bool]], limit: int
+) -> list[int]:
+    stmt = select(Campaign.id).where(*where).order_by(Campaign.ends_at, Campaign.id).limit(limit)
+    return list(await session.scalars(stmt))
+
+
+# -- spend events ---------------------------------------------------------------------
+
+
+async def insert_new_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert the events never seen; answers the event ids inserted now. A concurrent
+    batch holding the same id makes this wait for its commit, then skip the id."""
+    if not rows:
+        return set()
+    stmt = (
+        pg_insert(SpendEvent)
+        .values(list(rows))
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(SpendEvent.event_id)
+    )
+    return set(await session.scalars(stmt))
+
+
+async def record_refusals(session: AsyncSession, refusals: Sequence[tuple[str, int, str]]) -> None:
+    """(event id, amount not applied, reason) of the events this batch only partly applied."""
+    if not refusals:
+        return
+    table = SpendEvent.__table__
+    stmt = (
+        update(SpendEvent.__table__)  # type: ignore[arg-type]
+        .where(table.c.event_id == bindparam("e"))
+        .values(refused=bindparam("amount"), refusal=bindparam("reason"))
+    )
+    await session.execute(
+        stmt, [{"e": e, "amount": amount, "reason": reason} for e, amount, reason in refusals]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignMismatch:
+    campaign_id: int
+    detail: str
+
+
+async def unexplained_campaigns(session: AsyncSession) -> list[CampaignMismatch]:
+    """Campaigns whose ledger accounts do not hold taken - spent - credited - forfeited,
+    or whose SPEND postings do not add up to `spent`."""
+    rows = await session.execute(
+        text(
+            "SELECT c.id, c.taken - c.spent - c.credited - c.forfeited AS expected, "
+            "(SELECT COALESCE(SUM(a.balance), 0) FROM ledger_accounts a "
+            " WHERE a.campaign_id = c.id) AS held, "
+            "(SELECT COALESCE(-SUM(p.amount), 0) FROM ledger_postings p "
+            " JOIN ledger_accounts a ON a.id = p.account_id "
+            " WHERE a.campaign_id = c.id AND p.kind = 'SPEND') AS spent_posted, c.spent "
+            "FROM campaigns c"
+        )
+    )
+    found: list[CampaignMismatch] = []
+    for campaign_id, expected, held, spent_posted, spent in rows.all():
+        if held != expected:
+            found.append(
+                CampaignMismatch(campaign_id, f"accounts hold {held}, expected {expected}")
+            )
+        if spent_posted != spent:
+            found.append(
+                CampaignMismatch(campaign_id, f"spend posted {spent_posted}, spent {spent}")
+            )
+    return found
+
+
+def _superseded() -> ColumnElement[bool]:
+    """An open shortfall invoice whose campaign no longer waits on it."""
+    return and_(
+        Invoice.status == "OPEN",
+        or_(Campaign.status != "PENDING_FUNDS", Campaign.shortfall_invoice_id != Invoice.id),
+    )
+
+
+async def superseded_shortfall_ids(session: AsyncSession, limit: int) -> list[int]:
+    """Shortfall invoices to void here or at the provider (a void that failed there)."""
+    stmt = (
+        select(Invoice.id)
+        .join(Campaign, Campaign.id == Invoice.campaign_id)
+        .where(Invoice.kind == "CAMPAIGN_SHORTFALL", or_(_superseded(), Invoice.void_pending))
+        .order_by(Invoice.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def shortfall_superseded(session: AsyncSession, invoice: Invoice) -> bool:
+    stmt = select(Campaign.id).where(Campaign.id == invoice.campaign_id)
+    stmt = stmt.join(Invoice, Invoice.id == invoice.id).where(_superseded())
+    return await session.scalar(stmt) is not None
