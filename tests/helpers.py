@@ -244,10 +244,12 @@ async def top_up(
 
 
 CAMPAIGN_FIELDS = """
+fragment CampaignFields on Campaign {
   id name status budget { amount currencyCode } spent { amount } funded { amount }
   credited { amount } forfeited { amount } minimumBudget { amount }
   startsAt endsAt launchedAt settledAt
   shortfallInvoice { id number kind status amountDue { amount } paymentReference }
+}
 """
 
 CREATE_CAMPAIGN = (
@@ -255,13 +257,13 @@ CREATE_CAMPAIGN = (
 mutation($input: CreateCampaignInput!) {
   createCampaign(input: $input) {
     __typename
-    ... on CreateCampaignSuccess { campaign { %s } }
+    ... on CreateCampaignSuccess { campaign { ...CampaignFields } }
     ... on BudgetBelowMinimumError { minimum { amount currencyCode } }
     ... on CurrencyMismatchError { expected }
     ... on UserError { code message field }
   }
 }"""
-    % CAMPAIGN_FIELDS
+    + CAMPAIGN_FIELDS
 )
 
 LAUNCH_CAMPAIGN = (
@@ -270,13 +272,13 @@ mutation($input: LaunchCampaignInput!) {
   launchCampaign(input: $input) {
     __typename
     ... on LaunchCampaignSuccess {
-      campaign { %s }
+      campaign { ...CampaignFields }
       shortfallInvoice { id number kind status amountDue { amount } paymentReference }
     }
     ... on UserError { code message field }
   }
 }"""
-    % CAMPAIGN_FIELDS
+    + CAMPAIGN_FIELDS
 )
 
 UPDATE_BUDGET = (
@@ -285,21 +287,21 @@ mutation($input: UpdateCampaignBudgetInput!) {
   updateCampaignBudget(input: $input) {
     __typename
     ... on UpdateCampaignBudgetSuccess {
-      campaign { %s } credited { amount } charged { amount }
+      campaign { ...CampaignFields } credited { amount } charged { amount }
     }
     ... on BudgetBelowMinimumError { minimum { amount currencyCode } }
     ... on InsufficientFundsError { available { amount } }
     ... on UserError { code message field }
   }
 }"""
-    % CAMPAIGN_FIELDS
+    + CAMPAIGN_FIELDS
 )
 
 CAMPAIGN_ACTION = """
 mutation($input: CampaignActionInput!) {
-  %s(input: $input) {
+  ACTION(input: $input) {
     __typename
-    ... on CampaignActionSuccess { campaign { %s } }
+    ... on CampaignActionSuccess { campaign { ...CampaignFields } }
     ... on UserError { code message field }
   }
 }"""
@@ -320,8 +322,8 @@ mutation($input: RecordSpendInput!) {
 
 CAMPAIGN = (
     """
-query($id: ID!) { campaign(id: $id) { %s invoices { edges { node { id kind status } } } } }"""
-    % CAMPAIGN_FIELDS
+query($id: ID!) { campaign(id: $id) { ...CampaignFields invoices { edges { node { id kind status } } } } }"""
+    + CAMPAIGN_FIELDS
 )
 
 
@@ -383,7 +385,8 @@ async def campaign_action(
     variables: dict[str, Any] = {"input": {"campaignId": campaign_id}}
     if reason is not None:
         variables["input"]["reason"] = reason
-    data = await api.data(CAMPAIGN_ACTION % (action, CAMPAIGN_FIELDS), variables, token)
+    query = CAMPAIGN_ACTION.replace("ACTION", action) + CAMPAIGN_FIELDS
+    data = await api.data(query, variables, token)
     return data[action]
 
 
