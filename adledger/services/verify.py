@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.store import campaigns
 from adledger.store import ledger as repo
 from adledger.store.ledger import Violation
 
@@ -21,6 +22,7 @@ async def verify_ledger(session: AsyncSession) -> list[Violation]:
         repo.negative_customer_buckets,
         repo.unbalanced_total,
         repo.cached_platform_balances,
+        campaigns.unexplained_campaigns,
     ):
         violations.extend(await check(session))
     return violations

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.ledger import CAMPAIGN_KINDS, AccountKind
+from adledger.store.ledger import Violation
 from adledger.store.models import Campaign, Invoice, LedgerAccount, SpendEvent
 from adledger.store.pagination import pages_by_parent
 
@@ -189,20 +189,15 @@ async def record_refusals(session: AsyncSession, refusals: Sequence[tuple[str, i
     stmt = (
         update(SpendEvent.__table__)  # type: ignore[arg-type]
         .where(table.c.event_id == bindparam("e"))
-        .values(refused=bindparam("amount"), refusal=bindparam("reason"))
+        .values(refused=bindparam("b_refused"), refusal=bindparam("b_refusal"))
     )
     await session.execute(
-        stmt, [{"e": e, "amount": amount, "reason": reason} for e, amount, reason in refusals]
+        stmt,
+        [{"e": e, "b_refused": amount, "b_refusal": why} for e, amount, why in refusals],
     )
 
 
-@dataclass(frozen=True, slots=True)
-class CampaignMismatch:
-    campaign_id: int
-    detail: str
-
-
-async def unexplained_campaigns(session: AsyncSession) -> list[CampaignMismatch]:
+async def unexplained_campaigns(session: AsyncSession) -> list[Violation]:
     """Campaigns whose ledger accounts do not hold taken - spent - credited - forfeited,
     or whose SPEND postings do not add up to `spent`."""
     rows = await session.execute(
@@ -216,17 +211,17 @@ async def unexplained_campaigns(session: AsyncSession) -> list[CampaignMismatch]
             "FROM campaigns c"
         )
     )
-    found: list[CampaignMismatch] = []
+    found: list[Violation] = []
     for campaign_id, expected, held, spent_posted, spent in rows.all():
         if held != expected:
-            found.append(
-                CampaignMismatch(campaign_id, f"accounts hold {held}, expected {expected}")
-            )
+            found.append(Violation(_EXPLAINED, f"campaign {campaign_id}: {held} vs {expected}"))
         if spent_posted != spent:
-            found.append(
-                CampaignMismatch(campaign_id, f"spend posted {spent_posted}, spent {spent}")
-            )
+            found.append(Violation(_SPENT, f"campaign {campaign_id}: {spent_posted} vs {spent}"))
     return found
+
+
+_EXPLAINED = "a campaign holds what it took less what it spent, credited and forfeited"
+_SPENT = "a campaign's SPEND postings add up to its spent"
 
 
 def _superseded() -> ColumnElement[bool]:
