@@ -7,7 +7,6 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import (
@@ -92,18 +91,7 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 @pytest.fixture
 async def db(engine: AsyncEngine, redis_url: str) -> AsyncIterator[None]:
     """Empty tables (and an empty Redis test database) before the test."""
-    async with engine.begin() as conn:
-        tables = await conn.scalars(
-            text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> 'alembic_version'"
-            )
-        )
-        names = ", ".join(f'"{name}"' for name in tables)
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    redis = Redis.from_url(redis_url)
-    await redis.flushdb()
-    await redis.aclose()
+    await stack.empty_everything(engine, redis_url)
     yield
     await _assert_ledger_invariants(engine)
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from adledger.app.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -33,3 +37,19 @@ def redis_url() -> tuple[str, EmbeddedRedis | None]:
         return url, None
     embedded = EmbeddedRedis.start(ROOT / ".adledger" / "test-redis")
     return embedded.url, embedded
+
+
+async def empty_everything(engine: AsyncEngine, redis_url: str) -> None:
+    """Every table of the test database and the Redis test database, emptied."""
+    async with engine.begin() as conn:
+        tables = await conn.scalars(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        )
+        names = ", ".join(f'"{name}"' for name in tables)
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    redis = Redis.from_url(redis_url)
+    await redis.flushdb()
+    await redis.aclose()

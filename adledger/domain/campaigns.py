@@ -109,6 +109,15 @@ def transition(
     return flight.running_status(now)
 
 
+def check_raise(status: CampaignStatus, flight: Flight, now: datetime) -> None:
+    """More budget after the flight has ended could never be delivered, and on a settled
+    campaign no sweep would ever give it back."""
+    if status is not S.DRAFT and flight.ends_at <= now:
+        raise InvalidState(
+            f"cannot raise the budget of a campaign that is {status.value}: its flight has ended"
+        )
+
+
 def launched(funded: bool, flight: Flight, now: datetime) -> CampaignStatus:
     return flight.running_status(now) if funded else S.PENDING_FUNDS
 

@@ -19,6 +19,7 @@ from adledger.domain.campaigns import (
     check_budget,
     check_launchable,
     check_new_flight,
+    check_raise,
     clean_name,
     draw,
     give_back,
@@ -229,7 +230,10 @@ async def update_budget(
     async def run() -> CampaignOutcome:
         locked = await lock_waiting(session, found.wallet_id, also=[found.id])
         campaign = _still_there(locked, found.id)
-        transition(CampaignStatus(campaign.status), Action.CHANGE_BUDGET, flight_of(campaign), now)
+        status, flight = CampaignStatus(campaign.status), flight_of(campaign)
+        transition(status, Action.CHANGE_BUDGET, flight, now)
+        if budget.minor > campaign.budget:
+            check_raise(status, flight, now)
         platform_minimum = config.minimum_campaign_budget(budget.currency).minor
         lowest = minimum_budget(platform_minimum, campaign.spent)
         check_budget(budget.minor, lowest, campaign.currency, (*BUDGET_FIELD, "amount"))

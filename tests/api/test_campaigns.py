@@ -224,6 +224,29 @@ async def test_the_self_service_fix_reduces_a_mistaken_launch_to_its_minimum_bud
     assert (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"] == "4880.00"
 
 
+async def test_an_exhausted_campaign_whose_flight_ended_cannot_take_more_budget(
+    api, users, jobs, sessions
+) -> None:
+    # given a campaign that spent its whole budget, ended and was settled
+    shop = await open_shop(api, users, cash="500.00")
+    campaign_id = await new_campaign(api, shop.account, shop.token, "200.00")
+    await launch(api, campaign_id, shop.token)
+    await record_spend(api, [spend_event("e1", campaign_id, "200.00")], shop.adserver.token)
+    ends = datetime.now(UTC) - timedelta(hours=13)
+    await move_flight(sessions, campaign_id, ends - timedelta(days=7), ends)
+    await credit_sweep_job(jobs, datetime.now(UTC))
+
+    # when the advertiser raises its budget
+    raised = await update_budget(api, campaign_id, shop.token, "300.00")
+
+    # then nothing moves: no sweep would ever return money taken now
+    assert (raised["code"], raised["message"]) == (
+        "INVALID_STATE",
+        "cannot raise the budget of a campaign that is BUDGET_EXHAUSTED: its flight has ended",
+    )
+    assert (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"] == "300.00"
+
+
 async def test_under_delivery_is_credited_after_the_settlement_window(
     api, users, jobs, sessions
 ) -> None:
