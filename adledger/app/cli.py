@@ -143,8 +143,10 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> int:
 
 def _users_create(args: argparse.Namespace, settings: Settings) -> int:
     with local_servers(settings, redis=False) as ready:
-        token = asyncio.run(_create_user(_database(ready), args.email, args.staff))
-    kind = "staff user" if args.staff else "user"
+        token = asyncio.run(
+            _create_user(_database(ready), args.email, args.staff, args.integration)
+        )
+    kind = "staff user" if args.staff else "integration user" if args.integration else "user"
     print(f"created {kind} {args.email}; its API token (shown only now):")
     print(token)
     return 0
@@ -187,9 +189,9 @@ def _jobs_run(args: argparse.Namespace, settings: Settings) -> int:
 # -- what the commands run ---------------------------------------------------------------
 
 
-async def _create_user(database_url: str, email: str, staff: bool) -> str:
+async def _create_user(database_url: str, email: str, staff: bool, integration: bool) -> str:
     async with one_session(database_url) as session:
-        token = await create_user(session, email, is_staff=staff)
+        token = await create_user(session, email, is_staff=staff, is_integration=integration)
         await session.commit()
     return token
 
@@ -356,7 +358,13 @@ def _users_parser(commands: Commands) -> None:
         users, "create", "create a user; prints its API token last", "database", "embedded"
     )
     create.add_argument("email")
-    create.add_argument("--staff", action="store_true", help="platform billing staff")
+    kind = create.add_mutually_exclusive_group()
+    kind.add_argument("--staff", action="store_true", help="platform billing staff")
+    kind.add_argument(
+        "--integration",
+        action="store_true",
+        help="the ad server: may call recordSpend, and move no customer's money otherwise",
+    )
     create.set_defaults(handler=_users_create)
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -36,6 +38,7 @@ from adledger.app.errors import ConfigError
 from adledger.app.providers import build_provider, close_provider
 from adledger.app.settings import Settings
 from adledger.app.worker import WorkerSettings, redis_settings_for
+from adledger.schema.ids import to_global_id
 from adledger.services import demo
 from adledger.services.invoices import issue_pending
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
@@ -132,16 +135,24 @@ async def _dev(settings: Settings) -> None:
     assert settings.database_url is not None  # local_servers always provides one
     # Configured servers may lag behind the code; for embedded ones this is a no-op.
     await asyncio.to_thread(upgrade, settings.database_url)
-    token = await _demo_token(settings)
+    access = await _demo_access(settings)
     await _issue_demo_invoices(settings)
     reference = await _pending_reference(settings.database_url)
     await run_services(
-        settings, api=True, worker=True, on_ready=lambda: _banner(settings, token, reference)
+        settings, api=True, worker=True, on_ready=lambda: _banner(settings, access, reference)
     )
 
 
-async def _demo_token(settings: Settings) -> str:
-    """Seed the demo the first time only, then issue a token for its admin."""
+@dataclass(frozen=True, slots=True)
+class DemoAccess:
+    token: str
+    adserver_token: str
+    campaign_id: str | None
+    """The global id of the demo's delivering campaign, if one still delivers."""
+
+
+async def _demo_access(settings: Settings) -> DemoAccess:
+    """Seed the demo the first time only, then issue tokens for its admin and ad server."""
     async with one_session(settings.database_url or "") as session:
         if await demo.is_seeded(session):
             _note("demo data found: reusing it")
@@ -149,8 +160,11 @@ async def _demo_token(settings: Settings) -> str:
             await demo.seed_demo(session, settings.billing_config(), datetime.now(UTC))
             _note("seeded the demo business center")
         token = await demo.demo_admin_token(session)
+        adserver_token = await demo.demo_adserver_token(session)
+        campaign_id = await demo.delivering_campaign_id(session)
         await session.commit()
-    return token
+    campaign = None if campaign_id is None else to_global_id("Campaign", campaign_id)
+    return DemoAccess(token, adserver_token, campaign)
 
 
 async def _issue_demo_invoices(settings: Settings) -> None:
@@ -172,8 +186,9 @@ async def _pending_reference(database_url: str | None) -> str | None:
         return await demo.pending_top_up_reference(session)
 
 
-def _banner(settings: Settings, token: str, pending_reference: str | None) -> None:
+def _banner(settings: Settings, access: DemoAccess, pending_reference: str | None) -> None:
     url = f"{public_url(settings)}/graphql"
+    token = access.token
     headers = f'{{"Authorization": "Bearer {token}"}}'
     query = (
         "{ viewer { email businessCenters { edges { node { name "
@@ -193,6 +208,7 @@ def _banner(settings: Settings, token: str, pending_reference: str | None) -> No
         f"  or from a shell:\n    {curl}\n",
         flush=True,
     )
+    print(_spend_example(url, access), flush=True)
     if pending_reference is not None:
         print(
             "  A top-up of 500.00 awaits payment (see wallet { pendingTopUps }). Pay it, from\n"
@@ -200,6 +216,40 @@ def _banner(settings: Settings, token: str, pending_reference: str | None) -> No
             f"    {command_prefix()} payments simulate {pending_reference} --outcome paid\n",
             flush=True,
         )
+
+
+_RECORD_SPEND = (
+    "mutation($events: [SpendEventInput!]!) { recordSpend(input: {events: $events}) "
+    "{ __typename ... on RecordSpendSuccess { accepted duplicates "
+    "stoppedCampaigns { id status } refused { eventId reason amount { amount } } } "
+    "... on UserError { code message field } } }"
+)
+
+
+def _spend_example(url: str, access: DemoAccess) -> str:
+    """The ad server's side: its token, and a delivery report for the demo campaign."""
+    intro = (
+        f"  Ad server token (an integration user, {demo.DEMO_ADSERVER_EMAIL}): it may call\n"
+        f"  recordSpend and nothing that moves customers' money otherwise.\n    "
+        f"{access.adserver_token}\n"
+    )
+    if access.campaign_id is None:
+        return intro + "  (no demo campaign delivers now: launch one to report spend on it)\n"
+    now = datetime.now(UTC).replace(microsecond=0)
+    event = {
+        "eventId": f"demo-{int(now.timestamp())}",
+        "campaignId": access.campaign_id,
+        "amount": {"amount": "12.50", "currencyCode": "USD"},
+        "impressions": 2500,
+        "occurredAt": now.isoformat(),
+    }
+    body = json.dumps({"query": _RECORD_SPEND, "variables": {"events": [event]}})
+    return (
+        f"{intro}  Report 12.50 of spend on the demo campaign 'Winter sale' with it:\n"
+        f"    curl -s {url} -H 'Authorization: Bearer {access.adserver_token}' "
+        f"-H 'Content-Type: application/json' -d '{body}'\n"
+        "  (the same eventId again counts once: the answer says duplicates: 1)\n"
+    )
 
 
 def command_prefix() -> str:

@@ -7,7 +7,7 @@ real one does and `adledger verify-ledger` passes on it. Plan subscriptions arri
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,7 @@ from adledger.services.business_centers import (
     create_ad_account,
     create_business_center,
 )
+from adledger.services.campaigns import NewCampaign, create_campaign, launch_campaign
 from adledger.services.config import BillingConfig
 from adledger.services.subscriptions import subscribe
 from adledger.services.top_ups import TopUpRequest, request_top_up
@@ -35,11 +36,13 @@ from adledger.services.wallets import (
     transfer_balance,
 )
 from adledger.store import billing as billing_repo
+from adledger.store import campaigns as campaign_repo
 from adledger.store import users as user_repo
 from adledger.store import wallets as wallet_repo
 
 DEMO_ADMIN_EMAIL = "demo@adledger.local"
 DEMO_STAFF_EMAIL = "billing@adledger.local"
+DEMO_ADSERVER_EMAIL = "adserver@adledger.local"
 DEMO_CENTER_NAME = "Northwind Agency"
 DEMO_CURRENCY = Currency.USD
 
@@ -58,6 +61,7 @@ class DemoSeed:
     center_wallet_id: int
     ad_account_ids: tuple[int, ...]
     ad_account_wallet_ids: tuple[int, ...]
+    campaign_id: int
 
 
 async def is_seeded(session: AsyncSession) -> bool:
@@ -77,10 +81,18 @@ async def seed_demo(session: AsyncSession, config: BillingConfig, now: datetime)
     account_wallets = await _account_wallets(session, account_ids)
     await _fund(session, admin, staff, center_id, center_wallet, account_wallets)
     await subscribe(session, admin, center_id, Plan.PRO, True, config, now)
+    campaign_id = await _live_campaign(session, admin, account_ids[0], config, now)
     pending = TopUpRequest(center_wallet, amount=_usd("500.00"))
     await request_top_up(session, admin, pending, config, now)
+    await user_service.create_user(session, DEMO_ADSERVER_EMAIL, is_integration=True)
     return DemoSeed(
-        admin.user_id, staff.user_id, center_id, center_wallet, account_ids, account_wallets
+        admin.user_id,
+        staff.user_id,
+        center_id,
+        center_wallet,
+        account_ids,
+        account_wallets,
+        campaign_id,
     )
 
 
@@ -100,6 +112,35 @@ async def demo_admin_token(session: AsyncSession) -> str:
     if admin is None:
         raise LookupError("the demo is not seeded")
     return await user_service.issue_token(session, admin.id)
+
+
+async def demo_adserver_token(session: AsyncSession) -> str:
+    """A fresh token for the demo's ad server (the integration that reports spend); a demo
+    seeded before integrations existed gets the user now."""
+    adserver = await user_repo.user_by_email(session, DEMO_ADSERVER_EMAIL)
+    if adserver is None:
+        return await user_service.create_user(session, DEMO_ADSERVER_EMAIL, is_integration=True)
+    return await user_service.issue_token(session, adserver.id)
+
+
+async def delivering_campaign_id(session: AsyncSession) -> int | None:
+    """The demo's newest ACTIVE campaign, the one the banner's recordSpend example names."""
+    admin = await user_repo.user_by_email(session, DEMO_ADMIN_EMAIL)
+    if admin is None:
+        return None
+    return await campaign_repo.newest_active_campaign_id(session, admin.id)
+
+
+async def _live_campaign(
+    session: AsyncSession, admin: Actor, account_id: int, config: BillingConfig, now: datetime
+) -> int:
+    """Started an hour ago, 90 days long, paid from Northwind Search's credit balance."""
+    winter = NewCampaign(
+        account_id, "Winter sale", _usd("600.00"), now - timedelta(hours=1), now + timedelta(90)
+    )
+    created = await create_campaign(session, admin, winter, config, now)
+    await launch_campaign(session, admin, created.campaign_id, config, now)
+    return created.campaign_id
 
 
 async def _user(session: AsyncSession, email: str, *, is_staff: bool) -> Actor:

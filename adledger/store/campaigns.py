@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.ledger import CAMPAIGN_KINDS, AccountKind
 from adledger.store.ledger import Violation
-from adledger.store.models import Campaign, Invoice, LedgerAccount, SpendEvent
+from adledger.store.models import Campaign, Invoice, LedgerAccount, Membership, SpendEvent
 from adledger.store.pagination import pages_by_parent
 
 
@@ -138,6 +138,18 @@ async def invoice_pages(
 
 
 # -- the jobs' candidates: read without locks, each handled in a transaction of its own ----
+
+
+async def newest_active_campaign_id(session: AsyncSession, member_user_id: int) -> int | None:
+    """The newest delivering campaign in a business center this user is a member of."""
+    centers = select(Membership.business_center_id).where(Membership.user_id == member_user_id)
+    stmt = (
+        select(Campaign.id)
+        .where(Campaign.status == "ACTIVE", Campaign.business_center_id.in_(centers))
+        .order_by(Campaign.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(stmt)
 
 
 async def due_to_start(session: AsyncSession, now: datetime, limit: int) -> list[int]:

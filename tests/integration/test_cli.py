@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -71,6 +73,37 @@ async def test_users_create_prints_a_working_token_as_last_line(
     assert code == 0
     viewer = (await api.data(VIEWER, token=token))["viewer"]
     assert viewer == {"email": "ops@example.com", "isStaff": True}
+
+
+async def test_users_create_integration_prints_a_token_for_record_spend_only(
+    cli_env: None, api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.helpers import CREATE_CENTER, record_spend, spend_event
+
+    # when
+    code = await asyncio.to_thread(
+        main, ["users", "create", "adserver@example.com", "--integration"]
+    )
+    # then its token reaches recordSpend (which finds no such campaign) and nothing else
+    output = capsys.readouterr().out.strip().splitlines()
+    token = output[-1]
+    assert code == 0
+    assert output[0].startswith("created integration user adserver@example.com")
+    unknown = spend_event("e1", "Q2FtcGFpZ246OTk5", "1.00")
+    spent = await record_spend(api, [unknown], token)
+    assert (spent["code"], spent["field"]) == ("NOT_FOUND", ["input", "events", "0", "campaignId"])
+    center = {"input": {"name": "Mine", "currencyCode": "USD"}}
+    created = (await api.data(CREATE_CENTER, center, token))["createBusinessCenter"]
+    assert created["code"] == "FORBIDDEN"
+
+
+async def test_users_create_refuses_staff_and_integration_at_once(
+    cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["users", "create", "x@example.com", "--staff", "--integration"])
+    assert exit_.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 async def test_users_create_refuses_a_taken_email_and_prints_no_token(
@@ -182,8 +215,12 @@ async def test_demo_seed_is_a_sound_ledger_with_several_kinds_of_transactions(
         assert await is_seeded(session)
         assert await verify_ledger(session) == []
         kinds = set(await session.scalars(text("SELECT DISTINCT kind FROM ledger_postings")))
+        status = await session.scalar(
+            text("SELECT status FROM campaigns WHERE id = :id"), {"id": seed.campaign_id}
+        )
     assert len(seed.ad_account_ids) == len(seed.ad_account_wallet_ids) == 3
     assert {"ADJUSTMENT", "ALLOCATION_IN", "ALLOCATION_OUT", "VOUCHER_GRANT"} <= kinds
+    assert ("CAMPAIGN_LAUNCH" in kinds, status) == (True, "ACTIVE")
 
 
 # -- adledger dev, as a process -----------------------------------------------------------
@@ -224,12 +261,26 @@ def _base_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in {"PORT", "HOST"}}
 
 
-async def read_token(process: asyncio.subprocess.Process) -> str:
+async def read_banner(process: asyncio.subprocess.Process) -> list[str]:
+    """The banner's lines, up to the end of its recordSpend example."""
     assert process.stdout is not None
+    lines: list[str] = []
     while line := await process.stdout.readline():
-        if line.strip().startswith(b"Demo token:"):
-            return line.split()[-1].decode()
-    raise AssertionError("adledger dev printed no token")
+        lines.append(line.decode().strip())
+        if "duplicates: 1" in lines[-1]:
+            return lines
+    raise AssertionError(f"adledger dev printed no full banner: {lines}")
+
+
+def demo_token(banner: list[str]) -> str:
+    return next(line.split()[-1] for line in banner if line.startswith("Demo token:"))
+
+
+def spend_example(banner: list[str]) -> tuple[str, dict[str, Any]]:
+    """The token and the JSON body of the banner's `curl … recordSpend` line."""
+    curl = next(line for line in banner if line.startswith("curl") and "recordSpend" in line)
+    token = curl.split("Bearer ", 1)[1].split("'", 1)[0]
+    return token, json.loads(curl.split(" -d '", 1)[1].rstrip("'"))
 
 
 async def test_dev_serves_the_demo_and_stops_cleanly_on_ctrl_c(
@@ -238,7 +289,8 @@ async def test_dev_serves_the_demo_and_stops_cleanly_on_ctrl_c(
     # given
     port = free_port()
     async with dev_process(database_url, redis_url, port, tmp_path / "dev.log") as process:
-        token = await asyncio.wait_for(read_token(process), timeout=60)
+        banner = await asyncio.wait_for(read_banner(process), timeout=60)
+        token, (adserver, spend) = demo_token(banner), spend_example(banner)
         # when
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             page = await client.get("/graphql", headers={"Accept": "text/html"})
@@ -247,6 +299,9 @@ async def test_dev_serves_the_demo_and_stops_cleanly_on_ctrl_c(
                 json={"query": VIEWER},
                 headers={"Authorization": f"Bearer {token}"},
             )
+            bearer = {"Authorization": f"Bearer {adserver}"}
+            spent = [(await client.post("/graphql", json=spend, headers=bearer)).json()]
+            spent.append((await client.post("/graphql", json=spend, headers=bearer)).json())
         process.send_signal(signal.SIGINT)
         assert process.stdout is not None
         await process.stdout.read()
@@ -256,4 +311,7 @@ async def test_dev_serves_the_demo_and_stops_cleanly_on_ctrl_c(
     assert response.json() == {
         "data": {"viewer": {"email": "demo@adledger.local", "isStaff": False}}
     }
+    reports = [answer["data"]["recordSpend"] for answer in spent]
+    counted = [(r["accepted"], r["duplicates"], r["refused"]) for r in reports]
+    assert counted == [(1, 0, []), (0, 1, [])], spent
     assert code == 0, (tmp_path / "dev.log").read_text()
