@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from adledger.domain import campaigns as domain
+from adledger.domain.access import Permission
 from adledger.domain.money import Currency
 from adledger.schema.billing import Invoice
 from adledger.schema.ids import to_cursor, to_global_id
@@ -100,6 +101,7 @@ class Campaign(Node):
     ) -> Annotated[AdAccount, strawberry.lazy("adledger.schema.types")]:
         from adledger.schema.types import AdAccount
 
+        await self._member_or_staff(info)
         return AdAccount.from_row(await info.context.loaders.ad_account.load(self.ad_account_id))
 
     @strawberry.field(
@@ -116,6 +118,7 @@ class Campaign(Node):
         description="The open invoice for what the wallet could not cover at launch, if any."
     )
     async def shortfall_invoice(self, info: Info) -> Invoice | None:
+        await self._member_or_staff(info)
         if self.shortfall_invoice_id is None:
             return None
         row = await info.context.loaders.invoice.load(self.shortfall_invoice_id)
@@ -125,9 +128,14 @@ class Campaign(Node):
     async def invoices(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> InvoiceConnection:
+        await self._member_or_staff(info)
         args = PageArgs.parse(first, after)
         rows = await info.context.loaders.campaign_invoice_page.load((self.db_id, args))
         return InvoiceConnection.build(args, rows)
+
+    async def _member_or_staff(self, info: Info) -> None:
+        """The ad server sees the campaigns its reports stopped, not what they lead to."""
+        await info.context.authorize(self.center_id, Permission.READ)
 
 
 @strawberry.type

@@ -154,6 +154,45 @@ async def test_an_integration_token_moves_no_customer_money_otherwise(api, users
     assert (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"] == "100.00"
 
 
+async def test_the_ad_server_sees_the_campaigns_it_stopped_but_not_what_they_lead_to(
+    api, users
+) -> None:
+    # given three campaigns, each 100.00 from exhausting its budget
+    shop = await open_shop(api, users, cash="300.00")
+    campaign_ids = [await new_campaign(api, shop.account, shop.token, "100.00") for _ in "abc"]
+    for campaign_id in campaign_ids:
+        await launch(api, campaign_id, shop.token)
+    reads = [
+        "invoices { edges { node { amountDue { amount } hostedUrl } } }",
+        "shortfallInvoice { amountDue { amount } }",
+        "adAccount { name }",
+    ]
+
+    # when each report stops one, and asks what the stopped campaign leads to
+    answers = [
+        await api.post(
+            STOPPED_AND % read,
+            {"events": [spend_event(f"e{n}", campaign_id, "100.00")]},
+            shop.adserver.token,
+        )
+        for n, (campaign_id, read) in enumerate(zip(campaign_ids, reads, strict=True))
+    ]
+
+    # then those reads are refused, and the spend is applied all the same
+    assert [a["errors"][0]["extensions"]["code"] for a in answers] == ["FORBIDDEN"] * 3
+    for campaign_id in campaign_ids:
+        found = await campaign(api, campaign_id, shop.token)
+        assert (found["status"], found["spent"]["amount"]) == ("BUDGET_EXHAUSTED", "100.00")
+
+
+STOPPED_AND = """
+mutation($events: [SpendEventInput!]!) {
+  recordSpend(input: {events: $events}) {
+    ... on RecordSpendSuccess { stoppedCampaigns { id status %s } }
+  }
+}"""
+
+
 async def test_campaign_mutations_refuse_bad_input_and_change_nothing(api, users, jobs) -> None:
     shop = await open_shop(api, users, cash="300.00")
     other = await open_shop(api, users, cash="300.00")
