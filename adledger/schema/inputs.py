@@ -14,6 +14,7 @@ from adledger.schema.enums import (
     Role,
     SubscriptionPlan,
 )
+from adledger.schema.input_plans import planned
 from adledger.schema.money import MoneyInput
 
 
@@ -136,6 +137,7 @@ class CampaignActionInput:
     idempotency_key: str | None = None
 
 
+@planned
 @strawberry.input
 class SpendEventInput:
     event_id: str = strawberry.field(description="Unique per event; a repeated id is counted once.")

@@ -4,6 +4,7 @@ import strawberry
 
 from adledger.domain.money import Currency, format_minor
 from adledger.schema.enums import CurrencyCode
+from adledger.schema.input_plans import planned
 from adledger.schema.scalars import DecimalText
 
 
@@ -18,6 +19,7 @@ class Money:
         return cls(amount=format_minor(minor, code), currency_code=code)
 
 
+@planned
 @strawberry.input
 class MoneyInput:
     amount: DecimalText

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -154,6 +155,12 @@ def build_schema(
     max_field_repeats: int = 50,
 ) -> strawberry.Schema:
     guard_mutations(Mutation)
+    # Rule classes made once per schema: made per request (as the limiters do), they
+    # would make every validation a cache miss, since the cache is keyed by the rules.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    ]
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -163,8 +170,7 @@ def build_schema(
         extensions=[
             # Before any validation rule: the depth and alias limiters below are rules.
             lambda: ExpandedSizeLimiter(max_query_nodes, max_fragment_spreads, max_field_repeats),
-            lambda: QueryDepthLimiter(max_depth=max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+            lambda: AddValidationRules(limit_rules),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             lambda: ParserCache(maxsize=256),
             lambda: GuardedValidationCache(maxsize=256),

@@ -3,10 +3,12 @@ so a malformed or over-precise amount becomes a typed INVALID_INPUT, not a Graph
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NewType
 
 import strawberry
 from graphql import FloatValueNode, IntValueNode, StringValueNode, ValueNode
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 
 DecimalText = NewType("DecimalText", str)
 
@@ -17,12 +19,29 @@ def _literal(node: ValueNode, _variables: object = None) -> object:
     return node
 
 
+def _datetime(value: object) -> object:
+    """Strawberry's DateTime, parsed by the standard library first: dateutil took a tenth
+    of a 1,000-event recordSpend. Forms only dateutil knows, and its errors, stay."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return DateTimeDefinition.parse_value(value)
+
+
 SCALAR_MAP = {
+    datetime: strawberry.scalar(
+        name=DateTimeDefinition.name,
+        description=DateTimeDefinition.description,
+        serialize=DateTimeDefinition.serialize,
+        parse_value=_datetime,
+    ),
     DecimalText: strawberry.scalar(
         name="Decimal",
         description='An exact decimal number, sent and received as a string: "1000.00".',
         serialize=str,
         parse_value=lambda value: value,
         parse_literal=_literal,
-    )
+    ),
 }
