@@ -17,40 +17,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import socket
 import statistics
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from _stack import api_process, fresh_database, servers
 
-from adledger.app.embedded import (
-    EmbeddedPostgres,
-    EmbeddedRedis,
-    postgres_reachable,
-    redis_reachable,
-)
-from adledger.app.settings import Settings
 from adledger.schema.ids import to_global_id
 from adledger.services.config import BillingConfig
 from adledger.services.demo import demo_admin_token, seed_demo
 from adledger.store.db import make_engine, make_sessionmaker
-from adledger.store.migrate import upgrade
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DATABASE = "adledger_bench"
-DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 TYPENAME = "{ __typename }"
 WALLET = '{ wallet(id: "%s") { balance { available { amount } } } }'
 
@@ -65,53 +43,16 @@ class Options:
 
 def main() -> None:
     args = _arguments()
-    if args.serve_port:
-        _serve(args.serve_port)
-        return
     options = Options(args.concurrency, args.rounds, args.seconds, args.warmup)
-    with _servers() as (admin_url, redis_url):
-        database_url = _fresh_database(admin_url)
+    with servers() as (admin_url, redis_url):
+        database_url = fresh_database(admin_url)
         wallet_id, token = asyncio.run(_seed(database_url))
-        with _api_process(database_url, redis_url) as base_url:
+        with api_process(database_url, redis_url) as base_url:
             rates = asyncio.run(_measure(base_url, token, WALLET % wallet_id, options))
     _report(rates, options)
 
 
-# -- servers and data --------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _servers() -> Iterator[tuple[str, str]]:
-    """The configured or local servers when they answer, else embedded ones."""
-    admin_url = os.environ.get("BENCH_DATABASE_ADMIN_URL", DEFAULT_ADMIN_URL)
-    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
-    with contextlib.ExitStack() as stack:
-        if not postgres_reachable(admin_url):
-            postgres = EmbeddedPostgres.start(ROOT / ".adledger" / "bench-pg", "postgres")
-            stack.callback(postgres.stop)
-            admin_url = postgres.url
-        if not redis_reachable(redis_url):
-            redis = EmbeddedRedis.start(ROOT / ".adledger" / "bench-redis")
-            stack.callback(redis.stop)
-            redis_url = redis.url
-        yield admin_url, redis_url
-
-
-def _fresh_database(admin_url: str) -> str:
-    asyncio.run(_recreate_database(admin_url))
-    url = make_url(admin_url).set(database=BENCH_DATABASE).render_as_string(False)
-    upgrade(url)
-    return url
-
-
-async def _recreate_database(admin_url: str) -> None:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'))
-            await conn.execute(text(f'CREATE DATABASE "{BENCH_DATABASE}"'))
-    finally:
-        await engine.dispose()
+# -- data ------------------------------------------------------------------------------
 
 
 async def _seed(database_url: str) -> tuple[str, str]:
@@ -125,56 +66,6 @@ async def _seed(database_url: str) -> tuple[str, str]:
     finally:
         await engine.dispose()
     return to_global_id("Wallet", seed.center_wallet_id), token
-
-
-# -- the API process ---------------------------------------------------------------------
-
-
-def _serve(port: int) -> None:
-    import uvicorn
-
-    from adledger.app.asgi import create_app
-
-    app = create_app(Settings())  # DATABASE_URL and REDIS_URL come from the parent
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-@contextlib.contextmanager
-def _api_process(database_url: str, redis_url: str) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-    env["PAYMENT_PROVIDER"] = "sandbox"  # a benchmark takes no payments
-    command = [sys.executable, str(Path(__file__).resolve()), "--serve-port", str(port)]
-    process = subprocess.Popen(command, env=env)
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        _wait_until_up(base_url, process)
-        yield base_url
-    finally:
-        process.terminate()  # SIGTERM: uvicorn shuts down gracefully
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_up(base_url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("the API process exited before it answered")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise SystemExit("the API did not become ready within 30 s")
 
 
 # -- measuring ---------------------------------------------------------------------------
@@ -251,7 +142,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per query")
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one round")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds per query, unmeasured")
-    parser.add_argument("--serve-port", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
 
 

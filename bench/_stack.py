@@ -1,0 +1,128 @@
+"""What every benchmark needs: PostgreSQL and Redis (the configured or local ones, else
+embedded), a freshly migrated database, and the API in a child process behind uvicorn, so
+client and server never share an interpreter.
+
+    python bench/_stack.py --serve-port PORT    (what `api_process` starts)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from adledger.app.embedded import (
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    postgres_reachable,
+    redis_reachable,
+)
+from adledger.app.settings import Settings
+from adledger.store.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DATABASE = "adledger_bench"
+DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[tuple[str, str]]:
+    """BENCH_DATABASE_ADMIN_URL / BENCH_REDIS_URL (or the local defaults) when they answer,
+    else embedded servers under .adledger/bench-*."""
+    admin_url = os.environ.get("BENCH_DATABASE_ADMIN_URL", DEFAULT_ADMIN_URL)
+    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
+    with contextlib.ExitStack() as stack:
+        if not postgres_reachable(admin_url):
+            postgres = EmbeddedPostgres.start(ROOT / ".adledger" / "bench-pg", "postgres")
+            stack.callback(postgres.stop)
+            admin_url = postgres.url
+        if not redis_reachable(redis_url):
+            redis = EmbeddedRedis.start(ROOT / ".adledger" / "bench-redis")
+            stack.callback(redis.stop)
+            redis_url = redis.url
+        yield admin_url, redis_url
+
+
+def fresh_database(admin_url: str) -> str:
+    """The bench database, dropped, created and migrated; answers its URL."""
+    asyncio.run(_recreate_database(admin_url))
+    url = make_url(admin_url).set(database=BENCH_DATABASE).render_as_string(False)
+    upgrade(url)
+    return url
+
+
+async def _recreate_database(admin_url: str) -> None:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'))
+            await conn.execute(text(f'CREATE DATABASE "{BENCH_DATABASE}"'))
+    finally:
+        await engine.dispose()
+
+
+@contextlib.contextmanager
+def api_process(database_url: str, redis_url: str) -> Iterator[str]:
+    """The API on a free loopback port in a child process; answers its base URL."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    env["PAYMENT_PROVIDER"] = "sandbox"  # a benchmark takes no payments
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve-port", str(port)]
+    process = subprocess.Popen(command, env=env)
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        _wait_until_up(base_url, process)
+        yield base_url
+    finally:
+        process.terminate()  # SIGTERM: uvicorn shuts down gracefully
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _serve(port: int) -> None:
+    import uvicorn
+
+    from adledger.app.asgi import create_app
+
+    app = create_app(Settings())  # DATABASE_URL and REDIS_URL come from the parent
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_up(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("the API process exited before it answered")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise SystemExit("the API did not become ready within 30 s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--serve-port", type=int, required=True)
+    _serve(parser.parse_args().serve_port)

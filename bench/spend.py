@@ -1,0 +1,268 @@
+"""Spend events per second through `recordSpend` over HTTP, against a naive baseline.
+
+    python bench/spend.py [--clients 8] [--batch 500] [--batches 40] [--naive-events 4000]
+
+In one run, on one freshly migrated database:
+- naive: one transaction per event (lock the balance row, update it, insert the event),
+  straight over SQL from `--clients` connections, spread over 50 rows so that no lock is
+  shared: the best a per-event design can do, with no HTTP in the way;
+- (a) one ad account: `--batches` batches of `--batch` events for its one campaign, sent
+  by `--clients` clients at once, through the API in a child process (uvicorn);
+- (b) 50 business centers, one campaign each, the same number of batches round-robin
+  from the same clients: nothing global (a platform account, a counter) may serialize them.
+
+Every event is 0.01; afterwards each campaign's `spent` is checked against what was sent,
+nothing may be refused, and `verify-ledger` must pass. Prints events/s and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from _stack import api_process, fresh_database, servers
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from adledger.domain.billing import Plan
+from adledger.domain.money import Currency, Money
+from adledger.schema.ids import to_global_id
+from adledger.services import users
+from adledger.services.actor import Actor
+from adledger.services.business_centers import (
+    AdAccountType,
+    BillingOption,
+    create_ad_account,
+    create_business_center,
+)
+from adledger.services.campaigns import NewCampaign, create_campaign, launch_campaign
+from adledger.services.config import BillingConfig
+from adledger.services.subscriptions import subscribe
+from adledger.services.verify import verify_ledger
+from adledger.services.wallets import MoneyIn, credit_adjustment
+from adledger.store import users as user_repo
+from adledger.store import wallets as wallet_repo
+from adledger.store.db import make_engine, make_sessionmaker
+
+CENTERS = 50
+BUDGET = "1000000.00"
+RECORD_SPEND = (
+    "mutation($events: [SpendEventInput!]!) { recordSpend(input: {events: $events}) "
+    "{ __typename ... on RecordSpendSuccess { accepted duplicates refused { eventId } } "
+    "... on UserError { code message } } }"
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    clients: int
+    batch: int
+    batches: int
+    naive_events: int
+
+
+def main() -> None:
+    args = _arguments()
+    options = Options(args.clients, args.batch, args.batches, args.naive_events)
+    with servers() as (admin_url, redis_url):
+        rates = asyncio.run(_run(fresh_database(admin_url), redis_url, options))
+    _report(rates, options)
+
+
+async def _run(database_url: str, redis_url: str, options: Options) -> dict[str, float]:
+    engine = make_engine(database_url, pool_size=options.clients, max_overflow=0)
+    try:
+        one, many, token = await _seed(engine)
+        rates = {"naive": await _naive(engine, options)}
+        with api_process(database_url, redis_url) as base_url:
+            rates.update(await _batched(base_url, token, one, many, options))
+        await _check(engine, options, one, many)
+    finally:
+        await engine.dispose()
+    return rates
+
+
+# -- data --------------------------------------------------------------------------------
+
+
+async def _seed(engine: AsyncEngine) -> tuple[int, list[int], str]:
+    """One campaign for (a), fifty in fifty business centers for (b), and the ad server."""
+    async with make_sessionmaker(engine)() as session:
+        now = datetime.now(UTC)
+        admin = await _user(session, "bench@example.com")
+        campaigns = [await _shop(session, admin, n, now) for n in range(CENTERS + 1)]
+        token = await users.create_user(session, "adserver@example.com", is_integration=True)
+        await session.commit()
+    return campaigns[0], campaigns[1:], token
+
+
+async def _user(session: AsyncSession, email: str) -> Actor:
+    await users.create_user(session, email)
+    user = await user_repo.user_by_email(session, email)
+    assert user is not None
+    return Actor(user.id, user.email, user.is_staff)
+
+
+async def _shop(session: AsyncSession, admin: Actor, n: int, now: datetime) -> int:
+    """A subscribed business center whose one ad account runs one big campaign."""
+    config = BillingConfig()
+    center = await create_business_center(session, admin, f"Center {n}", Currency.USD)
+    center_id = center.business_center_id
+    await _fund(session, (await wallet_repo.wallets_of_centers(session, [center_id]))[0].id)
+    await subscribe(session, admin, center_id, Plan.PRO, True, config, now)
+    account = await create_ad_account(
+        session, admin, center_id, f"Account {n}", BillingOption.PREPAID, AdAccountType.AUCTION
+    )
+    wallets = await wallet_repo.wallets_of_ad_accounts(session, [account.ad_account_id])
+    await _fund(session, wallets[0].id)
+    flight = (now - timedelta(hours=1), now + timedelta(days=30))
+    new = NewCampaign(
+        account.ad_account_id, f"Campaign {n}", MoneyIn(BUDGET, Currency.USD), *flight
+    )
+    created = await create_campaign(session, admin, new, config, now)
+    await launch_campaign(session, admin, created.campaign_id, config, now)
+    return created.campaign_id
+
+
+async def _fund(session: AsyncSession, wallet_id: int) -> None:
+    money = Money(int(BUDGET.replace(".", "")), Currency.USD)
+    await credit_adjustment(session, wallet_id, money, "benchmark funding", None)
+
+
+# -- naive: one transaction per event ----------------------------------------------------
+
+
+async def _naive(engine: AsyncEngine, options: Options) -> float:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("CREATE TABLE bench_balances (id int PRIMARY KEY, balance bigint NOT NULL)")
+        )
+        await conn.execute(
+            text("CREATE TABLE bench_events (event_id text PRIMARY KEY, amount bigint)")
+        )
+        await conn.execute(
+            text("INSERT INTO bench_balances SELECT g, 10000000 FROM generate_series(0, :n) g"),
+            {"n": CENTERS - 1},
+        )
+    numbers = iter(range(options.naive_events))
+    started = time.perf_counter()
+    await asyncio.gather(*(_naive_client(engine, numbers) for _ in range(options.clients)))
+    return options.naive_events / (time.perf_counter() - started)
+
+
+async def _naive_client(engine: AsyncEngine, numbers: Iterator[int]) -> None:
+    for n in numbers:
+        async with engine.begin() as conn:
+            row = {"id": n % CENTERS, "event": f"naive-{n}"}
+            await conn.execute(
+                text("SELECT balance FROM bench_balances WHERE id = :id FOR UPDATE"), row
+            )
+            await conn.execute(
+                text("UPDATE bench_balances SET balance = balance - 1 WHERE id = :id"), row
+            )
+            await conn.execute(text("INSERT INTO bench_events VALUES (:event, 1)"), row)
+
+
+# -- batched, over HTTP ------------------------------------------------------------------
+
+
+async def _batched(
+    base_url: str, token: str, one: int, many: list[int], options: Options
+) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=options.clients)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, limits=limits, timeout=120
+    ) as client:
+        await _send(client, "warmup", [one], options.clients, options)
+        return {
+            "one account": await _send(client, "a", [one], options.batches, options),
+            "50 centers": await _send(client, "b", many, options.batches, options),
+        }
+
+
+async def _send(
+    client: httpx.AsyncClient, tag: str, campaigns: list[int], batches: int, options: Options
+) -> float:
+    """Events per second for `batches` batches, `options.clients` in flight at a time."""
+    queue = iter(range(batches))
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(_client(client, tag, campaigns, queue, options.batch) for _ in range(options.clients))
+    )
+    return batches * options.batch / (time.perf_counter() - started)
+
+
+async def _client(
+    client: httpx.AsyncClient, tag: str, campaigns: list[int], queue: Iterator[int], size: int
+) -> None:
+    occurred = datetime.now(UTC).isoformat()
+    for number in queue:
+        campaign_id = to_global_id("Campaign", campaigns[number % len(campaigns)])
+        events = [_event(f"{tag}-{number}-{i}", campaign_id, occurred) for i in range(size)]
+        payload = {"query": RECORD_SPEND, "variables": {"events": events}}
+        answer = (await client.post("/graphql", json=payload)).json()
+        result = (answer.get("data") or {}).get("recordSpend") or {}
+        if result.get("accepted") != size or result.get("refused"):
+            raise SystemExit(f"batch {tag}-{number} was not applied whole: {answer}")
+
+
+def _event(event_id: str, campaign_id: str, occurred: str) -> dict[str, object]:
+    amount = {"amount": "0.01", "currencyCode": "USD"}
+    return {
+        "eventId": event_id,
+        "campaignId": campaign_id,
+        "amount": amount,
+        "impressions": 1,
+        "occurredAt": occurred,
+    }
+
+
+# -- checking and reporting --------------------------------------------------------------
+
+
+async def _check(engine: AsyncEngine, options: Options, one: int, many: list[int]) -> None:
+    """Every event sent was applied once, to the right campaign, and the ledger is sound."""
+    async with make_sessionmaker(engine)() as session:
+        rows = await session.execute(text("SELECT id, spent FROM campaigns"))
+        spent = dict(rows.all())
+        violations = await verify_ledger(session)
+    expected = {campaign_id: 0 for campaign_id in [one, *many]}
+    expected[one] = (options.clients + options.batches) * options.batch
+    for number in range(options.batches):
+        expected[many[number % len(many)]] += options.batch
+    if spent != expected or violations:
+        raise SystemExit(f"spend went wrong: {spent} vs {expected}; {violations}")
+
+
+def _report(rates: dict[str, float], options: Options) -> None:
+    naive, one, many = rates["naive"], rates["one account"], rates["50 centers"]
+    today = datetime.now(UTC).date().isoformat()
+    print(
+        f"adledger spend benchmark, {today}: {options.clients} clients, batches of "
+        f"{options.batch}, {options.batches} batches per case; every event applied once, "
+        f"verify-ledger passes\n"
+        f"  naive, one transaction per event (SQL)     {naive:9.0f} events/s\n"
+        f"  (a) recordSpend, one ad account (HTTP)     {one:9.0f} events/s\n"
+        f"  (b) recordSpend, 50 business centers       {many:9.0f} events/s\n"
+        f"  (a) / naive: {one / naive:.1f}x   (b) / naive: {many / naive:.1f}x   "
+        f"(b) / (a): {many / one:.2f}"
+    )
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--clients", type=int, default=8, help="requests in flight")
+    parser.add_argument("--batch", type=int, default=500, help="events per recordSpend")
+    parser.add_argument("--batches", type=int, default=40, help="batches per case")
+    parser.add_argument("--naive-events", type=int, default=4000, help="naive transactions")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main()
