@@ -75,12 +75,16 @@ async def _recreate_database(admin_url: str) -> None:
 
 
 @contextlib.contextmanager
-def api_process(database_url: str, redis_url: str) -> Iterator[str]:
-    """The API on a free loopback port in a child process; answers its base URL."""
+def api_process(database_url: str, redis_url: str, workers: int = 1) -> Iterator[str]:
+    """The API on a free loopback port in a child process (with `workers` > 1, as
+    `adledger serve --workers N` runs it); answers its base URL."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
     env["PAYMENT_PROVIDER"] = "sandbox"  # a benchmark takes no payments
     command = [sys.executable, str(Path(__file__).resolve()), "--serve-port", str(port)]
+    if workers > 1:
+        serve = ["-m", "adledger.app.cli", "serve", "--workers", str(workers)]
+        command = [sys.executable, *serve, "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(command, env=env)
     try:
         base_url = f"http://127.0.0.1:{port}"

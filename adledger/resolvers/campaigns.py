@@ -205,7 +205,8 @@ async def record_spend(info: Info, input: inputs.RecordSpendInput) -> results.Re
     async def run(session: AsyncSession, actor: Actor) -> spend_service.SpendOutcome:
         # The request body cap bounds how many events can arrive; the service refuses
         # batches past MAX_EVENTS before looking at any of them.
-        events = [_event(e) for e in input.events]
+        ids: dict[str, int | None] = {}  # a batch names few campaigns, each many times
+        events = [_event(e, ids) for e in input.events]
         return await spend_service.record_spend(
             session, actor, events, ctx.state.billing, ctx.state.now()
         )
@@ -228,10 +229,13 @@ async def record_spend(info: Info, input: inputs.RecordSpendInput) -> results.Re
     return await mutate(info, results.RecordSpendResult, run, render)
 
 
-def _event(given: Any) -> spend_service.SpendEventIn:
+def _event(given: Any, ids: dict[str, int | None]) -> spend_service.SpendEventIn:
+    campaign_id = ids.get(given.campaign_id, -1)
+    if campaign_id == -1:
+        campaign_id = ids[given.campaign_id] = db_id_of(given.campaign_id, "Campaign")
     return spend_service.SpendEventIn(
         event_id=given.event_id,
-        campaign_id=db_id_of(given.campaign_id, "Campaign"),
+        campaign_id=campaign_id,
         amount=_money(given.amount),
         impressions=0 if given.impressions is None else given.impressions,
         occurred_at=given.occurred_at,

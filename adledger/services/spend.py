@@ -222,10 +222,10 @@ def _spend(batch: list[_Event], reserve: Reserve, config: BillingConfig, now: da
         campaign.paused_at,
         campaign.settled_at is not None,
     )
-    left, taken_cash, taken_vouchers = reserve.total, 0, 0
+    left, window = reserve.total, config.settlement_window
     result = _Result(Reserve(0, 0), 0, [])
     for event in batch:
-        reason = spend_refusal(target, event.occurred_at, now, config.settlement_window)
+        reason = spend_refusal(target, event.occurred_at, now, window)
         applied = 0 if reason else min(event.amount, left)
         if applied < event.amount:
             result.refused.append(
@@ -240,10 +240,7 @@ def _spend(batch: list[_Event], reserve: Reserve, config: BillingConfig, now: da
             result.applied_events += 1
             campaign.impressions += event.impressions
         left -= applied
-    spent = reserve.total - left
-    taken = take_from_reserve(reserve, spent)
-    taken_cash, taken_vouchers = taken.cash, taken.vouchers
-    result.taken = Reserve(taken_cash, taken_vouchers)
+    result.taken = take_from_reserve(reserve, reserve.total - left)
     return result
 
 
