@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test check bench
+.PHONY: dev test check bench bench-spend
 
 dev: $(STAMP)
 	$(BIN)/adledger dev
@@ -21,6 +21,9 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/http_ratio.py
+
+bench-spend: $(STAMP)
+	$(BIN)/python bench/spend.py
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
