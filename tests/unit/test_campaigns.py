@@ -1,0 +1,212 @@
+"""The campaign rules of `domain/campaigns.py`, without a database: the state machine, the
+flight and budget checks, and how money is drawn, spent, given back and settled."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adledger.domain.campaigns import (
+    Action,
+    CampaignStatus,
+    Flight,
+    Reserve,
+    Settlement,
+    SpendRefusal,
+    SpendTarget,
+    check_budget,
+    check_new_flight,
+    check_raise,
+    clean_name,
+    draw,
+    give_back,
+    minimum_budget,
+    settle,
+    spend_refusal,
+    take_from_reserve,
+    transition,
+)
+from adledger.domain.errors import BudgetBelowMinimum, InvalidInput, InvalidState
+
+S = CampaignStatus
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+LATER = Flight(NOW + timedelta(days=1), NOW + timedelta(days=30))  # startsAt ahead
+RUNNING = Flight(NOW - timedelta(days=1), NOW + timedelta(days=30))  # startsAt past
+
+# Written out from the issue, not read from the code: (action, from) → target, where
+# "running" means SCHEDULED before startsAt and ACTIVE from it.
+ALLOWED: dict[Action, dict[CampaignStatus, CampaignStatus | str]] = {
+    Action.LAUNCH: {S.DRAFT: "running"},
+    Action.FUND: {S.PENDING_FUNDS: "running"},
+    Action.START: {S.SCHEDULED: "running"},
+    Action.PAUSE: {S.SCHEDULED: S.PAUSED, S.ACTIVE: S.PAUSED},
+    Action.RESUME: {S.PAUSED: "running"},
+    Action.CANCEL: {
+        s: S.CANCELED
+        for s in (S.DRAFT, S.PENDING_FUNDS, S.SCHEDULED, S.ACTIVE, S.PAUSED, S.BUDGET_EXHAUSTED)
+    },
+    Action.REJECT: {
+        s: S.REJECTED
+        for s in (S.PENDING_FUNDS, S.SCHEDULED, S.ACTIVE, S.PAUSED, S.BUDGET_EXHAUSTED)
+    },
+    Action.EXHAUST: {S.ACTIVE: S.BUDGET_EXHAUSTED},
+    Action.COMPLETE: {s: S.COMPLETED for s in (S.SCHEDULED, S.ACTIVE, S.PAUSED)},
+    Action.EXPIRE: {S.PENDING_FUNDS: S.CANCELED},
+    Action.CHANGE_BUDGET: {
+        s: s for s in (S.DRAFT, S.SCHEDULED, S.ACTIVE, S.PAUSED, S.BUDGET_EXHAUSTED)
+    },
+}
+
+
+@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize("status", list(CampaignStatus))
+@pytest.mark.parametrize("flight", [LATER, RUNNING], ids=["before-start", "after-start"])
+def test_every_transition_is_allowed_or_names_the_status(
+    status: CampaignStatus, action: Action, flight: Flight
+) -> None:
+    expected = ALLOWED[action].get(status)
+    if expected is None:
+        with pytest.raises(InvalidState) as refused:
+            transition(status, action, flight, NOW)
+        assert refused.value.message == f"cannot {action.value} a campaign that is {status}"
+        return
+    if expected == "running":
+        expected = S.SCHEDULED if flight is LATER else S.ACTIVE
+    assert transition(status, action, flight, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("starts", "ends", "field", "message"),
+    [
+        (NOW, NOW + timedelta(days=1, hours=0), None, None),
+        (NOW - timedelta(days=3), NOW + timedelta(days=362), None, None),  # 365 days
+        (NOW, NOW, "endsAt", "endsAt must be after startsAt"),
+        (
+            NOW - timedelta(days=2),
+            NOW - timedelta(days=1),
+            "endsAt",
+            "endsAt must be in the future",
+        ),
+        (NOW, NOW + timedelta(days=365, seconds=1), "endsAt", "a flight lasts at most 365 days"),
+        (NOW.replace(tzinfo=None), NOW + timedelta(days=1), "startsAt", "dates need a UTC offset"),
+    ],
+)
+def test_a_new_flight(starts: datetime, ends: datetime, field: str | None, message: str) -> None:
+    if field is None:
+        check_new_flight(Flight(starts, ends), NOW)
+        return
+    with pytest.raises(InvalidInput) as refused:
+        check_new_flight(Flight(starts, ends), NOW)
+    assert (refused.value.message, refused.value.field) == (message, ("input", field))
+
+
+@pytest.mark.parametrize("status", [S.SCHEDULED, S.ACTIVE, S.PAUSED, S.BUDGET_EXHAUSTED])
+def test_a_budget_is_raised_only_while_the_flight_lasts(status: CampaignStatus) -> None:
+    ended = Flight(NOW - timedelta(days=9), NOW)
+    check_raise(status, RUNNING, NOW)
+    check_raise(S.DRAFT, ended, NOW)
+    with pytest.raises(InvalidState, match=f"a campaign that is {status}: its flight has ended"):
+        check_raise(status, ended, NOW)
+
+
+def test_names_are_trimmed_and_bounded() -> None:
+    assert clean_name("  Spring \n sale ") == "Spring sale"
+    for bad in ("   ", "x" * 201):
+        with pytest.raises(InvalidInput) as refused:
+            clean_name(bad)
+        assert refused.value.field == ("input", "name")
+
+
+def test_the_minimum_budget_is_the_platform_minimum_or_the_spend_to_date() -> None:
+    assert (minimum_budget(5000, 1200), minimum_budget(5000, 12000)) == (5000, 12000)
+    check_budget(5000, 5000, "USD", ("input", "budget"))
+    with pytest.raises(BudgetBelowMinimum) as refused:
+        check_budget(4999, 5000, "USD", ("input", "budget", "amount"))
+    assert (refused.value.minimum_minor, refused.value.currency) == (5000, "USD")
+    assert refused.value.message == "the budget may not be below 50.00 USD"
+
+
+@pytest.mark.parametrize(
+    ("target", "occurred", "now", "refusal"),
+    [
+        (SpendTarget(S.ACTIVE, RUNNING, None, False), NOW, NOW, None),
+        (SpendTarget(S.SCHEDULED, LATER, None, False), NOW, NOW, "CAMPAIGN_NOT_DELIVERING"),
+        (
+            SpendTarget(S.PAUSED, RUNNING, NOW - timedelta(hours=1), False),
+            NOW - timedelta(hours=2),
+            NOW,
+            None,  # delivered before the pause, reported after it
+        ),
+        (
+            SpendTarget(S.PAUSED, RUNNING, NOW - timedelta(hours=1), False),
+            NOW,
+            NOW,
+            "CAMPAIGN_NOT_DELIVERING",
+        ),
+        (
+            SpendTarget(S.COMPLETED, Flight(NOW - timedelta(days=2), NOW - timedelta(hours=11)), None, False),
+            NOW - timedelta(hours=12),
+            NOW,
+            None,  # within the 12 h window
+        ),
+        (
+            SpendTarget(S.COMPLETED, Flight(NOW - timedelta(days=2), NOW - timedelta(hours=13)), None, False),
+            NOW - timedelta(hours=14),
+            NOW,
+            "SETTLEMENT_WINDOW_CLOSED",
+        ),
+        (SpendTarget(S.COMPLETED, RUNNING, None, True), NOW, NOW, "SETTLEMENT_WINDOW_CLOSED"),
+    ],
+)  # fmt: skip
+def test_why_spend_is_refused(
+    target: SpendTarget, occurred: datetime, now: datetime, refusal: str | None
+) -> None:
+    found = spend_refusal(target, occurred, now, timedelta(hours=12))
+    assert found == (None if refusal is None else SpendRefusal(refusal))
+
+
+amounts = st.integers(min_value=0, max_value=10**12)
+
+
+@given(need=amounts, vouchers=amounts, cash=amounts)
+def test_a_draw_takes_vouchers_first_and_never_more_than_there_is(
+    need: int, vouchers: int, cash: int
+) -> None:
+    taken = draw(need, vouchers, cash)
+    assert taken.total + taken.short == need
+    assert 0 <= taken.vouchers <= vouchers and 0 <= taken.cash <= cash
+    assert taken.cash == 0 or taken.vouchers == vouchers  # cash only once vouchers are gone
+    assert taken.short == max(0, need - vouchers - cash)
+
+
+@given(cash=amounts, vouchers=amounts, data=st.data())
+def test_spend_takes_voucher_money_first_and_returns_give_cash_first(
+    cash: int, vouchers: int, data: st.DataObject
+) -> None:
+    reserve = Reserve(cash, vouchers)
+    amount = data.draw(st.integers(min_value=0, max_value=reserve.total))
+    spent, back = take_from_reserve(reserve, amount), give_back(reserve, amount)
+    assert spent.total == back.total == amount
+    assert 0 <= spent.vouchers <= vouchers and 0 <= spent.cash <= cash
+    assert spent.cash == 0 or spent.vouchers == vouchers
+    assert 0 <= back.cash <= cash and 0 <= back.vouchers <= vouchers
+    assert back.vouchers == 0 or back.cash == cash
+
+
+@given(unspent=amounts, minimum=st.integers(min_value=0, max_value=10**4))
+def test_a_settlement_credits_or_forfeits_the_whole_rest(unspent: int, minimum: int) -> None:
+    outcome = settle(unspent, minimum)
+    assert outcome.credit + outcome.forfeit == unspent
+    assert outcome.credit == (unspent if unspent > minimum else 0)
+
+
+def test_the_seed_examples_settle_as_the_policy_says() -> None:
+    # 500.00 budget: 480.00 delivered leaves 20.00, credited; 499.40 leaves 0.60, forfeited
+    assert [settle(rest, 100) for rest in (2000, 60, 100)] == [
+        Settlement(2000, 0),
+        Settlement(0, 60),
+        Settlement(0, 100),  # 1.00 itself is not more than the minimum credit
+    ]
