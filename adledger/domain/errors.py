@@ -141,3 +141,47 @@ class BudgetBelowMinimum(DomainError):
 
     def details(self) -> dict[str, object]:
         return {"minimum_minor": self.minimum_minor, "currency": self.currency}
+
+
+@dataclass
+class BudgetChangeLimitReached(DomainError):
+    message: str = ""
+    limit_per_day: int = 10
+    code: ClassVar[ErrorCode] = ErrorCode.BUDGET_CHANGE_LIMIT_REACHED
+
+    def __post_init__(self) -> None:
+        if not self.message:
+            self.message = (
+                f"an ad account's budget may change {self.limit_per_day} times a UTC day; "
+                "try again tomorrow"
+            )
+        super().__post_init__()
+
+    def details(self) -> dict[str, object]:
+        return {"limit_per_day": self.limit_per_day}
+
+
+@dataclass
+class AllocationModeIrreversible(DomainError):
+    message: str = (
+        "automatic allocation is already on; a business center cannot switch back to manual"
+    )
+    code: ClassVar[ErrorCode] = ErrorCode.ALLOCATION_MODE_IRREVERSIBLE
+
+
+@dataclass
+class AllocationNotEligible(DomainError):
+    message: str = ""
+    blockers: tuple[str, ...] = ()
+    code: ClassVar[ErrorCode] = ErrorCode.ALLOCATION_NOT_ELIGIBLE
+
+    def __post_init__(self) -> None:
+        if not self.message:
+            self.message = (
+                "automatic allocation needs every ad account to be MONTHLY_INVOICING and "
+                f"AUCTION; {len(self.blockers)} account(s) block it"
+            )
+        super().__post_init__()
+
+    def details(self) -> dict[str, object]:
+        return {"blockers": list(self.blockers)}

@@ -86,6 +86,12 @@ class Membership(Base):
 
 class AdAccount(Base):
     __tablename__ = "ad_accounts"
+    __table_args__ = (
+        CheckConstraint(
+            "(budget_amount IS NULL OR budget_amount >= 0) AND budget_spent >= 0",
+            name="budget_amounts",
+        ),
+    )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     business_center_id: Mapped[int] = mapped_column(
         ForeignKey("business_centers.id", ondelete="CASCADE"), index=True
@@ -95,7 +101,37 @@ class AdAccount(Base):
     currency: Mapped[str] = mapped_column(String(3))
     billing_option: Mapped[str] = mapped_column(String(32))
     account_type: Mapped[str] = mapped_column(String(32))
+    # The budget cap, and the spend counted in its current period (for UNLIMITED: the
+    # calendar month), kept on the row that spend locks anyway so a cap costs no query.
+    budget_mode: Mapped[str] = mapped_column(String(16), default="UNLIMITED")
+    budget_amount: Mapped[int | None] = mapped_column(BigInteger)
+    budget_period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    budget_period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    budget_spent: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = _created_at()
+
+
+class AdAccountBudgetChange(Base):
+    """One change of an ad account's budget cap: who, when, before and after."""
+
+    __tablename__ = "ad_account_budget_changes"
+    __table_args__ = (
+        Index("ix_ad_account_budget_changes_account_changed", "ad_account_id", "changed_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    ad_account_id: Mapped[int] = mapped_column(ForeignKey("ad_accounts.id", ondelete="CASCADE"))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # USER changes count toward the daily limit; BUDGET_SYNC (the allocation switch) does not.
+    source: Mapped[str] = mapped_column(String(16))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    before_mode: Mapped[str] = mapped_column(String(16))
+    before_amount: Mapped[int | None] = mapped_column(BigInteger)
+    before_period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    before_period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    after_mode: Mapped[str] = mapped_column(String(16))
+    after_amount: Mapped[int | None] = mapped_column(BigInteger)
+    after_period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    after_period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Wallet(Base):
@@ -211,6 +247,14 @@ class Invoice(Base):
     __tablename__ = "invoices"
     __table_args__ = (
         CheckConstraint("subtotal >= 0 AND discount >= 0 AND discount <= subtotal", name="amounts"),
+        Index(
+            "uq_invoices_center_kind_cycle",
+            "business_center_id",
+            "kind",
+            "cycle_start",
+            unique=True,
+            postgresql_where=text("cycle_start IS NOT NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -232,6 +276,8 @@ class Invoice(Base):
     payment_reference: Mapped[str | None] = mapped_column(String(255), unique=True)
     hosted_url: Mapped[str | None] = mapped_column(Text)
     flag_reason: Mapped[str | None] = mapped_column(Text)
+    # Credit-line statements: the cycle (month) billed, unique per center and kind.
+    cycle_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Voided here, not yet confirmed void at the provider: a job retries the provider call.
     void_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = _created_at()
@@ -340,6 +386,7 @@ class Campaign(Base):
             name="amounts",
         ),
         Index("ix_campaigns_wallet_id_status", "wallet_id", "status"),
+        Index("ix_campaigns_business_center_id_status", "business_center_id", "status"),
         Index("ix_campaigns_status_starts_at", "status", "starts_at"),
         Index("ix_campaigns_status_ends_at", "status", "ends_at"),
         Index(
@@ -380,6 +427,8 @@ class Campaign(Base):
         ForeignKey("invoices.id", ondelete="RESTRICT")
     )
     rejection_reason: Mapped[str | None] = mapped_column(Text)
+    # Why a BUDGET_EXHAUSTED campaign stopped (domain.budgets.StopReason).
+    stop_reason: Mapped[str | None] = mapped_column(String(40))
     created_by_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
