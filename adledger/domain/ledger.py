@@ -63,6 +63,8 @@ class TransactionKind(enum.StrEnum):
     SUBSCRIPTION_PAYMENT = "SUBSCRIPTION_PAYMENT"
     REFUND = "REFUND"
     ADJUSTMENT = "ADJUSTMENT"
+    # A paid credit-line statement gives back to the line what it paid for spend.
+    CREDIT_LINE_REPAYMENT = "CREDIT_LINE_REPAYMENT"
 
 
 @dataclass(frozen=True, slots=True)

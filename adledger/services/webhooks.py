@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger.domain.billing import InvoiceKind, InvoiceStatus, TopUpStatus
 from adledger.domain.errors import PaymentProviderFailed
 from adledger.payments.port import PaymentProvider, ProviderInvoice
-from adledger.services import invoices, shortfalls, subscriptions, top_ups
+from adledger.services import credit_line_statements, invoices, shortfalls, subscriptions, top_ups
 from adledger.services.transact import Transact
 from adledger.store import billing as repo
 from adledger.store.models import Invoice, WebhookEvent
@@ -154,6 +154,8 @@ async def _settle_paid(
         await subscriptions.activate_paid(session, invoice, now)
     elif invoice.kind == InvoiceKind.CAMPAIGN_SHORTFALL:
         await shortfalls.shortfall_paid(session, invoice, now)
+    elif invoice.kind == InvoiceKind.CREDIT_LINE_CYCLE:
+        await credit_line_statements.credit_line_paid(session, invoice, now)
 
 
 def _payment_problem(invoice: Invoice, fetched: ProviderInvoice) -> str | None:

@@ -1,0 +1,150 @@
+"""Credit-line statements (MONTHLY_INVOICING): at each calendar month's end (UTC), one
+invoice per business center for what its credit line paid that month, due after the
+line's net terms; paid, it gives that amount back to the credit line.
+
+Exactly once per center and month: a statement is opened under the center's lock after
+checking again that none exists, so a second worker or a rerun finds it and stops. The
+partial unique index on (center, kind, cycle_start) stands behind that check.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.billing import InvoiceKind, add_months
+from adledger.domain.errors import NotFound
+from adledger.domain.ledger import WALLET_BUCKETS, AccountKind, TransactionKind
+from adledger.domain.money import Currency, Money
+from adledger.services import funding, invoices
+from adledger.services.config import BillingConfig
+from adledger.services.ledger import PlatformCredit, credit_from_platform
+from adledger.store import billing as billing_repo
+from adledger.store import business_centers as centers
+from adledger.store import credit_lines as repo
+from adledger.store import ledger as ledger_repo
+from adledger.store import wallets as wallet_repo
+from adledger.store.models import BusinessCenter, Invoice, Wallet
+
+log = logging.getLogger(__name__)
+
+# A center whose statements stopped (a long outage) is billed for at most this many
+# past months; older spend is finance's to look at.
+LOOKBACK_MONTHS = 12
+
+
+def month_start(moment: datetime) -> datetime:
+    """The first instant (UTC) of the calendar month `moment` falls in."""
+    utc = moment.astimezone(UTC)
+    return utc.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+async def due_statements(
+    session: AsyncSession, now: datetime, limit: int
+) -> list[tuple[int, datetime]]:
+    """(center id, month start) of months ended by `now` whose credit line paid for spend
+    and that have no statement yet. Read without locks: `close_one` checks again."""
+    current = month_start(now)
+    since = add_months(current, -LOOKBACK_MONTHS)
+    return await repo.months_without_statement(session, since, current, limit)
+
+
+async def close_one(
+    session: AsyncSession, center_id: int, month: datetime, config: BillingConfig, now: datetime
+) -> bool:
+    """Open the month's statement unless there is one or nothing to bill. True if opened."""
+    month = month_start(month)
+    month_end = add_months(month, 1)
+    center = await centers.lock_business_center(session, center_id)
+    if center is None or month_end > now:
+        return False
+    if await repo.statement_id(session, center_id, month) is not None:
+        return False
+    wallet = await _center_wallet(session, center_id)
+    drawn = await repo.drawn_from_credit_line(session, wallet.id, month, month_end)
+    if drawn <= 0:
+        return False
+    invoice = await invoices.open_invoice(session, _statement(center, wallet, month, drawn, config))
+    await billing_repo.update_invoice(session, invoice.id, cycle_start=month)
+    return True
+
+
+def _statement(
+    center: BusinessCenter, wallet: Wallet, month: datetime, drawn: int, config: BillingConfig
+) -> invoices.NewInvoice:
+    net_terms = center.credit_line_net_terms_days
+    return invoices.NewInvoice(
+        center_id=center.id,
+        wallet_id=wallet.id,
+        kind=InvoiceKind.CREDIT_LINE_CYCLE,
+        currency=wallet.currency,
+        lines=[(f"Credit line usage, {month:%B %Y}", drawn)],
+        issue_on=add_months(month, 1),
+        days_until_due=config.days_until_due if net_terms is None else net_terms,
+    )
+
+
+async def statement_id(session: AsyncSession, center_id: int, month: datetime) -> int | None:
+    """The month's statement, to issue at the provider after the commit that opened it."""
+    return await repo.statement_id(session, center_id, month_start(month))
+
+
+async def credit_line_paid(session: AsyncSession, invoice: Invoice, paid_at: datetime) -> None:
+    """Give the paid amount back to the credit line, once (the entry's key is the
+    invoice's), but never more than the line has in use: the rest is flagged for finance.
+    Campaigns waiting for money may then start, as after any money arriving."""
+    assert invoice.wallet_id is not None
+    wallet_id = invoice.wallet_id
+    locked = await funding.lock_waiting(session, wallet_id)
+    used = await _used_locked(session, wallet_id)
+    paid = invoice.subtotal - invoice.discount
+    restored = min(paid, used)
+    if restored < paid:
+        await _flag_overpaid(session, invoice, paid, used)
+    if restored > 0:
+        await credit_from_platform(session, _repayment(invoice, restored))
+    await funding.fund_waiting(session, wallet_id, locked, paid_at)
+
+
+async def _used_locked(session: AsyncSession, wallet_id: int) -> int:
+    """What the credit line has in use, with every bucket of the wallet locked in id order
+    (the credit line has the highest id; locking it alone first would break that order
+    for funding, which locks cash and vouchers after)."""
+    accounts = {
+        kind: (await wallet_repo.wallet_account(session, wallet_id, kind)).id
+        for kind in WALLET_BUCKETS
+    }
+    states = await ledger_repo.lock_accounts(session, list(accounts.values()))
+    return -states[accounts[AccountKind.CREDIT_LINE]].balance
+
+
+async def _flag_overpaid(session: AsyncSession, invoice: Invoice, paid: int, used: int) -> None:
+    reason = (
+        f"paid {paid} minor units for a credit line with {used} in use: "
+        f"{paid - used} not restored, to refund or credit"
+    )
+    log.warning("credit-line statement %s flagged: %s", invoice.number, reason)
+    await invoices.flag(session, invoice, reason)
+
+
+def _repayment(invoice: Invoice, amount: int) -> PlatformCredit:
+    assert invoice.wallet_id is not None
+    return PlatformCredit(
+        invoice.wallet_id,
+        AccountKind.CREDIT_LINE,
+        AccountKind.PAYMENTS_CLEARING,
+        Money(amount, Currency(invoice.currency)),
+        TransactionKind.CREDIT_LINE_REPAYMENT,
+        f"Credit-line statement {invoice.number} paid",
+        idempotency_key=f"invoice:{invoice.id}:credit_line_repaid",
+        invoice_id=invoice.id,
+    )
+
+
+async def _center_wallet(session: AsyncSession, center_id: int) -> Wallet:
+    found = await wallet_repo.wallets_of_centers(session, [center_id])
+    if not found:
+        raise NotFound("business center has no wallet")
+    return found[0]
