@@ -22,11 +22,13 @@ from adledger.jobs.billing import (
     renew_subscriptions_cron,
     retry_webhook_events_cron,
 )
+from adledger.jobs.budgets import roll_budget_periods_cron
 from adledger.jobs.campaigns import (
     complete_campaigns_cron,
     credit_sweep_cron,
     start_campaigns_cron,
 )
+from adledger.jobs.credit_line import close_monthly_invoices_cron
 from adledger.jobs.ledger import Ctx, verify_ledger_cron, verify_ledger_job
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 
@@ -93,6 +95,17 @@ class WorkerSettings:
         # Every 10 minutes: with a settlement window of at most 23 h, every ended
         # campaign is credited within 24 h of its end.
         cron(credit_sweep_cron, name="credit_sweep", minute=set(range(0, 60, 10)), second=35),
+        # Hourly, so a month is closed soon after it ends; at :10, when spend committed
+        # around midnight has its postings in. Closing is idempotent, so each run is.
+        cron(close_monthly_invoices_cron, name="close_monthly_invoices", minute=10, second=0),
+        # Every 5 minutes: a DAILY or MONTHLY cap that rolled over at midnight UTC lets its
+        # stopped campaigns deliver again within minutes (spend itself rolls the counter).
+        cron(
+            roll_budget_periods_cron,
+            name="roll_budget_periods",
+            minute=set(range(0, 60, 5)),
+            second=50,
+        ),
     ]
     on_startup = startup
     on_shutdown = shutdown

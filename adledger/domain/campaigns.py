@@ -210,6 +210,8 @@ class SpendRefusal(enum.StrEnum):
     OVER_BUDGET = "OVER_BUDGET"
     CAMPAIGN_NOT_DELIVERING = "CAMPAIGN_NOT_DELIVERING"
     SETTLEMENT_WINDOW_CLOSED = "SETTLEMENT_WINDOW_CLOSED"
+    ACCOUNT_BUDGET_REACHED = "ACCOUNT_BUDGET_REACHED"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,3 +262,10 @@ def settle(unspent: int, minimum_credit: int) -> Settlement:
     if unspent > minimum_credit:
         return Settlement(unspent, 0)
     return Settlement(0, unspent)
+
+
+def restarted(flight: Flight, now: datetime) -> CampaignStatus | None:
+    """A stopped campaign whose reason is gone delivers again while its flight lasts."""
+    if now >= flight.ends_at:
+        return None
+    return flight.running_status(now)

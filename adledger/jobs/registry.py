@@ -7,11 +7,13 @@ from adledger.jobs.billing import (
     renew_subscriptions_job,
     retry_webhook_events_job,
 )
+from adledger.jobs.budgets import roll_budget_periods_job
 from adledger.jobs.campaigns import (
     complete_campaigns_job,
     credit_sweep_job,
     start_campaigns_job,
 )
+from adledger.jobs.credit_line import close_monthly_invoices_job
 from adledger.jobs.ledger import Job, verify_ledger_job
 
 JOBS: dict[str, Job] = {
@@ -22,4 +24,6 @@ JOBS: dict[str, Job] = {
     "start-campaigns": start_campaigns_job,
     "complete-campaigns": complete_campaigns_job,
     "credit-sweep": credit_sweep_job,
+    "close-monthly-invoices": close_monthly_invoices_job,
+    "roll-budget-periods": roll_budget_periods_job,
 }

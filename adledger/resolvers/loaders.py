@@ -10,8 +10,9 @@ from strawberry.dataloader import DataLoader
 
 from adledger.domain.access import Role
 from adledger.domain.billing import TopUpStatus
+from adledger.domain.budgets import day_of
 from adledger.schema.pages import PageArgs
-from adledger.store import billing, campaigns, invitations, wallets
+from adledger.store import billing, budgets, campaigns, invitations, users, wallets
 from adledger.store import business_centers as centers
 
 if TYPE_CHECKING:
@@ -53,6 +54,11 @@ class Loaders:
         self.ad_account_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(
             self._ad_account_pages
         )
+        self.budget_changes_today: DataLoader[int, int] = DataLoader(self._budget_changes_today)
+        self.budget_change_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(
+            self._budget_change_pages
+        )
+        self.user_email: DataLoader[int, str | None] = DataLoader(self._user_emails)
         self.transaction_page: DataLoader[
             tuple[int, PageArgs, tuple[str, ...] | None], list[Any]
         ] = DataLoader(self._transaction_pages)
@@ -65,6 +71,24 @@ class Loaders:
             return _by_key(rows, keys, attr)
 
         return DataLoader(load)
+
+    async def _budget_changes_today(self, keys: list[int]) -> list[int]:
+        since = day_of(self._ctx.state.now()).start
+        counts = await self._ctx.read(lambda s: budgets.user_changes_since(s, keys, since))
+        return [counts.get(key, 0) for key in keys]
+
+    async def _budget_change_pages(self, keys: list[tuple[int, PageArgs]]) -> list[list[Any]]:
+        async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
+            (args,) = group
+            return await self._ctx.read(
+                lambda s: budgets.change_pages(s, parents, limit=args.fetch, after_id=args.after_id)
+            )
+
+        return await _grouped_pages(keys, fetch)
+
+    async def _user_emails(self, keys: list[int]) -> list[str | None]:
+        emails = await self._ctx.read(lambda s: users.emails_by_ids(s, keys))
+        return [emails.get(key) for key in keys]
 
     async def _invoice_lines(self, keys: list[int]) -> list[list[tuple[str, int]]]:
         lines = await self._ctx.read(lambda s: billing.lines_by_invoice(s, keys))

@@ -10,8 +10,10 @@ from strawberry.types import Info
 
 from adledger.domain import campaigns as domain
 from adledger.domain.access import Permission
+from adledger.domain.budgets import StopReason
 from adledger.domain.money import Currency
 from adledger.schema.billing import Invoice
+from adledger.schema.budgets import CampaignStopReason
 from adledger.schema.ids import to_cursor, to_global_id
 from adledger.schema.money import Money
 from adledger.schema.node import Node
@@ -27,10 +29,14 @@ RefusedSpendReason = strawberry.enum(
     domain.SpendRefusal,
     name="RefusedSpendReason",
     description=(
-        "OVER_BUDGET: beyond what the campaign's reserve holds. CAMPAIGN_NOT_DELIVERING: the "
-        "campaign was not delivering then (not launched, not funded, paused, canceled, or the "
-        "event is after endsAt). SETTLEMENT_WINDOW_CLOSED: reported after endsAt plus the "
-        "settlement window, once the unspent rest may have been credited."
+        "OVER_BUDGET: beyond what the campaign's budget (its reserve) leaves. "
+        "CAMPAIGN_NOT_DELIVERING: the campaign was not delivering then (not launched, not "
+        "funded, paused, canceled, or the event is after endsAt). SETTLEMENT_WINDOW_CLOSED: "
+        "reported after endsAt plus the settlement window, once the unspent rest may have been "
+        "credited. ACCOUNT_BUDGET_REACHED: beyond what the ad account's budget cap leaves in "
+        "its period. INSUFFICIENT_FUNDS: beyond what the campaign may draw (automatic "
+        "allocation: the account's cash and vouchers, the business center's cash and credit "
+        "line)."
     ),
 )
 
@@ -64,11 +70,22 @@ class Campaign(Node):
         description="When the unspent budget was credited (or forfeited); null until then."
     )
     rejection_reason: str | None
+    stop_reason_code: CampaignStopReason | None = strawberry.field(
+        description="Why the campaign is BUDGET_EXHAUSTED; null otherwise."
+    )
+    stop_reason: str | None = strawberry.field(
+        description='Why the campaign is BUDGET_EXHAUSTED, in words ("business center balance '
+        'exhausted"); null otherwise.'
+    )
     created_at: datetime
 
     @classmethod
     def from_row(cls, row: Any) -> Campaign:
         money = lambda minor: Money.of(minor, row.currency)  # noqa: E731
+        stopped = row.status == domain.CampaignStatus.BUDGET_EXHAUSTED
+        stop = (
+            StopReason(row.stop_reason or StopReason.CAMPAIGN_BUDGET_REACHED) if stopped else None
+        )
         return cls(
             id=strawberry.ID(to_global_id("Campaign", row.id)),
             db_id=row.id,
@@ -92,6 +109,8 @@ class Campaign(Node):
             launched_at=row.launched_at,
             settled_at=row.settled_at,
             rejection_reason=row.rejection_reason,
+            stop_reason_code=stop,
+            stop_reason=stop.text if stop else None,
             created_at=row.created_at,
         )
 

@@ -89,6 +89,23 @@ class BudgetBelowMinimumError(UserError):
     minimum: Money
 
 
+@strawberry.type
+class BudgetChangeLimitReachedError(UserError):
+    limit_per_day: int
+
+
+@strawberry.type
+class AllocationModeIrreversibleError(UserError):
+    pass
+
+
+@strawberry.type
+class AllocationNotEligibleError(UserError):
+    blockers: list[str] = strawberry.field(
+        description="Ad accounts that block the switch, with the reason for each."
+    )
+
+
 def _plain(error_type: type[UserError]):  # type: ignore[no-untyped-def]
     def build(err: domain.DomainError) -> UserError:
         return error_type(code=err.code, message=err.message, field=list(err.field))
@@ -139,6 +156,20 @@ def _budget_below_minimum(err: domain.DomainError) -> UserError:
     )
 
 
+def _change_limit(err: domain.DomainError) -> UserError:
+    assert isinstance(err, domain.BudgetChangeLimitReached)
+    return BudgetChangeLimitReachedError(
+        code=err.code, message=err.message, field=list(err.field), limit_per_day=err.limit_per_day
+    )
+
+
+def _not_eligible(err: domain.DomainError) -> UserError:
+    assert isinstance(err, domain.AllocationNotEligible)
+    return AllocationNotEligibleError(
+        code=err.code, message=err.message, field=list(err.field), blockers=list(err.blockers)
+    )
+
+
 _BUILDERS = {
     domain.ErrorCode.INVALID_INPUT: _plain(InvalidInputError),
     domain.ErrorCode.NOT_FOUND: _plain(NotFoundError),
@@ -152,6 +183,9 @@ _BUILDERS = {
     domain.ErrorCode.TARGET_ALREADY_COVERED: _target_covered,
     domain.ErrorCode.AMOUNT_BELOW_MINIMUM: _below_minimum,
     domain.ErrorCode.BUDGET_BELOW_MINIMUM: _budget_below_minimum,
+    domain.ErrorCode.BUDGET_CHANGE_LIMIT_REACHED: _change_limit,
+    domain.ErrorCode.ALLOCATION_MODE_IRREVERSIBLE: _plain(AllocationModeIrreversibleError),
+    domain.ErrorCode.ALLOCATION_NOT_ELIGIBLE: _not_eligible,
 }
 
 

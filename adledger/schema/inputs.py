@@ -4,6 +4,7 @@ from datetime import datetime
 
 import strawberry
 
+from adledger.schema.budgets import BudgetMode
 from adledger.schema.campaigns import DeliveryType, PaymentPlan
 from adledger.schema.enums import (
     AdAccountType,
@@ -150,3 +151,21 @@ class SpendEventInput:
 @strawberry.input
 class RecordSpendInput:
     events: list[SpendEventInput]
+
+
+@strawberry.input
+class EnableAutomaticAllocationInput:
+    business_center_id: strawberry.ID
+
+
+@strawberry.input
+class SetAdAccountBudgetInput:
+    ad_account_id: strawberry.ID
+    mode: BudgetMode
+    amount: MoneyInput | None = strawberry.field(
+        default=None, description="Required unless mode is UNLIMITED; 0 or more."
+    )
+    period_start: datetime | None = strawberry.field(
+        default=None, description="CUSTOM only, with periodEnd."
+    )
+    period_end: datetime | None = None

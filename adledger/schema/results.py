@@ -7,10 +7,14 @@ from typing import Annotated
 import strawberry
 
 from adledger.schema.billing import Invoice, TopUp
+from adledger.schema.budgets import BudgetSync
 from adledger.schema.campaigns import Campaign, RefusedSpend
 from adledger.schema.errors import (
+    AllocationModeIrreversibleError,
+    AllocationNotEligibleError,
     AmountBelowMinimumError,
     BudgetBelowMinimumError,
+    BudgetChangeLimitReachedError,
     CurrencyMismatchError,
     ForbiddenError,
     IdempotencyKeyReusedError,
@@ -292,4 +296,44 @@ class RecordSpendSuccess:
 RecordSpendResult = Annotated[
     RecordSpendSuccess | InvalidInputError | NotFoundError | ForbiddenError | CurrencyMismatchError,
     strawberry.union("RecordSpendResult"),
+]
+
+
+@strawberry.type
+class EnableAutomaticAllocationSuccess:
+    business_center: BusinessCenter
+    budget_syncs: list[BudgetSync]
+
+
+EnableAutomaticAllocationResult = Annotated[
+    EnableAutomaticAllocationSuccess
+    | NotFoundError
+    | ForbiddenError
+    | AllocationModeIrreversibleError
+    | AllocationNotEligibleError
+    | InvalidInputError,
+    strawberry.union("EnableAutomaticAllocationResult"),
+]
+
+
+@strawberry.type
+class SetAdAccountBudgetSuccess:
+    ad_account: AdAccount
+    stopped_campaigns: list[Campaign] = strawberry.field(
+        description="Campaigns this change stopped: the new cap is what the period has spent."
+    )
+    restarted_campaigns: list[Campaign] = strawberry.field(
+        description="Campaigns the cap had stopped that deliver again."
+    )
+
+
+SetAdAccountBudgetResult = Annotated[
+    SetAdAccountBudgetSuccess
+    | InvalidInputError
+    | NotFoundError
+    | ForbiddenError
+    | CurrencyMismatchError
+    | BudgetBelowMinimumError
+    | BudgetChangeLimitReachedError,
+    strawberry.union("SetAdAccountBudgetResult"),
 ]

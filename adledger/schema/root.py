@@ -17,7 +17,15 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
-from adledger.resolvers import billing, campaigns, invitations, mutation, query, subscription
+from adledger.resolvers import (
+    allocation,
+    billing,
+    campaigns,
+    invitations,
+    mutation,
+    query,
+    subscription,
+)
 from adledger.schema import results
 from adledger.schema.billing import Invoice
 from adledger.schema.campaigns import Campaign
@@ -68,6 +76,17 @@ class Mutation:
     )
     transfer_balance: results.TransferBalanceResult = strawberry.mutation(
         resolver=mutation.transfer_balance
+    )
+    enable_automatic_allocation: results.EnableAutomaticAllocationResult = strawberry.mutation(
+        resolver=allocation.enable_automatic_allocation,
+        description=(
+            "ADMIN or FINANCE_MANAGER: ad accounts draw on the business center balance as they "
+            "spend. Once and for ever; each account's cash moves to the center (Budget Sync)."
+        ),
+    )
+    set_ad_account_budget: results.SetAdAccountBudgetResult = strawberry.mutation(
+        resolver=allocation.set_ad_account_budget,
+        description="ADMIN or FINANCE_MANAGER: an ad account's budget cap (10 changes a UTC day).",
     )
     grant_vouchers: results.GrantVouchersResult = strawberry.mutation(
         resolver=mutation.grant_vouchers, description="Platform staff only."

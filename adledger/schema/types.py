@@ -11,9 +11,11 @@ from strawberry.types import Info
 
 from adledger.domain.access import Permission
 from adledger.domain.access import Role as DomainRole
+from adledger.domain.budgets import changes_remaining
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency
 from adledger.schema.billing import Invoice, PlanSubscription, TopUp
+from adledger.schema.budgets import AccountBudget, AccountBudgetChangeConnection, left_now
 from adledger.schema.campaigns import Campaign, CampaignConnection, CampaignStatus
 from adledger.schema.enums import (
     AdAccountType,
@@ -94,6 +96,7 @@ class BusinessCenter(Node):
 class AdAccount(Node):
     db_id: strawberry.Private[int]
     center_id: strawberry.Private[int]
+    row: strawberry.Private[Any]
     name: str
     currency_code: CurrencyCode
     billing_option: BillingOption
@@ -105,6 +108,7 @@ class AdAccount(Node):
             id=strawberry.ID(to_global_id("AdAccount", row.id)),
             db_id=row.id,
             center_id=row.business_center_id,
+            row=row,
             name=row.name,
             currency_code=Currency(row.currency),
             billing_option=BillingOption(row.billing_option),
@@ -121,6 +125,30 @@ class AdAccount(Node):
     async def wallet(self, info: Info) -> Wallet:
         return Wallet.from_row(await info.context.loaders.account_wallet.load(self.db_id))
 
+    @strawberry.field
+    async def budget(self, info: Info) -> AccountBudget:
+        await info.context.authorize(self.center_id, Permission.READ)
+        return AccountBudget.of(self.row, info.context.state.now())
+
+    @strawberry.field(
+        description="Budget changes the account may still make today (UTC); at most 10 a day."
+    )
+    async def budget_changes_remaining_today(self, info: Info) -> int:
+        await info.context.authorize(self.center_id, Permission.READ)
+        return changes_remaining(await info.context.loaders.budget_changes_today.load(self.db_id))
+
+    @strawberry.field(description="Changes of the budget cap, newest first.")
+    async def budget_changes(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> AccountBudgetChangeConnection:
+        await info.context.authorize(self.center_id, Permission.READ)
+        args = PageArgs.parse(first, after)
+        rows = await info.context.loaders.budget_change_page.load((self.db_id, args))
+        actors = {r.actor_user_id for r in rows if r.actor_user_id is not None}
+        found = await info.context.loaders.user_email.load_many(sorted(actors))
+        emails = {a: e for a, e in zip(sorted(actors), found, strict=True) if e is not None}
+        return AccountBudgetChangeConnection.build(args, rows, self.row.currency, emails)
+
     @strawberry.field(
         description=(
             "What the account can spend now from every source its allocation mode allows, "
@@ -129,9 +157,16 @@ class AdAccount(Node):
     )
     async def available_to_spend(self, info: Info) -> Money:
         await info.context.authorize(self.center_id, Permission.READ_MONEY)
-        wallet = await info.context.loaders.account_wallet.load(self.db_id)
-        balance = await WalletBalance.load(info, wallet)
-        return balance.available
+        loaders = info.context.loaders
+        wallet = await loaders.account_wallet.load(self.db_id)
+        total = _spendable(await loaders.balances.load(wallet.id), wallet.credit_limit, True)
+        center = await loaders.center.load(self.center_id)
+        if center.allocation_mode == "AUTOMATIC":
+            shared = await loaders.center_wallet.load(self.center_id)
+            sums = await loaders.balances.load(shared.id)
+            total += _spendable(sums, shared.credit_limit, False)
+        left = left_now(self.row, info.context.state.now())
+        return Money.of(max(total if left is None else min(total, left), 0), self.row.currency)
 
     @strawberry.field(description="Newest first.")
     async def campaigns(
@@ -367,3 +402,11 @@ class Viewer:
         args = PageArgs.parse(first, after)
         rows = await info.context.viewer_business_centers(args)
         return BusinessCenterConnection.build(args, rows)
+
+
+def _spendable(sums: dict[str, int], credit_limit: int, vouchers: bool) -> int:
+    """A wallet's cash (beyond holds), its vouchers if they may be spent, and its credit
+    line left: a business center's vouchers are never drawn automatically."""
+    credit_left = credit_limit + sums.get(AccountKind.CREDIT_LINE.value, 0)
+    cash = sums.get(AccountKind.CASH.value, 0)
+    return cash + (sums.get(AccountKind.VOUCHERS.value, 0) if vouchers else 0) + credit_left

@@ -9,7 +9,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission
+from adledger.domain.allocation import AllocationMode
 from adledger.domain.billing import InvoiceKind, SubscriptionStatus
+from adledger.domain.budgets import StopReason
 from adledger.domain.campaigns import (
     Action,
     CampaignStatus,
@@ -52,6 +54,7 @@ from adledger.services.funding import (
 from adledger.services.idempotency import run_idempotent
 from adledger.services.invoices import NewInvoice, open_invoice
 from adledger.services.ledger import post_entry
+from adledger.services.stops import draws_on_center, reconsider, stop
 from adledger.services.wallets import MoneyIn
 from adledger.store import billing as billing_repo
 from adledger.store import business_centers as centers
@@ -91,7 +94,9 @@ async def create_campaign(
     session: AsyncSession, actor: Actor, new: NewCampaign, config: BillingConfig, now: datetime
 ) -> CampaignOutcome:
     account = await _ad_account_for(session, actor, new.ad_account_id)
-    plan = _payment_plan(account, new.payment_plan)
+    center = await centers.business_center(session, account.business_center_id)
+    assert center is not None  # the account belongs to it
+    plan = _payment_plan(account, center.allocation_mode, new.payment_plan)
     budget = _budget(account.currency, new.budget, BUDGET_FIELD)
     minimum = config.minimum_campaign_budget(budget.currency).minor
     check_budget(budget.minor, minimum, account.currency, (*BUDGET_FIELD, "amount"))
@@ -168,7 +173,13 @@ async def _launch(
     actor_user_id: int,
 ) -> CampaignOutcome:
     """The whole budget from the wallet to the reserve, vouchers first; short, what the
-    wallet has goes to the hold and a shortfall invoice asks for the rest."""
+    wallet has goes to the hold and a shortfall invoice asks for the rest. A campaign
+    drawing on the business center reserves nothing: it draws as it spends."""
+    if draws_on_center(campaign):
+        campaign.launched_at = now
+        campaign.status = launched(True, flight_of(campaign), now).value
+        await repo.save(session, campaign)
+        return CampaignOutcome(campaign.id, campaign.wallet_id)
     wallet = await wallet_accounts(session, campaign.wallet_id)
     money = await campaign_money(session, campaign.id)
     states = await ledger_repo.lock_accounts(session, [wallet.cash, wallet.vouchers])
@@ -257,14 +268,15 @@ async def _rebudget(
 ) -> CampaignOutcome:
     difference = budget - campaign.budget
     outcome = CampaignOutcome(campaign.id, campaign.wallet_id)
-    if campaign.status != CampaignStatus.DRAFT and difference > 0:
+    moves_money = campaign.status != CampaignStatus.DRAFT and not draws_on_center(campaign)
+    if moves_money and difference > 0:
         await _take_more(session, campaign, difference, actor_user_id)
         outcome = CampaignOutcome(campaign.id, campaign.wallet_id, charged=difference)
-    elif campaign.status != CampaignStatus.DRAFT and difference < 0:
+    elif moves_money and difference < 0:
         await _give_back(session, campaign, -difference, actor_user_id)
         outcome = CampaignOutcome(campaign.id, campaign.wallet_id, credited=-difference)
     campaign.budget = budget
-    _restatus_after_budget(campaign, now)
+    await _restatus_after_budget(session, campaign, now)
     await repo.save(session, campaign)
     return outcome
 
@@ -319,18 +331,17 @@ async def _give_back(
     await return_to_wallet(session, campaign, back)
 
 
-def _restatus_after_budget(campaign: Campaign, now: datetime) -> None:
-    """A budget that now equals the spend stops delivery; one raised above it on an
-    exhausted campaign resumes it while its flight lasts."""
+async def _restatus_after_budget(session: AsyncSession, campaign: Campaign, now: datetime) -> None:
+    """A budget that now equals the spend stops delivery; one raised above it on a campaign
+    its own budget stopped resumes it while its flight lasts, unless its account's cap or
+    the business center's balance still holds it back."""
     status = CampaignStatus(campaign.status)
+    own_budget = campaign.stop_reason in (None, StopReason.CAMPAIGN_BUDGET_REACHED)
     if status is CampaignStatus.ACTIVE and campaign.spent >= campaign.budget:
-        campaign.status = CampaignStatus.BUDGET_EXHAUSTED.value
-    elif (
-        status is CampaignStatus.BUDGET_EXHAUSTED
-        and campaign.spent < campaign.budget
-        and now < campaign.ends_at
-    ):
-        campaign.status = flight_of(campaign).running_status(now).value
+        stop(campaign, StopReason.CAMPAIGN_BUDGET_REACHED)
+    elif status is CampaignStatus.BUDGET_EXHAUSTED and own_budget:
+        account = (await centers.ad_accounts_by_ids(session, [campaign.ad_account_id]))[0]
+        await reconsider(session, campaign, account, now)
 
 
 async def pause_campaign(
@@ -512,17 +523,28 @@ async def _require_subscription(session: AsyncSession, center_id: int) -> None:
         raise SubscriptionRequired(message="launching a campaign needs an active plan subscription")
 
 
-def _payment_plan(account: AdAccount, given: PaymentPlan | None) -> PaymentPlan:
+def _payment_plan(account: AdAccount, mode: str, given: PaymentPlan | None) -> PaymentPlan:
+    """Under automatic allocation every campaign draws on the business center as it spends;
+    otherwise a PREPAID account's campaigns are paid from its balance at launch."""
     field = ("input", "paymentPlan")
+    if mode == AllocationMode.AUTOMATIC:
+        plan = given or PaymentPlan.BUSINESS_CENTER_BALANCE
+        if plan is not PaymentPlan.BUSINESS_CENTER_BALANCE:
+            raise InvalidInput(
+                "under automatic allocation campaigns draw on the business center balance "
+                "(paymentPlan BUSINESS_CENTER_BALANCE)",
+                field,
+            )
+        return plan
     if account.billing_option != "PREPAID":
         raise InvalidInput(
-            "campaigns of accounts that are not PREPAID come with automatic allocation and "
-            "invoicing, which this release does not offer yet",
+            "campaigns of MONTHLY_INVOICING accounts draw on the business center balance, "
+            "which needs automatic allocation; enable it first",
             field,
         )
     plan = given or PaymentPlan.CREDIT_BALANCE
     if plan is not PaymentPlan.CREDIT_BALANCE:
-        raise InvalidInput(f"paymentPlan {plan.value} is not offered yet", field)
+        raise InvalidInput(f"paymentPlan {plan.value} is not offered for this account", field)
     return plan
 
 

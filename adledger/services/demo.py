@@ -12,9 +12,12 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import Plan, TopUpStatus
+from adledger.domain.budgets import BudgetMode
 from adledger.domain.money import Currency, parse_amount
 from adledger.services import users as user_service
 from adledger.services.actor import Actor
+from adledger.services.allocation import enable_automatic_allocation
+from adledger.services.budgets import BudgetCommand, set_ad_account_budget
 from adledger.services.business_centers import (
     AdAccountType,
     BillingOption,
@@ -44,6 +47,7 @@ DEMO_ADMIN_EMAIL = "demo@adledger.local"
 DEMO_STAFF_EMAIL = "billing@adledger.local"
 DEMO_ADSERVER_EMAIL = "adserver@adledger.local"
 DEMO_CENTER_NAME = "Northwind Agency"
+DEMO_AUTOMATIC_CENTER_NAME = "Contoso Retail"
 DEMO_CURRENCY = Currency.USD
 
 _ACCOUNTS = (
@@ -85,6 +89,7 @@ async def seed_demo(session: AsyncSession, config: BillingConfig, now: datetime)
     pending = TopUpRequest(center_wallet, amount=_usd("500.00"))
     await request_top_up(session, admin, pending, config, now)
     await user_service.create_user(session, DEMO_ADSERVER_EMAIL, is_integration=True)
+    await seed_automatic_center(session, admin, staff, config, now)
     return DemoSeed(
         admin.user_id,
         staff.user_id,
@@ -123,12 +128,94 @@ async def demo_adserver_token(session: AsyncSession) -> str:
     return await user_service.issue_token(session, adserver.id)
 
 
-async def delivering_campaign_id(session: AsyncSession) -> int | None:
-    """The demo's newest ACTIVE campaign, the one the banner's recordSpend example names."""
+async def delivering_campaign_ids(session: AsyncSession) -> dict[str, int]:
+    """Per demo business center (by name), its newest ACTIVE campaign: the ones the
+    banner's recordSpend examples name."""
     admin = await user_repo.user_by_email(session, DEMO_ADMIN_EMAIL)
     if admin is None:
-        return None
-    return await campaign_repo.newest_active_campaign_id(session, admin.id)
+        return {}
+    return await campaign_repo.newest_active_by_center(session, admin.id)
+
+
+async def ensure_automatic_center(
+    session: AsyncSession, config: BillingConfig, now: datetime
+) -> bool:
+    """A demo seeded before automatic allocation existed gets its second center now."""
+    admin = await user_repo.user_by_email(session, DEMO_ADMIN_EMAIL)
+    staff = await user_repo.user_by_email(session, DEMO_STAFF_EMAIL)
+    if admin is None or staff is None:
+        return False
+    names = await campaign_repo.center_names_of_member(session, admin.id)
+    if DEMO_AUTOMATIC_CENTER_NAME in names:
+        return False
+    await seed_automatic_center(
+        session,
+        Actor(admin.id, admin.email, admin.is_staff),
+        Actor(staff.id, staff.email, staff.is_staff),
+        config,
+        now,
+    )
+    return True
+
+
+_AUTOMATIC_ACCOUNTS: tuple[tuple[str, str, str | None, str | None], ...] = (
+    # name, cash before the switch (Budget Sync caps it at that), vouchers, cap before
+    ("Contoso Search", "300.00", None, None),
+    ("Contoso Video", "0.00", None, "50.00"),
+    ("Contoso Display", "60.00", "40.00", None),
+)
+
+
+async def seed_automatic_center(
+    session: AsyncSession, admin: Actor, staff: Actor, config: BillingConfig, now: datetime
+) -> int:
+    """Contoso Retail: MONTHLY_INVOICING accounts drawing on the center's 1000.00 cash and a
+    500.00 credit line (automatic allocation), and a live campaign to post spend on."""
+    center = await create_business_center(session, admin, DEMO_AUTOMATIC_CENTER_NAME, DEMO_CURRENCY)
+    center_id = center.business_center_id
+    center_wallet = (await wallet_repo.wallets_of_centers(session, [center_id]))[0].id
+    opening = parse_amount("1199.00", DEMO_CURRENCY)
+    await credit_adjustment(session, center_wallet, opening, "Opening balance", staff.user_id)
+    await subscribe(session, admin, center_id, Plan.PRO, True, config, now)
+    accounts = [
+        await _automatic_account(session, admin, staff, center_id, *a, now)
+        for a in _AUTOMATIC_ACCOUNTS
+    ]
+    await set_credit_line(
+        session, staff, center_id, _usd("500.00"), CreditLineCycle.CALENDAR_MONTH, 30
+    )
+    await enable_automatic_allocation(session, admin, center_id, now)
+    holiday = NewCampaign(
+        accounts[0], "Holiday push", _usd("800.00"), now - timedelta(hours=1), now + timedelta(60)
+    )
+    created = await create_campaign(session, admin, holiday, config, now)
+    await launch_campaign(session, admin, created.campaign_id, config, now)
+    return center_id
+
+
+async def _automatic_account(
+    session: AsyncSession,
+    admin: Actor,
+    staff: Actor,
+    center_id: int,
+    name: str,
+    cash: str,
+    vouchers: str | None,
+    cap: str | None,
+    now: datetime,
+) -> int:
+    account_id = await _ad_account(session, admin, center_id, name, BillingOption.MONTHLY_INVOICING)
+    wallet = (await wallet_repo.wallets_of_ad_accounts(session, [account_id]))[0].id
+    if cash != "0.00":
+        await credit_adjustment(
+            session, wallet, parse_amount(cash, DEMO_CURRENCY), "Opening balance", staff.user_id
+        )
+    if vouchers is not None:
+        await grant_vouchers(session, staff, wallet, _usd(vouchers), "Launch ad credit")
+    if cap is not None:
+        daily = BudgetCommand(account_id, BudgetMode.DAILY, _usd(cap))
+        await set_ad_account_budget(session, admin, daily, now)
+    return account_id
 
 
 async def _live_campaign(

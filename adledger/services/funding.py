@@ -14,9 +14,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.domain.allocation import AllocationMode
+from adledger.domain.budgets import StopReason
 from adledger.domain.campaigns import Action, CampaignStatus, Flight, Reserve, draw, transition
 from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
 from adledger.services.ledger import post_entry
+from adledger.services.stops import reconsider
+from adledger.store import business_centers as centers
 from adledger.store import campaigns as repo
 from adledger.store import ledger as ledger_repo
 from adledger.store import wallets as wallet_repo
@@ -27,11 +31,26 @@ Locked = dict[int, Campaign]
 
 async def lock_waiting(session: AsyncSession, wallet_id: int, also: Sequence[int] = ()) -> Locked:
     """The wallet's waiting campaigns and `also`, locked together in id order. A campaign
-    that starts waiting after this read waits for the next money to arrive."""
+    that starts waiting after this read waits for the next money to arrive.
+
+    Under automatic allocation, money arriving in any wallet of the center may restart the
+    campaigns that stopped for lack of it: the center is locked first (spend draws on it
+    under that lock), then those campaigns are locked with the rest."""
     waiting = await repo.waiting_campaign_ids(session, wallet_id)
-    if not waiting and not also:
+    stopped = await _stopped_for_funds(session, wallet_id)
+    if not waiting and not stopped and not also:
         return {}
-    return await repo.lock_campaigns(session, [*waiting, *also])
+    return await repo.lock_campaigns(session, [*waiting, *stopped, *also])
+
+
+async def _stopped_for_funds(session: AsyncSession, wallet_id: int) -> list[int]:
+    wallet = await wallet_repo.wallet(session, wallet_id)
+    center = await centers.business_center(session, wallet.business_center_id) if wallet else None
+    if center is None or center.allocation_mode != AllocationMode.AUTOMATIC:
+        return []
+    await centers.lock_business_center(session, center.id)
+    reason = StopReason.BUSINESS_CENTER_BALANCE_EXHAUSTED.value
+    return await repo.stopped_ids(session, reason, center_id=center.id)
 
 
 def flight_of(campaign: Campaign) -> Flight:
@@ -59,7 +78,31 @@ async def fund_waiting(
 ) -> list[int]:
     """Fund the locked waiting campaigns of the wallet, oldest launch first (`first`, a
     campaign whose own shortfall invoice was just paid, before all). A campaign the
-    wallet cannot cover in full keeps waiting; a younger, smaller one may still start."""
+    wallet cannot cover in full keeps waiting; a younger, smaller one may still start.
+    Then the locked campaigns that stopped for lack of money start again if they can."""
+    funded = await _fund_pending(session, wallet_id, locked, now, first)
+    await _restart_stopped(session, locked, now)
+    return funded
+
+
+async def _restart_stopped(session: AsyncSession, locked: Locked, now: datetime) -> None:
+    reason = StopReason.BUSINESS_CENTER_BALANCE_EXHAUSTED.value
+    stopped = [
+        c for c in locked.values() if c.status == "BUDGET_EXHAUSTED" and c.stop_reason == reason
+    ]
+    accounts = await centers.ad_accounts_by_ids(session, [c.ad_account_id for c in stopped])
+    by_id = {account.id: account for account in accounts}
+    for campaign in sorted(stopped, key=lambda c: c.id):
+        await reconsider(session, campaign, by_id[campaign.ad_account_id], now)
+
+
+async def _fund_pending(
+    session: AsyncSession,
+    wallet_id: int,
+    locked: Locked,
+    now: datetime,
+    first: int | None,
+) -> list[int]:
     waiting = sorted(
         (c for c in locked.values() if c.wallet_id == wallet_id and c.status == "PENDING_FUNDS"),
         key=lambda c: (c.id != first, c.launched_at, c.id),

@@ -1,40 +1,27 @@
-"""Delivery reports from the ad server (DESIGN §6): spend moves a campaign's reserve to
-revenue, each event once ever, never beyond the reserve.
+"""Delivery reports from the ad server (DESIGN §6, §7): spend moves a campaign's reserve
+(or, under automatic allocation, the money it draws bucket by bucket) to revenue, each
+event once ever, never beyond the campaign's budget, its account's cap or the money there.
 
 A batch is checked whole before anything is written (an unknown campaign or a wrong
-currency refuses it all). Then its campaigns are locked in id order, its new events are
-inserted (the UNIQUE event id decides, also against a concurrent batch), and each
-campaign's spend is posted as one ledger entry.
+currency refuses it all). Then what it may touch is locked in the one lock order, its new
+events are inserted (the UNIQUE event id decides, also against a concurrent batch), and
+each campaign's spend is posted as one ledger entry (spend_draw.py).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.domain.campaigns import (
-    Action,
-    CampaignStatus,
-    Reserve,
-    SpendRefusal,
-    SpendTarget,
-    spend_refusal,
-    take_from_reserve,
-    transition,
-)
 from adledger.domain.errors import CurrencyMismatch, Forbidden, InvalidInput, NotFound
-from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, parse_positive_amount
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
-from adledger.services.funding import flight_of
-from adledger.services.ledger import post_entry
+from adledger.services.spend_draw import CheckedEvent, RefusedSpend, apply_events, lock_scope
 from adledger.services.wallets import MoneyIn
 from adledger.store import campaigns as repo
-from adledger.store import ledger as ledger_repo
 from adledger.store.models import Campaign
 
 MAX_EVENTS = 1000
@@ -53,29 +40,11 @@ class SpendEventIn:
 
 
 @dataclass(frozen=True, slots=True)
-class RefusedSpend:
-    event_id: str
-    amount: int
-    currency: str
-    reason: SpendRefusal
-
-
-@dataclass(frozen=True, slots=True)
 class SpendOutcome:
     accepted: int
     duplicates: int
     stopped_campaign_ids: list[int]
     refused: list[RefusedSpend] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Event:
-    index: int
-    event_id: str
-    campaign: Campaign
-    amount: int
-    impressions: int
-    occurred_at: datetime
 
 
 async def record_spend(
@@ -90,16 +59,17 @@ async def record_spend(
     _check_size(events)
     campaigns = await _campaigns_of(session, events)
     checked = [_checked(i, event, campaigns) for i, event in enumerate(events)]
-    locked = await repo.lock_campaigns(session, list(campaigns))
-    fresh, repeated = _first_of_each(checked, locked)
-    inserted = await repo.insert_new_events(session, [_row(e) for e in fresh])
+    scope = await lock_scope(session, campaigns, now)
+    fresh, repeated = _first_of_each(checked, scope.campaigns)
+    inserted = await repo.insert_new_events(session, [_row(e) for e in fresh], now)
     new = [e for e in fresh if e.event_id in inserted]
-    applied, refused, stopped = await _apply(session, new, config, now)
+    applied = await apply_events(session, new, scope, config, now)
+    refused = applied.refused
     await repo.record_refusals(session, [(r.event_id, r.amount, r.reason.value) for r in refused])
     return SpendOutcome(
-        accepted=applied,
+        accepted=applied.applied_events,
         duplicates=repeated + len(fresh) - len(new),
-        stopped_campaign_ids=stopped,
+        stopped_campaign_ids=applied.stopped,
         refused=refused,
     )
 
@@ -123,7 +93,7 @@ async def _campaigns_of(session: AsyncSession, events: list[SpendEventIn]) -> di
     return found
 
 
-def _checked(index: int, event: SpendEventIn, campaigns: dict[int, Campaign]) -> _Event:
+def _checked(index: int, event: SpendEventIn, campaigns: dict[int, Campaign]) -> CheckedEvent:
     path = ("input", "events", str(index))
     assert event.campaign_id is not None  # _campaigns_of refused the batch otherwise
     campaign = campaigns[event.campaign_id]
@@ -137,7 +107,7 @@ def _checked(index: int, event: SpendEventIn, campaigns: dict[int, Campaign]) ->
         event.amount.amount, Currency(campaign.currency), (*path, "amount", "amount")
     )
     _check_event(event, path)
-    return _Event(
+    return CheckedEvent(
         index, event.event_id, campaign, amount.minor, event.impressions, event.occurred_at
     )
 
@@ -154,11 +124,13 @@ def _check_event(event: SpendEventIn, path: tuple[str, ...]) -> None:
         raise InvalidInput("occurredAt needs a UTC offset", (*path, "occurredAt"))
 
 
-def _first_of_each(events: list[_Event], locked: dict[int, Campaign]) -> tuple[list[_Event], int]:
+def _first_of_each(
+    events: list[CheckedEvent], locked: dict[int, Campaign]
+) -> tuple[list[CheckedEvent], int]:
     """Events of the batch by first occurrence of their id, on the locked campaign rows;
     and how many repeated an id earlier in the batch."""
     seen: set[str] = set()
-    fresh: list[_Event] = []
+    fresh: list[CheckedEvent] = []
     for event in events:
         if event.event_id in seen:
             continue
@@ -168,7 +140,7 @@ def _first_of_each(events: list[_Event], locked: dict[int, Campaign]) -> tuple[l
     return fresh, len(events) - len(fresh)
 
 
-def _row(event: _Event) -> dict[str, object]:
+def _row(event: CheckedEvent) -> dict[str, object]:
     return {
         "event_id": event.event_id,
         "campaign_id": event.campaign.id,
@@ -177,104 +149,3 @@ def _row(event: _Event) -> dict[str, object]:
         "impressions": event.impressions,
         "occurred_at": event.occurred_at,
     }
-
-
-async def _apply(
-    session: AsyncSession, events: list[_Event], config: BillingConfig, now: datetime
-) -> tuple[int, list[RefusedSpend], list[int]]:
-    by_campaign: dict[int, list[_Event]] = defaultdict(list)
-    for event in events:
-        by_campaign[event.campaign.id].append(event)
-    accounts = await repo.campaign_accounts(session, list(by_campaign))
-    ids = [
-        accounts[c][k]
-        for c in by_campaign
-        for k in (AccountKind.RESERVE, AccountKind.VOUCHER_RESERVE)
-    ]
-    states = await ledger_repo.lock_accounts(session, ids)
-    applied, refused, stopped = 0, [], []
-    for campaign_id, batch in sorted(by_campaign.items()):
-        own = accounts[campaign_id]
-        reserve = Reserve(
-            states[own[AccountKind.RESERVE]].balance,
-            states[own[AccountKind.VOUCHER_RESERVE]].balance,
-        )
-        result = _spend(batch, reserve, config, now)
-        applied += result.applied_events
-        refused.extend(result.refused)
-        if await _post(session, batch[0].campaign, own, result.taken, now):
-            stopped.append(campaign_id)
-    return applied, refused, stopped
-
-
-@dataclass(slots=True)
-class _Result:
-    taken: Reserve
-    applied_events: int
-    refused: list[RefusedSpend]
-
-
-def _spend(batch: list[_Event], reserve: Reserve, config: BillingConfig, now: datetime) -> _Result:
-    campaign = batch[0].campaign
-    target = SpendTarget(
-        CampaignStatus(campaign.status),
-        flight_of(campaign),
-        campaign.paused_at,
-        campaign.settled_at is not None,
-    )
-    left, window = reserve.total, config.settlement_window
-    result = _Result(Reserve(0, 0), 0, [])
-    for event in batch:
-        reason = spend_refusal(target, event.occurred_at, now, window)
-        applied = 0 if reason else min(event.amount, left)
-        if applied < event.amount:
-            result.refused.append(
-                RefusedSpend(
-                    event.event_id,
-                    event.amount - applied,
-                    campaign.currency,
-                    reason or SpendRefusal.OVER_BUDGET,
-                )
-            )
-        if applied:
-            result.applied_events += 1
-            campaign.impressions += event.impressions
-        left -= applied
-    result.taken = take_from_reserve(reserve, reserve.total - left)
-    return result
-
-
-async def _post(
-    session: AsyncSession,
-    campaign: Campaign,
-    own: dict[AccountKind, int],
-    taken: Reserve,
-    now: datetime,
-) -> bool:
-    """Post the campaign's spend; True when it stopped the campaign (budget reached)."""
-    if taken.total:
-        revenue = await ledger_repo.platform_account_id(
-            session, AccountKind.REVENUE, campaign.currency
-        )
-        kind = TransactionKind.SPEND
-        moves = [
-            Move(own[AccountKind.VOUCHER_RESERVE], revenue, taken.vouchers, kind)
-            if taken.vouchers
-            else None,
-            Move(own[AccountKind.RESERVE], revenue, taken.cash, kind) if taken.cash else None,
-        ]
-        await post_entry(
-            session,
-            operation="spend",
-            moves=[m for m in moves if m is not None],
-            description=f"Delivery of campaign {campaign.name}",
-            actor_user_id=None,
-            campaign_id=campaign.id,
-        )
-        campaign.spent += taken.total
-    stops = campaign.status == CampaignStatus.ACTIVE and campaign.spent >= campaign.budget
-    if stops:
-        status = transition(CampaignStatus.ACTIVE, Action.EXHAUST, flight_of(campaign), now)
-        campaign.status = status.value
-    await repo.save(session, campaign)
-    return stops

@@ -140,6 +140,7 @@ async def set_credit_line(
     limit: MoneyIn,
     cycle: CreditLineCycle,
     net_terms_days: int,
+    now: datetime | None = None,
 ) -> CenterOutcome:
     access.require_staff(actor)
     wallet = await _center_wallet(session, center_id)
@@ -149,6 +150,7 @@ async def set_credit_line(
             f"netTermsDays must be 0 to {MAX_NET_TERMS_DAYS}", ("input", "netTermsDays")
         )
     line = await repo.wallet_account(session, wallet.id, AccountKind.CREDIT_LINE)
+    waiting = await lock_waiting(session, wallet.id)
     used = -(await ledger_repo.lock_accounts(session, [line.id]))[line.id].balance
     if money.minor < used:
         in_use = Money(used, money.currency).to_decimal_string()
@@ -158,6 +160,8 @@ async def set_credit_line(
         )
     await repo.set_credit_limit(session, wallet.id, money.minor)
     await centers.set_credit_line_terms(session, center_id, cycle.value, net_terms_days)
+    # A raised line is money arriving: campaigns stopped for lack of it start again.
+    await fund_waiting(session, wallet.id, waiting, now or datetime.now(UTC))
     return CenterOutcome(center_id)
 
 
@@ -218,10 +222,14 @@ async def _check_transfer(
         )
     if bucket is Bucket.CREDIT_LINE:
         raise InvalidInput("a credit line cannot be transferred", ("input", "bucket"))
-    center = await centers.share_lock_business_center(session, source.business_center_id)
-    if center is not None and center.allocation_mode != "MANUAL":
+    # The center first (the one lock order): its allocation mode holds until commit, and
+    # money arriving may restart campaigns that draw on it (funding.lock_waiting).
+    center = await centers.lock_business_center(session, source.business_center_id)
+    if center is not None and center.allocation_mode != "MANUAL" and bucket is Bucket.CASH:
         raise InvalidState(
-            "under automatic allocation balance is drawn automatically, not transferred"
+            "under automatic allocation cash is drawn automatically, not transferred; "
+            "vouchers (ad credits) are still allocated by hand",
+            ("input", "bucket"),
         )
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -130,3 +131,24 @@ async def lock_business_center(session: AsyncSession, center_id: int) -> Busines
         select(BusinessCenter).where(BusinessCenter.id == center_id).with_for_update(key_share=True)
     )
     return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def lock_business_centers(
+    session: AsyncSession, ids: Sequence[int]
+) -> dict[int, BusinessCenter]:
+    """Centers locked in ascending id order: the first lock of the one lock order."""
+    stmt = (
+        select(BusinessCenter)
+        .where(BusinessCenter.id.in_(sorted(set(ids))))
+        .order_by(BusinessCenter.id)
+        .with_for_update(key_share=True)
+    )
+    rows = await session.scalars(stmt.execution_options(populate_existing=True))
+    return {row.id: row for row in rows}
+
+
+async def set_allocation_mode(
+    session: AsyncSession, center_id: int, mode: str, changed_at: datetime
+) -> None:
+    stmt = update(BusinessCenter).where(BusinessCenter.id == center_id)
+    await session.execute(stmt.values(allocation_mode=mode, allocation_mode_changed_at=changed_at))

@@ -7,12 +7,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.ledger import CAMPAIGN_KINDS, AccountKind
 from adledger.store.ledger import Violation
-from adledger.store.models import Campaign, Invoice, LedgerAccount, Membership, SpendEvent
+from adledger.store.models import (
+    BusinessCenter,
+    Campaign,
+    Invoice,
+    LedgerAccount,
+    Membership,
+    SpendEvent,
+)
 from adledger.store.pagination import pages_by_parent
 
 
@@ -136,19 +143,80 @@ async def invoice_pages(
     )
 
 
+async def delivering_ids(
+    session: AsyncSession, account_ids: Sequence[int], center_ids: Sequence[int]
+) -> list[int]:
+    """Delivering campaigns that a cap of these accounts, or the balance of these centers
+    (campaigns drawing on it), may stop: read without a lock, locked by the caller."""
+    drawn = and_(
+        Campaign.business_center_id.in_(center_ids),
+        Campaign.payment_plan == "BUSINESS_CENTER_BALANCE",
+    )
+    stmt = select(Campaign.id).where(
+        Campaign.status == "ACTIVE", or_(Campaign.ad_account_id.in_(account_ids), drawn)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def stopped_ids(
+    session: AsyncSession,
+    reason: str,
+    *,
+    center_id: int | None = None,
+    account_id: int | None = None,
+) -> list[int]:
+    """Campaigns of a center or an account stopped for `reason`, read without a lock."""
+    stmt = select(Campaign.id).where(
+        Campaign.status == "BUDGET_EXHAUSTED", Campaign.stop_reason == reason
+    )
+    if center_id is not None:
+        stmt = stmt.where(Campaign.business_center_id == center_id)
+    if account_id is not None:
+        stmt = stmt.where(Campaign.ad_account_id == account_id)
+    return list(await session.scalars(stmt))
+
+
+async def balance_funded_counts(
+    session: AsyncSession, account_ids: Sequence[int]
+) -> dict[int, int]:
+    """Campaigns per account whose budget came from the account's balance and is not yet
+    settled: switching to automatic allocation would strand their money."""
+    stmt = (
+        select(Campaign.ad_account_id, func.count())
+        .where(
+            Campaign.ad_account_id.in_(account_ids),
+            Campaign.payment_plan == "CREDIT_BALANCE",
+            Campaign.status != "DRAFT",
+            Campaign.settled_at.is_(None),
+        )
+        .group_by(Campaign.ad_account_id)
+    )
+    return {account_id: count for account_id, count in (await session.execute(stmt)).all()}
+
+
 # -- the jobs' candidates: read without locks, each handled in a transaction of its own ----
 
 
-async def newest_active_campaign_id(session: AsyncSession, member_user_id: int) -> int | None:
-    """The newest delivering campaign in a business center this user is a member of."""
+async def newest_active_by_center(session: AsyncSession, member_user_id: int) -> dict[str, int]:
+    """Per business center this user is a member of (by name), its newest delivering
+    campaign."""
     centers = select(Membership.business_center_id).where(Membership.user_id == member_user_id)
     stmt = (
-        select(Campaign.id)
-        .where(Campaign.status == "ACTIVE", Campaign.business_center_id.in_(centers))
-        .order_by(Campaign.id.desc())
-        .limit(1)
+        select(BusinessCenter.name, func.max(Campaign.id))
+        .join(Campaign, Campaign.business_center_id == BusinessCenter.id)
+        .where(Campaign.status == "ACTIVE", BusinessCenter.id.in_(centers))
+        .group_by(BusinessCenter.id, BusinessCenter.name)
     )
-    return await session.scalar(stmt)
+    return {name: campaign_id for name, campaign_id in (await session.execute(stmt)).all()}
+
+
+async def center_names_of_member(session: AsyncSession, member_user_id: int) -> set[str]:
+    stmt = (
+        select(BusinessCenter.name)
+        .join(Membership, Membership.business_center_id == BusinessCenter.id)
+        .where(Membership.user_id == member_user_id)
+    )
+    return set(await session.scalars(stmt))
 
 
 async def due_to_start(session: AsyncSession, now: datetime, limit: int) -> list[int]:
@@ -178,7 +246,9 @@ async def _ids(
 # -- spend events ---------------------------------------------------------------------
 
 
-async def insert_new_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+async def insert_new_events(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], recorded_at: datetime
+) -> set[str]:
     """Insert the events never seen; answers the event ids inserted now. A concurrent
     batch holding the same id makes this wait for its commit, then skip the id.
 
@@ -188,14 +258,17 @@ async def insert_new_events(session: AsyncSession, rows: Sequence[dict[str, Any]
     if not rows:
         return set()
     ordered = sorted(rows, key=lambda row: str(row["event_id"]))
-    columns = {name: [row[name] for row in ordered] for name in _EVENT_COLUMNS}
+    columns: dict[str, Any] = {name: [row[name] for row in ordered] for name in _EVENT_COLUMNS}
+    columns["recorded_at"] = recorded_at
     return set(await session.scalars(_INSERT_EVENTS, columns))
 
 
 _EVENT_COLUMNS = ("event_id", "campaign_id", "amount", "impressions", "occurred_at")
+# recorded_at is the service's clock, the one account budget periods are counted on.
 _INSERT_EVENTS = text(
-    "INSERT INTO spend_events (event_id, campaign_id, amount, refused, impressions, occurred_at) "
-    "SELECT e, c, a, 0, i, o FROM unnest("
+    "INSERT INTO spend_events "
+    "(event_id, campaign_id, amount, refused, impressions, occurred_at, recorded_at) "
+    "SELECT e, c, a, 0, i, o, CAST(:recorded_at AS timestamptz) FROM unnest("
     "CAST(:event_id AS varchar[]), CAST(:campaign_id AS bigint[]), CAST(:amount AS bigint[]), "
     "CAST(:impressions AS bigint[]), CAST(:occurred_at AS timestamptz[])) AS t(e, c, a, i, o) "
     "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
@@ -226,9 +299,13 @@ async def unexplained_campaigns(session: AsyncSession) -> list[Violation]:
             "SELECT c.id, c.taken - c.spent - c.credited - c.forfeited AS expected, "
             "(SELECT COALESCE(SUM(a.balance), 0) FROM ledger_accounts a "
             " WHERE a.campaign_id = c.id) AS held, "
-            "(SELECT COALESCE(-SUM(p.amount), 0) FROM ledger_postings p "
+            # Spend leaves the campaign's reserve, or (drawn campaigns) the wallet buckets it
+            # drew on: either way the customer side of its SPEND entries.
+            "(SELECT COALESCE(-SUM(p.amount), 0) FROM ledger_entries e "
+            " JOIN ledger_postings p ON p.entry_id = e.id "
             " JOIN ledger_accounts a ON a.id = p.account_id "
-            " WHERE a.campaign_id = c.id AND p.kind = 'SPEND') AS spent_posted, c.spent "
+            " WHERE e.campaign_id = c.id AND p.kind = 'SPEND' AND p.amount < 0) "
+            " AS spent_posted, c.spent "
             "FROM campaigns c"
         )
     )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,3 +29,8 @@ async def insert_user(
 async def insert_token(session: AsyncSession, user_id: int, token_hash: str) -> None:
     session.add(ApiToken(user_id=user_id, token_hash=token_hash))
     await session.flush()
+
+
+async def emails_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
+    stmt = select(User.id, User.email).where(User.id.in_(ids))
+    return {user_id: email for user_id, email in (await session.execute(stmt)).all()}

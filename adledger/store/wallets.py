@@ -181,3 +181,18 @@ async def transaction_pages(
     for mapping in (await session.execute(stmt)).mappings():
         pages[mapping["wallet_id"]].append(_row(mapping))
     return pages
+
+
+async def bucket_accounts(
+    session: AsyncSession, wallet_ids: Sequence[int]
+) -> dict[int, dict[AccountKind, int]]:
+    """Ledger account ids of each wallet's buckets, by kind."""
+    stmt = select(LedgerAccount.wallet_id, LedgerAccount.kind, LedgerAccount.id).where(
+        LedgerAccount.wallet_id.in_(wallet_ids),
+        LedgerAccount.kind.in_([kind.value for kind in WALLET_BUCKETS]),
+    )
+    found: dict[int, dict[AccountKind, int]] = defaultdict(dict)
+    for wallet_id, kind, account_id in (await session.execute(stmt)).all():
+        if wallet_id is not None:
+            found[wallet_id][AccountKind(kind)] = account_id
+    return found

@@ -1,0 +1,369 @@
+"""Applying a batch of new spend events (DESIGN §6, §7).
+
+Locks, in the one lock order: the business centers the batch draws on, the batch's ad
+accounts, its campaigns together with the delivering campaigns a cap or an empty center
+may stop, then the ledger accounts it takes money from. Each event is applied up to the
+smallest of: the campaign's reserve (or, for a drawn campaign, what its budget leaves),
+its account's cap, and the money it may draw. A batch draws on a center's balance once
+per bucket and campaign, so a hot center costs one row lock per batch, not per event.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.allocation import CenterPool, Drawn
+from adledger.domain.budgets import StopReason
+from adledger.domain.campaigns import (
+    CampaignStatus,
+    Flight,
+    Reserve,
+    SpendRefusal,
+    SpendTarget,
+    spend_refusal,
+    take_from_reserve,
+)
+from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
+from adledger.services.config import BillingConfig
+from adledger.services.ledger import post_entry
+from adledger.services.stops import account_left, draws_on_center, roll, stop
+from adledger.store import budgets as budget_repo
+from adledger.store import business_centers as centers
+from adledger.store import campaigns as repo
+from adledger.store import ledger as ledger_repo
+from adledger.store import wallets as wallet_repo
+from adledger.store.models import AdAccount, Campaign
+
+Accounts = dict[AccountKind, int]
+
+
+@dataclass(slots=True)
+class CheckedEvent:
+    index: int
+    event_id: str
+    campaign: Campaign
+    amount: int
+    impressions: int
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedSpend:
+    event_id: str
+    amount: int
+    currency: str
+    reason: SpendRefusal
+
+
+@dataclass(slots=True)
+class Scope:
+    """What a batch holds locked before it touches money."""
+
+    accounts: dict[int, AdAccount]
+    campaigns: dict[int, Campaign]
+    center_ids: list[int]
+    """Centers the batch draws on (automatic allocation)."""
+
+
+async def lock_scope(session: AsyncSession, found: dict[int, Campaign], now: datetime) -> Scope:
+    drawn = sorted({c.business_center_id for c in found.values() if draws_on_center(c)})
+    await centers.lock_business_centers(session, drawn)
+    accounts = await budget_repo.lock_ad_accounts(
+        session, [c.ad_account_id for c in found.values()]
+    )
+    for account in accounts.values():
+        roll(account, now)
+    capped = [a.id for a in accounts.values() if a.budget_amount is not None]
+    others = await repo.delivering_ids(session, capped, drawn) if capped or drawn else []
+    campaigns = await repo.lock_campaigns(session, [*found, *others])
+    return Scope(accounts, campaigns, drawn)
+
+
+@dataclass(slots=True)
+class Applied:
+    applied_events: int = 0
+    refused: list[RefusedSpend] = field(default_factory=list)
+    stopped: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Money:
+    """The locked money of a batch: campaign reserves, and per center its pool."""
+
+    reserves: dict[int, Accounts]
+    reserve_states: dict[int, AccountState]
+    pools: dict[int, CenterPool]
+    buckets: dict[int, Accounts]
+    """Wallet id → bucket account ids, for the wallets a drawn batch takes from."""
+    center_wallets: dict[int, int]
+    """Center id → the center's own wallet id."""
+
+
+async def apply_events(
+    session: AsyncSession,
+    events: list[CheckedEvent],
+    scope: Scope,
+    config: BillingConfig,
+    now: datetime,
+) -> Applied:
+    by_campaign: dict[int, list[CheckedEvent]] = defaultdict(list)
+    for event in events:
+        by_campaign[event.campaign.id].append(event)
+    money = await _lock_money(session, [scope.campaigns[c] for c in by_campaign], scope)
+    room = {a.id: account_left(a, now) for a in scope.accounts.values()}
+    applied = Applied()
+    for campaign_id, batch in sorted(by_campaign.items()):
+        campaign = scope.campaigns[campaign_id]
+        taken = _spend(batch, campaign, money, room, applied, config, now)
+        if await _post(session, campaign, money, taken):
+            applied.stopped.append(campaign.id)
+        scope.accounts[campaign.ad_account_id].budget_spent += taken.total
+    applied.stopped += await _stop_capped(session, scope, room)
+    applied.stopped += await _stop_unfunded(session, scope, money)
+    for account in scope.accounts.values():
+        await budget_repo.save(session, account)
+    return applied
+
+
+async def _lock_money(session: AsyncSession, batch: list[Campaign], scope: Scope) -> _Money:
+    reserved = [c.id for c in batch if not draws_on_center(c)]
+    reserves = await repo.campaign_accounts(session, reserved)
+    wallets = await _drawn_wallets(session, batch, scope.center_ids)
+    buckets = await wallet_repo.bucket_accounts(session, list(wallets))
+    ids = [i for own in reserves.values() for k, i in own.items() if k is not AccountKind.HOLD]
+    ids += [i for w, own in buckets.items() for k, i in own.items() if _drawn(k, wallets[w])]
+    states = await ledger_repo.lock_accounts(session, ids)
+    pools = _pools(batch, wallets, buckets, states)
+    center_wallets = {center: wallet for wallet, center in wallets.items() if center is not None}
+    return _Money(reserves, states, pools, buckets, center_wallets)
+
+
+async def _drawn_wallets(
+    session: AsyncSession, batch: list[Campaign], center_ids: list[int]
+) -> dict[int, int | None]:
+    """Wallet id → the center id for a center's wallet, None for an ad account's."""
+    found: dict[int, int | None] = {c.wallet_id: None for c in batch if draws_on_center(c)}
+    for wallet in await wallet_repo.wallets_of_centers(session, center_ids):
+        found[wallet.id] = wallet.business_center_id
+    return found
+
+
+def _drawn(kind: AccountKind, center_id: int | None) -> bool:
+    """A center gives its cash and credit line, never its vouchers; an account its cash
+    and vouchers."""
+    if center_id is None:
+        return kind in (AccountKind.CASH, AccountKind.VOUCHERS)
+    return kind in (AccountKind.CASH, AccountKind.CREDIT_LINE)
+
+
+def _pools(
+    batch: list[Campaign],
+    wallets: dict[int, int | None],
+    buckets: dict[int, Accounts],
+    states: dict[int, AccountState],
+) -> dict[int, CenterPool]:
+    pools: dict[int, CenterPool] = {}
+    for wallet_id, center_id in wallets.items():
+        if center_id is not None:
+            cash = states[buckets[wallet_id][AccountKind.CASH]]
+            line = states[buckets[wallet_id][AccountKind.CREDIT_LINE]]
+            pools[center_id] = CenterPool(cash.balance, line.balance + line.credit_limit)
+    for campaign in batch:
+        if draws_on_center(campaign):
+            own = buckets[campaign.wallet_id]
+            balances = (
+                states[own[AccountKind.CASH]].balance,
+                states[own[AccountKind.VOUCHERS]].balance,
+            )
+            pools[campaign.business_center_id].accounts[campaign.ad_account_id] = balances
+    return pools
+
+
+@dataclass(slots=True)
+class _Taken:
+    reserve: Reserve = field(default_factory=lambda: Reserve(0, 0))
+    drawn: Drawn = field(default_factory=Drawn)
+    total: int = 0
+
+
+def _spend(
+    batch: list[CheckedEvent],
+    campaign: Campaign,
+    money: _Money,
+    room: dict[int, int | None],
+    applied: Applied,
+    config: BillingConfig,
+    now: datetime,
+) -> _Taken:
+    target = SpendTarget(
+        CampaignStatus(campaign.status),
+        Flight(campaign.starts_at, campaign.ends_at),
+        campaign.paused_at,
+        campaign.settled_at is not None,
+    )
+    own_room = _campaign_room(campaign, money)
+    taken = _Taken()
+    for event in batch:
+        reason = spend_refusal(target, event.occurred_at, now, config.settlement_window)
+        limits = (event.amount, own_room, _or_all(room[campaign.ad_account_id], event.amount))
+        got = 0 if reason else _draw(campaign, money, min(limits), taken)
+        if got < event.amount:
+            why = reason or _binding(got, own_room, room[campaign.ad_account_id])
+            applied.refused.append(
+                RefusedSpend(event.event_id, event.amount - got, campaign.currency, why)
+            )
+        if got:
+            applied.applied_events += 1
+            campaign.impressions += event.impressions
+        own_room -= got
+        room[campaign.ad_account_id] = _less(room[campaign.ad_account_id], got)
+    if not draws_on_center(campaign):
+        taken.reserve = take_from_reserve(_reserve(campaign, money), taken.total)
+    return taken
+
+
+def _campaign_room(campaign: Campaign, money: _Money) -> int:
+    if draws_on_center(campaign):
+        return max(campaign.budget - campaign.spent, 0)
+    return _reserve(campaign, money).total
+
+
+def _reserve(campaign: Campaign, money: _Money) -> Reserve:
+    own, states = money.reserves[campaign.id], money.reserve_states
+    return Reserve(
+        states[own[AccountKind.RESERVE]].balance, states[own[AccountKind.VOUCHER_RESERVE]].balance
+    )
+
+
+def _draw(campaign: Campaign, money: _Money, amount: int, taken: _Taken) -> int:
+    if amount <= 0:
+        return 0
+    if draws_on_center(campaign):
+        drawn = money.pools[campaign.business_center_id].draw(campaign.ad_account_id, amount)
+        taken.drawn.add(drawn)
+        amount = drawn.total
+    taken.total += amount
+    return amount
+
+
+def _or_all(room: int | None, amount: int) -> int:
+    return amount if room is None else room
+
+
+def _less(room: int | None, spent: int) -> int | None:
+    return None if room is None else room - spent
+
+
+def _binding(got: int, campaign_room: int, account_room: int | None) -> SpendRefusal:
+    """Which limit cut the event short: the campaign's, its account's cap, or the money."""
+    if campaign_room <= got:
+        return SpendRefusal.OVER_BUDGET
+    if account_room is not None and account_room <= got:
+        return SpendRefusal.ACCOUNT_BUDGET_REACHED
+    return SpendRefusal.INSUFFICIENT_FUNDS
+
+
+async def _post(session: AsyncSession, campaign: Campaign, money: _Money, taken: _Taken) -> bool:
+    """One SPEND entry per campaign and batch, one posting per bucket it took from; True
+    when the campaign's own budget is reached and it stopped."""
+    if taken.total:
+        revenue = await ledger_repo.platform_account_id(
+            session, AccountKind.REVENUE, campaign.currency
+        )
+        await post_entry(
+            session,
+            operation="spend",
+            moves=[
+                Move(source, revenue, amount, TransactionKind.SPEND)
+                for source, amount in _sources(campaign, money, taken)
+                if amount
+            ],
+            description=f"Delivery of campaign {campaign.name}",
+            actor_user_id=None,
+            campaign_id=campaign.id,
+        )
+        campaign.spent += taken.total
+        if draws_on_center(campaign):
+            campaign.taken += taken.total
+    stops = campaign.spent >= campaign.budget and stop(campaign, StopReason.CAMPAIGN_BUDGET_REACHED)
+    await repo.save(session, campaign)
+    return stops
+
+
+def _sources(campaign: Campaign, money: _Money, taken: _Taken) -> list[tuple[int, int]]:
+    if not draws_on_center(campaign):
+        own = money.reserves[campaign.id]
+        return [
+            (own[AccountKind.VOUCHER_RESERVE], taken.reserve.vouchers),
+            (own[AccountKind.RESERVE], taken.reserve.cash),
+        ]
+    own = money.buckets[campaign.wallet_id]
+    center = money.buckets[_center_wallet(money, campaign.business_center_id)]
+    return [
+        (own[AccountKind.CASH], taken.drawn.account_cash),
+        (own[AccountKind.VOUCHERS], taken.drawn.account_vouchers),
+        (center[AccountKind.CASH], taken.drawn.center_cash),
+        (center[AccountKind.CREDIT_LINE], taken.drawn.center_credit),
+    ]
+
+
+def _center_wallet(money: _Money, center_id: int) -> int:
+    return money.center_wallets[center_id]
+
+
+async def _stop_capped(
+    session: AsyncSession, scope: Scope, room: dict[int, int | None]
+) -> list[int]:
+    """An account whose cap is used up stops every campaign of it that still delivers."""
+    full = {account_id for account_id, left in room.items() if left is not None and left <= 0}
+    reason = StopReason.ACCOUNT_BUDGET_REACHED
+    return await _stop_all(
+        session, [c for c in scope.campaigns.values() if c.ad_account_id in full], reason
+    )
+
+
+async def _stop_unfunded(session: AsyncSession, scope: Scope, money: _Money) -> list[int]:
+    """A center with no cash and no credit line left stops every drawn campaign whose
+    account has nothing of its own left either, until money arrives (funding.py)."""
+    empty = {center for center, pool in money.pools.items() if pool.cash + pool.credit <= 0}
+    drawn = [
+        c
+        for c in scope.campaigns.values()
+        if c.business_center_id in empty and draws_on_center(c) and c.status == "ACTIVE"
+    ]
+    own = await _own_money(session, drawn, money)
+    broke = [c for c in drawn if own[c.ad_account_id] <= 0]
+    return await _stop_all(session, broke, StopReason.BUSINESS_CENTER_BALANCE_EXHAUSTED)
+
+
+async def _stop_all(
+    session: AsyncSession, campaigns: list[Campaign], reason: StopReason
+) -> list[int]:
+    stopped = []
+    for campaign in sorted(campaigns, key=lambda c: c.id):
+        if stop(campaign, reason):
+            await repo.save(session, campaign)
+            stopped.append(campaign.id)
+    return stopped
+
+
+async def _own_money(
+    session: AsyncSession, campaigns: list[Campaign], money: _Money
+) -> dict[int, int]:
+    """Each account's own cash and vouchers: from the batch's locked pool, else read (only
+    to decide whether to stop; spend draws under lock)."""
+    own: dict[int, int] = {}
+    for pool in money.pools.values():
+        own.update({a: cash + vouchers for a, (cash, vouchers) in pool.accounts.items()})
+    unread = {c.wallet_id: c.ad_account_id for c in campaigns if c.ad_account_id not in own}
+    sums = await wallet_repo.balances_by_wallet(session, list(unread))
+    for wallet_id, account_id in unread.items():
+        kinds = sums.get(wallet_id, {})
+        own[account_id] = kinds.get(AccountKind.CASH.value, 0) + kinds.get(
+            AccountKind.VOUCHERS.value, 0
+        )
+    return own
