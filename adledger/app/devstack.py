@@ -149,6 +149,8 @@ class DemoAccess:
     adserver_token: str
     campaign_id: str | None
     """The global id of the demo's delivering campaign, if one still delivers."""
+    automatic_campaign_id: str | None = None
+    """The same in the demo center under automatic allocation."""
 
 
 async def _demo_access(settings: Settings) -> DemoAccess:
@@ -156,15 +158,24 @@ async def _demo_access(settings: Settings) -> DemoAccess:
     async with one_session(settings.database_url or "") as session:
         if await demo.is_seeded(session):
             _note("demo data found: reusing it")
+            if await demo.ensure_automatic_center(
+                session, settings.billing_config(), datetime.now(UTC)
+            ):
+                _note(f"added the demo center {demo.DEMO_AUTOMATIC_CENTER_NAME!r}")
         else:
             await demo.seed_demo(session, settings.billing_config(), datetime.now(UTC))
-            _note("seeded the demo business center")
+            _note("seeded the demo business centers")
         token = await demo.demo_admin_token(session)
         adserver_token = await demo.demo_adserver_token(session)
-        campaign_id = await demo.delivering_campaign_id(session)
+        delivering = await demo.delivering_campaign_ids(session)
         await session.commit()
-    campaign = None if campaign_id is None else to_global_id("Campaign", campaign_id)
-    return DemoAccess(token, adserver_token, campaign)
+    ids = {name: to_global_id("Campaign", cid) for name, cid in delivering.items()}
+    return DemoAccess(
+        token,
+        adserver_token,
+        ids.get(demo.DEMO_CENTER_NAME),
+        ids.get(demo.DEMO_AUTOMATIC_CENTER_NAME),
+    )
 
 
 async def _issue_demo_invoices(settings: Settings) -> None:
@@ -202,13 +213,16 @@ def _banner(settings: Settings, access: DemoAccess, pending_reference: str | Non
         f"\nadledger is running (API and worker). Ctrl-C stops everything.\n\n"
         f"  GraphiQL:   {url}\n"
         f"  Demo token: {token}\n"
-        f"              (user {demo.DEMO_ADMIN_EMAIL}, ADMIN of {demo.DEMO_CENTER_NAME!r})\n\n"
+        f"              (user {demo.DEMO_ADMIN_EMAIL}, ADMIN of {demo.DEMO_CENTER_NAME!r} and\n"
+        f"              {demo.DEMO_AUTOMATIC_CENTER_NAME!r}, which uses automatic allocation)\n\n"
         f"  In GraphiQL open the Headers tab and paste:\n    {headers}\n"
         f"  then run for example:\n    {query}\n"
         f"  or from a shell:\n    {curl}\n",
         flush=True,
     )
     print(_spend_example(url, access), flush=True)
+    if access.automatic_campaign_id is not None:
+        print(_automatic_example(url, access, access.automatic_campaign_id), flush=True)
     if pending_reference is not None:
         print(
             "  A top-up of 500.00 awaits payment (see wallet { pendingTopUps }). Pay it, from\n"
@@ -235,20 +249,36 @@ def _spend_example(url: str, access: DemoAccess) -> str:
     )
     if access.campaign_id is None:
         return intro + "  (no demo campaign delivers now: launch one to report spend on it)\n"
-    now = datetime.now(UTC).replace(microsecond=0)
-    event = {
-        "eventId": f"demo-{int(now.timestamp())}",
-        "campaignId": access.campaign_id,
-        "amount": {"amount": "12.50", "currencyCode": "USD"},
-        "impressions": 2500,
-        "occurredAt": now.isoformat(),
-    }
-    body = json.dumps({"query": _RECORD_SPEND, "variables": {"events": [event]}})
+    body = _spend_body(access.campaign_id, "demo")
     return (
         f"{intro}  Report 12.50 of spend on the demo campaign 'Winter sale' with it:\n"
         f"    curl -s {url} -H 'Authorization: Bearer {access.adserver_token}' "
         f"-H 'Content-Type: application/json' -d '{body}'\n"
         "  (the same eventId again counts once: the answer says duplicates: 1)\n"
+    )
+
+
+def _spend_body(campaign_id: str, tag: str) -> str:
+    now = datetime.now(UTC).replace(microsecond=0)
+    event = {
+        "eventId": f"{tag}-{int(now.timestamp())}",
+        "campaignId": campaign_id,
+        "amount": {"amount": "12.50", "currencyCode": "USD"},
+        "impressions": 2500,
+        "occurredAt": now.isoformat(),
+    }
+    return json.dumps({"query": _RECORD_SPEND, "variables": {"events": [event]}})
+
+
+def _automatic_example(url: str, access: DemoAccess, campaign_id: str) -> str:
+    """Spend drawn as it happens: the account's cash and vouchers, then the center's."""
+    body = _spend_body(campaign_id, "demo-auto")
+    return (
+        f"  {demo.DEMO_AUTOMATIC_CENTER_NAME!r} draws spend on its shared balance (automatic\n"
+        "  allocation). Report 12.50 on its campaign 'Holiday push', then look at the center's\n"
+        "  wallet transactions and the account's budget { spentInPeriod remaining }:\n"
+        f"    curl -s {url} -H 'Authorization: Bearer {access.adserver_token}' "
+        f"-H 'Content-Type: application/json' -d '{body}'\n"
     )
 
 

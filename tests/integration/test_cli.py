@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adledger.app.cli import main
 from adledger.schema.root import build_schema
 from adledger.services.config import BillingConfig
-from adledger.services.demo import DemoSeed, is_seeded, seed_demo
+from adledger.services.demo import DemoSeed, ensure_automatic_center, is_seeded, seed_demo
 from adledger.services.verify import verify_ledger
 
 NOW = "2026-11-22T00:00:00+00:00"
@@ -223,6 +223,40 @@ async def test_demo_seed_is_a_sound_ledger_with_several_kinds_of_transactions(
     assert ("CAMPAIGN_LAUNCH" in kinds, status) == (True, "ACTIVE")
 
 
+async def test_the_demo_has_a_second_center_under_automatic_allocation(
+    db: None, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await seeded(sessions)
+
+    async with sessions() as session:
+        center = (
+            await session.execute(
+                text(
+                    "SELECT id, allocation_mode FROM business_centers WHERE name = 'Contoso Retail'"
+                )
+            )
+        ).one()
+        budgets = dict(
+            (await session.execute(
+                text("SELECT name, budget_mode || ' ' || COALESCE(budget_amount::text, '-') "
+                     "FROM ad_accounts WHERE business_center_id = :c"), {"c": center.id}
+            )).all()
+        )  # fmt: skip
+        campaign = (
+            await session.execute(
+                text("SELECT status, payment_plan FROM campaigns WHERE name = 'Holiday push'")
+            )
+        ).one()
+        assert await ensure_automatic_center(session, BillingConfig(), datetime.now(UTC)) is False
+    assert center.allocation_mode == "AUTOMATIC"
+    assert budgets == {
+        "Contoso Search": "MONTHLY 30000",
+        "Contoso Video": "DAILY 5000",
+        "Contoso Display": "MONTHLY 6000",
+    }
+    assert tuple(campaign) == ("ACTIVE", "BUSINESS_CENTER_BALANCE")
+
+
 # -- adledger dev, as a process -----------------------------------------------------------
 
 
@@ -276,9 +310,21 @@ def demo_token(banner: list[str]) -> str:
     return next(line.split()[-1] for line in banner if line.startswith("Demo token:"))
 
 
-def spend_example(banner: list[str]) -> tuple[str, dict[str, Any]]:
+async def read_until_curl(process: asyncio.subprocess.Process) -> list[str]:
+    """The banner's lines after the first example, up to the automatic center's curl."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    while line := await process.stdout.readline():
+        lines.append(line.decode().strip())
+        if lines[-1].startswith("curl") and "recordSpend" in lines[-1]:
+            return lines
+    raise AssertionError(f"adledger dev printed no second spend example: {lines}")
+
+
+def spend_example(banner: list[str], which: int = 0) -> tuple[str, dict[str, Any]]:
     """The token and the JSON body of the banner's `curl … recordSpend` line."""
-    curl = next(line for line in banner if line.startswith("curl") and "recordSpend" in line)
+    curls = [line for line in banner if line.startswith("curl") and "recordSpend" in line]
+    curl = curls[which]
     token = curl.split("Bearer ", 1)[1].split("'", 1)[0]
     return token, json.loads(curl.split(" -d '", 1)[1].rstrip("'"))
 
@@ -290,7 +336,9 @@ async def test_dev_serves_the_demo_and_stops_cleanly_on_ctrl_c(
     port = free_port()
     async with dev_process(database_url, redis_url, port, tmp_path / "dev.log") as process:
         banner = await asyncio.wait_for(read_banner(process), timeout=60)
+        banner += await asyncio.wait_for(read_until_curl(process), timeout=30)
         token, (adserver, spend) = demo_token(banner), spend_example(banner)
+        _, drawn = spend_example(banner, 1)
         # when
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             page = await client.get("/graphql", headers={"Accept": "text/html"})
@@ -302,6 +350,7 @@ async def test_dev_serves_the_demo_and_stops_cleanly_on_ctrl_c(
             bearer = {"Authorization": f"Bearer {adserver}"}
             spent = [(await client.post("/graphql", json=spend, headers=bearer)).json()]
             spent.append((await client.post("/graphql", json=spend, headers=bearer)).json())
+            spent.append((await client.post("/graphql", json=drawn, headers=bearer)).json())
         process.send_signal(signal.SIGINT)
         assert process.stdout is not None
         await process.stdout.read()
@@ -313,5 +362,5 @@ async def test_dev_serves_the_demo_and_stops_cleanly_on_ctrl_c(
     }
     reports = [answer["data"]["recordSpend"] for answer in spent]
     counted = [(r["accepted"], r["duplicates"], r["refused"]) for r in reports]
-    assert counted == [(1, 0, []), (0, 1, [])], spent
+    assert counted == [(1, 0, []), (0, 1, []), (1, 0, [])], spent
     assert code == 0, (tmp_path / "dev.log").read_text()
