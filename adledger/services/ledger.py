@@ -1,8 +1,10 @@
 """The one way money moves: lock the accounts, apply the domain rules, append the entry.
 
 The one lock order, for every writer (request, webhook or job): business center (and its
-per-center rows: plan subscription) → campaigns by id → customer ledger accounts by id →
-rows that belong to one invoice (invoice, top-up) → the invoice counter, last. Platform
+per-center rows: plan subscription) → ad accounts by id (their budget caps) → campaigns by
+id → customer ledger accounts by id → rows that belong to one invoice (invoice, top-up) →
+the invoice counter, last. (A webhook holds its invoice and top-up rows first; nothing
+that holds a center or a campaign ever waits for those rows.) Platform
 ledger accounts are never locked. A writer that needs a later lock never waits for an
 earlier one while holding it, so writers queue instead of deadlocking.
 

@@ -71,7 +71,8 @@ class Scope:
 
 async def lock_scope(session: AsyncSession, found: dict[int, Campaign], now: datetime) -> Scope:
     drawn = sorted({c.business_center_id for c in found.values() if draws_on_center(c)})
-    await centers.lock_business_centers(session, drawn)
+    if drawn:
+        await centers.lock_business_centers(session, drawn)
     accounts = await budget_repo.lock_ad_accounts(
         session, [c.ad_account_id for c in found.values()]
     )
@@ -131,9 +132,9 @@ async def apply_events(
 
 async def _lock_money(session: AsyncSession, batch: list[Campaign], scope: Scope) -> _Money:
     reserved = [c.id for c in batch if not draws_on_center(c)]
-    reserves = await repo.campaign_accounts(session, reserved)
-    wallets = await _drawn_wallets(session, batch, scope.center_ids)
-    buckets = await wallet_repo.bucket_accounts(session, list(wallets))
+    reserves = await repo.campaign_accounts(session, reserved) if reserved else {}
+    wallets = await _drawn_wallets(session, batch, scope.center_ids) if scope.center_ids else {}
+    buckets = await wallet_repo.bucket_accounts(session, list(wallets)) if wallets else {}
     ids = [i for own in reserves.values() for k, i in own.items() if k is not AccountKind.HOLD]
     ids += [i for w, own in buckets.items() for k, i in own.items() if _drawn(k, wallets[w])]
     states = await ledger_repo.lock_accounts(session, ids)
@@ -199,31 +200,55 @@ def _spend(
     config: BillingConfig,
     now: datetime,
 ) -> _Taken:
+    """Each event up to what is left of the campaign's room, its account's cap and the money
+    it may draw, in order; then one draw of the campaign's total, bucket by bucket (the same
+    split as event by event, since the order of buckets is fixed)."""
     target = SpendTarget(
         CampaignStatus(campaign.status),
         Flight(campaign.starts_at, campaign.ends_at),
         campaign.paused_at,
         campaign.settled_at is not None,
     )
-    own_room = _campaign_room(campaign, money)
-    taken = _Taken()
+    account_id, window = campaign.ad_account_id, config.settlement_window
+    own_room, cap_room, funds = (
+        _campaign_room(campaign, money),
+        room[account_id],
+        _funds(campaign, money),
+    )
+    total = 0
     for event in batch:
-        reason = spend_refusal(target, event.occurred_at, now, config.settlement_window)
-        limits = (event.amount, own_room, _or_all(room[campaign.ad_account_id], event.amount))
-        got = 0 if reason else _draw(campaign, money, min(limits), taken)
+        reason = spend_refusal(target, event.occurred_at, now, window)
+        got = (
+            0
+            if reason
+            else min(event.amount, own_room, funds, event.amount if cap_room is None else cap_room)
+        )
         if got < event.amount:
-            why = reason or _binding(got, own_room, room[campaign.ad_account_id])
+            why = reason or _binding(got, own_room, cap_room)
             applied.refused.append(
                 RefusedSpend(event.event_id, event.amount - got, campaign.currency, why)
             )
         if got:
             applied.applied_events += 1
             campaign.impressions += event.impressions
-        own_room -= got
-        room[campaign.ad_account_id] = _less(room[campaign.ad_account_id], got)
+            own_room, funds, total = own_room - got, funds - got, total + got
+            cap_room = None if cap_room is None else cap_room - got
+    room[account_id] = cap_room
+    return _taken(campaign, money, total)
+
+
+def _funds(campaign: Campaign, money: _Money) -> int:
+    """What a drawn campaign may draw; a reserve campaign's money is its room."""
     if not draws_on_center(campaign):
-        taken.reserve = take_from_reserve(_reserve(campaign, money), taken.total)
-    return taken
+        return _reserve(campaign, money).total
+    return money.pools[campaign.business_center_id].drawable(campaign.ad_account_id)
+
+
+def _taken(campaign: Campaign, money: _Money, total: int) -> _Taken:
+    if not draws_on_center(campaign):
+        return _Taken(reserve=take_from_reserve(_reserve(campaign, money), total), total=total)
+    pool = money.pools[campaign.business_center_id]
+    return _Taken(drawn=pool.draw(campaign.ad_account_id, total), total=total)
 
 
 def _campaign_room(campaign: Campaign, money: _Money) -> int:
@@ -237,25 +262,6 @@ def _reserve(campaign: Campaign, money: _Money) -> Reserve:
     return Reserve(
         states[own[AccountKind.RESERVE]].balance, states[own[AccountKind.VOUCHER_RESERVE]].balance
     )
-
-
-def _draw(campaign: Campaign, money: _Money, amount: int, taken: _Taken) -> int:
-    if amount <= 0:
-        return 0
-    if draws_on_center(campaign):
-        drawn = money.pools[campaign.business_center_id].draw(campaign.ad_account_id, amount)
-        taken.drawn.add(drawn)
-        amount = drawn.total
-    taken.total += amount
-    return amount
-
-
-def _or_all(room: int | None, amount: int) -> int:
-    return amount if room is None else room
-
-
-def _less(room: int | None, spent: int) -> int | None:
-    return None if room is None else room - spent
 
 
 def _binding(got: int, campaign_room: int, account_room: int | None) -> SpendRefusal:

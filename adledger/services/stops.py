@@ -2,9 +2,10 @@
 reason is gone (DESIGN §7). One place decides, so every path (spend, a budget change, a
 period rolling over, money arriving) stops and restarts campaigns the same way.
 
-The caller holds the campaign's lock (and, for a drawn campaign, its business center's).
-Balances read here without a lock only decide whether a campaign may try to deliver: the
-money itself is always drawn under lock by spend, which stops it again if it is not there.
+The caller holds the campaign's lock. Balances (and the ad account's cap, outside
+setAdAccountBudget and the roll-over) are read here without a lock: they only decide
+whether a campaign may try to deliver. The money itself is always drawn under lock by
+spend, which stops the campaign again if it is not there.
 """
 
 from __future__ import annotations
