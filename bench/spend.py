@@ -9,7 +9,10 @@ In one run, on one freshly migrated database:
 - (a) one ad account: `--batches` batches of `--batch` events for its one campaign, sent
   by `--clients` clients at once, through the API in a child process (uvicorn);
 - (b) 50 business centers, one campaign each, the same number of batches round-robin
-  from the same clients: nothing global (a platform account, a counter) may serialize them.
+  from the same clients: nothing global (a platform account, a counter) may serialize them;
+- (c) one business center under automatic allocation, 20 ad accounts with one campaign
+  each drawing on the center's shared balance as they spend, batches round-robin: the hot
+  center costs one row lock per batch (one debit per bucket and campaign), not per event.
 
 Every event is 0.01; afterwards each campaign's `spent` is checked against what was sent,
 nothing may be refused, and `verify-ledger` must pass. Prints events/s and the ratios.
@@ -31,10 +34,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from adledger.domain.billing import Plan
+from adledger.domain.budgets import BudgetMode
 from adledger.domain.money import Currency, Money
 from adledger.schema.ids import to_global_id
 from adledger.services import users
 from adledger.services.actor import Actor
+from adledger.services.allocation import enable_automatic_allocation
+from adledger.services.budgets import BudgetCommand, set_ad_account_budget
 from adledger.services.business_centers import (
     AdAccountType,
     BillingOption,
@@ -51,6 +57,7 @@ from adledger.store import wallets as wallet_repo
 from adledger.store.db import make_engine, make_sessionmaker
 
 CENTERS = 50
+AUTOMATIC_ACCOUNTS = 20
 BUDGET = "1000000.00"
 RECORD_SPEND = (
     "mutation($events: [SpendEventInput!]!) { recordSpend(input: {events: $events}) "
@@ -79,11 +86,11 @@ def main() -> None:
 async def _run(database_url: str, redis_url: str, options: Options) -> dict[str, float]:
     engine = make_engine(database_url, pool_size=options.clients, max_overflow=0)
     try:
-        one, many, token = await _seed(engine)
+        one, many, drawn, token = await _seed(engine)
         rates = {"naive": await _naive(engine, options)}
         with api_process(database_url, redis_url, options.workers) as base_url:
-            rates.update(await _batched(base_url, token, one, many, options))
-        await _check(engine, options, one, many)
+            rates.update(await _batched(base_url, token, one, many, drawn, options))
+        await _check(engine, options, one, many, drawn)
     finally:
         await engine.dispose()
     return rates
@@ -92,15 +99,17 @@ async def _run(database_url: str, redis_url: str, options: Options) -> dict[str,
 # -- data --------------------------------------------------------------------------------
 
 
-async def _seed(engine: AsyncEngine) -> tuple[int, list[int], str]:
-    """One campaign for (a), fifty in fifty business centers for (b), and the ad server."""
+async def _seed(engine: AsyncEngine) -> tuple[int, list[int], list[int], str]:
+    """One campaign for (a), fifty in fifty business centers for (b), twenty drawing on one
+    center for (c), and the ad server."""
     async with make_sessionmaker(engine)() as session:
         now = datetime.now(UTC)
         admin = await _user(session, "bench@example.com")
         campaigns = [await _shop(session, admin, n, now) for n in range(CENTERS + 1)]
+        drawn = await _automatic_center(session, admin, now)
         token = await users.create_user(session, "adserver@example.com", is_integration=True)
         await session.commit()
-    return campaigns[0], campaigns[1:], token
+    return campaigns[0], campaigns[1:], drawn, token
 
 
 async def _user(session: AsyncSession, email: str) -> Actor:
@@ -129,6 +138,40 @@ async def _shop(session: AsyncSession, admin: Actor, n: int, now: datetime) -> i
     created = await create_campaign(session, admin, new, config, now)
     await launch_campaign(session, admin, created.campaign_id, config, now)
     return created.campaign_id
+
+
+async def _automatic_center(session: AsyncSession, admin: Actor, now: datetime) -> list[int]:
+    """A center under automatic allocation whose 20 accounts each run one campaign that
+    draws on the center's balance (their caps lifted: only money limits them)."""
+    config = BillingConfig()
+    center = await create_business_center(session, admin, "Automatic center", Currency.USD)
+    center_id = center.business_center_id
+    await _fund(session, (await wallet_repo.wallets_of_centers(session, [center_id]))[0].id)
+    await subscribe(session, admin, center_id, Plan.PRO, True, config, now)
+    accounts = [
+        (
+            await create_ad_account(
+                session,
+                admin,
+                center_id,
+                f"Drawing account {n}",
+                BillingOption.MONTHLY_INVOICING,
+                AdAccountType.AUCTION,
+            )
+        ).ad_account_id
+        for n in range(AUTOMATIC_ACCOUNTS)
+    ]
+    await enable_automatic_allocation(session, admin, center_id, now)
+    flight = (now - timedelta(hours=1), now + timedelta(days=30))
+    campaigns = []
+    for n, account_id in enumerate(accounts):
+        lifted = BudgetCommand(account_id, BudgetMode.UNLIMITED)
+        await set_ad_account_budget(session, admin, lifted, now)
+        new = NewCampaign(account_id, f"Drawn {n}", MoneyIn(BUDGET, Currency.USD), *flight)
+        created = await create_campaign(session, admin, new, config, now)
+        await launch_campaign(session, admin, created.campaign_id, config, now)
+        campaigns.append(created.campaign_id)
+    return campaigns
 
 
 async def _fund(session: AsyncSession, wallet_id: int) -> None:
@@ -174,7 +217,7 @@ async def _naive_client(engine: AsyncEngine, numbers: Iterator[int]) -> None:
 
 
 async def _batched(
-    base_url: str, token: str, one: int, many: list[int], options: Options
+    base_url: str, token: str, one: int, many: list[int], drawn: list[int], options: Options
 ) -> dict[str, float]:
     limits = httpx.Limits(max_connections=options.clients)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -185,6 +228,7 @@ async def _batched(
         return {
             "one account": await _send(client, "a", [one], options.batches, options),
             "50 centers": await _send(client, "b", many, options.batches, options),
+            "automatic center": await _send(client, "c", drawn, options.batches, options),
         }
 
 
@@ -229,22 +273,26 @@ def _event(event_id: str, campaign_id: str, occurred: str) -> dict[str, object]:
 # -- checking and reporting --------------------------------------------------------------
 
 
-async def _check(engine: AsyncEngine, options: Options, one: int, many: list[int]) -> None:
+async def _check(
+    engine: AsyncEngine, options: Options, one: int, many: list[int], drawn: list[int]
+) -> None:
     """Every event sent was applied once, to the right campaign, and the ledger is sound."""
     async with make_sessionmaker(engine)() as session:
         rows = await session.execute(text("SELECT id, spent FROM campaigns"))
         spent = dict(rows.all())
         violations = await verify_ledger(session)
-    expected = {campaign_id: 0 for campaign_id in [one, *many]}
+    expected = {campaign_id: 0 for campaign_id in [one, *many, *drawn]}
     expected[one] = (options.clients + options.batches) * options.batch
     for number in range(options.batches):
         expected[many[number % len(many)]] += options.batch
+        expected[drawn[number % len(drawn)]] += options.batch
     if spent != expected or violations:
         raise SystemExit(f"spend went wrong: {spent} vs {expected}; {violations}")
 
 
 def _report(rates: dict[str, float], options: Options) -> None:
     naive, one, many = rates["naive"], rates["one account"], rates["50 centers"]
+    drawn = rates["automatic center"]
     today = datetime.now(UTC).date().isoformat()
     print(
         f"adledger spend benchmark, {today}: {options.clients} clients, batches of "
@@ -253,8 +301,11 @@ def _report(rates: dict[str, float], options: Options) -> None:
         f"  naive, one transaction per event (SQL)     {naive:9.0f} events/s\n"
         f"  (a) recordSpend, one ad account (HTTP)     {one:9.0f} events/s\n"
         f"  (b) recordSpend, 50 business centers       {many:9.0f} events/s\n"
+        f"  (c) recordSpend, 20 accounts of one center {drawn:9.0f} events/s "
+        f"(automatic allocation)\n"
         f"  (a) / naive: {one / naive:.1f}x   (b) / naive: {many / naive:.1f}x   "
-        f"(b) / (a): {many / one:.2f}"
+        f"(b) / (a): {many / one:.2f}\n"
+        f"  (c) / naive: {drawn / naive:.1f}x   (c) / (a): {drawn / one:.2f}"
     )
 
 
