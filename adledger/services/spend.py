@@ -10,6 +10,7 @@ each campaign's spend is posted as one ledger entry (spend_draw.py).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -59,7 +60,10 @@ async def record_spend(
     _check_size(events)
     campaigns = await _campaigns_of(session, events)
     checked = [_checked(i, event, campaigns) for i, event in enumerate(events)]
-    scope = await lock_scope(session, campaigns, now)
+    asked: dict[int, int] = defaultdict(int)
+    for event in checked:
+        asked[event.campaign.id] += event.amount
+    scope = await lock_scope(session, campaigns, asked, now)
     fresh, repeated = _first_of_each(checked, scope.campaigns)
     inserted = await repo.insert_new_events(session, [_row(e) for e in fresh], now)
     new = [e for e in fresh if e.event_id in inserted]

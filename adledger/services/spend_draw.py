@@ -69,7 +69,12 @@ class Scope:
     """Centers the batch draws on (automatic allocation)."""
 
 
-async def lock_scope(session: AsyncSession, found: dict[int, Campaign], now: datetime) -> Scope:
+async def lock_scope(
+    session: AsyncSession, found: dict[int, Campaign], asked: dict[int, int], now: datetime
+) -> Scope:
+    """`asked`: what the batch asks for, per campaign. Delivering campaigns outside the
+    batch are locked too when the batch may use up their account's cap or empty their
+    center, so that they can be stopped in the same transaction, in the lock order."""
     drawn = sorted({c.business_center_id for c in found.values() if draws_on_center(c)})
     if drawn:
         await centers.lock_business_centers(session, drawn)
@@ -78,10 +83,40 @@ async def lock_scope(session: AsyncSession, found: dict[int, Campaign], now: dat
     )
     for account in accounts.values():
         roll(account, now)
-    capped = [a.id for a in accounts.values() if a.budget_amount is not None]
-    others = await repo.delivering_ids(session, capped, drawn) if capped or drawn else []
+    capped = _may_fill(accounts, _total(found, asked, "ad_account_id"), now)
+    emptied = await _may_empty(session, drawn, _total(found, asked, "business_center_id"))
+    others = await repo.delivering_ids(session, capped, emptied) if capped or emptied else []
     campaigns = await repo.lock_campaigns(session, [*found, *others])
     return Scope(accounts, campaigns, drawn)
+
+
+def _total(found: dict[int, Campaign], asked: dict[int, int], key: str) -> dict[int, int]:
+    totals: dict[int, int] = defaultdict(int)
+    for campaign_id, amount in asked.items():
+        totals[getattr(found[campaign_id], key)] += amount
+    return totals
+
+
+def _may_fill(accounts: dict[int, AdAccount], asked: dict[int, int], now: datetime) -> list[int]:
+    """Accounts whose cap this batch may use up (or that have none left)."""
+    filled = []
+    for account in accounts.values():
+        left = account_left(account, now)
+        if left is not None and asked[account.id] >= left:
+            filled.append(account.id)
+    return filled
+
+
+async def _may_empty(
+    session: AsyncSession, center_ids: list[int], asked: dict[int, int]
+) -> list[int]:
+    """Centers whose cash and credit line this batch may use up. Read without locking the
+    ledger rows: under the center's lock nothing else lowers them (spend, payments from the
+    balance and credit-line changes all take that lock first)."""
+    if not center_ids:
+        return []
+    pools = await wallet_repo.center_pools(session, center_ids)
+    return [center for center in center_ids if asked[center] >= pools.get(center, 0)]
 
 
 @dataclass(slots=True)

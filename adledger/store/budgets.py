@@ -82,7 +82,8 @@ _SPENT_BETWEEN = text(
 
 
 async def due_to_roll(session: AsyncSession, now: datetime, limit: int) -> list[int]:
-    """Accounts whose repeating period has ended, or whose campaigns wait on their cap."""
+    """Accounts whose repeating period has ended, whose campaigns wait on their cap, or
+    whose CUSTOM dates are over while campaigns still deliver (they stop then)."""
     ended = and_(AdAccount.budget_mode != "CUSTOM", AdAccount.budget_period_end <= now)
     waiting = AdAccount.id.in_(
         select(Campaign.ad_account_id).where(
@@ -90,5 +91,11 @@ async def due_to_roll(session: AsyncSession, now: datetime, limit: int) -> list[
             Campaign.stop_reason == "ACCOUNT_BUDGET_REACHED",
         )
     )
-    stmt = select(AdAccount.id).where(or_(ended, waiting)).order_by(AdAccount.id).limit(limit)
+    over = and_(
+        AdAccount.budget_mode == "CUSTOM",
+        AdAccount.budget_period_end <= now,
+        AdAccount.id.in_(select(Campaign.ad_account_id).where(Campaign.status == "ACTIVE")),
+    )
+    stmt = select(AdAccount.id).where(or_(ended, waiting, over)).order_by(AdAccount.id)
+    stmt = stmt.limit(limit)
     return list(await session.scalars(stmt))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.ledger import WALLET_BUCKETS, AccountKind
@@ -196,3 +196,19 @@ async def bucket_accounts(
         if wallet_id is not None:
             found[wallet_id][AccountKind(kind)] = account_id
     return found
+
+
+async def center_pools(session: AsyncSession, center_ids: Sequence[int]) -> dict[int, int]:
+    """Per business center, its own cash plus what its credit line has left: what spend
+    under automatic allocation may draw from it, read without a lock."""
+    rows = await session.execute(_CENTER_POOLS, {"centers": list(center_ids)})
+    return {center_id: int(pool) for center_id, pool in rows.all()}
+
+
+_CENTER_POOLS = text(
+    "SELECT w.business_center_id, SUM(CASE WHEN a.kind = 'cash' THEN a.balance "
+    "ELSE a.balance + w.credit_limit END) FROM wallets w "
+    "JOIN ledger_accounts a ON a.wallet_id = w.id "
+    "WHERE w.ad_account_id IS NULL AND w.business_center_id = ANY(:centers) "
+    "AND a.kind IN ('cash', 'credit_line') GROUP BY w.business_center_id"
+)

@@ -211,3 +211,19 @@ async def test_bad_budget_input_is_a_typed_error_and_changes_nothing(api, users)
     assert mismatch["setAdAccountBudget"] == {"__typename": "CurrencyMismatchError", "code": "CURRENCY_MISMATCH", "expected": "USD", "field": ["input", "amount", "currencyCode"]}  # fmt: skip
     state = await account_state(api, account_id, shop.token)
     assert (state["budget"]["mode"], state["budgetChangesRemainingToday"]) == ("UNLIMITED", 10)
+
+
+async def test_when_a_custom_period_ends_the_job_stops_the_accounts_campaigns(
+    api, users, jobs
+) -> None:
+    shop = await open_center(api, users, ["500.00"])
+    now = datetime.now(UTC)
+    dates = {"periodStart": (now - timedelta(days=1)).isoformat(), "periodEnd": (now + timedelta(days=2)).isoformat()}  # fmt: skip
+    await set_budget(api, shop.accounts[0].id, shop.token, "CUSTOM", "70.00", **dates)
+    campaign_id = (await live_campaigns(api, shop))[0]
+
+    report = await roll_budget_periods_job(jobs, now + timedelta(days=3))
+
+    assert report.steps.get("rolled") == 1
+    state = await campaign_state(api, campaign_id, shop.token)
+    assert (state["status"], state["stopReason"]) == ("BUDGET_EXHAUSTED", "account budget reached")
