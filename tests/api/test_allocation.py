@@ -170,6 +170,32 @@ async def test_finance_analysts_and_standard_members_change_nothing(api, users) 
     assert state["wallet"]["balance"]["cash"]["amount"] == "100.00"
 
 
+async def test_read_only_roles_change_no_money_of_an_automatic_center(api, users, sessions) -> None:
+    shop = await open_center(api, users, ["100.00"])
+    await _grant(api, users, shop.center.wallet_id, "20.00")
+    analyst, standard = await users.create("analyst"), await users.create("standard")
+    await add_member(api, shop.center, analyst, "FINANCE_ANALYST")
+    await add_member(api, shop.center, standard, "STANDARD")
+    vouchers = {"amount": "5.00", "currencyCode": "USD"}
+    move = {"fromWalletId": shop.center.wallet_id, "toWalletId": shop.accounts[0].wallet_id, "amount": vouchers, "bucket": "VOUCHERS"}  # fmt: skip
+    async with sessions() as session:
+        entries = await session.scalar(text("SELECT count(*) FROM ledger_entries"))
+
+    for member in (analyst, standard):
+        moved = (await api.data(TRANSFER, {"input": move}, member.token))["transferBalance"]
+        asked = await top_up(api, shop.center.wallet_id, member.token, amount="50.00")
+        switched = await enable_allocation(api, shop.center.id, member.token)
+        capped = await set_budget(api, shop.accounts[0].id, member.token, "UNLIMITED")
+        assert [moved["code"], asked["code"], switched["code"], capped["code"]] == ["FORBIDDEN"] * 4
+
+    async with sessions() as session:
+        assert await session.scalar(text("SELECT count(*) FROM ledger_entries")) == entries
+        assert await session.scalar(text("SELECT count(*) FROM top_ups")) == 0
+    assert (await account_state(api, shop.accounts[0].id, shop.token))["budget"][
+        "mode"
+    ] == "MONTHLY"
+
+
 async def test_a_finance_manager_may_switch(api, users) -> None:
     shop = await open_center(api, users, ["10.00"], enable=False)
     manager = await users.create("manager")

@@ -126,6 +126,10 @@ async def test_spend_racing_the_switch_itself(api, users, sessions) -> None:
         set_budget(api, shop.accounts[0].id, shop.token, "DAILY", "20.00"),
     )
 
+    # then whichever came first, the switch moved the cash once and the account ends with
+    # the cap its finance team set (Budget Sync keeps a cap; a cap set after it replaces it)
     assert switched["__typename"] == "EnableAutomaticAllocationSuccess"
     left = await balance(api, shop.center.wallet_id, shop.token)
     assert left["cash"]["amount"] == "50.00"
+    state = await account_state(api, shop.accounts[0].id, shop.token)
+    assert (state["budget"]["mode"], state["budget"]["amount"]) == ("DAILY", {"amount": "20.00"})
