@@ -9,6 +9,7 @@ from adledger.domain.access import Permission, Role, role_allows
 from adledger.domain.errors import Forbidden, NotFound
 from adledger.services.actor import Actor
 from adledger.store import business_centers as centers
+from adledger.store.models import AdAccount
 
 
 async def role_in(session: AsyncSession, actor: Actor, center_id: int) -> Role | None:
@@ -32,6 +33,23 @@ async def require(
     if not role_allows(role, permission, is_staff=actor.is_staff):
         raise Forbidden(f"your role may not {permission.value.replace('_', ' ')} here", field)
     return role
+
+
+async def ad_account_for(
+    session: AsyncSession,
+    actor: Actor,
+    account_id: int,
+    permission: Permission,
+    field: tuple[str, ...] = ("input", "adAccountId"),
+) -> AdAccount:
+    """The ad account, when the caller may act on it (NOT_FOUND for other customers')."""
+    found = await centers.ad_accounts_by_ids(session, [account_id])
+    if not found:
+        raise NotFound("ad account not found", field)
+    await require(
+        session, actor, found[0].business_center_id, permission, field=field, what="ad account"
+    )
+    return found[0]
 
 
 def require_staff(actor: Actor) -> None:

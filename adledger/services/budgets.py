@@ -23,18 +23,15 @@ from adledger.domain.budgets import (
     period_of,
     synced,
 )
-from adledger.domain.errors import CurrencyMismatch, InvalidInput, NotFound
+from adledger.domain.errors import CurrencyMismatch, InvalidInput
 from adledger.domain.money import Currency, parse_amount
 from adledger.services import access
 from adledger.services.actor import Actor
 from adledger.services.stops import account_left, reconsider, roll, setting_of, stop, stored_period
 from adledger.services.wallets import MoneyIn
 from adledger.store import budgets as repo
-from adledger.store import business_centers as centers
 from adledger.store import campaigns as campaign_repo
 from adledger.store.models import AdAccount, AdAccountBudgetChange
-
-ACCOUNT_FIELD = ("input", "adAccountId")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +53,7 @@ class AccountOutcome:
 async def set_ad_account_budget(
     session: AsyncSession, actor: Actor, cmd: BudgetCommand, now: datetime
 ) -> AccountOutcome:
-    found = await _account_for(session, actor, cmd.ad_account_id)
+    found = await access.ad_account_for(session, actor, cmd.ad_account_id, Permission.MOVE_MONEY)
     wanted = _setting(found.currency, cmd, now)
     account = (await repo.lock_ad_accounts(session, [found.id]))[found.id]
     roll(account, now)
@@ -173,18 +170,3 @@ def _setting(currency: str, cmd: BudgetCommand, now: datetime) -> BudgetSetting:
         if amount < 0:
             raise InvalidInput("a budget may not be negative", (*field, "amount"))
     return checked_setting(cmd.mode, amount, cmd.period_start, cmd.period_end, now)
-
-
-async def _account_for(session: AsyncSession, actor: Actor, account_id: int) -> AdAccount:
-    found = await centers.ad_accounts_by_ids(session, [account_id])
-    if not found:
-        raise NotFound("ad account not found", ACCOUNT_FIELD)
-    await access.require(
-        session,
-        actor,
-        found[0].business_center_id,
-        Permission.MOVE_MONEY,
-        field=ACCOUNT_FIELD,
-        what="ad account",
-    )
-    return found[0]

@@ -93,7 +93,9 @@ class NewCampaign:
 async def create_campaign(
     session: AsyncSession, actor: Actor, new: NewCampaign, config: BillingConfig, now: datetime
 ) -> CampaignOutcome:
-    account = await _ad_account_for(session, actor, new.ad_account_id)
+    account = await access.ad_account_for(
+        session, actor, new.ad_account_id, Permission.RUN_CAMPAIGNS
+    )
     center = await centers.business_center(session, account.business_center_id)
     assert center is not None  # the account belongs to it
     plan = _payment_plan(account, center.allocation_mode, new.payment_plan)
@@ -486,22 +488,6 @@ async def campaign_for(
         what="campaign",
     )
     return campaign
-
-
-async def _ad_account_for(session: AsyncSession, actor: Actor, account_id: int) -> AdAccount:
-    field = ("input", "adAccountId")
-    found = await centers.ad_accounts_by_ids(session, [account_id])
-    if not found:
-        raise NotFound("ad account not found", field)
-    await access.require(
-        session,
-        actor,
-        found[0].business_center_id,
-        Permission.RUN_CAMPAIGNS,
-        field=field,
-        what="ad account",
-    )
-    return found[0]
 
 
 async def _lock(session: AsyncSession, campaign_id: int) -> Campaign:
