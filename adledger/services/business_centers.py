@@ -127,7 +127,9 @@ async def add_member(
 
 
 async def _center(session: AsyncSession, center_id: int, field: tuple[str, ...]) -> BusinessCenter:
-    center = await centers.business_center(session, center_id)
+    """Share-locked: the switch to automatic allocation waits for a new account to commit
+    (and then sees it), and a new account never lands beside a switch it did not see."""
+    center = await centers.share_lock_business_center(session, center_id)
     if center is None:
         raise NotFound("business center not found", field)
     return center

@@ -133,3 +133,25 @@ async def test_spend_racing_the_switch_itself(api, users, sessions) -> None:
     assert left["cash"]["amount"] == "50.00"
     state = await account_state(api, shop.accounts[0].id, shop.token)
     assert (state["budget"]["mode"], state["budget"]["amount"]) == ("DAILY", {"amount": "20.00"})
+
+
+async def test_an_account_created_while_switching_never_lands_unseen(api, users) -> None:
+    # given a center about to switch, and a PREPAID account being created at the same time
+    from tests.helpers import CREATE_ACCOUNT
+
+    shop = await open_center(api, users, ["10.00"], enable=False)
+    given = {"businessCenterId": shop.center.id, "name": "Late", "billingOption": "PREPAID"}
+
+    switched, created = await asyncio.gather(
+        enable_allocation(api, shop.center.id, shop.token),
+        api.data(CREATE_ACCOUNT, {"input": given}, shop.token),
+    )
+
+    # then either the account came first and blocked the switch, or the switch came first
+    # and the account was refused: never an automatic center with a PREPAID account
+    created = created["createAdAccount"]
+    if switched["__typename"] == "EnableAutomaticAllocationSuccess":
+        assert created["__typename"] == "InvalidInputError"
+    else:
+        assert switched["__typename"] == "AllocationNotEligibleError"
+        assert created["__typename"] == "CreateAdAccountSuccess"
