@@ -196,6 +196,35 @@ def current_period(
     return (rolled, 0) if rolled is not None else (period, spent)
 
 
+@dataclass(frozen=True, slots=True)
+class CapState:
+    """An account's cap as spend sees it at one instant."""
+
+    setting: BudgetSetting
+    period: Period
+    spent: int
+    left: int | None
+    """None when nothing caps it."""
+
+
+def cap_state(
+    mode: str,
+    amount: int | None,
+    period_start: datetime | None,
+    period_end: datetime | None,
+    spent: int,
+    now: datetime,
+) -> CapState:
+    """From a stored cap and its counter (the period it counted, what it counted): the
+    period holding `now`, what it has spent and what is left."""
+    setting = setting_from(mode, amount, period_start, period_end)
+    stored = (
+        None if period_start is None or period_end is None else Period(period_start, period_end)
+    )
+    period, counted = current_period(setting, stored, spent, now)
+    return CapState(setting, period, counted, remaining(setting, counted, now))
+
+
 def blocked_by(
     spent: int, budget: int, account_left: int | None, drawable: int | None
 ) -> StopReason | None:

@@ -65,10 +65,9 @@ async def _close(
         log.exception("statement of center %s for %s failed; the next run retries", *due)
         report.failed += 1
         return None
-    if not opened:
-        return None
-    report.opened += 1
-    return await transact(lambda s: statements.statement_id(s, center_id, month))
+    if opened is not None:
+        report.opened += 1
+    return opened
 
 
 async def _issue(ctx: Ctx, transact: Transact, invoice_id: int, report: StatementReport) -> None:

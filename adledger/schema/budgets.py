@@ -27,23 +27,16 @@ CampaignStopReason = strawberry.enum(
 )
 
 
-def setting_of(row: Any) -> domain.BudgetSetting:
-    return domain.setting_from(
-        row.budget_mode, row.budget_amount, row.budget_period_start, row.budget_period_end
+def cap_of(row: Any, now: datetime) -> domain.CapState:
+    """The account's cap as spend would see it at `now`."""
+    return domain.cap_state(
+        row.budget_mode,
+        row.budget_amount,
+        row.budget_period_start,
+        row.budget_period_end,
+        row.budget_spent,
+        now,
     )
-
-
-def spent_now(row: Any, now: datetime) -> tuple[domain.Period, int]:
-    """The account's counting period at `now` and its spend, as spend would see them."""
-    stored = None
-    if row.budget_period_start is not None and row.budget_period_end is not None:
-        stored = domain.Period(row.budget_period_start, row.budget_period_end)
-    return domain.current_period(setting_of(row), stored, row.budget_spent, now)
-
-
-def left_now(row: Any, now: datetime) -> int | None:
-    _, spent = spent_now(row, now)
-    return domain.remaining(setting_of(row), spent, now)
 
 
 @strawberry.type(description="An ad account's budget cap and what its period has spent.")
@@ -59,17 +52,15 @@ class AccountBudget:
 
     @classmethod
     def of(cls, row: Any, now: datetime) -> AccountBudget:
-        setting = setting_of(row)
-        period, spent = spent_now(row, now)
-        left = domain.remaining(setting, spent, now)
+        cap = cap_of(row, now)
         money = lambda minor: None if minor is None else Money.of(minor, row.currency)  # noqa: E731
         return cls(
-            mode=setting.mode,
-            amount=money(setting.amount),
-            period_start=period.start,
-            period_end=period.end,
-            spent_in_period=Money.of(spent, row.currency),
-            remaining=money(left),
+            mode=cap.setting.mode,
+            amount=money(cap.setting.amount),
+            period_start=cap.period.start,
+            period_end=cap.period.end,
+            spent_in_period=Money.of(cap.spent, row.currency),
+            remaining=money(cap.left),
         )
 
 

@@ -15,7 +15,7 @@ from adledger.domain.budgets import changes_remaining
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency
 from adledger.schema.billing import Invoice, PlanSubscription, TopUp
-from adledger.schema.budgets import AccountBudget, AccountBudgetChangeConnection, left_now
+from adledger.schema.budgets import AccountBudget, AccountBudgetChangeConnection, cap_of
 from adledger.schema.campaigns import Campaign, CampaignConnection, CampaignStatus
 from adledger.schema.enums import (
     AdAccountType,
@@ -165,7 +165,7 @@ class AdAccount(Node):
             shared = await loaders.center_wallet.load(self.center_id)
             sums = await loaders.balances.load(shared.id)
             total += _spendable(sums, shared.credit_limit, False)
-        left = left_now(self.row, info.context.state.now())
+        left = cap_of(self.row, info.context.state.now()).left
         return Money.of(max(total if left is None else min(total, left), 0), self.row.currency)
 
     @strawberry.field(description="Newest first.")

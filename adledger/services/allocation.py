@@ -22,7 +22,7 @@ from adledger.store import business_centers as centers
 from adledger.store import campaigns as campaign_repo
 from adledger.store import ledger as ledger_repo
 from adledger.store import wallets as wallet_repo
-from adledger.store.models import AdAccount, BusinessCenter
+from adledger.store.models import AdAccount
 
 CENTER_FIELD = ("input", "businessCenterId")
 
@@ -51,17 +51,16 @@ async def enable_automatic_allocation(
     center = await centers.lock_business_center(session, center_id)
     if center is None:
         raise NotFound("business center not found", CENTER_FIELD)
-    ids = [a.id for a in await budget_repo.accounts_of_center(session, center_id)]
-    accounts = await budget_repo.lock_ad_accounts(session, ids)
-    funded = await campaign_repo.balance_funded_counts(session, ids)
+    accounts = await budget_repo.lock_accounts_of_center(session, center_id)
+    funded = await campaign_repo.balance_funded_counts(session, [a.id for a in accounts])
     check_switch(
         AllocationMode(center.allocation_mode),
-        [_facts(account, funded.get(account.id, 0)) for account in accounts.values()],
+        [_facts(account, funded.get(account.id, 0)) for account in accounts],
     )
-    syncs = await _move_cash(session, center, list(accounts.values()), actor.user_id, now)
+    wallets = await _wallets(session, center.id, accounts)
+    syncs = await _move_cash(session, wallets, accounts, actor.user_id, now)
     await centers.set_allocation_mode(session, center.id, AllocationMode.AUTOMATIC.value, now)
-    wallets = await _wallet_ids(session, center.id, ids)
-    return AllocationOutcome(center.id, center.currency, tuple(syncs), wallets)
+    return AllocationOutcome(center.id, center.currency, tuple(syncs), tuple(wallets.values()))
 
 
 def _facts(account: AdAccount, funded_campaigns: int) -> AccountFacts:
@@ -73,24 +72,31 @@ def _facts(account: AdAccount, funded_campaigns: int) -> AccountFacts:
     )
 
 
+async def _wallets(
+    session: AsyncSession, center_id: int, accounts: list[AdAccount]
+) -> dict[int | None, int]:
+    """Wallet ids by ad account id, the center's own under None."""
+    own = await wallet_repo.wallets_of_centers(session, [center_id])
+    of_accounts = await wallet_repo.wallets_of_ad_accounts(session, [a.id for a in accounts])
+    return {w.ad_account_id: w.id for w in [*own, *of_accounts]}
+
+
 async def _move_cash(
     session: AsyncSession,
-    center: BusinessCenter,
+    wallets: dict[int | None, int],
     accounts: list[AdAccount],
     actor_user_id: int,
     now: datetime,
 ) -> list[BudgetSyncOutcome]:
     """Each account's cash to the center (its vouchers stay), then Budget Sync."""
-    center_cash = await _cash_account(session, center.id, None)
-    own_cash = {a.id: await _cash_account(session, center.id, a.id) for a in accounts}
-    states = await ledger_repo.lock_accounts(session, [center_cash, *own_cash.values()])
+    buckets = await wallet_repo.bucket_accounts(session, list(wallets.values()))
+    cash = {owner: buckets[wallet][AccountKind.CASH] for owner, wallet in wallets.items()}
+    states = await ledger_repo.lock_accounts(session, list(cash.values()))
     syncs = []
     for account in accounts:
-        moved = states[own_cash[account.id]].balance
+        moved = states[cash[account.id]].balance
         if moved:
-            await _allocate(
-                session, own_cash[account.id], center_cash, moved, account, actor_user_id
-            )
+            await _allocate(session, cash[account.id], cash[None], moved, account, actor_user_id)
         new_budget = await budget_sync(session, account, moved, actor_user_id, now)
         await budget_repo.save(session, account)
         syncs.append(BudgetSyncOutcome(account.id, moved, new_budget))
@@ -121,17 +127,3 @@ async def _allocate(
         actor_user_id=actor_user_id,
         idempotency_key=f"ad_account:{account.id}:automatic_allocation",
     )
-
-
-async def _cash_account(session: AsyncSession, center_id: int, account_id: int | None) -> int:
-    if account_id is None:
-        wallet = (await wallet_repo.wallets_of_centers(session, [center_id]))[0]
-    else:
-        wallet = (await wallet_repo.wallets_of_ad_accounts(session, [account_id]))[0]
-    return (await wallet_repo.wallet_account(session, wallet.id, AccountKind.CASH)).id
-
-
-async def _wallet_ids(session: AsyncSession, center_id: int, ids: list[int]) -> tuple[int, ...]:
-    own = await wallet_repo.wallets_of_centers(session, [center_id])
-    accounts = await wallet_repo.wallets_of_ad_accounts(session, ids)
-    return tuple(w.id for w in [*own, *accounts])

@@ -27,7 +27,7 @@ from adledger.domain.errors import CurrencyMismatch, InvalidInput
 from adledger.domain.money import Currency, parse_amount
 from adledger.services import access
 from adledger.services.actor import Actor
-from adledger.services.stops import account_left, reconsider, roll, setting_of, stop, stored_period
+from adledger.services.stops import account_left, drawable_now, reconsider, roll, setting_of, stop
 from adledger.services.wallets import MoneyIn
 from adledger.store import budgets as repo
 from adledger.store import campaigns as campaign_repo
@@ -72,7 +72,7 @@ async def apply_setting(
 ) -> None:
     """Put `setting` on the locked account, with the spend its new period already holds."""
     period = period_of(setting, now)
-    if period != stored_period(account):
+    if (period.start, period.end) != (account.budget_period_start, account.budget_period_end):
         account.budget_spent = await repo.spent_between(
             session, account.id, period.start, period.end
         )
@@ -103,12 +103,16 @@ async def reconsider_account(
     delivering = await campaign_repo.delivering_ids(session, [account.id], [])
     locked = await campaign_repo.lock_campaigns(session, [*waiting, *delivering])
     full = account_left(account, now) == 0
+    waiting_now = [c for c in locked.values() if c.stop_reason == reason]
+    drawable = {} if full else await drawable_now(session, waiting_now)
     stopped, restarted = [], []
     for campaign in locked.values():
         if full and campaign.ad_account_id == account.id and stop(campaign, StopReason(reason)):
             await campaign_repo.save(session, campaign)
             stopped.append(campaign.id)
-        elif campaign.stop_reason == reason and await reconsider(session, campaign, account, now):
+        elif campaign.stop_reason == reason and await reconsider(
+            session, campaign, account, drawable, now
+        ):
             restarted.append(campaign.id)
     return AccountOutcome(account.id, tuple(stopped), tuple(restarted))
 

@@ -54,7 +54,7 @@ from adledger.services.funding import (
 from adledger.services.idempotency import run_idempotent
 from adledger.services.invoices import NewInvoice, open_invoice
 from adledger.services.ledger import post_entry
-from adledger.services.stops import draws_on_center, reconsider, stop
+from adledger.services.stops import drawable_now, draws_on_center, reconsider, stop
 from adledger.services.wallets import MoneyIn
 from adledger.store import billing as billing_repo
 from adledger.store import business_centers as centers
@@ -343,7 +343,7 @@ async def _restatus_after_budget(session: AsyncSession, campaign: Campaign, now:
         stop(campaign, StopReason.CAMPAIGN_BUDGET_REACHED)
     elif status is CampaignStatus.BUDGET_EXHAUSTED and own_budget:
         account = (await centers.ad_accounts_by_ids(session, [campaign.ad_account_id]))[0]
-        await reconsider(session, campaign, account, now)
+        await reconsider(session, campaign, account, await drawable_now(session, [campaign]), now)
 
 
 async def pause_campaign(

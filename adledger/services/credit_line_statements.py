@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind, add_months
 from adledger.domain.errors import NotFound
-from adledger.domain.ledger import WALLET_BUCKETS, AccountKind, TransactionKind
+from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency, Money
 from adledger.services import funding, invoices
 from adledger.services.config import BillingConfig
@@ -53,22 +53,23 @@ async def due_statements(
 
 async def close_one(
     session: AsyncSession, center_id: int, month: datetime, config: BillingConfig, now: datetime
-) -> bool:
-    """Open the month's statement unless there is one or nothing to bill. True if opened."""
+) -> int | None:
+    """Open the month's statement unless there is one or nothing to bill: the id of the
+    statement it opened, to issue at the provider after the commit."""
     month = month_start(month)
     month_end = add_months(month, 1)
     center = await centers.lock_business_center(session, center_id)
     if center is None or month_end > now:
-        return False
+        return None
     if await repo.statement_id(session, center_id, month) is not None:
-        return False
+        return None
     wallet = await _center_wallet(session, center_id)
     drawn = await repo.drawn_from_credit_line(session, wallet.id, month, month_end)
     if drawn <= 0:
-        return False
+        return None
     invoice = await invoices.open_invoice(session, _statement(center, wallet, month, drawn, config))
     await billing_repo.update_invoice(session, invoice.id, cycle_start=month)
-    return True
+    return invoice.id
 
 
 def _statement(
@@ -84,11 +85,6 @@ def _statement(
         issue_on=add_months(month, 1),
         days_until_due=config.days_until_due if net_terms is None else net_terms,
     )
-
-
-async def statement_id(session: AsyncSession, center_id: int, month: datetime) -> int | None:
-    """The month's statement, to issue at the provider after the commit that opened it."""
-    return await repo.statement_id(session, center_id, month_start(month))
 
 
 async def credit_line_paid(session: AsyncSession, invoice: Invoice, paid_at: datetime) -> None:
@@ -112,10 +108,7 @@ async def _used_locked(session: AsyncSession, wallet_id: int) -> int:
     """What the credit line has in use, with every bucket of the wallet locked in id order
     (the credit line has the highest id; locking it alone first would break that order
     for funding, which locks cash and vouchers after)."""
-    accounts = {
-        kind: (await wallet_repo.wallet_account(session, wallet_id, kind)).id
-        for kind in WALLET_BUCKETS
-    }
+    accounts = (await wallet_repo.bucket_accounts(session, [wallet_id]))[wallet_id]
     states = await ledger_repo.lock_accounts(session, list(accounts.values()))
     return -states[accounts[AccountKind.CREDIT_LINE]].balance
 

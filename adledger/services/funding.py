@@ -19,7 +19,7 @@ from adledger.domain.budgets import StopReason
 from adledger.domain.campaigns import Action, CampaignStatus, Flight, Reserve, draw, transition
 from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
 from adledger.services.ledger import post_entry
-from adledger.services.stops import reconsider
+from adledger.services.stops import drawable_now, reconsider
 from adledger.store import business_centers as centers
 from adledger.store import campaigns as repo
 from adledger.store import ledger as ledger_repo
@@ -90,10 +90,13 @@ async def _restart_stopped(session: AsyncSession, locked: Locked, now: datetime)
     stopped = [
         c for c in locked.values() if c.status == "BUDGET_EXHAUSTED" and c.stop_reason == reason
     ]
+    if not stopped:
+        return
     accounts = await centers.ad_accounts_by_ids(session, [c.ad_account_id for c in stopped])
     by_id = {account.id: account for account in accounts}
+    drawable = await drawable_now(session, stopped)
     for campaign in sorted(stopped, key=lambda c: c.id):
-        await reconsider(session, campaign, by_id[campaign.ad_account_id], now)
+        await reconsider(session, campaign, by_id[campaign.ad_account_id], drawable, now)
 
 
 async def _fund_pending(

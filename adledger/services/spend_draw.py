@@ -343,17 +343,13 @@ def _sources(campaign: Campaign, money: _Money, taken: _Taken) -> list[tuple[int
             (own[AccountKind.RESERVE], taken.reserve.cash),
         ]
     own = money.buckets[campaign.wallet_id]
-    center = money.buckets[_center_wallet(money, campaign.business_center_id)]
+    center = money.buckets[money.center_wallets[campaign.business_center_id]]
     return [
         (own[AccountKind.CASH], taken.drawn.account_cash),
         (own[AccountKind.VOUCHERS], taken.drawn.account_vouchers),
         (center[AccountKind.CASH], taken.drawn.center_cash),
         (center[AccountKind.CREDIT_LINE], taken.drawn.center_credit),
     ]
-
-
-def _center_wallet(money: _Money, center_id: int) -> int:
-    return money.center_wallets[center_id]
 
 
 async def _stop_capped(
@@ -401,10 +397,7 @@ async def _own_money(
     for pool in money.pools.values():
         own.update({a: cash + vouchers for a, (cash, vouchers) in pool.accounts.items()})
     unread = {c.wallet_id: c.ad_account_id for c in campaigns if c.ad_account_id not in own}
-    sums = await wallet_repo.balances_by_wallet(session, list(unread))
-    for wallet_id, account_id in unread.items():
-        kinds = sums.get(wallet_id, {})
-        own[account_id] = kinds.get(AccountKind.CASH.value, 0) + kinds.get(
-            AccountKind.VOUCHERS.value, 0
-        )
+    if unread:
+        sums = await wallet_repo.own_money(session, list(unread))
+        own.update({account: sums.get(wallet, 0) for wallet, account in unread.items()})
     return own

@@ -10,24 +10,34 @@ spend, which stops the campaign again if it is not there.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.budgets import (
     BudgetSetting,
+    CapState,
     StopReason,
     blocked_by,
-    current_period,
-    remaining,
+    cap_state,
     setting_from,
 )
-from adledger.domain.budgets import Period as BudgetPeriod
 from adledger.domain.campaigns import CampaignStatus, Flight, PaymentPlan, restarted
-from adledger.domain.ledger import AccountKind
 from adledger.store import campaigns as repo
 from adledger.store import wallets as wallet_repo
 from adledger.store.models import AdAccount, Campaign
+
+
+def cap_of(account: AdAccount, now: datetime) -> CapState:
+    return cap_state(
+        account.budget_mode,
+        account.budget_amount,
+        account.budget_period_start,
+        account.budget_period_end,
+        account.budget_spent,
+        now,
+    )
 
 
 def setting_of(account: AdAccount) -> BudgetSetting:
@@ -39,26 +49,16 @@ def setting_of(account: AdAccount) -> BudgetSetting:
     )
 
 
-def stored_period(account: AdAccount) -> BudgetPeriod | None:
-    if account.budget_period_start is None or account.budget_period_end is None:
-        return None
-    return BudgetPeriod(account.budget_period_start, account.budget_period_end)
-
-
 def roll(account: AdAccount, now: datetime) -> None:
     """Bring the account's counter to the period holding `now` (a locked row)."""
-    period, spent = current_period(
-        setting_of(account), stored_period(account), account.budget_spent, now
-    )
-    account.budget_period_start, account.budget_period_end = period.start, period.end
-    account.budget_spent = spent
+    cap = cap_of(account, now)
+    account.budget_period_start, account.budget_period_end = cap.period.start, cap.period.end
+    account.budget_spent = cap.spent
 
 
 def account_left(account: AdAccount, now: datetime) -> int | None:
     """What the account's cap lets it spend now; None when nothing caps it."""
-    setting = setting_of(account)
-    _, spent = current_period(setting, stored_period(account), account.budget_spent, now)
-    return remaining(setting, spent, now)
+    return cap_of(account, now).left
 
 
 def draws_on_center(campaign: Campaign) -> bool:
@@ -74,37 +74,36 @@ def stop(campaign: Campaign, reason: StopReason) -> bool:
     return True
 
 
-async def drawable_now(session: AsyncSession, campaign: Campaign) -> int | None:
-    """What a drawn campaign may draw now (its account's cash and vouchers, the center's
-    cash and credit line left); None for a campaign paid from its reserve."""
-    if not draws_on_center(campaign):
-        return None
-    center_wallet = (await wallet_repo.wallets_of_centers(session, [campaign.business_center_id]))[
-        0
-    ]
-    sums = await wallet_repo.balances_by_wallet(session, [campaign.wallet_id, center_wallet.id])
-    own, shared = sums.get(campaign.wallet_id, {}), sums.get(center_wallet.id, {})
-    credit = center_wallet.credit_limit + shared.get(AccountKind.CREDIT_LINE.value, 0)
-    return (
-        own.get(AccountKind.CASH.value, 0)
-        + own.get(AccountKind.VOUCHERS.value, 0)
-        + shared.get(AccountKind.CASH.value, 0)
-        + max(credit, 0)
-    )
+async def drawable_now(session: AsyncSession, campaigns: Iterable[Campaign]) -> dict[int, int]:
+    """Per drawn campaign's ad account, what it may draw now: its own cash and vouchers and
+    its center's cash and credit line left (two statements, however many campaigns)."""
+    drawn = [c for c in campaigns if draws_on_center(c)]
+    if not drawn:
+        return {}
+    pools = await wallet_repo.center_pools(session, sorted({c.business_center_id for c in drawn}))
+    own = await wallet_repo.own_money(session, sorted({c.wallet_id for c in drawn}))
+    return {
+        c.ad_account_id: own.get(c.wallet_id, 0) + pools.get(c.business_center_id, 0) for c in drawn
+    }
 
 
 async def reconsider(
-    session: AsyncSession, campaign: Campaign, account: AdAccount, now: datetime
+    session: AsyncSession,
+    campaign: Campaign,
+    account: AdAccount,
+    drawable: dict[int, int],
+    now: datetime,
 ) -> bool:
     """A stopped campaign delivers again when nothing blocks it any more; otherwise it keeps
-    the reason that blocks it now. True when it started again."""
+    the reason that blocks it now. True when it started again. `drawable`: what
+    `drawable_now` answered for the campaigns being reconsidered."""
     if campaign.status != CampaignStatus.BUDGET_EXHAUSTED:
         return False
     reason = blocked_by(
         campaign.spent,
         campaign.budget,
         account_left(account, now),
-        await drawable_now(session, campaign),
+        drawable.get(campaign.ad_account_id) if draws_on_center(campaign) else None,
     )
     status = None if reason else restarted(Flight(campaign.starts_at, campaign.ends_at), now)
     if status is None:

@@ -26,9 +26,16 @@ async def lock_ad_accounts(session: AsyncSession, ids: Sequence[int]) -> dict[in
     return {row.id: row for row in rows}
 
 
-async def accounts_of_center(session: AsyncSession, center_id: int) -> list[AdAccount]:
-    stmt = select(AdAccount).where(AdAccount.business_center_id == center_id)
-    return list(await session.scalars(stmt.order_by(AdAccount.id)))
+async def lock_accounts_of_center(session: AsyncSession, center_id: int) -> list[AdAccount]:
+    """Every ad account of the center, locked in ascending id order (the center's lock is
+    held, so none is added meanwhile: creating one takes it too)."""
+    stmt = (
+        select(AdAccount)
+        .where(AdAccount.business_center_id == center_id)
+        .order_by(AdAccount.id)
+        .with_for_update(key_share=True)
+    )
+    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
 
 
 async def save(session: AsyncSession, row: AdAccount | AdAccountBudgetChange) -> None:

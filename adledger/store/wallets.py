@@ -212,3 +212,18 @@ _CENTER_POOLS = text(
     "WHERE w.ad_account_id IS NULL AND w.business_center_id = ANY(:centers) "
     "AND a.kind IN ('cash', 'credit_line') GROUP BY w.business_center_id"
 )
+
+
+async def own_money(session: AsyncSession, wallet_ids: Sequence[int]) -> dict[int, int]:
+    """Per wallet, its cash and vouchers: what an ad account may spend of its own under
+    automatic allocation, read without a lock."""
+    stmt = (
+        select(LedgerAccount.wallet_id, func.sum(LedgerAccount.balance))
+        .where(
+            LedgerAccount.wallet_id.in_(wallet_ids),
+            LedgerAccount.kind.in_([AccountKind.CASH.value, AccountKind.VOUCHERS.value]),
+        )
+        .group_by(LedgerAccount.wallet_id)
+    )
+    rows = (await session.execute(stmt)).all()
+    return {wallet_id: int(total) for wallet_id, total in rows if wallet_id is not None}
