@@ -102,9 +102,10 @@ def api_process(database_url: str, redis_url: str, workers: int = 1) -> Iterator
 def _serve(port: int) -> None:
     import uvicorn
 
-    from adledger.app.asgi import create_app
+    from adledger.app.asgi import create_app, settle_heap
 
     app = create_app(Settings())  # DATABASE_URL and REDIS_URL come from the parent
+    settle_heap()  # as `adledger serve` does
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

@@ -27,7 +27,7 @@ from arq.worker import create_worker
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.app.asgi import create_app
+from adledger.app.asgi import create_app, settle_heap
 from adledger.app.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -384,9 +384,9 @@ def serve_processes(settings: Settings, workers: int) -> None:
 async def serve_api(
     settings: Settings, stop: asyncio.Event, on_ready: Callable[[], None] | None = None
 ) -> None:
-    config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, lifespan="on"
-    )
+    app = create_app(settings)
+    settle_heap()
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on")
     server = _Server(config)
     helpers = [asyncio.create_task(_exit_on(stop, server))]
     if on_ready is not None:

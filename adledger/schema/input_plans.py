@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from strawberry.relay import GlobalID
 from strawberry.types.arguments import InputContext
-from strawberry.types.base import StrawberryOptional, get_object_definition
+from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
 from strawberry.types.enum import has_enum_definition
 
 T = TypeVar("T", bound=type)
@@ -62,14 +62,36 @@ def _AS_IS(_type: Any, value: Any, _context: InputContext) -> Any:
 
 
 def _builder(field_type: Any, context: InputContext) -> Builder | None:
-    """How to build a field's value: as is, by a planned input type directly (its
-    location in the input is then not tracked), or by Strawberry (None)."""
+    """How to build a field's value: as is, by a planned input type directly, item by
+    item for a list of one (its location in the input is then not tracked), or by
+    Strawberry (None)."""
     if _is_scalar(field_type, context):
         return _AS_IS
+    nested = _planned_input(field_type)
+    if nested is not None:
+        return nested
+    if isinstance(field_type, StrawberryList) and not isinstance(
+        field_type.of_type, StrawberryOptional
+    ):
+        item = _planned_input(field_type.of_type)
+        if item is not None:
+            return _each(item)
+    return None
+
+
+def _planned_input(field_type: Any) -> Builder | None:
     nested = get_object_definition(field_type)
     if nested is not None and nested.from_input is not None and nested.is_input:
         return nested.from_input
     return None
+
+
+def _each(build: Builder) -> Builder:
+    def build_each(field_type: Any, value: Any, context: InputContext) -> Any:
+        item_type = field_type.of_type
+        return [build(item_type, item, context) for item in value]
+
+    return build_each
 
 
 def _is_scalar(field_type: Any, context: InputContext) -> bool:

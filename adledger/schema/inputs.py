@@ -148,6 +148,7 @@ class SpendEventInput:
     occurred_at: datetime
 
 
+@planned
 @strawberry.input
 class RecordSpendInput:
     events: list[SpendEventInput]

@@ -41,7 +41,7 @@ def test_a_planned_input_is_built_as_strawberry_would(monkeypatch: pytest.Monkey
     schema = build_schema()
     # when the events are built from their plan, and by Strawberry itself
     planned = _built(schema)
-    for cls in (SpendEventInput, MoneyInput):
+    for cls in (RecordSpendInput, SpendEventInput, MoneyInput):
         monkeypatch.setattr(cls.__strawberry_definition__, "from_input", None)
     unplanned = _built(schema)
     # then both are the same, defaults and enum members included
