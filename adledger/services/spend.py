@@ -59,7 +59,8 @@ async def record_spend(
         raise Forbidden("only the ad server's integration token (or staff) may record spend")
     _check_size(events)
     campaigns = await _campaigns_of(session, events)
-    checked = [_checked(i, event, campaigns) for i, event in enumerate(events)]
+    minor_of: dict[tuple[type, object, str], int] = {}  # a batch repeats few amounts
+    checked = [_checked(i, event, campaigns, minor_of) for i, event in enumerate(events)]
     asked: dict[int, int] = defaultdict(int)
     for event in checked:
         asked[event.campaign.id] += event.amount
@@ -97,7 +98,12 @@ async def _campaigns_of(session: AsyncSession, events: list[SpendEventIn]) -> di
     return found
 
 
-def _checked(index: int, event: SpendEventIn, campaigns: dict[int, Campaign]) -> CheckedEvent:
+def _checked(
+    index: int,
+    event: SpendEventIn,
+    campaigns: dict[int, Campaign],
+    minor_of: dict[tuple[type, object, str], int],
+) -> CheckedEvent:
     path = ("input", "events", str(index))
     assert event.campaign_id is not None  # _campaigns_of refused the batch otherwise
     campaign = campaigns[event.campaign_id]
@@ -107,12 +113,16 @@ def _checked(index: int, event: SpendEventIn, campaigns: dict[int, Campaign]) ->
             expected=campaign.currency,
             field=(*path, "amount", "currencyCode"),
         )
-    amount = parse_positive_amount(
-        event.amount.amount, Currency(campaign.currency), (*path, "amount", "amount")
-    )
+    raw = event.amount.amount
+    key = (type(raw), raw, campaign.currency)  # the type too: True == 1, and True is refused
+    minor = minor_of.get(key)
+    if minor is None:
+        field = (*path, "amount", "amount")
+        currency = Currency(campaign.currency)
+        minor = minor_of[key] = parse_positive_amount(raw, currency, field).minor
     _check_event(event, path)
     return CheckedEvent(
-        index, event.event_id, campaign, amount.minor, event.impressions, event.occurred_at
+        index, event.event_id, campaign, minor, event.impressions, event.occurred_at
     )
 
 
