@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.ledger import PLATFORM_KINDS, AccountKind, AccountState, Posting
@@ -61,13 +60,25 @@ async def _states(session: AsyncSession, stmt: Select[*tuple[Any, ...]]) -> dict
 
 
 async def platform_account_id(session: AsyncSession, kind: AccountKind, currency: str) -> int:
+    """The platform's account of this kind and currency, created on first use, in one
+    round trip (spend asks for revenue's on every batch)."""
     key = f"platform:{kind.value}:{currency}"
-    await session.execute(
-        pg_insert(LedgerAccount)
-        .values(key=key, kind=kind.value, currency=currency, balance=0)
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
-    return (await session.scalars(select(LedgerAccount.id).where(LedgerAccount.key == key))).one()
+    params = {"key": key, "kind": kind.value, "currency": currency}
+    found = await session.scalar(_PLATFORM_ACCOUNT, params)
+    if found is None:
+        # Created by a transaction that committed after this statement's snapshot was
+        # taken: ON CONFLICT waited for it, and a new statement sees it.
+        found = await session.scalar(select(LedgerAccount.id).where(LedgerAccount.key == key))
+    assert found is not None
+    return int(found)
+
+
+_PLATFORM_ACCOUNT = text(
+    "WITH created AS (INSERT INTO ledger_accounts (key, kind, currency, balance) "
+    "VALUES (:key, :kind, :currency, 0) ON CONFLICT (key) DO NOTHING RETURNING id) "
+    "SELECT id FROM created UNION ALL "
+    "SELECT id FROM ledger_accounts WHERE key = :key LIMIT 1"
+)
 
 
 async def write_entry(
