@@ -98,6 +98,12 @@ class AccountState:
     currency: str
     credit_limit: int = 0
 
+    @classmethod
+    def platform(cls, kind: AccountKind, currency: str) -> AccountState:
+        """A platform account's state: no floor, and no balance kept (its postings are)."""
+        assert kind.is_platform
+        return cls(kind=kind, balance=0, currency=currency)
+
     @property
     def floor(self) -> int | None:
         """Lowest balance allowed; None for platform accounts, which may go negative."""

@@ -17,11 +17,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.domain.ledger import AccountKind, Move, TransactionKind, apply_postings, postings_for
+from adledger.domain.ledger import (
+    AccountKind,
+    AccountState,
+    Move,
+    TransactionKind,
+    apply_postings,
+    postings_for,
+)
 from adledger.domain.money import Money
 from adledger.store import ledger as repo
 from adledger.store import wallets as wallet_repo
@@ -37,11 +44,21 @@ async def post_entry(
     idempotency_key: str | None = None,
     invoice_id: int | None = None,
     campaign_id: int | None = None,
+    locked: dict[int, AccountState] | None = None,
 ) -> int:
+    """`locked`: accounts this transaction already holds, in their current state (a
+    platform account's as `AccountState.platform` gives it); when they cover the entry it
+    locks nothing more, and their states are kept current for the next entry."""
     postings = postings_for(moves)
-    accounts = await repo.lock_accounts(session, [p.account_id for p in postings])
+    accounts = await _accounts(session, [p.account_id for p in postings], locked)
     applied = apply_postings(accounts, postings)
     platform = frozenset(i for i, state in accounts.items() if state.kind.is_platform)
+    if locked is not None:
+        locked.update(
+            (i, replace(accounts[i], balance=balance))
+            for i, balance in applied.balances.items()
+            if i not in platform
+        )
     return await repo.write_entry(
         session,
         operation=operation,
@@ -55,6 +72,14 @@ async def post_entry(
         balances=applied.balances,
         untracked=platform,
     )
+
+
+async def _accounts(
+    session: AsyncSession, ids: list[int], locked: dict[int, AccountState] | None
+) -> dict[int, AccountState]:
+    if locked is not None and all(i in locked for i in ids):
+        return {i: locked[i] for i in ids}
+    return await repo.lock_accounts(session, ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,12 +131,15 @@ class _Money:
     """The locked money of a batch: campaign reserves, and per center its pool."""
 
     reserves: dict[int, Accounts]
-    reserve_states: dict[int, AccountState]
+    locked: dict[int, AccountState]
+    """Every ledger account the batch holds, in its current state (post_entry keeps it)."""
     pools: dict[int, CenterPool]
     buckets: dict[int, Accounts]
     """Wallet id → bucket account ids, for the wallets a drawn batch takes from."""
     center_wallets: dict[int, int]
     """Center id → the center's own wallet id."""
+    revenue: dict[str, int] = field(default_factory=dict)
+    """Currency → the platform's revenue account, once looked up."""
 
 
 async def apply_events(
@@ -168,24 +171,19 @@ async def apply_events(
 async def _lock_money(session: AsyncSession, batch: list[Campaign], scope: Scope) -> _Money:
     reserved = [c.id for c in batch if not draws_on_center(c)]
     reserves = await repo.campaign_accounts(session, reserved) if reserved else {}
-    wallets = await _drawn_wallets(session, batch, scope.center_ids) if scope.center_ids else {}
-    buckets = await wallet_repo.bucket_accounts(session, list(wallets)) if wallets else {}
+    wallets, buckets = (
+        await wallet_repo.drawn_buckets(
+            session, [c.wallet_id for c in batch if draws_on_center(c)], scope.center_ids
+        )
+        if scope.center_ids
+        else ({}, {})
+    )
     ids = [i for own in reserves.values() for k, i in own.items() if k is not AccountKind.HOLD]
     ids += [i for w, own in buckets.items() for k, i in own.items() if _drawn(k, wallets[w])]
     states = await ledger_repo.lock_accounts(session, ids)
     pools = _pools(batch, wallets, buckets, states)
     center_wallets = {center: wallet for wallet, center in wallets.items() if center is not None}
     return _Money(reserves, states, pools, buckets, center_wallets)
-
-
-async def _drawn_wallets(
-    session: AsyncSession, batch: list[Campaign], center_ids: list[int]
-) -> dict[int, int | None]:
-    """Wallet id → the center id for a center's wallet, None for an ad account's."""
-    found: dict[int, int | None] = {c.wallet_id: None for c in batch if draws_on_center(c)}
-    for wallet in await wallet_repo.wallets_of_centers(session, center_ids):
-        found[wallet.id] = wallet.business_center_id
-    return found
 
 
 def _drawn(kind: AccountKind, center_id: int | None) -> bool:
@@ -293,7 +291,7 @@ def _campaign_room(campaign: Campaign, money: _Money) -> int:
 
 
 def _reserve(campaign: Campaign, money: _Money) -> Reserve:
-    own, states = money.reserves[campaign.id], money.reserve_states
+    own, states = money.reserves[campaign.id], money.locked
     return Reserve(
         states[own[AccountKind.RESERVE]].balance, states[own[AccountKind.VOUCHER_RESERVE]].balance
     )
@@ -312,9 +310,7 @@ async def _post(session: AsyncSession, campaign: Campaign, money: _Money, taken:
     """One SPEND entry per campaign and batch, one posting per bucket it took from; True
     when the campaign's own budget is reached and it stopped."""
     if taken.total:
-        revenue = await ledger_repo.platform_account_id(
-            session, AccountKind.REVENUE, campaign.currency
-        )
+        revenue = await _revenue(session, campaign.currency, money)
         await post_entry(
             session,
             operation="spend",
@@ -326,6 +322,7 @@ async def _post(session: AsyncSession, campaign: Campaign, money: _Money, taken:
             description=f"Delivery of campaign {campaign.name}",
             actor_user_id=None,
             campaign_id=campaign.id,
+            locked=money.locked,
         )
         campaign.spent += taken.total
         if draws_on_center(campaign):
@@ -333,6 +330,15 @@ async def _post(session: AsyncSession, campaign: Campaign, money: _Money, taken:
     stops = campaign.spent >= campaign.budget and stop(campaign, StopReason.CAMPAIGN_BUDGET_REACHED)
     await repo.save(session, campaign)
     return stops
+
+
+async def _revenue(session: AsyncSession, currency: str, money: _Money) -> int:
+    """The platform's revenue account, its state beside the locked ones (read, not locked)."""
+    if currency not in money.revenue:
+        revenue = await ledger_repo.platform_account_id(session, AccountKind.REVENUE, currency)
+        money.locked[revenue] = AccountState.platform(AccountKind.REVENUE, currency)
+        money.revenue[currency] = revenue
+    return money.revenue[currency]
 
 
 def _sources(campaign: Campaign, money: _Money, taken: _Taken) -> list[tuple[int, int]]:

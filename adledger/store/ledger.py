@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, insert, select, text, update
+from sqlalchemy import Select, Table, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.ledger import PLATFORM_KINDS, AccountKind, AccountState, Posting
 from adledger.store.models import LedgerAccount, LedgerEntry, LedgerPosting, Wallet
 
 _PLATFORM_KINDS = [kind.value for kind in PLATFORM_KINDS]
+_POSTINGS = cast("Table", LedgerPosting.__table__)
 
 
 async def lock_accounts(session: AsyncSession, ids: Sequence[int]) -> dict[int, AccountState]:
@@ -50,11 +51,10 @@ async def _states(session: AsyncSession, stmt: Select[*tuple[Any, ...]]) -> dict
     states: dict[int, AccountState] = {}
     for account, credit_limit in (await session.execute(stmt)).all():
         kind = AccountKind(account.kind)
-        states[account.id] = AccountState(
-            kind=kind,
-            balance=0 if kind.is_platform else account.balance,
-            currency=account.currency,
-            credit_limit=credit_limit or 0,
+        states[account.id] = (
+            AccountState.platform(kind, account.currency)
+            if kind.is_platform
+            else AccountState(kind, account.balance, account.currency, credit_limit or 0)
         )
     return states
 
@@ -111,7 +111,9 @@ async def write_entry(
     )
     assert entry_id is not None
     await session.execute(
-        insert(LedgerPosting),
+        # Core, not ORM bulk insert: the ORM splits the rows by which values are None (a
+        # platform posting has no balance_after) into one statement each.
+        insert(_POSTINGS),
         [
             {
                 "entry_id": entry_id,

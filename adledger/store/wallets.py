@@ -198,6 +198,32 @@ async def bucket_accounts(
     return found
 
 
+async def drawn_buckets(
+    session: AsyncSession, wallet_ids: Sequence[int], center_ids: Sequence[int]
+) -> tuple[dict[int, int | None], dict[int, dict[AccountKind, int]]]:
+    """The wallets spend draws on (these ad accounts' and these centers' own), each with
+    the center id for a center's wallet (None for an ad account's), and their buckets'
+    ledger account ids by kind: in one statement."""
+    rows = await session.execute(
+        _DRAWN_BUCKETS, {"wallets": list(wallet_ids), "centers": list(center_ids)}
+    )
+    wallets: dict[int, int | None] = {}
+    found: dict[int, dict[AccountKind, int]] = defaultdict(dict)
+    for wallet_id, center_id, kind, account_id in rows.all():
+        wallets[wallet_id] = center_id
+        found[wallet_id][AccountKind(kind)] = account_id
+    return wallets, found
+
+
+_DRAWN_BUCKETS = text(
+    "SELECT w.id, CASE WHEN w.ad_account_id IS NULL THEN w.business_center_id END, "
+    "a.kind, a.id FROM wallets w JOIN ledger_accounts a ON a.wallet_id = w.id "
+    "WHERE (w.id = ANY(:wallets) "
+    "OR (w.ad_account_id IS NULL AND w.business_center_id = ANY(:centers))) "
+    "AND a.kind IN ('cash', 'vouchers', 'credit_line')"
+)
+
+
 async def center_pools(session: AsyncSession, center_ids: Sequence[int]) -> dict[int, int]:
     """Per business center, its own cash plus what its credit line has left: what spend
     under automatic allocation may draw from it, read without a lock."""
