@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, Table, func, insert, select, text, update
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.ledger import PLATFORM_KINDS, AccountKind, AccountState, Posting
-from adledger.store.models import LedgerAccount, LedgerEntry, LedgerPosting, Wallet
+from adledger.store.models import LedgerAccount, LedgerPosting, Wallet
 
 _PLATFORM_KINDS = [kind.value for kind in PLATFORM_KINDS]
-_POSTINGS = cast("Table", LedgerPosting.__table__)
 
 
 async def lock_accounts(session: AsyncSession, ids: Sequence[int]) -> dict[int, AccountState]:
@@ -96,43 +95,47 @@ async def write_entry(
     untracked: frozenset[int] = frozenset(),
 ) -> int:
     """Append the entry; `untracked` accounts (the platform's) get no cached balance and no
-    running balance on their postings, so writing them takes no lock."""
-    entry_id: int | None = await session.scalar(
-        insert(LedgerEntry)
-        .values(
-            operation=operation,
-            idempotency_key=idempotency_key,
-            description=description,
-            actor_user_id=actor_user_id,
-            invoice_id=invoice_id,
-            campaign_id=campaign_id,
-        )
-        .returning(LedgerEntry.id)
-    )
-    assert entry_id is not None
-    await session.execute(
-        # Core, not ORM bulk insert: the ORM splits the rows by which values are None (a
-        # platform posting has no balance_after) into one statement each.
-        insert(_POSTINGS),
-        [
-            {
-                "entry_id": entry_id,
-                "account_id": posting.account_id,
-                "amount": posting.amount,
-                "balance_after": None if posting.account_id in untracked else after,
-                "kind": posting.kind.value,
-            }
-            for posting, after in zip(postings, balances_after, strict=True)
+    running balance on their postings, so writing them takes no lock. One statement: the
+    entry, its postings in order, and the cached balances (it runs under the locks of
+    every account it moves, so each round trip here is one every writer queues behind)."""
+    cached = {i: balance for i, balance in balances.items() if i not in untracked}
+    params = {
+        "operation": operation,
+        "idempotency_key": idempotency_key,
+        "description": description,
+        "actor_user_id": actor_user_id,
+        "invoice_id": invoice_id,
+        "campaign_id": campaign_id,
+        "accounts": [p.account_id for p in postings],
+        "amounts": [p.amount for p in postings],
+        "afters": [
+            None if p.account_id in untracked else after
+            for p, after in zip(postings, balances_after, strict=True)
         ],
-    )
-    cached = [
-        {"id": account_id, "balance": balance}
-        for account_id, balance in balances.items()
-        if account_id not in untracked
-    ]
-    if cached:
-        await session.execute(update(LedgerAccount), cached)
-    return entry_id
+        "kinds": [p.kind.value for p in postings],
+        "cached_ids": list(cached),
+        "cached_balances": list(cached.values()),
+    }
+    entry_id = await session.scalar(_WRITE_ENTRY, params)
+    assert entry_id is not None
+    return int(entry_id)
+
+
+_WRITE_ENTRY = text(
+    "WITH entry AS (INSERT INTO ledger_entries "
+    "(operation, idempotency_key, description, actor_user_id, invoice_id, campaign_id) "
+    "VALUES (:operation, :idempotency_key, :description, :actor_user_id, :invoice_id, "
+    ":campaign_id) RETURNING id), "
+    "posted AS (INSERT INTO ledger_postings (entry_id, account_id, amount, balance_after, kind) "
+    "SELECT entry.id, p.account_id, p.amount, p.balance_after, p.kind FROM entry, unnest("
+    "CAST(:accounts AS bigint[]), CAST(:amounts AS bigint[]), CAST(:afters AS bigint[]), "
+    "CAST(:kinds AS varchar[])) WITH ORDINALITY AS p(account_id, amount, balance_after, kind, n) "
+    "ORDER BY p.n), "
+    "cached AS (UPDATE ledger_accounts a SET balance = c.balance FROM unnest("
+    "CAST(:cached_ids AS bigint[]), CAST(:cached_balances AS bigint[])) AS c(id, balance) "
+    "WHERE a.id = c.id) "
+    "SELECT id FROM entry"
+)
 
 
 @dataclass(frozen=True, slots=True)
