@@ -1,6 +1,6 @@
 """Spend events per second through `recordSpend` over HTTP, against a naive baseline.
 
-    python bench/spend.py [--clients 8] [--batch 500] [--batches 40] [--naive-events 4000]
+    python bench/spend.py [--clients 8] [--batch 500] [--batches 120] [--naive-events 8000]
 
 In one run, on one freshly migrated database:
 - naive: one transaction per event (lock the balance row, update it, insert the event),
@@ -313,8 +313,8 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--clients", type=int, default=8, help="requests in flight")
     parser.add_argument("--batch", type=int, default=500, help="events per recordSpend")
-    parser.add_argument("--batches", type=int, default=40, help="batches per case")
-    parser.add_argument("--naive-events", type=int, default=4000, help="naive transactions")
+    parser.add_argument("--batches", type=int, default=120, help="batches per case")
+    parser.add_argument("--naive-events", type=int, default=8000, help="naive transactions")
     parser.add_argument("--workers", type=int, default=1, help="API processes")
     return parser.parse_args()
 
