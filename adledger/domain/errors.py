@@ -100,6 +100,14 @@ class PaymentProviderFailed(DomainError):
 
 
 @dataclass
+class PaymentDeclined(DomainError):
+    """The card was declined (or needs the customer present): nothing was taken."""
+
+    message: str = "the card was declined"
+    code: ClassVar[ErrorCode] = ErrorCode.PAYMENT_PROVIDER_ERROR
+
+
+@dataclass
 class SubscriptionRequired(DomainError):
     message: str = "an active plan subscription is required"
     code: ClassVar[ErrorCode] = ErrorCode.SUBSCRIPTION_REQUIRED

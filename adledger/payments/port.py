@@ -23,6 +23,9 @@ class InvoiceRequest:
     description: str
     metadata: dict[str, str] = field(default_factory=dict)
     days_until_due: int = 30
+    charge_automatically: bool = False
+    """Paid with the customer's saved card (`charge_invoice`) instead of sent to be paid
+    by hand: no due date at the provider, days_until_due is ignored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,38 @@ class CustomerRequest:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class CardSetupRequest:
+    key: str
+    """Our stable name for this setup, e.g. "card-setup:3"."""
+    customer_reference: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CardSetup:
+    """A SetupIntent: what Stripe.js needs to save a card for later off-session charges."""
+
+    reference: str
+    client_secret: str
+    status: str
+    """Stripe's SetupIntent status: requires_payment_method, ..., succeeded, canceled."""
+    customer_reference: str | None
+    payment_method: str | None
+    """The saved card's reference once the setup succeeded."""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    reference: str
+    customer_reference: str | None
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
 class PaymentProvider(Protocol):
     """Failures surface as adledger.domain.errors.PaymentProviderFailed."""
 
@@ -60,3 +95,17 @@ class PaymentProvider(Protocol):
     async def retrieve_invoice(self, reference: str) -> ProviderInvoice: ...
 
     async def void_invoice(self, reference: str, key: str) -> ProviderInvoice: ...
+
+    async def create_card_setup(self, request: CardSetupRequest) -> CardSetup:
+        """A SetupIntent for off-session card payments by this customer."""
+        ...
+
+    async def retrieve_card_setup(self, reference: str) -> CardSetup: ...
+
+    async def retrieve_card(self, reference: str) -> Card: ...
+
+    async def charge_invoice(self, reference: str, card: str, key: str) -> ProviderInvoice:
+        """Pay an open invoice with a saved card, off session. A decline raises
+        PaymentDeclined (nothing was taken; the invoice stays open), an outage
+        PaymentProviderFailed; an invoice already paid answers as it is."""
+        ...

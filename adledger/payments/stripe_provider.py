@@ -10,6 +10,13 @@ so no stray pending item of the customer lands on it), create the invoice item o
 (`invoice=<id>`), then finalize. Putting the item on the invoice explicitly is what
 Stripe recommends since invoices stopped sweeping pending items by default, and it
 means a retried top-up can never pull another top-up's item onto its invoice.
+
+Saved cards: a SetupIntent (`usage=off_session`, cards only) lets Stripe.js save the
+customer's card; `charge_invoice` later pays an open invoice with it, off session. Cards
+only is `allowed_payment_method_types`: on the API version this SDK pins, writing
+`payment_method_types` is refused (400, payment_method_types_no_longer_supported). A
+decline (a `CardError`, HTTP 402) is `PaymentDeclined`, not an outage; an invoice Stripe
+says is already paid (a retry whose first answer was lost) answers as the paid invoice.
 """
 
 from __future__ import annotations
@@ -17,15 +24,22 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 import stripe
 
-from adledger.domain.errors import PaymentProviderFailed
-from adledger.payments.port import CustomerRequest, InvoiceRequest, ProviderInvoice
+from adledger.domain.errors import PaymentDeclined, PaymentProviderFailed
+from adledger.payments.port import (
+    Card,
+    CardSetup,
+    CardSetupRequest,
+    CustomerRequest,
+    InvoiceRequest,
+    ProviderInvoice,
+)
 
 T = TypeVar("T")
 
@@ -157,17 +171,69 @@ class StripeProvider:
         )
         return self._normalise(invoice)
 
+    async def create_card_setup(self, request: CardSetupRequest) -> CardSetup:
+        params: stripe.params.SetupIntentCreateParams = {
+            "customer": request.customer_reference,
+            "usage": "off_session",
+            "allowed_payment_method_types": ["card"],
+            "metadata": dict(request.metadata),
+        }
+        intent = await self._call(
+            "create the card setup",
+            self._client.v1.setup_intents.create_async(params, _key(f"{request.key}:setup_intent")),
+        )
+        return _parse("card setup", intent, _to_card_setup)
+
+    async def retrieve_card_setup(self, reference: str) -> CardSetup:
+        intent = await self._call(
+            "retrieve the card setup", self._client.v1.setup_intents.retrieve_async(reference)
+        )
+        return _parse("card setup", intent, _to_card_setup)
+
+    async def retrieve_card(self, reference: str) -> Card:
+        method = await self._call(
+            "retrieve the card", self._client.v1.payment_methods.retrieve_async(reference)
+        )
+        return _parse("card", method, _to_card)
+
+    async def charge_invoice(self, reference: str, card: str, key: str) -> ProviderInvoice:
+        """Pay with the saved card, off session; the port says what each outcome means.
+        Stripe stores a decline under the idempotency key as well: the same key replays
+        it, so a new attempt (after the customer changed the card, say) needs a new key."""
+        params: stripe.params.InvoicePayParams = {"payment_method": card, "off_session": True}
+        pay = self._client.v1.invoices.pay_async(reference, params, _key(f"{key}:pay"))
+        try:
+            invoice = await self._call("pay the invoice", pay)
+        except PaymentProviderFailed as failure:
+            if not isinstance(failure.__cause__, stripe.InvalidRequestError):
+                raise
+            return await self._paid_already(reference, failure)
+        return self._normalise(invoice)
+
+    async def _paid_already(
+        self, reference: str, failure: PaymentProviderFailed
+    ) -> ProviderInvoice:
+        """Stripe refuses to pay an invoice that is paid (by a first attempt whose answer
+        was lost, say); whatever its error code, the invoice's own status decides."""
+        invoice = await self.retrieve_invoice(reference)
+        if invoice.status != "paid":
+            raise failure
+        return invoice
+
     def _create_draft(self, request: InvoiceRequest) -> Awaitable[stripe.Invoice]:
         params: stripe.params.InvoiceCreateParams = {
             "customer": request.customer_reference,
             "currency": request.currency.lower(),
-            "collection_method": "send_invoice",
-            "days_until_due": request.days_until_due,
             "auto_advance": False,
             "pending_invoice_items_behavior": "exclude",
             "description": request.description,
             "metadata": dict(request.metadata),
         }
+        if request.charge_automatically:
+            params["collection_method"] = "charge_automatically"
+        else:
+            params["collection_method"] = "send_invoice"
+            params["days_until_due"] = request.days_until_due
         return self._client.v1.invoices.create_async(params, _key(f"{request.key}:invoice"))
 
     def _create_item(self, request: InvoiceRequest, invoice_id: str) -> Awaitable[Any]:
@@ -182,9 +248,12 @@ class StripeProvider:
         return self._client.v1.invoice_items.create_async(params, _key(f"{request.key}:item"))
 
     async def _call(self, action: str, call: Awaitable[T]) -> T:
-        """Await one SDK call; every Stripe failure becomes PaymentProviderFailed."""
+        """Await one SDK call; a declined card becomes PaymentDeclined, every other
+        Stripe failure PaymentProviderFailed."""
         try:
             return await call
+        except stripe.CardError as exc:
+            raise PaymentDeclined(self._describe_decline(exc)) from exc
         except stripe.StripeError as exc:
             raise PaymentProviderFailed(self._describe(action, exc)) from exc
 
@@ -197,20 +266,38 @@ class StripeProvider:
             facts.append(f"code {exc.code}")
         if exc.request_id:
             facts.append(f"request {exc.request_id}")
+        return self._scrub(f"Stripe could not {action} ({', '.join(facts)})", exc)
+
+    def _describe_decline(self, exc: stripe.CardError) -> str:
+        """Why the bank said no (Stripe's code and decline code) and its message."""
+        decline_code = exc.error.decline_code if exc.error else None
+        facts = [exc.code or "card_error"]
+        if decline_code and decline_code != exc.code:
+            facts.append(f"decline code {decline_code}")
+        if exc.request_id:
+            facts.append(f"request {exc.request_id}")
+        return self._scrub(f"the card was declined ({', '.join(facts)})", exc)
+
+    def _scrub(self, message: str, exc: stripe.StripeError) -> str:
+        """The message with Stripe's own text appended, every secret masked."""
         detail = (exc.user_message or "").replace(self._api_key, "***")
-        message = f"Stripe could not {action} ({', '.join(facts)})"
         message = f"{message}: {detail}" if detail else message
         return _SECRET_RE.sub("***", message)
 
     def _normalise(self, invoice: stripe.Invoice) -> ProviderInvoice:
-        try:
-            return _to_provider_invoice(invoice.to_dict())
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PaymentProviderFailed(f"Stripe answered an unexpected invoice: {exc}") from exc
+        return _parse("invoice", invoice, _to_provider_invoice)
 
 
 def _key(idempotency_key: str) -> stripe.RequestOptions:
     return {"idempotency_key": idempotency_key}
+
+
+def _parse(what: str, answer: stripe.StripeObject, parse: Callable[[Mapping[str, Any]], T]) -> T:
+    """Stripe's answer through `parse`; an unexpected shape is a provider failure."""
+    try:
+        return parse(answer.to_dict())
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PaymentProviderFailed(f"Stripe answered an unexpected {what}: {exc}") from exc
 
 
 def _to_provider_invoice(data: Mapping[str, Any]) -> ProviderInvoice:
@@ -223,7 +310,7 @@ def _to_provider_invoice(data: Mapping[str, Any]) -> ProviderInvoice:
         amount_due=_typed(data, "amount_due", int),
         amount_paid=_typed(data, "amount_paid", int),
         hosted_url=hosted_url if isinstance(hosted_url, str) else None,
-        metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+        metadata=_metadata(data),
     )
 
 
@@ -232,3 +319,42 @@ def _typed(data: Mapping[str, Any], name: str, kind: type[T]) -> T:
     if not isinstance(value, kind) or isinstance(value, bool):
         raise TypeError(f"{name} is {value!r}")
     return value
+
+
+def _to_card_setup(data: Mapping[str, Any]) -> CardSetup:
+    return CardSetup(
+        reference=_typed(data, "id", str),
+        client_secret=_typed(data, "client_secret", str),
+        status=_typed(data, "status", str),
+        customer_reference=_reference(data, "customer"),
+        payment_method=_reference(data, "payment_method"),
+        metadata=_metadata(data),
+    )
+
+
+def _to_card(data: Mapping[str, Any]) -> Card:
+    if data.get("type") != "card":
+        raise ValueError(f"payment method of type {data.get('type')!r}, not a card")
+    card = _typed(data, "card", dict)
+    return Card(
+        reference=_typed(data, "id", str),
+        customer_reference=_reference(data, "customer"),
+        brand=_typed(card, "brand", str),
+        last4=_typed(card, "last4", str),
+        exp_month=_typed(card, "exp_month", int),
+        exp_year=_typed(card, "exp_year", int),
+    )
+
+
+def _reference(data: Mapping[str, Any], name: str) -> str | None:
+    """An id Stripe answers as a string, as the expanded object, or as null."""
+    value = data.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return _typed(value, "id", str)
+    raise TypeError(f"{name} is {value!r}")
+
+
+def _metadata(data: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (data.get("metadata") or {}).items()}
