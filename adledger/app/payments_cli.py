@@ -1,8 +1,10 @@
-"""`adledger payments simulate`: play Stripe's part for sandbox invoices.
+"""`adledger payments simulate` and `attach-card`: play Stripe's part for the sandbox.
 
-The sandbox invoice is settled, and the event Stripe would send is signed with the
-webhook secret and goes through the webhook's own checks and processing: the same code
-path a real event takes, in this process or (with --url) over HTTP to a running API.
+`simulate` settles a sandbox invoice; `attach-card` saves a card on a business center's
+newest card setup, as Stripe.js would. Either way the event Stripe would send is signed
+with the webhook secret and goes through the webhook's own checks and processing: the
+same code path a real event takes, in this process or (with --url) over HTTP to a
+running API.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,13 +23,21 @@ from adledger.app.devstack import local_servers
 from adledger.app.errors import ConfigError
 from adledger.app.settings import Settings
 from adledger.app.webhooks import deliver
-from adledger.payments.sandbox import SandboxProvider
+from adledger.domain.errors import NotFound
+from adledger.payments.port import Card, CardSetup
+from adledger.payments.sandbox import SETUP_SUCCEEDED, SandboxProvider
 from adledger.payments.signing import sign_payload, verify_event
 from adledger.resolvers.context import AppState
+from adledger.schema.ids import db_id_of
 from adledger.store.db import make_engine, make_sessionmaker
 
 if TYPE_CHECKING:
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+_ALREADY_ATTACHED = (
+    "the newest card setup of business center {} already has its card, which is sent "
+    "again; call the createCardSetup mutation to attach another"
+)
 
 
 def add_payments_parser(commands: Commands, command: Callable[..., Any]) -> None:
@@ -46,14 +57,30 @@ def add_payments_parser(commands: Commands, command: Callable[..., Any]) -> None
     simulate.add_argument("--outcome", choices=["paid", "failed"], default="paid")
     simulate.add_argument("--url", help="POST the event to this running API instead")
     simulate.set_defaults(handler=simulate_command)
+    _add_attach_card_parser(actions, command)
+
+
+def _add_attach_card_parser(actions: Commands, command: Callable[..., Any]) -> None:
+    attach = command(
+        actions,
+        "attach-card",
+        "save a card on a business center's newest sandbox card setup, as Stripe.js "
+        "would, and deliver the signed setup_intent.succeeded event",
+        "database",
+        "redis",
+        "embedded",
+        "payments",
+    )
+    attach.add_argument("center_id", help="the business center: numeric id or GraphQL global id")
+    attach.add_argument(
+        "--declining", action="store_true", help="a card that declines every charge"
+    )
+    attach.add_argument("--url", help="POST the event to this running API instead")
+    attach.set_defaults(handler=attach_card_command)
 
 
 def simulate_command(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.for_local_run().payment_provider != "sandbox":
-        raise ConfigError(
-            "STRIPE_API_KEY is set: real invoices are paid at Stripe, not here "
-            "(PAYMENT_PROVIDER=sandbox settles sandbox invoices)"
-        )
+    _require_sandbox(settings, "real invoices are paid", "settles sandbox invoices")
     with local_servers(settings.for_local_run()) as ready:
         event_type, outcome = asyncio.run(_simulate(ready, args.reference, args.outcome, args.url))
     print(f"{args.reference}: {event_type} delivered, {outcome}")
@@ -67,14 +94,78 @@ async def _simulate(
     if url is not None:
         await _require_api(url)  # before settling: a dead URL must leave the invoice open
     async with _state(settings) as state:
-        sandbox = state.provider
-        assert isinstance(sandbox, SandboxProvider)
-        invoice, event_type = await sandbox.settle(reference, outcome)
-        payload = sandbox.event_payload(invoice, event_type)
-        header = sign_payload(payload, secret)
+        invoice, event_type = await _sandbox(state).settle(reference, outcome)
+        payload = SandboxProvider.event_payload(invoice, event_type)
+        return event_type, await _send(state, payload, secret, url)
+
+
+def attach_card_command(args: argparse.Namespace, settings: Settings) -> int:
+    _require_sandbox(settings, "real cards are saved", "attaches sandbox cards")
+    center_id = _center_id(args.center_id)
+    with local_servers(settings.for_local_run()) as ready:
+        card, outcome = asyncio.run(_attach_card(ready, center_id, args.declining, args.url))
+    print(
+        f"business center {center_id}: card {card.brand} •••• {card.last4} "
+        f"(exp {card.exp_month:02d}/{card.exp_year}) attached; "
+        f"{SETUP_SUCCEEDED} delivered, {outcome}"
+    )
+    return 0 if outcome in ("PROCESSED", "DUPLICATE") else 1
+
+
+async def _attach_card(
+    settings: Settings, center_id: int, declining: bool, url: str | None
+) -> tuple[Card, str]:
+    secret = settings.webhook_secret or ""
+    async with _state(settings) as state:
+        sandbox = _sandbox(state)
+        found = await _newest_setup(sandbox, center_id)
         if url is not None:
-            return event_type, await _post(url, payload, header)
-        return event_type, await deliver(state, verify_event(payload, header, secret))
+            await _require_api(url)  # before confirming: a dead URL must leave it unconfirmed
+        setup, card = await sandbox.confirm_card_setup(found.reference, declining=declining)
+        payload = SandboxProvider.setup_event_payload(setup)
+        return card, await _send(state, payload, secret, url)
+
+
+async def _newest_setup(sandbox: SandboxProvider, center_id: int) -> CardSetup:
+    found = await sandbox.latest_card_setup(center_id)
+    if found is None:
+        raise NotFound(
+            f"business center {center_id} has no card setup in the sandbox: "
+            "call the createCardSetup mutation first"
+        )
+    if found.status == "succeeded":
+        print(f"note: {_ALREADY_ATTACHED.format(center_id)}", file=sys.stderr)
+    return found
+
+
+def _sandbox(state: AppState) -> SandboxProvider:
+    assert isinstance(state.provider, SandboxProvider)
+    return state.provider
+
+
+async def _send(state: AppState, payload: bytes, secret: str, url: str | None) -> str:
+    """Sign the event as Stripe would and deliver it: in this process, or POST it to url."""
+    header = sign_payload(payload, secret)
+    if url is not None:
+        return await _post(url, payload, header)
+    return await deliver(state, verify_event(payload, header, secret))
+
+
+def _require_sandbox(settings: Settings, real: str, sandbox_does: str) -> None:
+    if settings.for_local_run().payment_provider != "sandbox":
+        raise ConfigError(
+            f"STRIPE_API_KEY is set: {real} at Stripe, not here "
+            f"(PAYMENT_PROVIDER=sandbox {sandbox_does})"
+        )
+
+
+def _center_id(raw: str) -> int:
+    """Operators copy ids from GraphiQL (global ids) or from SQL (numbers): take both."""
+    numeric = raw.isascii() and raw.isdigit() and len(raw) <= 18
+    center_id = int(raw) if numeric else db_id_of(raw, "BusinessCenter")
+    if center_id is None:
+        raise ConfigError(f"{raw!r} is not a business center id")
+    return center_id
 
 
 async def _require_api(url: str) -> None:

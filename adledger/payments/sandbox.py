@@ -4,24 +4,37 @@ Invoices live in Redis rather than in memory so that another process (the
 `adledger payments simulate` CLI) can settle an invoice the API process created.
 References are derived from the idempotency key, and stored with SET NX, so a retried
 `create_invoice` returns the invoice the first attempt made, as Stripe would.
+
+Saved cards work the same way: `create_card_setup` stores a SetupIntent, the
+`adledger payments attach-card` CLI plays Stripe.js with `confirm_card_setup`, and
+`charge_invoice` pays with the card at most once per idempotency key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import stripe
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from adledger.domain.errors import PaymentProviderFailed
-from adledger.payments.port import CustomerRequest, InvoiceRequest, ProviderInvoice
+from adledger.domain.errors import PaymentDeclined, PaymentProviderFailed
+from adledger.payments.port import (
+    Card,
+    CardSetup,
+    CardSetupRequest,
+    CustomerRequest,
+    InvoiceRequest,
+    ProviderInvoice,
+)
 
 PREFIX = "adledger:sandbox"
 HOSTED_BASE = "http://sandbox.invalid/invoices"
@@ -29,6 +42,12 @@ API_VERSION: str = stripe.api_version
 """What the sandbox's events claim: the API version the installed stripe SDK pins."""
 
 EVENT_FOR_OUTCOME = {"paid": "invoice.paid", "failed": "invoice.payment_failed"}
+SETUP_SUCCEEDED = "setup_intent.succeeded"
+CENTER_METADATA = "adledger_business_center_id"
+"""The metadata entry that files a card setup under its business center."""
+DECLINED = "sandbox: the card was declined (card_declined)"
+SETUP_SEQUENCE = f"{PREFIX}:setup-sequence"
+"""Ranks card setups by when they were made, across processes."""
 
 Record = dict[str, Any]
 
@@ -71,6 +90,60 @@ class SandboxProvider:
         """Open becomes void; voiding a void invoice again answers it unchanged."""
         return await self._update(reference, _void)
 
+    async def create_card_setup(self, request: CardSetupRequest) -> CardSetup:
+        """Stored once per key (SET NX), and filed under its business center."""
+        reference = f"seti_sandbox_{_digest(f'{request.key}:setup_intent')}"
+        record = _new_setup(reference, request, await self._redis.incr(SETUP_SEQUENCE))
+        if not await self._redis.set(_setup_key(reference), json.dumps(record), nx=True):
+            record = await self._load_setup(reference)
+            _require_same_request(record, asdict(request), f"{request.key}:setup_intent")
+        await self._file_setup(record)
+        return _to_card_setup(record)
+
+    async def retrieve_card_setup(self, reference: str) -> CardSetup:
+        return _to_card_setup(await self._load_setup(reference))
+
+    async def retrieve_card(self, reference: str) -> Card:
+        return _to_card(await self._load_card(reference))
+
+    async def latest_card_setup(self, center_id: int | str) -> CardSetup | None:
+        """The newest setup whose metadata names this business center, if any."""
+        newest = await self._redis.zrange(_center_setups_key(center_id), -1, -1)
+        return await self.retrieve_card_setup(_text(newest[0])) if newest else None
+
+    async def confirm_card_setup(
+        self, reference: str, *, declining: bool = False
+    ) -> tuple[CardSetup, Card]:
+        """Stripe.js saving a new card (`declining`: one every charge declines) on the
+        setup's customer; a setup that already succeeded answers unchanged, no second card."""
+        key = _setup_key(reference)
+
+        async def apply(pipe: Pipeline) -> Record:
+            setup = _parse(await pipe.get(key), "card setup", reference)
+            if setup["status"] == "succeeded":
+                return setup
+            card = _new_card(setup["customer"], declining)
+            setup = {**setup, "status": "succeeded", "payment_method": card["reference"]}
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(_card_key(card["reference"]), json.dumps(card))
+            pipe.set(key, json.dumps(setup))
+            return setup
+
+        setup = await self._redis.transaction(apply, key, value_from_callable=True)
+        return _to_card_setup(setup), await self.retrieve_card(setup["payment_method"])
+
+    async def charge_invoice(self, reference: str, card: str, key: str) -> ProviderInvoice:
+        """Pays an open invoice with a saved card, at most once per key: a repeated key
+        answers the first outcome (a decline included) and charges nothing more."""
+        outcome = await self._charge_once(reference, await self._load_card(card), key)
+        if outcome["declined"]:
+            raise PaymentDeclined(DECLINED)
+        return _from_record(outcome["invoice"])
+
+    async def charges_made(self, reference: str) -> int:
+        """How many charges `charge_invoice` actually made on this invoice."""
+        return int(await self._redis.get(_charges_key(reference)) or 0)
+
     async def settle(
         self, reference: str, outcome: Literal["paid", "failed"]
     ) -> tuple[ProviderInvoice, str]:
@@ -85,16 +158,12 @@ class SandboxProvider:
         invoice: ProviderInvoice, event_type: str, event_id: str | None = None
     ) -> bytes:
         """The body Stripe would POST to the webhook for this invoice (sign it to send)."""
-        event = {
-            "id": event_id or f"evt_sandbox_{uuid.uuid4().hex}",
-            "object": "event",
-            "type": event_type,
-            "created": int(time.time()),
-            "data": {"object": _stripe_invoice(invoice)},
-            "livemode": False,
-            "api_version": API_VERSION,
-        }
-        return json.dumps(event, separators=(",", ":")).encode()
+        return _event_body(event_type, _stripe_invoice(invoice), event_id)
+
+    @staticmethod
+    def setup_event_payload(setup: CardSetup, event_id: str | None = None) -> bytes:
+        """The body Stripe would POST for `setup_intent.succeeded` (sign it to send)."""
+        return _event_body(SETUP_SUCCEEDED, _stripe_setup_intent(setup), event_id)
 
     def _take_failure(self) -> bool:
         if self._failures_left <= 0:
@@ -109,29 +178,54 @@ class SandboxProvider:
         key = _invoice_key(reference)
         if not await self._redis.set(key, json.dumps(record), nx=True):
             record = await self._load(reference)
-            if record["request"] != _fingerprint(request):
-                raise PaymentProviderFailed(
-                    f"sandbox: idempotency key {request.key}:invoice was already used with "
-                    "different parameters (flush the sandbox after resetting the database)"
-                )
+            _require_same_request(record, _fingerprint(request), f"{request.key}:invoice")
         return _from_record(record)
 
     async def _load(self, reference: str) -> Record:
-        raw = await self._redis.get(_invoice_key(reference))
-        if raw is None:
-            raise PaymentProviderFailed(f"sandbox: no such invoice {reference}")
-        record: Record = json.loads(raw)
-        return record
+        return _parse(await self._redis.get(_invoice_key(reference)), "invoice", reference)
+
+    async def _load_setup(self, reference: str) -> Record:
+        return _parse(await self._redis.get(_setup_key(reference)), "card setup", reference)
+
+    async def _load_card(self, reference: str) -> Record:
+        return _parse(await self._redis.get(_card_key(reference)), "card", reference)
+
+    async def _file_setup(self, setup: Record) -> None:
+        """Index the setup under its center, ranked by when it was made; a retry after a
+        lost answer files it again at its first rank (ZADD NX)."""
+        center = setup["metadata"].get(CENTER_METADATA)
+        if center:
+            ranked = {setup["reference"]: setup["sequence"]}
+            await self._redis.zadd(_center_setups_key(center), ranked, nx=True)
+
+    async def _charge_once(self, reference: str, card: Record, key: str) -> Record:
+        """The outcome stored under `key`, or a new one: stored (SET NX), and with the
+        invoice paid and the charge counted when money was taken, all in one transaction."""
+        invoice_key, outcome_key = _invoice_key(reference), _charge_key(key)
+        request = {"invoice": reference, "card": card["reference"]}
+
+        async def apply(pipe: Pipeline) -> Record:
+            stored = await pipe.get(outcome_key)
+            if stored is not None:
+                return _require_same_request(json.loads(stored), request, f"{key}:pay")
+            outcome = _charge(_parse(await pipe.get(invoice_key), "invoice", reference), card)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(outcome_key, json.dumps({**outcome, "request": request}), nx=True)
+            if outcome["charged"]:
+                pipe.set(invoice_key, json.dumps(outcome["invoice"]))
+                pipe.incr(_charges_key(reference))
+            return outcome
+
+        watched = (invoice_key, outcome_key)
+        outcome: Record = await self._redis.transaction(apply, *watched, value_from_callable=True)
+        return outcome
 
     async def _update(self, reference: str, change: Callable[[Record], Record]) -> ProviderInvoice:
         """Read, change and write one invoice atomically (WATCH/MULTI, retried on races)."""
         key = _invoice_key(reference)
 
         async def apply(pipe: Pipeline) -> Record:
-            raw = await pipe.get(key)
-            if raw is None:
-                raise PaymentProviderFailed(f"sandbox: no such invoice {reference}")
-            record: Record = change(json.loads(raw))
+            record = change(_parse(await pipe.get(key), "invoice", reference))
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(key, json.dumps(record))
             return record
@@ -156,11 +250,47 @@ def _void(record: Record) -> Record:
     return {**record, "status": "void"}
 
 
+def _charge(invoice: Record, card: Record) -> Record:
+    """What charging the invoice with the card comes to; nothing is written here."""
+    _require_status(invoice, "charge", {"open", "paid"})
+    if invoice["status"] == "paid":
+        return {"charged": False, "declined": False, "invoice": invoice}
+    if card["customer"] != invoice["customer"]:
+        raise PaymentProviderFailed(
+            f"sandbox: card {card['reference']} does not belong to the customer of "
+            f"invoice {invoice['reference']}"
+        )
+    if card["declining"]:
+        return {"charged": False, "declined": True, "invoice": invoice}
+    return {"charged": True, "declined": False, "invoice": _pay(invoice)}
+
+
 def _require_status(record: Record, action: str, allowed: set[str]) -> None:
     if record["status"] not in allowed:
         raise PaymentProviderFailed(
             f"sandbox: cannot {action} invoice {record['reference']}: it is {record['status']}"
         )
+
+
+def _require_same_request(record: Record, request: Record, key: str) -> Record:
+    """A reused idempotency key must come with the parameters of its first use."""
+    if record["request"] != request:
+        raise PaymentProviderFailed(
+            f"sandbox: idempotency key {key} was already used with different parameters "
+            "(flush the sandbox after resetting the database)"
+        )
+    return record
+
+
+def _parse(raw: bytes | str | None, what: str, reference: str) -> Record:
+    if raw is None:
+        raise PaymentProviderFailed(f"sandbox: no such {what} {reference}")
+    record: Record = json.loads(raw)
+    return record
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _digest(key: str) -> str:
@@ -169,6 +299,26 @@ def _digest(key: str) -> str:
 
 def _invoice_key(reference: str) -> str:
     return f"{PREFIX}:invoice:{reference}"
+
+
+def _setup_key(reference: str) -> str:
+    return f"{PREFIX}:setup:{reference}"
+
+
+def _center_setups_key(center_id: int | str) -> str:
+    return f"{PREFIX}:center-setups:{center_id}"
+
+
+def _card_key(reference: str) -> str:
+    return f"{PREFIX}:card:{reference}"
+
+
+def _charge_key(key: str) -> str:
+    return f"{PREFIX}:charge:{key}:pay"
+
+
+def _charges_key(reference: str) -> str:
+    return f"{PREFIX}:charges:{reference}"
 
 
 def _fingerprint(request: InvoiceRequest) -> Record:
@@ -186,7 +336,34 @@ def _new_record(reference: str, request: InvoiceRequest) -> Record:
         "hosted_url": f"{HOSTED_BASE}/{reference}",
         "metadata": dict(request.metadata),
         "customer": request.customer_reference,
+        "charge_automatically": request.charge_automatically,
         "request": _fingerprint(request),
+    }
+
+
+def _new_setup(reference: str, request: CardSetupRequest, sequence: int) -> Record:
+    return {
+        "reference": reference,
+        "client_secret": f"{reference}_secret_sandbox",
+        "status": "requires_payment_method",
+        "customer": request.customer_reference,
+        "payment_method": None,
+        "metadata": dict(request.metadata),
+        "sequence": sequence,
+        "request": asdict(request),
+    }
+
+
+def _new_card(customer: str | None, declining: bool) -> Record:
+    """Stripe's test cards: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined."""
+    return {
+        "reference": f"pm_sandbox_{secrets.token_hex(12)}",
+        "customer": customer,
+        "brand": "visa",
+        "last4": "0002" if declining else "4242",
+        "exp_month": 12,
+        "exp_year": datetime.now(UTC).year + 3,
+        "declining": declining,
     }
 
 
@@ -200,6 +377,53 @@ def _from_record(record: Record) -> ProviderInvoice:
         hosted_url=record["hosted_url"],
         metadata=dict(record["metadata"]),
     )
+
+
+def _to_card_setup(record: Record) -> CardSetup:
+    return CardSetup(
+        reference=record["reference"],
+        client_secret=record["client_secret"],
+        status=record["status"],
+        customer_reference=record["customer"],
+        payment_method=record["payment_method"],
+        metadata=dict(record["metadata"]),
+    )
+
+
+def _to_card(record: Record) -> Card:
+    return Card(
+        reference=record["reference"],
+        customer_reference=record["customer"],
+        brand=record["brand"],
+        last4=record["last4"],
+        exp_month=record["exp_month"],
+        exp_year=record["exp_year"],
+    )
+
+
+def _event_body(event_type: str, data_object: Record, event_id: str | None) -> bytes:
+    event = {
+        "id": event_id or f"evt_sandbox_{uuid.uuid4().hex}",
+        "object": "event",
+        "type": event_type,
+        "created": int(time.time()),
+        "data": {"object": data_object},
+        "livemode": False,
+        "api_version": API_VERSION,
+    }
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+def _stripe_setup_intent(setup: CardSetup) -> Record:
+    return {
+        "id": setup.reference,
+        "object": "setup_intent",
+        "status": setup.status,
+        "customer": setup.customer_reference,
+        "payment_method": setup.payment_method,
+        "client_secret": setup.client_secret,
+        "metadata": dict(setup.metadata),
+    }
 
 
 def _stripe_invoice(invoice: ProviderInvoice) -> Record:
