@@ -23,6 +23,8 @@ class AccountKind(enum.StrEnum):
     CREDIT_LINE_ISSUANCE = "credit_line_issuance"
     REFUNDS_CLEARING = "refunds_clearing"
     FORFEITED = "forfeited"
+    RECEIVABLE = "receivable"
+    """Per campaign paid by installments: minus what its invoices still owe."""
 
     @property
     def is_platform(self) -> bool:
@@ -34,7 +36,12 @@ class AccountKind(enum.StrEnum):
 
 
 WALLET_BUCKETS = (AccountKind.CASH, AccountKind.VOUCHERS, AccountKind.CREDIT_LINE)
-CAMPAIGN_KINDS = (AccountKind.RESERVE, AccountKind.VOUCHER_RESERVE, AccountKind.HOLD)
+CAMPAIGN_KINDS = (
+    AccountKind.RESERVE,
+    AccountKind.VOUCHER_RESERVE,
+    AccountKind.HOLD,
+    AccountKind.RECEIVABLE,
+)
 PLATFORM_KINDS = (
     AccountKind.PAYMENTS_CLEARING,
     AccountKind.REVENUE,
@@ -65,6 +72,10 @@ class TransactionKind(enum.StrEnum):
     ADJUSTMENT = "ADJUSTMENT"
     # A paid credit-line statement gives back to the line what it paid for spend.
     CREDIT_LINE_REPAYMENT = "CREDIT_LINE_REPAYMENT"
+    INSTALLMENT_PAYMENT = "INSTALLMENT_PAYMENT"
+    """A card payment settling part of what a campaign's plan owes."""
+    PLAN_ADJUSTMENT = "PLAN_ADJUSTMENT"
+    """An invoice of a card plan reduced or voided: the campaign owes (and holds) less."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +117,10 @@ class AccountState:
 
     @property
     def floor(self) -> int | None:
-        """Lowest balance allowed; None for platform accounts, which may go negative."""
-        if self.kind.is_platform:
+        """Lowest balance allowed; None for platform accounts, which may go negative, and
+        for a campaign's receivable, which is minus what its invoices owe (verify-ledger
+        checks it against them)."""
+        if self.kind.is_platform or self.kind is AccountKind.RECEIVABLE:
             return None
         if self.kind is AccountKind.CREDIT_LINE:
             return -self.credit_limit

@@ -20,6 +20,7 @@ async def verify_ledger(session: AsyncSession) -> list[Violation]:
         repo.unbalanced_entries,
         repo.stale_cached_balances,
         repo.negative_customer_buckets,
+        repo.receivables_owed,
         repo.unbalanced_total,
         repo.cached_platform_balances,
         campaigns.unexplained_campaigns,

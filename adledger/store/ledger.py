@@ -181,11 +181,33 @@ async def negative_customer_buckets(session: AsyncSession) -> list[Violation]:
             "WHERE a.kind = ANY(:customer_kinds) AND a.balance < 0 "
             "AND NOT (a.kind = 'credit_line' AND a.balance >= -COALESCE(w.credit_limit, 0))"
         ),
-        {"customer_kinds": [k.value for k in AccountKind if not k.is_platform]},
+        {"customer_kinds": [k.value for k in AccountKind if _has_floor(k)]},
     )
     return [
         Violation("no customer bucket below zero", f"{key} ({kind}) is {balance}, limit {limit}")
         for key, kind, balance, limit in rows.all()
+    ]
+
+
+def _has_floor(kind: AccountKind) -> bool:
+    return not kind.is_platform and kind is not AccountKind.RECEIVABLE
+
+
+async def receivables_owed(session: AsyncSession) -> list[Violation]:
+    """A campaign's receivable is minus what its installment invoices still owe."""
+    rows = await session.execute(
+        text(
+            "SELECT a.key, a.balance, -COALESCE(SUM(i.subtotal - i.discount) FILTER "
+            "(WHERE i.status IN ('SCHEDULED', 'OPEN')), 0) FROM ledger_accounts a "
+            "LEFT JOIN invoices i ON i.campaign_id = a.campaign_id AND i.kind = 'INSTALLMENT' "
+            "WHERE a.kind = 'receivable' GROUP BY a.id "
+            "HAVING a.balance <> -COALESCE(SUM(i.subtotal - i.discount) FILTER "
+            "(WHERE i.status IN ('SCHEDULED', 'OPEN')), 0)"
+        )
+    )
+    return [
+        Violation("a receivable is what its invoices owe", f"{key}: {balance}, owed {owed}")
+        for key, balance, owed in rows.all()
     ]
 
 

@@ -69,6 +69,30 @@ class BusinessCenter(Base):
     credit_line_cycle: Mapped[str | None] = mapped_column(String(32))
     credit_line_net_terms_days: Mapped[int | None] = mapped_column(Integer)
     payment_customer_reference: Mapped[str | None] = mapped_column(String(255))
+    # The saved card INSTALLMENTS and PREPAY campaigns are charged to (the provider's id).
+    card_reference: Mapped[str | None] = mapped_column(String(255))
+    card_brand: Mapped[str | None] = mapped_column(String(32))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    card_exp_month: Mapped[int | None] = mapped_column(Integer)
+    card_exp_year: Mapped[int | None] = mapped_column(Integer)
+    card_attached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Where the credit line's 28-day cycles are counted from.
+    credit_line_cycle_anchor: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class CardSetup(Base):
+    """A card setup (SetupIntent) started for a business center; the root of its key."""
+
+    __tablename__ = "card_setups"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    business_center_id: Mapped[int] = mapped_column(
+        ForeignKey("business_centers.id", ondelete="CASCADE"), index=True
+    )
+    reference: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -255,6 +279,18 @@ class Invoice(Base):
             unique=True,
             postgresql_where=text("cycle_start IS NOT NULL"),
         ),
+        Index(
+            "uq_invoices_campaign_installment",
+            "campaign_id",
+            "installment_number",
+            unique=True,
+            postgresql_where=text("installment_number IS NOT NULL"),
+        ),
+        Index(
+            "ix_invoices_due_work",
+            "issue_on",
+            postgresql_where=text("status = 'SCHEDULED' OR next_charge_at IS NOT NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -280,6 +316,13 @@ class Invoice(Base):
     cycle_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Voided here, not yet confirmed void at the provider: a job retries the provider call.
     void_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    # Invoices paid by card: failed charges so far, and when the next attempt is due.
+    charge_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_charge_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_charge_error: Mapped[str | None] = mapped_column(Text)
+    # The provider's invoice for an amount since reduced here: voided there by a job, and
+    # the invoice issued again for what it now asks.
+    superseded_reference: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -429,6 +472,8 @@ class Campaign(Base):
     rejection_reason: Mapped[str | None] = mapped_column(Text)
     # Why a BUDGET_EXHAUSTED campaign stopped (domain.budgets.StopReason).
     stop_reason: Mapped[str | None] = mapped_column(String(40))
+    # Why the platform paused it (a card that kept declining); None when the customer did.
+    pause_reason: Mapped[str | None] = mapped_column(Text)
     created_by_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
