@@ -32,6 +32,8 @@ GROUPS: dict[str, dict[str, str]] = {
         "MIN_CREDIT": "an ended campaign's unspent rest at or below this is forfeited (1.00)",
         "SETTLEMENT_WINDOW_HOURS": "late spend reports taken until endsAt plus this (12, "
         "at most 23)",
+        "INSTALLMENT_THRESHOLD": "a card plan's price under this is one invoice (250.00)",
+        "CHARGE_RETRY_DAYS": "JSON days between charges of a declined installment ([1, 3, 5])",
     },
     "http": {
         "HOST": "interface to listen on (127.0.0.1)",

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     # The sweep credits every ended campaign within 24 h of its end: the window leaves
     # it at least an hour to run (it runs every 10 minutes).
     settlement_window_hours: int = Field(default=12, ge=0, le=23)
+    # Card plans (DESIGN §8): a price under this is one invoice at launch; a declined
+    # installment is charged again this many days after each failure, then the campaign
+    # is paused.
+    installment_threshold: str = "250.00"
+    charge_retry_days: list[int] = Field(default=[1, 3, 5], min_length=0, max_length=10)
 
     data_dir: Path = Path(".adledger")
     host: str = "127.0.0.1"
@@ -132,6 +137,8 @@ class Settings(BaseSettings):
             min_campaign_budget=self.min_campaign_budget,
             min_credit=self.min_credit,
             settlement_window_hours=self.settlement_window_hours,
+            installment_threshold=self.installment_threshold,
+            charge_retry_days=tuple(self.charge_retry_days),
         )
 
 

@@ -160,6 +160,11 @@ class EnableAutomaticAllocationInput:
 
 
 @strawberry.input
+class CreateCardSetupInput:
+    business_center_id: strawberry.ID
+
+
+@strawberry.input
 class SetAdAccountBudgetInput:
     ad_account_id: strawberry.ID
     mode: BudgetMode

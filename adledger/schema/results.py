@@ -317,6 +317,30 @@ EnableAutomaticAllocationResult = Annotated[
 
 
 @strawberry.type
+class CreateCardSetupSuccess:
+    business_center: BusinessCenter
+    setup_reference: str = strawberry.field(
+        description="The provider's id for this setup (a Stripe SetupIntent id)."
+    )
+    client_secret: str = strawberry.field(
+        description=(
+            "Hand to Stripe.js (confirmCardSetup) to save the card; the card shows as "
+            "BusinessCenter.paymentMethod once the provider confirms it."
+        )
+    )
+
+
+CreateCardSetupResult = Annotated[
+    CreateCardSetupSuccess
+    | NotFoundError
+    | ForbiddenError
+    | InvalidInputError
+    | PaymentProviderError,
+    strawberry.union("CreateCardSetupResult"),
+]
+
+
+@strawberry.type
 class SetAdAccountBudgetSuccess:
     ad_account: AdAccount
     stopped_campaigns: list[Campaign] = strawberry.field(

@@ -21,6 +21,7 @@ from adledger.resolvers import (
     allocation,
     billing,
     campaigns,
+    cards,
     invitations,
     mutation,
     query,
@@ -82,6 +83,13 @@ class Mutation:
         description=(
             "ADMIN or FINANCE_MANAGER: ad accounts draw on the business center balance as they "
             "spend. Once and for ever; each account's cash moves to the center (Budget Sync)."
+        ),
+    )
+    create_card_setup: results.CreateCardSetupResult = strawberry.mutation(
+        resolver=cards.create_card_setup,
+        description=(
+            "ADMIN or FINANCE_MANAGER: start saving a card for INSTALLMENTS and PREPAY "
+            "campaigns; answers the client secret Stripe.js needs."
         ),
     )
     set_ad_account_budget: results.SetAdAccountBudgetResult = strawberry.mutation(

@@ -31,6 +31,7 @@ from adledger.schema.invitations import BusinessCenterInvitation
 from adledger.schema.money import Money
 from adledger.schema.node import Node
 from adledger.schema.pages import PageArgs, PageInfo
+from adledger.store.cards import SavedCard, card_of
 
 
 @strawberry.type
@@ -46,9 +47,11 @@ class BusinessCenter(Node):
     currency_code: CurrencyCode
     allocation_mode: AllocationMode
     allocation_mode_changed_at: datetime | None
+    card: strawberry.Private[PaymentMethod | None]
 
     @classmethod
     def from_row(cls, row: Any) -> BusinessCenter:
+        card = card_of(row)
         return cls(
             id=strawberry.ID(to_global_id("BusinessCenter", row.id)),
             db_id=row.id,
@@ -56,7 +59,19 @@ class BusinessCenter(Node):
             currency_code=Currency(row.currency),
             allocation_mode=AllocationMode(row.allocation_mode),
             allocation_mode_changed_at=row.allocation_mode_changed_at,
+            card=None if card is None else PaymentMethod.of(card),
         )
+
+    @strawberry.field(
+        description=(
+            "The card INSTALLMENTS and PREPAY campaigns are charged to (createCardSetup); "
+            "null without one, and for members who may not read money."
+        )
+    )
+    async def payment_method(self, info: Info) -> PaymentMethod | None:
+        if self.card is None or not await info.context.can(self.db_id, Permission.READ_MONEY):
+            return None
+        return self.card
 
     @strawberry.field(description="The shared business center balance.")
     async def wallet(self, info: Info) -> Wallet:
@@ -320,6 +335,20 @@ class WalletTransaction(Node):
             description=row.description,
             created_at=row.created_at,
             actor_email=row.actor_email,
+        )
+
+
+@strawberry.type(description="A card saved at the payment provider.")
+class PaymentMethod:
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+    @classmethod
+    def of(cls, card: SavedCard) -> PaymentMethod:
+        return cls(
+            brand=card.brand, last4=card.last4, exp_month=card.exp_month, exp_year=card.exp_year
         )
 
 

@@ -49,6 +49,10 @@ class BillingConfig:
     """An ended campaign's unspent rest at or below this is forfeited, not credited."""
     settlement_window_hours: int = 12
     """Late delivery reports are taken until endsAt plus this; then the rest is credited."""
+    installment_threshold: str = "250.00"
+    """A card plan's price under this (in the campaign's currency) is one invoice."""
+    charge_retry_days: tuple[int, ...] = (1, 3, 5)
+    """Days after each failed charge of an installment before the next attempt."""
 
     def minimum_top_up(self, currency: Currency) -> Money:
         return minimum_top_up(in_currency(self.min_top_up, currency))
@@ -58,6 +62,9 @@ class BillingConfig:
 
     def minimum_credit(self, currency: Currency) -> Money:
         return in_currency(self.min_credit, currency)
+
+    def installment_threshold_in(self, currency: Currency) -> Money:
+        return in_currency(self.installment_threshold, currency)
 
     @property
     def settlement_window(self) -> timedelta:

@@ -78,6 +78,7 @@ class _IssueSnapshot:
     amount: int
     description: str
     days_until_due: int
+    charge_automatically: bool
 
 
 async def issue_pending(
@@ -99,22 +100,45 @@ async def issue_pending(
 
 async def issue_invoice(
     transact: Transact, provider: PaymentProvider, invoice_id: int, provider_key: str
-) -> None:
-    """Create the invoice at the provider, after the commit that made it ours. Every
-    provider call is keyed by our ids, so running this again (a retry, a second worker)
-    reaches the same provider objects. Raises PaymentProviderFailed."""
+) -> str:
+    """Create the invoice at the provider, after the commit that made it ours; answers its
+    reference there. Every provider call is keyed by our ids, so running this again (a
+    retry, a second worker) reaches the same provider objects. Raises
+    PaymentProviderFailed."""
     snapshot = await transact(lambda s: _snapshot(s, invoice_id, provider_key))
     if snapshot.reference is not None:
-        return
+        return snapshot.reference
     customer = snapshot.customer_reference or await provider.create_customer(
-        CustomerRequest(
-            key=f"business-center:{snapshot.center_id}",
-            name=snapshot.center_name,
-            metadata={"adledger_business_center_id": str(snapshot.center_id)},
-        )
+        _customer_request(snapshot.center_id, snapshot.center_name)
     )
     issued = await provider.create_invoice(_request(snapshot, customer))
     await transact(lambda s: _record_issue(s, snapshot, customer, issued))
+    return issued.reference
+
+
+async def provider_customer(transact: Transact, provider: PaymentProvider, center_id: int) -> str:
+    """The center's customer at the provider, made (keyed by the center) on first use."""
+    known = await transact(lambda s: _customer_of(s, center_id))
+    if known[1] is not None:
+        return known[1]
+    customer = await provider.create_customer(_customer_request(center_id, known[0]))
+    await transact(lambda s: centers.set_payment_customer(s, center_id, customer))
+    return customer
+
+
+async def _customer_of(session: AsyncSession, center_id: int) -> tuple[str, str | None]:
+    center = await centers.business_center(session, center_id)
+    if center is None:
+        raise NotFound("business center not found")
+    return center.name, center.payment_customer_reference
+
+
+def _customer_request(center_id: int, name: str) -> CustomerRequest:
+    return CustomerRequest(
+        key=f"business-center:{center_id}",
+        name=name,
+        metadata={"adledger_business_center_id": str(center_id)},
+    )
 
 
 def _request(snapshot: _IssueSnapshot, customer: str) -> InvoiceRequest:
@@ -129,6 +153,7 @@ def _request(snapshot: _IssueSnapshot, customer: str) -> InvoiceRequest:
             "adledger_business_center_id": str(snapshot.center_id),
         },
         days_until_due=snapshot.days_until_due,
+        charge_automatically=snapshot.charge_automatically,
     )
 
 
@@ -153,6 +178,8 @@ async def _snapshot(session: AsyncSession, invoice_id: int, provider_key: str) -
         amount=invoice.subtotal - invoice.discount,
         description=f"{invoice.number}: {lines[0][0]}" if lines else invoice.number,
         days_until_due=due_days,
+        # Installments are charged to the center's saved card (card_charges.py).
+        charge_automatically=invoice.kind == InvoiceKind.INSTALLMENT,
     )
 
 

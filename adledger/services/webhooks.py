@@ -15,17 +15,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind, InvoiceStatus, TopUpStatus
 from adledger.domain.errors import PaymentProviderFailed
-from adledger.payments.port import PaymentProvider, ProviderInvoice
-from adledger.services import credit_line_statements, invoices, shortfalls, subscriptions, top_ups
+from adledger.payments.port import Card, CardSetup, PaymentProvider, ProviderInvoice
+from adledger.services import (
+    cards,
+    credit_line_statements,
+    installments,
+    invoices,
+    shortfalls,
+    subscriptions,
+    top_ups,
+)
 from adledger.services.transact import Transact
 from adledger.store import billing as repo
+from adledger.store import campaigns
 from adledger.store.models import Invoice, WebhookEvent
 
 log = logging.getLogger(__name__)
 
-HANDLED = frozenset(
+INVOICE_EVENTS = frozenset(
     {"invoice.paid", "invoice.payment_failed", "invoice.voided", "invoice.marked_uncollectible"}
 )
+SETUP_SUCCEEDED = "setup_intent.succeeded"
+HANDLED = INVOICE_EVENTS | {SETUP_SUCCEEDED}
 MAX_ATTEMPTS = 10
 
 
@@ -45,12 +56,33 @@ async def process_event(
         return await transact(lambda s: _store_only(s, event, "IGNORED", now))
     reference = str(event["data"]["object"]["id"])
     try:
+        if event_type == SETUP_SUCCEEDED:
+            setup, card = await _fetch_setup(provider, reference)
+            return await transact(lambda s: _apply_setup(s, event, setup, card, now))
         fetched = await provider.retrieve_invoice(reference)
     except PaymentProviderFailed as err:
         error = str(err)
         await transact(lambda s: repo.record_failed_event(s, event_id, event_type, event, error))
         return EventResult("FAILED")
     return await transact(lambda s: _apply(s, event, fetched, now))
+
+
+async def _fetch_setup(provider: PaymentProvider, reference: str) -> tuple[CardSetup, Card | None]:
+    setup = await provider.retrieve_card_setup(reference)
+    card = await provider.retrieve_card(setup.payment_method) if setup.payment_method else None
+    return setup, card
+
+
+async def _apply_setup(
+    session: AsyncSession, event: dict[str, Any], setup: CardSetup, card: Card | None, now: datetime
+) -> EventResult:
+    row_id = await repo.claim_event(session, str(event["id"]), str(event["type"]), event)
+    if row_id is None:
+        return EventResult("DUPLICATE")
+    center_id = await cards.record_card(session, setup, card, now) if card else None
+    status = "IGNORED" if center_id is None else "PROCESSED"
+    await repo.finish_event(session, row_id, status, now)
+    return EventResult(status)
 
 
 async def retry_failed(
@@ -107,14 +139,26 @@ async def _apply(
 
 
 async def _our_invoice(session: AsyncSession, fetched: ProviderInvoice) -> Invoice | None:
-    invoice = await repo.lock_invoice_by_reference(session, fetched.reference)
-    if invoice is not None:
-        return invoice
-    # Created at the provider but its reference never reached us (a timeout after success).
+    """The invoice, locked; an installment's campaign is locked before it (the order
+    every writer of a campaign's invoices takes)."""
+    found = await repo.invoice_by_reference(session, fetched.reference)
+    invoice_id = found.id if found is not None else _invoice_id_of(fetched)
+    if invoice_id is None:
+        return None
+    if found is None:
+        found = next(iter(await repo.invoices_by_ids(session, [invoice_id])), None)
+    if found is not None and found.kind == InvoiceKind.INSTALLMENT and found.campaign_id:
+        await campaigns.lock_campaign(session, found.campaign_id)
+    return await repo.lock_invoice(session, invoice_id)
+
+
+def _invoice_id_of(fetched: ProviderInvoice) -> int | None:
+    """Created at the provider but its reference never reached us (a timeout after
+    success): our id is in its metadata."""
     raw_id = fetched.metadata.get("adledger_invoice_id", "")
     # ASCII only: int() reads Arabic-Indic digits too, and an id past BIGINT would fail the query.
     known = raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18
-    return await repo.lock_invoice(session, int(raw_id)) if known else None
+    return int(raw_id) if known else None
 
 
 async def reconcile(
@@ -156,6 +200,10 @@ async def _settle_paid(
         await shortfalls.shortfall_paid(session, invoice, now)
     elif invoice.kind == InvoiceKind.CREDIT_LINE_CYCLE:
         await credit_line_statements.credit_line_paid(session, invoice, now)
+    elif invoice.kind == InvoiceKind.INSTALLMENT and invoice.campaign_id is not None:
+        campaign = await campaigns.lock_campaign(session, invoice.campaign_id)
+        assert campaign is not None  # invoices of a campaign are never deleted
+        await installments.installment_paid(session, campaign, invoice, now)
 
 
 def _payment_problem(invoice: Invoice, fetched: ProviderInvoice) -> str | None:

@@ -1,0 +1,71 @@
+"""Card setups and the card saved on a business center."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.store.models import BusinessCenter, CardSetup
+
+
+@dataclass(frozen=True, slots=True)
+class SavedCard:
+    reference: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+async def insert_card_setup(
+    session: AsyncSession, center_id: int, user_id: int | None
+) -> CardSetup:
+    setup = CardSetup(business_center_id=center_id, created_by_user_id=user_id)
+    session.add(setup)
+    await session.flush()
+    return setup
+
+
+async def card_setup(session: AsyncSession, setup_id: int) -> CardSetup | None:
+    return await session.get(CardSetup, setup_id)
+
+
+async def card_setup_by_reference(session: AsyncSession, reference: str) -> CardSetup | None:
+    return await session.scalar(select(CardSetup).where(CardSetup.reference == reference))
+
+
+async def set_card_setup_reference(session: AsyncSession, setup_id: int, reference: str) -> None:
+    stmt = update(CardSetup).where(CardSetup.id == setup_id, CardSetup.reference.is_(None))
+    await session.execute(stmt.values(reference=reference))
+
+
+async def save_card(
+    session: AsyncSession, center_id: int, card: SavedCard, attached_at: datetime
+) -> None:
+    await session.execute(
+        update(BusinessCenter)
+        .where(BusinessCenter.id == center_id)
+        .values(
+            card_reference=card.reference,
+            card_brand=card.brand,
+            card_last4=card.last4,
+            card_exp_month=card.exp_month,
+            card_exp_year=card.exp_year,
+            card_attached_at=attached_at,
+        )
+    )
+
+
+def card_of(center: BusinessCenter) -> SavedCard | None:
+    if center.card_reference is None:
+        return None
+    return SavedCard(
+        center.card_reference,
+        center.card_brand or "",
+        center.card_last4 or "",
+        center.card_exp_month or 0,
+        center.card_exp_year or 0,
+    )
