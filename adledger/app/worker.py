@@ -29,6 +29,7 @@ from adledger.jobs.campaigns import (
     start_campaigns_cron,
 )
 from adledger.jobs.credit_line import close_monthly_invoices_cron
+from adledger.jobs.installments import issue_invoices_cron
 from adledger.jobs.ledger import Ctx, verify_ledger_cron, verify_ledger_job
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 
@@ -100,6 +101,8 @@ class WorkerSettings:
         cron(close_monthly_invoices_cron, name="close_monthly_invoices", minute=10, second=0),
         # Every 5 minutes: a DAILY or MONTHLY cap that rolled over at midnight UTC lets its
         # stopped campaigns deliver again within minutes (spend itself rolls the counter).
+        # Every minute: installments due are issued and charged, declined ones retried.
+        cron(issue_invoices_cron, name="issue_invoices", second=20),
         cron(
             roll_budget_periods_cron,
             name="roll_budget_periods",

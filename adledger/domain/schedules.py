@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -128,3 +129,29 @@ def _next_month(start: datetime) -> datetime:
     if start.month == 12:
         return start.replace(year=start.year + 1, month=1)
     return start.replace(month=start.month + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSettlement:
+    """How a card plan ends early or short: each unpaid invoice's new amount due, in
+    order (0 voids it), and the unspent part of what was paid, which becomes credit."""
+
+    amounts_due: tuple[int, ...]
+    credit: int
+
+
+def settle_plan(paid: int, spent: int, unpaid: Sequence[int]) -> PlanSettlement:
+    """Bill exactly what was delivered: the unpaid invoices, in order, keep what the
+    spend beyond the payments needs (the last one kept is reduced, the rest voided);
+    spend below the payments leaves their unspent rest as credit."""
+    if min(paid, spent, *unpaid, 0) < 0:
+        raise InvalidInput("amounts are zero or more")
+    need = spent - paid
+    if need > sum(unpaid):
+        raise InvalidInput("spend beyond what was paid and is still owed")
+    due: list[int] = []
+    for amount in unpaid:
+        kept = min(amount, max(need, 0))
+        due.append(kept)
+        need -= kept
+    return PlanSettlement(tuple(due), max(paid - spent, 0))

@@ -14,6 +14,7 @@ from adledger.jobs.campaigns import (
     start_campaigns_job,
 )
 from adledger.jobs.credit_line import close_monthly_invoices_job
+from adledger.jobs.installments import issue_invoices_job
 from adledger.jobs.ledger import Job, verify_ledger_job
 
 JOBS: dict[str, Job] = {
@@ -26,4 +27,5 @@ JOBS: dict[str, Job] = {
     "credit-sweep": credit_sweep_job,
     "close-monthly-invoices": close_monthly_invoices_job,
     "roll-budget-periods": roll_budget_periods_job,
+    "issue-invoices": issue_invoices_job,
 }

@@ -19,6 +19,7 @@ from adledger.schema.campaigns import Campaign, RefusedSpend
 from adledger.schema.ids import db_id_of
 from adledger.schema.money import Money
 from adledger.services import campaigns as service
+from adledger.services import card_charges
 from adledger.services import spend as spend_service
 from adledger.services.actor import Actor
 from adledger.services.campaigns import CampaignOutcome
@@ -92,6 +93,16 @@ async def launch_campaign(
     async def render(outcome: CampaignOutcome) -> Any:
         if outcome.shortfall_invoice_id is not None:
             await _issue(info, outcome.shortfall_invoice_id)
+        if outcome.charge_invoice_id is not None:
+            # Declined or unanswered, the charge is retried by issue-invoices: the launch
+            # itself is complete either way, the campaign waits in PENDING_FUNDS.
+            await card_charges.collect(
+                ctx.write,
+                ctx.state.provider,
+                outcome.charge_invoice_id,
+                ctx.state.billing,
+                ctx.state.now(),
+            )
         invoice = None
         if outcome.shortfall_invoice_id is not None:
             row = await ctx.loaders.invoice.load(outcome.shortfall_invoice_id)

@@ -20,6 +20,7 @@ from adledger.domain.campaigns import (
 )
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency
+from adledger.services import installments
 from adledger.services.campaigns import end_early
 from adledger.services.config import BillingConfig
 from adledger.services.funding import (
@@ -115,7 +116,7 @@ async def settle_one(
     if campaign is None or not _settle_due(campaign, config, now):
         return Step.NOT_DUE
     _complete(campaign, now)
-    step = await _settle(session, campaign, config)
+    step = await _settle(session, campaign, config, now)
     campaign.settled_at = now
     await repo.save(session, campaign)
     await fund_waiting(session, campaign.wallet_id, locked, now)
@@ -131,7 +132,11 @@ def _settle_due(campaign: Campaign, config: BillingConfig, now: datetime) -> boo
     return campaign.ends_at + config.settlement_window <= now
 
 
-async def _settle(session: AsyncSession, campaign: Campaign, config: BillingConfig) -> Step:
+async def _settle(
+    session: AsyncSession, campaign: Campaign, config: BillingConfig, now: datetime
+) -> Step:
+    if installments.paid_by_card(campaign):
+        return await _settle_card_plan(session, campaign, now)
     money = await campaign_money(session, campaign.id)
     minimum = config.minimum_credit(Currency(campaign.currency)).minor
     outcome = settle(money.reserve.total, minimum)
@@ -153,6 +158,16 @@ async def _settle(session: AsyncSession, campaign: Campaign, config: BillingConf
         )
         return Step.FORFEITED
     return Step.SETTLED_EMPTY
+
+
+async def _settle_card_plan(session: AsyncSession, campaign: Campaign, now: datetime) -> Step:
+    """The invoices bill what was delivered; what was paid and not spent is credit."""
+    kind = CreditKind.PAUSED_CAMPAIGN if campaign.paused_at_end else CreditKind.UNDERDELIVERY
+    what = "paused at its end" if campaign.paused_at_end else "ended"
+    credited = await installments.end_plan(
+        session, campaign, TransactionKind(kind.value), what, now
+    )
+    return Step.CREDITED if credited else Step.SETTLED_EMPTY
 
 
 async def _forfeit(

@@ -33,12 +33,13 @@ from adledger.domain.errors import (
     CurrencyMismatch,
     InsufficientFunds,
     InvalidInput,
+    InvalidState,
     NotFound,
     SubscriptionRequired,
 )
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, Money, parse_positive_amount
-from adledger.services import access
+from adledger.services import access, installments
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.funding import (
@@ -76,6 +77,8 @@ class CampaignOutcome:
     """The shortfall invoice a launch opened, or the one a cancel left to void."""
     credited: int = 0
     charged: int = 0
+    charge_invoice_id: int | None = None
+    """A card plan's first invoice, to charge after the commit (card_charges.collect)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +185,11 @@ async def _launch(
         campaign.status = launched(True, flight_of(campaign), now).value
         await repo.save(session, campaign)
         return CampaignOutcome(campaign.id, campaign.wallet_id)
+    if installments.paid_by_card(campaign):
+        plan = await installments.launch_by_card(session, campaign, config, now)
+        return CampaignOutcome(
+            campaign.id, campaign.wallet_id, charge_invoice_id=plan.first_invoice_id
+        )
     wallet = await wallet_accounts(session, campaign.wallet_id)
     money = await campaign_money(session, campaign.id)
     states = await ledger_repo.lock_accounts(session, [wallet.cash, wallet.vouchers])
@@ -245,6 +253,10 @@ async def update_budget(
         campaign = _still_there(locked, found.id)
         status, flight = CampaignStatus(campaign.status), flight_of(campaign)
         transition(status, Action.CHANGE_BUDGET, flight, now)
+        if installments.paid_by_card(campaign) and status is not CampaignStatus.DRAFT:
+            raise InvalidState(
+                "the price of a campaign paid by card is fixed by its invoices once launched"
+            )
         if budget.minor > campaign.budget:
             check_raise(status, flight, now)
         platform_minimum = config.minimum_campaign_budget(budget.currency).minor
@@ -445,6 +457,8 @@ async def end_early(
     locked = await lock_waiting(session, found.wallet_id, also=[found.id])
     campaign = _still_there(locked, found.id)
     was = CampaignStatus(campaign.status)
+    if installments.paid_by_card(campaign):
+        return await _end_card_plan(session, campaign, action, now, locked)
     campaign.status = transition(was, action, flight_of(campaign), now).value
     money = await campaign_money(session, campaign.id)
     await return_to_wallet(
@@ -464,6 +478,27 @@ async def end_early(
     await fund_waiting(session, campaign.wallet_id, locked, now)
     pending = campaign.shortfall_invoice_id if was is CampaignStatus.PENDING_FUNDS else None
     return CampaignOutcome(campaign.id, campaign.wallet_id, pending, credited=money.total)
+
+
+async def _end_card_plan(
+    session: AsyncSession, campaign: Campaign, action: Action, now: datetime, locked: Locked
+) -> CampaignOutcome:
+    """Its invoices bill what was delivered, the unspent part of what was paid returns
+    as credit. A GUARANTEED campaign is canceled by the billing department instead."""
+    was = CampaignStatus(campaign.status)
+    if action is Action.CANCEL and campaign.delivery_type == DeliveryType.GUARANTEED:
+        raise InvalidState(
+            "a GUARANTEED campaign paid by card is canceled by the billing department: "
+            "contact billing (DESIGN §8)"
+        )
+    campaign.status = transition(was, action, flight_of(campaign), now).value
+    credited = await installments.end_plan(
+        session, campaign, TransactionKind.CANCELLATION_CREDIT, _EARLY_END[action], now
+    )
+    campaign.settled_at = now
+    await repo.save(session, campaign)
+    await fund_waiting(session, campaign.wallet_id, locked, now)
+    return CampaignOutcome(campaign.id, campaign.wallet_id, credited=credited)
 
 
 # -- shared checks ----------------------------------------------------------------------
@@ -513,6 +548,8 @@ def _payment_plan(account: AdAccount, mode: str, given: PaymentPlan | None) -> P
     """Under automatic allocation every campaign draws on the business center as it spends;
     otherwise a PREPAID account's campaigns are paid from its balance at launch."""
     field = ("input", "paymentPlan")
+    if given in installments.CARD_PLANS:
+        return given  # any account may pay a campaign by card
     if mode == AllocationMode.AUTOMATIC:
         plan = given or PaymentPlan.BUSINESS_CENTER_BALANCE
         if plan is not PaymentPlan.BUSINESS_CENTER_BALANCE:

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.store.models import (
+    Campaign,
     Invoice,
     InvoiceCounter,
     InvoiceLine,
@@ -285,3 +286,58 @@ async def failed_events(session: AsyncSession, max_attempts: int, limit: int) ->
         .limit(limit)
     )
     return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def invoice_by_reference(session: AsyncSession, reference: str) -> Invoice | None:
+    stmt = select(Invoice).where(Invoice.payment_reference == reference)
+    return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def due_to_open(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    """Scheduled installments whose date has come, but not of a campaign paused because
+    its card kept declining (they follow once it pays again)."""
+    stmt = (
+        select(Invoice.id)
+        .join(Campaign, Campaign.id == Invoice.campaign_id)
+        .where(Invoice.status == "SCHEDULED", Invoice.issue_on <= now)
+        .where(Campaign.pause_reason.is_(None))
+        .order_by(Invoice.issue_on, Invoice.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def due_to_charge(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    """Open invoices paid by card whose (next) charge is due."""
+    stmt = (
+        select(Invoice.id)
+        .where(Invoice.status == "OPEN", Invoice.next_charge_at <= now)
+        .order_by(Invoice.next_charge_at, Invoice.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def invoices_of_campaign(
+    session: AsyncSession, campaign_id: int, statuses: Sequence[str]
+) -> list[Invoice]:
+    """Its installment invoices in these statuses, locked, in plan order."""
+    stmt = (
+        select(Invoice)
+        .where(Invoice.campaign_id == campaign_id, Invoice.status.in_(statuses))
+        .where(Invoice.installment_number.is_not(None))
+        .order_by(Invoice.installment_number)
+        .with_for_update(key_share=True)
+    )
+    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def superseded_references(session: AsyncSession, limit: int) -> list[tuple[int, str]]:
+    """Provider invoices for amounts since reduced here, still to void there."""
+    stmt = (
+        select(Invoice.id, Invoice.superseded_reference)
+        .where(Invoice.superseded_reference.is_not(None))
+        .order_by(Invoice.id)
+        .limit(limit)
+    )
+    return [(i, ref) for i, ref in (await session.execute(stmt)).all() if ref is not None]

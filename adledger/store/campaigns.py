@@ -69,9 +69,12 @@ async def lock_campaign(session: AsyncSession, campaign_id: int) -> Campaign | N
 
 
 async def waiting_campaign_ids(session: AsyncSession, wallet_id: int) -> list[int]:
-    """Campaigns of the wallet waiting for funds, read without a lock."""
+    """Campaigns of the wallet waiting for its money, read without a lock (a campaign paid
+    by card waits for its first invoice instead)."""
     stmt = select(Campaign.id).where(
-        Campaign.wallet_id == wallet_id, Campaign.status == "PENDING_FUNDS"
+        Campaign.wallet_id == wallet_id,
+        Campaign.status == "PENDING_FUNDS",
+        Campaign.payment_plan == "CREDIT_BALANCE",
     )
     return list(await session.scalars(stmt))
 

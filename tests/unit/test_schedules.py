@@ -16,9 +16,11 @@ from adledger.domain.money import Currency
 from adledger.domain.schedules import (
     CardPlan,
     CycleKind,
+    PlanSettlement,
     card_schedule,
     cycle_at,
     flight_days,
+    settle_plan,
     split_evenly,
 )
 from adledger.services.config import in_currency
@@ -125,3 +127,36 @@ def test_cycles_hold_the_instant_and_follow_each_other(at: datetime) -> None:
     ).start == timedelta(days=28)
     month = cycle_at(CycleKind.CALENDAR_MONTH, LAUNCH, at)
     assert (month.start.day, month.start.hour) == (1, 0)
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=10**9), min_size=1, max_size=30),
+    st.integers(min_value=0, max_value=30),
+    st.data(),
+)
+def test_settling_a_plan_bills_exactly_what_was_delivered(
+    parts: list[int], paid_count: int, data: st.DataObject
+) -> None:
+    # given a plan whose first invoices are paid and a spend within paid + owed
+    paid_count = min(paid_count, len(parts))
+    paid, unpaid = sum(parts[:paid_count]), parts[paid_count:]
+    spent = data.draw(st.integers(min_value=0, max_value=sum(parts)))
+    # when it is settled
+    settled = settle_plan(paid, spent, unpaid)
+    # then paid + still due - credit is the spend, no invoice grows, and the kept ones
+    # come first (a voided invoice is never followed by one still due)
+    assert paid + sum(settled.amounts_due) - settled.credit == spent
+    assert all(0 <= due <= amount for due, amount in zip(settled.amounts_due, unpaid, strict=True))
+    kept = [due > 0 for due in settled.amounts_due]
+    assert kept == sorted(kept, reverse=True)
+    assert settled.credit == max(paid - spent, 0)
+
+
+def test_the_seed_scenarios_of_an_under_spent_plan() -> None:
+    # three invoices of 100.00, the first paid, 150.00 delivered: the second is billed
+    # for 50.00, the third voided
+    assert settle_plan(10000, 15000, [10000, 10000]) == PlanSettlement((5000, 0), 0)
+    # one invoice left, 60.00 of the 100.00 paid delivered: it is voided and 40.00 credited
+    assert settle_plan(10000, 6000, [10000]) == PlanSettlement((0,), 4000)
+    with pytest.raises(InvalidInput):
+        settle_plan(10000, 30001, [10000, 10000])

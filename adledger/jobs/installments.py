@@ -1,0 +1,45 @@
+"""issue-invoices: installments whose date has come are issued and charged to the saved
+card, declined ones are charged again when their retry is due, and provider invoices for
+amounts since reduced are voided there. Safe twice and on two workers at the same
+instant: each charge is claimed in its own transaction first (card_charges.py)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from adledger.jobs.billing import transact_of
+from adledger.jobs.ledger import Ctx
+from adledger.services import card_charges
+
+log = logging.getLogger(__name__)
+
+# Invoices looked at per run; the next run takes the rest.
+BATCH = 200
+
+
+@dataclass
+class ChargeReport:
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        shown = {k: v for k, v in sorted(self.outcomes.items()) if k != "not due" and v}
+        if not shown:
+            return "no invoices due"
+        return ", ".join(f"{count} {what}" for what, count in shown.items())
+
+
+async def issue_invoices_job(ctx: Ctx, now: datetime) -> ChargeReport:
+    transact, provider = transact_of(ctx), ctx["provider"]
+    report = ChargeReport()
+    charged = await card_charges.issue_due_invoices(transact, provider, ctx["billing"], now, BATCH)
+    report.outcomes.update(charged)
+    for what, count in (await card_charges.void_superseded(transact, provider, BATCH)).items():
+        report.outcomes[f"superseded {what}"] = count
+    log.info("issue-invoices at %s: %s", now.isoformat(), report)
+    return report
+
+
+async def issue_invoices_cron(ctx: Ctx) -> ChargeReport:
+    return await issue_invoices_job(ctx, datetime.now(UTC))
