@@ -130,24 +130,30 @@ async def _paid(
         await webhooks.reconcile(session, locked[1], fetched, "invoice.paid", now)
 
 
-async def open_due(session: AsyncSession, invoice_id: int, now: datetime) -> bool:
+async def open_due(session: AsyncSession, invoice_id: int, now: datetime) -> str | None:
     """A scheduled installment whose date has come is issued: OPEN, to be charged now.
-    One of a campaign canceled or rejected meanwhile is left to the plan's end."""
+    One of a campaign canceled or rejected meanwhile is left to the plan's end. Under
+    IF_AVAILABLE, while delivery is below what was paid, it moves one interval later
+    instead, with the installments after it (the Adomni page: the current invoice date
+    keeps moving until the planned amount is spent)."""
     locked = await _locked(session, invoice_id)
     if locked is None:
-        return False
+        return None
     campaign, invoice = locked
     if invoice.status != InvoiceStatus.SCHEDULED or invoice.issue_on > now:
-        return False
+        return None
     if CampaignStatus(campaign.status) in ENDED_BEFORE_PAYING or campaign.pause_reason:
-        return False
+        return None
+    if installments.under_delivered(campaign, now):
+        await installments.postpone(session, campaign, invoice)
+        return "postponed"
     await billing_repo.update_invoice(
         session, invoice.id, status=InvoiceStatus.OPEN.value, due_at=now, next_charge_at=now
     )
-    return True
+    return "issued"
 
 
-async def _open_one(transact: Transact, invoice_id: int, now: datetime) -> bool:
+async def _open_one(transact: Transact, invoice_id: int, now: datetime) -> str | None:
     return await transact(lambda s: open_due(s, invoice_id, now))
 
 
@@ -161,8 +167,9 @@ async def issue_due_invoices(
     """The job: open the installments due at `now`, then charge every invoice due."""
     outcomes: dict[str, int] = {}
     for invoice_id in await transact(lambda s: billing_repo.due_to_open(s, now, limit)):
-        if await _open_one(transact, invoice_id, now):
-            outcomes["issued"] = outcomes.get("issued", 0) + 1
+        opened = await _open_one(transact, invoice_id, now)
+        if opened is not None:
+            outcomes[opened] = outcomes.get(opened, 0) + 1
     for invoice_id in await transact(lambda s: billing_repo.due_to_charge(s, now, limit)):
         outcome = await collect(transact, provider, invoice_id, config, now)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1

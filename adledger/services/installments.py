@@ -21,11 +21,18 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind, InvoiceStatus, format_invoice_number
-from adledger.domain.campaigns import CampaignStatus, PaymentPlan, launched
+from adledger.domain.campaigns import LIVE, CampaignStatus, DeliveryType, PaymentPlan, launched
 from adledger.domain.errors import InvalidState
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency
-from adledger.domain.schedules import CardPlan, Installment, card_schedule, settle_plan
+from adledger.domain.schedules import (
+    CardPlan,
+    Installment,
+    card_schedule,
+    flight_days,
+    interval_for,
+    settle_plan,
+)
 from adledger.services.config import BillingConfig
 from adledger.services.funding import flight_of, wallet_accounts
 from adledger.services.ledger import post_entry
@@ -169,6 +176,28 @@ def _deliver_again(campaign: Campaign, now: datetime) -> None:
             campaign.status = flight.running_status(now).value
             campaign.paused_at = None
         campaign.pause_reason = None
+
+
+def under_delivered(campaign: Campaign, now: datetime) -> bool:
+    """IF_AVAILABLE delivery still below what was paid, while the flight lasts."""
+    return (
+        campaign.delivery_type == DeliveryType.IF_AVAILABLE
+        and campaign.spent < campaign.taken
+        and now < campaign.ends_at
+        and CampaignStatus(campaign.status) in LIVE
+    )
+
+
+async def postpone(session: AsyncSession, campaign: Campaign, invoice: Invoice) -> None:
+    """This installment and every later scheduled one move one interval later."""
+    interval = interval_for(flight_days(campaign.starts_at, campaign.ends_at))
+    later = await billing_repo.invoices_of_campaign(
+        session, campaign.id, (InvoiceStatus.SCHEDULED.value,)
+    )
+    for scheduled in later:
+        if (scheduled.installment_number or 0) >= (invoice.installment_number or 0):
+            moved = scheduled.issue_on + interval
+            await billing_repo.update_invoice(session, scheduled.id, issue_on=moved, due_at=moved)
 
 
 async def charge_failed(

@@ -126,6 +126,7 @@ async def test_issue_invoices_charges_each_installment_on_its_date(
     early = await issue_invoices_job(jobs, days_from_now(13.9))
     second = await issue_invoices_job(jobs, days_from_now(14.1))
     again = await issue_invoices_job(jobs, days_from_now(14.2))
+    await _spend(api, shop, campaign_id, "300.00", "e2")  # still ahead of 666.66 paid
     third = await issue_invoices_job(jobs, days_from_now(28.1))
 
     assert str(early) == "no invoices due"
@@ -264,3 +265,76 @@ async def test_a_guaranteed_card_campaign_is_not_canceled_by_the_customer(
 
     assert refused["code"] == "INVALID_STATE" and "billing" in refused["message"]
     assert (await plan_of(api, shop, campaign_id))["status"] == "ACTIVE"
+
+
+# -- under-spend (IF_AVAILABLE) ------------------------------------------------------------
+
+
+async def test_while_delivery_is_below_the_payments_the_next_installment_moves_later(
+    api, users, webhooks, jobs
+) -> None:
+    # given a plan of three with 333.33 paid and only 100.00 delivered
+    shop = await card_shop(api, users, webhooks)
+    campaign_id = await card_campaign(api, shop)
+    await launch(api, shop, campaign_id)
+    await _spend(api, shop, campaign_id, "100.00", "e1")
+    before = [i["issueOn"] for i in (await plan_of(api, shop, campaign_id))["invoices"]]
+    # when the second installment's date comes
+    report = await issue_invoices_job(jobs, days_from_now(14.1))
+    # then it moves one interval (14 days) later, and the third with it; nothing is charged
+    assert report.outcomes == {"postponed": 1}
+    plan = await plan_of(api, shop, campaign_id)
+    after = [i["issueOn"] for i in plan["invoices"]]
+    moved = [
+        datetime.fromisoformat(a) - datetime.fromisoformat(b)
+        for a, b in zip(after, before, strict=True)
+    ]
+    assert moved == [timedelta(0), timedelta(days=14), timedelta(days=14)]
+    assert _amounts(plan)[1:] == [("SCHEDULED", "333.33"), ("SCHEDULED", "333.34")]
+    # and once delivery passes what was paid, the moved installment is charged on its date
+    await _spend(api, shop, campaign_id, "300.00", "e2")
+    charged = await issue_invoices_job(jobs, days_from_now(28.1))
+    assert (charged.outcomes.get("issued"), charged.outcomes.get("paid")) == (1, 1)
+
+
+async def test_at_the_end_several_invoices_left_bill_what_was_delivered(
+    api, users, webhooks, jobs
+) -> None:
+    from adledger.jobs.campaigns import credit_sweep_job
+
+    # given a 30-day plan of three, 333.33 paid, 500.00 delivered, the second postponed
+    shop = await card_shop(api, users, webhooks)
+    campaign_id = await card_campaign(api, shop, days=30, starts_in_days=-1)
+    await launch(api, shop, campaign_id)
+    await _spend(api, shop, campaign_id, "500.00", "e1")
+    # when the flight ends and the campaign is settled
+    settled = await credit_sweep_job(jobs, days_from_now(29.6))
+    charged = await issue_invoices_job(jobs, days_from_now(29.61))
+    # then the last invoice is reduced by the shortfall (to zero: voided) and the one
+    # before it by the rest: 500.00 billed in all
+    assert settled.steps.get("settled with nothing left") == 1
+    plan = await plan_of(api, shop, campaign_id)
+    assert _amounts(plan) == [("PAID", "333.33"), ("PAID", "166.67"), ("VOID", "333.34")]
+    assert plan["invoices"][1]["discount"]["amount"] == "166.66"
+    assert (plan["status"], plan["credited"]["amount"]) == ("COMPLETED", "0.00")
+    assert charged.outcomes.get("paid") == 1
+
+
+async def test_at_the_end_with_one_invoice_left_the_unspent_payment_becomes_credit(
+    api, users, webhooks, jobs
+) -> None:
+    from adledger.jobs.campaigns import credit_sweep_job
+
+    # given a 10-day plan of two (every 7 days): 500.00 paid, 300.00 delivered
+    shop = await card_shop(api, users, webhooks)
+    campaign_id = await card_campaign(api, shop, days=10)
+    await launch(api, shop, campaign_id)
+    await _spend(api, shop, campaign_id, "300.00", "e1")
+    assert await issue_invoices_job(jobs, days_from_now(7.1)) is not None
+    # when the flight ends and the campaign is settled
+    await credit_sweep_job(jobs, days_from_now(9.6))
+    # then the last invoice asks nothing and 200.00 of the payment is credit
+    plan = await plan_of(api, shop, campaign_id)
+    assert _amounts(plan) == [("PAID", "500.00"), ("VOID", "500.00")]
+    assert plan["credited"]["amount"] == "200.00"
+    assert (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"] == "200.00"
