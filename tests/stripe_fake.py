@@ -191,8 +191,15 @@ class StripeFake:
 
     # Test helpers -----------------------------------------------------------------
 
-    def add_customer(self, name: str = "Acme") -> str:
-        return str(self._create_customer({"name": name})[1]["id"])
+    def add_customer(self, name: str = "Acme", *, customer_id: str | None = None) -> str:
+        """A customer; under `customer_id` when given (one the app already knows, made
+        earlier by another provider such as the sandbox)."""
+        customer = self._create_customer({"name": name})[1]
+        if customer_id is not None:
+            del self.customers[customer["id"]]
+            customer["id"] = customer_id
+            self.customers[customer_id] = customer
+        return str(customer["id"])
 
     def add_card(self, customer: str | None, *, declining: bool = False) -> str:
         """A card payment method attached to `customer`, as Stripe.js would make it."""

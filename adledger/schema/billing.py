@@ -59,6 +59,15 @@ class Invoice(Node):
         )
     )
     hosted_url: str | None
+    last_payment_error: str | None = strawberry.field(
+        description="Why the last charge to the saved card failed, while it is unpaid."
+    )
+    next_payment_attempt_at: datetime | None = strawberry.field(
+        description=(
+            "When the saved card is charged again; null once the retries are spent (the "
+            "campaign is then paused until the invoice is paid)."
+        )
+    )
 
     @classmethod
     def from_row(cls, row: Any) -> Invoice:
@@ -82,6 +91,8 @@ class Invoice(Node):
             installment_count=row.installment_count,
             payment_reference=row.payment_reference,
             hosted_url=row.hosted_url,
+            last_payment_error=row.last_charge_error if row.status == "OPEN" else None,
+            next_payment_attempt_at=row.next_charge_at if row.status == "OPEN" else None,
         )
 
     @strawberry.field

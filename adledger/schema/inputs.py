@@ -165,6 +165,28 @@ class CreateCardSetupInput:
 
 
 @strawberry.input
+class ResolveCancellationRequestInput:
+    request_id: strawberry.ID
+    note: str = strawberry.field(description="Why, for the audit trail (1 to 500 characters).")
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class VoidInvoiceInput:
+    invoice_id: strawberry.ID
+    reason: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class DiscountInvoiceInput:
+    invoice_id: strawberry.ID
+    amount: MoneyInput = strawberry.field(description="How much less the invoice asks.")
+    reason: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
 class SetAdAccountBudgetInput:
     ad_account_id: strawberry.ID
     mode: BudgetMode

@@ -341,6 +341,38 @@ CreateCardSetupResult = Annotated[
 
 
 @strawberry.type
+class ResolveCancellationRequestSuccess:
+    campaign: Campaign
+
+
+ResolveCancellationRequestResult = Annotated[
+    ResolveCancellationRequestSuccess
+    | NotFoundError
+    | ForbiddenError
+    | InvalidInputError
+    | InvalidStateError
+    | IdempotencyKeyReusedError,
+    strawberry.union("ResolveCancellationRequestResult"),
+]
+
+
+@strawberry.type
+class AdjustInvoiceSuccess:
+    invoice: Invoice
+
+
+AdjustInvoiceResult = Annotated[
+    AdjustInvoiceSuccess
+    | NotFoundError
+    | ForbiddenError
+    | InvalidInputError
+    | InvalidStateError
+    | IdempotencyKeyReusedError,
+    strawberry.union("AdjustInvoiceResult"),
+]
+
+
+@strawberry.type
 class SetAdAccountBudgetSuccess:
     ad_account: AdAccount
     stopped_campaigns: list[Campaign] = strawberry.field(

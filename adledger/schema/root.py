@@ -23,6 +23,7 @@ from adledger.resolvers import (
     campaigns,
     cards,
     invitations,
+    plans,
     mutation,
     query,
     subscription,
@@ -30,6 +31,7 @@ from adledger.resolvers import (
 from adledger.schema import results
 from adledger.schema.billing import Invoice
 from adledger.schema.campaigns import Campaign
+from adledger.schema.plans import CancellationRequestConnection
 from adledger.schema.errors import UserError
 from adledger.schema.input_guard import guard_mutations
 from adledger.schema.limits import ExpandedSizeLimiter, GuardedValidationCache
@@ -46,6 +48,10 @@ class Query:
     wallet: Wallet | None = strawberry.field(resolver=query.wallet)
     campaign: Campaign | None = strawberry.field(resolver=query.campaign)
     invoice: Invoice | None = strawberry.field(resolver=query.invoice)
+    cancellation_requests: CancellationRequestConnection = strawberry.field(
+        resolver=plans.cancellation_requests,
+        description="Platform staff only: cancellation requests to resolve, oldest first.",
+    )
 
 
 @strawberry.type
@@ -84,6 +90,21 @@ class Mutation:
             "ADMIN or FINANCE_MANAGER: ad accounts draw on the business center balance as they "
             "spend. Once and for ever; each account's cash moves to the center (Budget Sync)."
         ),
+    )
+    resolve_cancellation_request: results.ResolveCancellationRequestResult = strawberry.mutation(
+        resolver=plans.resolve_cancellation_request,
+        description=(
+            "Platform staff only: the unspent rest of what was paid for a canceled "
+            "GUARANTEED campaign returns as credit."
+        ),
+    )
+    void_invoice: results.AdjustInvoiceResult = strawberry.mutation(
+        resolver=plans.void_invoice,
+        description="Platform staff only: an installment still owed asks nothing (audited).",
+    )
+    discount_invoice: results.AdjustInvoiceResult = strawberry.mutation(
+        resolver=plans.discount_invoice,
+        description="Platform staff only: an installment still owed asks less (audited).",
     )
     create_card_setup: results.CreateCardSetupResult = strawberry.mutation(
         resolver=cards.create_card_setup,

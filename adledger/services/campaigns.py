@@ -39,7 +39,7 @@ from adledger.domain.errors import (
 )
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, Money, parse_positive_amount
-from adledger.services import access, installments
+from adledger.services import access, installments, plan_adjustments
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.funding import (
@@ -458,7 +458,7 @@ async def end_early(
     campaign = _still_there(locked, found.id)
     was = CampaignStatus(campaign.status)
     if installments.paid_by_card(campaign):
-        return await _end_card_plan(session, campaign, action, now, locked)
+        return await _end_card_plan(session, campaign, action, now, locked, actor_user_id)
     campaign.status = transition(was, action, flight_of(campaign), now).value
     money = await campaign_money(session, campaign.id)
     await return_to_wallet(
@@ -481,16 +481,20 @@ async def end_early(
 
 
 async def _end_card_plan(
-    session: AsyncSession, campaign: Campaign, action: Action, now: datetime, locked: Locked
+    session: AsyncSession,
+    campaign: Campaign,
+    action: Action,
+    now: datetime,
+    locked: Locked,
+    actor_user_id: int | None,
 ) -> CampaignOutcome:
     """Its invoices bill what was delivered, the unspent part of what was paid returns
-    as credit. A GUARANTEED campaign is canceled by the billing department instead."""
+    as credit. A GUARANTEED campaign canceled by its customer stops delivering and waits
+    for the billing department (a cancellation request) instead."""
     was = CampaignStatus(campaign.status)
     if action is Action.CANCEL and campaign.delivery_type == DeliveryType.GUARANTEED:
-        raise InvalidState(
-            "a GUARANTEED campaign paid by card is canceled by the billing department: "
-            "contact billing (DESIGN §8)"
-        )
+        await plan_adjustments.open_cancellation_request(session, campaign, actor_user_id, now)
+        return CampaignOutcome(campaign.id, campaign.wallet_id)
     campaign.status = transition(was, action, flight_of(campaign), now).value
     credited = await installments.end_plan(
         session, campaign, TransactionKind.CANCELLATION_CREDIT, _EARLY_END[action], now

@@ -66,7 +66,10 @@ async def collect(
         return "not due"
     try:
         reference = await issue_invoice(transact, provider, invoice_id, claim.provider_key)
-        key = f"{claim.provider_key}:charge-{claim.attempt}"
+        # The card in the key too: a charge whose answer was lost is replayed with the
+        # same card, while a card saved meanwhile is a new charge, not a key reused with
+        # other parameters (which Stripe refuses for a day).
+        key = f"{claim.provider_key}:charge-{claim.attempt}:{claim.card}"
         fetched = await provider.charge_invoice(reference, claim.card, key)
     except PaymentDeclined as err:
         error = err.message

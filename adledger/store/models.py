@@ -480,6 +480,48 @@ class Campaign(Base):
     created_at: Mapped[datetime] = _created_at()
 
 
+class CancellationRequest(Base):
+    """A GUARANTEED campaign paid by card canceled by its customer: the billing department
+    decides what happens to the unspent rest (DESIGN §8)."""
+
+    __tablename__ = "cancellation_requests"
+    __table_args__ = (CheckConstraint("amount IS NULL OR amount >= 0", name="amount"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="RESTRICT"), unique=True
+    )
+    business_center_id: Mapped[int] = mapped_column(
+        ForeignKey("business_centers.id", ondelete="RESTRICT")
+    )
+    requested_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    note: Mapped[str | None] = mapped_column(Text)
+    resolved_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class InvoiceAdjustment(Base):
+    """Staff voiding or discounting an invoice by hand: who, when, how much, why."""
+
+    __tablename__ = "invoice_adjustments"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("invoices.id", ondelete="RESTRICT"), index=True
+    )
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+
+
 class SpendEvent(Base):
     """One delivery report, applied once ever: its event id is UNIQUE."""
 

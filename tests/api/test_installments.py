@@ -254,19 +254,6 @@ async def test_canceling_after_delivery_ran_ahead_bills_what_was_delivered(
     assert plan["credited"]["amount"] == "0.00"
 
 
-async def test_a_guaranteed_card_campaign_is_not_canceled_by_the_customer(
-    api, users, webhooks
-) -> None:
-    shop = await card_shop(api, users, webhooks)
-    campaign_id = await card_campaign(api, shop, delivery="GUARANTEED")
-    await launch(api, shop, campaign_id)
-
-    refused = await campaign_action(api, "cancelCampaign", campaign_id, shop.token)
-
-    assert refused["code"] == "INVALID_STATE" and "billing" in refused["message"]
-    assert (await plan_of(api, shop, campaign_id))["status"] == "ACTIVE"
-
-
 # -- under-spend (IF_AVAILABLE) ------------------------------------------------------------
 
 
