@@ -12,7 +12,16 @@ from adledger.domain.access import Role
 from adledger.domain.billing import TopUpStatus
 from adledger.domain.budgets import day_of
 from adledger.schema.pages import PageArgs
-from adledger.store import billing, budgets, campaigns, invitations, users, wallets
+from adledger.store import (
+    billing,
+    budgets,
+    campaigns,
+    invitations,
+    invoice_pages,
+    plan_adjustments,
+    users,
+    wallets,
+)
 from adledger.store import business_centers as centers
 
 if TYPE_CHECKING:
@@ -39,12 +48,18 @@ class Loaders:
         self.top_up = self._rows(billing.top_ups_by_ids, "id")
         self.subscription = self._rows(billing.subscriptions_by_center, "business_center_id")
         self.campaign = self._rows(campaigns.campaigns_by_ids, "id")
+        self.cancellation_request = self._rows(
+            plan_adjustments.requests_of_campaigns, "campaign_id"
+        )
         self.campaign_page: DataLoader[tuple[int, PageArgs, str | None], list[Any]] = DataLoader(
             self._campaign_pages
         )
         self.campaign_invoice_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(
             self._campaign_invoice_pages
         )
+        self.center_invoice_page: DataLoader[
+            tuple[int, PageArgs, str | None, str | None], list[Any]
+        ] = DataLoader(self._center_invoice_pages)
         self.invoice_lines: DataLoader[int, list[tuple[str, int]]] = DataLoader(self._invoice_lines)
         self.pending_top_ups: DataLoader[int, list[Any]] = DataLoader(self._pending_top_ups)
         self.balances: DataLoader[int, dict[str, int]] = DataLoader(self._balances)
@@ -149,6 +164,19 @@ class Loaders:
             return await self._ctx.read(
                 lambda s: campaigns.invoice_pages(
                     s, parents, limit=args.fetch, after_id=args.after_id
+                )
+            )
+
+        return await _grouped_pages(keys, fetch)
+
+    async def _center_invoice_pages(
+        self, keys: list[tuple[int, PageArgs, str | None, str | None]]
+    ) -> list[list[Any]]:
+        async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
+            args, status, kind = group
+            return await self._ctx.read(
+                lambda s: invoice_pages.center_invoice_pages(
+                    s, parents, limit=args.fetch, after_id=args.after_id, status=status, kind=kind
                 )
             )
 

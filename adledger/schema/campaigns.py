@@ -20,6 +20,7 @@ from adledger.schema.node import Node
 from adledger.schema.pages import PageArgs, PageInfo
 
 if TYPE_CHECKING:
+    from adledger.schema.plans import CancellationRequest
     from adledger.schema.types import AdAccount
 
 CampaignStatus = strawberry.enum(domain.CampaignStatus, name="CampaignStatus")
@@ -151,6 +152,21 @@ class Campaign(Node):
         args = PageArgs.parse(first, after)
         rows = await info.context.loaders.campaign_invoice_page.load((self.db_id, args))
         return InvoiceConnection.build(args, rows)
+
+    @strawberry.field(
+        description=(
+            "For a GUARANTEED campaign paid by card that its customer canceled: the request "
+            "the billing department resolves."
+        )
+    )
+    async def cancellation_request(
+        self, info: Info
+    ) -> Annotated[CancellationRequest, strawberry.lazy("adledger.schema.plans")] | None:
+        from adledger.schema.plans import CancellationRequest
+
+        await self._member_or_staff(info)
+        row = await info.context.loaders.cancellation_request.load(self.db_id)
+        return None if row is None else CancellationRequest.from_row(row, self.currency)
 
     async def _member_or_staff(self, info: Info) -> None:
         """The ad server sees the campaigns its reports stopped, not what they lead to."""

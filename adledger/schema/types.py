@@ -16,13 +16,20 @@ from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency
 from adledger.schema.billing import Invoice, PlanSubscription, TopUp
 from adledger.schema.budgets import AccountBudget, AccountBudgetChangeConnection, cap_of
-from adledger.schema.campaigns import Campaign, CampaignConnection, CampaignStatus
+from adledger.schema.campaigns import (
+    Campaign,
+    CampaignConnection,
+    CampaignStatus,
+    InvoiceConnection,
+)
 from adledger.schema.enums import (
     AdAccountType,
     AllocationMode,
     BalanceBucket,
     BillingOption,
     CurrencyCode,
+    InvoiceKind,
+    InvoiceStatus,
     Role,
     WalletTransactionKind,
 )
@@ -105,6 +112,31 @@ class BusinessCenter(Node):
         args = PageArgs.parse(first, after)
         rows = await info.context.loaders.ad_account_page.load((self.db_id, args))
         return AdAccountConnection.build(args, rows)
+
+    @strawberry.field(
+        description=(
+            "Every invoice of the business center (top-ups, campaign shortfalls and "
+            "installments, credit-line statements, plan subscriptions), newest first, "
+            "optionally only those of one status and/or one kind. Empty for members who may "
+            "not read money."
+        )
+    )
+    async def invoices(
+        self,
+        info: Info,
+        status: InvoiceStatus | None = None,
+        kind: InvoiceKind | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> InvoiceConnection:
+        args = PageArgs.parse(first, after)
+        if not await info.context.can(self.db_id, Permission.READ_MONEY):
+            return InvoiceConnection.build(args, [])
+        status_key = None if status is None else status.value
+        kind_key = None if kind is None else kind.value
+        key = (self.db_id, args, status_key, kind_key)
+        rows = await info.context.loaders.center_invoice_page.load(key)
+        return InvoiceConnection.build(args, rows)
 
 
 @strawberry.type

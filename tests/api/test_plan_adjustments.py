@@ -59,6 +59,12 @@ async def test_canceling_a_guaranteed_card_campaign_opens_a_request_for_billing(
     # then it stops delivering, its money stays where it is, and staff see a request
     plan = await plan_of(api, shop, campaign_id)
     assert (plan["status"], plan["credited"]["amount"]) == ("CANCELED", "0.00")
+    seen = await api.data(
+        "query($id: ID!) { campaign(id: $id) { cancellationRequest { status resolution } } }",
+        {"id": campaign_id},
+        shop.token,
+    )
+    assert seen["campaign"]["cancellationRequest"] == {"status": "OPEN", "resolution": None}
     late = await record_spend(api, [spend_event("e2", campaign_id, "1.00")], shop.adserver.token)
     assert late["refused"][0]["reason"] == "CAMPAIGN_NOT_DELIVERING"
     staff = await users.create("billing", staff=True)
