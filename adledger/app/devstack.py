@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import shutil
 import signal
 import sys
@@ -38,13 +39,17 @@ from adledger.app.errors import ConfigError
 from adledger.app.providers import build_provider, close_provider
 from adledger.app.settings import Settings
 from adledger.app.worker import WorkerSettings, redis_settings_for
+from adledger.payments.sandbox import SandboxProvider
 from adledger.schema.ids import to_global_id
 from adledger.services import demo
+from adledger.services.demo_cards import CardPlanDemo, ensure_card_plan
 from adledger.services.invoices import issue_pending
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 from adledger.store.migrate import upgrade
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+log = logging.getLogger(__name__)
 
 
 # -- finding the servers ---------------------------------------------------------------
@@ -137,10 +142,15 @@ async def _dev(settings: Settings) -> None:
     await asyncio.to_thread(upgrade, settings.database_url)
     access = await _demo_access(settings)
     await _issue_demo_invoices(settings)
+    card_plan = await _card_plan_demo(settings)
     reference = await _pending_reference(settings.database_url)
-    await run_services(
-        settings, api=True, worker=True, on_ready=lambda: _banner(settings, access, reference)
-    )
+
+    def ready() -> None:
+        _banner(settings, access, reference)
+        if card_plan is not None:
+            print(_card_plan_example(settings, access.token, card_plan), flush=True)
+
+    await run_services(settings, api=True, worker=True, on_ready=ready)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +200,57 @@ async def _issue_demo_invoices(settings: Settings) -> None:
         await close_provider(provider)
         await redis.aclose()
         await engine.dispose()
+
+
+async def _card_plan_demo(settings: Settings) -> CardPlanDemo | None:
+    """The demo's campaign paid by card, with a sandbox card (not with real Stripe)."""
+    engine = make_engine(settings.database_url or "", pool_size=2, max_overflow=0)
+    redis = Redis.from_url(settings.redis_url or "")
+    provider = build_provider(settings, redis)
+    try:
+        if not isinstance(provider, SandboxProvider):
+            return None
+        transact = transaction_runner(make_sessionmaker(engine))
+        return await ensure_card_plan(
+            transact,
+            provider,
+            provider.confirm_card_setup,
+            settings.billing_config(),
+            datetime.now(UTC),
+        )
+    except Exception:
+        log.exception("the demo's campaign paid by card could not be set up")
+        return None
+    finally:
+        await close_provider(provider)
+        await redis.aclose()
+        await engine.dispose()
+
+
+def _card_plan_example(settings: Settings, token: str, demo_plan: CardPlanDemo) -> str:
+    campaign = to_global_id("Campaign", demo_plan.campaign_id)
+    query = (
+        f'{{ campaign(id: "{campaign}") {{ status funded {{ amount }} invoices {{ edges '
+        "{ node { installmentNumber status amountDue { amount } issueOn } } } } }"
+    )
+    body = json.dumps({"query": query})
+    curl = (
+        f"curl -s {public_url(settings)}/graphql -H 'Authorization: Bearer {token}' "
+        f"-H 'Content-Type: application/json' -d '{body}'"
+    )
+    text = (
+        f"  'Billboard run' is paid by card in three installments, the first charged at\n"
+        "  launch to Northwind Agency's sandbox card. Its plan:\n"
+        f"    {curl}\n"
+    )
+    if demo_plan.next_issue_on is not None:
+        at = (demo_plan.next_issue_on + timedelta(minutes=1)).isoformat()
+        text += (
+            "  Issue and charge the next installment (as the worker will on its date) from\n"
+            "  another shell in this folder:\n"
+            f"    {command_prefix()} jobs run issue-invoices --now {at}\n"
+        )
+    return text
 
 
 async def _pending_reference(database_url: str | None) -> str | None:
