@@ -23,18 +23,18 @@ from adledger.resolvers import (
     campaigns,
     cards,
     invitations,
-    plans,
     mutation,
+    plans,
     query,
     subscription,
 )
 from adledger.schema import results
 from adledger.schema.billing import Invoice
 from adledger.schema.campaigns import Campaign
-from adledger.schema.plans import CancellationRequestConnection
 from adledger.schema.errors import UserError
 from adledger.schema.input_guard import guard_mutations
 from adledger.schema.limits import ExpandedSizeLimiter, GuardedValidationCache
+from adledger.schema.plans import CancellationRequestConnection
 from adledger.schema.scalars import SCALAR_MAP
 from adledger.schema.types import AdAccount, BusinessCenter, Node, Viewer, Wallet
 
