@@ -28,7 +28,7 @@ from adledger.jobs.campaigns import (
     credit_sweep_cron,
     start_campaigns_cron,
 )
-from adledger.jobs.credit_line import close_monthly_invoices_cron
+from adledger.jobs.credit_line import close_credit_line_cycles_cron
 from adledger.jobs.installments import issue_invoices_cron
 from adledger.jobs.ledger import Ctx, verify_ledger_cron, verify_ledger_job
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
@@ -96,9 +96,9 @@ class WorkerSettings:
         # Every 10 minutes: with a settlement window of at most 23 h, every ended
         # campaign is credited within 24 h of its end.
         cron(credit_sweep_cron, name="credit_sweep", minute=set(range(0, 60, 10)), second=35),
-        # Hourly, so a month is closed soon after it ends; at :10, when spend committed
+        # Hourly, so a cycle is closed soon after it ends; at :10, when spend committed
         # around midnight has its postings in. Closing is idempotent, so each run is.
-        cron(close_monthly_invoices_cron, name="close_monthly_invoices", minute=10, second=0),
+        cron(close_credit_line_cycles_cron, name="close_credit_line_cycles", minute=10, second=0),
         # Every 5 minutes: a DAILY or MONTHLY cap that rolled over at midnight UTC lets its
         # stopped campaigns deliver again within minutes (spend itself rolls the counter).
         # Every minute: installments due are issued and charged, declined ones retried.

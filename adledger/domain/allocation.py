@@ -123,3 +123,13 @@ class CenterPool:
     def drawable(self, account_id: int) -> int:
         cash, vouchers = self.accounts.get(account_id, (0, 0))
         return cash + vouchers + self.cash + self.credit
+
+    def draw_on_line(self, amount: int) -> Drawn:
+        """A campaign paid on the credit line takes from the credit line only."""
+        taken = min(amount, max(self.credit, 0))
+        self.credit -= taken
+        return Drawn(center_credit=taken)
+
+    @property
+    def line_left(self) -> int:
+        return max(self.credit, 0)

@@ -1,5 +1,6 @@
-"""close-monthly-invoices: each business center's credit-line statement for every month
-that ended, one center and month per transaction, issued at the provider after its
+"""close-credit-line-cycles (also known by its first name, close-monthly-invoices): each
+business center's credit-line statement for every cycle that ended (calendar month or 28
+days), one center and cycle per transaction, issued at the provider after its
 commit. Safe twice, on two workers and after a kill -9: `close_one` locks the center and
 checks again; a statement the provider did not confirm is left to issue-pending-invoices."""
 
@@ -40,7 +41,7 @@ class StatementReport:
         return text
 
 
-async def close_monthly_invoices_job(ctx: Ctx, now: datetime) -> StatementReport:
+async def close_credit_line_cycles_job(ctx: Ctx, now: datetime) -> StatementReport:
     transact = transact_of(ctx)
     due = await transact(lambda s: statements.due_statements(s, now, BATCH))
     report = StatementReport()
@@ -48,7 +49,7 @@ async def close_monthly_invoices_job(ctx: Ctx, now: datetime) -> StatementReport
         invoice_id = await _close(ctx, transact, (center_id, month), now, report)
         if invoice_id is not None:
             await _issue(ctx, transact, invoice_id, report)
-    log.info("close-monthly-invoices at %s: %s", now.isoformat(), report)
+    log.info("close-credit-line-cycles at %s: %s", now.isoformat(), report)
     return report
 
 
@@ -78,5 +79,8 @@ async def _issue(ctx: Ctx, transact: Transact, invoice_id: int, report: Statemen
         report.not_issued += 1
 
 
-async def close_monthly_invoices_cron(ctx: Ctx) -> StatementReport:
-    return await close_monthly_invoices_job(ctx, datetime.now(UTC))
+async def close_credit_line_cycles_cron(ctx: Ctx) -> StatementReport:
+    return await close_credit_line_cycles_job(ctx, datetime.now(UTC))
+
+
+close_monthly_invoices_job = close_credit_line_cycles_job  # its name before cycles

@@ -13,7 +13,7 @@ from adledger.jobs.campaigns import (
     credit_sweep_job,
     start_campaigns_job,
 )
-from adledger.jobs.credit_line import close_monthly_invoices_job
+from adledger.jobs.credit_line import close_credit_line_cycles_job
 from adledger.jobs.installments import issue_invoices_job
 from adledger.jobs.ledger import Job, verify_ledger_job
 
@@ -25,7 +25,8 @@ JOBS: dict[str, Job] = {
     "start-campaigns": start_campaigns_job,
     "complete-campaigns": complete_campaigns_job,
     "credit-sweep": credit_sweep_job,
-    "close-monthly-invoices": close_monthly_invoices_job,
+    "close-credit-line-cycles": close_credit_line_cycles_job,
+    "close-monthly-invoices": close_credit_line_cycles_job,  # its first name
     "roll-budget-periods": roll_budget_periods_job,
     "issue-invoices": issue_invoices_job,
 }

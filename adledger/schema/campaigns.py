@@ -78,6 +78,12 @@ class Campaign(Node):
         description='Why the campaign is BUDGET_EXHAUSTED, in words ("business center balance '
         'exhausted"); null otherwise.'
     )
+    pause_reason: str | None = strawberry.field(
+        description=(
+            "Why the platform paused the campaign (its card kept declining an installment); "
+            "null when it was not paused, or was paused by its customer."
+        )
+    )
     created_at: datetime
 
     @classmethod
@@ -112,6 +118,7 @@ class Campaign(Node):
             rejection_reason=row.rejection_reason,
             stop_reason_code=stop,
             stop_reason=stop.text if stop else None,
+            pause_reason=row.pause_reason,
             created_at=row.created_at,
         )
 

@@ -55,7 +55,13 @@ from adledger.services.funding import (
 from adledger.services.idempotency import run_idempotent
 from adledger.services.invoices import NewInvoice, open_invoice
 from adledger.services.ledger import post_entry
-from adledger.services.stops import drawable_now, draws_on_center, reconsider, stop
+from adledger.services.stops import (
+    drawable_now,
+    draws_as_it_spends,
+    on_credit_line,
+    reconsider,
+    stop,
+)
 from adledger.services.wallets import MoneyIn
 from adledger.store import billing as billing_repo
 from adledger.store import business_centers as centers
@@ -180,7 +186,9 @@ async def _launch(
     """The whole budget from the wallet to the reserve, vouchers first; short, what the
     wallet has goes to the hold and a shortfall invoice asks for the rest. A campaign
     drawing on the business center reserves nothing: it draws as it spends."""
-    if draws_on_center(campaign):
+    if draws_as_it_spends(campaign):
+        if on_credit_line(campaign):
+            await installments.require_credit_line(session, campaign.business_center_id)
         campaign.launched_at = now
         campaign.status = launched(True, flight_of(campaign), now).value
         await repo.save(session, campaign)
@@ -282,7 +290,7 @@ async def _rebudget(
 ) -> CampaignOutcome:
     difference = budget - campaign.budget
     outcome = CampaignOutcome(campaign.id, campaign.wallet_id)
-    moves_money = campaign.status != CampaignStatus.DRAFT and not draws_on_center(campaign)
+    moves_money = campaign.status != CampaignStatus.DRAFT and not draws_as_it_spends(campaign)
     if moves_money and difference > 0:
         await _take_more(session, campaign, difference, actor_user_id)
         outcome = CampaignOutcome(campaign.id, campaign.wallet_id, charged=difference)
@@ -457,8 +465,11 @@ async def end_early(
     locked = await lock_waiting(session, found.wallet_id, also=[found.id])
     campaign = _still_there(locked, found.id)
     was = CampaignStatus(campaign.status)
+    if installments.to_billing(campaign, action):
+        await plan_adjustments.open_cancellation_request(session, campaign, actor_user_id, now)
+        return CampaignOutcome(campaign.id, campaign.wallet_id)
     if installments.paid_by_card(campaign):
-        return await _end_card_plan(session, campaign, action, now, locked, actor_user_id)
+        return await _end_card_plan(session, campaign, action, now, locked)
     campaign.status = transition(was, action, flight_of(campaign), now).value
     money = await campaign_money(session, campaign.id)
     await return_to_wallet(
@@ -481,20 +492,11 @@ async def end_early(
 
 
 async def _end_card_plan(
-    session: AsyncSession,
-    campaign: Campaign,
-    action: Action,
-    now: datetime,
-    locked: Locked,
-    actor_user_id: int | None,
+    session: AsyncSession, campaign: Campaign, action: Action, now: datetime, locked: Locked
 ) -> CampaignOutcome:
     """Its invoices bill what was delivered, the unspent part of what was paid returns
-    as credit. A GUARANTEED campaign canceled by its customer stops delivering and waits
-    for the billing department (a cancellation request) instead."""
+    as credit."""
     was = CampaignStatus(campaign.status)
-    if action is Action.CANCEL and campaign.delivery_type == DeliveryType.GUARANTEED:
-        await plan_adjustments.open_cancellation_request(session, campaign, actor_user_id, now)
-        return CampaignOutcome(campaign.id, campaign.wallet_id)
     campaign.status = transition(was, action, flight_of(campaign), now).value
     credited = await installments.end_plan(
         session, campaign, TransactionKind.CANCELLATION_CREDIT, _EARLY_END[action], now
@@ -549,11 +551,12 @@ async def _require_subscription(session: AsyncSession, center_id: int) -> None:
 
 
 def _payment_plan(account: AdAccount, mode: str, given: PaymentPlan | None) -> PaymentPlan:
-    """Under automatic allocation every campaign draws on the business center as it spends;
-    otherwise a PREPAID account's campaigns are paid from its balance at launch."""
+    """Any account may pay by card or on the center's credit line. Otherwise, under
+    automatic allocation every campaign draws on the business center as it spends, and a
+    PREPAID account's campaigns are paid from its balance at launch."""
     field = ("input", "paymentPlan")
-    if given in installments.CARD_PLANS:
-        return given  # any account may pay a campaign by card
+    if given is not None and given in installments.BILLED_PLANS:
+        return given
     if mode == AllocationMode.AUTOMATIC:
         plan = given or PaymentPlan.BUSINESS_CENTER_BALANCE
         if plan is not PaymentPlan.BUSINESS_CENTER_BALANCE:

@@ -1,8 +1,10 @@
-"""Credit-line statements (MONTHLY_INVOICING): at each calendar month's end (UTC), one
-invoice per business center for what its credit line paid that month, due after the
-line's net terms; paid, it gives that amount back to the credit line.
+"""Credit-line statements (DESIGN §7, §8): at the end of each of a business center's
+credit-line cycles (the calendar month, UTC, or 28 days counted from when the line was
+first granted), one invoice for what its credit line paid in the cycle, a line per
+campaign that delivered on it, due after the line's net terms; paid, it gives that amount
+back to the credit line. A cycle with no delivery issues no invoice.
 
-Exactly once per center and month: a statement is opened under the center's lock after
+Exactly once per center and cycle: a statement is opened under the center's lock after
 checking again that none exists, so a second worker or a rerun finds it and stops. The
 partial unique index on (center, kind, cycle_start) stands behind that check.
 """
@@ -10,7 +12,7 @@ partial unique index on (center, kind, cycle_start) stands behind that check.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +20,7 @@ from adledger.domain.billing import InvoiceKind, add_months
 from adledger.domain.errors import NotFound
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency, Money
+from adledger.domain.schedules import CYCLE_DAYS, Cycle, CycleKind, cycle_at
 from adledger.services import funding, invoices
 from adledger.services.config import BillingConfig
 from adledger.services.ledger import PlatformCredit, credit_from_platform
@@ -44,36 +47,59 @@ def month_start(moment: datetime) -> datetime:
 async def due_statements(
     session: AsyncSession, now: datetime, limit: int
 ) -> list[tuple[int, datetime]]:
-    """(center id, month start) of months ended by `now` whose credit line paid for spend
+    """(center id, cycle start) of cycles ended by `now` whose credit line paid for spend
     and that have no statement yet. Read without locks: `close_one` checks again."""
-    current = month_start(now)
-    since = add_months(current, -LOOKBACK_MONTHS)
-    return await repo.months_without_statement(session, since, current, limit)
+    since = add_months(month_start(now), -LOOKBACK_MONTHS)
+    return await repo.cycles_without_statement(session, since, now, limit)
 
 
 async def close_one(
-    session: AsyncSession, center_id: int, month: datetime, config: BillingConfig, now: datetime
+    session: AsyncSession, center_id: int, start: datetime, config: BillingConfig, now: datetime
 ) -> int | None:
-    """Open the month's statement unless there is one or nothing to bill: the id of the
+    """Open the cycle's statement unless there is one or nothing to bill: the id of the
     statement it opened, to issue at the provider after the commit."""
-    month = month_start(month)
-    month_end = add_months(month, 1)
     center = await centers.lock_business_center(session, center_id)
-    if center is None or month_end > now:
+    if center is None:
         return None
-    if await repo.statement_id(session, center_id, month) is not None:
+    cycle = _cycle_of(center, start)
+    if cycle.start != start or cycle.end > now:
+        return None
+    if await repo.statement_id(session, center_id, cycle.start) is not None:
         return None
     wallet = await _center_wallet(session, center_id)
-    drawn = await repo.drawn_from_credit_line(session, wallet.id, month, month_end)
-    if drawn <= 0:
+    drawn = await repo.drawn_by_campaign(session, wallet.id, cycle.start, cycle.end)
+    if sum(amount for _, amount in drawn) <= 0:
         return None
-    invoice = await invoices.open_invoice(session, _statement(center, wallet, month, drawn, config))
-    await billing_repo.update_invoice(session, invoice.id, cycle_start=month)
+    lines = [(_line(name, center, cycle), amount) for name, amount in drawn]
+    invoice = await invoices.open_invoice(session, _statement(center, wallet, cycle, lines, config))
+    await billing_repo.update_invoice(session, invoice.id, cycle_start=cycle.start)
     return invoice.id
 
 
+def _cycle_of(center: BusinessCenter, start: datetime) -> Cycle:
+    kind = CycleKind(center.credit_line_cycle or CycleKind.CALENDAR_MONTH.value)
+    anchor = center.credit_line_cycle_anchor
+    if anchor is None:
+        kind = CycleKind.CALENDAR_MONTH
+    return cycle_at(kind, anchor or start, start.astimezone(UTC))
+
+
+def _line(campaign: str | None, center: BusinessCenter, cycle: Cycle) -> str:
+    if cycle.end - cycle.start == timedelta(days=CYCLE_DAYS) and center.credit_line_cycle_anchor:
+        period = f"{cycle.start:%Y-%m-%d} to {cycle.end - timedelta(days=1):%Y-%m-%d}"
+    else:
+        period = f"{cycle.start:%B %Y}"
+    if campaign is None:
+        return f"Credit line usage, {period}"
+    return f"Campaign {campaign}: delivery, {period}"
+
+
 def _statement(
-    center: BusinessCenter, wallet: Wallet, month: datetime, drawn: int, config: BillingConfig
+    center: BusinessCenter,
+    wallet: Wallet,
+    cycle: Cycle,
+    lines: list[tuple[str, int]],
+    config: BillingConfig,
 ) -> invoices.NewInvoice:
     net_terms = center.credit_line_net_terms_days
     return invoices.NewInvoice(
@@ -81,8 +107,8 @@ def _statement(
         wallet_id=wallet.id,
         kind=InvoiceKind.CREDIT_LINE_CYCLE,
         currency=wallet.currency,
-        lines=[(f"Credit line usage, {month:%B %Y}", drawn)],
-        issue_on=add_months(month, 1),
+        lines=lines,
+        issue_on=cycle.end,
         days_until_due=config.days_until_due if net_terms is None else net_terms,
     )
 

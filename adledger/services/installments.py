@@ -21,7 +21,14 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind, InvoiceStatus, format_invoice_number
-from adledger.domain.campaigns import LIVE, CampaignStatus, DeliveryType, PaymentPlan, launched
+from adledger.domain.campaigns import (
+    LIVE,
+    Action,
+    CampaignStatus,
+    DeliveryType,
+    PaymentPlan,
+    launched,
+)
 from adledger.domain.errors import InvalidState
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency
@@ -36,10 +43,12 @@ from adledger.domain.schedules import (
 from adledger.services.config import BillingConfig
 from adledger.services.funding import flight_of, wallet_accounts
 from adledger.services.ledger import post_entry
+from adledger.services.stops import on_credit_line
 from adledger.store import billing as billing_repo
 from adledger.store import business_centers as centers
 from adledger.store import campaigns as repo
 from adledger.store import ledger as ledger_repo
+from adledger.store import wallets as wallet_repo
 from adledger.store.models import Campaign, Invoice
 
 CARD_PLANS = frozenset({PaymentPlan.INSTALLMENTS, PaymentPlan.PREPAY})
@@ -48,6 +57,26 @@ KIND_PAID = TransactionKind.INSTALLMENT_PAYMENT
 
 def paid_by_card(campaign: Campaign) -> bool:
     return campaign.payment_plan in CARD_PLANS
+
+
+BILLED_PLANS = frozenset({*CARD_PLANS, PaymentPlan.CREDIT_LINE})
+
+
+async def require_credit_line(session: AsyncSession, center_id: int) -> None:
+    wallet = (await wallet_repo.wallets_of_centers(session, [center_id]))[0]
+    if wallet.credit_limit <= 0:
+        raise InvalidState(
+            "a campaign paid on the credit line needs a credit line on its business center: "
+            "the billing department grants one (setCreditLine)"
+        )
+
+
+def to_billing(campaign: Campaign, action: Action) -> bool:
+    """A GUARANTEED campaign paid by card or on the credit line, canceled by its customer,
+    stops and waits for the billing department (a cancellation request)."""
+    billed_later = paid_by_card(campaign) or on_credit_line(campaign)
+    guaranteed = campaign.delivery_type == DeliveryType.GUARANTEED
+    return action is Action.CANCEL and guaranteed and billed_later
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +322,12 @@ async def _bill(session: AsyncSession, invoice: Invoice, due: int, now: datetime
     if changed and invoice.payment_reference is not None:
         values |= {"superseded_reference": invoice.payment_reference, "payment_reference": None}
     if due == 0:
-        values |= {"status": InvoiceStatus.VOID.value, "next_charge_at": None}
+        # Voided, and `discount` shows by how much: the whole of it.
+        values |= {
+            "status": InvoiceStatus.VOID.value,
+            "discount": invoice.subtotal,
+            "next_charge_at": None,
+        }
     else:
         values |= {
             "status": InvoiceStatus.OPEN.value,

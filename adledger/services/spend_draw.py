@@ -30,7 +30,14 @@ from adledger.domain.campaigns import (
 from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
 from adledger.services.config import BillingConfig
 from adledger.services.ledger import post_entry
-from adledger.services.stops import account_left, draws_on_center, roll, stop
+from adledger.services.stops import (
+    account_left,
+    draws_as_it_spends,
+    draws_on_center,
+    on_credit_line,
+    roll,
+    stop,
+)
 from adledger.store import budgets as budget_repo
 from adledger.store import business_centers as centers
 from adledger.store import campaigns as repo
@@ -75,7 +82,7 @@ async def lock_scope(
     """`asked`: what the batch asks for, per campaign. Delivering campaigns outside the
     batch are locked too when the batch may use up their account's cap or empty their
     center, so that they can be stopped in the same transaction, in the lock order."""
-    drawn = sorted({c.business_center_id for c in found.values() if draws_on_center(c)})
+    drawn = sorted({c.business_center_id for c in found.values() if draws_as_it_spends(c)})
     if drawn:
         await centers.lock_business_centers(session, drawn)
     accounts = await budget_repo.lock_ad_accounts(
@@ -169,7 +176,7 @@ async def apply_events(
 
 
 async def _lock_money(session: AsyncSession, batch: list[Campaign], scope: Scope) -> _Money:
-    reserved = [c.id for c in batch if not draws_on_center(c)]
+    reserved = [c.id for c in batch if not draws_as_it_spends(c)]
     reserves = await repo.campaign_accounts(session, reserved) if reserved else {}
     wallets, buckets = (
         await wallet_repo.drawn_buckets(
@@ -272,20 +279,25 @@ def _spend(
 
 def _funds(campaign: Campaign, money: _Money) -> int:
     """What a drawn campaign may draw; a reserve campaign's money is its room."""
-    if not draws_on_center(campaign):
+    if not draws_as_it_spends(campaign):
         return _reserve(campaign, money).total
-    return money.pools[campaign.business_center_id].drawable(campaign.ad_account_id)
+    pool = money.pools[campaign.business_center_id]
+    if on_credit_line(campaign):
+        return pool.line_left
+    return pool.drawable(campaign.ad_account_id)
 
 
 def _taken(campaign: Campaign, money: _Money, total: int) -> _Taken:
-    if not draws_on_center(campaign):
+    if not draws_as_it_spends(campaign):
         return _Taken(reserve=take_from_reserve(_reserve(campaign, money), total), total=total)
     pool = money.pools[campaign.business_center_id]
+    if on_credit_line(campaign):
+        return _Taken(drawn=pool.draw_on_line(total), total=total)
     return _Taken(drawn=pool.draw(campaign.ad_account_id, total), total=total)
 
 
 def _campaign_room(campaign: Campaign, money: _Money) -> int:
-    if draws_on_center(campaign):
+    if draws_as_it_spends(campaign):
         return max(campaign.budget - campaign.spent, 0)
     return _reserve(campaign, money).total
 
@@ -325,7 +337,7 @@ async def _post(session: AsyncSession, campaign: Campaign, money: _Money, taken:
             locked=money.locked,
         )
         campaign.spent += taken.total
-        if draws_on_center(campaign):
+        if draws_as_it_spends(campaign):
             campaign.taken += taken.total
     stops = campaign.spent >= campaign.budget and stop(campaign, StopReason.CAMPAIGN_BUDGET_REACHED)
     await repo.save(session, campaign)
@@ -342,19 +354,24 @@ async def _revenue(session: AsyncSession, currency: str, money: _Money) -> int:
 
 
 def _sources(campaign: Campaign, money: _Money, taken: _Taken) -> list[tuple[int, int]]:
-    if not draws_on_center(campaign):
+    if not draws_as_it_spends(campaign):
         own = money.reserves[campaign.id]
         return [
             (own[AccountKind.VOUCHER_RESERVE], taken.reserve.vouchers),
             (own[AccountKind.RESERVE], taken.reserve.cash),
         ]
-    own = money.buckets[campaign.wallet_id]
     center = money.buckets[money.center_wallets[campaign.business_center_id]]
+    drawn = [
+        (center[AccountKind.CASH], taken.drawn.center_cash),
+        (center[AccountKind.CREDIT_LINE], taken.drawn.center_credit),
+    ]
+    if on_credit_line(campaign):
+        return drawn
+    own = money.buckets[campaign.wallet_id]
     return [
         (own[AccountKind.CASH], taken.drawn.account_cash),
         (own[AccountKind.VOUCHERS], taken.drawn.account_vouchers),
-        (center[AccountKind.CASH], taken.drawn.center_cash),
-        (center[AccountKind.CREDIT_LINE], taken.drawn.center_credit),
+        *drawn,
     ]
 
 

@@ -65,6 +65,16 @@ def draws_on_center(campaign: Campaign) -> bool:
     return campaign.payment_plan == PaymentPlan.BUSINESS_CENTER_BALANCE
 
 
+def on_credit_line(campaign: Campaign) -> bool:
+    """Spend drawn on the center's credit line only, billed per cycle."""
+    return campaign.payment_plan == PaymentPlan.CREDIT_LINE
+
+
+def draws_as_it_spends(campaign: Campaign) -> bool:
+    """No reserve: each spend event draws on the center's money (or its credit line)."""
+    return draws_on_center(campaign) or on_credit_line(campaign)
+
+
 def stop(campaign: Campaign, reason: StopReason) -> bool:
     """ACTIVE → BUDGET_EXHAUSTED for `reason`; False when it was not delivering."""
     if campaign.status != CampaignStatus.ACTIVE:

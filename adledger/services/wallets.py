@@ -159,9 +159,11 @@ async def set_credit_line(
             ("input", "limit", "amount"),
         )
     await repo.set_credit_limit(session, wallet.id, money.minor)
-    await centers.set_credit_line_terms(session, center_id, cycle.value, net_terms_days)
+    at = now or datetime.now(UTC)
+    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    await centers.set_credit_line_terms(session, center_id, cycle.value, net_terms_days, day)
     # A raised line is money arriving: campaigns stopped for lack of it start again.
-    await fund_waiting(session, wallet.id, waiting, now or datetime.now(UTC))
+    await fund_waiting(session, wallet.id, waiting, at)
     return CenterOutcome(center_id)
 
 

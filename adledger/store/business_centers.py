@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.store.models import AdAccount, BusinessCenter, Membership, User
@@ -38,11 +38,16 @@ async def share_lock_business_center(
 
 
 async def set_credit_line_terms(
-    session: AsyncSession, center_id: int, cycle: str, net_terms_days: int
+    session: AsyncSession, center_id: int, cycle: str, net_terms_days: int, anchor: datetime
 ) -> None:
+    """`anchor`: where 28-day cycles are counted from, kept from the first grant on."""
     stmt = update(BusinessCenter).where(BusinessCenter.id == center_id)
     await session.execute(
-        stmt.values(credit_line_cycle=cycle, credit_line_net_terms_days=net_terms_days)
+        stmt.values(
+            credit_line_cycle=cycle,
+            credit_line_net_terms_days=net_terms_days,
+            credit_line_cycle_anchor=func.coalesce(BusinessCenter.credit_line_cycle_anchor, anchor),
+        )
     )
 
 
