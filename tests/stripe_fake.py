@@ -16,8 +16,16 @@ own via `StripeFake.running()`); point the provider at it with `api_base=fake.ap
 
 What it keeps in memory: customers, invoices (draft, then open on finalize, paid by a
 successful pay, void), invoice items (their amounts make the invoice's amount_due),
-setup intents and card payment methods. Requests arrive form-encoded as the SDK sends
-them (`metadata[k]=v`, `list[0]=x`); answers and errors have Stripe's JSON shapes.
+setup intents and card payment methods, and what a successful pay makes: a succeeded
+PaymentIntent and a paid InvoicePayment linking it to the invoice. Refunds go back to a
+PaymentIntent, never more than is left unrefunded on it (400 amount_too_large; 400
+charge_already_refunded once nothing is left); a failed or canceled refund gives its
+amount back. Requests arrive form-encoded as the SDK sends them (`metadata[k]=v`,
+`list[0]=x`); answers and errors have Stripe's JSON shapes.
+
+Expansion, on every method, top-level fields only: `expand[0]=<field>` replaces an id by
+its object, and an invoice's `payments` (which Stripe leaves out unless expanded, API
+versions since 2025-03-31) is its list of InvoicePayments; any other field is a 400.
 
 Idempotency as Stripe does it: a POST repeating an `Idempotency-Key` replays the first
 answer (header `Idempotent-Replayed: true`) and does nothing again; the same key with
@@ -25,16 +33,23 @@ other parameters is a 400 idempotency_error. Answers are stored once the endpoin
 (successes, card declines), not for requests refused as invalid (400/404).
 
 Counting: every request lands in `calls` as a `Call` with its raw `path` and its
-`route`, the path with each Stripe id (cus_, in_, ii_, seti_, pm_) replaced by `{id}`.
+`route`, the path with each Stripe id (cus_, in_, ii_, seti_, pm_, pi_, re_) replaced by
+`{id}`; its `params` leave out `expand`, which only shapes the answer and is kept apart
+in `Call.expand` (idempotency still compares everything sent, `expand` included).
 `count(method, path)` matches either, so `count("POST", "/v1/invoices/{id}/pay")` counts
 every pay and `count("POST", f"/v1/invoices/{invoice}/pay")` one invoice's; `replayed=True`
 counts only idempotent replays, `replayed=False` leaves them out. `charges` lists the pay
 attempts that really ran (replays excluded): "paid once" is `successful_charges(id) == 1`.
+`refunds` holds every refund made (replays make none); `refunded(payment_intent)` is what
+is taken back from it so far.
 
 Test helpers play what happens outside the API: `add_customer`, `confirm_setup` (Stripe.js
 saving a card on a setup intent), `add_card`, `decline_charges` / `accept_charges` (the
-bank's answer to every later pay with a card), `lose_next_answer` (the work is done, the
-answer never arrives) and `fail_next` (an outage: nothing done).
+bank's answer to every later pay with a card), `payment_intent_of` (what paid an
+invoice), `delay_refunds` (later refunds start pending instead of succeeded at once, as
+card refunds usually do), `settle_refund` / `fail_refund` (a refund's outcome arriving
+later), `lose_next_answer` (the work is done, the answer never arrives) and `fail_next`
+(an outage: nothing done).
 
 The API version pinned by the installed SDK refuses `payment_method_types` on setup
 intents (400, payment_method_types_no_longer_supported); so does the fake.
@@ -60,15 +75,26 @@ from werkzeug import Request, Response
 Params = dict[str, Any]
 Answer = tuple[int, dict[str, Any]]
 
-_ID_RE = re.compile(r"^(?:cus|in|ii|seti|pm)_[0-9A-Za-z]+$")
+_ID_RE = re.compile(r"^(?:cus|in|ii|seti|pm|pi|re)_[0-9A-Za-z]+$")
 _KEY_RE = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
-_PREFIXES = {"cus": "customers", "in": "invoices", "seti": "setup_intents", "pm": "cards"}
+_PREFIXES = {
+    "cus": "customers",
+    "in": "invoices",
+    "seti": "setup_intents",
+    "pm": "cards",
+    "pi": "payment_intents",
+    "re": "refunds",
+}
 _NOUNS = {
     "customers": "customer",
     "invoices": "invoice",
     "setup_intents": "setup_intent",
     "cards": "payment_method",
+    "payment_intents": "payment_intent",
+    "refunds": "refund",
 }
+# Refunds whose amount is still taken from the payment (failed and canceled give it back).
+_REFUND_TAKES = ("pending", "requires_action", "succeeded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +105,10 @@ class Call:
     """The path with every Stripe id replaced by {id}: /v1/invoices/{id}/pay."""
     idempotency_key: str | None
     params: Params
+    """What was sent, `expand` left out (it is in `expand`)."""
     status: int
     replayed: bool
+    expand: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +172,13 @@ class StripeFake:
         self.invoice_items: dict[str, dict[str, Any]] = {}
         self.setup_intents: dict[str, dict[str, Any]] = {}
         self.cards: dict[str, dict[str, Any]] = {}
+        self.payment_intents: dict[str, dict[str, Any]] = {}
+        self.invoice_payments: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
         self.calls: list[Call] = []
         self.charges: list[Charge] = []
         self._declines: dict[str, tuple[str, str]] = {}
+        self._refunds_start = "succeeded"
         self._answers: dict[str, tuple[str, Params, Answer]] = {}
         self._lost: list[tuple[str, str]] = []
         self._outages: list[tuple[str, str]] = []
@@ -188,6 +220,14 @@ class StripeFake:
 
     def successful_charges(self, invoice: str) -> int:
         return sum(1 for charge in self.charges if charge.invoice == invoice and charge.succeeded)
+
+    def refunded(self, payment_intent: str) -> int:
+        """What refunds take back from the PaymentIntent (failed and canceled ones not)."""
+        return sum(
+            refund["amount"]
+            for refund in self.refunds.values()
+            if refund["payment_intent"] == payment_intent and refund["status"] in _REFUND_TAKES
+        )
 
     # Test helpers -----------------------------------------------------------------
 
@@ -243,6 +283,33 @@ class StripeFake:
     def accept_charges(self, card: str) -> None:
         self._declines.pop(card, None)
 
+    def payment_intent_of(self, invoice: str) -> str:
+        """The PaymentIntent of the invoice's paid payment (KeyError while unpaid)."""
+        for payment in self._payments_of(invoice):
+            if payment["status"] == "paid":
+                return str(payment["payment"]["payment_intent"])
+        raise KeyError(f"{invoice} has no paid payment")
+
+    def delay_refunds(self, delayed: bool = True) -> None:
+        """Later refunds start pending (until `settle_refund` or `fail_refund`) instead of
+        succeeded at once; False brings back the default."""
+        self._refunds_start = "pending" if delayed else "succeeded"
+
+    def settle_refund(self, refund_id: str) -> None:
+        """The bank took a pending refund: it succeeded."""
+        refund = self.refunds[refund_id]
+        if refund["status"] not in ("pending", "requires_action"):
+            raise ValueError(f"{refund_id} is {refund['status']}")
+        refund.update(status="succeeded", pending_reason=None)
+
+    def fail_refund(self, refund_id: str, reason: str = "expired_or_canceled_card") -> None:
+        """The refund failed after it was made (from pending, or even once succeeded, as
+        Stripe reports asynchronously): its amount is refundable again."""
+        refund = self.refunds[refund_id]
+        if refund["status"] not in _REFUND_TAKES:
+            raise ValueError(f"{refund_id} is {refund['status']}")
+        refund.update(status="failed", failure_reason=reason, pending_reason=None)
+
     def lose_next_answer(self, method: str, route: str) -> None:
         """The next such request runs (and its answer is stored under its idempotency
         key), but the client gets a 500, as if the connection dropped on the way back."""
@@ -264,7 +331,11 @@ class StripeFake:
             )
             key = request.headers.get("Idempotency-Key") if method == "POST" else None
             status, body, replayed = self._answer(method, path, params, key)
-            self.calls.append(Call(method, path, route_of(path), key, params, status, replayed))
+            shown = {name: value for name, value in params.items() if name != "expand"}
+            expand = tuple(params.get("expand", []))
+            self.calls.append(
+                Call(method, path, route_of(path), key, shown, status, replayed, expand)
+            )
         headers = {"Request-Id": _new_id("req")}
         if replayed:
             headers["Idempotent-Replayed"] = "true"
@@ -307,7 +378,8 @@ class StripeFake:
             return error.status, error.body
         ids = [part for part in path.split("/") if _ID_RE.match(part)]
         try:
-            return handler(ids, params)
+            status, body = handler(ids, params)
+            return status, self._expanded(body, params.get("expand", []))
         except StripeError as error:
             return error.status, error.body
 
@@ -324,17 +396,37 @@ class StripeFake:
             ("POST", "/v1/setup_intents"): lambda _, p: self._create_setup(p),
             ("GET", "/v1/setup_intents/{id}"): lambda i, p: self._get("setup_intents", i[0], p),
             ("GET", "/v1/payment_methods/{id}"): lambda i, p: self._get("cards", i[0], p),
+            ("GET", "/v1/payment_intents/{id}"): lambda i, p: self._get("payment_intents", i[0], p),
+            ("POST", "/v1/refunds"): lambda _, p: self._create_refund(p),
+            ("GET", "/v1/refunds/{id}"): lambda i, p: self._get("refunds", i[0], p),
         }
 
     # Objects ----------------------------------------------------------------------
 
     def _get(self, kind: str, object_id: str, params: Params) -> Answer:
-        expanded = dict(self._find(kind, object_id, 404))
-        for field in params.get("expand", []):
-            reference = expanded.get(field)
+        return 200, self._find(kind, object_id, 404)
+
+    def _expanded(self, body: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+        """A copy of the answer with `fields` expanded (the stored object is untouched)."""
+        expanded = dict(body)
+        for field in fields:
+            if body.get("object") == "invoice" and field == "payments":
+                expanded["payments"] = {
+                    "object": "list",
+                    "data": self._payments_of(body["id"]),
+                    "has_more": False,
+                    "url": f"/v1/invoice_payments?invoice={body['id']}",
+                }
+                continue
+            if field not in body:
+                raise _invalid(f"This property cannot be expanded ({field}).")
+            reference = body[field]
             if isinstance(reference, str):
                 expanded[field] = self._find(_PREFIXES[reference.split("_")[0]], reference)
-        return 200, expanded
+        return expanded
+
+    def _payments_of(self, invoice_id: str) -> list[dict[str, Any]]:
+        return [p for p in self.invoice_payments.values() if p["invoice"] == invoice_id]
 
     def _find(self, kind: str, object_id: str, status: int = 400) -> dict[str, Any]:
         """The stored object itself; unknown ids are 404 in the path, 400 in a parameter."""
@@ -450,7 +542,44 @@ class StripeFake:
             message = "Your card was declined."
             raise StripeError(402, "card_error", message, code=code, decline_code=decline_code)
         self._mark_paid(invoice)
+        self._record_payment(invoice, card["id"])
         return 200, invoice
+
+    def _record_payment(self, invoice: dict[str, Any], card: str) -> None:
+        """What a successful pay leaves: a succeeded PaymentIntent (with its charge) and
+        a paid InvoicePayment naming it."""
+        now = int(time.time())
+        amount, currency = invoice["amount_paid"], invoice["currency"]
+        intent_id = _new_id("pi")
+        self.payment_intents[intent_id] = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": amount,
+            "currency": currency,
+            "customer": invoice["customer"],
+            "payment_method": card,
+            "latest_charge": _new_id("ch"),
+            "status": "succeeded",
+            "metadata": {},
+            "livemode": False,
+            "created": now,
+        }
+        payment_id = _new_id("inpay")
+        self.invoice_payments[payment_id] = {
+            "id": payment_id,
+            "object": "invoice_payment",
+            "invoice": invoice["id"],
+            "amount_paid": amount,
+            "amount_requested": amount,
+            "currency": currency,
+            "is_default": True,
+            "status": "paid",
+            "payment": {"type": "payment_intent", "payment_intent": intent_id},
+            "status_transitions": {"canceled_at": None, "paid_at": now},
+            "livemode": False,
+            "created": now,
+        }
 
     def _mark_paid(self, invoice: dict[str, Any]) -> None:
         invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0)
@@ -488,3 +617,41 @@ class StripeFake:
             "created": int(time.time()),
         }
         return 200, self.setup_intents[intent_id]
+
+    def _create_refund(self, params: Params) -> Answer:
+        if "payment_intent" not in params:
+            raise _invalid("One of `charge` or `payment_intent` is required.")
+        intent = self._find("payment_intents", params["payment_intent"])
+        left = intent["amount_received"] - self.refunded(intent["id"])
+        if left == 0:
+            message = f"Charge {intent['latest_charge']} has already been refunded."
+            raise _invalid(message, code="charge_already_refunded")
+        amount = int(params.get("amount", left))
+        if amount < 1:
+            raise _invalid("Invalid positive integer", param="amount")
+        if amount > left:
+            raise _invalid(
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
+                code="amount_too_large",
+                param="amount",
+            )
+        refund_id = _new_id("re")
+        pending = self._refunds_start == "pending"
+        self.refunds[refund_id] = {
+            "id": refund_id,
+            "object": "refund",
+            "amount": amount,
+            "currency": intent["currency"],
+            "payment_intent": intent["id"],
+            "charge": intent["latest_charge"],
+            "status": self._refunds_start,
+            "pending_reason": "processing" if pending else None,
+            "failure_reason": None,
+            "reason": params.get("reason"),
+            "metadata": params.get("metadata", {}),
+            "balance_transaction": None,
+            "receipt_number": None,
+            "livemode": False,
+            "created": int(time.time()),
+        }
+        return 200, self.refunds[refund_id]

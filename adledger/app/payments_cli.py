@@ -1,7 +1,9 @@
-"""`adledger payments simulate` and `attach-card`: play Stripe's part for the sandbox.
+"""`adledger payments simulate`, `attach-card` and `settle-refund`: play Stripe's part for
+the sandbox.
 
 `simulate` settles a sandbox invoice; `attach-card` saves a card on a business center's
-newest card setup, as Stripe.js would. Either way the event Stripe would send is signed
+newest card setup, as Stripe.js would; `settle-refund` gives a pending sandbox refund the
+bank's answer. Either way the event Stripe would send is signed
 with the webhook secret and goes through the webhook's own checks and processing: the
 same code path a real event takes, in this process or (with --url) over HTTP to a
 running API.
@@ -26,6 +28,7 @@ from adledger.app.webhooks import deliver
 from adledger.domain.errors import NotFound
 from adledger.payments.port import Card, CardSetup
 from adledger.payments.sandbox import SETUP_SUCCEEDED, SandboxProvider
+from adledger.payments.sandbox_refunds import RefundOutcome, refund_event_type
 from adledger.payments.signing import sign_payload, verify_event
 from adledger.resolvers.context import AppState
 from adledger.schema.ids import db_id_of
@@ -58,6 +61,7 @@ def add_payments_parser(commands: Commands, command: Callable[..., Any]) -> None
     simulate.add_argument("--url", help="POST the event to this running API instead")
     simulate.set_defaults(handler=simulate_command)
     _add_attach_card_parser(actions, command)
+    _add_settle_refund_parser(actions, command)
 
 
 def _add_attach_card_parser(actions: Commands, command: Callable[..., Any]) -> None:
@@ -79,6 +83,22 @@ def _add_attach_card_parser(actions: Commands, command: Callable[..., Any]) -> N
     attach.set_defaults(handler=attach_card_command)
 
 
+def _add_settle_refund_parser(actions: Commands, command: Callable[..., Any]) -> None:
+    settle = command(
+        actions,
+        "settle-refund",
+        "give a pending sandbox refund the bank's answer and deliver the signed Stripe event",
+        "database",
+        "redis",
+        "embedded",
+        "payments",
+    )
+    settle.add_argument("reference", help="the refund's reference (re_sandbox_...)")
+    settle.add_argument("--outcome", choices=["succeeded", "failed"], required=True)
+    settle.add_argument("--url", help="POST the event to this running API instead")
+    settle.set_defaults(handler=settle_refund_command)
+
+
 def simulate_command(args: argparse.Namespace, settings: Settings) -> int:
     _require_sandbox(settings, "real invoices are paid", "settles sandbox invoices")
     with local_servers(settings.for_local_run()) as ready:
@@ -97,6 +117,28 @@ async def _simulate(
         invoice, event_type = await _sandbox(state).settle(reference, outcome)
         payload = SandboxProvider.event_payload(invoice, event_type)
         return event_type, await _send(state, payload, secret, url)
+
+
+def settle_refund_command(args: argparse.Namespace, settings: Settings) -> int:
+    _require_sandbox(settings, "real refunds are settled", "settles sandbox refunds")
+    with local_servers(settings.for_local_run()) as ready:
+        event_type, outcome = asyncio.run(
+            _settle_refund(ready, args.reference, args.outcome, args.url)
+        )
+    print(f"{args.reference}: {event_type} delivered, {outcome}")
+    return 0 if outcome in ("PROCESSED", "DUPLICATE") else 1
+
+
+async def _settle_refund(
+    settings: Settings, reference: str, outcome: RefundOutcome, url: str | None
+) -> tuple[str, str]:
+    secret = settings.webhook_secret or ""
+    if url is not None:
+        await _require_api(url)  # before settling: a dead URL must leave the refund pending
+    async with _state(settings) as state:
+        refund = await _sandbox(state).settle_refund(reference, outcome)
+        payload = SandboxProvider.refund_event_payload(refund)
+        return refund_event_type(refund), await _send(state, payload, secret, url)
 
 
 def attach_card_command(args: argparse.Namespace, settings: Settings) -> int:

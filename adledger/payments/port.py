@@ -38,6 +38,29 @@ class ProviderInvoice:
     amount_paid: int
     hosted_url: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    payment_reference: str | None = None
+    """Once paid, the payment refunds go back to (a Stripe PaymentIntent id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    key: str
+    """Our stable name for this refund, e.g. "refund:12:lot:3"."""
+    payment_reference: str
+    amount_minor: int
+    currency: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRefund:
+    reference: str
+    status: str
+    """Normalised to: pending, succeeded, failed, canceled."""
+    amount: int
+    currency: str
+    payment_reference: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +126,14 @@ class PaymentProvider(Protocol):
     async def retrieve_card_setup(self, reference: str) -> CardSetup: ...
 
     async def retrieve_card(self, reference: str) -> Card: ...
+
+    async def refund(self, request: RefundRequest) -> ProviderRefund:
+        """Give back part or all of a payment, to the method that paid it. A refund
+        cannot be canceled once made; its outcome may come later (`retrieve_refund`, the
+        refund events)."""
+        ...
+
+    async def retrieve_refund(self, reference: str) -> ProviderRefund: ...
 
     async def charge_invoice(self, reference: str, card: str, key: str) -> ProviderInvoice:
         """Pay an open invoice with a saved card, off session. A decline raises

@@ -8,6 +8,11 @@ References are derived from the idempotency key, and stored with SET NX, so a re
 Saved cards work the same way: `create_card_setup` stores a SetupIntent, the
 `adledger payments attach-card` CLI plays Stripe.js with `confirm_card_setup`, and
 `charge_invoice` pays with the card at most once per idempotency key.
+
+A paid invoice has a payment (`pi_sandbox_...`) that `refund` gives back from, never
+more than is left of it; refunds stay pending until `settle_refund` (the
+`adledger payments settle-refund` CLI) plays the bank's answer. What refunds decide is
+in `sandbox_refunds`; their state, like the rest, is kept here in Redis.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from adledger.domain.errors import PaymentDeclined, PaymentProviderFailed
+from adledger.payments import sandbox_refunds as refunds
 from adledger.payments.port import (
     Card,
     CardSetup,
@@ -34,7 +40,10 @@ from adledger.payments.port import (
     CustomerRequest,
     InvoiceRequest,
     ProviderInvoice,
+    ProviderRefund,
+    RefundRequest,
 )
+from adledger.payments.sandbox_refunds import RefundOutcome
 
 PREFIX = "adledger:sandbox"
 HOSTED_BASE = "http://sandbox.invalid/invoices"
@@ -59,6 +68,7 @@ class SandboxProvider:
         self._redis = redis
         self._failures_left = 0
         self._fail_after_create = False
+        self._fail_next_refund = False
 
     def fail_next(self, n: int, *, after_create: bool = False) -> None:
         """Make the next `n` create_invoice calls raise, as in a provider outage.
@@ -68,6 +78,10 @@ class SandboxProvider:
         """
         self._failures_left = n
         self._fail_after_create = after_create
+
+    def fail_next_refund(self) -> None:
+        """Make the next `refund` call raise before storing anything, as in an outage."""
+        self._fail_next_refund = True
 
     async def create_customer(self, request: CustomerRequest) -> str:
         reference = f"cus_sandbox_{_digest(request.key)}"
@@ -153,6 +167,38 @@ class SandboxProvider:
         change = _pay if outcome == "paid" else _fail
         return await self._update(reference, change), EVENT_FOR_OUTCOME[outcome]
 
+    async def refund(self, request: RefundRequest) -> ProviderRefund:
+        """A pending refund, stored once per key, never above what is left of the payment."""
+        if self._fail_next_refund:
+            self._fail_next_refund = False
+            raise PaymentProviderFailed("sandbox: simulated provider outage")
+        return refunds.to_refund(await self._refund_once(request))
+
+    async def retrieve_refund(self, reference: str) -> ProviderRefund:
+        return refunds.to_refund(await self._load_refund(reference))
+
+    async def settle_refund(self, reference: str, outcome: RefundOutcome) -> ProviderRefund:
+        """The bank's answer: pending becomes succeeded or failed, and a failed refund gives
+        its amount back to what is left of the payment; the same answer again changes
+        nothing, the other one after it is refused."""
+        key = _refund_key(reference)
+
+        async def apply(pipe: Pipeline) -> Record:
+            before = _parse(await pipe.get(key), "refund", reference)
+            after = refunds.settled(before, outcome)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(key, json.dumps(after))
+            if freed := refunds.freed(before, after):
+                pipe.decrby(_refunded_key(after["payment_reference"]), freed)
+            return after
+
+        record = await self._redis.transaction(apply, key, value_from_callable=True)
+        return refunds.to_refund(record)
+
+    async def refunded_amount(self, payment_reference: str) -> int:
+        """What the refunds of a payment hold, pending or succeeded (not the failed ones)."""
+        return int(await self._redis.get(_refunded_key(payment_reference)) or 0)
+
     @staticmethod
     def event_payload(
         invoice: ProviderInvoice, event_type: str, event_id: str | None = None
@@ -164,6 +210,12 @@ class SandboxProvider:
     def setup_event_payload(setup: CardSetup, event_id: str | None = None) -> bytes:
         """The body Stripe would POST for `setup_intent.succeeded` (sign it to send)."""
         return _event_body(SETUP_SUCCEEDED, _stripe_setup_intent(setup), event_id)
+
+    @staticmethod
+    def refund_event_payload(refund: ProviderRefund, event_id: str | None = None) -> bytes:
+        """The body Stripe would POST for the refund: refund.updated, or refund.failed."""
+        data_object = refunds.stripe_refund(refund)
+        return _event_body(refunds.refund_event_type(refund), data_object, event_id)
 
     def _take_failure(self) -> bool:
         if self._failures_left <= 0:
@@ -190,6 +242,9 @@ class SandboxProvider:
     async def _load_card(self, reference: str) -> Record:
         return _parse(await self._redis.get(_card_key(reference)), "card", reference)
 
+    async def _load_refund(self, reference: str) -> Record:
+        return _parse(await self._redis.get(_refund_key(reference)), "refund", reference)
+
     async def _file_setup(self, setup: Record) -> None:
         """Index the setup under its center, ranked by when it was made; a retry after a
         lost answer files it again at its first rank (ZADD NX)."""
@@ -213,6 +268,7 @@ class SandboxProvider:
             pipe.set(outcome_key, json.dumps({**outcome, "request": request}), nx=True)
             if outcome["charged"]:
                 pipe.set(invoice_key, json.dumps(outcome["invoice"]))
+                _file_payment(pipe, outcome["invoice"])
                 pipe.incr(_charges_key(reference))
             return outcome
 
@@ -228,15 +284,54 @@ class SandboxProvider:
             record = change(_parse(await pipe.get(key), "invoice", reference))
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(key, json.dumps(record))
+            _file_payment(pipe, record)
             return record
 
         record = await self._redis.transaction(apply, key, value_from_callable=True)
         return _from_record(record)
 
+    async def _refund_once(self, request: RefundRequest) -> Record:
+        """The refund stored under the key, or a new one: checked against what is left of
+        the payment and stored with its amount counted, in one transaction (WATCH/MULTI,
+        retried on races, so two refunds at once cannot both take the last of it)."""
+        reference = f"re_sandbox_{_digest(request.key)}"
+        payment = request.payment_reference
+        key = _refund_key(reference)
+        payment_key, refunded_key = _payment_key(payment), _refunded_key(payment)
+
+        async def apply(pipe: Pipeline) -> Record:
+            stored = await pipe.get(key)
+            if stored is not None:
+                return _require_same_request(json.loads(stored), asdict(request), request.key)
+            paid = _parse(await pipe.get(payment_key), "payment", payment)
+            refunds.check_refundable(paid, int(await pipe.get(refunded_key) or 0), request)
+            record = refunds.new_refund(reference, request)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(key, json.dumps(record), nx=True)
+            pipe.incrby(refunded_key, request.amount_minor)
+            return record
+
+        watched = (key, payment_key, refunded_key)
+        record: Record = await self._redis.transaction(apply, *watched, value_from_callable=True)
+        return record
+
+
+def _file_payment(pipe: Pipeline, invoice: Record) -> None:
+    """Index a paid invoice's payment by its reference, for refunds to find."""
+    if invoice.get("payment_reference"):
+        payment = refunds.payment_of(invoice)
+        pipe.set(_payment_key(payment["reference"]), json.dumps(payment))
+
 
 def _pay(record: Record) -> Record:
     _require_status(record, "pay", {"open", "paid"})
-    return {**record, "status": "paid", "amount_paid": record["amount_due"]}
+    payment = f"pi_sandbox_{_digest(record['reference'])}"
+    return {
+        **record,
+        "status": "paid",
+        "amount_paid": record["amount_due"],
+        "payment_reference": payment,
+    }
 
 
 def _fail(record: Record) -> Record:
@@ -321,6 +416,19 @@ def _charges_key(reference: str) -> str:
     return f"{PREFIX}:charges:{reference}"
 
 
+def _payment_key(reference: str) -> str:
+    return f"{PREFIX}:payment:{reference}"
+
+
+def _refunded_key(payment_reference: str) -> str:
+    """The sum of the payment's refunds that did not fail."""
+    return f"{PREFIX}:refunded:{payment_reference}"
+
+
+def _refund_key(reference: str) -> str:
+    return f"{PREFIX}:refund:{reference}"
+
+
 def _fingerprint(request: InvoiceRequest) -> Record:
     """What a retry must repeat for Stripe to accept the same idempotency key."""
     return asdict(request)
@@ -335,6 +443,7 @@ def _new_record(reference: str, request: InvoiceRequest) -> Record:
         "amount_paid": 0,
         "hosted_url": f"{HOSTED_BASE}/{reference}",
         "metadata": dict(request.metadata),
+        "payment_reference": None,
         "customer": request.customer_reference,
         "charge_automatically": request.charge_automatically,
         "request": _fingerprint(request),
@@ -376,6 +485,7 @@ def _from_record(record: Record) -> ProviderInvoice:
         amount_paid=record["amount_paid"],
         hosted_url=record["hosted_url"],
         metadata=dict(record["metadata"]),
+        payment_reference=record.get("payment_reference"),
     )
 
 

@@ -17,6 +17,14 @@ only is `allowed_payment_method_types`: on the API version this SDK pins, writin
 `payment_method_types` is refused (400, payment_method_types_no_longer_supported). A
 decline (a `CardError`, HTTP 402) is `PaymentDeclined`, not an outage; an invoice Stripe
 says is already paid (a retry whose first answer was lost) answers as the paid invoice.
+
+Payments and refunds: since API version 2025-03-31 an invoice has no `payment_intent` or
+`charge` of its own; what paid it is in its `payments` list (InvoicePayment objects, each
+naming its PaymentIntent). Stripe leaves that list out unless it is expanded, so
+`retrieve_invoice` and `charge_invoice` ask for `expand=["payments"]`; the PaymentIntent of
+the paid one is the invoice's `payment_reference`, which `refund` gives money back to.
+A refund's outcome may come later: `pending` (and `requires_action`) until Stripe says
+`succeeded` or `failed`, and even a succeeded refund can fail afterwards.
 """
 
 from __future__ import annotations
@@ -39,9 +47,20 @@ from adledger.payments.port import (
     CustomerRequest,
     InvoiceRequest,
     ProviderInvoice,
+    ProviderRefund,
+    RefundRequest,
 )
 
 T = TypeVar("T")
+
+# Stripe's refund statuses as the port's: pending, succeeded, failed, canceled.
+_REFUND_STATUSES = {
+    "pending": "pending",
+    "requires_action": "pending",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "canceled",
+}
 
 # Stripe echoes (masked) keys in authentication errors; never let one reach a message.
 _SECRET_RE = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[0-9A-Za-z*]+")
@@ -159,8 +178,9 @@ class StripeProvider:
         return self._normalise(invoice)
 
     async def retrieve_invoice(self, reference: str) -> ProviderInvoice:
+        params: stripe.params.InvoiceRetrieveParams = {"expand": ["payments"]}
         invoice = await self._call(
-            "retrieve the invoice", self._client.v1.invoices.retrieve_async(reference)
+            "retrieve the invoice", self._client.v1.invoices.retrieve_async(reference, params)
         )
         return self._normalise(invoice)
 
@@ -200,7 +220,11 @@ class StripeProvider:
         """Pay with the saved card, off session; the port says what each outcome means.
         Stripe stores a decline under the idempotency key as well: the same key replays
         it, so a new attempt (after the customer changed the card, say) needs a new key."""
-        params: stripe.params.InvoicePayParams = {"payment_method": card, "off_session": True}
+        params: stripe.params.InvoicePayParams = {
+            "payment_method": card,
+            "off_session": True,
+            "expand": ["payments"],
+        }
         pay = self._client.v1.invoices.pay_async(reference, params, _key(f"{key}:pay"))
         try:
             invoice = await self._call("pay the invoice", pay)
@@ -209,6 +233,26 @@ class StripeProvider:
                 raise
             return await self._paid_already(reference, failure)
         return self._normalise(invoice)
+
+    async def refund(self, request: RefundRequest) -> ProviderRefund:
+        """A refund of `amount_minor` on the PaymentIntent, in its own currency; Stripe
+        refuses more than is left unrefunded (a provider failure)."""
+        params: stripe.params.RefundCreateParams = {
+            "payment_intent": request.payment_reference,
+            "amount": request.amount_minor,
+            "metadata": dict(request.metadata),
+        }
+        refund = await self._call(
+            "refund the payment",
+            self._client.v1.refunds.create_async(params, _key(f"{request.key}:refund")),
+        )
+        return _parse("refund", refund, _to_provider_refund)
+
+    async def retrieve_refund(self, reference: str) -> ProviderRefund:
+        refund = await self._call(
+            "retrieve the refund", self._client.v1.refunds.retrieve_async(reference)
+        )
+        return _parse("refund", refund, _to_provider_refund)
 
     async def _paid_already(
         self, reference: str, failure: PaymentProviderFailed
@@ -310,6 +354,41 @@ def _to_provider_invoice(data: Mapping[str, Any]) -> ProviderInvoice:
         amount_due=_typed(data, "amount_due", int),
         amount_paid=_typed(data, "amount_paid", int),
         hosted_url=hosted_url if isinstance(hosted_url, str) else None,
+        metadata=_metadata(data),
+        payment_reference=_paid_payment_intent(data),
+    )
+
+
+def _paid_payment_intent(data: Mapping[str, Any]) -> str | None:
+    """The PaymentIntent of the invoice's first payment with status paid, from its
+    `payments` (present only when expanded); None when none is paid or not answered."""
+    if data.get("payments") is None:
+        return None
+    for payment in _typed(_typed(data, "payments", dict), "data", list):
+        if not isinstance(payment, Mapping):
+            raise TypeError(f"a payment is {payment!r}")
+        if payment.get("status") != "paid":
+            continue
+        paid_with = _typed(payment, "payment", dict)
+        if paid_with.get("type") == "payment_intent":
+            intent = _reference(paid_with, "payment_intent")
+            if intent is not None:
+                return intent
+    return None
+
+
+def _to_provider_refund(data: Mapping[str, Any]) -> ProviderRefund:
+    """Stripe's refund as the port's dataclass, its status normalised; an unknown status
+    raises like a missing field."""
+    status = _typed(data, "status", str)
+    if status not in _REFUND_STATUSES:
+        raise ValueError(f"refund status {status!r}")
+    return ProviderRefund(
+        reference=_typed(data, "id", str),
+        status=_REFUND_STATUSES[status],
+        amount=_typed(data, "amount", int),
+        currency=_typed(data, "currency", str).upper(),
+        payment_reference=_reference(data, "payment_intent"),
         metadata=_metadata(data),
     )
 
