@@ -31,6 +31,7 @@ from adledger.jobs.campaigns import (
 from adledger.jobs.credit_line import close_credit_line_cycles_cron
 from adledger.jobs.installments import issue_invoices_cron
 from adledger.jobs.ledger import Ctx, verify_ledger_cron, verify_ledger_job
+from adledger.jobs.refunds import send_refunds_cron
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 
 
@@ -103,6 +104,8 @@ class WorkerSettings:
         # stopped campaigns deliver again within minutes (spend itself rolls the counter).
         # Every minute: installments due are issued and charged, declined ones retried.
         cron(issue_invoices_cron, name="issue_invoices", second=20),
+        # Every minute: approved refunds the provider did not take yet.
+        cron(send_refunds_cron, name="send_refunds", second=40),
         cron(
             roll_budget_periods_cron,
             name="roll_budget_periods",

@@ -19,6 +19,7 @@ from adledger.store import (
     invitations,
     invoice_pages,
     plan_adjustments,
+    refunds,
     users,
     wallets,
 )
@@ -48,6 +49,8 @@ class Loaders:
         self.top_up = self._rows(billing.top_ups_by_ids, "id")
         self.subscription = self._rows(billing.subscriptions_by_center, "business_center_id")
         self.campaign = self._rows(campaigns.campaigns_by_ids, "id")
+        self.pending_refunds: DataLoader[int, int] = DataLoader(self._pending_refunds)
+        self.refunds_of_request: DataLoader[int, list[Any]] = DataLoader(self._refunds_of)
         self.cancellation_request = self._rows(
             plan_adjustments.requests_of_campaigns, "campaign_id"
         )
@@ -117,6 +120,17 @@ class Loaders:
     async def _balances(self, keys: list[int]) -> list[dict[str, int]]:
         sums = await self._ctx.read(lambda s: wallets.balances_by_wallet(s, keys))
         return [sums.get(key, {}) for key in keys]
+
+    async def _pending_refunds(self, keys: list[int]) -> list[int]:
+        found = await self._ctx.read(lambda s: refunds.pending_by_wallet(s, keys))
+        return [found.get(key, 0) for key in keys]
+
+    async def _refunds_of(self, keys: list[int]) -> list[list[Any]]:
+        rows = await self._ctx.read(lambda s: refunds.refunds_of_requests(s, keys))
+        grouped: dict[int, list[Any]] = defaultdict(list)
+        for row in rows:
+            grouped[row.refund_request_id].append(row)
+        return [grouped.get(key, []) for key in keys]
 
     async def _members(self, keys: list[int]) -> list[list[tuple[str, str]]]:
         members = await self._ctx.read(lambda s: centers.members_by_center(s, keys))

@@ -16,6 +16,7 @@ from adledger.schema.campaigns import Campaign
 from adledger.schema.pages import PageArgs
 from adledger.schema.plans import CancellationRequestConnection, CancellationRequestStatus
 from adledger.services import plan_adjustments as service
+from adledger.services import refunds
 from adledger.services.actor import Actor
 from adledger.store import plan_adjustments as store
 
@@ -48,10 +49,19 @@ async def resolve_cancellation_request(
     async def run(session: AsyncSession, actor: Actor) -> service.RequestOutcome:
         request_id = decode_id(input.request_id, "CancellationRequest", ("input", "requestId"))
         return await service.resolve_cancellation(
-            session, actor, request_id, input.note, ctx.state.now(), input.idempotency_key
+            session,
+            actor,
+            request_id,
+            input.note,
+            ctx.state.now(),
+            input.idempotency_key,
+            service.Resolution(input.resolution.value),
         )
 
     async def render(outcome: service.RequestOutcome) -> Any:
+        if outcome.refund_request_id is not None:
+            # One the provider does not take now is made by the send-refunds job.
+            await refunds.send_refunds(ctx.write, ctx.state.provider, outcome.refund_request_id)
         row = await ctx.loaders.campaign.load(outcome.campaign_id)
         return results.ResolveCancellationRequestSuccess(campaign=Campaign.from_row(row))
 

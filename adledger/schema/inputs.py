@@ -17,6 +17,7 @@ from adledger.schema.enums import (
 )
 from adledger.schema.input_plans import planned
 from adledger.schema.money import MoneyInput
+from adledger.schema.plans import CancellationResolution
 
 
 @strawberry.input
@@ -165,8 +166,31 @@ class CreateCardSetupInput:
 
 
 @strawberry.input
+class RequestRefundInput:
+    wallet_id: strawberry.ID
+    amount: MoneyInput = strawberry.field(
+        description="Unused credit balance (cash) to send back to the payments."
+    )
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class ApproveRefundInput:
+    refund_request_id: strawberry.ID
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class DeclineRefundInput:
+    refund_request_id: strawberry.ID
+    reason: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
 class ResolveCancellationRequestInput:
     request_id: strawberry.ID
+    resolution: CancellationResolution = CancellationResolution.CREDIT
     note: str = strawberry.field(description="Why, for the audit trail (1 to 500 characters).")
     idempotency_key: str | None = None
 

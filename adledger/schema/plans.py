@@ -24,9 +24,15 @@ class CancellationRequestStatus(enum.Enum):
     RESOLVED = "RESOLVED"
 
 
-@strawberry.enum
+@strawberry.enum(
+    description=(
+        "CREDIT: the unspent rest of the payments back to the balance. REFUND: on from "
+        "there to the card payments of the campaign (one provider refund per payment)."
+    )
+)
 class CancellationResolution(enum.Enum):
     CREDIT = "CREDIT"
+    REFUND = "REFUND"
 
 
 @strawberry.type(

@@ -28,6 +28,7 @@ from adledger.schema.errors import (
 )
 from adledger.schema.invitations import BusinessCenterInvitation
 from adledger.schema.money import Money
+from adledger.schema.refunds import RefundRequest
 from adledger.schema.types import AdAccount, BusinessCenter, Wallet
 
 
@@ -337,6 +338,38 @@ CreateCardSetupResult = Annotated[
     | InvalidInputError
     | PaymentProviderError,
     strawberry.union("CreateCardSetupResult"),
+]
+
+
+@strawberry.type
+class RequestRefundSuccess:
+    refund_request: RefundRequest
+
+
+RequestRefundResult = Annotated[
+    RequestRefundSuccess
+    | InvalidInputError
+    | NotFoundError
+    | ForbiddenError
+    | InsufficientFundsError
+    | IdempotencyKeyReusedError,
+    strawberry.union("RequestRefundResult"),
+]
+
+
+@strawberry.type
+class RefundDecisionSuccess:
+    refund_request: RefundRequest
+
+
+RefundDecisionResult = Annotated[
+    RefundDecisionSuccess
+    | InvalidInputError
+    | NotFoundError
+    | ForbiddenError
+    | InvalidStateError
+    | IdempotencyKeyReusedError,
+    strawberry.union("RefundDecisionResult"),
 ]
 
 

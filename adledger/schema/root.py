@@ -26,6 +26,7 @@ from adledger.resolvers import (
     mutation,
     plans,
     query,
+    refunds,
     subscription,
 )
 from adledger.schema import results
@@ -35,6 +36,7 @@ from adledger.schema.errors import UserError
 from adledger.schema.input_guard import guard_mutations
 from adledger.schema.limits import ExpandedSizeLimiter, GuardedValidationCache
 from adledger.schema.plans import CancellationRequestConnection
+from adledger.schema.refunds import RefundRequestConnection
 from adledger.schema.scalars import SCALAR_MAP
 from adledger.schema.types import AdAccount, BusinessCenter, Node, Viewer, Wallet
 
@@ -48,6 +50,10 @@ class Query:
     wallet: Wallet | None = strawberry.field(resolver=query.wallet)
     campaign: Campaign | None = strawberry.field(resolver=query.campaign)
     invoice: Invoice | None = strawberry.field(resolver=query.invoice)
+    refund_requests: RefundRequestConnection = strawberry.field(
+        resolver=refunds.refund_requests,
+        description="Platform staff only: refund requests, oldest first.",
+    )
     cancellation_requests: CancellationRequestConnection = strawberry.field(
         resolver=plans.cancellation_requests,
         description="Platform staff only: cancellation requests to resolve, oldest first.",
@@ -90,6 +96,21 @@ class Mutation:
             "ADMIN or FINANCE_MANAGER: ad accounts draw on the business center balance as they "
             "spend. Once and for ever; each account's cash moves to the center (Budget Sync)."
         ),
+    )
+    request_refund: results.RequestRefundResult = strawberry.mutation(
+        resolver=refunds.request_refund,
+        description=(
+            "ADMIN or FINANCE_MANAGER: unused credit balance back to the payments that brought "
+            "it in; out of cash at once, sent once the billing department approves."
+        ),
+    )
+    approve_refund: results.RefundDecisionResult = strawberry.mutation(
+        resolver=refunds.approve_refund,
+        description="Platform staff only: make the refunds, one per payment, newest first.",
+    )
+    decline_refund: results.RefundDecisionResult = strawberry.mutation(
+        resolver=refunds.decline_refund,
+        description="Platform staff only: the money goes back to the balance.",
     )
     resolve_cancellation_request: results.ResolveCancellationRequestResult = strawberry.mutation(
         resolver=plans.resolve_cancellation_request,

@@ -242,14 +242,23 @@ class WalletBalance:
         )
     )
     available: Money = strawberry.field(description="What can be spent now: total minus held.")
+    pending_refunds: Money = strawberry.field(
+        description=(
+            "Taken out of cash for refunds requested (or sent) and not yet gone back to the "
+            "payments: not part of cash, and back in it if a refund is declined or fails."
+        )
+    )
 
     @classmethod
     async def load(cls, info: Info, wallet: Any) -> WalletBalance:
         sums = await info.context.loaders.balances.load(wallet.id)
-        return cls.compute(sums, wallet.credit_limit, wallet.currency)
+        pending = await info.context.loaders.pending_refunds.load(wallet.id)
+        return cls.compute(sums, wallet.credit_limit, wallet.currency, pending)
 
     @classmethod
-    def compute(cls, sums: dict[str, int], credit_limit: int, currency: str) -> WalletBalance:
+    def compute(
+        cls, sums: dict[str, int], credit_limit: int, currency: str, pending_refunds: int = 0
+    ) -> WalletBalance:
         held = sums.get(AccountKind.HOLD.value, 0)
         cash = sums.get(AccountKind.CASH.value, 0) + held
         vouchers = sums.get(AccountKind.VOUCHERS.value, 0)
@@ -263,6 +272,7 @@ class WalletBalance:
             credit_line_used=Money.of(used, currency),
             held=Money.of(held, currency),
             available=Money.of(total - held, currency),
+            pending_refunds=Money.of(pending_refunds, currency),
         )
 
 

@@ -19,7 +19,7 @@ from adledger.domain.campaigns import Action, CampaignStatus, transition
 from adledger.domain.errors import InvalidInput, InvalidState, NotFound
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, parse_positive_amount
-from adledger.services import access
+from adledger.services import access, refunds
 from adledger.services.actor import Actor
 from adledger.services.funding import flight_of, wallet_accounts
 from adledger.services.idempotency import run_idempotent
@@ -38,6 +38,7 @@ REQUEST_FIELD = ("input", "requestId")
 
 class Resolution(enum.StrEnum):
     CREDIT = "CREDIT"
+    REFUND = "REFUND"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,8 @@ class RequestOutcome:
     campaign_id: int
     wallet_id: int
     credited: int
+    refund_request_id: int | None = None
+    """With a refund: its provider refunds are made after the commit."""
 
 
 async def open_cancellation_request(
@@ -80,9 +83,11 @@ async def resolve_cancellation(
     note: str,
     now: datetime,
     key: str | None = None,
+    resolution: Resolution = Resolution.CREDIT,
 ) -> RequestOutcome:
-    """Staff: the unspent rest of what was paid returns to the account's cash as credit.
-    Invoices still owed stay as they are (staff void or discount them by hand)."""
+    """Staff: the unspent rest of what was paid returns to the account's cash as credit,
+    or (REFUND) goes on from there back to the card payments of the campaign. Invoices
+    still owed stay as they are (staff void or discount them by hand)."""
     access.require_staff(actor)
     found = await adjustments.request(session, request_id)
     if found is None:
@@ -97,13 +102,18 @@ async def resolve_cancellation(
         credit = max(campaign.taken - campaign.spent, 0)
         if credit:
             await _credit(session, campaign, credit, actor.user_id)
-        request.status, request.resolution, request.amount = "RESOLVED", "CREDIT", credit
+        refund_id = None
+        if resolution is Resolution.REFUND and credit:
+            refund_id = await refunds.refund_campaign_money(
+                session, campaign, credit, actor.user_id, now
+            )
+        request.status, request.resolution, request.amount = "RESOLVED", resolution.value, credit
         request.note, request.resolved_by_user_id, request.resolved_at = text, actor.user_id, now
         campaign.settled_at = now
         await repo.save(session, campaign)
-        return RequestOutcome(request.id, campaign.id, campaign.wallet_id, credit)
+        return RequestOutcome(request.id, campaign.id, campaign.wallet_id, credit, refund_id)
 
-    request_body = {"request": request_id, "note": text}
+    request_body = {"request": request_id, "note": text, "resolution": resolution.value}
     return await run_idempotent(
         session, actor, key, "resolveCancellationRequest", request_body, RequestOutcome, run
     )

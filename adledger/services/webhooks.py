@@ -15,12 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind, InvoiceStatus, TopUpStatus
 from adledger.domain.errors import PaymentProviderFailed
-from adledger.payments.port import Card, CardSetup, PaymentProvider, ProviderInvoice
+from adledger.payments.port import (
+    Card,
+    CardSetup,
+    PaymentProvider,
+    ProviderInvoice,
+    ProviderRefund,
+)
 from adledger.services import (
     cards,
     credit_line_statements,
     installments,
     invoices,
+    refunds,
     shortfalls,
     subscriptions,
     top_ups,
@@ -36,7 +43,19 @@ INVOICE_EVENTS = frozenset(
     {"invoice.paid", "invoice.payment_failed", "invoice.voided", "invoice.marked_uncollectible"}
 )
 SETUP_SUCCEEDED = "setup_intent.succeeded"
-HANDLED = INVOICE_EVENTS | {SETUP_SUCCEEDED}
+REFUND_EVENTS = frozenset(
+    {"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
+)
+HANDLED = INVOICE_EVENTS | REFUND_EVENTS | {SETUP_SUCCEEDED}
+# Invoices whose payment brought money in: refunds may go back to it (payment lots).
+LOT_KINDS = frozenset(
+    {
+        InvoiceKind.TOP_UP,
+        InvoiceKind.CAMPAIGN_SHORTFALL,
+        InvoiceKind.INSTALLMENT,
+        InvoiceKind.SUBSCRIPTION,
+    }
+)
 MAX_ATTEMPTS = 10
 
 
@@ -59,12 +78,29 @@ async def process_event(
         if event_type == SETUP_SUCCEEDED:
             setup, card = await _fetch_setup(provider, reference)
             return await transact(lambda s: _apply_setup(s, event, setup, card, now))
+        if event_type in REFUND_EVENTS:
+            fetched_refund = await provider.retrieve_refund(reference)
+            return await transact(lambda s: _apply_refund(s, event, fetched_refund, now))
         fetched = await provider.retrieve_invoice(reference)
     except PaymentProviderFailed as err:
         error = str(err)
         await transact(lambda s: repo.record_failed_event(s, event_id, event_type, event, error))
         return EventResult("FAILED")
     return await transact(lambda s: _apply(s, event, fetched, now))
+
+
+async def _apply_refund(
+    session: AsyncSession, event: dict[str, Any], fetched: ProviderRefund, now: datetime
+) -> EventResult:
+    row_id = await repo.claim_event(session, str(event["id"]), str(event["type"]), event)
+    if row_id is None:
+        return EventResult("DUPLICATE")
+    refund_id = await refunds.refund_id_of(session, fetched)
+    changed = refund_id is not None and await refunds.settle(session, refund_id, fetched, now)
+    status = "IGNORED" if refund_id is None else "PROCESSED"
+    await repo.finish_event(session, row_id, status, now)
+    wallet_id = await refunds.wallet_of_refund(session, refund_id) if changed else None
+    return EventResult(status, wallet_id)
 
 
 async def _fetch_setup(provider: PaymentProvider, reference: str) -> tuple[CardSetup, Card | None]:
@@ -192,6 +228,8 @@ async def _settle_paid(
         await invoices.flag(session, invoice, problem)
         return
     await invoices.mark_paid(session, invoice, now)
+    if invoice.kind in LOT_KINDS:
+        await refunds.record_lot(session, invoice, fetched.payment_reference, now)
     if invoice.kind == InvoiceKind.TOP_UP:
         await top_ups.credit_paid_top_up(session, invoice, now)
     elif invoice.kind == InvoiceKind.SUBSCRIPTION:

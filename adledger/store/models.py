@@ -522,6 +522,71 @@ class InvoiceAdjustment(Base):
     created_at: Mapped[datetime] = _created_at()
 
 
+class PaymentLot(Base):
+    """A payment that brought money in: refunds go back to it, never beyond its amount."""
+
+    __tablename__ = "payment_lots"
+    __table_args__ = (
+        CheckConstraint("amount > 0 AND refunded >= 0 AND refunded <= amount", name="amounts"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    business_center_id: Mapped[int] = mapped_column(
+        ForeignKey("business_centers.id", ondelete="RESTRICT"), index=True
+    )
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("invoices.id", ondelete="RESTRICT"), unique=True
+    )
+    payment_reference: Mapped[str | None] = mapped_column(String(255))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    paid_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RefundRequest(Base):
+    """Money a customer asked back to the payments that brought it in."""
+
+    __tablename__ = "refund_requests"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    business_center_id: Mapped[int] = mapped_column(
+        ForeignKey("business_centers.id", ondelete="RESTRICT"), index=True
+    )
+    wallet_id: Mapped[int] = mapped_column(ForeignKey("wallets.id", ondelete="RESTRICT"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="RESTRICT"))
+    reason: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Refund(Base):
+    """One provider refund: the part of a request that goes back to one lot."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    refund_request_id: Mapped[int] = mapped_column(
+        ForeignKey("refund_requests.id", ondelete="RESTRICT"), index=True
+    )
+    lot_id: Mapped[int] = mapped_column(ForeignKey("payment_lots.id", ondelete="RESTRICT"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    provider_reference: Mapped[str | None] = mapped_column(String(255), unique=True)
+    failure: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class SpendEvent(Base):
     """One delivery report, applied once ever: its event id is UNIQUE."""
 

@@ -179,3 +179,36 @@ async def test_bad_adjustments_are_refused_and_change_nothing(api, users, webhoo
     assert blank["discountInvoice"]["code"] == "INVALID_INPUT"
     after = await plan_of(api, shop, campaign_id)
     assert [i["amountDue"]["amount"] for i in after["invoices"]] == ["333.33", "333.33", "333.34"]
+
+
+async def test_staff_resolve_the_request_with_a_refund_to_the_card(api, users, webhooks) -> None:
+    # given a canceled GUARANTEED campaign: 333.33 paid by card, 100.00 delivered
+    shop, _ = await _guaranteed_canceled(api, users, webhooks, spent="100.00")
+    staff = await users.create("billing", staff=True)
+    listed = await _requests(api, staff.token)
+    request_id = listed["data"]["cancellationRequests"]["edges"][0]["node"]["id"]
+    # when staff resolve it with a refund
+    resolved = await api.data(
+        RESOLVE,
+        {"input": {"requestId": request_id, "note": "refund asked", "resolution": "REFUND"}},
+        staff.token,
+    )
+    # then 233.33 goes back to the card payment (pending at the provider), not to cash
+    assert resolved["resolveCancellationRequest"]["__typename"] == (
+        "ResolveCancellationRequestSuccess"
+    )
+    refunds = await api.data(
+        """{ refundRequests(status: SENT) { edges { node { amount { amount }
+          refunds { amount { amount } providerReference } } } } }""",
+        None,
+        staff.token,
+    )
+    [node] = [e["node"] for e in refunds["refundRequests"]["edges"]]
+    assert node["amount"]["amount"] == "233.33"
+    [refund] = node["refunds"]
+    assert refund["amount"]["amount"] == "233.33"
+    assert (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"] == "0.00"
+    # and once the provider confirms it, it is gone for good
+    settled = await webhooks.sandbox.settle_refund(refund["providerReference"], "succeeded")
+    answer = await webhooks.post(webhooks.sandbox.refund_event_payload(settled, "evt_cr"))
+    assert answer.json()["outcome"] == "PROCESSED"

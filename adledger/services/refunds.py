@@ -1,0 +1,401 @@
+"""Refunds of unused credit balance to the original payment method (DESIGN §9).
+
+Every payment that brought money in is a lot (`record_lot`, when its invoice is paid).
+`requestRefund` takes the amount out of the wallet's cash at once, into the platform's
+refunds clearing, so it cannot be spent twice, and waits for staff. Approved, it is split
+across the center's lots, newest first, never more than a lot holds (domain/refunds.py),
+and one provider refund per lot is made after the commit, keyed by our refund's id.
+Declined, the money is back in cash. Each provider refund then follows the provider:
+succeeded, the money leaves for good (clearing → payments); failed, it is back in cash,
+as a transaction of its own. A refund sent cannot be canceled.
+
+Lock order: the center's ledger accounts (cash), then the request, then its lots and
+refunds. Nothing else locks lots or refunds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.access import Permission
+from adledger.domain.errors import InvalidInput, InvalidState, NotFound, PaymentProviderFailed
+from adledger.domain.ledger import AccountKind, Move, TransactionKind
+from adledger.domain.money import Currency, parse_positive_amount
+from adledger.domain.refunds import Lot, split_refund
+from adledger.payments.port import PaymentProvider, ProviderRefund, RefundRequest
+from adledger.services import access
+from adledger.services.actor import Actor
+from adledger.services.idempotency import run_idempotent
+from adledger.services.ledger import post_entry
+from adledger.services.transact import Transact
+from adledger.services.wallets import MoneyIn
+from adledger.store import ledger as ledger_repo
+from adledger.store import refunds as repo
+from adledger.store import wallets as wallet_repo
+from adledger.store.models import Campaign, Invoice, PaymentLot, Refund
+from adledger.store.models import RefundRequest as RequestRow
+
+log = logging.getLogger(__name__)
+
+WALLET_FIELD = ("input", "walletId")
+REQUEST_FIELD = ("input", "refundRequestId")
+MAX_NOTE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RefundOutcome:
+    request_id: int
+    wallet_id: int
+
+
+async def record_lot(
+    session: AsyncSession, invoice: Invoice, payment_reference: str | None, paid_at: datetime
+) -> None:
+    """The payment of an invoice that brought money in (top-up, shortfall, installment,
+    plan) is a lot refunds may go back to."""
+    await repo.insert_lot(
+        session,
+        center_id=invoice.business_center_id,
+        invoice_id=invoice.id,
+        payment_reference=payment_reference,
+        currency=invoice.currency,
+        amount=invoice.subtotal - invoice.discount,
+        paid_at=paid_at,
+    )
+
+
+async def request_refund(
+    session: AsyncSession,
+    actor: Actor,
+    wallet_id: int,
+    amount: MoneyIn,
+    now: datetime,
+    key: str | None = None,
+) -> RefundOutcome:
+    """ADMIN or FINANCE_MANAGER: unused credit balance back to the payments."""
+    wallet = await wallet_repo.wallet(session, wallet_id)
+    if wallet is None:
+        raise NotFound("wallet not found", WALLET_FIELD)
+    center_id = wallet.business_center_id
+    await access.require(
+        session, actor, center_id, Permission.MOVE_MONEY, field=WALLET_FIELD, what="wallet"
+    )
+    if amount.currency.value != wallet.currency:
+        raise InvalidInput(f"the wallet holds {wallet.currency}", ("input", "amount"))
+    money = parse_positive_amount(amount.amount, Currency(wallet.currency), ("input", "amount"))
+
+    async def run() -> RefundOutcome:
+        await _take_from_cash(session, wallet_id, wallet.currency, money.minor, actor.user_id)
+        await _check_lots(session, center_id, wallet.currency, money.minor)
+        request = await repo.insert_request(
+            session,
+            RequestRow(
+                business_center_id=center_id,
+                wallet_id=wallet_id,
+                reason="CREDIT_BALANCE",
+                currency=wallet.currency,
+                amount=money.minor,
+                status="REQUESTED",
+                requested_by_user_id=actor.user_id,
+                requested_at=now,
+            ),
+        )
+        return RefundOutcome(request.id, wallet_id)
+
+    body = {"wallet": wallet_id, "amount": money.minor}
+    return await run_idempotent(session, actor, key, "requestRefund", body, RefundOutcome, run)
+
+
+async def _take_from_cash(
+    session: AsyncSession, wallet_id: int, currency: str, amount: int, actor: int
+) -> None:
+    """Out of cash at once, so it cannot be spent while staff decide (InsufficientFunds
+    when the unused balance is smaller)."""
+    cash = await wallet_repo.wallet_account(session, wallet_id, AccountKind.CASH)
+    clearing = await ledger_repo.platform_account_id(
+        session, AccountKind.REFUNDS_CLEARING, currency
+    )
+    await post_entry(
+        session,
+        operation="refund_request",
+        moves=[Move(cash.id, clearing, amount, TransactionKind.REFUND)],
+        description="Refund requested to the original payment method",
+        actor_user_id=actor,
+    )
+
+
+async def _check_lots(session: AsyncSession, center_id: int, currency: str, amount: int) -> None:
+    """What the payments still hold, less what open requests will take from them."""
+    lots = await repo.lots_of_center(session, center_id, currency, lock=True)
+    claimed = await repo.requested_total(session, center_id, currency)
+    held = sum(lot.amount - lot.refunded for lot in lots) - claimed
+    if amount > held:
+        raise InvalidInput(
+            "a refund goes back to the payments that brought the money in, and they hold "
+            f"{max(held, 0)} minor units not yet refunded or requested",
+            ("input", "amount"),
+        )
+
+
+async def approve_refund(
+    session: AsyncSession, actor: Actor, request_id: int, now: datetime, key: str | None = None
+) -> RefundOutcome:
+    """Staff: split the request across the lots, newest first; the provider refunds are
+    made after the commit (`send_refunds`)."""
+    access.require_staff(actor)
+
+    async def run() -> RefundOutcome:
+        request = await _open_request(session, request_id)
+        lots = await repo.lots_of_center(
+            session, request.business_center_id, request.currency, lock=True
+        )
+        await _split(session, request.id, request.amount, lots)
+        await repo.update_request(
+            session, request.id, status="SENT", decided_by_user_id=actor.user_id, decided_at=now
+        )
+        return RefundOutcome(request.id, request.wallet_id)
+
+    body = {"request": request_id}
+    return await run_idempotent(session, actor, key, "approveRefund", body, RefundOutcome, run)
+
+
+async def _split(
+    session: AsyncSession, request_id: int, amount: int, lots: Sequence[PaymentLot]
+) -> None:
+    """One refund per lot, newest first (InvalidInput when the lots hold less)."""
+    parts = split_refund(amount, [Lot(x.id, x.amount, x.refunded) for x in lots])
+    for part in parts:
+        await repo.change_refunded(session, part.lot_id, part.amount)
+        row = Refund(
+            refund_request_id=request_id, lot_id=part.lot_id, amount=part.amount, status="PENDING"
+        )
+        await repo.insert_refund(session, row)
+
+
+async def refund_campaign_money(
+    session: AsyncSession, campaign: Campaign, amount: int, actor: int, now: datetime
+) -> int:
+    """Staff resolving a cancellation: the campaign's unspent money, already credited to its
+    account's cash by the caller (campaign locked), back to the payments that paid for the
+    campaign, decided at once. Answers the refund request's id; its refunds are made
+    after the commit."""
+    lots = await repo.lots_of_campaign(session, campaign.id, campaign.currency)
+    request = await repo.insert_request(
+        session,
+        RequestRow(
+            business_center_id=campaign.business_center_id,
+            wallet_id=campaign.wallet_id,
+            campaign_id=campaign.id,
+            reason="CANCELLATION",
+            currency=campaign.currency,
+            amount=amount,
+            status="SENT",
+            requested_by_user_id=actor,
+            requested_at=now,
+            decided_by_user_id=actor,
+            decided_at=now,
+        ),
+    )
+    await _split(session, request.id, amount, lots)
+    # Through the account's cash, visibly: credited back from the campaign, then out to
+    # the refund (a refund that fails is back in that cash, like any other).
+    await _take_from_cash(session, campaign.wallet_id, campaign.currency, amount, actor)
+    return request.id
+
+
+async def decline_refund(
+    session: AsyncSession,
+    actor: Actor,
+    request_id: int,
+    note: str,
+    now: datetime,
+    key: str | None = None,
+) -> RefundOutcome:
+    """Staff: the money goes back to the wallet's cash."""
+    access.require_staff(actor)
+    text = " ".join(note.split())
+    if not 1 <= len(text) <= MAX_NOTE:
+        raise InvalidInput(f"a reason of 1 to {MAX_NOTE} characters", ("input", "reason"))
+
+    async def run() -> RefundOutcome:
+        request = await _open_request(session, request_id)
+        await _back_to_cash(session, request, request.amount, "declined", actor.user_id)
+        await repo.update_request(
+            session,
+            request.id,
+            status="DECLINED",
+            decided_by_user_id=actor.user_id,
+            decided_at=now,
+            note=text,
+        )
+        return RefundOutcome(request.id, request.wallet_id)
+
+    body = {"request": request_id, "reason": text}
+    return await run_idempotent(session, actor, key, "declineRefund", body, RefundOutcome, run)
+
+
+async def _open_request(session: AsyncSession, request_id: int) -> RequestRow:
+    found = await repo.requests_by_ids(session, [request_id])
+    if not found:
+        raise NotFound("refund request not found", REQUEST_FIELD)
+    cash = await wallet_repo.wallet_account(session, found[0].wallet_id, AccountKind.CASH)
+    await ledger_repo.lock_accounts(session, [cash.id])  # the lock order: ledger first
+    request = await repo.lock_request(session, request_id)
+    if request is None:
+        raise NotFound("refund request not found", REQUEST_FIELD)
+    if request.status != "REQUESTED":
+        raise InvalidState(f"the refund request is {request.status}, not awaiting a decision")
+    return request
+
+
+async def _back_to_cash(
+    session: AsyncSession, request: RequestRow, amount: int, what: str, actor: int | None
+) -> None:
+    cash = await wallet_repo.wallet_account(session, request.wallet_id, AccountKind.CASH)
+    clearing = await ledger_repo.platform_account_id(
+        session, AccountKind.REFUNDS_CLEARING, request.currency
+    )
+    await post_entry(
+        session,
+        operation="refund_returned",
+        moves=[Move(clearing, cash.id, amount, TransactionKind.REFUND_RETURNED)],
+        description=f"Refund {what}: the money is back in the balance",
+        actor_user_id=actor,
+    )
+
+
+# -- the provider ---------------------------------------------------------------------
+
+
+async def send_refunds(transact: Transact, provider: PaymentProvider, request_id: int) -> int:
+    """Make at the provider each refund of the request not made yet; answers how many
+    it made. A provider that does not answer leaves the rest to the send-refunds job."""
+    refund_ids = await transact(lambda s: _unsent_of(s, request_id))
+    made = 0
+    for refund_id in refund_ids:
+        try:
+            await send_one(transact, provider, refund_id)
+        except PaymentProviderFailed as err:
+            log.warning("refund %s not made yet (%s); the job retries", refund_id, err)
+            continue
+        made += 1
+    return made
+
+
+async def _unsent_of(session: AsyncSession, request_id: int) -> list[int]:
+    refunds = await repo.refunds_of_requests(session, [request_id])
+    return [r.id for r in refunds if r.status == "PENDING" and r.provider_reference is None]
+
+
+async def send_one(transact: Transact, provider: PaymentProvider, refund_id: int) -> None:
+    """Raises PaymentProviderFailed; the key makes a retry reach the same refund."""
+    ask = await transact(lambda s: _refund_request(s, refund_id))
+    if ask is None:
+        return
+    made = await provider.refund(ask)
+    await transact(lambda s: settle(s, refund_id, made, None))
+
+
+async def _refund_request(session: AsyncSession, refund_id: int) -> RefundRequest | None:
+    refund = await repo.lock_refund(session, refund_id)
+    if refund is None or refund.provider_reference is not None or refund.status != "PENDING":
+        return None
+    lot = (await repo.lots_by_ids(session, [refund.lot_id]))[refund.lot_id]
+    assert lot.payment_reference is not None  # only such lots are split into
+    return RefundRequest(
+        key=f"refund:{refund.id}",
+        payment_reference=lot.payment_reference,
+        amount_minor=refund.amount,
+        currency=lot.currency,
+        metadata={"adledger_refund_id": str(refund.id)},
+    )
+
+
+async def settle(
+    session: AsyncSession, refund_id: int, fetched: ProviderRefund, now: datetime | None
+) -> bool:
+    """Follow the provider's refund: its reference, then its outcome once final.
+    Answers whether this changed the refund's status."""
+    refund = await repo.lock_refund(session, refund_id)
+    if refund is None:
+        return False
+    if refund.provider_reference is None:
+        await repo.update_refund(session, refund.id, provider_reference=fetched.reference)
+    if refund.status != "PENDING" or fetched.status == "pending":
+        return False
+    request = (await repo.requests_by_ids(session, [refund.refund_request_id]))[0]
+    if fetched.status == "succeeded":
+        await _gone(session, request, refund)
+    else:
+        await _failed(session, request, refund, fetched.status)
+    await repo.update_refund(
+        session,
+        refund.id,
+        status="SUCCEEDED" if fetched.status == "succeeded" else "FAILED",
+        settled_at=now,
+    )
+    await _close_request(session, request.id)
+    return True
+
+
+async def refund_id_of(session: AsyncSession, fetched: ProviderRefund) -> int | None:
+    """Our refund behind the provider's: by its reference, or (an answer we never got)
+    by the id in its metadata, when that refund has no other reference."""
+    found = await repo.refund_id_by_reference(session, fetched.reference)
+    if found is not None:
+        return found
+    raw = fetched.metadata.get("adledger_refund_id", "")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        return None
+    refund = await repo.lock_refund(session, int(raw))
+    if refund is None or refund.provider_reference not in (None, fetched.reference):
+        return None
+    return refund.id
+
+
+async def wallet_of_refund(session: AsyncSession, refund_id: int | None) -> int | None:
+    if refund_id is None:
+        return None
+    refund = await repo.lock_refund(session, refund_id)
+    if refund is None:
+        return None
+    return (await repo.requests_by_ids(session, [refund.refund_request_id]))[0].wallet_id
+
+
+async def _gone(session: AsyncSession, request: RequestRow, refund: Refund) -> None:
+    clearing = await ledger_repo.platform_account_id(
+        session, AccountKind.REFUNDS_CLEARING, request.currency
+    )
+    payments = await ledger_repo.platform_account_id(
+        session, AccountKind.PAYMENTS_CLEARING, request.currency
+    )
+    await post_entry(
+        session,
+        operation="refund_paid",
+        moves=[Move(clearing, payments, refund.amount, TransactionKind.REFUND)],
+        description="Refund to the original payment method made",
+        actor_user_id=None,
+        idempotency_key=f"refund:{refund.id}:settled",
+    )
+
+
+async def _failed(session: AsyncSession, request: RequestRow, refund: Refund, status: str) -> None:
+    await repo.change_refunded(session, refund.lot_id, -refund.amount)
+    await repo.update_refund(session, refund.id, failure=f"the provider's refund {status}")
+    await _back_to_cash(session, request, refund.amount, "failed", None)
+
+
+async def _close_request(session: AsyncSession, request_id: int) -> None:
+    refunds = await repo.refunds_of_requests(session, [request_id])
+    statuses = {r.status for r in refunds}
+    if "PENDING" in statuses:
+        return
+    final = "SUCCEEDED" if statuses == {"SUCCEEDED"} else "FAILED"
+    if statuses == {"SUCCEEDED", "FAILED"}:
+        final = "PARTLY_FAILED"
+    await repo.update_request(session, request_id, status=final)

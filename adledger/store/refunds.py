@@ -1,0 +1,186 @@
+"""Payment lots, refund requests and the provider refunds made for them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.store.models import Invoice, PaymentLot, Refund, RefundRequest
+
+OPEN_REQUEST = ("REQUESTED", "SENT")
+
+
+async def insert_lot(
+    session: AsyncSession,
+    *,
+    center_id: int,
+    invoice_id: int,
+    payment_reference: str | None,
+    currency: str,
+    amount: int,
+    paid_at: datetime,
+) -> None:
+    """Once per invoice, whoever records its payment first."""
+    await session.execute(
+        pg_insert(PaymentLot)
+        .values(
+            business_center_id=center_id,
+            invoice_id=invoice_id,
+            payment_reference=payment_reference,
+            currency=currency,
+            amount=amount,
+            refunded=0,
+            paid_at=paid_at,
+        )
+        .on_conflict_do_nothing(index_elements=["invoice_id"])
+    )
+
+
+async def lots_of_center(
+    session: AsyncSession, center_id: int, currency: str, *, lock: bool = False
+) -> list[PaymentLot]:
+    """The center's refundable lots (those with a provider payment), oldest first."""
+    stmt = (
+        select(PaymentLot)
+        .where(
+            PaymentLot.business_center_id == center_id,
+            PaymentLot.currency == currency,
+            PaymentLot.payment_reference.is_not(None),
+        )
+        .order_by(PaymentLot.id)
+    )
+    if lock:
+        stmt = stmt.with_for_update(key_share=True)
+    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def lots_of_campaign(
+    session: AsyncSession, campaign_id: int, currency: str
+) -> list[PaymentLot]:
+    """The refundable lots of a campaign's own invoices (its installments), locked."""
+    stmt = (
+        select(PaymentLot)
+        .join(Invoice, Invoice.id == PaymentLot.invoice_id)
+        .where(
+            Invoice.campaign_id == campaign_id,
+            PaymentLot.currency == currency,
+            PaymentLot.payment_reference.is_not(None),
+        )
+        .order_by(PaymentLot.id)
+        .with_for_update(of=PaymentLot, key_share=True)
+    )
+    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def lots_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, PaymentLot]:
+    stmt = select(PaymentLot).where(PaymentLot.id.in_(ids))
+    return {lot.id: lot for lot in await session.scalars(stmt)}
+
+
+async def change_refunded(session: AsyncSession, lot_id: int, delta: int) -> None:
+    stmt = update(PaymentLot).where(PaymentLot.id == lot_id)
+    await session.execute(stmt.values(refunded=PaymentLot.refunded + delta))
+
+
+async def requested_total(session: AsyncSession, center_id: int, currency: str) -> int:
+    """What open requests not yet split into refunds will take from the lots."""
+    stmt = select(func.coalesce(func.sum(RefundRequest.amount), 0)).where(
+        RefundRequest.business_center_id == center_id,
+        RefundRequest.currency == currency,
+        RefundRequest.status == "REQUESTED",
+    )
+    return int((await session.scalars(stmt)).one())
+
+
+async def insert_request(session: AsyncSession, request: RefundRequest) -> RefundRequest:
+    session.add(request)
+    await session.flush()
+    return request
+
+
+async def lock_request(session: AsyncSession, request_id: int) -> RefundRequest | None:
+    stmt = select(RefundRequest).where(RefundRequest.id == request_id)
+    stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
+    return await session.scalar(stmt)
+
+
+async def requests_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[RefundRequest]:
+    stmt = select(RefundRequest).where(RefundRequest.id.in_(ids))
+    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def update_request(session: AsyncSession, request_id: int, **values: Any) -> None:
+    stmt = update(RefundRequest).where(RefundRequest.id == request_id)
+    await session.execute(stmt.values(**values))
+
+
+async def insert_refund(session: AsyncSession, refund: Refund) -> Refund:
+    session.add(refund)
+    await session.flush()
+    return refund
+
+
+async def refunds_of_requests(
+    session: AsyncSession, request_ids: Sequence[int], *, lock: bool = False
+) -> list[Refund]:
+    stmt = select(Refund).where(Refund.refund_request_id.in_(request_ids)).order_by(Refund.id)
+    if lock:
+        stmt = stmt.with_for_update(key_share=True)
+    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def refund_id_by_reference(session: AsyncSession, reference: str) -> int | None:
+    return await session.scalar(select(Refund.id).where(Refund.provider_reference == reference))
+
+
+async def lock_refund(session: AsyncSession, refund_id: int) -> Refund | None:
+    stmt = select(Refund).where(Refund.id == refund_id).with_for_update(key_share=True)
+    return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def update_refund(session: AsyncSession, refund_id: int, **values: Any) -> None:
+    await session.execute(update(Refund).where(Refund.id == refund_id).values(**values))
+
+
+async def unsent_refund_ids(session: AsyncSession, limit: int) -> list[int]:
+    """Refunds decided but not yet made at the provider (an outage, a crash)."""
+    stmt = (
+        select(Refund.id)
+        .where(Refund.status == "PENDING", Refund.provider_reference.is_(None))
+        .order_by(Refund.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def request_pages(
+    session: AsyncSession, status: str | None, limit: int, after_id: int | None
+) -> list[RefundRequest]:
+    """Oldest first, for the billing department."""
+    stmt = select(RefundRequest).order_by(RefundRequest.id).limit(limit)
+    if status is not None:
+        stmt = stmt.where(RefundRequest.status == status)
+    if after_id is not None:
+        stmt = stmt.where(RefundRequest.id > after_id)
+    return list(await session.scalars(stmt))
+
+
+async def pending_by_wallet(session: AsyncSession, wallet_ids: Sequence[int]) -> dict[int, int]:
+    """Per wallet, what its open refund requests took out of its cash and has not yet
+    gone back to the payments (nor come back to the cash)."""
+    settled = (
+        select(func.coalesce(func.sum(Refund.amount), 0))
+        .where(Refund.refund_request_id == RefundRequest.id, Refund.status != "PENDING")
+        .scalar_subquery()
+    )
+    stmt = (
+        select(RefundRequest.wallet_id, func.sum(RefundRequest.amount - settled))
+        .where(RefundRequest.wallet_id.in_(wallet_ids), RefundRequest.status.in_(OPEN_REQUEST))
+        .group_by(RefundRequest.wallet_id)
+    )
+    return {wallet_id: int(total) for wallet_id, total in (await session.execute(stmt)).all()}

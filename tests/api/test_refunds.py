@@ -1,0 +1,205 @@
+"""Refunds of unused credit balance to the original payment method (DESIGN §9): out of cash
+at once, one provider refund per payment (newest first, never more than it holds), the
+provider's outcome followed, declined or failed money back in cash."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from adledger.jobs.refunds import send_refunds_job
+from tests.api.campaign_fixtures import Shop, open_shop
+from tests.helpers import add_member, top_up
+
+REQUEST = """
+mutation($input: RequestRefundInput!) { requestRefund(input: $input) {
+  __typename
+  ... on RequestRefundSuccess { refundRequest { id status amount { amount } } }
+  ... on UserError { code message field }
+} }"""
+APPROVE = """
+mutation($input: ApproveRefundInput!) { approveRefund(input: $input) {
+  __typename
+  ... on RefundDecisionSuccess { refundRequest { id status
+    refunds { amount { amount } status providerReference failure } } }
+  ... on UserError { code message field }
+} }"""
+DECLINE = """
+mutation($input: DeclineRefundInput!) { declineRefund(input: $input) {
+  __typename
+  ... on RefundDecisionSuccess { refundRequest { id status note } }
+  ... on UserError { code message field }
+} }"""
+REQUESTS = """
+query($status: RefundRequestStatus) { refundRequests(status: $status) { edges { node {
+  id status amount { amount } refunds { amount { amount } status providerReference } } } } }"""
+
+
+async def _paid_top_ups(api, webhooks, shop: Shop, *amounts: str) -> None:
+    """Each a payment at the provider: a lot refunds may go back to."""
+    for amount in amounts:
+        made = await top_up(api, shop.center.wallet_id, shop.token, amount=amount)
+        assert (await webhooks.pay(made["topUp"]["invoice"]["paymentReference"])).status_code == 200
+
+
+async def _request(api, shop: Shop, amount: str, token: str | None = None, key: str | None = None):
+    payload: dict[str, Any] = {
+        "walletId": shop.center.wallet_id,
+        "amount": {"amount": amount, "currencyCode": "USD"},
+    }
+    if key is not None:
+        payload["idempotencyKey"] = key
+    return (await api.data(REQUEST, {"input": payload}, token or shop.token))["requestRefund"]
+
+
+async def _approve(api, staff, request_id: str) -> dict[str, Any]:
+    data = await api.data(APPROVE, {"input": {"refundRequestId": request_id}}, staff.token)
+    return dict(data["approveRefund"])
+
+
+BALANCE = """query($id: ID!) { wallet(id: $id) { balance {
+  cash { amount } pendingRefunds { amount } } } }"""
+
+
+async def _cash(api, shop: Shop) -> tuple[str, str]:
+    found = (await api.data(BALANCE, {"id": shop.center.wallet_id}, shop.token))["wallet"]
+    return found["balance"]["cash"]["amount"], found["balance"]["pendingRefunds"]["amount"]
+
+
+async def _settle(webhooks, reference: str, outcome: str, event_id: str) -> Any:
+    refund = await webhooks.sandbox.settle_refund(reference, outcome)
+    return await webhooks.post(webhooks.sandbox.refund_event_payload(refund, event_id))
+
+
+async def test_a_refund_goes_back_payment_by_payment_newest_first(api, users, webhooks) -> None:
+    # given two paid top-ups, 100.00 then 80.00 (cash 180.00)
+    shop = await open_shop(api, users)
+    await _paid_top_ups(api, webhooks, shop, "100.00", "80.00")
+    staff = await users.create("billing", staff=True)
+    # when 150.00 is requested back
+    requested = await _request(api, shop, "150.00")
+    # then it leaves cash at once, and waits
+    assert requested["refundRequest"]["status"] == "REQUESTED"
+    assert await _cash(api, shop) == ("30.00", "150.00")
+    # when staff approve
+    approved = await _approve(api, staff, requested["refundRequest"]["id"])
+    # then two provider refunds: 80.00 to the newest payment, 70.00 to the older
+    refunds = approved["refundRequest"]["refunds"]
+    assert [(r["amount"]["amount"], r["status"]) for r in refunds] == [
+        ("80.00", "PENDING"),
+        ("70.00", "PENDING"),
+    ]
+    assert all(r["providerReference"].startswith("re_sandbox_") for r in refunds)
+    # when the provider says both succeeded
+    for n, refund in enumerate(refunds):
+        answer = await _settle(webhooks, refund["providerReference"], "succeeded", f"evt_r{n}")
+        assert answer.json()["outcome"] == "PROCESSED"
+    # then the request succeeded and nothing is pending any more
+    listed = await api.data(REQUESTS, {"status": "SUCCEEDED"}, staff.token)
+    assert [e["node"]["amount"]["amount"] for e in listed["refundRequests"]["edges"]] == ["150.00"]
+    assert await _cash(api, shop) == ("30.00", "0.00")
+
+
+async def test_a_failed_provider_refund_returns_the_money_to_cash(
+    api, users, webhooks, sessions
+) -> None:
+    shop = await open_shop(api, users)
+    await _paid_top_ups(api, webhooks, shop, "100.00")
+    staff = await users.create("billing", staff=True)
+    requested = await _request(api, shop, "60.00")
+    approved = await _approve(api, staff, requested["refundRequest"]["id"])
+    [refund] = approved["refundRequest"]["refunds"]
+
+    answer = await _settle(webhooks, refund["providerReference"], "failed", "evt_fail")
+    again = await _settle(webhooks, refund["providerReference"], "failed", "evt_fail")
+
+    assert (answer.json()["outcome"], again.json()["outcome"]) == ("PROCESSED", "DUPLICATE")
+    assert await _cash(api, shop) == ("100.00", "0.00")
+    listed = await api.data(REQUESTS, {"status": "FAILED"}, staff.token)
+    assert len(listed["refundRequests"]["edges"]) == 1
+    async with sessions() as session:
+        kinds = await session.scalars(
+            text(
+                "SELECT p.kind FROM ledger_postings p JOIN ledger_accounts a ON a.id = "
+                "p.account_id WHERE a.kind = 'cash' AND p.kind LIKE 'REFUND%' ORDER BY p.id"
+            )
+        )
+        assert list(kinds) == ["REFUND", "REFUND_RETURNED"]
+    # and the payment may be refunded again
+    retried = await _request(api, shop, "100.00")
+    assert retried["__typename"] == "RequestRefundSuccess"
+
+
+async def test_a_declined_request_returns_the_money_and_nothing_is_sent(api, users, webhooks):
+    shop = await open_shop(api, users)
+    await _paid_top_ups(api, webhooks, shop, "100.00")
+    staff = await users.create("billing", staff=True)
+    requested = await _request(api, shop, "40.00")
+    request_id = requested["refundRequest"]["id"]
+
+    declined = await api.data(
+        DECLINE, {"input": {"refundRequestId": request_id, "reason": "not eligible"}}, staff.token
+    )
+    late = await _approve(api, staff, request_id)
+
+    assert declined["declineRefund"]["refundRequest"]["status"] == "DECLINED"
+    assert late["code"] == "INVALID_STATE"
+    assert await _cash(api, shop) == ("100.00", "0.00")
+
+
+async def test_bad_requests_are_refused_and_change_nothing(api, users, webhooks) -> None:
+    shop = await open_shop(api, users)
+    await _paid_top_ups(api, webhooks, shop, "100.00")
+    other = await open_shop(api, users)
+    analyst = await users.create("analyst")
+    await add_member(api, shop.center, analyst, "FINANCE_ANALYST")
+
+    above_cash = await _request(api, shop, "100.01")
+    above_lots_shop = await open_shop(api, users)
+    await users.fund(above_lots_shop.center.wallet_id, "10.00")  # cash no payment brought
+    above_lots = await _request(api, above_lots_shop, "1.00")
+    foreign = await _request(api, shop, "1.00", token=other.token)
+    forbidden = await _request(api, shop, "1.00", token=analyst.token)
+    precise = await _request(api, shop, "1.001")
+
+    assert above_cash["code"] == "INSUFFICIENT_FUNDS"
+    assert above_lots["code"] == "INVALID_INPUT" and "payments" in above_lots["message"]
+    assert foreign["code"] == "NOT_FOUND"
+    assert forbidden["code"] == "FORBIDDEN"
+    assert precise["code"] == "INVALID_INPUT"
+    assert await _cash(api, shop) == ("100.00", "0.00")
+
+
+async def test_the_same_key_twice_is_one_request_and_two_requests_never_exceed_the_lots(
+    api, users, webhooks
+) -> None:
+    shop = await open_shop(api, users)
+    await _paid_top_ups(api, webhooks, shop, "100.00")
+    await users.fund(shop.center.wallet_id, "50.00")  # cash no payment brought
+
+    first = await _request(api, shop, "30.00", key="r-1")
+    replay = await _request(api, shop, "30.00", key="r-1")
+    beyond = await _request(api, shop, "80.00")
+
+    assert first["refundRequest"]["id"] == replay["refundRequest"]["id"]
+    assert beyond["code"] == "INVALID_INPUT"  # 30.00 of the 100.00 already requested
+    assert await _cash(api, shop) == ("120.00", "30.00")
+
+
+async def test_a_refund_the_provider_did_not_take_is_made_by_the_job(
+    api, users, webhooks, jobs, app_provider
+) -> None:
+    shop = await open_shop(api, users)
+    await _paid_top_ups(api, webhooks, shop, "100.00")
+    staff = await users.create("billing", staff=True)
+    requested = await _request(api, shop, "25.00")
+    app_provider.fail_next_refund()
+
+    approved = await _approve(api, staff, requested["refundRequest"]["id"])
+    report = await send_refunds_job(jobs, datetime.now(UTC))
+    again = await send_refunds_job(jobs, datetime.now(UTC))
+
+    assert approved["refundRequest"]["refunds"][0]["providerReference"] is None
+    assert (report.made, str(again)) == (1, "no refunds to send")
