@@ -6,6 +6,7 @@ import typing
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
@@ -13,6 +14,7 @@ from adledger.domain.errors import DomainError, NotFound
 from adledger.schema import inputs, results
 from adledger.schema.errors import to_user_error
 from adledger.schema.ids import db_id_of
+from adledger.schema.pages import PageArgs
 from adledger.schema.types import AdAccount, BusinessCenter, Wallet
 from adledger.services import business_centers as center_service
 from adledger.services import wallets as wallet_service
@@ -180,3 +182,20 @@ async def set_credit_line(
         return results.SetCreditLineSuccess(business_center=center)
 
     return await mutate(info, results.SetCreditLineResult, run, render)
+
+
+async def staff_queue(
+    info: Info,
+    status: str | None,
+    first: int | None,
+    after: str | None,
+    fetch: Callable[[AsyncSession, str | None, int, int | None], Awaitable[list[Any]]],
+) -> tuple[PageArgs, list[Any]]:
+    """A page of what the billing department works through (staff only: FORBIDDEN for
+    anyone else), oldest first: `fetch(session, status, limit, after_id)`."""
+    actor = await info.context.require_actor()
+    if not actor.is_staff:
+        raise GraphQLError("platform staff only", extensions={"code": "FORBIDDEN"})
+    args = PageArgs.parse(first, after)
+    rows = await info.context.read(lambda s: fetch(s, status, args.fetch, args.after_id))
+    return args, rows

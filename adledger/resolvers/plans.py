@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from adledger.resolvers.mutation import decode_id, money_in, mutate
+from adledger.resolvers.mutation import decode_id, money_in, mutate, staff_queue
 from adledger.schema import inputs, results
 from adledger.schema.billing import Invoice
 from adledger.schema.campaigns import Campaign
-from adledger.schema.pages import PageArgs
 from adledger.schema.plans import CancellationRequestConnection, CancellationRequestStatus
 from adledger.services import plan_adjustments as service
 from adledger.services import refunds
@@ -28,14 +26,8 @@ async def cancellation_requests(
     after: str | None = None,
 ) -> CancellationRequestConnection:
     """Staff only: oldest first, so they are worked through in the order they came."""
-    actor = await info.context.require_actor()
-    if not actor.is_staff:
-        raise GraphQLError("platform staff only", extensions={"code": "FORBIDDEN"})
-    args = PageArgs.parse(first, after)
     wanted = None if status is None else status.value
-    rows = await info.context.read(
-        lambda s: store.requests(s, wanted, limit=args.fetch, after_id=args.after_id)
-    )
+    args, rows = await staff_queue(info, wanted, first, after, store.requests)
     campaigns = await info.context.loaders.campaign.load_many([r.campaign_id for r in rows])
     currency_of = {c.id: c.currency for c in campaigns}
     return CancellationRequestConnection.build(args, rows, currency_of)

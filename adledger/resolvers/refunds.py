@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from adledger.resolvers.mutation import decode_id, money_in, mutate
+from adledger.resolvers.mutation import decode_id, money_in, mutate, staff_queue
 from adledger.schema import inputs, results
-from adledger.schema.pages import PageArgs
 from adledger.schema.refunds import RefundRequest, RefundRequestConnection, RefundRequestStatus
 from adledger.services import refunds as service
 from adledger.services.actor import Actor
@@ -87,12 +85,6 @@ async def refund_requests(
     after: str | None = None,
 ) -> RefundRequestConnection:
     """Staff only: refund requests, oldest first."""
-    actor = await info.context.require_actor()
-    if not actor.is_staff:
-        raise GraphQLError("platform staff only", extensions={"code": "FORBIDDEN"})
-    args = PageArgs.parse(first, after)
     wanted = None if status is None else status.value
-    rows = await info.context.read(
-        lambda s: store.request_pages(s, wanted, limit=args.fetch, after_id=args.after_id)
-    )
+    args, rows = await staff_queue(info, wanted, first, after, store.request_pages)
     return RefundRequestConnection.build(args, rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +38,7 @@ async def requests_of_campaigns(
 
 async def requests(
     session: AsyncSession, status: str | None, limit: int, after_id: int | None
-) -> list[CancellationRequest]:
+) -> list[Any]:
     """Oldest first: the billing department works through them in the order they came."""
     stmt = select(CancellationRequest).order_by(CancellationRequest.id).limit(limit)
     if status is not None:

@@ -160,7 +160,7 @@ async def unsent_refund_ids(session: AsyncSession, limit: int) -> list[int]:
 
 async def request_pages(
     session: AsyncSession, status: str | None, limit: int, after_id: int | None
-) -> list[RefundRequest]:
+) -> list[Any]:
     """Oldest first, for the billing department."""
     stmt = select(RefundRequest).order_by(RefundRequest.id).limit(limit)
     if status is not None:
