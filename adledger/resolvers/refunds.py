@@ -37,6 +37,24 @@ async def request_refund(
     return await mutate(info, results.RequestRefundResult, run, render, lambda o: [o.wallet_id])
 
 
+async def refund_rejected_campaign(
+    info: Info, input: inputs.RefundRejectedCampaignInput
+) -> results.RequestRefundResult:
+    ctx = info.context
+
+    async def run(session: AsyncSession, actor: Actor) -> service.RefundOutcome:
+        campaign_id = decode_id(input.campaign_id, "Campaign", ("input", "campaignId"))
+        return await service.refund_rejected_campaign(
+            session, actor, campaign_id, ctx.state.now(), input.idempotency_key
+        )
+
+    async def render(outcome: service.RefundOutcome) -> Any:
+        await service.send_refunds(ctx.write, ctx.state.provider, outcome.request_id)
+        return results.RequestRefundSuccess(refund_request=await _request(info, outcome))
+
+    return await mutate(info, results.RequestRefundResult, run, render, lambda o: [o.wallet_id])
+
+
 async def approve_refund(
     info: Info, input: inputs.ApproveRefundInput
 ) -> results.RefundDecisionResult:

@@ -175,6 +175,12 @@ class RequestRefundInput:
 
 
 @strawberry.input
+class RefundRejectedCampaignInput:
+    campaign_id: strawberry.ID
+    idempotency_key: str | None = None
+
+
+@strawberry.input
 class ApproveRefundInput:
     refund_request_id: strawberry.ID
     idempotency_key: str | None = None

@@ -352,6 +352,7 @@ RequestRefundResult = Annotated[
     | NotFoundError
     | ForbiddenError
     | InsufficientFundsError
+    | InvalidStateError
     | IdempotencyKeyReusedError,
     strawberry.union("RequestRefundResult"),
 ]

@@ -104,6 +104,13 @@ class Mutation:
             "it in; out of cash at once, sent once the billing department approves."
         ),
     )
+    refund_rejected_campaign: results.RequestRefundResult = strawberry.mutation(
+        resolver=refunds.refund_rejected_campaign,
+        description=(
+            "ADMIN or FINANCE_MANAGER: the money a campaign rejected in review got back as "
+            "credit goes on to the payments that brought it in, at once."
+        ),
+    )
     approve_refund: results.RefundDecisionResult = strawberry.mutation(
         resolver=refunds.approve_refund,
         description="Platform staff only: make the refunds, one per payment, newest first.",

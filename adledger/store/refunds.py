@@ -97,6 +97,13 @@ async def requested_total(session: AsyncSession, center_id: int, currency: str) 
     return int((await session.scalars(stmt)).one())
 
 
+async def refunded_campaign(session: AsyncSession, campaign_id: int) -> bool:
+    stmt = select(RefundRequest.id).where(
+        RefundRequest.campaign_id == campaign_id, RefundRequest.reason == "REJECTED_CAMPAIGN"
+    )
+    return await session.scalar(stmt.limit(1)) is not None
+
+
 async def insert_request(session: AsyncSession, request: RefundRequest) -> RefundRequest:
     session.add(request)
     await session.flush()

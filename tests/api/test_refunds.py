@@ -203,3 +203,70 @@ async def test_a_refund_the_provider_did_not_take_is_made_by_the_job(
 
     assert approved["refundRequest"]["refunds"][0]["providerReference"] is None
     assert (report.made, str(again)) == (1, "no refunds to send")
+
+
+REFUND_REJECTED = """
+mutation($input: RefundRejectedCampaignInput!) { refundRejectedCampaign(input: $input) {
+  __typename
+  ... on RequestRefundSuccess { refundRequest { status amount { amount }
+    refunds { amount { amount } status } } }
+  ... on UserError { code message field }
+} }"""
+
+
+async def _rejected_campaign(api, users, webhooks) -> tuple[Shop, str]:
+    """A campaign paid from a paid top-up's money, rejected in review: credited back."""
+    from tests.helpers import campaign_action, create_campaign, launch
+
+    shop = await open_shop(api, users)
+    await _paid_top_ups(api, webhooks, shop, "300.00")
+    staff = await users.create("reviewer", staff=True)
+    move = """mutation($input: TransferBalanceInput!) { transferBalance(input: $input) {
+      __typename } }"""
+    given = {
+        "fromWalletId": shop.center.wallet_id,
+        "toWalletId": shop.account.wallet_id,
+        "amount": {"amount": "200.00", "currencyCode": "USD"},
+    }
+    moved = (await api.data(move, {"input": given}, shop.token))["transferBalance"]
+    assert moved["__typename"] == "TransferBalanceSuccess", moved
+    created = await create_campaign(api, shop.account, shop.token, budget="200.00")
+    campaign_id = created["campaign"]["id"]
+    await launch(api, campaign_id, shop.token)
+    rejected = await campaign_action(
+        api, "rejectCampaign", campaign_id, staff.token, reason="creatives failed review"
+    )
+    assert rejected["__typename"] == "CampaignActionSuccess", rejected
+    return shop, campaign_id
+
+
+async def test_a_rejected_campaigns_money_goes_back_to_the_card_at_once(
+    api, users, webhooks
+) -> None:
+    shop, campaign_id = await _rejected_campaign(api, users, webhooks)
+
+    refunded = await api.data(REFUND_REJECTED, {"input": {"campaignId": campaign_id}}, shop.token)
+    again = await api.data(REFUND_REJECTED, {"input": {"campaignId": campaign_id}}, shop.token)
+
+    request = refunded["refundRejectedCampaign"]["refundRequest"]
+    assert (request["status"], request["amount"]["amount"]) == ("SENT", "200.00")
+    assert [r["amount"]["amount"] for r in request["refunds"]] == ["200.00"]
+    assert again["refundRejectedCampaign"]["code"] == "INVALID_STATE"
+
+
+async def test_only_a_rejected_campaign_of_ones_own_is_refunded(api, users, webhooks) -> None:
+    from tests.helpers import create_campaign
+
+    shop, _ = await _rejected_campaign(api, users, webhooks)
+    draft = (await create_campaign(api, shop.account, shop.token, budget="60.00"))["campaign"]
+    stranger = await open_shop(api, users)
+
+    not_rejected = await api.data(
+        REFUND_REJECTED, {"input": {"campaignId": draft["id"]}}, shop.token
+    )
+    foreign = await api.data(
+        REFUND_REJECTED, {"input": {"campaignId": draft["id"]}}, stranger.token
+    )
+
+    assert not_rejected["refundRejectedCampaign"]["code"] == "INVALID_STATE"
+    assert foreign["refundRejectedCampaign"]["code"] == "NOT_FOUND"
