@@ -13,6 +13,7 @@ from adledger.domain.billing import TopUpStatus
 from adledger.domain.budgets import day_of
 from adledger.schema.pages import PageArgs
 from adledger.store import (
+    audit,
     billing,
     budgets,
     campaigns,
@@ -77,6 +78,7 @@ class Loaders:
             self._budget_change_pages
         )
         self.user_email: DataLoader[int, str | None] = DataLoader(self._user_emails)
+        self.audit_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(self._audit_pages)
         self.transaction_page: DataLoader[
             tuple[int, PageArgs, tuple[str, ...] | None], list[Any]
         ] = DataLoader(self._transaction_pages)
@@ -100,6 +102,15 @@ class Loaders:
             (args,) = group
             return await self._ctx.read(
                 lambda s: budgets.change_pages(s, parents, limit=args.fetch, after_id=args.after_id)
+            )
+
+        return await _grouped_pages(keys, fetch)
+
+    async def _audit_pages(self, keys: list[tuple[int, PageArgs]]) -> list[list[Any]]:
+        async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
+            (args,) = group
+            return await self._ctx.read(
+                lambda s: audit.event_pages(s, parents, limit=args.fetch, after_id=args.after_id)
             )
 
         return await _grouped_pages(keys, fetch)

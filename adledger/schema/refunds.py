@@ -105,3 +105,56 @@ class RefundRequestConnection:
             RefundRequestEdge(cursor=to_cursor(r.id), node=RefundRequest.from_row(r)) for r in shown
         ]
         return cls(edges=edges, page_info=args.page_info([r.id for r in shown], len(rows)))
+
+
+@strawberry.type(description="Something done to the business center's money: who, when, what.")
+class AuditEvent:
+    actor_user_id: strawberry.Private[int | None]
+    action: str = strawberry.field(
+        description=(
+            "REFUND_REQUESTED, REFUND_APPROVED, REFUND_DECLINED, REFUND_SUCCEEDED, "
+            "REFUND_FAILED, REJECTED_CAMPAIGN_REFUNDED, CANCELLATION_REQUESTED, "
+            "CANCELLATION_RESOLVED_CREDIT, CANCELLATION_RESOLVED_REFUND, CANCELLATION_REFUNDED, "
+            "INVOICE_VOIDED, INVOICE_DISCOUNTED"
+        )
+    )
+    subject: str
+    at: datetime
+    amount: Money | None
+    detail: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> AuditEvent:
+        amount = None if row.amount is None else Money.of(row.amount, row.currency)
+        return cls(
+            actor_user_id=row.actor_user_id,
+            action=row.action,
+            subject=row.subject,
+            at=row.at,
+            amount=amount,
+            detail=row.detail,
+        )
+
+    @strawberry.field(description="Who did it; null when the platform did (a provider event).")
+    async def actor_email(self, info: Info) -> str | None:
+        if self.actor_user_id is None:
+            return None
+        return await info.context.loaders.user_email.load(self.actor_user_id)
+
+
+@strawberry.type
+class AuditEventEdge:
+    cursor: str
+    node: AuditEvent
+
+
+@strawberry.type
+class AuditEventConnection:
+    edges: list[AuditEventEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def build(cls, args: PageArgs, rows: list[Any]) -> AuditEventConnection:
+        shown = rows[: args.first]
+        edges = [AuditEventEdge(cursor=to_cursor(r.id), node=AuditEvent.from_row(r)) for r in shown]
+        return cls(edges=edges, page_info=args.page_info([r.id for r in shown], len(rows)))

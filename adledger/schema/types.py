@@ -38,6 +38,7 @@ from adledger.schema.invitations import BusinessCenterInvitation
 from adledger.schema.money import Money
 from adledger.schema.node import Node
 from adledger.schema.pages import PageArgs, PageInfo
+from adledger.schema.refunds import AuditEventConnection
 from adledger.store.cards import SavedCard, card_of
 
 
@@ -112,6 +113,21 @@ class BusinessCenter(Node):
         args = PageArgs.parse(first, after)
         rows = await info.context.loaders.ad_account_page.load((self.db_id, args))
         return AdAccountConnection.build(args, rows)
+
+    @strawberry.field(
+        description=(
+            "What was done to the center's money (refunds, cancellations, invoices adjusted "
+            "by hand), newest first. Empty for members who may not read money."
+        )
+    )
+    async def audit_trail(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> AuditEventConnection:
+        args = PageArgs.parse(first, after)
+        if not await info.context.can(self.db_id, Permission.READ_MONEY):
+            return AuditEventConnection.build(args, [])
+        rows = await info.context.loaders.audit_page.load((self.db_id, args))
+        return AuditEventConnection.build(args, rows)
 
     @strawberry.field(
         description=(

@@ -25,6 +25,7 @@ from adledger.services.funding import flight_of, wallet_accounts
 from adledger.services.idempotency import run_idempotent
 from adledger.services.ledger import post_entry
 from adledger.services.wallets import MoneyIn
+from adledger.store import audit
 from adledger.store import billing as billing_repo
 from adledger.store import campaigns as repo
 from adledger.store import ledger as ledger_repo
@@ -73,6 +74,7 @@ async def open_cancellation_request(
             status="OPEN",
         ),
     )
+    await _audit(session, campaign, actor_user_id, "CANCELLATION_REQUESTED", now)
     await repo.save(session, campaign)
 
 
@@ -111,6 +113,8 @@ async def resolve_cancellation(
         request.note, request.resolved_by_user_id, request.resolved_at = text, actor.user_id, now
         campaign.settled_at = now
         await repo.save(session, campaign)
+        action = f"CANCELLATION_RESOLVED_{resolution.value}"
+        await _audit(session, campaign, actor.user_id, action, now, credit, text)
         return RequestOutcome(request.id, campaign.id, campaign.wallet_id, credit, refund_id)
 
     request_body = {"request": request_id, "note": text, "resolution": resolution.value}
@@ -160,6 +164,8 @@ async def void_invoice(
             **_superseded(invoice),
         )
         await adjustments.audit(session, invoice.id, actor.user_id, "VOID", due, text)
+        detail = f"invoice {invoice.number}: {text}"
+        await _audit(session, campaign, actor.user_id, "INVOICE_VOIDED", now, due, detail)
         return InvoiceOutcome(invoice.id, campaign.id)
 
     request = {"invoice": invoice_id, "reason": text}
@@ -200,6 +206,8 @@ async def discount_invoice(
             **_superseded(invoice),
         )
         await adjustments.audit(session, invoice.id, actor.user_id, "DISCOUNT", cut.minor, text)
+        detail = f"invoice {invoice.number}: {text}"
+        await _audit(session, campaign, actor.user_id, "INVOICE_DISCOUNTED", now, cut.minor, detail)
         return InvoiceOutcome(invoice.id, campaign.id)
 
     request = {"invoice": invoice_id, "amount": cut.minor, "reason": text}
@@ -261,6 +269,30 @@ async def _owe_less(
         actor_user_id=actor,
         invoice_id=invoice.id,
         campaign_id=campaign.id,
+    )
+
+
+async def _audit(
+    session: AsyncSession,
+    campaign: Campaign,
+    actor: int | None,
+    action: str,
+    at: datetime,
+    amount: int | None = None,
+    detail: str | None = None,
+) -> None:
+    await audit.record(
+        session,
+        audit.Audited(
+            campaign.business_center_id,
+            actor,
+            action,
+            f"Campaign {campaign.name}",
+            at,
+            amount,
+            campaign.currency,
+            detail,
+        ),
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,7 @@ from adledger.services.idempotency import run_idempotent
 from adledger.services.ledger import post_entry
 from adledger.services.transact import Transact
 from adledger.services.wallets import MoneyIn
+from adledger.store import audit
 from adledger.store import campaigns as campaigns_repo
 from adledger.store import ledger as ledger_repo
 from adledger.store import refunds as repo
@@ -107,6 +108,7 @@ async def request_refund(
                 requested_at=now,
             ),
         )
+        await _audit(session, request, "REFUND_REQUESTED", actor.user_id, now)
         return RefundOutcome(request.id, wallet_id)
 
     body = {"wallet": wallet_id, "amount": money.minor}
@@ -160,6 +162,7 @@ async def approve_refund(
         await repo.update_request(
             session, request.id, status="SENT", decided_by_user_id=actor.user_id, decided_at=now
         )
+        await _audit(session, request, "REFUND_APPROVED", actor.user_id, now)
         return RefundOutcome(request.id, request.wallet_id)
 
     body = {"request": request_id}
@@ -204,6 +207,7 @@ async def refund_campaign_money(
         ),
     )
     await _split(session, request.id, amount, lots)
+    await _audit(session, request, "CANCELLATION_REFUNDED", actor, now)
     # Through the account's cash, visibly: credited back from the campaign, then out to
     # the refund (a refund that fails is back in that cash, like any other).
     await _take_from_cash(session, campaign.wallet_id, campaign.currency, amount, actor)
@@ -255,6 +259,7 @@ async def refund_rejected_campaign(
             ),
         )
         await _split(session, request.id, campaign.credited, lots)
+        await _audit(session, request, "REJECTED_CAMPAIGN_REFUNDED", actor.user_id, now)
         return RefundOutcome(request.id, campaign.wallet_id)
 
     body = {"campaign": campaign_id}
@@ -298,6 +303,7 @@ async def decline_refund(
             decided_at=now,
             note=text,
         )
+        await _audit(session, request, "REFUND_DECLINED", actor.user_id, now, text)
         return RefundOutcome(request.id, request.wallet_id)
 
     body = {"request": request_id, "reason": text}
@@ -398,11 +404,20 @@ async def settle(
         await _gone(session, request, refund)
     else:
         await _failed(session, request, refund, fetched.status)
-    await repo.update_refund(
+    outcome = "SUCCEEDED" if fetched.status == "succeeded" else "FAILED"
+    await repo.update_refund(session, refund.id, status=outcome, settled_at=now)
+    await audit.record(
         session,
-        refund.id,
-        status="SUCCEEDED" if fetched.status == "succeeded" else "FAILED",
-        settled_at=now,
+        audit.Audited(
+            request.business_center_id,
+            None,
+            f"REFUND_{outcome}",
+            f"Refund {fetched.reference}",
+            now or datetime.now(UTC),
+            refund.amount,
+            request.currency,
+            f"part of refund request {request.id}",
+        ),
     )
     await _close_request(session, request.id)
     return True
@@ -453,6 +468,29 @@ async def _failed(session: AsyncSession, request: RequestRow, refund: Refund, st
     await repo.change_refunded(session, refund.lot_id, -refund.amount)
     await repo.update_refund(session, refund.id, failure=f"the provider's refund {status}")
     await _back_to_cash(session, request, refund.amount, "failed", None)
+
+
+async def _audit(
+    session: AsyncSession,
+    request: RequestRow,
+    action: str,
+    actor: int | None,
+    at: datetime,
+    detail: str | None = None,
+) -> None:
+    await audit.record(
+        session,
+        audit.Audited(
+            request.business_center_id,
+            actor,
+            action,
+            f"RefundRequest {request.id}",
+            at,
+            request.amount,
+            request.currency,
+            detail,
+        ),
+    )
 
 
 async def _close_request(session: AsyncSession, request_id: int) -> None:

@@ -587,6 +587,24 @@ class Refund(Base):
     settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class AuditEvent(Base):
+    """One thing done to a business center's money: who, when, what (append-only)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_center_id", "business_center_id", "id"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    business_center_id: Mapped[int] = mapped_column(
+        ForeignKey("business_centers.id", ondelete="RESTRICT")
+    )
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(48))
+    subject: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class SpendEvent(Base):
     """One delivery report, applied once ever: its event id is UNIQUE."""
 

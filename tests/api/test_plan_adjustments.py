@@ -154,6 +154,19 @@ async def test_staff_discount_an_installment_with_a_reason_audited(
             await session.execute(text("SELECT action, amount, reason FROM invoice_adjustments"))
         ).all()
     assert [tuple(r) for r in rows] == [("DISCOUNT", 3333, "goodwill")]
+    trail = await api.data(
+        """query($id: ID!) { businessCenter(id: $id) { auditTrail { edges { node {
+          action actorEmail amount { amount } detail } } } } }""",
+        {"id": shop.center.id},
+        shop.token,
+    )
+    [event] = [e["node"] for e in trail["businessCenter"]["auditTrail"]["edges"]]
+    assert (event["action"], event["actorEmail"], event["amount"]["amount"]) == (
+        "INVOICE_DISCOUNTED",
+        staff.email,
+        "33.33",
+    )
+    assert event["detail"].endswith(": goodwill")
 
 
 async def test_bad_adjustments_are_refused_and_change_nothing(api, users, webhooks) -> None:

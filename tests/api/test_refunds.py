@@ -270,3 +270,40 @@ async def test_only_a_rejected_campaign_of_ones_own_is_refunded(api, users, webh
 
     assert not_rejected["refundRejectedCampaign"]["code"] == "INVALID_STATE"
     assert foreign["refundRejectedCampaign"]["code"] == "NOT_FOUND"
+
+
+AUDIT = """query($id: ID!) { businessCenter(id: $id) { auditTrail(first: 10) { edges { node {
+  action subject actorEmail amount { amount } detail } } } } }"""
+
+
+async def test_every_refund_step_is_in_the_centers_audit_trail(api, users, webhooks) -> None:
+    # given a refund requested, approved, then failed at the provider; and a declined one
+    shop = await open_shop(api, users)
+    await _paid_top_ups(api, webhooks, shop, "100.00")
+    staff = await users.create("billing", staff=True)
+    first = await _request(api, shop, "30.00")
+    approved = await _approve(api, staff, first["refundRequest"]["id"])
+    reference = approved["refundRequest"]["refunds"][0]["providerReference"]
+    await _settle(webhooks, reference, "failed", "evt_audit")
+    second = await _request(api, shop, "5.00")
+    await api.data(
+        DECLINE,
+        {"input": {"refundRequestId": second["refundRequest"]["id"], "reason": "duplicate"}},
+        staff.token,
+    )
+    standard = await users.create("standard")
+    await add_member(api, shop.center, standard, "STANDARD")
+    # when the center's audit trail is read
+    trail = await api.data(AUDIT, {"id": shop.center.id}, shop.token)
+    hidden = await api.data(AUDIT, {"id": shop.center.id}, standard.token)
+    # then every step is there, newest first, with who did it
+    events = [e["node"] for e in trail["businessCenter"]["auditTrail"]["edges"]]
+    assert [(e["action"], e["actorEmail"], e["amount"]["amount"]) for e in events] == [
+        ("REFUND_DECLINED", staff.email, "5.00"),
+        ("REFUND_REQUESTED", shop.admin.email, "5.00"),
+        ("REFUND_FAILED", None, "30.00"),
+        ("REFUND_APPROVED", staff.email, "30.00"),
+        ("REFUND_REQUESTED", shop.admin.email, "30.00"),
+    ]
+    assert events[0]["detail"] == "duplicate"
+    assert hidden["businessCenter"]["auditTrail"]["edges"] == []
