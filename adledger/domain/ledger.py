@@ -74,6 +74,8 @@ class TransactionKind(enum.StrEnum):
     CREDIT_LINE_REPAYMENT = "CREDIT_LINE_REPAYMENT"
     INSTALLMENT_PAYMENT = "INSTALLMENT_PAYMENT"
     """A card payment settling part of what a campaign's plan owes."""
+    SUBSCRIPTION_REFUND = "SUBSCRIPTION_REFUND"
+    """An inactive plan period refunded to the balance it was paid from."""
     REFUND_RETURNED = "REFUND_RETURNED"
     """A refund declined by staff, or failed at the provider: the money is back in cash."""
     PLAN_ADJUSTMENT = "PLAN_ADJUSTMENT"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from graphql import GraphQLError
@@ -44,9 +44,28 @@ class AppState:
     webhook_tolerance: int = 300
     # The process's one Redis pub/sub connection; only the ASGI app serves subscriptions.
     pubsub_hub: PubSubHub | None = None
+    activity: ActivityNotes = field(default_factory=lambda: ActivityNotes())
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class ActivityNotes:
+    """The members already noted as active today by this process: a member's first
+    authenticated request of a day is written down (the inactivity refund), the others
+    cost nothing."""
+
+    def __init__(self) -> None:
+        self.day: date | None = None
+        self.seen: set[int] = set()
+
+    def first_today(self, user_id: int, today: date) -> bool:
+        if today != self.day:
+            self.day, self.seen = today, set()
+        if user_id in self.seen:
+            return False
+        self.seen.add(user_id)
+        return True
 
 
 class RequestContext:
@@ -116,7 +135,23 @@ class RequestContext:
                 if token is not None:
                     self._actor = await self.read(lambda s: users.authenticate(s, token))
                 self._authenticated = True
+                await self._note_activity(self._actor)
         return self._actor
+
+    async def _note_activity(self, actor: Actor | None) -> None:
+        """In its own short transaction, not the request's (which may only read)."""
+        if actor is None or actor.is_staff or actor.is_integration:
+            return
+        today = self.state.now().date()
+        if not self.state.activity.first_today(actor.user_id, today):
+            return
+        try:
+            async with self.state.sessions() as session:
+                await users.note_activity(session, actor.user_id, today)
+                await session.commit()
+        except Exception:
+            self.state.activity.seen.discard(actor.user_id)  # the next request tries again
+            log.exception("could not note member %s active today", actor.user_id)
 
     async def require_actor(self) -> Actor:
         actor = await self.actor()

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from adledger.resolvers.mutation import decode_id, money_in, mutate, staff_queue
 from adledger.schema import inputs, results
 from adledger.schema.refunds import RefundRequest, RefundRequestConnection, RefundRequestStatus
+from adledger.services import inactivity
 from adledger.services import refunds as service
 from adledger.services.actor import Actor
 from adledger.store import refunds as store
@@ -53,6 +54,25 @@ async def refund_rejected_campaign(
         return results.RequestRefundSuccess(refund_request=await _request(info, outcome))
 
     return await mutate(info, results.RequestRefundResult, run, render, lambda o: [o.wallet_id])
+
+
+async def request_inactivity_refund(
+    info: Info, input: inputs.RequestInactivityRefundInput
+) -> results.RequestRefundResult:
+    ctx = info.context
+
+    async def run(session: AsyncSession, actor: Actor) -> service.RefundOutcome:
+        center_id = decode_id(
+            input.business_center_id, "BusinessCenter", ("input", "businessCenterId")
+        )
+        return await inactivity.request_inactivity_refund(
+            session, actor, center_id, ctx.state.now(), input.idempotency_key
+        )
+
+    async def render(outcome: service.RefundOutcome) -> Any:
+        return results.RequestRefundSuccess(refund_request=await _request(info, outcome))
+
+    return await mutate(info, results.RequestRefundResult, run, render)
 
 
 async def approve_refund(

@@ -181,6 +181,12 @@ class RefundRejectedCampaignInput:
 
 
 @strawberry.input
+class RequestInactivityRefundInput:
+    business_center_id: strawberry.ID
+    idempotency_key: str | None = None
+
+
+@strawberry.input
 class ApproveRefundInput:
     refund_request_id: strawberry.ID
     idempotency_key: str | None = None

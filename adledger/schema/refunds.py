@@ -53,6 +53,12 @@ class RefundRequest(Node):
     wallet_id: strawberry.Private[int]
     currency: strawberry.Private[str]
     status: RefundRequestStatus
+    reason: str = strawberry.field(
+        description=(
+            "CREDIT_BALANCE (unused balance asked back), REJECTED_CAMPAIGN, CANCELLATION (a "
+            "canceled GUARANTEED campaign resolved by billing) or INACTIVITY (plan periods)."
+        )
+    )
     amount: Money
     requested_at: datetime
     decided_at: datetime | None
@@ -66,6 +72,7 @@ class RefundRequest(Node):
             wallet_id=row.wallet_id,
             currency=row.currency,
             status=RefundRequestStatus(row.status),
+            reason=row.reason,
             amount=Money.of(row.amount, row.currency),
             requested_at=row.requested_at,
             decided_at=row.decided_at,

@@ -111,6 +111,13 @@ class Mutation:
             "credit goes on to the payments that brought it in, at once."
         ),
     )
+    request_inactivity_refund: results.RequestRefundResult = strawberry.mutation(
+        resolver=refunds.request_inactivity_refund,
+        description=(
+            "ADMIN or FINANCE_MANAGER: the plan periods (at most three, ended within 90 days) "
+            "in which no member made an authenticated request, refunded once staff approve."
+        ),
+    )
     approve_refund: results.RefundDecisionResult = strawberry.mutation(
         resolver=refunds.approve_refund,
         description="Platform staff only: make the refunds, one per payment, newest first.",

@@ -108,7 +108,7 @@ async def request_refund(
                 requested_at=now,
             ),
         )
-        await _audit(session, request, "REFUND_REQUESTED", actor.user_id, now)
+        await audit_request(session, request, "REFUND_REQUESTED", actor.user_id, now)
         return RefundOutcome(request.id, wallet_id)
 
     body = {"wallet": wallet_id, "amount": money.minor}
@@ -155,14 +155,18 @@ async def approve_refund(
 
     async def run() -> RefundOutcome:
         request = await _open_request(session, request_id)
-        lots = await repo.lots_of_center(
-            session, request.business_center_id, request.currency, lock=True
-        )
-        await _split(session, request.id, request.amount, lots)
+        status = "SENT"
+        if request.reason == INACTIVITY:
+            status = await _pay_out_inactivity(session, request, actor.user_id)
+        else:
+            lots = await repo.lots_of_center(
+                session, request.business_center_id, request.currency, lock=True
+            )
+            await _split(session, request.id, request.amount, lots)
         await repo.update_request(
-            session, request.id, status="SENT", decided_by_user_id=actor.user_id, decided_at=now
+            session, request.id, status=status, decided_by_user_id=actor.user_id, decided_at=now
         )
-        await _audit(session, request, "REFUND_APPROVED", actor.user_id, now)
+        await audit_request(session, request, "REFUND_APPROVED", actor.user_id, now)
         return RefundOutcome(request.id, request.wallet_id)
 
     body = {"request": request_id}
@@ -180,6 +184,64 @@ async def _split(
             refund_request_id=request_id, lot_id=part.lot_id, amount=part.amount, status="PENDING"
         )
         await repo.insert_refund(session, row)
+
+
+INACTIVITY = "INACTIVITY"
+
+
+async def _pay_out_inactivity(session: AsyncSession, request: RequestRow, actor: int) -> str:
+    """Each plan period back where it came from: to the card payment that paid it (a
+    refund, made after the commit), or to the balance it was paid from. Answers the
+    request's status: SENT while refunds are under way, SUCCEEDED when none is."""
+    revenue = await ledger_repo.platform_account_id(session, AccountKind.REVENUE, request.currency)
+    sent = False
+    for invoice_id, amount in await repo.periods_of_request(session, request.id):
+        lot = await repo.lot_of_invoice(session, invoice_id)
+        # What other refunds already took from that payment comes back to the balance.
+        to_card = (
+            0
+            if lot is None or lot.payment_reference is None
+            else min(amount, lot.amount - lot.refunded)
+        )
+        if to_card > 0 and lot is not None:
+            await _to_refund(session, request, lot.id, to_card, revenue, actor)
+            sent = True
+        if amount - to_card > 0:
+            await _to_balance(session, request, amount - to_card, revenue, actor)
+    return "SENT" if sent else "SUCCEEDED"
+
+
+async def _to_refund(
+    session: AsyncSession, request: RequestRow, lot_id: int, amount: int, revenue: int, actor: int
+) -> None:
+    await repo.change_refunded(session, lot_id, amount)
+    await repo.insert_refund(
+        session,
+        Refund(refund_request_id=request.id, lot_id=lot_id, amount=amount, status="PENDING"),
+    )
+    clearing = await ledger_repo.platform_account_id(
+        session, AccountKind.REFUNDS_CLEARING, request.currency
+    )
+    await post_entry(
+        session,
+        operation="inactivity_refund",
+        moves=[Move(revenue, clearing, amount, TransactionKind.REFUND)],
+        description="Inactive plan period refunded to its payment",
+        actor_user_id=actor,
+    )
+
+
+async def _to_balance(
+    session: AsyncSession, request: RequestRow, amount: int, revenue: int, actor: int
+) -> None:
+    cash = await wallet_repo.wallet_account(session, request.wallet_id, AccountKind.CASH)
+    await post_entry(
+        session,
+        operation="inactivity_refund",
+        moves=[Move(revenue, cash.id, amount, TransactionKind.SUBSCRIPTION_REFUND)],
+        description="Inactive plan period refunded to the balance it was paid from",
+        actor_user_id=actor,
+    )
 
 
 async def refund_campaign_money(
@@ -207,7 +269,7 @@ async def refund_campaign_money(
         ),
     )
     await _split(session, request.id, amount, lots)
-    await _audit(session, request, "CANCELLATION_REFUNDED", actor, now)
+    await audit_request(session, request, "CANCELLATION_REFUNDED", actor, now)
     # Through the account's cash, visibly: credited back from the campaign, then out to
     # the refund (a refund that fails is back in that cash, like any other).
     await _take_from_cash(session, campaign.wallet_id, campaign.currency, amount, actor)
@@ -259,7 +321,7 @@ async def refund_rejected_campaign(
             ),
         )
         await _split(session, request.id, campaign.credited, lots)
-        await _audit(session, request, "REJECTED_CAMPAIGN_REFUNDED", actor.user_id, now)
+        await audit_request(session, request, "REJECTED_CAMPAIGN_REFUNDED", actor.user_id, now)
         return RefundOutcome(request.id, campaign.wallet_id)
 
     body = {"campaign": campaign_id}
@@ -294,7 +356,8 @@ async def decline_refund(
 
     async def run() -> RefundOutcome:
         request = await _open_request(session, request_id)
-        await _back_to_cash(session, request, request.amount, "declined", actor.user_id)
+        if request.reason != INACTIVITY:  # nothing left the balance for those
+            await _back_to_cash(session, request, request.amount, "declined", actor.user_id)
         await repo.update_request(
             session,
             request.id,
@@ -303,7 +366,7 @@ async def decline_refund(
             decided_at=now,
             note=text,
         )
-        await _audit(session, request, "REFUND_DECLINED", actor.user_id, now, text)
+        await audit_request(session, request, "REFUND_DECLINED", actor.user_id, now, text)
         return RefundOutcome(request.id, request.wallet_id)
 
     body = {"request": request_id, "reason": text}
@@ -470,7 +533,7 @@ async def _failed(session: AsyncSession, request: RequestRow, refund: Refund, st
     await _back_to_cash(session, request, refund.amount, "failed", None)
 
 
-async def _audit(
+async def audit_request(
     session: AsyncSession,
     request: RequestRow,
     action: str,

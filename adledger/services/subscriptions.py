@@ -220,6 +220,8 @@ async def _bill_period(
             config.days_until_due,
         ),
     )
+    # The period it pays for (an inactivity refund looks for it); one invoice a period.
+    await repo.update_invoice(session, invoice.id, cycle_start=subscription.current_period_start)
     paid = subscription.pay_from_credit_balance and await _pay_from_balance(
         session, cash.id, invoice, issue_on, actor_user_id
     )

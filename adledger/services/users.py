@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,3 +53,8 @@ async def authenticate(session: AsyncSession, token: str) -> Actor | None:
         is_staff=user.is_staff,
         is_integration=user.is_integration,
     )
+
+
+async def note_activity(session: AsyncSession, user_id: int, day: date) -> None:
+    """The user made an authenticated request on this day (once per day is enough)."""
+    await repo.note_activity(session, user_id, day)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -603,6 +604,29 @@ class AuditEvent(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     detail: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MemberActivity(Base):
+    """A day on which a user made an authenticated request (the inactivity refund)."""
+
+    __tablename__ = "member_activity"
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class InactivityRefundPeriod(Base):
+    """A paid plan period an inactivity refund covers: each period once."""
+
+    __tablename__ = "inactivity_refund_periods"
+    __table_args__ = (Index("ix_inactivity_refund_periods_request", "refund_request_id"),)
+    refund_request_id: Mapped[int] = mapped_column(
+        ForeignKey("refund_requests.id", ondelete="RESTRICT")
+    )
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("invoices.id", ondelete="RESTRICT"), primary_key=True
+    )
 
 
 class SpendEvent(Base):

@@ -10,7 +10,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.store.models import Invoice, PaymentLot, Refund, RefundRequest
+from adledger.store.models import (
+    InactivityRefundPeriod,
+    Invoice,
+    PaymentLot,
+    Refund,
+    RefundRequest,
+)
 
 OPEN_REQUEST = ("REQUESTED", "SENT")
 
@@ -77,6 +83,51 @@ async def lots_of_campaign(
     return list(await session.scalars(stmt.execution_options(populate_existing=True)))
 
 
+async def lot_of_invoice(session: AsyncSession, invoice_id: int) -> PaymentLot | None:
+    stmt = select(PaymentLot).where(PaymentLot.invoice_id == invoice_id)
+    stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
+    return await session.scalar(stmt)
+
+
+async def periods_of_request(session: AsyncSession, request_id: int) -> list[tuple[int, int]]:
+    """(invoice id, amount paid) of the plan periods an inactivity refund covers."""
+    stmt = (
+        select(Invoice.id, Invoice.subtotal - Invoice.discount)
+        .join(InactivityRefundPeriod, InactivityRefundPeriod.invoice_id == Invoice.id)
+        .where(InactivityRefundPeriod.refund_request_id == request_id)
+        .order_by(Invoice.id)
+    )
+    return [(i, int(amount)) for i, amount in (await session.execute(stmt)).all()]
+
+
+async def insert_periods(
+    session: AsyncSession, request_id: int, invoice_ids: Sequence[int]
+) -> None:
+    session.add_all(
+        InactivityRefundPeriod(refund_request_id=request_id, invoice_id=i) for i in invoice_ids
+    )
+    await session.flush()
+
+
+async def refundable_periods(session: AsyncSession, center_id: int, now: datetime) -> list[Invoice]:
+    """Paid plan invoices of the center for periods begun before `now` that no inactivity
+    refund covers yet, newest first."""
+    covered = select(InactivityRefundPeriod.invoice_id)
+    stmt = (
+        select(Invoice)
+        .where(
+            Invoice.business_center_id == center_id,
+            Invoice.kind == "SUBSCRIPTION",
+            Invoice.status == "PAID",
+            Invoice.cycle_start.is_not(None),
+            Invoice.id.not_in(covered),
+        )
+        .order_by(Invoice.cycle_start.desc())
+    )
+    found = list(await session.scalars(stmt))
+    return [i for i in found if i.cycle_start is not None and i.cycle_start < now]
+
+
 async def lots_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, PaymentLot]:
     stmt = select(PaymentLot).where(PaymentLot.id.in_(ids))
     return {lot.id: lot for lot in await session.scalars(stmt)}
@@ -88,11 +139,13 @@ async def change_refunded(session: AsyncSession, lot_id: int, delta: int) -> Non
 
 
 async def requested_total(session: AsyncSession, center_id: int, currency: str) -> int:
-    """What open requests not yet split into refunds will take from the lots."""
+    """What open requests for unused balance, not yet split into refunds, will take from
+    the lots (an inactivity refund goes back to its own plan payments, if any)."""
     stmt = select(func.coalesce(func.sum(RefundRequest.amount), 0)).where(
         RefundRequest.business_center_id == center_id,
         RefundRequest.currency == currency,
         RefundRequest.status == "REQUESTED",
+        RefundRequest.reason == "CREDIT_BALANCE",
     )
     return int((await session.scalars(stmt)).one())
 
@@ -188,6 +241,8 @@ async def pending_by_wallet(session: AsyncSession, wallet_ids: Sequence[int]) ->
     stmt = (
         select(RefundRequest.wallet_id, func.sum(RefundRequest.amount - settled))
         .where(RefundRequest.wallet_id.in_(wallet_ids), RefundRequest.status.in_(OPEN_REQUEST))
+        # An inactivity refund takes nothing out of the balance.
+        .where(RefundRequest.reason != "INACTIVITY")
         .group_by(RefundRequest.wallet_id)
     )
     return {wallet_id: int(total) for wallet_id, total in (await session.execute(stmt)).all()}

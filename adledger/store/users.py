@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.store.models import ApiToken, User
+from adledger.store.models import ApiToken, MemberActivity, Membership, User
 
 
 async def user_by_token_hash(session: AsyncSession, token_hash: str) -> User | None:
@@ -34,3 +36,24 @@ async def insert_token(session: AsyncSession, user_id: int, token_hash: str) -> 
 async def emails_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
     stmt = select(User.id, User.email).where(User.id.in_(ids))
     return {user_id: email for user_id, email in (await session.execute(stmt)).all()}
+
+
+async def note_activity(session: AsyncSession, user_id: int, day: date) -> None:
+    stmt = pg_insert(MemberActivity).values(user_id=user_id, day=day)
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["user_id", "day"]))
+
+
+async def active_members(session: AsyncSession, center_id: int, start: date, end: date) -> bool:
+    """Whether any member of the center made an authenticated request on a day from
+    `start` to `end`, both included."""
+    stmt = (
+        select(MemberActivity.user_id)
+        .join(Membership, Membership.user_id == MemberActivity.user_id)
+        .where(
+            Membership.business_center_id == center_id,
+            MemberActivity.day >= start,
+            MemberActivity.day <= end,
+        )
+        .limit(1)
+    )
+    return await session.scalar(stmt) is not None
