@@ -307,3 +307,47 @@ async def test_every_refund_step_is_in_the_centers_audit_trail(api, users, webho
     ]
     assert events[0]["detail"] == "duplicate"
     assert hidden["businessCenter"]["auditTrail"]["edges"] == []
+
+
+async def test_a_refund_event_arriving_before_our_own_record_settles_it_once(
+    api, users, webhooks, jobs, app_provider, sessions
+) -> None:
+    from adledger.payments.port import RefundRequest
+
+    # given an approved refund the provider made, but whose answer never reached us
+    shop = await open_shop(api, users)
+    await _paid_top_ups(api, webhooks, shop, "100.00")
+    staff = await users.create("billing", staff=True)
+    requested = await _request(api, shop, "40.00")
+    app_provider.fail_next_refund()
+    await _approve(api, staff, requested["refundRequest"]["id"])
+    async with sessions() as session:
+        refund_id, payment = (
+            await session.execute(
+                text(
+                    "SELECT r.id, l.payment_reference FROM refunds r "
+                    "JOIN payment_lots l ON l.id = r.lot_id"
+                )
+            )
+        ).one()
+    made = await webhooks.sandbox.refund(
+        RefundRequest(
+            key=f"refund:{refund_id}",
+            payment_reference=payment,
+            amount_minor=4000,
+            currency="USD",
+            metadata={"adledger_refund_id": str(refund_id)},
+        )
+    )
+    # when its success event arrives first, then the job sends it again
+    answer = await _settle(webhooks, made.reference, "succeeded", "evt_early")
+    report = await send_refunds_job(jobs, datetime.now(UTC))
+    # then it is matched by its metadata, settled once, and the job finds nothing to redo
+    assert answer.json()["outcome"] == "PROCESSED"
+    assert str(report) == "no refunds to send"
+    listed = await api.data(REQUESTS, {"status": "SUCCEEDED"}, staff.token)
+    [node] = [e["node"] for e in listed["refundRequests"]["edges"]]
+    assert [(r["status"], r["providerReference"]) for r in node["refunds"]] == [
+        ("SUCCEEDED", made.reference)
+    ]
+    assert await _cash(api, shop) == ("60.00", "0.00")
