@@ -454,7 +454,14 @@ async def settle(
     session: AsyncSession, refund_id: int, fetched: ProviderRefund, now: datetime | None
 ) -> bool:
     """Follow the provider's refund: its reference, then its outcome once final.
-    Answers whether this changed the refund's status."""
+    Answers whether this changed the refund's status. The wallet's cash is locked before
+    the refund (a failed refund's money goes back to it): the order approve takes too."""
+    found = await repo.refund(session, refund_id)
+    if found is None:
+        return False
+    owner = (await repo.requests_by_ids(session, [found.refund_request_id]))[0]
+    cash = await wallet_repo.wallet_account(session, owner.wallet_id, AccountKind.CASH)
+    await ledger_repo.lock_accounts(session, [cash.id])
     refund = await repo.lock_refund(session, refund_id)
     if refund is None:
         return False
@@ -468,6 +475,7 @@ async def settle(
     else:
         await _failed(session, request, refund, fetched.status)
     outcome = "SUCCEEDED" if fetched.status == "succeeded" else "FAILED"
+    now = now or datetime.now(UTC)  # an answer to our own call: settled as it came
     await repo.update_refund(session, refund.id, status=outcome, settled_at=now)
     await audit.record(
         session,
@@ -476,7 +484,7 @@ async def settle(
             None,
             f"REFUND_{outcome}",
             f"Refund {fetched.reference}",
-            now or datetime.now(UTC),
+            now,
             refund.amount,
             request.currency,
             f"part of refund request {request.id}",
@@ -495,7 +503,7 @@ async def refund_id_of(session: AsyncSession, fetched: ProviderRefund) -> int | 
     raw = fetched.metadata.get("adledger_refund_id", "")
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         return None
-    refund = await repo.lock_refund(session, int(raw))
+    refund = await repo.refund(session, int(raw))
     if refund is None or refund.provider_reference not in (None, fetched.reference):
         return None
     return refund.id
@@ -504,7 +512,7 @@ async def refund_id_of(session: AsyncSession, fetched: ProviderRefund) -> int | 
 async def wallet_of_refund(session: AsyncSession, refund_id: int | None) -> int | None:
     if refund_id is None:
         return None
-    refund = await repo.lock_refund(session, refund_id)
+    refund = await repo.refund(session, refund_id)
     if refund is None:
         return None
     return (await repo.requests_by_ids(session, [refund.refund_request_id]))[0].wallet_id

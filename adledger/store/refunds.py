@@ -198,6 +198,11 @@ async def refund_id_by_reference(session: AsyncSession, reference: str) -> int |
     return await session.scalar(select(Refund.id).where(Refund.provider_reference == reference))
 
 
+async def refund(session: AsyncSession, refund_id: int) -> Refund | None:
+    stmt = select(Refund).where(Refund.id == refund_id).execution_options(populate_existing=True)
+    return await session.scalar(stmt)
+
+
 async def lock_refund(session: AsyncSession, refund_id: int) -> Refund | None:
     stmt = select(Refund).where(Refund.id == refund_id).with_for_update(key_share=True)
     return await session.scalar(stmt.execution_options(populate_existing=True))

@@ -351,3 +351,16 @@ async def test_a_refund_event_arriving_before_our_own_record_settles_it_once(
         ("SUCCEEDED", made.reference)
     ]
     assert await _cash(api, shop) == ("60.00", "0.00")
+
+
+async def test_concurrent_requests_never_take_more_than_the_balance(api, users, webhooks) -> None:
+    import asyncio
+
+    shop = await open_shop(api, users)
+    await _paid_top_ups(api, webhooks, shop, "100.00")
+
+    answers = await asyncio.gather(*(_request(api, shop, "60.00") for _ in range(3)))
+
+    kinds = sorted(a["__typename"] for a in answers)
+    assert kinds == ["InsufficientFundsError", "InsufficientFundsError", "RequestRefundSuccess"]
+    assert await _cash(api, shop) == ("40.00", "60.00")
