@@ -252,22 +252,7 @@ async def refund_campaign_money(
     campaign, decided at once. Answers the refund request's id; its refunds are made
     after the commit."""
     lots = await repo.lots_of_campaign(session, campaign.id, campaign.currency)
-    request = await repo.insert_request(
-        session,
-        RequestRow(
-            business_center_id=campaign.business_center_id,
-            wallet_id=campaign.wallet_id,
-            campaign_id=campaign.id,
-            reason="CANCELLATION",
-            currency=campaign.currency,
-            amount=amount,
-            status="SENT",
-            requested_by_user_id=actor,
-            requested_at=now,
-            decided_by_user_id=actor,
-            decided_at=now,
-        ),
-    )
+    request = await _campaign_request(session, campaign, "CANCELLATION", amount, actor, now)
     await _split(session, request.id, amount, lots)
     await audit_request(session, request, "CANCELLATION_REFUNDED", actor, now)
     # Through the account's cash, visibly: credited back from the campaign, then out to
@@ -305,20 +290,8 @@ async def refund_rejected_campaign(
         lots = await repo.lots_of_center(
             session, campaign.business_center_id, campaign.currency, lock=True
         )
-        request = await repo.insert_request(
-            session,
-            RequestRow(
-                business_center_id=campaign.business_center_id,
-                wallet_id=campaign.wallet_id,
-                campaign_id=campaign.id,
-                reason="REJECTED_CAMPAIGN",
-                currency=campaign.currency,
-                amount=campaign.credited,
-                status="SENT",
-                requested_by_user_id=actor.user_id,
-                requested_at=now,
-                decided_at=now,
-            ),
+        request = await _campaign_request(
+            session, campaign, "REJECTED_CAMPAIGN", campaign.credited, actor.user_id, now
         )
         await _split(session, request.id, campaign.credited, lots)
         await audit_request(session, request, "REJECTED_CAMPAIGN_REFUNDED", actor.user_id, now)
@@ -327,6 +300,28 @@ async def refund_rejected_campaign(
     body = {"campaign": campaign_id}
     return await run_idempotent(
         session, actor, key, "refundRejectedCampaign", body, RefundOutcome, run
+    )
+
+
+async def _campaign_request(
+    session: AsyncSession, campaign: Campaign, reason: str, amount: int, actor: int, now: datetime
+) -> RequestRow:
+    """A refund of a campaign's money, decided at once (SENT)."""
+    return await repo.insert_request(
+        session,
+        RequestRow(
+            business_center_id=campaign.business_center_id,
+            wallet_id=campaign.wallet_id,
+            campaign_id=campaign.id,
+            reason=reason,
+            currency=campaign.currency,
+            amount=amount,
+            status="SENT",
+            requested_by_user_id=actor,
+            requested_at=now,
+            decided_by_user_id=actor,
+            decided_at=now,
+        ),
     )
 
 
