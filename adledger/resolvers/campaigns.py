@@ -62,6 +62,7 @@ async def create_campaign(
             else DeliveryType.IF_AVAILABLE,
             payment_plan=PaymentPlan(input.payment_plan.value) if input.payment_plan else None,
             idempotency_key=input.idempotency_key,
+            booked_impressions=input.booked_impressions,
         )
         return await service.create_campaign(
             session, actor, new, ctx.state.billing, ctx.state.now()

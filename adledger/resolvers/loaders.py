@@ -19,6 +19,7 @@ from adledger.store import (
     campaigns,
     invitations,
     invoice_pages,
+    makegoods,
     plan_adjustments,
     refunds,
     users,
@@ -79,6 +80,13 @@ class Loaders:
         )
         self.user_email: DataLoader[int, str | None] = DataLoader(self._user_emails)
         self.audit_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(self._audit_pages)
+        self.notification_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(
+            self._notification_pages
+        )
+        self.campaign_notifications: DataLoader[int, list[Any]] = DataLoader(
+            self._campaign_notifications
+        )
+        self.makegood_offers: DataLoader[int, list[Any]] = DataLoader(self._makegood_offers)
         self.transaction_page: DataLoader[
             tuple[int, PageArgs, tuple[str, ...] | None], list[Any]
         ] = DataLoader(self._transaction_pages)
@@ -114,6 +122,25 @@ class Loaders:
             )
 
         return await _grouped_pages(keys, fetch)
+
+    async def _notification_pages(self, keys: list[tuple[int, PageArgs]]) -> list[list[Any]]:
+        async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
+            (args,) = group
+            return await self._ctx.read(
+                lambda s: makegoods.notification_pages(
+                    s, parents, limit=args.fetch, after_id=args.after_id
+                )
+            )
+
+        return await _grouped_pages(keys, fetch)
+
+    async def _campaign_notifications(self, keys: list[int]) -> list[list[Any]]:
+        found = await self._ctx.read(lambda s: makegoods.notifications_of_campaigns(s, keys))
+        return [found.get(key, []) for key in keys]
+
+    async def _makegood_offers(self, keys: list[int]) -> list[list[Any]]:
+        found = await self._ctx.read(lambda s: makegoods.offers_of_campaigns(s, keys))
+        return [found.get(key, []) for key in keys]
 
     async def _user_emails(self, keys: list[int]) -> list[str | None]:
         emails = await self._ctx.read(lambda s: users.emails_by_ids(s, keys))

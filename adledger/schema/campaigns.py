@@ -20,6 +20,7 @@ from adledger.schema.node import Node
 from adledger.schema.pages import PageArgs, PageInfo
 
 if TYPE_CHECKING:
+    from adledger.schema.makegoods import MakegoodOffer, Notification
     from adledger.schema.plans import CancellationRequest
     from adledger.schema.types import AdAccount
 
@@ -63,7 +64,10 @@ class Campaign(Node):
     forfeited: Money = strawberry.field(
         description="An unspent rest at or below the minimum credit, kept by the platform."
     )
-    impressions: int
+    impressions: int = strawberry.field(description="Delivered, as the spend reports count them.")
+    booked_impressions: int | None = strawberry.field(
+        description="What a GUARANTEED campaign booked; under-delivery is measured against it."
+    )
     starts_at: datetime
     ends_at: datetime
     launched_at: datetime | None
@@ -111,6 +115,7 @@ class Campaign(Node):
             credited=money(row.credited),
             forfeited=money(row.forfeited),
             impressions=row.impressions,
+            booked_impressions=row.booked_impressions,
             starts_at=row.starts_at,
             ends_at=row.ends_at,
             launched_at=row.launched_at,
@@ -174,6 +179,26 @@ class Campaign(Node):
         await self._member_or_staff(info)
         row = await info.context.loaders.cancellation_request.load(self.db_id)
         return None if row is None else CancellationRequest.from_row(row, self.currency)
+
+    @strawberry.field(description="What the platform told its business center about it.")
+    async def notifications(
+        self, info: Info
+    ) -> list[Annotated[Notification, strawberry.lazy("adledger.schema.makegoods")]]:
+        from adledger.schema.makegoods import Notification
+
+        await self._member_or_staff(info)
+        rows = await info.context.loaders.campaign_notifications.load(self.db_id)
+        return [Notification.from_row(r) for r in rows]
+
+    @strawberry.field(description="Makegoods staff offered for its missing impressions.")
+    async def makegood_offers(
+        self, info: Info
+    ) -> list[Annotated[MakegoodOffer, strawberry.lazy("adledger.schema.makegoods")]]:
+        from adledger.schema.makegoods import MakegoodOffer
+
+        await self._member_or_staff(info)
+        rows = await info.context.loaders.makegood_offers.load(self.db_id)
+        return [MakegoodOffer.from_row(r) for r in rows]
 
     async def _member_or_staff(self, info: Info) -> None:
         """The ad server sees the campaigns its reports stopped, not what they lead to."""

@@ -16,6 +16,7 @@ from adledger.schema.enums import (
     SubscriptionPlan,
 )
 from adledger.schema.input_plans import planned
+from adledger.schema.makegoods import MakegoodKind
 from adledger.schema.money import MoneyInput
 from adledger.schema.plans import CancellationResolution
 
@@ -117,6 +118,10 @@ class CreateCampaignInput:
         ),
     )
     idempotency_key: str | None = None
+    booked_impressions: int | None = strawberry.field(
+        default=None,
+        description="Required for GUARANTEED: what under-delivery is measured against.",
+    )
 
 
 @strawberry.input
@@ -183,6 +188,25 @@ class RefundRejectedCampaignInput:
 @strawberry.input
 class RequestInactivityRefundInput:
     business_center_id: strawberry.ID
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class FlagUnderdeliveryInput:
+    campaign_id: strawberry.ID
+    message: str = strawberry.field(description="What the business center is told.")
+
+
+@strawberry.input
+class OfferMakegoodInput:
+    campaign_id: strawberry.ID
+    kind: MakegoodKind
+    note: str | None = None
+
+
+@strawberry.input
+class DecideMakegoodInput:
+    offer_id: strawberry.ID
     idempotency_key: str | None = None
 
 

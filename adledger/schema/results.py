@@ -342,6 +342,22 @@ CreateCardSetupResult = Annotated[
 
 
 @strawberry.type
+class MakegoodSuccess:
+    campaign: Campaign
+
+
+MakegoodResult = Annotated[
+    MakegoodSuccess
+    | InvalidInputError
+    | NotFoundError
+    | ForbiddenError
+    | InvalidStateError
+    | IdempotencyKeyReusedError,
+    strawberry.union("MakegoodResult"),
+]
+
+
+@strawberry.type
 class RequestRefundSuccess:
     refund_request: RefundRequest
 

@@ -23,6 +23,7 @@ from adledger.resolvers import (
     campaigns,
     cards,
     invitations,
+    makegoods,
     mutation,
     plans,
     query,
@@ -96,6 +97,25 @@ class Mutation:
             "ADMIN or FINANCE_MANAGER: ad accounts draw on the business center balance as they "
             "spend. Once and for ever; each account's cash moves to the center (Budget Sync)."
         ),
+    )
+    flag_underdelivery: results.MakegoodResult = strawberry.mutation(
+        resolver=makegoods.flag_underdelivery,
+        description="Platform staff only: tell a campaign's center it may under-deliver.",
+    )
+    offer_makegood: results.MakegoodResult = strawberry.mutation(
+        resolver=makegoods.offer_makegood,
+        description=(
+            "Platform staff only: offer a credit or a refund for the under-delivered share "
+            "(price x missing / booked); nothing moves until the customer accepts."
+        ),
+    )
+    accept_makegood: results.MakegoodResult = strawberry.mutation(
+        resolver=makegoods.accept_makegood,
+        description="ADMIN or FINANCE_MANAGER: take the offered credit or refund (once).",
+    )
+    decline_makegood: results.MakegoodResult = strawberry.mutation(
+        resolver=makegoods.decline_makegood,
+        description="ADMIN or FINANCE_MANAGER: decline the offer.",
     )
     request_refund: results.RequestRefundResult = strawberry.mutation(
         resolver=refunds.request_refund,

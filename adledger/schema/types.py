@@ -35,6 +35,7 @@ from adledger.schema.enums import (
 )
 from adledger.schema.ids import to_cursor, to_global_id
 from adledger.schema.invitations import BusinessCenterInvitation
+from adledger.schema.makegoods import NotificationConnection
 from adledger.schema.money import Money
 from adledger.schema.node import Node
 from adledger.schema.pages import PageArgs, PageInfo
@@ -113,6 +114,21 @@ class BusinessCenter(Node):
         args = PageArgs.parse(first, after)
         rows = await info.context.loaders.ad_account_page.load((self.db_id, args))
         return AdAccountConnection.build(args, rows)
+
+    @strawberry.field(
+        description=(
+            "What the platform told the center (a campaign likely to under-deliver, a "
+            "makegood offered), newest first."
+        )
+    )
+    async def notifications(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> NotificationConnection:
+        args = PageArgs.parse(first, after)
+        if not await info.context.can(self.db_id, Permission.READ):
+            return NotificationConnection.build(args, [])
+        rows = await info.context.loaders.notification_page.load((self.db_id, args))
+        return NotificationConnection.build(args, rows)
 
     @strawberry.field(
         description=(

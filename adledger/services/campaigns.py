@@ -97,6 +97,22 @@ class NewCampaign:
     delivery_type: DeliveryType = DeliveryType.IF_AVAILABLE
     payment_plan: PaymentPlan | None = None
     idempotency_key: str | None = None
+    booked_impressions: int | None = None
+    """Required for GUARANTEED: under-delivery (makegoods) is measured against it."""
+
+
+MAX_BOOKED_IMPRESSIONS = 10**12
+
+
+def _booked(new: NewCampaign) -> int | None:
+    field = ("input", "bookedImpressions")
+    if new.booked_impressions is None:
+        if new.delivery_type is DeliveryType.GUARANTEED:
+            raise InvalidInput("a GUARANTEED campaign books its impressions", field)
+        return None
+    if not 1 <= new.booked_impressions <= MAX_BOOKED_IMPRESSIONS:
+        raise InvalidInput(f"booked impressions are 1 to {MAX_BOOKED_IMPRESSIONS}", field)
+    return new.booked_impressions
 
 
 async def create_campaign(
@@ -114,12 +130,14 @@ async def create_campaign(
     flight = Flight(new.starts_at, new.ends_at)
     check_new_flight(flight, now)
     name = clean_name(new.name)
+    booked = _booked(new)
     request = {
         "account": account.id,
         "name": name,
         "budget": budget.minor,
         "flight": [flight.starts_at.isoformat(), flight.ends_at.isoformat()],
         "delivery": new.delivery_type.value,
+        "booked": booked,
         "plan": plan.value,
     }
 
@@ -132,6 +150,7 @@ async def create_campaign(
             name=name,
             status=CampaignStatus.DRAFT.value,
             delivery_type=new.delivery_type.value,
+            booked_impressions=booked,
             payment_plan=plan.value,
             currency=account.currency,
             budget=budget.minor,

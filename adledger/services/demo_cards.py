@@ -118,6 +118,7 @@ async def _create_and_launch(
         # GUARANTEED: its installments fall due on their dates whatever it delivers.
         delivery_type=DeliveryType.GUARANTEED,
         payment_plan=PaymentPlan.INSTALLMENTS,
+        booked_impressions=400_000,
     )
     created = await create_campaign(session, admin, new, config, now)
     launched = await launch_campaign(session, admin, created.campaign_id, config, now)

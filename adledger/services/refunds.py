@@ -248,15 +248,25 @@ async def refund_campaign_money(
     session: AsyncSession, campaign: Campaign, amount: int, actor: int, now: datetime
 ) -> int:
     """Staff resolving a cancellation: the campaign's unspent money, already credited to its
-    account's cash by the caller (campaign locked), back to the payments that paid for the
-    campaign, decided at once. Answers the refund request's id; its refunds are made
-    after the commit."""
+    account's cash by the caller (campaign locked), back to the payments."""
+    return await refund_to_payments(session, campaign, amount, "CANCELLATION", actor, now)
+
+
+async def refund_to_payments(
+    session: AsyncSession, campaign: Campaign, amount: int, reason: str, actor: int, now: datetime
+) -> int:
+    """Money of a campaign, already in its account's cash (the caller credited it there,
+    visibly), on to the payments, decided at once: the campaign's own payments (its
+    installments) when they hold enough, else the center's, newest first. Answers the
+    refund request's id; its refunds are made after the commit."""
     lots = await repo.lots_of_campaign(session, campaign.id, campaign.currency)
-    request = await _campaign_request(session, campaign, "CANCELLATION", amount, actor, now)
+    if sum(lot.amount - lot.refunded for lot in lots) < amount:
+        lots = await repo.lots_of_center(
+            session, campaign.business_center_id, campaign.currency, lock=True
+        )
+    request = await _campaign_request(session, campaign, reason, amount, actor, now)
     await _split(session, request.id, amount, lots)
-    await audit_request(session, request, "CANCELLATION_REFUNDED", actor, now)
-    # Through the account's cash, visibly: credited back from the campaign, then out to
-    # the refund (a refund that fails is back in that cash, like any other).
+    await audit_request(session, request, f"{reason}_REFUNDED", actor, now)
     await _take_from_cash(session, campaign.wallet_id, campaign.currency, amount, actor)
     return request.id
 

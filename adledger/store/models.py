@@ -429,6 +429,9 @@ class Campaign(Base):
             "budget > 0 AND taken >= 0 AND spent >= 0 AND credited >= 0 AND forfeited >= 0",
             name="amounts",
         ),
+        CheckConstraint(
+            "booked_impressions IS NULL OR booked_impressions > 0", name="booked_impressions"
+        ),
         Index("ix_campaigns_wallet_id_status", "wallet_id", "status"),
         Index("ix_campaigns_business_center_id_status", "business_center_id", "status"),
         Index("ix_campaigns_status_starts_at", "status", "starts_at"),
@@ -475,6 +478,8 @@ class Campaign(Base):
     stop_reason: Mapped[str | None] = mapped_column(String(40))
     # Why the platform paused it (a card that kept declining); None when the customer did.
     pause_reason: Mapped[str | None] = mapped_column(Text)
+    # What a GUARANTEED campaign booked: under-delivery is measured against it.
+    booked_impressions: Mapped[int | None] = mapped_column(BigInteger)
     created_by_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
@@ -627,6 +632,62 @@ class InactivityRefundPeriod(Base):
     invoice_id: Mapped[int] = mapped_column(
         ForeignKey("invoices.id", ondelete="RESTRICT"), primary_key=True
     )
+
+
+class Notification(Base):
+    """A word to a business center from the platform (a campaign likely to under-deliver,
+    a makegood offered)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_center", "business_center_id", "id"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    business_center_id: Mapped[int] = mapped_column(
+        ForeignKey("business_centers.id", ondelete="CASCADE")
+    )
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    created_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MakegoodOffer(Base):
+    """What staff offer for a GUARANTEED campaign's missing impressions; nothing moves
+    until its customer accepts."""
+
+    __tablename__ = "makegood_offers"
+    __table_args__ = (
+        CheckConstraint("amount > 0 AND missing_impressions > 0", name="amounts"),
+        Index(
+            "uq_makegood_offers_open",
+            "campaign_id",
+            unique=True,
+            postgresql_where=text("status = 'OFFERED'"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="RESTRICT"))
+    business_center_id: Mapped[int] = mapped_column(
+        ForeignKey("business_centers.id", ondelete="RESTRICT")
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    missing_impressions: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    offered_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    offered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SpendEvent(Base):

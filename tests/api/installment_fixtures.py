@@ -70,6 +70,7 @@ async def card_campaign(
     plan: str = "INSTALLMENTS",
     delivery: str = "IF_AVAILABLE",
     starts_in_days: float = -1,
+    booked: int = 100_000,
 ) -> str:
     starts, ends = flight(days, starts_in_days=starts_in_days)
     variables = {
@@ -83,6 +84,8 @@ async def card_campaign(
             "deliveryType": delivery,
         }
     }
+    if delivery == "GUARANTEED":
+        variables["input"]["bookedImpressions"] = booked
     created = (await api.data(CREATE, variables, shop.token))["createCampaign"]
     assert created["__typename"] == "CreateCampaignSuccess", created
     return str(created["campaign"]["id"])

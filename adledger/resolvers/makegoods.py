@@ -1,0 +1,75 @@
+"""Makegoods: staff flag and offer, the customer accepts or declines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from adledger.resolvers.mutation import decode_id, mutate
+from adledger.schema import inputs, results
+from adledger.schema.campaigns import Campaign
+from adledger.services import makegoods as service
+from adledger.services import refunds
+from adledger.services.actor import Actor
+
+CAMPAIGN_FIELD = ("input", "campaignId")
+OFFER_FIELD = ("input", "offerId")
+
+
+def _render(info: Info, send_refund: bool = False) -> Any:
+    async def render(outcome: service.MakegoodOutcome) -> Any:
+        ctx = info.context
+        if send_refund and outcome.refund_request_id is not None:
+            # One the provider does not take now is made by the send-refunds job.
+            await refunds.send_refunds(ctx.write, ctx.state.provider, outcome.refund_request_id)
+        row = await ctx.loaders.campaign.load(outcome.campaign_id)
+        return results.MakegoodSuccess(campaign=Campaign.from_row(row))
+
+    return render
+
+
+async def flag_underdelivery(
+    info: Info, input: inputs.FlagUnderdeliveryInput
+) -> results.MakegoodResult:
+    now = info.context.state.now()
+
+    async def run(session: AsyncSession, actor: Actor) -> service.MakegoodOutcome:
+        campaign_id = decode_id(input.campaign_id, "Campaign", CAMPAIGN_FIELD)
+        return await service.flag_underdelivery(session, actor, campaign_id, input.message, now)
+
+    return await mutate(info, results.MakegoodResult, run, _render(info))
+
+
+async def offer_makegood(info: Info, input: inputs.OfferMakegoodInput) -> results.MakegoodResult:
+    now = info.context.state.now()
+
+    async def run(session: AsyncSession, actor: Actor) -> service.MakegoodOutcome:
+        campaign_id = decode_id(input.campaign_id, "Campaign", CAMPAIGN_FIELD)
+        kind = service.MakegoodKind(input.kind.value)
+        return await service.offer_makegood(session, actor, campaign_id, kind, input.note, now)
+
+    return await mutate(info, results.MakegoodResult, run, _render(info))
+
+
+async def accept_makegood(info: Info, input: inputs.DecideMakegoodInput) -> results.MakegoodResult:
+    now = info.context.state.now()
+
+    async def run(session: AsyncSession, actor: Actor) -> service.MakegoodOutcome:
+        offer_id = decode_id(input.offer_id, "MakegoodOffer", OFFER_FIELD)
+        return await service.accept_makegood(session, actor, offer_id, now, input.idempotency_key)
+
+    return await mutate(
+        info, results.MakegoodResult, run, _render(info, send_refund=True), lambda o: [o.wallet_id]
+    )
+
+
+async def decline_makegood(info: Info, input: inputs.DecideMakegoodInput) -> results.MakegoodResult:
+    now = info.context.state.now()
+
+    async def run(session: AsyncSession, actor: Actor) -> service.MakegoodOutcome:
+        offer_id = decode_id(input.offer_id, "MakegoodOffer", OFFER_FIELD)
+        return await service.decline_makegood(session, actor, offer_id, now)
+
+    return await mutate(info, results.MakegoodResult, run, _render(info))

@@ -1,0 +1,267 @@
+"""Makegoods for GUARANTEED campaigns (DESIGN §9, the ad:personam page).
+
+A GUARANTEED campaign books impressions; those it delivered are counted from its spend
+events. Staff flag one likely to under-deliver (its business center is notified), then
+offer a MAKEGOOD_CREDIT or a refund for the under-delivered share: price x missing /
+booked, in whole minor units, never more than what the customer paid for the campaign
+and has not had back. Nothing moves until the customer accepts; an offer is decided once.
+
+Lock order: the campaign, then its offer, then ledger accounts, then refund lots.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.access import Permission
+from adledger.domain.campaigns import DeliveryType
+from adledger.domain.errors import InvalidInput, InvalidState, NotFound
+from adledger.domain.ledger import AccountKind, Move, TransactionKind
+from adledger.domain.refunds import underdelivered_share
+from adledger.services import access, refunds
+from adledger.services.actor import Actor
+from adledger.services.idempotency import run_idempotent
+from adledger.services.ledger import post_entry
+from adledger.store import audit
+from adledger.store import campaigns as campaign_repo
+from adledger.store import ledger as ledger_repo
+from adledger.store import makegoods as repo
+from adledger.store import wallets as wallet_repo
+from adledger.store.models import Campaign, MakegoodOffer, Notification
+
+CAMPAIGN_FIELD = ("input", "campaignId")
+OFFER_FIELD = ("input", "offerId")
+MAX_TEXT = 500
+
+
+class MakegoodKind(enum.StrEnum):
+    CREDIT = "CREDIT"
+    REFUND = "REFUND"
+
+
+@dataclass(frozen=True, slots=True)
+class MakegoodOutcome:
+    campaign_id: int
+    offer_id: int | None
+    wallet_id: int
+    refund_request_id: int | None = None
+
+
+async def flag_underdelivery(
+    session: AsyncSession, actor: Actor, campaign_id: int, message: str, now: datetime
+) -> MakegoodOutcome:
+    """Staff: the campaign's business center is told it may under-deliver."""
+    access.require_staff(actor)
+    text = _text(message, ("input", "message"))
+    campaign = await _guaranteed(session, campaign_id)
+    await _notify(session, campaign, "UNDERDELIVERY_LIKELY", text, actor.user_id, now)
+    await _audit(session, campaign, actor.user_id, "UNDERDELIVERY_FLAGGED", now, None, text)
+    return MakegoodOutcome(campaign.id, None, campaign.wallet_id)
+
+
+async def offer_makegood(
+    session: AsyncSession,
+    actor: Actor,
+    campaign_id: int,
+    kind: MakegoodKind,
+    note: str | None,
+    now: datetime,
+) -> MakegoodOutcome:
+    """Staff: offer a credit or a refund for the under-delivered share (one open offer
+    per campaign at a time)."""
+    access.require_staff(actor)
+    text = None if note is None else _text(note, ("input", "note"))
+    await _guaranteed(session, campaign_id)
+    campaign = await _lock(session, campaign_id)
+    if await repo.open_offer_id(session, campaign.id) is not None:
+        raise InvalidState("the campaign has an offer its customer has not decided yet")
+    made_good = await repo.accepted_total(session, campaign.id)
+    missing, amount = _shortfall(campaign, made_good)
+    offer = await repo.insert_offer(
+        session,
+        MakegoodOffer(
+            campaign_id=campaign.id,
+            business_center_id=campaign.business_center_id,
+            kind=kind.value,
+            missing_impressions=missing,
+            amount=amount,
+            currency=campaign.currency,
+            status="OFFERED",
+            note=text,
+            offered_by_user_id=actor.user_id,
+            offered_at=now,
+        ),
+    )
+    what = "a credit" if kind is MakegoodKind.CREDIT else "a refund to the payments"
+    message = f"Makegood offered for {missing} impressions not delivered: {what}"
+    await _notify(session, campaign, "MAKEGOOD_OFFERED", message, actor.user_id, now)
+    await _audit(session, campaign, actor.user_id, f"MAKEGOOD_OFFERED_{kind}", now, amount, text)
+    return MakegoodOutcome(campaign.id, offer.id, campaign.wallet_id)
+
+
+def _shortfall(campaign: Campaign, made_good: int) -> tuple[int, int]:
+    """(missing impressions, what they are worth to the customer now: never more than it
+    paid and has not had back, as credit, refund or an earlier makegood)."""
+    booked = campaign.booked_impressions or 0
+    missing = booked - min(campaign.impressions, booked)
+    if missing <= 0:
+        raise InvalidState("the campaign delivered every impression it booked")
+    share = underdelivered_share(campaign.budget, booked, campaign.impressions) - made_good
+    paid_not_back = campaign.taken - campaign.credited - campaign.forfeited - made_good
+    amount = min(share, max(paid_not_back, 0))
+    if amount <= 0:
+        raise InvalidState("nothing the customer paid for this campaign is left to make good")
+    return missing, amount
+
+
+async def accept_makegood(
+    session: AsyncSession, actor: Actor, offer_id: int, now: datetime, key: str | None = None
+) -> MakegoodOutcome:
+    """ADMIN or FINANCE_MANAGER: the credit goes to the account's cash, or the refund to
+    the payments (made after the commit)."""
+    found = await _offer_for(session, actor, offer_id)
+
+    async def run() -> MakegoodOutcome:
+        campaign = await _lock(session, found.campaign_id)
+        offer = await _open(session, offer_id)
+        refund_id = None
+        if offer.kind == MakegoodKind.CREDIT:
+            await _credit(session, campaign, offer, actor.user_id)
+        else:
+            refund_id = await _refund(session, campaign, offer, actor.user_id, now)
+        await repo.update_offer(
+            session, offer.id, status="ACCEPTED", decided_by_user_id=actor.user_id, decided_at=now
+        )
+        action = f"MAKEGOOD_ACCEPTED_{offer.kind}"
+        await _audit(session, campaign, actor.user_id, action, now, offer.amount, None)
+        return MakegoodOutcome(campaign.id, offer.id, campaign.wallet_id, refund_id)
+
+    body = {"offer": offer_id}
+    return await run_idempotent(session, actor, key, "acceptMakegood", body, MakegoodOutcome, run)
+
+
+async def decline_makegood(
+    session: AsyncSession, actor: Actor, offer_id: int, now: datetime
+) -> MakegoodOutcome:
+    found = await _offer_for(session, actor, offer_id)
+    campaign = await _lock(session, found.campaign_id)
+    offer = await _open(session, offer_id)
+    await repo.update_offer(
+        session, offer.id, status="DECLINED", decided_by_user_id=actor.user_id, decided_at=now
+    )
+    await _audit(session, campaign, actor.user_id, "MAKEGOOD_DECLINED", now, offer.amount, None)
+    return MakegoodOutcome(campaign.id, offer.id, campaign.wallet_id)
+
+
+async def _credit(
+    session: AsyncSession, campaign: Campaign, offer: MakegoodOffer, actor: int
+) -> None:
+    cash = await wallet_repo.wallet_account(session, campaign.wallet_id, AccountKind.CASH)
+    revenue = await ledger_repo.platform_account_id(session, AccountKind.REVENUE, offer.currency)
+    await post_entry(
+        session,
+        operation="makegood_credit",
+        moves=[Move(revenue, cash.id, offer.amount, TransactionKind.MAKEGOOD_CREDIT)],
+        description=f"Makegood for campaign {campaign.name}: {offer.missing_impressions} "
+        "impressions not delivered",
+        actor_user_id=actor,
+        idempotency_key=f"makegood:{offer.id}:credit",
+        campaign_id=campaign.id,
+    )
+
+
+async def _refund(
+    session: AsyncSession, campaign: Campaign, offer: MakegoodOffer, actor: int, now: datetime
+) -> int:
+    """Through the account's cash, visibly: the makegood credit, then out to the refund."""
+    await _credit(session, campaign, offer, actor)
+    return await refunds.refund_to_payments(session, campaign, offer.amount, "MAKEGOOD", actor, now)
+
+
+async def _guaranteed(session: AsyncSession, campaign_id: int) -> Campaign:
+    campaign = await campaign_repo.campaign(session, campaign_id)
+    if campaign is None:
+        raise NotFound("campaign not found", CAMPAIGN_FIELD)
+    if campaign.delivery_type != DeliveryType.GUARANTEED or not campaign.booked_impressions:
+        raise InvalidState("makegoods are for GUARANTEED campaigns that booked impressions")
+    return campaign
+
+
+async def _lock(session: AsyncSession, campaign_id: int) -> Campaign:
+    campaign = await campaign_repo.lock_campaign(session, campaign_id)
+    if campaign is None:
+        raise NotFound("campaign not found", CAMPAIGN_FIELD)
+    return campaign
+
+
+async def _offer_for(session: AsyncSession, actor: Actor, offer_id: int) -> MakegoodOffer:
+    found = await repo.offer(session, offer_id)
+    if found is None:
+        raise NotFound("makegood offer not found", OFFER_FIELD)
+    await access.require(
+        session,
+        actor,
+        found.business_center_id,
+        Permission.MOVE_MONEY,
+        field=OFFER_FIELD,
+        what="makegood offer",
+    )
+    return found
+
+
+async def _open(session: AsyncSession, offer_id: int) -> MakegoodOffer:
+    offer = await repo.lock_offer(session, offer_id)
+    if offer is None:
+        raise NotFound("makegood offer not found", OFFER_FIELD)
+    if offer.status != "OFFERED":
+        raise InvalidState(f"the makegood offer was already {offer.status.lower()}")
+    return offer
+
+
+async def _notify(
+    session: AsyncSession, campaign: Campaign, kind: str, message: str, actor: int, at: datetime
+) -> None:
+    await repo.insert_notification(
+        session,
+        Notification(
+            business_center_id=campaign.business_center_id,
+            campaign_id=campaign.id,
+            kind=kind,
+            message=message,
+            created_by_user_id=actor,
+            created_at=at,
+        ),
+    )
+
+
+async def _audit(
+    session: AsyncSession,
+    campaign: Campaign,
+    actor: int,
+    action: str,
+    at: datetime,
+    amount: int | None,
+    detail: str | None,
+) -> None:
+    event = audit.Audited(
+        campaign.business_center_id,
+        actor,
+        action,
+        f"Campaign {campaign.name}",
+        at,
+        amount,
+        campaign.currency,
+        detail,
+    )
+    await audit.record(session, event)
+
+
+def _text(raw: str, field: tuple[str, ...]) -> str:
+    text = " ".join(raw.split())
+    if not 1 <= len(text) <= MAX_TEXT:
+        raise InvalidInput(f"1 to {MAX_TEXT} characters", field)
+    return text

@@ -1,0 +1,99 @@
+"""Notifications to business centers and makegood offers."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.store.models import MakegoodOffer, Notification
+from adledger.store.pagination import pages_by_parent
+
+
+async def insert_notification(session: AsyncSession, notification: Notification) -> None:
+    session.add(notification)
+    await session.flush()
+
+
+async def notification_pages(
+    session: AsyncSession, center_ids: Sequence[int], *, limit: int, after_id: int | None
+) -> dict[int, list[Notification]]:
+    """Newest first, per center."""
+    return await pages_by_parent(
+        session,
+        Notification,
+        Notification.business_center_id,
+        center_ids,
+        limit=limit,
+        after_id=after_id,
+        descending=True,
+    )
+
+
+async def notifications_of_campaigns(
+    session: AsyncSession, campaign_ids: Sequence[int]
+) -> dict[int, list[Notification]]:
+    stmt = (
+        select(Notification)
+        .where(Notification.campaign_id.in_(campaign_ids))
+        .order_by(Notification.id.desc())
+    )
+    found: dict[int, list[Notification]] = defaultdict(list)
+    for row in await session.scalars(stmt):
+        if row.campaign_id is not None:
+            found[row.campaign_id].append(row)
+    return found
+
+
+async def insert_offer(session: AsyncSession, offer: MakegoodOffer) -> MakegoodOffer:
+    session.add(offer)
+    await session.flush()
+    return offer
+
+
+async def open_offer_id(session: AsyncSession, campaign_id: int) -> int | None:
+    stmt = select(MakegoodOffer.id).where(
+        MakegoodOffer.campaign_id == campaign_id, MakegoodOffer.status == "OFFERED"
+    )
+    return await session.scalar(stmt)
+
+
+async def offer(session: AsyncSession, offer_id: int) -> MakegoodOffer | None:
+    stmt = select(MakegoodOffer).where(MakegoodOffer.id == offer_id)
+    return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def lock_offer(session: AsyncSession, offer_id: int) -> MakegoodOffer | None:
+    stmt = select(MakegoodOffer).where(MakegoodOffer.id == offer_id)
+    stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
+    return await session.scalar(stmt)
+
+
+async def update_offer(session: AsyncSession, offer_id: int, **values: Any) -> None:
+    await session.execute(
+        update(MakegoodOffer).where(MakegoodOffer.id == offer_id).values(**values)
+    )
+
+
+async def offers_of_campaigns(
+    session: AsyncSession, campaign_ids: Sequence[int]
+) -> dict[int, list[MakegoodOffer]]:
+    stmt = (
+        select(MakegoodOffer)
+        .where(MakegoodOffer.campaign_id.in_(campaign_ids))
+        .order_by(MakegoodOffer.id)
+    )
+    found: dict[int, list[MakegoodOffer]] = defaultdict(list)
+    for row in await session.scalars(stmt):
+        found[row.campaign_id].append(row)
+    return found
+
+
+async def accepted_total(session: AsyncSession, campaign_id: int) -> int:
+    stmt = select(func.coalesce(func.sum(MakegoodOffer.amount), 0)).where(
+        MakegoodOffer.campaign_id == campaign_id, MakegoodOffer.status == "ACCEPTED"
+    )
+    return int((await session.scalars(stmt)).one())
