@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
+from adledger.domain.campaigns import Flight
 from adledger.resolvers.mutation import decode_id, mutate
 from adledger.schema import inputs, results
 from adledger.schema.campaigns import Campaign
@@ -48,7 +49,11 @@ async def offer_makegood(info: Info, input: inputs.OfferMakegoodInput) -> result
     async def run(session: AsyncSession, actor: Actor) -> service.MakegoodOutcome:
         campaign_id = decode_id(input.campaign_id, "Campaign", CAMPAIGN_FIELD)
         kind = service.MakegoodKind(input.kind.value)
-        return await service.offer_makegood(session, actor, campaign_id, kind, input.note, now)
+        dates = (input.starts_at, input.ends_at)
+        flight = Flight(*dates) if dates[0] and dates[1] else None
+        return await service.offer_makegood(
+            session, actor, campaign_id, kind, input.note, now, flight
+        )
 
     return await mutate(info, results.MakegoodResult, run, _render(info))
 

@@ -51,6 +51,7 @@ class Campaign(Node):
     shortfall_invoice_id: strawberry.Private[int | None]
     currency: strawberry.Private[str]
     spent_minor: strawberry.Private[int]
+    makegood_for_id: strawberry.Private[int | None]
     name: str
     status: CampaignStatus
     delivery_type: DeliveryType
@@ -116,6 +117,7 @@ class Campaign(Node):
             forfeited=money(row.forfeited),
             impressions=row.impressions,
             booked_impressions=row.booked_impressions,
+            makegood_for_id=row.makegood_for_campaign_id,
             starts_at=row.starts_at,
             ends_at=row.ends_at,
             launched_at=row.launched_at,
@@ -179,6 +181,13 @@ class Campaign(Node):
         await self._member_or_staff(info)
         row = await info.context.loaders.cancellation_request.load(self.db_id)
         return None if row is None else CancellationRequest.from_row(row, self.currency)
+
+    @strawberry.field(description="For a makegood flight: the campaign it makes good.")
+    async def makegood_for(self, info: Info) -> Campaign | None:
+        if self.makegood_for_id is None:
+            return None
+        await self._member_or_staff(info)
+        return Campaign.from_row(await info.context.loaders.campaign.load(self.makegood_for_id))
 
     @strawberry.field(description="What the platform told its business center about it.")
     async def notifications(

@@ -202,6 +202,8 @@ class OfferMakegoodInput:
     campaign_id: strawberry.ID
     kind: MakegoodKind
     note: str | None = None
+    starts_at: datetime | None = strawberry.field(default=None, description="FLIGHT only.")
+    ends_at: datetime | None = strawberry.field(default=None, description="FLIGHT only.")
 
 
 @strawberry.input

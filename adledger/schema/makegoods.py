@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from strawberry.types import Info
 
 from adledger.schema.ids import to_cursor, to_global_id
 from adledger.schema.money import Money
 from adledger.schema.node import Node
 from adledger.schema.pages import PageArgs, PageInfo
+
+if TYPE_CHECKING:
+    from adledger.schema.campaigns import Campaign
 
 
 @strawberry.type(description="What the platform told a business center.")
@@ -57,12 +61,14 @@ class NotificationConnection:
 @strawberry.enum(
     description=(
         "CREDIT: a MAKEGOOD_CREDIT to the account's balance. REFUND: the same amount on to "
-        "the payments that paid for the campaign."
+        "the payments that paid for the campaign. FLIGHT: a linked campaign, price 0, for "
+        "the missing impressions, on the offer's dates."
     )
 )
 class MakegoodKind(enum.Enum):
     CREDIT = "CREDIT"
     REFUND = "REFUND"
+    FLIGHT = "FLIGHT"
 
 
 @strawberry.enum
@@ -83,6 +89,21 @@ class MakegoodOffer(Node):
     note: str | None
     offered_at: datetime
     decided_at: datetime | None
+    starts_at: datetime | None = strawberry.field(description="A flight's dates.")
+    ends_at: datetime | None
+    makegood_campaign_id: strawberry.Private[int | None]
+
+    @strawberry.field(description="The makegood flight, once the customer accepted it.")
+    async def makegood_campaign(
+        self, info: Info
+    ) -> Annotated[Campaign, strawberry.lazy("adledger.schema.campaigns")] | None:
+        from adledger.schema.campaigns import Campaign
+
+        if self.makegood_campaign_id is None:
+            return None
+        return Campaign.from_row(
+            await info.context.loaders.campaign.load(self.makegood_campaign_id)
+        )
 
     @classmethod
     def from_row(cls, row: Any) -> MakegoodOffer:
@@ -95,4 +116,7 @@ class MakegoodOffer(Node):
             note=row.note,
             offered_at=row.offered_at,
             decided_at=row.decided_at,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            makegood_campaign_id=row.makegood_campaign_id,
         )

@@ -280,6 +280,8 @@ async def update_budget(
         campaign = _still_there(locked, found.id)
         status, flight = CampaignStatus(campaign.status), flight_of(campaign)
         transition(status, Action.CHANGE_BUDGET, flight, now)
+        if campaign.makegood_for_campaign_id is not None:
+            raise InvalidState("a makegood flight has no price to change")
         if installments.paid_by_card(campaign) and status is not CampaignStatus.DRAFT:
             raise InvalidState(
                 "the price of a campaign paid by card is fixed by its invoices once launched"

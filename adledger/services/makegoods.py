@@ -2,9 +2,10 @@
 
 A GUARANTEED campaign books impressions; those it delivered are counted from its spend
 events. Staff flag one likely to under-deliver (its business center is notified), then
-offer a MAKEGOOD_CREDIT or a refund for the under-delivered share: price x missing /
-booked, in whole minor units, never more than what the customer paid for the campaign
-and has not had back. Nothing moves until the customer accepts; an offer is decided once.
+offer a makegood flight (a linked campaign, price 0, for the missing impressions), or a
+MAKEGOOD_CREDIT or a refund for the under-delivered share: price x missing / booked, in
+whole minor units, never more than what the customer paid for the campaign and has not
+had back. Nothing moves until the customer accepts; an offer is decided once.
 
 Lock order: the campaign, then its offer, then ledger accounts, then refund lots.
 """
@@ -18,7 +19,14 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission
-from adledger.domain.campaigns import DeliveryType
+from adledger.domain.campaigns import (
+    MAX_NAME_LENGTH,
+    DeliveryType,
+    Flight,
+    PaymentPlan,
+    check_new_flight,
+    launched,
+)
 from adledger.domain.errors import InvalidInput, InvalidState, NotFound
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.refunds import underdelivered_share
@@ -41,6 +49,8 @@ MAX_TEXT = 500
 class MakegoodKind(enum.StrEnum):
     CREDIT = "CREDIT"
     REFUND = "REFUND"
+    FLIGHT = "FLIGHT"
+    """A linked campaign, price 0, for the missing impressions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +80,25 @@ async def offer_makegood(
     kind: MakegoodKind,
     note: str | None,
     now: datetime,
+    flight: Flight | None = None,
 ) -> MakegoodOutcome:
-    """Staff: offer a credit or a refund for the under-delivered share (one open offer
-    per campaign at a time)."""
+    """Staff: offer a credit or a refund for the under-delivered share, or a flight (its
+    dates given) for the missing impressions; one open offer per campaign at a time."""
     access.require_staff(actor)
     text = None if note is None else _text(note, ("input", "note"))
+    if kind is MakegoodKind.FLIGHT:
+        if flight is None:
+            raise InvalidInput("a makegood flight has its dates", ("input", "startsAt"))
+        check_new_flight(flight, now)
     await _guaranteed(session, campaign_id)
     campaign = await _lock(session, campaign_id)
     if await repo.open_offer_id(session, campaign.id) is not None:
         raise InvalidState("the campaign has an offer its customer has not decided yet")
     made_good = await repo.accepted_total(session, campaign.id)
-    missing, amount = _shortfall(campaign, made_good)
+    if kind is MakegoodKind.FLIGHT:
+        missing, amount = _missing(campaign), 0
+    else:
+        missing, amount = _shortfall(campaign, made_good)
     offer = await repo.insert_offer(
         session,
         MakegoodOffer(
@@ -94,22 +112,37 @@ async def offer_makegood(
             note=text,
             offered_by_user_id=actor.user_id,
             offered_at=now,
+            starts_at=None if flight is None else flight.starts_at,
+            ends_at=None if flight is None else flight.ends_at,
         ),
     )
-    what = "a credit" if kind is MakegoodKind.CREDIT else "a refund to the payments"
+    what = _WHAT[kind]
     message = f"Makegood offered for {missing} impressions not delivered: {what}"
     await _notify(session, campaign, "MAKEGOOD_OFFERED", message, actor.user_id, now)
     await _audit(session, campaign, actor.user_id, f"MAKEGOOD_OFFERED_{kind}", now, amount, text)
     return MakegoodOutcome(campaign.id, offer.id, campaign.wallet_id)
 
 
-def _shortfall(campaign: Campaign, made_good: int) -> tuple[int, int]:
-    """(missing impressions, what they are worth to the customer now: never more than it
-    paid and has not had back, as credit, refund or an earlier makegood)."""
+_WHAT = {
+    MakegoodKind.CREDIT: "a credit",
+    MakegoodKind.REFUND: "a refund to the payments",
+    MakegoodKind.FLIGHT: "a makegood flight",
+}
+
+
+def _missing(campaign: Campaign) -> int:
     booked = campaign.booked_impressions or 0
     missing = booked - min(campaign.impressions, booked)
     if missing <= 0:
         raise InvalidState("the campaign delivered every impression it booked")
+    return missing
+
+
+def _shortfall(campaign: Campaign, made_good: int) -> tuple[int, int]:
+    """(missing impressions, what they are worth to the customer now: never more than it
+    paid and has not had back, as credit, refund or an earlier makegood)."""
+    booked = campaign.booked_impressions or 0
+    missing = _missing(campaign)
     share = underdelivered_share(campaign.budget, booked, campaign.impressions) - made_good
     paid_not_back = campaign.taken - campaign.credited - campaign.forfeited - made_good
     amount = min(share, max(paid_not_back, 0))
@@ -128,13 +161,20 @@ async def accept_makegood(
     async def run() -> MakegoodOutcome:
         campaign = await _lock(session, found.campaign_id)
         offer = await _open(session, offer_id)
-        refund_id = None
+        refund_id, flight_id = None, None
         if offer.kind == MakegoodKind.CREDIT:
             await _credit(session, campaign, offer, actor.user_id)
-        else:
+        elif offer.kind == MakegoodKind.REFUND:
             refund_id = await _refund(session, campaign, offer, actor.user_id, now)
+        else:
+            flight_id = await _flight(session, campaign, offer, actor.user_id, now)
         await repo.update_offer(
-            session, offer.id, status="ACCEPTED", decided_by_user_id=actor.user_id, decided_at=now
+            session,
+            offer.id,
+            status="ACCEPTED",
+            decided_by_user_id=actor.user_id,
+            decided_at=now,
+            makegood_campaign_id=flight_id,
         )
         action = f"MAKEGOOD_ACCEPTED_{offer.kind}"
         await _audit(session, campaign, actor.user_id, action, now, offer.amount, None)
@@ -180,6 +220,42 @@ async def _refund(
     """Through the account's cash, visibly: the makegood credit, then out to the refund."""
     await _credit(session, campaign, offer, actor)
     return await refunds.refund_to_payments(session, campaign, offer.amount, "MAKEGOOD", actor, now)
+
+
+async def _flight(
+    session: AsyncSession, campaign: Campaign, offer: MakegoodOffer, actor: int, now: datetime
+) -> int:
+    """The linked campaign, price 0, booking the missing impressions, on the offer's dates:
+    launched at once (there is nothing to pay)."""
+    assert offer.starts_at is not None and offer.ends_at is not None  # offered with dates
+    flight = Flight(offer.starts_at, offer.ends_at)
+    if flight.ends_at <= now:
+        raise InvalidState("the makegood flight's dates have passed; ask for a new offer")
+    row = Campaign(
+        ad_account_id=campaign.ad_account_id,
+        business_center_id=campaign.business_center_id,
+        wallet_id=campaign.wallet_id,
+        name=f"Makegood: {campaign.name}"[:MAX_NAME_LENGTH],
+        status=launched(True, flight, now).value,
+        delivery_type=DeliveryType.GUARANTEED.value,
+        payment_plan=PaymentPlan.CREDIT_BALANCE.value,
+        currency=campaign.currency,
+        budget=0,
+        taken=0,
+        spent=0,
+        credited=0,
+        forfeited=0,
+        impressions=0,
+        starts_at=flight.starts_at,
+        ends_at=flight.ends_at,
+        launched_at=now,
+        paused_at_end=False,
+        created_by_user_id=actor,
+        booked_impressions=offer.missing_impressions,
+        makegood_for_campaign_id=campaign.id,
+    )
+    await campaign_repo.insert_campaign(session, row)
+    return row.id
 
 
 async def _guaranteed(session: AsyncSession, campaign_id: int) -> Campaign:

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.errors import CurrencyMismatch, Forbidden, InvalidInput, NotFound
-from adledger.domain.money import Currency, parse_positive_amount
+from adledger.domain.money import Currency, parse_amount
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.spend_draw import CheckedEvent, RefusedSpend, apply_events, lock_scope
@@ -116,10 +116,12 @@ def _checked(
     raw = event.amount.amount
     key = (type(raw), raw, campaign.currency)  # the type too: True == 1, and True is refused
     minor = minor_of.get(key)
+    field = (*path, "amount", "amount")
     if minor is None:
-        field = (*path, "amount", "amount")
-        currency = Currency(campaign.currency)
-        minor = minor_of[key] = parse_positive_amount(raw, currency, field).minor
+        minor = minor_of[key] = parse_amount(raw, Currency(campaign.currency), field).minor
+    if minor < 0 or (minor == 0 and campaign.makegood_for_campaign_id is None):
+        # A makegood flight (price 0) is reported impressions for an amount of 0.
+        raise InvalidInput("amount must be greater than zero", field)
     _check_event(event, path)
     return CheckedEvent(
         index, event.event_id, campaign, minor, event.impressions, event.occurred_at

@@ -263,12 +263,13 @@ def _spend(
             if reason
             else min(event.amount, own_room, funds, event.amount if cap_room is None else cap_room)
         )
-        if got < event.amount:
+        if got < event.amount or (reason and not event.amount):
             why = reason or _binding(got, own_room, cap_room)
             applied.refused.append(
                 RefusedSpend(event.event_id, event.amount - got, campaign.currency, why)
             )
-        if got:
+        if got or (not reason and not event.amount):
+            # A makegood flight's reports (amount 0) count their impressions only.
             applied.applied_events += 1
             campaign.impressions += event.impressions
             own_room, funds, total = own_room - got, funds - got, total + got
@@ -339,7 +340,8 @@ async def _post(session: AsyncSession, campaign: Campaign, money: _Money, taken:
         campaign.spent += taken.total
         if draws_as_it_spends(campaign):
             campaign.taken += taken.total
-    stops = campaign.spent >= campaign.budget and stop(campaign, StopReason.CAMPAIGN_BUDGET_REACHED)
+    reached = campaign.budget > 0 and campaign.spent >= campaign.budget  # a flight's price is 0
+    stops = reached and stop(campaign, StopReason.CAMPAIGN_BUDGET_REACHED)
     await repo.save(session, campaign)
     return stops
 

@@ -426,7 +426,8 @@ class Campaign(Base):
     __tablename__ = "campaigns"
     __table_args__ = (
         CheckConstraint(
-            "budget > 0 AND taken >= 0 AND spent >= 0 AND credited >= 0 AND forfeited >= 0",
+            "(budget > 0 OR (budget = 0 AND makegood_for_campaign_id IS NOT NULL)) AND "
+            "taken >= 0 AND spent >= 0 AND credited >= 0 AND forfeited >= 0",
             name="amounts",
         ),
         CheckConstraint(
@@ -480,6 +481,10 @@ class Campaign(Base):
     pause_reason: Mapped[str | None] = mapped_column(Text)
     # What a GUARANTEED campaign booked: under-delivery is measured against it.
     booked_impressions: Mapped[int | None] = mapped_column(BigInteger)
+    # A makegood flight (price 0) names the campaign whose missing impressions it delivers.
+    makegood_for_campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="RESTRICT")
+    )
     created_by_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
@@ -661,7 +666,10 @@ class MakegoodOffer(Base):
 
     __tablename__ = "makegood_offers"
     __table_args__ = (
-        CheckConstraint("amount > 0 AND missing_impressions > 0", name="amounts"),
+        CheckConstraint(
+            "missing_impressions > 0 AND (amount > 0 OR (kind = 'FLIGHT' AND amount = 0))",
+            name="amounts",
+        ),
         Index(
             "uq_makegood_offers_open",
             "campaign_id",
@@ -688,6 +696,10 @@ class MakegoodOffer(Base):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A flight: its dates, and the campaign made when the customer accepted it.
+    starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    makegood_campaign_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SpendEvent(Base):
@@ -695,7 +707,7 @@ class SpendEvent(Base):
 
     __tablename__ = "spend_events"
     __table_args__ = (
-        CheckConstraint("amount > 0 AND refused >= 0 AND refused <= amount", name="amounts"),
+        CheckConstraint("amount >= 0 AND refused >= 0 AND refused <= amount", name="amounts"),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(200), unique=True)

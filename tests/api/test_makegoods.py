@@ -5,7 +5,7 @@ accepts, and an offer is decided once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.api.campaign_fixtures import Shop, open_shop
@@ -175,3 +175,73 @@ async def test_a_campaign_is_made_good_once_for_its_shortfall(api, users) -> Non
 
     assert again["code"] == "INVALID_STATE"
     assert await _cash(api, shop) == "200.00"
+
+
+async def test_a_makegood_flight_delivers_the_missing_impressions_at_price_zero(api, users) -> None:
+    # given a campaign 20,000 impressions short, and a flight offered for them
+    shop, campaign_id = await _underdelivered(api, users)
+    staff = await users.create("billing", staff=True)
+    starts = datetime.now(UTC) - timedelta(minutes=5)
+    variables = {
+        "input": {
+            "campaignId": campaign_id,
+            "kind": "FLIGHT",
+            "startsAt": starts.isoformat(),
+            "endsAt": (starts + timedelta(days=14)).isoformat(),
+        }
+    }
+    offered = (await api.data(OFFER, variables, staff.token))["offerMakegood"]
+    [offer] = offered["campaign"]["makegoodOffers"]
+    assert (offer["kind"], offer["missingImpressions"], offer["amount"]["amount"]) == (
+        "FLIGHT",
+        20_000,
+        "0.00",
+    )
+    # when the customer accepts it
+    accepted = await api.data(ACCEPT, {"input": {"offerId": offer["id"]}}, shop.token)
+    assert accepted["acceptMakegood"]["__typename"] == "MakegoodSuccess"
+    flight = await api.data(
+        """query($id: ID!) { campaign(id: $id) { makegoodOffers { makegoodCampaign {
+          id status budget { amount } bookedImpressions makegoodFor { id } } } } }""",
+        {"id": campaign_id},
+        shop.token,
+    )
+    made = flight["campaign"]["makegoodOffers"][0]["makegoodCampaign"]
+    # then a linked campaign, price 0, books the missing impressions and delivers them
+    assert (made["status"], made["budget"]["amount"], made["bookedImpressions"]) == (
+        "ACTIVE",
+        "0.00",
+        20_000,
+    )
+    assert made["makegoodFor"]["id"] == campaign_id
+    now = datetime.now(UTC).isoformat()
+    free = {
+        "eventId": "mgf-1",
+        "campaignId": made["id"],
+        "amount": {"amount": "0.00", "currencyCode": "USD"},
+        "impressions": 15_000,
+        "occurredAt": now,
+    }
+    paid = {**free, "eventId": "mgf-2", "amount": {"amount": "1.00", "currencyCode": "USD"}}
+    reported = await record_spend(api, [free, paid], shop.adserver.token)
+    assert reported["accepted"] == 1
+    assert [(r["eventId"], r["reason"]) for r in reported["refused"]] == [("mgf-2", "OVER_BUDGET")]
+    delivered = await api.data(
+        "query($id: ID!) { campaign(id: $id) { impressions spent { amount } status } }",
+        {"id": made["id"]},
+        shop.token,
+    )
+    assert delivered["campaign"] == {
+        "impressions": 15_000,
+        "spent": {"amount": "0.00"},
+        "status": "ACTIVE",
+    }
+    # and a zero amount on an ordinary campaign is still refused whole
+    zero = {**free, "eventId": "mgf-3", "campaignId": campaign_id}
+    refused = await api.data(
+        """mutation($e: [SpendEventInput!]!) { recordSpend(input: {events: $e}) {
+          __typename ... on UserError { code } } }""",
+        {"e": [zero]},
+        shop.adserver.token,
+    )
+    assert refused["recordSpend"] == {"__typename": "InvalidInputError", "code": "INVALID_INPUT"}
