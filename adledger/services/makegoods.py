@@ -317,23 +317,13 @@ async def _notify(
 async def _audit(
     session: AsyncSession,
     campaign: Campaign,
-    actor: int,
+    actor: int | None,
     action: str,
     at: datetime,
-    amount: int | None,
-    detail: str | None,
+    amount: int | None = None,
+    detail: str | None = None,
 ) -> None:
-    event = audit.Audited(
-        campaign.business_center_id,
-        actor,
-        action,
-        f"Campaign {campaign.name}",
-        at,
-        amount,
-        campaign.currency,
-        detail,
-    )
-    await audit.record(session, event)
+    await audit.record(session, audit.of_campaign(campaign, actor, action, at, amount, detail))
 
 
 def _text(raw: str, field: tuple[str, ...]) -> str:

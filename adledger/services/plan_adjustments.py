@@ -281,19 +281,7 @@ async def _audit(
     amount: int | None = None,
     detail: str | None = None,
 ) -> None:
-    await audit.record(
-        session,
-        audit.Audited(
-            campaign.business_center_id,
-            actor,
-            action,
-            f"Campaign {campaign.name}",
-            at,
-            amount,
-            campaign.currency,
-            detail,
-        ),
-    )
+    await audit.record(session, audit.of_campaign(campaign, actor, action, at, amount, detail))
 
 
 def _superseded(invoice: Invoice) -> dict[str, object]:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.store.models import AuditEvent
+from adledger.store.models import AuditEvent, Campaign
 from adledger.store.pagination import pages_by_parent
 
 
@@ -22,6 +22,28 @@ class Audited:
     amount: int | None = None
     currency: str | None = None
     detail: str | None = None
+
+
+def of_campaign(
+    campaign: Campaign,
+    actor_user_id: int | None,
+    action: str,
+    at: datetime,
+    amount: int | None = None,
+    detail: str | None = None,
+) -> Audited:
+    """Something done about a campaign's money, in its center's trail."""
+    subject = f"Campaign {campaign.name}"
+    return Audited(
+        campaign.business_center_id,
+        actor_user_id,
+        action,
+        subject,
+        at,
+        amount,
+        campaign.currency,
+        detail,
+    )
 
 
 async def record(session: AsyncSession, event: Audited) -> None:
