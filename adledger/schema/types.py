@@ -274,22 +274,28 @@ class WalletBalance:
         )
     )
     available: Money = strawberry.field(description="What can be spent now: total minus held.")
-    pending_refunds: Money = strawberry.field(
+    wallet_id: strawberry.Private[int]
+    currency: strawberry.Private[str]
+
+    @strawberry.field(
         description=(
             "Taken out of cash for refunds requested (or sent) and not yet gone back to the "
             "payments: not part of cash, and back in it if a refund is declined or fails."
         )
     )
+    async def pending_refunds(self, info: Info) -> Money:
+        # Read only when asked for: the balance itself stays one statement.
+        pending = await info.context.loaders.pending_refunds.load(self.wallet_id)
+        return Money.of(pending, self.currency)
 
     @classmethod
     async def load(cls, info: Info, wallet: Any) -> WalletBalance:
         sums = await info.context.loaders.balances.load(wallet.id)
-        pending = await info.context.loaders.pending_refunds.load(wallet.id)
-        return cls.compute(sums, wallet.credit_limit, wallet.currency, pending)
+        return cls.compute(sums, wallet.credit_limit, wallet.currency, wallet.id)
 
     @classmethod
     def compute(
-        cls, sums: dict[str, int], credit_limit: int, currency: str, pending_refunds: int = 0
+        cls, sums: dict[str, int], credit_limit: int, currency: str, wallet_id: int
     ) -> WalletBalance:
         held = sums.get(AccountKind.HOLD.value, 0)
         cash = sums.get(AccountKind.CASH.value, 0) + held
@@ -304,7 +310,8 @@ class WalletBalance:
             credit_line_used=Money.of(used, currency),
             held=Money.of(held, currency),
             available=Money.of(total - held, currency),
-            pending_refunds=Money.of(pending_refunds, currency),
+            wallet_id=wallet_id,
+            currency=currency,
         )
 
 
