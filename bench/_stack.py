@@ -75,20 +75,26 @@ async def _recreate_database(admin_url: str) -> None:
 
 
 @contextlib.contextmanager
-def api_process(database_url: str, redis_url: str, workers: int = 1) -> Iterator[str]:
+def api_process(
+    database_url: str, redis_url: str, workers: int = 1, *, bare: bool = False
+) -> Iterator[str]:
     """The API on a free loopback port in a child process (with `workers` > 1, as
-    `adledger serve --workers N` runs it); answers its base URL."""
+    `adledger serve --workers N` runs it); answers its base URL. `bare`: instead, a bare
+    Strawberry app with one field, served the same way (the baseline adledger's own
+    per-request overhead is measured against)."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
     env["PAYMENT_PROVIDER"] = "sandbox"  # a benchmark takes no payments
     command = [sys.executable, str(Path(__file__).resolve()), "--serve-port", str(port)]
-    if workers > 1:
+    if bare:
+        command.append("--bare")
+    elif workers > 1:
         serve = ["-m", "adledger.app.cli", "serve", "--workers", str(workers)]
         command = [sys.executable, *serve, "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(command, env=env)
     try:
         base_url = f"http://127.0.0.1:{port}"
-        _wait_until_up(base_url, process)
+        _wait_until_up(base_url, process, "/healthz" if bare else "/readyz")
         yield base_url
     finally:
         process.terminate()  # SIGTERM: uvicorn shuts down gracefully
@@ -109,19 +115,42 @@ def _serve(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def _serve_bare(port: int) -> None:
+    """One field, no context, no database: the floor of Strawberry over uvicorn."""
+    import strawberry
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from strawberry.asgi import GraphQL
+
+    @strawberry.type
+    class Query:
+        hello: str = "world"
+
+    async def healthz(_: object) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    graphql = GraphQL(strawberry.Schema(query=Query), graphql_ide=None)
+    app = Starlette(
+        routes=[Route("/graphql", graphql, methods=["GET", "POST"]), Route("/healthz", healthz)]
+    )
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _wait_until_up(base_url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_up(base_url: str, process: subprocess.Popen[bytes], path: str = "/readyz") -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit("the API process exited before it answered")
         with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{base_url}{path}", timeout=1).status_code == 200:
                 return
         time.sleep(0.1)
     raise SystemExit("the API did not become ready within 30 s")
@@ -130,4 +159,6 @@ def _wait_until_up(base_url: str, process: subprocess.Popen[bytes]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--serve-port", type=int, required=True)
-    _serve(parser.parse_args().serve_port)
+    parser.add_argument("--bare", action="store_true", help="a bare Strawberry app instead")
+    given = parser.parse_args()
+    (_serve_bare if given.bare else _serve)(given.serve_port)

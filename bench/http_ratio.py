@@ -47,8 +47,11 @@ def main() -> None:
     with servers() as (admin_url, redis_url):
         database_url = fresh_database(admin_url)
         wallet_id, token = asyncio.run(_seed(database_url))
-        with api_process(database_url, redis_url) as base_url:
-            rates = asyncio.run(_measure(base_url, token, WALLET % wallet_id, options))
+        with (
+            api_process(database_url, redis_url) as base_url,
+            api_process(database_url, redis_url, bare=True) as bare_url,
+        ):
+            rates = asyncio.run(_measure(base_url, bare_url, token, WALLET % wallet_id, options))
     _report(rates, options)
 
 
@@ -71,21 +74,26 @@ async def _seed(database_url: str) -> tuple[str, str]:
 # -- measuring ---------------------------------------------------------------------------
 
 
-async def _measure(base_url: str, token: str, wallet: str, options: Options) -> dict[str, float]:
-    queries = {"typename": TYPENAME, "wallet": wallet}
+async def _measure(
+    base_url: str, bare_url: str, token: str, wallet: str, options: Options
+) -> dict[str, float]:
+    """Interleaved rounds of: typename and the wallet read on adledger (authenticated),
+    typename on the bare app (one server busy at a time)."""
     limits = httpx.Limits(
         max_connections=options.concurrency, max_keepalive_connections=options.concurrency
     )
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(
-        base_url=base_url, headers=headers, limits=limits, timeout=30
-    ) as client:
-        for query in queries.values():
+    async with (
+        httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=30) as api,
+        httpx.AsyncClient(base_url=bare_url, limits=limits, timeout=30) as bare,
+    ):
+        cases = {"typename": (api, TYPENAME), "wallet": (api, wallet), "bare": (bare, TYPENAME)}
+        for client, query in cases.values():
             await _check(client, query)
             await _rate(client, query, options.warmup, options.concurrency)
-        samples: dict[str, list[float]] = {name: [] for name in queries}
+        samples: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(options.rounds):
-            for name, query in queries.items():
+            for name, (client, query) in cases.items():
                 samples[name].append(
                     await _rate(client, query, options.seconds, options.concurrency)
                 )
@@ -125,6 +133,7 @@ async def _requests_until(client: httpx.AsyncClient, query: str, deadline: float
 
 def _report(rates: dict[str, float], options: Options) -> None:
     ratio = rates["wallet"] / rates["typename"]
+    overhead = rates["typename"] / rates["bare"]
     today = datetime.now(UTC).date().isoformat()
     print(
         f"adledger HTTP benchmark, {today}: concurrency {options.concurrency}, "
@@ -132,7 +141,9 @@ def _report(rates: dict[str, float], options: Options) -> None:
         f"  {{ __typename }}                                       {rates['typename']:8.0f} req/s\n"
         f"  {{ wallet(id) {{ balance {{ available {{ amount }} }} }} }}  "
         f"{rates['wallet']:8.0f} req/s\n"
-        f"  ratio wallet / typename: {ratio:.2f}"
+        f"  {{ __typename }} on a bare Strawberry app              {rates['bare']:8.0f} req/s\n"
+        f"  ratio wallet / typename: {ratio:.2f}\n"
+        f"  ratio adledger typename / bare typename: {overhead:.2f}"
     )
 
 
