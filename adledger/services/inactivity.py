@@ -77,7 +77,9 @@ async def request_inactivity_refund(
 
 async def _inactive_periods(session: AsyncSession, center_id: int, now: datetime) -> list[Invoice]:
     inactive: list[Invoice] = []
-    for invoice in await repo.refundable_periods(session, center_id, now):
+    # A period ending within the window began at most a month before it.
+    since = add_months(now - WINDOW, -1)
+    for invoice in await repo.refundable_periods(session, center_id, since, now):
         assert invoice.cycle_start is not None  # the query asks for it
         start, end = invoice.cycle_start, add_months(invoice.cycle_start, 1)
         if not end <= now <= end + WINDOW:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.domain.billing import InvoiceKind, InvoiceStatus, format_invoice_number
+from adledger.domain.billing import InvoiceKind, InvoiceStatus
 from adledger.domain.campaigns import (
     LIVE,
     Action,
@@ -42,6 +42,7 @@ from adledger.domain.schedules import (
 )
 from adledger.services.config import BillingConfig
 from adledger.services.funding import flight_of, wallet_accounts
+from adledger.services.invoices import NewInvoice, open_invoice
 from adledger.services.ledger import post_entry
 from adledger.services.stops import on_credit_line
 from adledger.store import billing as billing_repo
@@ -141,29 +142,25 @@ async def _book_receivable(session: AsyncSession, campaign: Campaign) -> None:
 async def _plan_invoice(
     session: AsyncSession, campaign: Campaign, part: Installment, count: int, now: datetime
 ) -> Invoice:
-    """Numbered now, in the year it is made, so numbers stay gapless and in order; the
-    first is OPEN and due to be charged, the others SCHEDULED."""
+    """Numbered now; the first is OPEN and due to be charged, the others SCHEDULED."""
     first = part.number == 1
-    sequence = await billing_repo.next_invoice_sequence(session, now.year)
     what = "prepayment" if count == 1 else f"installment {part.number} of {count}"
-    invoice = Invoice(
-        number=format_invoice_number(now.year, sequence),
-        business_center_id=campaign.business_center_id,
-        wallet_id=campaign.wallet_id,
-        kind=InvoiceKind.INSTALLMENT.value,
-        status=(InvoiceStatus.OPEN if first else InvoiceStatus.SCHEDULED).value,
-        currency=campaign.currency,
-        subtotal=part.amount,
-        discount=0,
-        issue_on=part.issue_on,
-        due_at=part.issue_on,
-        campaign_id=campaign.id,
-        installment_number=part.number,
-        installment_count=count,
-        next_charge_at=now if first else None,
-    )
-    return await billing_repo.insert_invoice(
-        session, invoice, [(f"Campaign {campaign.name}: {what}", part.amount)]
+    return await open_invoice(
+        session,
+        NewInvoice(
+            campaign.business_center_id,
+            campaign.wallet_id,
+            InvoiceKind.INSTALLMENT,
+            campaign.currency,
+            [(f"Campaign {campaign.name}: {what}", part.amount)],
+            part.issue_on,
+            0,  # charged to the card on its date
+            campaign_id=campaign.id,
+            status=InvoiceStatus.OPEN if first else InvoiceStatus.SCHEDULED,
+            numbered_on=now,
+            installment=(part.number, count),
+            next_charge_at=now if first else None,
+        ),
     )
 
 

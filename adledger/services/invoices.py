@@ -27,6 +27,15 @@ class NewInvoice:
     issue_on: datetime
     days_until_due: int
     campaign_id: int | None = None
+    status: InvoiceStatus = InvoiceStatus.OPEN
+    """SCHEDULED for an installment planned for a later date."""
+    numbered_on: datetime | None = None
+    """The year it is numbered in, when not the year it is issued in (a plan's invoices
+    are numbered when the plan is made, so numbers stay gapless and in order)."""
+    installment: tuple[int, int] | None = None
+    """(number, count) in a campaign's installment plan."""
+    next_charge_at: datetime | None = None
+    """When the saved card is to be charged (invoices paid by card)."""
 
 
 def provider_key(invoice_id: int, top_up_id: int | None = None) -> str:
@@ -36,19 +45,24 @@ def provider_key(invoice_id: int, top_up_id: int | None = None) -> str:
 
 
 async def open_invoice(session: AsyncSession, new: NewInvoice) -> Invoice:
-    sequence = await repo.next_invoice_sequence(session, new.issue_on.year)
+    year = (new.numbered_on or new.issue_on).year
+    sequence = await repo.next_invoice_sequence(session, year)
+    number, count = new.installment or (None, None)
     invoice = Invoice(
-        number=format_invoice_number(new.issue_on.year, sequence),
+        number=format_invoice_number(year, sequence),
         business_center_id=new.center_id,
         wallet_id=new.wallet_id,
         kind=new.kind.value,
-        status=InvoiceStatus.OPEN.value,
+        status=new.status.value,
         currency=new.currency,
         subtotal=sum(amount for _, amount in new.lines),
         discount=0,
         issue_on=new.issue_on,
         due_at=new.issue_on + timedelta(days=new.days_until_due),
         campaign_id=new.campaign_id,
+        installment_number=number,
+        installment_count=count,
+        next_charge_at=new.next_charge_at,
     )
     return await repo.insert_invoice(session, invoice, new.lines)
 

@@ -4,7 +4,11 @@ The one lock order, for every writer (request, webhook or job): business center 
 per-center rows: plan subscription) → ad accounts by id (their budget caps) → campaigns by
 id → customer ledger accounts by id → rows that belong to one invoice (invoice, top-up) →
 the invoice counter, last. (A webhook holds its invoice and top-up rows first; nothing
-that holds a center or a campaign ever waits for those rows.) Platform
+that holds a center or a campaign ever waits for those rows.) The invoices of a campaign
+paid by card are the exception: everyone who writes them (launch, issue-invoices, their
+webhook events, cancellation, staff adjustments) holds the campaign first, then the
+invoice, then ledger accounts. Refunds: the wallet's cash, then the refund request, then
+the center's payment lots and refunds by id. Platform
 ledger accounts are never locked. A writer that needs a later lock never waits for an
 earlier one while holding it, so writers queue instead of deadlocking.
 

@@ -30,6 +30,7 @@ from adledger.domain.campaigns import (
 from adledger.domain.errors import InvalidInput, InvalidState, NotFound
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.refunds import underdelivered_share
+from adledger.domain.text import clean_text
 from adledger.services import access, refunds
 from adledger.services.actor import Actor
 from adledger.services.idempotency import run_idempotent
@@ -43,7 +44,6 @@ from adledger.store.models import Campaign, MakegoodOffer, Notification
 
 CAMPAIGN_FIELD = ("input", "campaignId")
 OFFER_FIELD = ("input", "offerId")
-MAX_TEXT = 500
 
 
 class MakegoodKind(enum.StrEnum):
@@ -66,7 +66,7 @@ async def flag_underdelivery(
 ) -> MakegoodOutcome:
     """Staff: the campaign's business center is told it may under-deliver."""
     access.require_staff(actor)
-    text = _text(message, ("input", "message"))
+    text = clean_text(message, ("input", "message"), "message")
     campaign = await _guaranteed(session, campaign_id)
     await _notify(session, campaign, "UNDERDELIVERY_LIKELY", text, actor.user_id, now)
     await _audit(session, campaign, actor.user_id, "UNDERDELIVERY_FLAGGED", now, None, text)
@@ -85,7 +85,7 @@ async def offer_makegood(
     """Staff: offer a credit or a refund for the under-delivered share, or a flight (its
     dates given) for the missing impressions; one open offer per campaign at a time."""
     access.require_staff(actor)
-    text = None if note is None else _text(note, ("input", "note"))
+    text = None if note is None else clean_text(note, ("input", "note"), "note")
     if kind is MakegoodKind.FLIGHT:
         if flight is None:
             raise InvalidInput("a makegood flight has its dates", ("input", "startsAt"))
@@ -240,16 +240,10 @@ async def _flight(
         delivery_type=DeliveryType.GUARANTEED.value,
         payment_plan=PaymentPlan.CREDIT_BALANCE.value,
         currency=campaign.currency,
-        budget=0,
-        taken=0,
-        spent=0,
-        credited=0,
-        forfeited=0,
-        impressions=0,
+        budget=0,  # its counters start at 0 (the model's defaults)
         starts_at=flight.starts_at,
         ends_at=flight.ends_at,
         launched_at=now,
-        paused_at_end=False,
         created_by_user_id=actor,
         booked_impressions=offer.missing_impressions,
         makegood_for_campaign_id=campaign.id,
@@ -324,10 +318,3 @@ async def _audit(
     detail: str | None = None,
 ) -> None:
     await audit.record(session, audit.of_campaign(campaign, actor, action, at, amount, detail))
-
-
-def _text(raw: str, field: tuple[str, ...]) -> str:
-    text = " ".join(raw.split())
-    if not 1 <= len(text) <= MAX_TEXT:
-        raise InvalidInput(f"1 to {MAX_TEXT} characters", field)
-    return text

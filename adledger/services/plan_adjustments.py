@@ -19,6 +19,7 @@ from adledger.domain.campaigns import Action, CampaignStatus, transition
 from adledger.domain.errors import InvalidInput, InvalidState, NotFound
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, parse_positive_amount
+from adledger.domain.text import clean_text
 from adledger.services import access, refunds
 from adledger.services.actor import Actor
 from adledger.services.funding import flight_of, wallet_accounts
@@ -32,7 +33,6 @@ from adledger.store import ledger as ledger_repo
 from adledger.store import plan_adjustments as adjustments
 from adledger.store.models import Campaign, CancellationRequest, Invoice
 
-MAX_REASON = 500
 INVOICE_FIELD = ("input", "invoiceId")
 REQUEST_FIELD = ("input", "requestId")
 
@@ -94,7 +94,7 @@ async def resolve_cancellation(
     found = await adjustments.request(session, request_id)
     if found is None:
         raise NotFound("cancellation request not found", REQUEST_FIELD)
-    text = _reason(note, ("input", "note"))
+    text = clean_text(note, ("input", "note"), "note")
 
     async def run() -> RequestOutcome:
         campaign = await _lock_campaign(session, found.campaign_id)
@@ -149,7 +149,7 @@ async def void_invoice(
 ) -> InvoiceOutcome:
     """Staff: an installment still owed asks nothing any more."""
     access.require_staff(actor)
-    text = _reason(reason, ("input", "reason"))
+    text = clean_text(reason, ("input", "reason"))
     found = await _installment(session, invoice_id)
 
     async def run() -> InvoiceOutcome:
@@ -183,7 +183,7 @@ async def discount_invoice(
 ) -> InvoiceOutcome:
     """Staff: an installment still owed asks `amount` less (never nothing: void it)."""
     access.require_staff(actor)
-    text = _reason(reason, ("input", "reason"))
+    text = clean_text(reason, ("input", "reason"))
     found = await _installment(session, invoice_id)
     if amount.currency.value != found.currency:
         raise InvalidInput(f"the invoice is in {found.currency}", ("input", "amount"))
@@ -289,10 +289,3 @@ def _superseded(invoice: Invoice) -> dict[str, object]:
     if invoice.payment_reference is None:
         return {}
     return {"superseded_reference": invoice.payment_reference, "payment_reference": None}
-
-
-def _reason(raw: str, field: tuple[str, ...]) -> str:
-    text = " ".join(raw.split())
-    if not 1 <= len(text) <= MAX_REASON:
-        raise InvalidInput(f"a reason of 1 to {MAX_REASON} characters", field)
-    return text

@@ -27,6 +27,7 @@ from adledger.domain.errors import InvalidInput, InvalidState, NotFound, Payment
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, parse_positive_amount
 from adledger.domain.refunds import Lot, split_refund
+from adledger.domain.text import clean_text
 from adledger.payments.port import PaymentProvider, ProviderRefund, RefundRequest
 from adledger.services import access
 from adledger.services.actor import Actor
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 WALLET_FIELD = ("input", "walletId")
 CAMPAIGN_FIELD = ("input", "campaignId")
 REQUEST_FIELD = ("input", "refundRequestId")
-MAX_NOTE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,9 +355,7 @@ async def decline_refund(
 ) -> RefundOutcome:
     """Staff: the money goes back to the wallet's cash."""
     access.require_staff(actor)
-    text = " ".join(note.split())
-    if not 1 <= len(text) <= MAX_NOTE:
-        raise InvalidInput(f"a reason of 1 to {MAX_NOTE} characters", ("input", "reason"))
+    text = clean_text(note, ("input", "reason"))
 
     async def run() -> RefundOutcome:
         request = await _open_request(session, request_id)

@@ -12,6 +12,7 @@ from adledger.domain.access import Permission
 from adledger.domain.errors import CurrencyMismatch, InvalidInput, InvalidState, NotFound
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, Money, parse_amount, parse_positive_amount
+from adledger.domain.text import clean_text
 from adledger.services import access
 from adledger.services.actor import Actor
 from adledger.services.business_centers import CenterOutcome
@@ -282,7 +283,4 @@ def _money_for(
 
 
 def _reason(raw: str) -> str:
-    reason = " ".join(raw.split())
-    if not 1 <= len(reason) <= 500:
-        raise InvalidInput("reason must have 1 to 500 characters", ("input", "reason"))
-    return reason
+    return clean_text(raw, ("input", "reason"))

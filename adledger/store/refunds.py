@@ -50,13 +50,15 @@ async def insert_lot(
 async def lots_of_center(
     session: AsyncSession, center_id: int, currency: str, *, lock: bool = False
 ) -> list[PaymentLot]:
-    """The center's refundable lots (those with a provider payment), oldest first."""
+    """The center's refundable lots (a provider payment with something left of it),
+    oldest first: lots refunded in full are neither read nor locked again."""
     stmt = (
         select(PaymentLot)
         .where(
             PaymentLot.business_center_id == center_id,
             PaymentLot.currency == currency,
             PaymentLot.payment_reference.is_not(None),
+            PaymentLot.refunded < PaymentLot.amount,
         )
         .order_by(PaymentLot.id)
     )
@@ -76,6 +78,7 @@ async def lots_of_campaign(
             Invoice.campaign_id == campaign_id,
             PaymentLot.currency == currency,
             PaymentLot.payment_reference.is_not(None),
+            PaymentLot.refunded < PaymentLot.amount,
         )
         .order_by(PaymentLot.id)
         .with_for_update(of=PaymentLot, key_share=True)
@@ -109,9 +112,11 @@ async def insert_periods(
     await session.flush()
 
 
-async def refundable_periods(session: AsyncSession, center_id: int, now: datetime) -> list[Invoice]:
-    """Paid plan invoices of the center for periods begun before `now` that no inactivity
-    refund covers yet, newest first."""
+async def refundable_periods(
+    session: AsyncSession, center_id: int, since: datetime, now: datetime
+) -> list[Invoice]:
+    """Paid plan invoices of the center for periods begun in [since, now) that no
+    inactivity refund covers yet, newest first (a few rows, whatever the center's age)."""
     covered = select(InactivityRefundPeriod.invoice_id)
     stmt = (
         select(Invoice)
@@ -119,13 +124,13 @@ async def refundable_periods(session: AsyncSession, center_id: int, now: datetim
             Invoice.business_center_id == center_id,
             Invoice.kind == "SUBSCRIPTION",
             Invoice.status == "PAID",
-            Invoice.cycle_start.is_not(None),
+            Invoice.cycle_start >= since,
+            Invoice.cycle_start < now,
             Invoice.id.not_in(covered),
         )
         .order_by(Invoice.cycle_start.desc())
     )
-    found = list(await session.scalars(stmt))
-    return [i for i in found if i.cycle_start is not None and i.cycle_start < now]
+    return list(await session.scalars(stmt))
 
 
 async def lots_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, PaymentLot]:
