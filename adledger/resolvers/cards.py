@@ -20,7 +20,9 @@ async def create_card_setup(
     actor = await ctx.require_actor()
     try:
         center_id = decode_id(input.business_center_id, "BusinessCenter", CENTER_FIELD)
-        started = await ctx.write(lambda s: cards.begin_card_setup(s, actor, center_id))
+        started = await ctx.write(
+            lambda s: cards.begin_card_setup(s, actor, center_id, ctx.state.now())
+        )
         setup = await cards.open_card_setup(ctx.write, ctx.state.provider, started)
     except DomainError as err:
         return user_error(err, results.CreateCardSetupResult)

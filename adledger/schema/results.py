@@ -336,6 +336,7 @@ CreateCardSetupResult = Annotated[
     | NotFoundError
     | ForbiddenError
     | InvalidInputError
+    | InvalidStateError
     | PaymentProviderError,
     strawberry.union("CreateCardSetupResult"),
 ]

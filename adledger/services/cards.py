@@ -10,12 +10,12 @@ the event is only a hint: the setup and the card are fetched again from the prov
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission
-from adledger.domain.errors import NotFound
+from adledger.domain.errors import InvalidState, NotFound
 from adledger.payments.port import Card, CardSetup, CardSetupRequest, PaymentProvider
 from adledger.services import access
 from adledger.services.actor import Actor
@@ -26,6 +26,7 @@ from adledger.store import cards as repo
 
 CENTER_FIELD = ("input", "businessCenterId")
 CARD_SETUP_ID = "adledger_card_setup_id"
+MAX_SETUPS_A_DAY = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +35,18 @@ class SetupStarted:
     center_id: int
 
 
-async def begin_card_setup(session: AsyncSession, actor: Actor, center_id: int) -> SetupStarted:
-    """ADMIN or FINANCE_MANAGER (or staff): a card pays the center's campaigns."""
+async def begin_card_setup(
+    session: AsyncSession, actor: Actor, center_id: int, now: datetime
+) -> SetupStarted:
+    """ADMIN or FINANCE_MANAGER (or staff): a card pays the center's campaigns. Each setup
+    costs a provider call: a center starts at most MAX_SETUPS_A_DAY a UTC day."""
     await access.require(
         session, actor, center_id, Permission.MOVE_MONEY, field=CENTER_FIELD, what="business center"
     )
+    await centers.lock_business_center(session, center_id)  # the count below holds
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if await repo.setups_since(session, center_id, day) >= MAX_SETUPS_A_DAY:
+        raise InvalidState(f"a business center starts at most {MAX_SETUPS_A_DAY} card setups a day")
     setup = await repo.insert_card_setup(session, center_id, actor.user_id)
     return SetupStarted(setup.id, center_id)
 

@@ -83,7 +83,7 @@ async def _find(session: AsyncSession) -> _Found | None:
 async def _save_card(
     transact: Transact, provider: PaymentProvider, confirm: Confirm, found: _Found, now: datetime
 ) -> None:
-    started = await transact(lambda s: cards.begin_card_setup(s, found.admin, found.center_id))
+    started = await transact(lambda s: cards.begin_card_setup(s, found.admin, found.center_id, now))
     opened = await cards.open_card_setup(transact, provider, started)
     setup, card = await confirm(opened.reference)
     await transact(lambda s: cards.record_card(s, setup, card, now))

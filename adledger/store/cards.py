@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.store.models import BusinessCenter, CardSetup
@@ -27,6 +27,13 @@ async def insert_card_setup(
     session.add(setup)
     await session.flush()
     return setup
+
+
+async def setups_since(session: AsyncSession, center_id: int, since: datetime) -> int:
+    stmt = select(func.count()).where(
+        CardSetup.business_center_id == center_id, CardSetup.created_at >= since
+    )
+    return int((await session.scalars(stmt)).one())
 
 
 async def card_setup(session: AsyncSession, setup_id: int) -> CardSetup | None:

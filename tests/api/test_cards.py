@@ -139,3 +139,19 @@ async def test_a_setup_event_for_a_setup_we_never_made_is_ignored(api, users, we
     _, answer = await _attach(webhooks, made.reference, event_id="evt_foreign")
     # then nothing is recorded
     assert answer == {"received": True, "outcome": "IGNORED"}
+
+
+async def test_a_center_starts_a_bounded_number_of_setups_a_day(api, users, sessions) -> None:
+    from adledger.services.cards import MAX_SETUPS_A_DAY
+
+    admin = await users.create("admin")
+    center = await create_center(api, admin)
+    for _ in range(MAX_SETUPS_A_DAY):
+        assert (await _setup(api, center.id, admin.token))["__typename"] == "CreateCardSetupSuccess"
+
+    refused = await _setup(api, center.id, admin.token)
+
+    assert (refused["__typename"], refused["code"]) == ("InvalidStateError", "INVALID_STATE")
+    async with sessions() as session:
+        made = await session.scalar(text("SELECT count(*) FROM card_setups"))
+    assert made == MAX_SETUPS_A_DAY
