@@ -30,7 +30,12 @@ from adledger.jobs.campaigns import (
 )
 from adledger.jobs.credit_line import close_credit_line_cycles_cron
 from adledger.jobs.installments import issue_invoices_cron
-from adledger.jobs.ledger import Ctx, verify_ledger_cron, verify_ledger_job
+from adledger.jobs.ledger import (
+    Ctx,
+    create_partitions_cron,
+    verify_ledger_cron,
+    verify_ledger_job,
+)
 from adledger.jobs.refunds import send_refunds_cron
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 
@@ -89,6 +94,8 @@ class WorkerSettings:
     functions = [func(verify_ledger_job, name="verify_ledger")]
     cron_jobs = [
         cron(verify_ledger_cron, name="verify_ledger_hourly", minute=0, second=0),
+        # Daily, months ahead: see services/partitions.py.
+        cron(create_partitions_cron, name="create_partitions", hour=3, minute=20, second=0),
         cron(renew_subscriptions_cron, name="renew_subscriptions", minute={5, 35}, second=0),
         cron(issue_pending_invoices_cron, name="issue_pending_invoices", second=15),
         cron(retry_webhook_events_cron, name="retry_webhook_events", second=45),

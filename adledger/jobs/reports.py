@@ -79,8 +79,16 @@ class RetryReport:
 @dataclass
 class VerifyReport:
     violations: int = 0
+    postings_read: int = 0
+    full: bool = True
+    # False when a run that started from the same checkpoint recorded first.
+    recorded: bool = True
 
     def __str__(self) -> str:
-        if not self.violations:
-            return "ledger verified: every invariant holds"
-        return f"ledger verification found {_plural(self.violations, 'violation')} (see the log)"
+        scope = "in full" if self.full else "since the last checkpoint"
+        read = f"{_plural(self.postings_read, 'posting')} read {scope}"
+        if self.violations:
+            found = _plural(self.violations, "violation")
+            return f"ledger verification found {found} (see the log); {read}"
+        text = f"ledger verified: every invariant holds; {read}"
+        return text if self.recorded else text + " (another run recorded the checkpoint)"

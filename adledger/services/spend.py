@@ -70,7 +70,9 @@ async def record_spend(
     new = [e for e in fresh if e.event_id in inserted]
     applied = await apply_events(session, new, scope, config, now)
     refused = applied.refused
-    await repo.record_refusals(session, [(r.event_id, r.amount, r.reason.value) for r in refused])
+    await repo.record_refusals(
+        session, [(r.event_id, r.amount, r.reason.value) for r in refused], now
+    )
     return SpendOutcome(
         accepted=applied.applied_events,
         duplicates=repeated + len(fresh) - len(new),

@@ -11,7 +11,6 @@ from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.ledger import CAMPAIGN_KINDS, AccountKind
-from adledger.store.ledger import Violation
 from adledger.store.models import (
     BusinessCenter,
     Campaign,
@@ -269,60 +268,38 @@ async def insert_new_events(
 _EVENT_COLUMNS = ("event_id", "campaign_id", "amount", "impressions", "occurred_at")
 # recorded_at is the service's clock, the one account budget periods are counted on.
 _INSERT_EVENTS = text(
+    "WITH given AS (SELECT * FROM unnest("
+    "CAST(:event_id AS varchar[]), CAST(:campaign_id AS bigint[]), CAST(:amount AS bigint[]), "
+    "CAST(:impressions AS bigint[]), CAST(:occurred_at AS timestamptz[])) "
+    "WITH ORDINALITY AS t(e, c, a, i, o, n)), "
+    # The once-ever claim: spend_events is partitioned by month, so it cannot hold it.
+    "taken AS (INSERT INTO spend_event_ids (event_id, recorded_at) "
+    "SELECT e, CAST(:recorded_at AS timestamptz) FROM given ORDER BY n "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id) "
     "INSERT INTO spend_events "
     "(event_id, campaign_id, amount, refused, impressions, occurred_at, recorded_at) "
-    "SELECT e, c, a, 0, i, o, CAST(:recorded_at AS timestamptz) FROM unnest("
-    "CAST(:event_id AS varchar[]), CAST(:campaign_id AS bigint[]), CAST(:amount AS bigint[]), "
-    "CAST(:impressions AS bigint[]), CAST(:occurred_at AS timestamptz[])) AS t(e, c, a, i, o) "
-    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+    "SELECT e, c, a, 0, i, o, CAST(:recorded_at AS timestamptz) "
+    "FROM given JOIN taken ON taken.event_id = given.e RETURNING event_id"
 )
 
 
-async def record_refusals(session: AsyncSession, refusals: Sequence[tuple[str, int, str]]) -> None:
-    """(event id, amount not applied, reason) of the events this batch only partly applied."""
+async def record_refusals(
+    session: AsyncSession, refusals: Sequence[tuple[str, int, str]], recorded_at: datetime
+) -> None:
+    """(event id, amount not applied, reason) of the events this batch only partly applied.
+    The batch's `recorded_at` names the month partition that holds them."""
     if not refusals:
         return
     table = SpendEvent.__table__
     stmt = (
         update(SpendEvent.__table__)  # type: ignore[arg-type]
-        .where(table.c.event_id == bindparam("e"))
+        .where(table.c.event_id == bindparam("e"), table.c.recorded_at == recorded_at)
         .values(refused=bindparam("b_refused"), refusal=bindparam("b_refusal"))
     )
     await session.execute(
         stmt,
         [{"e": e, "b_refused": amount, "b_refusal": why} for e, amount, why in refusals],
     )
-
-
-async def unexplained_campaigns(session: AsyncSession) -> list[Violation]:
-    """Campaigns whose ledger accounts do not hold taken - spent - credited - forfeited,
-    or whose SPEND postings do not add up to `spent`."""
-    rows = await session.execute(
-        text(
-            "SELECT c.id, c.taken - c.spent - c.credited - c.forfeited AS expected, "
-            "(SELECT COALESCE(SUM(a.balance), 0) FROM ledger_accounts a "
-            " WHERE a.campaign_id = c.id) AS held, "
-            # Spend leaves the campaign's reserve, or (drawn campaigns) the wallet buckets it
-            # drew on: either way the customer side of its SPEND entries.
-            "(SELECT COALESCE(-SUM(p.amount), 0) FROM ledger_entries e "
-            " JOIN ledger_postings p ON p.entry_id = e.id "
-            " JOIN ledger_accounts a ON a.id = p.account_id "
-            " WHERE e.campaign_id = c.id AND p.kind = 'SPEND' AND p.amount < 0) "
-            " AS spent_posted, c.spent "
-            "FROM campaigns c"
-        )
-    )
-    found: list[Violation] = []
-    for campaign_id, expected, held, spent_posted, spent in rows.all():
-        if held != expected:
-            found.append(Violation(_EXPLAINED, f"campaign {campaign_id}: {held} vs {expected}"))
-        if spent_posted != spent:
-            found.append(Violation(_SPENT, f"campaign {campaign_id}: {spent_posted} vs {spent}"))
-    return found
-
-
-_EXPLAINED = "a campaign holds what it took less what it spent, credited and forfeited"
-_SPENT = "a campaign's SPEND postings add up to its spent"
 
 
 def _superseded() -> ColumnElement[bool]:

@@ -144,55 +144,6 @@ class Violation:
     detail: str
 
 
-async def unbalanced_entries(session: AsyncSession) -> list[Violation]:
-    stmt = (
-        select(LedgerPosting.entry_id, func.sum(LedgerPosting.amount))
-        .group_by(LedgerPosting.entry_id)
-        .having(func.sum(LedgerPosting.amount) != 0)
-    )
-    return [
-        Violation("entry sums to zero", f"entry {entry_id} sums to {total}")
-        for entry_id, total in (await session.execute(stmt)).all()
-    ]
-
-
-async def stale_cached_balances(session: AsyncSession) -> list[Violation]:
-    """Customer accounts only: the platform's balances are their postings, never cached."""
-    rows = await session.execute(
-        text(
-            "SELECT a.id, a.key, a.balance, COALESCE(SUM(p.amount), 0) AS posted "
-            "FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account_id = a.id "
-            "WHERE a.kind <> ALL(:platform_kinds) "
-            "GROUP BY a.id HAVING a.balance <> COALESCE(SUM(p.amount), 0)"
-        ),
-        {"platform_kinds": _PLATFORM_KINDS},
-    )
-    return [
-        Violation("cached balance equals its postings", f"{key}: cached {cached}, posted {posted}")
-        for _, key, cached, posted in rows.all()
-    ]
-
-
-async def negative_customer_buckets(session: AsyncSession) -> list[Violation]:
-    rows = await session.execute(
-        text(
-            "SELECT a.key, a.kind, a.balance, COALESCE(w.credit_limit, 0) "
-            "FROM ledger_accounts a LEFT JOIN wallets w ON w.id = a.wallet_id "
-            "WHERE a.kind = ANY(:customer_kinds) AND a.balance < 0 "
-            "AND NOT (a.kind = 'credit_line' AND a.balance >= -COALESCE(w.credit_limit, 0))"
-        ),
-        {"customer_kinds": [k.value for k in AccountKind if _has_floor(k)]},
-    )
-    return [
-        Violation("no customer bucket below zero", f"{key} ({kind}) is {balance}, limit {limit}")
-        for key, kind, balance, limit in rows.all()
-    ]
-
-
-def _has_floor(kind: AccountKind) -> bool:
-    return not kind.is_platform and kind is not AccountKind.RECEIVABLE
-
-
 async def receivables_owed(session: AsyncSession) -> list[Violation]:
     """A campaign's receivable is minus what its installment invoices still owe."""
     rows = await session.execute(
@@ -208,20 +159,6 @@ async def receivables_owed(session: AsyncSession) -> list[Violation]:
     return [
         Violation("a receivable is what its invoices owe", f"{key}: {balance}, owed {owed}")
         for key, balance, owed in rows.all()
-    ]
-
-
-async def unbalanced_total(session: AsyncSession) -> list[Violation]:
-    rows = await session.execute(
-        text(
-            "SELECT a.currency, SUM(p.amount) FROM ledger_postings p "
-            "JOIN ledger_accounts a ON a.id = p.account_id GROUP BY a.currency "
-            "HAVING SUM(p.amount) <> 0"
-        )
-    )
-    return [
-        Violation("all postings of a currency sum to zero", f"{currency}: {total}")
-        for currency, total in rows.all()
     ]
 
 

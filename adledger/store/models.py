@@ -228,10 +228,14 @@ class LedgerEntry(Base):
 
 
 class LedgerPosting(Base):
+    """Partitioned by month of `created_at` (migration 0014, store/partitions.py): its
+    key in the database is (id, created_at)."""
+
     __tablename__ = "ledger_postings"
     __table_args__ = (
         Index("ix_ledger_postings_account_id_id", "account_id", "id"),
         CheckConstraint("amount <> 0", name="amount_non_zero"),
+        {"postgresql_partition_by": "RANGE (created_at)"},
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     entry_id: Mapped[int] = mapped_column(
@@ -702,15 +706,26 @@ class MakegoodOffer(Base):
     makegood_campaign_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class SpendEventId(Base):
+    """A delivery report's event id, taken once ever (the partitioned `spend_events` can
+    only be unique per month)."""
+
+    __tablename__ = "spend_event_ids"
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class SpendEvent(Base):
-    """One delivery report, applied once ever: its event id is UNIQUE."""
+    """One delivery report, applied once ever: its event id is in `spend_event_ids`.
+    Partitioned by month of `recorded_at`: its key in the database is (id, recorded_at)."""
 
     __tablename__ = "spend_events"
     __table_args__ = (
         CheckConstraint("amount >= 0 AND refused >= 0 AND refused <= amount", name="amounts"),
+        {"postgresql_partition_by": "RANGE (recorded_at)"},
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    event_id: Mapped[str] = mapped_column(String(200), index=True)
     campaign_id: Mapped[int] = mapped_column(
         ForeignKey("campaigns.id", ondelete="RESTRICT"), index=True
     )

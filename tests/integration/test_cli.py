@@ -149,11 +149,18 @@ async def test_jobs_run_verifies_the_ledger_for_a_given_instant(
     # given
     await seeded(sessions)
     # when
-    code = await asyncio.to_thread(main, ["jobs", "run", "verify-ledger", "--now", NOW])
-    # then
-    assert code == 0
+    first = await asyncio.to_thread(main, ["jobs", "run", "verify-ledger", "--now", NOW])
+    first_out = capsys.readouterr().out.strip()
+    second = await asyncio.to_thread(main, ["jobs", "run", "verify-ledger", "--now", NOW])
+    # then the first run reads every posting, the next only those since its checkpoint
+    assert (first, second) == (0, 0)
+    assert first_out == (
+        f"verify-ledger at {NOW}: ledger verified: every invariant holds; "
+        "30 postings read in full"
+    )
     assert capsys.readouterr().out.strip() == (
-        f"verify-ledger at {NOW}: ledger verified: every invariant holds"
+        f"verify-ledger at {NOW}: ledger verified: every invariant holds; "
+        "0 postings read since the last checkpoint"
     )
 
 

@@ -1,0 +1,281 @@
+"""The ledger's invariants (DESIGN §3), checked against a checkpoint.
+
+A clean run records how much every account and campaign had been posted up to a moment
+(`ledger_verified_*`). The next run reads only the postings written since then: each new
+entry sums to zero, each currency's new postings sum to zero, and every cached balance
+equals its recorded sum plus what was posted since. Accounts, campaigns and invoices are
+read whole (one row each, far fewer than postings): a cached balance changed without a
+posting is found by the very next run. A full run is the same with an empty checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.ledger import PLATFORM_KINDS, AccountKind
+from adledger.store.ledger import Violation
+
+_PLATFORM_KINDS = [kind.value for kind in PLATFORM_KINDS]
+_FLOORED_KINDS = [
+    k.value for k in AccountKind if not k.is_platform and k is not AccountKind.RECEIVABLE
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    id: int
+    until: datetime
+
+
+@dataclass
+class Moved:
+    """What the postings of a stretch of time moved, per account and per campaign."""
+
+    postings: int = 0
+    accounts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    campaign_spend: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    currencies: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, other: Moved) -> None:
+        self.postings += other.postings
+        for target, source in (
+            (self.accounts, other.accounts),
+            (self.campaign_spend, other.campaign_spend),
+            (self.currencies, other.currencies),
+        ):
+            for key, amount in source.items():
+                target[key] += amount  # type: ignore[index]
+
+
+# -- when -----------------------------------------------------------------------------
+
+
+async def settled_horizon(session: AsyncSession) -> datetime:
+    """A moment before which every posting is committed (or never will be).
+
+    A posting's `created_at` is its transaction's start, so a transaction still open may
+    yet write rows dated back to its start: the horizon is the start of the oldest open
+    transaction, else now. Read it BEFORE the snapshot the check runs in: a transaction
+    that ends in between is then either seen here or visible there."""
+    horizon = await session.scalar(_HORIZON)
+    assert horizon is not None
+    return horizon  # type: ignore[no-any-return]
+
+
+_HORIZON = text(
+    "SELECT LEAST(clock_timestamp(), MIN(xact_start)) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND backend_type = 'client backend' "
+    "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+)
+
+
+async def posting_span(session: AsyncSession, since: datetime | None) -> tuple[Any, Any]:
+    """The oldest and newest `created_at` of the postings since `since` (None: all)."""
+    row = (await session.execute(_SPAN, {"lo": since})).one()
+    return row[0], row[1]
+
+
+_SPAN = text(
+    "SELECT MIN(created_at), MAX(created_at) FROM ledger_postings "
+    "WHERE created_at >= COALESCE(CAST(:lo AS timestamptz), '-infinity')"
+)
+
+
+# -- the checkpoint -------------------------------------------------------------------
+
+
+async def latest_checkpoint(session: AsyncSession) -> Checkpoint | None:
+    row = (
+        await session.execute(
+            text("SELECT id, until FROM ledger_verifications ORDER BY id DESC LIMIT 1")
+        )
+    ).first()
+    return Checkpoint(row[0], row[1]) if row else None
+
+
+async def record_checkpoint(
+    session: AsyncSession,
+    *,
+    follows: Checkpoint | None,
+    full: bool,
+    until: datetime,
+    window: Moved,
+) -> None:
+    """Add what [checkpoint, until) moved to the recorded sums (a full run replaces them).
+    `follows` is UNIQUE: of two runs that started from the same checkpoint, the second to
+    commit fails instead of adding its window twice."""
+    if full:
+        await session.execute(text("DELETE FROM ledger_verified_accounts"))
+        await session.execute(text("DELETE FROM ledger_verified_campaigns"))
+    await session.execute(_ADD_ACCOUNTS, _arrays(window.accounts))
+    await session.execute(_ADD_CAMPAIGNS, _arrays(window.campaign_spend))
+    await session.execute(
+        _RECORD,
+        {
+            "follows": follows.id if follows else 0,
+            "full": full,
+            "since": None if full or follows is None else follows.until,
+            "until": until,
+            "read": window.postings,
+        },
+    )
+
+
+def _arrays(sums: dict[int, int]) -> dict[str, list[int]]:
+    return {"ids": list(sums), "sums": list(sums.values())}
+
+
+_ADD_ACCOUNTS = text(
+    "INSERT INTO ledger_verified_accounts (account_id, posted) "
+    "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:sums AS bigint[])) "
+    "ON CONFLICT (account_id) DO UPDATE "
+    "SET posted = ledger_verified_accounts.posted + EXCLUDED.posted"
+)
+_ADD_CAMPAIGNS = text(
+    "INSERT INTO ledger_verified_campaigns (campaign_id, spent) "
+    "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:sums AS bigint[])) "
+    "ON CONFLICT (campaign_id) DO UPDATE "
+    "SET spent = ledger_verified_campaigns.spent + EXCLUDED.spent"
+)
+_RECORD = text(
+    'INSERT INTO ledger_verifications (follows, "full", since, until, postings_read) '
+    "VALUES (:follows, :full, :since, :until, :read)"
+)
+
+
+# -- what a stretch of postings moved --------------------------------------------------
+
+
+async def moved_between(
+    session: AsyncSession, lo: datetime | None, hi: datetime | None
+) -> tuple[Moved, list[Violation]]:
+    """The postings with `created_at` in [lo, hi) (None: unbounded): what they moved, and
+    the entries among them that do not sum to zero (an entry's postings share their
+    transaction's `created_at`, so no entry straddles two stretches)."""
+    bounds = {"lo": lo, "hi": hi}
+    moved = Moved()
+    for account_id, currency, amount, count in await session.execute(_BY_ACCOUNT, bounds):
+        moved.accounts[account_id] += amount
+        moved.currencies[currency] += amount
+        moved.postings += count
+    for campaign_id, spent in await session.execute(_SPEND_BY_CAMPAIGN, bounds):
+        moved.campaign_spend[campaign_id] += spent
+    unbalanced = [
+        Violation("entry sums to zero", f"entry {entry_id} sums to {total}")
+        for entry_id, total in await session.execute(_UNBALANCED, bounds)
+    ]
+    return moved, unbalanced
+
+
+_WINDOW = (
+    "p.created_at >= COALESCE(CAST(:lo AS timestamptz), '-infinity') "
+    "AND p.created_at < COALESCE(CAST(:hi AS timestamptz), 'infinity')"
+)
+_BY_ACCOUNT = text(
+    "SELECT p.account_id, a.currency, SUM(p.amount), COUNT(*) FROM ledger_postings p "
+    f"JOIN ledger_accounts a ON a.id = p.account_id WHERE {_WINDOW} "
+    "GROUP BY p.account_id, a.currency"
+)
+# Spend leaves the campaign's reserve, or (drawn campaigns) the wallet buckets it drew on:
+# either way the customer side of its SPEND entries.
+_SPEND_BY_CAMPAIGN = text(
+    "SELECT e.campaign_id, -SUM(p.amount) FROM ledger_postings p "
+    f"JOIN ledger_entries e ON e.id = p.entry_id WHERE {_WINDOW} "
+    "AND p.kind = 'SPEND' AND p.amount < 0 AND e.campaign_id IS NOT NULL "
+    "GROUP BY e.campaign_id"
+)
+_UNBALANCED = text(
+    f"SELECT p.entry_id, SUM(p.amount) FROM ledger_postings p WHERE {_WINDOW} "
+    "GROUP BY p.entry_id HAVING SUM(p.amount) <> 0"
+)
+
+
+# -- the state held against it ---------------------------------------------------------
+
+
+async def stale_cached_balances(
+    session: AsyncSession, since_checkpoint: Moved, recorded: bool
+) -> list[Violation]:
+    """Customer accounts whose cached balance is not their recorded sum (if `recorded`)
+    plus what moved since the checkpoint."""
+    rows = await session.execute(
+        text(
+            "WITH moved AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), "
+            "CAST(:sums AS bigint[])) AS m(id, amount)), "
+            "expected AS (SELECT a.id, a.key, a.balance, COALESCE(m.amount, 0) + CASE WHEN "
+            ":recorded THEN COALESCE(v.posted, 0) ELSE 0 END AS posted FROM ledger_accounts a "
+            "LEFT JOIN moved m ON m.id = a.id "
+            "LEFT JOIN ledger_verified_accounts v ON v.account_id = a.id "
+            "WHERE a.kind <> ALL(:platform_kinds)) "
+            "SELECT key, balance, posted FROM expected WHERE balance <> posted ORDER BY id"
+        ),
+        {**_arrays(since_checkpoint.accounts), "recorded": recorded,
+         "platform_kinds": _PLATFORM_KINDS},
+    )  # fmt: skip
+    return [
+        Violation("cached balance equals its postings", f"{key}: cached {cached}, posted {posted}")
+        for key, cached, posted in rows.all()
+    ]
+
+
+async def negative_customer_buckets(session: AsyncSession) -> list[Violation]:
+    rows = await session.execute(
+        text(
+            "SELECT a.key, a.kind, a.balance, COALESCE(w.credit_limit, 0) "
+            "FROM ledger_accounts a LEFT JOIN wallets w ON w.id = a.wallet_id "
+            "WHERE a.kind = ANY(:customer_kinds) AND a.balance < 0 "
+            "AND NOT (a.kind = 'credit_line' AND a.balance >= -COALESCE(w.credit_limit, 0))"
+        ),
+        {"customer_kinds": _FLOORED_KINDS},
+    )
+    return [
+        Violation("no customer bucket below zero", f"{key} ({kind}) is {balance}, limit {limit}")
+        for key, kind, balance, limit in rows.all()
+    ]
+
+
+async def unexplained_campaigns(
+    session: AsyncSession, since_checkpoint: Moved, recorded: bool
+) -> list[Violation]:
+    """Campaigns whose ledger accounts do not hold taken - spent - credited - forfeited,
+    or whose SPEND postings (recorded sum plus what moved since) do not add up to `spent`."""
+    rows = await session.execute(
+        text(
+            "WITH moved AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), "
+            "CAST(:sums AS bigint[])) AS m(id, spent)), "
+            "held AS (SELECT campaign_id, SUM(balance) AS held FROM ledger_accounts "
+            "WHERE campaign_id IS NOT NULL GROUP BY campaign_id) "
+            "SELECT c.id, c.taken - c.spent - c.credited - c.forfeited, COALESCE(h.held, 0), "
+            "COALESCE(m.spent, 0) + CASE WHEN :recorded THEN COALESCE(v.spent, 0) ELSE 0 END, "
+            "c.spent FROM campaigns c LEFT JOIN held h ON h.campaign_id = c.id "
+            "LEFT JOIN moved m ON m.id = c.id "
+            "LEFT JOIN ledger_verified_campaigns v ON v.campaign_id = c.id ORDER BY c.id"
+        ),
+        {**_arrays(since_checkpoint.campaign_spend), "recorded": recorded},
+    )
+    found: list[Violation] = []
+    for campaign_id, expected, held, spent_posted, spent in rows.all():
+        if held != expected:
+            found.append(Violation(_EXPLAINED, f"campaign {campaign_id}: {held} vs {expected}"))
+        if spent_posted != spent:
+            found.append(Violation(_SPENT, f"campaign {campaign_id}: {spent_posted} vs {spent}"))
+    return found
+
+
+_EXPLAINED = "a campaign holds what it took less what it spent, credited and forfeited"
+_SPENT = "a campaign's SPEND postings add up to its spent"
+
+
+def unbalanced_currencies(window: Moved) -> list[Violation]:
+    """Every entry balances, so each currency's postings sum to zero: a window's do too."""
+    return [
+        Violation("all postings of a currency sum to zero", f"{currency}: {total}")
+        for currency, total in sorted(window.currencies.items())
+        if total != 0
+    ]

@@ -1,0 +1,107 @@
+"""Monthly partitions of the tables that only grow: ledger postings (by `created_at`) and
+spend events (by `recorded_at`).
+
+Each table also has a DEFAULT partition, so a row whose month has no partition yet (a job
+that did not run, a test clock years ahead) is still written: money never waits on DDL.
+A month is added with CREATE TABLE ... LIKE and ATTACH PARTITION, which takes only a SHARE
+UPDATE EXCLUSIVE lock on the parent, so writers keep writing while it runs. A month
+whose rows already sit in the default partition is not attached (PostgreSQL would refuse)
+but reported, for an operator to move by hand (docs/operations/scaling.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.domain.months import month_start, next_month
+
+# Table -> the column it is partitioned by.
+PARTITIONED = {"ledger_postings": "created_at", "spend_events": "recorded_at"}
+
+
+def partition_name(table: str, month: date) -> str:
+    return f"{table}_y{month.year:04d}m{month.month:02d}"
+
+
+def default_partition_sql(table: str) -> str:
+    return f"CREATE TABLE {table}_default PARTITION OF {table} DEFAULT"
+
+
+def attach_month_sql(table: str, month: date) -> list[str]:
+    """The statements adding `month` to `table` (names come from PARTITIONED, not input)."""
+    name = partition_name(table, month)
+    start, end = month_start(month).isoformat(), month_start(next_month(month)).isoformat()
+    return [
+        f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)",
+        f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ('{start}') TO ('{end}')",
+    ]
+
+
+@dataclass
+class PartitionReport:
+    created: list[str] = field(default_factory=list)
+    present: int = 0
+    blocked: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        text_ = f"{len(self.created)} partition(s) created, {self.present} already there"
+        if self.created:
+            text_ += f" ({', '.join(self.created)})"
+        if self.blocked:
+            text_ += "; not created, rows of the month in the default partition: " + ", ".join(
+                self.blocked
+            )
+        return text_
+
+
+async def ensure_months(session: AsyncSession, months: Sequence[date]) -> PartitionReport:
+    """Every partitioned table gets a partition for each of `months` it lacks."""
+    report = PartitionReport()
+    # A writer holding the parent must not keep this waiting long, nor queue others behind.
+    await session.execute(text("SET LOCAL lock_timeout = '10s'"))
+    for table in PARTITIONED:
+        for month in months:
+            await _ensure_month(session, table, month, report)
+    return report
+
+
+async def _ensure_month(
+    session: AsyncSession, table: str, month: date, report: PartitionReport
+) -> None:
+    name = partition_name(table, month)
+    if await session.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}):
+        report.present += 1
+    elif await _default_holds(session, table, month):
+        report.blocked.append(name)
+    else:
+        for statement in attach_month_sql(table, month):
+            await session.execute(text(statement))
+        report.created.append(name)
+
+
+async def _default_holds(session: AsyncSession, table: str, month: date) -> bool:
+    column = PARTITIONED[table]
+    held = await session.scalar(
+        text(
+            f"SELECT EXISTS (SELECT 1 FROM {table}_default WHERE {column} >= :s AND {column} < :e)"
+        ),
+        {"s": month_start(month), "e": month_start(next_month(month))},
+    )
+    return bool(held)
+
+
+async def partitions_of(session: AsyncSession, table: str) -> list[str]:
+    """The partitions of `table`, by name."""
+    rows = await session.scalars(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = CAST(:t AS regclass) ORDER BY c.relname"
+        ),
+        {"t": table},
+    )
+    return list(rows)
