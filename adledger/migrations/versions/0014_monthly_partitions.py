@@ -132,7 +132,8 @@ def _partitions_and_rows(table: str, column: str, columns: str) -> None:
             op.execute(statement)
     for done, month in enumerate(months, start=1):
         _copy_month(table, column, columns, month)
-        print(f"  {table}: copied {month:%Y-%m} [{done}/{len(months)}]", file=sys.stderr)
+        if oldest is not None:  # a new database has nothing to copy, nor to report
+            print(f"  {table}: copied {month:%Y-%m} [{done}/{len(months)}]", file=sys.stderr)
     op.execute(
         f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_unpartitioned "
         f"WHERE {column} >= '{next_month(months[-1]):%Y-%m-%d}+00'"
