@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test check bench bench-spend
+.PHONY: dev test check bench bench-spend bench-load
 
 dev: $(STAMP)
 	$(BIN)/adledger dev
@@ -24,6 +24,9 @@ bench: $(STAMP)
 
 bench-spend: $(STAMP)
 	$(BIN)/python bench/spend.py
+
+bench-load: $(STAMP)
+	$(BIN)/python bench/load.py
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

@@ -1,6 +1,6 @@
 """What every benchmark needs: PostgreSQL and Redis (the configured or local ones, else
 embedded), a freshly migrated database, and the API in a child process behind uvicorn, so
-client and server never share an interpreter.
+client and server never share an interpreter (and, for bench/load.py, worker processes).
 
     python bench/_stack.py --serve-port PORT    (what `api_process` starts)
 """
@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -39,11 +40,11 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 @contextlib.contextmanager
-def servers() -> Iterator[tuple[str, str]]:
+def servers(default_redis_url: str = DEFAULT_REDIS_URL) -> Iterator[tuple[str, str]]:
     """BENCH_DATABASE_ADMIN_URL / BENCH_REDIS_URL (or the local defaults) when they answer,
     else embedded servers under .adledger/bench-*."""
     admin_url = os.environ.get("BENCH_DATABASE_ADMIN_URL", DEFAULT_ADMIN_URL)
-    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
+    redis_url = os.environ.get("BENCH_REDIS_URL", default_redis_url)
     with contextlib.ExitStack() as stack:
         if not postgres_reachable(admin_url):
             postgres = EmbeddedPostgres.start(ROOT / ".adledger" / "bench-pg", "postgres")
@@ -56,32 +57,37 @@ def servers() -> Iterator[tuple[str, str]]:
         yield admin_url, redis_url
 
 
-def fresh_database(admin_url: str) -> str:
+def fresh_database(admin_url: str, name: str = BENCH_DATABASE) -> str:
     """The bench database, dropped, created and migrated; answers its URL."""
-    asyncio.run(_recreate_database(admin_url))
-    url = make_url(admin_url).set(database=BENCH_DATABASE).render_as_string(False)
+    asyncio.run(_recreate_database(admin_url, name))
+    url = make_url(admin_url).set(database=name).render_as_string(False)
     upgrade(url)
     return url
 
 
-async def _recreate_database(admin_url: str) -> None:
+async def _recreate_database(admin_url: str, name: str) -> None:
     engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'))
-            await conn.execute(text(f'CREATE DATABASE "{BENCH_DATABASE}"'))
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
     finally:
         await engine.dispose()
 
 
 @contextlib.contextmanager
 def api_process(
-    database_url: str, redis_url: str, workers: int = 1, *, bare: bool = False
+    database_url: str,
+    redis_url: str,
+    workers: int = 1,
+    *,
+    bare: bool = False,
+    log: Path | None = None,
 ) -> Iterator[str]:
     """The API on a free loopback port in a child process (with `workers` > 1, as
     `adledger serve --workers N` runs it); answers its base URL. `bare`: instead, a bare
     Strawberry app with one field, served the same way (the baseline adledger's own
-    per-request overhead is measured against)."""
+    per-request overhead is measured against). `log`: its output goes to this file."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
     env["PAYMENT_PROVIDER"] = "sandbox"  # a benchmark takes no payments
@@ -91,18 +97,50 @@ def api_process(
     elif workers > 1:
         serve = ["-m", "adledger.app.cli", "serve", "--workers", str(workers)]
         command = [sys.executable, *serve, "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, env=env)
+    with contextlib.ExitStack() as files:
+        output = files.enter_context(log.open("w")) if log is not None else None
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=output)
     try:
         base_url = f"http://127.0.0.1:{port}"
         _wait_until_up(base_url, process, "/healthz" if bare else "/readyz")
         yield base_url
     finally:
-        process.terminate()  # SIGTERM: uvicorn shuts down gracefully
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
+
+
+@contextlib.contextmanager
+def worker_processes(
+    database_url: str, redis_url: str, count: int, log_dir: Path
+) -> Iterator[None]:
+    """`count` `adledger worker` processes, each logging to log_dir/worker-N.log; up once
+    their health key is in Redis."""
+    from adledger.app.worker import HEALTH_CHECK_KEY  # only here: the API child needs none
+
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    env["PAYMENT_PROVIDER"] = "sandbox"
+    command = [sys.executable, "-m", "adledger.app.cli", "worker"]
+    with contextlib.ExitStack() as stack:
+        workers = []
+        for n in range(count):
+            with (log_dir / f"worker-{n}.log").open("w") as log:
+                workers.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
+            stack.callback(_stop, workers[-1])
+        client = stack.enter_context(redis.Redis.from_url(redis_url))
+        deadline = time.monotonic() + 60
+        while not client.exists(HEALTH_CHECK_KEY):
+            if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+                raise SystemExit(f"the workers did not start; see {log_dir}")
+            time.sleep(0.1)
+        yield
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()  # SIGTERM: uvicorn and arq shut down gracefully
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _serve(port: int) -> None:

@@ -429,6 +429,13 @@ class _Server(uvicorn.Server):
         yield
 
 
+# uvicorn kills (and starts again) a child that does not answer its health check within
+# this many seconds, 5 by default. A spawned child answers only once it has imported the
+# command's module, that is all of adledger: on a busy or CPU-throttled host that takes
+# more than 5 s, and the child was killed and started again for ever, never serving.
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
 def serve_processes(settings: Settings, workers: int) -> None:
     """`adledger serve --workers N`: uvicorn's process manager runs N API processes, each
     building its app from the environment (so every process reads the same settings)."""
@@ -439,6 +446,7 @@ def serve_processes(settings: Settings, workers: int) -> None:
         port=settings.port,
         workers=workers,
         lifespan="on",
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
 

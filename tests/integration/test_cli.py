@@ -155,8 +155,7 @@ async def test_jobs_run_verifies_the_ledger_for_a_given_instant(
     # then the first run reads every posting, the next only those since its checkpoint
     assert (first, second) == (0, 0)
     assert first_out == (
-        f"verify-ledger at {NOW}: ledger verified: every invariant holds; "
-        "30 postings read in full"
+        f"verify-ledger at {NOW}: ledger verified: every invariant holds; 30 postings read in full"
     )
     assert capsys.readouterr().out.strip() == (
         f"verify-ledger at {NOW}: ledger verified: every invariant holds; "

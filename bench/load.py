@@ -1,0 +1,377 @@
+"""A mixed load on many processes: two API processes and two workers on one database.
+
+    python bench/load.py [--seconds 30] [--concurrency 2] [--centers 20] [--batch 100]
+
+Wallet reads, top-ups paid through the signed webhook, campaign launches and recordSpend
+batches at once, then `adledger verify-ledger`; see bench/README.md. Exits non-zero when
+a request failed or the ledger does not verify. Logs: .adledger/load/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import redis
+from _stack import ROOT, api_process, fresh_database, servers, worker_processes
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.app.settings import SANDBOX_WEBHOOK_SECRET
+from adledger.domain.billing import Plan
+from adledger.domain.money import Currency, Money
+from adledger.payments.sandbox import SandboxProvider
+from adledger.payments.signing import sign_payload
+from adledger.schema.ids import to_global_id
+from adledger.services import business_centers as centers
+from adledger.services import users
+from adledger.services.actor import Actor
+from adledger.services.campaigns import NewCampaign, create_campaign, launch_campaign
+from adledger.services.config import BillingConfig
+from adledger.services.subscriptions import subscribe
+from adledger.services.wallets import MoneyIn, credit_adjustment
+from adledger.store import users as user_repo
+from adledger.store import wallets as wallet_repo
+from adledger.store.db import make_engine, make_sessionmaker
+
+LOAD_DATABASE = "adledger_load"
+LOAD_REDIS_URL = "redis://127.0.0.1:6379/13"
+LOGS = ROOT / ".adledger" / "load"
+BUDGET = "1000000.00"
+USD = "USD"
+WALLET = "query($id: ID!) { wallet(id: $id) { balance { available { amount } cash { amount } } } }"
+
+
+def _mutation(name: str, selection: str) -> str:
+    kind = name[0].upper() + name[1:]
+    return (
+        f"mutation($input: {kind}Input!) {{ {name}(input: $input) {{ __typename "
+        f"... on {kind}Success {{ {selection} }} ... on UserError {{ code message }} }} }}"
+    )
+
+
+TOP_UP = _mutation("topUpWallet", "topUp { invoice { paymentReference } }")
+CREATE_CAMPAIGN = _mutation("createCampaign", "campaign { id }")
+LAUNCH_CAMPAIGN = _mutation("launchCampaign", "campaign { status }")
+RECORD_SPEND = (
+    "mutation($events: [SpendEventInput!]!) { recordSpend(input: {events: $events}) "
+    "{ __typename ... on RecordSpendSuccess { accepted refused { eventId } } "
+    "... on UserError { code message } } }"
+)
+WEBHOOK = "webhook invoice.paid"
+KINDS = ["wallet", "topUpWallet", WEBHOOK, "createCampaign", "launchCampaign", "recordSpend"]
+
+
+@dataclass(frozen=True)
+class Shop:  # one seeded business center, by global ids
+    center_wallet: str
+    account: str
+    account_wallet: str
+    campaign: str
+
+
+@dataclass(frozen=True)
+class Seed:
+    admin_token: str
+    adserver_token: str
+    shops: list[Shop]
+
+
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)  # seconds, successful requests
+    errors: int = 0
+    first_error: str | None = None
+
+
+@dataclass
+class Load:  # what every client shares
+    client: httpx.AsyncClient
+    sandbox: SandboxProvider
+    seed: Seed
+    options: argparse.Namespace
+    until: float
+    tallies: dict[str, Tally] = field(default_factory=lambda: {k: Tally() for k in KINDS})
+
+    def record(self, kind: str, seconds: float, problem: str | None) -> None:
+        tally = self.tallies[kind]
+        if problem is None:
+            tally.latencies.append(seconds)
+        else:
+            tally.errors += 1
+            tally.first_error = tally.first_error or problem
+
+
+def main() -> int:
+    options = _arguments()
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with servers(LOAD_REDIS_URL) as (admin_url, redis_url):
+        with redis.Redis.from_url(redis_url) as client:
+            client.flushdb()  # the benchmark's own Redis database
+        database_url = fresh_database(admin_url, LOAD_DATABASE)
+        seed = asyncio.run(_seed(database_url, options.centers))
+        with (
+            api_process(database_url, redis_url, 2, log=LOGS / "api.log") as base_url,
+            worker_processes(database_url, redis_url, 2, LOGS),
+        ):
+            tallies, elapsed = asyncio.run(_drive(base_url, redis_url, seed, options))
+        _report(tallies, elapsed, options)
+        verified = _verify_ledger(database_url)  # everything stopped, servers still up
+    failed = any(tally.errors for tally in tallies.values())
+    return verified or int(failed)
+
+
+# -- data --------------------------------------------------------------------------------
+
+
+async def _seed(database_url: str, count: int) -> Seed:
+    engine = make_engine(database_url, pool_size=2, max_overflow=0)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            now = datetime.now(UTC)
+            token = await users.create_user(session, "load@example.com")
+            user = await user_repo.user_by_email(session, "load@example.com")
+            assert user is not None
+            admin = Actor(user.id, user.email, user.is_staff)
+            shops = [await _shop(session, admin, n, now) for n in range(count)]
+            adserver = await users.create_user(session, "adserver@example.com", is_integration=True)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return Seed(token, adserver, shops)
+
+
+async def _shop(session: AsyncSession, admin: Actor, n: int, now: datetime) -> Shop:
+    """A subscribed, funded business center whose one ad account runs one big campaign."""
+    config = BillingConfig()
+    center = await centers.create_business_center(session, admin, f"Center {n}", Currency.USD)
+    center_id = center.business_center_id
+    (center_wallet,) = await wallet_repo.wallets_of_centers(session, [center_id])
+    await _fund(session, center_wallet.id)
+    await subscribe(session, admin, center_id, Plan.PRO, True, config, now)
+    prepaid, auction = centers.BillingOption.PREPAID, centers.AdAccountType.AUCTION
+    account = await centers.create_ad_account(
+        session, admin, center_id, f"Account {n}", prepaid, auction
+    )
+    (wallet,) = await wallet_repo.wallets_of_ad_accounts(session, [account.ad_account_id])
+    await _fund(session, wallet.id)
+    flight = (now - timedelta(hours=1), now + timedelta(days=30))
+    new = NewCampaign(
+        account.ad_account_id, f"Campaign {n}", MoneyIn(BUDGET, Currency.USD), *flight
+    )
+    created = await create_campaign(session, admin, new, config, now)
+    await launch_campaign(session, admin, created.campaign_id, config, now)
+    return Shop(
+        to_global_id("Wallet", center_wallet.id),
+        to_global_id("AdAccount", account.ad_account_id),
+        to_global_id("Wallet", wallet.id),
+        to_global_id("Campaign", created.campaign_id),
+    )
+
+
+async def _fund(session: AsyncSession, wallet_id: int) -> None:
+    money = Money(int(BUDGET.replace(".", "")), Currency.USD)
+    await credit_adjustment(session, wallet_id, money, "load benchmark funding", None)
+
+
+# -- the load ----------------------------------------------------------------------------
+
+
+async def _drive(
+    base_url: str, redis_url: str, seed: Seed, options: argparse.Namespace
+) -> tuple[dict[str, Tally], float]:
+    limits = httpx.Limits(max_connections=4 * options.concurrency)
+    async with (
+        Redis.from_url(redis_url) as sandbox_redis,
+        httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client,
+    ):
+        until = time.monotonic() + options.seconds
+        load = Load(client, SandboxProvider(sandbox_redis), seed, options, until)
+        steps = [_read_wallet, _top_up, _launch, _spend]
+        loops = [
+            _loop(load, step, f"{step.__name__}-{n}")
+            for step in steps
+            for n in range(options.concurrency)
+        ]
+        started = time.monotonic()
+        await asyncio.gather(_progress(load), *loops)
+        return load.tallies, time.monotonic() - started
+
+
+Step = Callable[[Load, random.Random, str], Awaitable[None]]
+Check = Callable[[int, dict[str, Any]], tuple[str | None, Any]]
+
+
+async def _loop(load: Load, step: Step, tag: str) -> None:
+    rng = random.Random(tag)
+    n = 0
+    while time.monotonic() < load.until:
+        await step(load, rng, f"{tag}-{n}")
+        n += 1
+
+
+async def _post(load: Load, kind: str, path: str, check: Check, **request: Any) -> Any:
+    """One request, timed and tallied; answers what `check` made of it, None if it failed."""
+    started = time.perf_counter()
+    try:
+        response = await load.client.post(path, **request)
+        problem, value = check(response.status_code, response.json())
+    except (httpx.HTTPError, ValueError) as exc:
+        problem, value = f"{type(exc).__name__}: {exc}", None
+    load.record(kind, time.perf_counter() - started, problem)
+    return None if problem else value
+
+
+async def _graphql(load: Load, name: str, token: str, query: str, variables: Any) -> Any:
+    """The value of the root field `name` (also the kind tallied) when it succeeded."""
+    body = {"query": query, "variables": variables}
+    headers = {"Authorization": f"Bearer {token}"}
+    check = functools.partial(_field, name)
+    return await _post(load, name, "/graphql", check, json=body, headers=headers)
+
+
+def _field(name: str, status: int, answer: dict[str, Any]) -> tuple[str | None, Any]:
+    result = (answer.get("data") or {}).get(name)
+    if status != 200 or answer.get("errors") or not isinstance(result, dict):
+        return f"HTTP {status}: {str(answer)[:300]}", None
+    typename = result.get("__typename", "Success")
+    if not typename.endswith("Success"):
+        return f"{typename}: {result.get('code')} {result.get('message')}", None
+    if result.get("refused"):  # recordSpend answered, but did not apply the batch whole
+        return f"refused: {str(result['refused'])[:300]}", None
+    return None, result
+
+
+def _processed(status: int, answer: dict[str, Any]) -> tuple[str | None, Any]:
+    ok = status == 200 and answer.get("outcome") == "PROCESSED"
+    return (None, answer) if ok else (f"HTTP {status}: {str(answer)[:300]}", None)
+
+
+async def _read_wallet(load: Load, rng: random.Random, _: str) -> None:
+    shop = rng.choice(load.seed.shops)
+    wallet = rng.choice([shop.center_wallet, shop.account_wallet])
+    await _graphql(load, "wallet", load.seed.admin_token, WALLET, {"id": wallet})
+
+
+async def _top_up(load: Load, rng: random.Random, _: str) -> None:
+    """A top-up, then the customer pays it: Stripe's signed `invoice.paid` to the webhook."""
+    amount = {"amount": "100.00", "currencyCode": USD}
+    variables = {"input": {"walletId": rng.choice(load.seed.shops).center_wallet, "amount": amount}}
+    result = await _graphql(load, "topUpWallet", load.seed.admin_token, TOP_UP, variables)
+    if result is None:
+        return
+    reference = result["topUp"]["invoice"]["paymentReference"]
+    invoice, event_type = await load.sandbox.settle(reference, "paid")
+    payload = SandboxProvider.event_payload(invoice, event_type)
+    signature = sign_payload(payload, SANDBOX_WEBHOOK_SECRET)
+    headers = {"Stripe-Signature": signature, "Content-Type": "application/json"}
+    path = "/webhooks/stripe"
+    await _post(load, WEBHOOK, path, _processed, content=payload, headers=headers)
+
+
+async def _launch(load: Load, rng: random.Random, tag: str) -> None:
+    """Starting in 20 s: the workers' start_campaigns job makes it deliver."""
+    starts = datetime.now(UTC) + timedelta(seconds=20)
+    budget = {"amount": "50.00", "currencyCode": USD}
+    flight = {"startsAt": starts.isoformat(), "endsAt": (starts + timedelta(days=7)).isoformat()}
+    new = {"adAccountId": rng.choice(load.seed.shops).account, "name": tag, "budget": budget}
+    new.update(flight)
+    token = load.seed.admin_token
+    created = await _graphql(load, "createCampaign", token, CREATE_CAMPAIGN, {"input": new})
+    if created is not None:
+        launch = {"input": {"campaignId": created["campaign"]["id"]}}
+        await _graphql(load, "launchCampaign", token, LAUNCH_CAMPAIGN, launch)
+
+
+async def _spend(load: Load, rng: random.Random, tag: str) -> None:
+    campaign = rng.choice(load.seed.shops).campaign
+    amount = {"amount": "0.01", "currencyCode": USD}
+    occurred = datetime.now(UTC).isoformat()
+    event = {"campaignId": campaign, "amount": amount, "impressions": 1, "occurredAt": occurred}
+    events = [{**event, "eventId": f"{tag}-{i}"} for i in range(load.options.batch)]
+    token = load.seed.adserver_token
+    await _graphql(load, "recordSpend", token, RECORD_SPEND, {"events": events})
+
+
+async def _progress(load: Load) -> None:
+    """A text bar on stderr, redrawn twice a second."""
+    total = load.options.seconds
+    started = load.until - total
+    while (now := time.monotonic()) < load.until:
+        _draw(load, now - started, total)
+        await asyncio.sleep(0.5)
+    _draw(load, total, total)
+    print(file=sys.stderr)
+
+
+def _draw(load: Load, done: float, total: float) -> None:
+    width = 30
+    filled = min(width, int(width * done / total))
+    bar = "#" * filled + "." * (width - filled)
+    answered = sum(len(tally.latencies) for tally in load.tallies.values())
+    errors = sum(tally.errors for tally in load.tallies.values())
+    line = f"\r[{bar}] {done:4.0f}/{total:.0f} s  {answered:,} requests  {errors} errors"
+    print(line, end="", file=sys.stderr, flush=True)
+
+
+# -- reporting ---------------------------------------------------------------------------
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+
+def _report(tallies: dict[str, Tally], elapsed: float, options: argparse.Namespace) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    print(
+        f"adledger load, {today}: {elapsed:.1f} s; 2 API processes (serve --workers 2), "
+        f"2 workers; clients per operation: {options.concurrency} "
+        f"({4 * options.concurrency} in flight); {options.centers} business centers; "
+        f"recordSpend batches of {options.batch} events"
+    )
+    print(f"  {'request':<22}{'count':>8}{'ops/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for kind, tally in tallies.items():
+        count = len(tally.latencies)
+        p50, p99 = (1000 * _percentile(tally.latencies, q) for q in (0.5, 0.99))
+        print(
+            f"  {kind:<22}{count:>8}{count / elapsed:>9.1f}{p50:>9.1f}{p99:>9.1f}{tally.errors:>8}"
+        )
+    events = len(tallies["recordSpend"].latencies) * options.batch
+    print(f"  spend events applied: {events:,} ({events / elapsed:,.0f} events/s)")
+    for kind, tally in tallies.items():
+        if tally.first_error:
+            print(f"  first {kind} error: {tally.first_error}", file=sys.stderr)
+
+
+def _verify_ledger(database_url: str) -> int:
+    """`adledger verify-ledger` on the database, everything stopped; its exit code."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    command = [sys.executable, "-m", "adledger.app.cli", "verify-ledger"]
+    done = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, check=False)
+    print(f"verify-ledger (exit {done.returncode}): {done.stdout.strip()}")
+    return done.returncode
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=30, help="how long to drive the load")
+    parser.add_argument("--concurrency", type=int, default=2, help="clients per operation")
+    parser.add_argument("--centers", type=int, default=20, help="business centers seeded")
+    parser.add_argument("--batch", type=int, default=100, help="events per recordSpend")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
