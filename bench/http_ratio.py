@@ -131,6 +131,13 @@ async def _requests_until(client: httpx.AsyncClient, query: str, deadline: float
     return count
 
 
+# The targets (issue 11): a wallet read costs at most twice the bare GraphQL round trip,
+# and adledger's own per-request overhead keeps `{ __typename }` within a tenth of a bare
+# Strawberry app's.
+WALLET_TARGET = 0.5
+TYPENAME_TARGET = 0.9
+
+
 def _report(rates: dict[str, float], options: Options) -> None:
     ratio = rates["wallet"] / rates["typename"]
     overhead = rates["typename"] / rates["bare"]
@@ -142,9 +149,13 @@ def _report(rates: dict[str, float], options: Options) -> None:
         f"  {{ wallet(id) {{ balance {{ available {{ amount }} }} }} }}  "
         f"{rates['wallet']:8.0f} req/s\n"
         f"  {{ __typename }} on a bare Strawberry app              {rates['bare']:8.0f} req/s\n"
-        f"  ratio wallet / typename: {ratio:.2f}\n"
-        f"  ratio adledger typename / bare typename: {overhead:.2f}"
+        f"  wallet / typename {ratio:.2f} {_target(ratio, WALLET_TARGET)}\n"
+        f"  adledger typename / bare typename {overhead:.2f} {_target(overhead, TYPENAME_TARGET)}"
     )
+
+
+def _target(ratio: float, target: float) -> str:
+    return f"(target \u2265 {target:g}: {'met' if ratio >= target else 'NOT met'})"
 
 
 def _arguments() -> argparse.Namespace:

@@ -33,6 +33,7 @@ from adledger.app.ws_limits import ConnectionSlots, LimitedTransportWSHandler, S
 from adledger.resolvers.context import AppState, RequestContext
 from adledger.resolvers.pubsub_hub import PubSubHub
 from adledger.schema.root import build_schema
+from adledger.services.users import TokenCache
 from adledger.store.db import make_engine, make_sessionmaker
 
 
@@ -118,6 +119,8 @@ def create_app(settings: Settings) -> Starlette:
             webhook_secret=settings.webhook_secret,
             webhook_tolerance=settings.webhook_tolerance_seconds,
             pubsub_hub=hub,
+            tokens=TokenCache(settings.token_cache_seconds),
+            read_engine=engine.execution_options(isolation_level="AUTOCOMMIT"),
         )
         app.state.adledger = holder["state"]  # for the CLI and tests that drive the process
         try:

@@ -50,6 +50,8 @@ GROUPS: dict[str, dict[str, str]] = {
         "MAX_GRAPHQL_BODY_BYTES": "largest /graphql request body (1048576)",
         "MAX_WEBHOOK_BODY_BYTES": "largest webhook request body (262144)",
         "WEBHOOK_TOLERANCE_SECONDS": "how far a webhook signature may be from now (300)",
+        "TOKEN_CACHE_SECONDS": "how long a process trusts a token it found: a revoked token "
+        "works that long at most (5; 0: look every token up)",
         "WS_MAX_CONNECTIONS_PER_TOKEN": "open WebSockets per API token, all processes (5)",
         "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION": "operations in flight per WebSocket (20)",
         "WS_CONNECTION_INIT_TIMEOUT_SECONDS": "time a WebSocket has to send connection_init (10)",

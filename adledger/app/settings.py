@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str | None = None
 
+    # How long a process trusts a token it found (a revoked token works that much longer
+    # at most); 0: every request looks its token up.
+    token_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     db_pool_size: int = 10
     db_max_overflow: int = 20
     max_query_depth: int = 10

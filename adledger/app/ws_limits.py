@@ -157,6 +157,8 @@ class SocketContext(RequestContext):
     """The context of one WebSocket: every operation on the socket shares it, and it holds
     the socket's slot while its token has one."""
 
+    autocommit_queries = False  # its operations share one session, mutations included
+
     def __init__(self, state: AppState, authorization: str | None, slots: ConnectionSlots):
         super().__init__(state, authorization)
         self._slots = slots

@@ -11,9 +11,10 @@ from typing import Any, TypeVar
 
 from graphql import GraphQLError
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from strawberry.dataloader import DataLoader
 
-from adledger.domain.access import Permission, role_allows
+from adledger.domain.access import Permission, Role, role_allows
 from adledger.payments.port import PaymentProvider
 from adledger.resolvers.loaders import Loaders
 from adledger.resolvers.pubsub_hub import PubSubHub
@@ -22,7 +23,7 @@ from adledger.services import users
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.store import business_centers as centers
-from adledger.store import invitations
+from adledger.store import invitations, wallets
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -45,6 +46,12 @@ class AppState:
     # The process's one Redis pub/sub connection; only the ASGI app serves subscriptions.
     pubsub_hub: PubSubHub | None = None
     activity: ActivityNotes = field(default_factory=lambda: ActivityNotes())
+    # Valid tokens' actors, kept a few seconds (a revoked token stops working within them).
+    tokens: users.TokenCache = field(default_factory=lambda: users.TokenCache())
+    # AUTOCOMMIT connections, for operations that only read: no BEGIN and no ROLLBACK
+    # round trip. Each statement sees what was committed when it started, as it does in
+    # the READ COMMITTED transaction a session otherwise opens. None: `sessions` only.
+    read_engine: AsyncEngine | None = None
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -69,54 +76,116 @@ class ActivityNotes:
 
 
 class RequestContext:
+    # An HTTP request runs one operation: a query's reads may go without a transaction.
+    # Operations of a WebSocket share the context (and its session), mutations included.
+    autocommit_queries = True
+
     def __init__(self, state: AppState, authorization: str | None) -> None:
         self.state = state
         self.authorization = authorization
         self.connection_params: dict[str, Any] | None = None
         self._session: AsyncSession | None = None
+        # A query's AUTOCOMMIT connection (from `state.read_engine`): Core reads use it
+        # directly, the session (if any) is bound to it.
+        self._connection: AsyncConnection | None = None
+        self._reads_only = False
         self._lock = asyncio.Lock()
         self._actor: Actor | None = None
         self._authenticated = False
         self._auth_lock = asyncio.Lock()
-        self.loaders = Loaders(self)
+        self._loaders: Loaders | None = None
+        self._wallets_seen: DataLoader[tuple[int, bool], Any] | None = None
+        # Read along with an object (`visible_wallet`): the caller's role per business
+        # center and balances per wallet, which the access checks and the balance use
+        # before asking their DataLoaders. Forgotten with the DataLoaders.
+        self._roles: dict[int, Role | None] = {}
+        self._balances: dict[int, dict[str, int]] = {}
 
     @property
-    def session(self) -> AsyncSession:
+    def loaders(self) -> Loaders:
+        """Built on first use: a request that reads nothing does not build them."""
+        if self._loaders is None:
+            self._loaders = Loaders(self)
+        return self._loaders
+
+    def _forget_loaded(self) -> None:
+        """New DataLoaders on next use: what they cached may have changed."""
+        self._loaders = None
+        self._wallets_seen = None
+        self._roles = {}
+        self._balances = {}
+
+    def query_operation(self) -> None:
+        """The operation about to run is a query (the schema says so once it is parsed):
+        its reads may use an AUTOCOMMIT connection, without BEGIN and ROLLBACK."""
+        if self.autocommit_queries and self._session is None and self._connection is None:
+            self._reads_only = self.state.read_engine is not None
+
+    async def _current_session(self) -> AsyncSession:
         if self._session is None:
-            self._session = self.state.sessions()
+            if self._reads_only:
+                self._session = self.state.sessions(bind=await self._read_connection())
+            else:
+                self._session = self.state.sessions()
         return self._session
+
+    async def _read_connection(self) -> AsyncConnection:
+        if self._connection is None:
+            assert self.state.read_engine is not None
+            self._connection = await self.state.read_engine.connect()
+        return self._connection
 
     async def read(self, fetch: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """One statement at a time on the request's session: sibling fields resolve
         concurrently, and an AsyncSession must not be used by two at once."""
         async with self._lock:
-            return await fetch(self.session)
+            return await fetch(await self._current_session())
+
+    async def read_rows(self, fetch: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`read` for Core statements (plain rows, no ORM object): on the request's
+        connection, without the session's bookkeeping."""
+        async with self._lock:
+            if self._reads_only:
+                return await fetch(await self._read_connection())
+            return await fetch(await (await self._current_session()).connection())
 
     async def write(self, run: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run a service in a transaction and commit it; a domain error rolls back."""
         async with self._lock:
+            if self._reads_only:  # a write never runs without a transaction
+                self._reads_only = False
+                await self._close()
+            session = await self._current_session()
             try:
-                result = await run(self.session)
-                await self.session.commit()
+                result = await run(session)
+                await session.commit()
             except BaseException:
-                await self.session.rollback()
+                await session.rollback()
                 raise
-        self.loaders = Loaders(self)
+        self._forget_loaded()
         return result
 
     async def end_read(self) -> None:
         """Give the connection back and forget cached rows: the next read sees fresh data.
         Long-lived operations (subscriptions) call it between pushes."""
         await self.close()
-        self.loaders = Loaders(self)
+        self._forget_loaded()
 
     async def close(self) -> None:
         """Waits for the statement in flight: every operation of a WebSocket shares this
         context, and one may end (and close) while another is mid-statement."""
         async with self._lock:
-            if self._session is not None:
-                await self._session.close()
-                self._session = None
+            await self._close()
+
+    async def _close(self) -> None:
+        session, connection = self._session, self._connection
+        self._session = self._connection = None
+        try:
+            if session is not None:
+                await session.close()
+        finally:
+            if connection is not None:
+                await connection.close()
 
     def bearer_token(self) -> str | None:
         header = self.authorization
@@ -133,10 +202,19 @@ class RequestContext:
             if not self._authenticated:
                 token = self.bearer_token()
                 if token is not None:
-                    self._actor = await self.read(lambda s: users.authenticate(s, token))
+                    self._actor = await self._token_actor(users.hash_token(token))
                 self._authenticated = True
                 await self._note_activity(self._actor)
         return self._actor
+
+    async def _token_actor(self, token_hash: str) -> Actor | None:
+        """From the process's token cache, else the database (and then into the cache)."""
+        actor = self.state.tokens.get(token_hash)
+        if actor is None:
+            actor = await self.read_rows(lambda c: users.actor_of_hash(c, token_hash))
+            if actor is not None:
+                self.state.tokens.put(token_hash, actor)
+        return actor
 
     async def _note_activity(self, actor: Actor | None) -> None:
         """In its own short transaction, not the request's (which may only read)."""
@@ -164,8 +242,16 @@ class RequestContext:
 
     async def can(self, center_id: int, permission: Permission) -> bool:
         actor = await self.require_actor()
-        role = await self.loaders.viewer_role.load(center_id)
+        if center_id in self._roles:
+            role = self._roles[center_id]
+        else:
+            role = await self.loaders.viewer_role.load(center_id)
         return role_allows(role, permission, is_staff=actor.is_staff)
+
+    def balances_read(self, wallet_id: int) -> dict[str, int] | None:
+        """The wallet's balances (as the `balances` DataLoader answers them) when they were
+        read with the wallet, else None."""
+        return self._balances.get(wallet_id)
 
     async def authorize(self, center_id: int, permission: Permission) -> None:
         if not await self.can(center_id, permission):
@@ -173,6 +259,34 @@ class RequestContext:
                 "your role in this business center may not see this",
                 extensions={"code": "FORBIDDEN"},
             )
+
+    async def visible_wallet(self, wallet_id: int, *, balances: bool = False) -> Any | None:
+        """The wallet when the caller may read its business center, else None. One
+        statement answers the wallet and the caller's role in its center (and, with
+        `balances`, its balances), which the context keeps: the access checks and the
+        balance that follow cost no statement."""
+        await self.require_actor()
+        if self._wallets_seen is None:
+            self._wallets_seen = DataLoader(self._load_wallets_seen)
+        row = await self._wallets_seen.load((wallet_id, balances))
+        if row is None or not await self.can(row.business_center_id, Permission.READ):
+            return None
+        return row
+
+    async def _load_wallets_seen(self, keys: list[tuple[int, bool]]) -> list[Any]:
+        actor = await self.require_actor()
+        ids = list(dict.fromkeys(wallet_id for wallet_id, _ in keys))
+        sums = any(balances for _, balances in keys)
+        rows = await self.read_rows(
+            lambda c: wallets.wallets_seen_by(c, actor.user_id, ids, balances=sums)
+        )
+        found = {}
+        for row in rows:
+            found[row.id] = row
+            self._roles[row.business_center_id] = Role(row.role) if row.role else None
+            if sums:
+                self._balances[row.id] = dict(zip(row.kinds or (), row.totals or (), strict=True))
+        return [found.get(wallet_id) for wallet_id, _ in keys]
 
     async def viewer_business_centers(self, args: PageArgs) -> list[Any]:
         actor = await self.require_actor()

@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 
 from adledger.domain.access import Permission
 from adledger.schema.billing import Invoice, TopUp
@@ -50,8 +51,25 @@ async def ad_account(info: Info, id: strawberry.ID) -> AdAccount | None:
 
 
 async def wallet(info: Info, id: strawberry.ID) -> Wallet | None:
-    row = await _visible_row(info, id, "Wallet", "wallet")
+    await info.context.require_actor()
+    db_id = db_id_of(id, "Wallet")
+    if db_id is None:
+        return None
+    balance = _selects(info.selected_fields, "balance")
+    row = await info.context.visible_wallet(db_id, balances=balance)
     return None if row is None else Wallet.from_row(row)
+
+
+def _selects(selections: list[Selection], name: str) -> bool:
+    """Whether the field being resolved selects `name` (directly or in a fragment): a wallet
+    read that shows its balance reads it in the same statement as the wallet."""
+    return any(_selected(child, name) for field in selections for child in field.selections)
+
+
+def _selected(selection: Selection, name: str) -> bool:
+    if isinstance(selection, SelectedField):
+        return selection.name == name
+    return any(_selected(child, name) for child in selection.selections)
 
 
 async def wallet_transaction(info: Info, id: strawberry.ID) -> WalletTransaction | None:
@@ -79,10 +97,8 @@ async def top_up(info: Info, id: strawberry.ID) -> TopUp | None:
     await info.context.require_actor()
     db_id = db_id_of(id, "TopUp")
     row = None if db_id is None else await info.context.loaders.top_up.load(db_id)
-    wallet_row = None if row is None else await info.context.loaders.wallet.load(row.wallet_id)
-    if wallet_row is None or not await info.context.can(
-        wallet_row.business_center_id, Permission.READ
-    ):
+    wallet_row = None if row is None else await info.context.visible_wallet(row.wallet_id)
+    if wallet_row is None:
         return None
     await info.context.authorize(wallet_row.business_center_id, Permission.READ_MONEY)
     return TopUp.from_row(row)

@@ -16,6 +16,7 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.graphql import OperationType
 
 from adledger.resolvers import (
     allocation,
@@ -231,7 +232,8 @@ class Subscription:
 
 
 class CloseSession(SchemaExtension):
-    """Return the request's database connection once the operation is over."""
+    """Return the request's database connection once the operation is over; tell the
+    context when the operation is a query (its reads need no transaction)."""
 
     async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
         try:
@@ -240,6 +242,13 @@ class CloseSession(SchemaExtension):
             close = getattr(self.execution_context.context, "close", None)
             if close is not None:
                 await close()
+
+    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+        context = self.execution_context
+        query_operation = getattr(context.context, "query_operation", None)
+        if query_operation is not None and context.operation_type is OperationType.QUERY:
+            query_operation()
+        yield
 
 
 def _should_mask(error: GraphQLError) -> bool:

@@ -290,7 +290,9 @@ class WalletBalance:
 
     @classmethod
     async def load(cls, info: Info, wallet: Any) -> WalletBalance:
-        sums = await info.context.loaders.balances.load(wallet.id)
+        sums = info.context.balances_read(wallet.id)
+        if sums is None:
+            sums = await info.context.loaders.balances.load(wallet.id)
         return cls.compute(sums, wallet.credit_limit, wallet.currency, wallet.id)
 
     @classmethod

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
+from collections.abc import Callable
 from datetime import date
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from adledger.domain.errors import InvalidInput, InvalidState
 from adledger.services.actor import Actor
@@ -44,15 +46,55 @@ async def issue_token(session: AsyncSession, user_id: int) -> str:
 
 
 async def authenticate(session: AsyncSession, token: str) -> Actor | None:
-    user = await repo.user_by_token_hash(session, hash_token(token))
+    return await actor_of_hash(session, hash_token(token))
+
+
+async def actor_of_hash(session: AsyncSession | AsyncConnection, token_hash: str) -> Actor | None:
+    user = await repo.token_user(session, token_hash)
     if user is None:
         return None
-    return Actor(
-        user_id=user.id,
-        email=user.email,
-        is_staff=user.is_staff,
-        is_integration=user.is_integration,
-    )
+    user_id, email, is_staff, is_integration = user
+    return Actor(user_id=user_id, email=email, is_staff=is_staff, is_integration=is_integration)
+
+
+class TokenCache:
+    """The actors of tokens found in the database, kept `ttl` seconds by the process so a
+    client's requests do not each look their token up. A token deleted from the database
+    (revoked) stops working here within `ttl`. Only found tokens are kept: an unknown token
+    is looked up every time, so it never passes for valid, and a new one works at once."""
+
+    def __init__(
+        self,
+        ttl: float = 5.0,
+        *,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[str, tuple[Actor, float]] = {}
+
+    def get(self, token_hash: str) -> Actor | None:
+        entry = self._entries.get(token_hash)
+        if entry is None:
+            return None
+        actor, expires = entry
+        if self.clock() >= expires:
+            self._entries.pop(token_hash, None)
+            return None
+        return actor
+
+    def put(self, token_hash: str, actor: Actor) -> None:
+        if self.ttl <= 0:
+            return
+        now = self.clock()
+        if len(self._entries) >= self.max_entries:
+            self._entries = {k: v for k, v in self._entries.items() if v[1] > now}
+            while len(self._entries) >= self.max_entries:  # the oldest go first
+                del self._entries[next(iter(self._entries))]
+        self._entries.pop(token_hash, None)  # re-inserted last: the newest
+        self._entries[token_hash] = (actor, now + self.ttl)
 
 
 async def note_activity(session: AsyncSession, user_id: int, day: date) -> None:

@@ -3,16 +3,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from adledger.store.models import ApiToken, MemberActivity, Membership, User
 
 
-async def user_by_token_hash(session: AsyncSession, token_hash: str) -> User | None:
-    stmt = select(User).join(ApiToken, ApiToken.user_id == User.id)
-    return await session.scalar(stmt.where(ApiToken.token_hash == token_hash))
+async def token_user(
+    session: AsyncSession | AsyncConnection, token_hash: str
+) -> tuple[int, str, bool, bool] | None:
+    """(id, email, is_staff, is_integration) of the token's user: a Core row, no ORM object."""
+    row = (await session.execute(_TOKEN_USER, {"token_hash": token_hash})).first()
+    return None if row is None else (row[0], row[1], row[2], row[3])
+
+
+_users, _tokens = User.__table__, ApiToken.__table__
+_TOKEN_USER = (
+    select(_users.c.id, _users.c.email, _users.c.is_staff, _users.c.is_integration)
+    .join(_tokens, _tokens.c.user_id == _users.c.id)
+    .where(_tokens.c.token_hash == bindparam("token_hash"))
+)
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:

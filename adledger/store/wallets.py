@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from adledger.domain.ledger import WALLET_BUCKETS, AccountKind
 from adledger.store.models import (
@@ -92,16 +92,53 @@ async def balances_by_wallet(
     session: AsyncSession, wallet_ids: Sequence[int]
 ) -> dict[int, dict[str, int]]:
     """Sum of each account kind per wallet (bucket accounts and campaign holds alike)."""
-    stmt = (
-        select(LedgerAccount.wallet_id, LedgerAccount.kind, func.sum(LedgerAccount.balance))
-        .where(LedgerAccount.wallet_id.in_(wallet_ids))
-        .group_by(LedgerAccount.wallet_id, LedgerAccount.kind)
-    )
+    rows = await session.execute(_BALANCES, {"wallets": list(wallet_ids)})
     sums: dict[int, dict[str, int]] = defaultdict(dict)
-    for wallet_id, kind, total in (await session.execute(stmt)).all():
-        if wallet_id is not None:
-            sums[wallet_id][kind] = int(total)
+    for wallet_id, kind, total in rows.all():
+        sums[wallet_id][kind] = int(total)
     return sums
+
+
+# The hot reads below are Core statements built once (their cache key is computed once),
+# answering plain rows: no ORM object to build, no IN list to expand per call.
+_BALANCES = text(
+    "SELECT wallet_id, kind, SUM(balance)::bigint FROM ledger_accounts "
+    "WHERE wallet_id = ANY(:wallets) GROUP BY wallet_id, kind"
+)
+
+
+async def wallets_seen_by(
+    session: AsyncSession | AsyncConnection,
+    user_id: int,
+    wallet_ids: Sequence[int],
+    *,
+    balances: bool = False,
+) -> list[Any]:
+    """The wallets (id, business_center_id, ad_account_id, currency, credit_limit) with
+    `role`, the user's role in each wallet's business center (None: not a member), in one
+    statement: the object and its access check together. `balances`: also `kinds` and
+    `totals`, each account kind of the wallet and its sum (what `balances_by_wallet`
+    answers), in the same statement."""
+    stmt = _WALLETS_SEEN_WITH_SUMS if balances else _WALLETS_SEEN
+    rows = await session.execute(stmt, {"user_id": user_id, "wallets": list(wallet_ids)})
+    return list(rows.all())
+
+
+_WALLETS_SEEN_COLUMNS = (
+    "SELECT w.id, w.business_center_id, w.ad_account_id, w.currency, w.credit_limit, m.role"
+)
+_WALLETS_SEEN_FROM = (
+    " FROM wallets w LEFT JOIN memberships m "
+    "ON m.business_center_id = w.business_center_id AND m.user_id = :user_id"
+)
+_WALLETS_SEEN = text(f"{_WALLETS_SEEN_COLUMNS}{_WALLETS_SEEN_FROM} WHERE w.id = ANY(:wallets)")
+_WALLETS_SEEN_WITH_SUMS = text(
+    f"{_WALLETS_SEEN_COLUMNS}, s.kinds, s.totals{_WALLETS_SEEN_FROM} "
+    "LEFT JOIN LATERAL (SELECT array_agg(k.kind) AS kinds, array_agg(k.total) AS totals "
+    "FROM (SELECT kind, SUM(balance)::bigint AS total FROM ledger_accounts "
+    "WHERE wallet_id = w.id GROUP BY kind) k) s ON true "
+    "WHERE w.id = ANY(:wallets)"
+)
 
 
 @dataclass(frozen=True, slots=True)
