@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import redis
+from _cpu import CpuWatch, describe
 from _stack import ROOT, api_process, fresh_database, servers, worker_processes
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -125,8 +126,11 @@ def main() -> int:
             api_process(database_url, redis_url, 2, log=LOGS / "api.log") as base_url,
             worker_processes(database_url, redis_url, 2, LOGS),
         ):
+            watch = CpuWatch.start()
             tallies, elapsed = asyncio.run(_drive(base_url, redis_url, seed, options))
+            cores = watch.cores()
         _report(tallies, elapsed, options)
+        print(describe(cores))
         verified = _verify_ledger(database_url)  # everything stopped, servers still up
     failed = any(tally.errors for tally in tallies.values())
     return verified or int(failed)

@@ -11,7 +11,6 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.months import boundaries_between
-from adledger.store import ledger as repo
 from adledger.store import ledger_checks as checks
 from adledger.store.ledger import Violation
 
@@ -130,7 +129,7 @@ async def _hold_against(
     """The checks of current state: cached balances, floors, receivables, campaigns."""
     violations = await checks.stale_cached_balances(session, since_checkpoint, recorded)
     violations += await checks.negative_customer_buckets(session)
-    violations += await repo.receivables_owed(session)
-    violations += await repo.cached_platform_balances(session)
+    violations += await checks.receivables_owed(session)
+    violations += await checks.cached_platform_balances(session)
     violations += await checks.unexplained_campaigns(session, since_checkpoint, recorded)
     return violations

@@ -144,24 +144,6 @@ class Violation:
     detail: str
 
 
-async def receivables_owed(session: AsyncSession) -> list[Violation]:
-    """A campaign's receivable is minus what its installment invoices still owe."""
-    rows = await session.execute(
-        text(
-            "SELECT a.key, a.balance, -COALESCE(SUM(i.subtotal - i.discount) FILTER "
-            "(WHERE i.status IN ('SCHEDULED', 'OPEN')), 0) FROM ledger_accounts a "
-            "LEFT JOIN invoices i ON i.campaign_id = a.campaign_id AND i.kind = 'INSTALLMENT' "
-            "WHERE a.kind = 'receivable' GROUP BY a.id "
-            "HAVING a.balance <> -COALESCE(SUM(i.subtotal - i.discount) FILTER "
-            "(WHERE i.status IN ('SCHEDULED', 'OPEN')), 0)"
-        )
-    )
-    return [
-        Violation("a receivable is what its invoices owe", f"{key}: {balance}, owed {owed}")
-        for key, balance, owed in rows.all()
-    ]
-
-
 async def platform_balance(session: AsyncSession, account_id: int) -> int:
     """A platform account's balance: the sum of its postings (nothing caches it)."""
     total = await session.scalar(
@@ -170,14 +152,3 @@ async def platform_balance(session: AsyncSession, account_id: int) -> int:
         )
     )
     return int(total or 0)
-
-
-async def cached_platform_balances(session: AsyncSession) -> list[Violation]:
-    rows = await session.execute(
-        text("SELECT key, balance FROM ledger_accounts WHERE kind = ANY(:k) AND balance <> 0"),
-        {"k": _PLATFORM_KINDS},
-    )
-    return [
-        Violation("platform balances are never cached", f"{key}: cached {balance}")
-        for key, balance in rows.all()
-    ]

@@ -272,6 +272,35 @@ _EXPLAINED = "a campaign holds what it took less what it spent, credited and for
 _SPENT = "a campaign's SPEND postings add up to its spent"
 
 
+async def receivables_owed(session: AsyncSession) -> list[Violation]:
+    """A campaign's receivable is minus what its installment invoices still owe."""
+    rows = await session.execute(
+        text(
+            "SELECT a.key, a.balance, -COALESCE(SUM(i.subtotal - i.discount) FILTER "
+            "(WHERE i.status IN ('SCHEDULED', 'OPEN')), 0) FROM ledger_accounts a "
+            "LEFT JOIN invoices i ON i.campaign_id = a.campaign_id AND i.kind = 'INSTALLMENT' "
+            "WHERE a.kind = 'receivable' GROUP BY a.id "
+            "HAVING a.balance <> -COALESCE(SUM(i.subtotal - i.discount) FILTER "
+            "(WHERE i.status IN ('SCHEDULED', 'OPEN')), 0)"
+        )
+    )
+    return [
+        Violation("a receivable is what its invoices owe", f"{key}: {balance}, owed {owed}")
+        for key, balance, owed in rows.all()
+    ]
+
+
+async def cached_platform_balances(session: AsyncSession) -> list[Violation]:
+    rows = await session.execute(
+        text("SELECT key, balance FROM ledger_accounts WHERE kind = ANY(:k) AND balance <> 0"),
+        {"k": _PLATFORM_KINDS},
+    )
+    return [
+        Violation("platform balances are never cached", f"{key}: cached {balance}")
+        for key, balance in rows.all()
+    ]
+
+
 def unbalanced_currencies(window: Moved) -> list[Violation]:
     """Every entry balances, so each currency's postings sum to zero: a window's do too."""
     return [
