@@ -58,14 +58,15 @@ class CpuWatch:
         return cls(time.monotonic(), before)
 
     def cores(self) -> dict[str, float]:
-        """Cores each group kept busy since `start`, on average."""
-        elapsed = time.monotonic() - self.started
+        """Cores each group kept busy since `start`, on average: processes started since
+        (PostgreSQL backends of new pool connections) count whole."""
+        elapsed, mine = time.monotonic() - self.started, os.getpid()
         used: dict[str, float] = defaultdict(float)
-        for pid, (group, seconds) in self.before.items():
-            try:
-                used[group] += _seconds(psutil.Process(pid)) - seconds
-            except psutil.NoSuchProcess:
-                continue
+        for process in psutil.process_iter():
+            group = _group(process, mine)
+            if group is not None:
+                earlier = self.before.get(process.pid, (group, 0.0))[1]
+                used[group] += _seconds(process) - earlier
         return {group: used[group] / elapsed for group in GROUPS}
 
 
