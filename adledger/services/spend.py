@@ -71,7 +71,7 @@ async def record_spend(
     applied = await apply_events(session, new, scope, config, now)
     refused = applied.refused
     await repo.record_refusals(
-        session, [(r.event_id, r.amount, r.reason.value) for r in refused], now
+        session, [(inserted[r.event_id], r.amount, r.reason.value) for r in refused], now
     )
     return SpendOutcome(
         accepted=applied.applied_events,

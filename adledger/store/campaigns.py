@@ -250,19 +250,20 @@ async def _ids(
 
 async def insert_new_events(
     session: AsyncSession, rows: Sequence[dict[str, Any]], recorded_at: datetime
-) -> set[str]:
-    """Insert the events never seen; answers the event ids inserted now. A concurrent
-    batch holding the same id makes this wait for its commit, then skip the id.
+) -> dict[str, int]:
+    """Insert the events never seen; answers the event ids inserted now, with their row
+    ids. A concurrent batch holding the same id makes this wait for its commit, then skip
+    the id.
 
     One statement over arrays, whatever the batch size: a multi-row VALUES would be
     compiled anew for every size, which cost more than the insert itself. Rows go in
     event-id order, so two batches sharing ids wait on each other instead of deadlocking."""
     if not rows:
-        return set()
+        return {}
     ordered = sorted(rows, key=lambda row: str(row["event_id"]))
     columns: dict[str, Any] = {name: [row[name] for row in ordered] for name in _EVENT_COLUMNS}
     columns["recorded_at"] = recorded_at
-    return set(await session.scalars(_INSERT_EVENTS, columns))
+    return {event_id: row_id for event_id, row_id in await session.execute(_INSERT_EVENTS, columns)}
 
 
 _EVENT_COLUMNS = ("event_id", "campaign_id", "amount", "impressions", "occurred_at")
@@ -279,26 +280,26 @@ _INSERT_EVENTS = text(
     "INSERT INTO spend_events "
     "(event_id, campaign_id, amount, refused, impressions, occurred_at, recorded_at) "
     "SELECT e, c, a, 0, i, o, CAST(:recorded_at AS timestamptz) "
-    "FROM given JOIN taken ON taken.event_id = given.e RETURNING event_id"
+    "FROM given JOIN taken ON taken.event_id = given.e RETURNING event_id, id"
 )
 
 
 async def record_refusals(
-    session: AsyncSession, refusals: Sequence[tuple[str, int, str]], recorded_at: datetime
+    session: AsyncSession, refusals: Sequence[tuple[int, int, str]], recorded_at: datetime
 ) -> None:
-    """(event id, amount not applied, reason) of the events this batch only partly applied.
-    The batch's `recorded_at` names the month partition that holds them."""
+    """(event row id, amount not applied, reason) of the events this batch only partly
+    applied; the batch's `recorded_at` completes their key (and names their partition)."""
     if not refusals:
         return
     table = SpendEvent.__table__
     stmt = (
         update(SpendEvent.__table__)  # type: ignore[arg-type]
-        .where(table.c.event_id == bindparam("e"), table.c.recorded_at == recorded_at)
+        .where(table.c.id == bindparam("i"), table.c.recorded_at == recorded_at)
         .values(refused=bindparam("b_refused"), refusal=bindparam("b_refusal"))
     )
     await session.execute(
         stmt,
-        [{"e": e, "b_refused": amount, "b_refusal": why} for e, amount, why in refusals],
+        [{"i": i, "b_refused": amount, "b_refusal": why} for i, amount, why in refusals],
     )
 
 

@@ -725,7 +725,7 @@ class SpendEvent(Base):
         {"postgresql_partition_by": "RANGE (recorded_at)"},
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(200), index=True)
+    event_id: Mapped[str] = mapped_column(String(200))
     campaign_id: Mapped[int] = mapped_column(
         ForeignKey("campaigns.id", ondelete="RESTRICT"), index=True
     )

@@ -96,7 +96,6 @@ def _partition_spend_events() -> None:
     op.execute(
         "CREATE INDEX ix_spend_events_campaign_id ON spend_events (campaign_id, recorded_at)"
     )
-    op.execute("CREATE INDEX ix_spend_events_event_id ON spend_events (event_id)")
     op.create_table(
         "spend_event_ids",
         sa.Column("event_id", sa.String(200), nullable=False),
