@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.jobs.reports import VerifyReport
-from adledger.services.partitions import PartitionReport, create_partitions
+from adledger.services.partitions import PartitionReport, create_partition, partitions_due
 from adledger.services.verify import (
     Progress,
     Verification,
@@ -88,10 +89,23 @@ async def verify_ledger_cron(ctx: Ctx) -> VerifyReport:
 
 
 async def create_partitions_job(ctx: Ctx, now: datetime) -> PartitionReport:
-    """The month partitions of the growing tables, from `now`'s month to MONTHS_AHEAD on."""
-    report = await in_transaction(ctx, create_partitions, now)
+    """The month partitions of the growing tables, from `now`'s month to MONTHS_AHEAD on:
+    each in its own transaction, so one that cannot take its lock now leaves the others
+    made (the next run tries it again)."""
+    report = PartitionReport()
+    for table, month, name in partitions_due(now):
+        try:
+            outcome = await in_transaction(ctx, partial(_create, table, month), now)
+        except DBAPIError:
+            log.exception("partition %s not created", name)
+            outcome = "failed"
+        report.add(name, outcome)
     log.info("partitions at %s: %s", now.isoformat(), report)
     return report
+
+
+async def _create(table: str, month: date, session: AsyncSession, _now: datetime) -> str:
+    return await create_partition(session, table, month)
 
 
 async def create_partitions_cron(ctx: Ctx) -> PartitionReport:

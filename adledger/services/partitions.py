@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.months import month_of, months_from
-from adledger.store.partitions import PartitionReport, ensure_months
+from adledger.store.partitions import PARTITIONED, PartitionReport, ensure_month, partition_name
 
-__all__ = ["MONTHS_AHEAD", "PartitionReport", "create_partitions"]
+__all__ = ["MONTHS_AHEAD", "PartitionReport", "create_partition", "partitions_due"]
 
 # This month and the next three: a daily job that stops for weeks still leaves months of
 # partitions, and rows beyond them land in the default partition rather than fail.
 MONTHS_AHEAD = 3
 
 
-async def create_partitions(session: AsyncSession, now: datetime) -> PartitionReport:
-    return await ensure_months(session, months_from(month_of(now), MONTHS_AHEAD + 1))
+def partitions_due(now: datetime) -> list[tuple[str, date, str]]:
+    """(table, month, partition name) of every partition that should exist at `now`."""
+    months = months_from(month_of(now), MONTHS_AHEAD + 1)
+    return [
+        (table, month, partition_name(table, month)) for table in PARTITIONED for month in months
+    ]
+
+
+async def create_partition(session: AsyncSession, table: str, month: date) -> str:
+    """One partition, one transaction: "created", "present" or "blocked"."""
+    return await ensure_month(session, table, month)

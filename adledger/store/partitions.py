@@ -47,6 +47,15 @@ class PartitionReport:
     created: list[str] = field(default_factory=list)
     present: int = 0
     blocked: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def add(self, name: str, outcome: str) -> None:
+        if outcome == "present":
+            self.present += 1
+        else:
+            {"created": self.created, "blocked": self.blocked, "failed": self.failed}[
+                outcome
+            ].append(name)
 
     def __str__(self) -> str:
         text_ = f"{len(self.created)} partition(s) created, {self.present} already there"
@@ -56,32 +65,34 @@ class PartitionReport:
             text_ += "; not created, rows of the month in the default partition: " + ", ".join(
                 self.blocked
             )
+        if self.failed:
+            text_ += "; failed (see the log; the next run tries again): " + ", ".join(self.failed)
         return text_
 
 
 async def ensure_months(session: AsyncSession, months: Sequence[date]) -> PartitionReport:
-    """Every partitioned table gets a partition for each of `months` it lacks."""
+    """Every partitioned table gets a partition for each of `months` it lacks (in the
+    caller's one transaction)."""
     report = PartitionReport()
-    # A writer holding the parent must not keep this waiting long, nor queue others behind.
-    await session.execute(text("SET LOCAL lock_timeout = '10s'"))
     for table in PARTITIONED:
         for month in months:
-            await _ensure_month(session, table, month, report)
+            report.add(partition_name(table, month), await ensure_month(session, table, month))
     return report
 
 
-async def _ensure_month(
-    session: AsyncSession, table: str, month: date, report: PartitionReport
-) -> None:
+async def ensure_month(session: AsyncSession, table: str, month: date) -> str:
+    """`month`'s partition of `table`: "created", "present", or "blocked" (its rows are in
+    the default partition)."""
+    # A writer holding the parent must not keep this waiting long, nor queue others behind.
+    await session.execute(text("SET LOCAL lock_timeout = '10s'"))
     name = partition_name(table, month)
     if await session.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}):
-        report.present += 1
-    elif await _default_holds(session, table, month):
-        report.blocked.append(name)
-    else:
-        for statement in attach_month_sql(table, month):
-            await session.execute(text(statement))
-        report.created.append(name)
+        return "present"
+    if await _default_holds(session, table, month):
+        return "blocked"
+    for statement in attach_month_sql(table, month):
+        await session.execute(text(statement))
+    return "created"
 
 
 async def _default_holds(session: AsyncSession, table: str, month: date) -> bool:

@@ -11,11 +11,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adledger.domain.money import Currency, Money
-from adledger.jobs.ledger import verify_from_checkpoint
+from adledger.jobs.ledger import create_partitions_job, verify_from_checkpoint
 from adledger.services import wallets as wallet_service
 from adledger.services.config import BillingConfig
 from adledger.services.demo import DemoSeed, seed_demo
-from adledger.services.partitions import create_partitions
 from adledger.services.verify import settled_horizon, verify_since_checkpoint
 from adledger.store.campaigns import insert_new_events
 from adledger.store.partitions import ensure_months, partitions_of
@@ -48,11 +47,9 @@ async def test_the_job_makes_each_month_ahead_once(
     # given a clock in a month the migration did not reach
     now = datetime(2031, 2, 10, tzinfo=UTC)
     # when the job runs twice
+    first = await create_partitions_job({"sessions": sessions}, now)
+    second = await create_partitions_job({"sessions": sessions}, now)
     async with sessions() as session:
-        first = await create_partitions(session, now)
-        await session.commit()
-    async with sessions() as session:
-        second = await create_partitions(session, now)
         postings = await partitions_of(session, "ledger_postings")
     # then that month and the three after it exist for both tables, made once
     assert first.created == [
