@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from adledger.domain.errors import BudgetBelowMinimum, InvalidInput, InvalidState
+from adledger.domain.instants import utc_instant
 from adledger.domain.money import Currency, format_minor
 
 MAX_FLIGHT = timedelta(days=365)
@@ -127,17 +128,20 @@ def check_launchable(flight: Flight, now: datetime) -> None:
         raise InvalidState("the campaign's flight has already ended; change its dates first")
 
 
-def check_new_flight(flight: Flight, now: datetime) -> None:
-    """endsAt after startsAt and in the future, at most a year apart. A startsAt already
-    past means: deliver as soon as the campaign is launched and funded."""
-    if flight.starts_at.tzinfo is None or flight.ends_at.tzinfo is None:
-        raise InvalidInput("dates need a UTC offset", ("input", "startsAt"))
+def check_new_flight(given: Flight, now: datetime) -> Flight:
+    """The flight in UTC: endsAt after startsAt and in the future, at most a year apart. A
+    startsAt already past means: deliver as soon as the campaign is launched and funded."""
+    flight = Flight(
+        utc_instant(given.starts_at, ("input", "startsAt")),
+        utc_instant(given.ends_at, ("input", "endsAt")),
+    )
     if flight.ends_at <= flight.starts_at:
         raise InvalidInput("endsAt must be after startsAt", ("input", "endsAt"))
     if flight.ends_at <= now:
         raise InvalidInput("endsAt must be in the future", ("input", "endsAt"))
     if flight.ends_at - flight.starts_at > MAX_FLIGHT:
         raise InvalidInput("a flight lasts at most 365 days", ("input", "endsAt"))
+    return flight
 
 
 def clean_name(raw: str) -> str:

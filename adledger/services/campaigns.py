@@ -127,8 +127,7 @@ async def create_campaign(
     budget = _budget(account.currency, new.budget, BUDGET_FIELD)
     minimum = config.minimum_campaign_budget(budget.currency).minor
     check_budget(budget.minor, minimum, account.currency, (*BUDGET_FIELD, "amount"))
-    flight = Flight(new.starts_at, new.ends_at)
-    check_new_flight(flight, now)
+    flight = check_new_flight(Flight(new.starts_at, new.ends_at), now)
     name = clean_name(new.name)
     booked = _booked(new)
     request = {

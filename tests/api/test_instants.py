@@ -17,11 +17,12 @@ YEAR_0 = "0001-01-01T00:00:00+14:00"  # year 0 once in UTC
 YEAR_10000 = "9999-12-31T23:00:00-14:00"  # year 10000 once in UTC
 DECEMBER_9999 = "9999-12-01T00:00:00+00:00"
 # (field at fault, start, end): each start and end on its own, and a pair a month apart
-# whose checks on main pass the span test and crash later (OverflowError).
+# that passed every check on main and crashed later (OverflowError); the start is the
+# first date checked, and already out of range.
 CASES = [
     ("Start", YEAR_0, "+10"),
     ("End", "-1", YEAR_10000),
-    ("End", DECEMBER_9999, YEAR_10000),
+    ("Start", DECEMBER_9999, YEAR_10000),
     ("Start", "3000-01-01T00:00:00+00:00", "+10"),
     ("Start", "1899-12-31T23:59:59+00:00", "+10"),
     ("End", "-1", "3000-01-01T00:00:00+00:00"),

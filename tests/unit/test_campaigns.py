@@ -91,7 +91,18 @@ def test_every_transition_is_allowed_or_names_the_status(
             "endsAt must be in the future",
         ),
         (NOW, NOW + timedelta(days=365, seconds=1), "endsAt", "a flight lasts at most 365 days"),
-        (NOW.replace(tzinfo=None), NOW + timedelta(days=1), "startsAt", "dates need a UTC offset"),
+        (
+            NOW.replace(tzinfo=None),
+            NOW + timedelta(days=1),
+            "startsAt",
+            "startsAt needs a UTC offset",
+        ),
+        (
+            NOW,
+            (NOW + timedelta(days=1)).replace(tzinfo=None),
+            "endsAt",
+            "endsAt needs a UTC offset",
+        ),
     ],
 )
 def test_a_new_flight(starts: datetime, ends: datetime, field: str | None, message: str) -> None:
