@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from adledger.jobs.campaigns import complete_campaigns_job
 from tests.api.campaign_fixtures import move_flight, open_shop
+from tests.api.installment_fixtures import card_campaign
 from tests.helpers import (
     Api,
     campaign,
@@ -270,3 +271,99 @@ async def test_late_reports_for_delivering_time_count_once_the_flight_moved(
 
     # then it is delivering time
     assert (result["accepted"], result["refused"]) == (1, [])
+
+
+async def test_a_campaign_waiting_for_funds_delivers_from_its_funding(api, users, webhooks) -> None:
+    # given a campaign launched short of funds, and its shortfall invoice paid a moment later
+    shop = await open_shop(api, users, cash="40.00")
+    campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
+    invoice = (await launch(api, campaign_id, shop.token))["shortfallInvoice"]
+    waiting = datetime.now(UTC)
+    assert (await webhooks.pay(invoice["paymentReference"])).status_code == 200
+    assert (await campaign(api, campaign_id, shop.token))["status"] == "ACTIVE"
+
+    # when the ad server reports for while it waited, and for after its funding
+    result = await record_spend(
+        api,
+        [
+            spend_event("waiting", campaign_id, "1.00", occurred_at=_at(waiting)),
+            spend_event("funded", campaign_id, "2.00"),
+        ],
+        shop.adserver.token,
+    )
+
+    # then only the time since the funding is delivering time
+    assert (result["accepted"], _reasons(result)) == (1, {"waiting": "CAMPAIGN_NOT_DELIVERING"})
+    assert await _spent(api, campaign_id, shop.token) == "2.00"
+
+
+MAKEGOOD = """
+mutation($input: OfferMakegoodInput!) { offerMakegood(input: $input) {
+  ... on MakegoodSuccess { campaign { makegoodOffers { id } } } } }"""
+ACCEPT = """
+mutation($input: DecideMakegoodInput!) { acceptMakegood(input: $input) {
+  ... on MakegoodSuccess { campaign { makegoodOffers { makegoodCampaign { id status } } } } } }"""
+
+
+async def test_a_makegood_flights_reports_follow_its_delivering_time(api, users) -> None:
+    # given a makegood flight starting in an hour, accepted now (so SCHEDULED)
+    shop = await open_shop(api, users, cash="1000.00")
+    campaign_id = await card_campaign(
+        api, shop, plan="CREDIT_BALANCE", delivery="GUARANTEED", booked=100_000
+    )
+    await launch(api, campaign_id, shop.token)
+    staff = await users.create("billing", staff=True)
+    starts = datetime.now(UTC) + timedelta(hours=1)
+    dates = {"startsAt": _at(starts), "endsAt": _at(starts + timedelta(days=7))}
+    offer = {"campaignId": campaign_id, "kind": "FLIGHT", **dates}
+    offered = await api.data(MAKEGOOD, {"input": offer}, staff.token)
+    [made] = offered["offerMakegood"]["campaign"]["makegoodOffers"]
+    accepted = await api.data(ACCEPT, {"input": {"offerId": made["id"]}}, shop.token)
+    flight = accepted["acceptMakegood"]["campaign"]["makegoodOffers"][0]["makegoodCampaign"]
+    assert flight["status"] == "SCHEDULED"
+
+    # when the ad server reports impressions for now (before its startsAt)
+    free = spend_event("mgf-early", flight["id"], "0.00")
+    result = await record_spend(api, [free], shop.adserver.token)
+
+    # then the report is refused, for nothing, and its impressions do not count
+    assert result["accepted"] == 0
+    assert result["refused"] == [
+        {
+            "eventId": "mgf-early",
+            "amount": {"amount": "0.00", "currencyCode": "USD"},
+            "reason": "OUTSIDE_FLIGHT",
+        }
+    ]
+    query = "query($id: ID!) { campaign(id: $id) { impressions } }"
+    assert (await api.data(query, {"id": flight["id"]}, shop.token))["campaign"]["impressions"] == 0
+
+
+async def test_the_delivering_intervals_cost_one_read_per_batch_and_none_inside_the_open_one(
+    api, users, statements
+) -> None:
+    # given a campaign that was paused and resumed
+    shop = await open_shop(api, users, cash="100.00")
+    campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
+    await launch(api, campaign_id, shop.token)
+    before_pause = datetime.now(UTC)
+    await campaign_action(api, "pauseCampaign", campaign_id, shop.token)
+    await campaign_action(api, "resumeCampaign", campaign_id, shop.token)
+
+    # when a batch of 50 events falls inside its open interval, and then one of 50 late ones
+    statements.statements.clear()
+    inside = [spend_event(f"in-{n}", campaign_id, "0.10") for n in range(50)]
+    inside_result = await record_spend(api, inside, shop.adserver.token)
+    reads_inside = _interval_reads(statements.statements)
+    statements.statements.clear()
+    late = [spend_event(f"late-{n}", campaign_id, "0.10", occurred_at=_at(before_pause)) for n in range(50)]  # fmt: skip
+    late_result = await record_spend(api, late, shop.adserver.token)
+    reads_late = _interval_reads(statements.statements)
+
+    # then the first costs no read of the intervals, the second one read
+    assert (inside_result["accepted"], late_result["accepted"]) == (50, 50)
+    assert (len(reads_inside), len(reads_late)) == (0, 1), reads_late
+
+
+def _interval_reads(statements: list[str]) -> list[str]:
+    return [s for s in statements if "FROM campaign_delivery_intervals" in s]
