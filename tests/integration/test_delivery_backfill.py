@@ -1,6 +1,7 @@
 """Migration 0016 gives the campaigns that existed before it their delivering intervals,
-from what their rows kept (launch, pause, completion, settlement, cancellation request).
-Run on a database of its own, migrated to the revision before 0016."""
+from what their rows kept (launch, pause, completion, settlement, cancellation request),
+and from then on the database refuses a status written without its interval. Run on a
+database of its own, migrated to the revision before 0016."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adledger.store.migrate import alembic_config, upgrade
@@ -161,3 +163,23 @@ async def _campaigns(conn: Any) -> dict[str, int]:
             },
         )
     return ids
+
+
+async def test_a_status_written_without_its_delivering_interval_is_refused(
+    before_0016: tuple[str, AsyncEngine],
+) -> None:
+    # given a migrated database with a draft and an active campaign
+    url, engine = before_0016
+    async with engine.begin() as conn:
+        ids = await _campaigns(conn)
+    await asyncio.to_thread(upgrade, url, "0016")
+
+    # when a status is written by hand, as a change forgetting services/delivery.py would
+    for name, status in (("draft", "ACTIVE"), ("active", "PAUSED")):
+        async with engine.begin() as conn:
+            # then the database refuses it
+            with pytest.raises(IntegrityError, match="ck_campaigns_delivering_since"):
+                await conn.execute(
+                    text("UPDATE campaigns SET status = :s WHERE id = :id"),
+                    {"s": status, "id": ids[name]},
+                )
