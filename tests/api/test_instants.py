@@ -11,7 +11,8 @@ import pytest
 
 from tests.api.allocation_fixtures import SET_BUDGET, account_state
 from tests.api.campaign_fixtures import open_shop
-from tests.api.installment_fixtures import card_campaign
+from tests.api.installment_fixtures import card_campaign, launch
+from tests.helpers import record_spend, spend_event
 
 YEAR_0 = "0001-01-01T00:00:00+14:00"  # year 0 once in UTC
 YEAR_10000 = "9999-12-31T23:00:00-14:00"  # year 10000 once in UTC
@@ -121,6 +122,28 @@ async def test_a_makegood_flight_refuses_unrepresentable_dates(
     # then it is INVALID_INPUT naming its field, and nothing was offered
     field = f"{at_fault.lower()}sAt"
     assert _refusal(answer, field) == ("INVALID_INPUT", ["input", field], True)
+    listed = await api.data(CAMPAIGNS, {"id": shop.account.id}, shop.token)
+    [node] = [edge["node"] for edge in listed["adAccount"]["campaigns"]["edges"]]
+    assert node["makegoodOffers"] == []
+
+
+async def test_dates_given_with_a_credit_offer_are_instants_too(api, users) -> None:
+    # given a GUARANTEED campaign that delivered 100.00 of its 1000.00, and staff
+    shop = await open_shop(api, users, cash="1000.00")
+    campaign_id = await card_campaign(
+        api, shop, plan="CREDIT_BALANCE", delivery="GUARANTEED", booked=100_000
+    )
+    await launch(api, shop, campaign_id)
+    delivered = await record_spend(api, [spend_event("d", campaign_id, "100.00")], shop.adserver.token)  # fmt: skip
+    assert delivered["accepted"] == 1
+    staff = await users.create("billing", staff=True)
+
+    # when a CREDIT offer comes with dates UTC cannot represent
+    given = {"campaignId": campaign_id, "kind": "CREDIT", "startsAt": YEAR_0, "endsAt": YEAR_10000}
+    answer = (await api.data(OFFER, {"input": given}, staff.token))["offerMakegood"]
+
+    # then it is INVALID_INPUT naming the first, and nothing was offered
+    assert _refusal(answer, "startsAt") == ("INVALID_INPUT", ["input", "startsAt"], True)
     listed = await api.data(CAMPAIGNS, {"id": shop.account.id}, shop.token)
     [node] = [edge["node"] for edge in listed["adAccount"]["campaigns"]["edges"]]
     assert node["makegoodOffers"] == []
