@@ -36,7 +36,8 @@ from adledger.app.progress import ProgressBar
 from adledger.app.settings import PaymentsNotConfigured, Settings
 from adledger.app.worker import check_worker_health, shutdown, startup
 from adledger.domain.access import Role
-from adledger.domain.errors import DomainError, NotFound
+from adledger.domain.errors import DomainError, InvalidInput, NotFound
+from adledger.domain.instants import utc_instant
 from adledger.jobs.ledger import verify_from_checkpoint
 from adledger.jobs.registry import JOBS
 from adledger.schema.ids import db_id_of
@@ -274,7 +275,10 @@ def _instant(raw: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{raw!r} is not an ISO 8601 instant") from exc
     if instant.tzinfo is None:
         raise argparse.ArgumentTypeError("give the instant a UTC offset, e.g. +00:00")
-    return instant
+    try:
+        return utc_instant(instant, ("--now",))
+    except InvalidInput as bad:  # not representable in UTC, or outside 1900-2999
+        raise argparse.ArgumentTypeError(bad.message) from None
 
 
 def _parser() -> argparse.ArgumentParser:

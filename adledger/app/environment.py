@@ -34,6 +34,8 @@ GROUPS: dict[str, dict[str, str]] = {
         "at most 23)",
         "INSTALLMENT_THRESHOLD": "a card plan's price under this is one invoice (250.00)",
         "CHARGE_RETRY_DAYS": "JSON days between charges of a declined installment ([1, 3, 5])",
+        "SPEND_CLOCK_SKEW_SECONDS": "a spend event dated later than now by more than this is "
+        "refused as IN_THE_FUTURE (300)",
     },
     "http": {
         "HOST": "interface to listen on (127.0.0.1)",

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # is paused.
     installment_threshold: str = "250.00"
     charge_retry_days: list[int] = Field(default=[1, 3, 5], min_length=0, max_length=10)
+    # A spend event dated more than this ahead of our clock is refused (IN_THE_FUTURE).
+    spend_clock_skew_seconds: int = Field(default=300, ge=0, le=3600)
 
     data_dir: Path = Path(".adledger")
     host: str = "127.0.0.1"
@@ -142,6 +144,7 @@ class Settings(BaseSettings):
             settlement_window_hours=self.settlement_window_hours,
             installment_threshold=self.installment_threshold,
             charge_retry_days=tuple(self.charge_retry_days),
+            spend_clock_skew_seconds=self.spend_clock_skew_seconds,
         )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from adledger.domain.errors import BudgetBelowMinimum, BudgetChangeLimitReached, InvalidInput
+from adledger.domain.instants import utc_instant
 from adledger.domain.money import Currency, format_minor
 
 MAX_CHANGES_PER_DAY = 10
@@ -136,25 +137,29 @@ def checked_setting(
     elif amount is None:
         raise InvalidInput(f"a {mode.value} budget needs an amount", ("input", "amount"))
     if mode is BudgetMode.CUSTOM:
-        _check_dates(period_start, period_end, now)
+        period_start, period_end = _checked_dates(period_start, period_end, now)
     elif period_start is not None or period_end is not None:
         field = "periodStart" if period_start is not None else "periodEnd"
         raise InvalidInput(f"only a CUSTOM budget takes dates, not {mode.value}", ("input", field))
     return BudgetSetting(mode, amount, period_start, period_end)
 
 
-def _check_dates(start: datetime | None, end: datetime | None, now: datetime) -> None:
+def _checked_dates(
+    start: datetime | None, end: datetime | None, now: datetime
+) -> tuple[datetime, datetime]:
+    """The CUSTOM period in UTC, or INVALID_INPUT naming the date at fault."""
     if start is None or end is None:
         field = "periodStart" if start is None else "periodEnd"
         raise InvalidInput("a CUSTOM budget needs periodStart and periodEnd", ("input", field))
-    if start.tzinfo is None or end.tzinfo is None:
-        raise InvalidInput("dates need a UTC offset", ("input", "periodStart"))
+    start = utc_instant(start, ("input", "periodStart"))
+    end = utc_instant(end, ("input", "periodEnd"))
     if end <= start:
         raise InvalidInput("periodEnd must be after periodStart", ("input", "periodEnd"))
     if end <= now:
         raise InvalidInput("periodEnd must be in the future", ("input", "periodEnd"))
     if end - start > MAX_CUSTOM_PERIOD:
         raise InvalidInput("a CUSTOM budget spans at most 366 days", ("input", "periodEnd"))
+    return start, end
 
 
 def check_change_allowed(changes_today: int) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from adledger.domain.errors import BudgetBelowMinimum, InvalidInput, InvalidState
+from adledger.domain.instants import utc_instant
 from adledger.domain.money import Currency, format_minor
 
 MAX_FLIGHT = timedelta(days=365)
@@ -127,17 +128,20 @@ def check_launchable(flight: Flight, now: datetime) -> None:
         raise InvalidState("the campaign's flight has already ended; change its dates first")
 
 
-def check_new_flight(flight: Flight, now: datetime) -> None:
-    """endsAt after startsAt and in the future, at most a year apart. A startsAt already
-    past means: deliver as soon as the campaign is launched and funded."""
-    if flight.starts_at.tzinfo is None or flight.ends_at.tzinfo is None:
-        raise InvalidInput("dates need a UTC offset", ("input", "startsAt"))
+def check_new_flight(given: Flight, now: datetime) -> Flight:
+    """The flight in UTC: endsAt after startsAt and in the future, at most a year apart. A
+    startsAt already past means: deliver as soon as the campaign is launched and funded."""
+    flight = Flight(
+        utc_instant(given.starts_at, ("input", "startsAt")),
+        utc_instant(given.ends_at, ("input", "endsAt")),
+    )
     if flight.ends_at <= flight.starts_at:
         raise InvalidInput("endsAt must be after startsAt", ("input", "endsAt"))
     if flight.ends_at <= now:
         raise InvalidInput("endsAt must be in the future", ("input", "endsAt"))
     if flight.ends_at - flight.starts_at > MAX_FLIGHT:
         raise InvalidInput("a flight lasts at most 365 days", ("input", "endsAt"))
+    return flight
 
 
 def clean_name(raw: str) -> str:
@@ -206,43 +210,86 @@ def give_back(reserve: Reserve, amount: int) -> Reserve:
     return Reserve(cash, amount - cash)
 
 
+# A campaign delivers while SCHEDULED or ACTIVE (a SCHEDULED one from its startsAt): its
+# delivering intervals open when it enters one of these and close when it leaves them.
+DELIVERING = frozenset({S.SCHEDULED, S.ACTIVE})
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A closed delivering interval, both ends included."""
+
+    opened_at: datetime
+    closed_at: datetime
+
+    def holds(self, moment: datetime) -> bool:
+        return self.opened_at <= moment <= self.closed_at
+
+
+def closed_interval(opened_at: datetime, now: datetime) -> Interval:
+    """The interval an open one becomes when the campaign stops delivering at `now` (never
+    ending before it opened, whatever clock a job was run with)."""
+    return Interval(opened_at, max(opened_at, now))
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """When a campaign delivered: since `open_since` if it still does, and in `closed`
+    (those of them that matter to the question asked)."""
+
+    open_since: datetime | None
+    closed: tuple[Interval, ...] = ()
+
+    def open_at(self, moment: datetime) -> bool:
+        return self.open_since is not None and moment >= self.open_since
+
+    def at(self, moment: datetime) -> bool:
+        return self.open_at(moment) or any(i.holds(moment) for i in self.closed)
+
+
 class SpendRefusal(enum.StrEnum):
     OVER_BUDGET = "OVER_BUDGET"
     CAMPAIGN_NOT_DELIVERING = "CAMPAIGN_NOT_DELIVERING"
+    OUTSIDE_FLIGHT = "OUTSIDE_FLIGHT"
+    IN_THE_FUTURE = "IN_THE_FUTURE"
     SETTLEMENT_WINDOW_CLOSED = "SETTLEMENT_WINDOW_CLOSED"
     ACCOUNT_BUDGET_REACHED = "ACCOUNT_BUDGET_REACHED"
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    INVALID_INPUT = "INVALID_INPUT"
 
 
 @dataclass(frozen=True, slots=True)
 class SpendTarget:
-    status: CampaignStatus
     flight: Flight
-    paused_at: datetime | None
+    delivery: Delivery
     settled: bool
 
 
+@dataclass(frozen=True, slots=True)
+class SpendClock:
+    now: datetime
+    settlement_window: timedelta
+    """Late reports are taken until endsAt plus this."""
+    skew: timedelta
+    """How far ahead of `now` an ad server's clock may run."""
+
+
 def spend_refusal(
-    target: SpendTarget, occurred_at: datetime, now: datetime, window: timedelta
+    target: SpendTarget, occurred_at: datetime, clock: SpendClock
 ) -> SpendRefusal | None:
-    """Why an event cannot be applied at all, if it cannot. Late reports are taken until
-    endsAt + the settlement window, and never once the campaign has been settled."""
-    if target.settled or now > target.flight.ends_at + window:
+    """Why an event cannot be applied at all, if it cannot, in this order: dated in the
+    future; reported after endsAt + the settlement window (or once the campaign was
+    settled); outside the flight; in a moment the campaign did not deliver. Late reports
+    for delivering time are taken until the window closes."""
+    if occurred_at > clock.now + clock.skew:
+        return SpendRefusal.IN_THE_FUTURE
+    if target.settled or clock.now > target.flight.ends_at + clock.settlement_window:
         return SpendRefusal.SETTLEMENT_WINDOW_CLOSED
-    if not _delivering_at(target, occurred_at):
+    if not target.flight.starts_at <= occurred_at <= target.flight.ends_at:
+        return SpendRefusal.OUTSIDE_FLIGHT
+    if not target.delivery.at(occurred_at):
         return SpendRefusal.CAMPAIGN_NOT_DELIVERING
     return None
-
-
-def _delivering_at(target: SpendTarget, occurred_at: datetime) -> bool:
-    if occurred_at > target.flight.ends_at:
-        return False
-    if target.status in (S.ACTIVE, S.COMPLETED, S.BUDGET_EXHAUSTED):
-        return True
-    # A report that arrives after a pause is for delivery before it.
-    return target.status is S.PAUSED and (
-        target.paused_at is None or occurred_at <= target.paused_at
-    )
 
 
 class CreditKind(enum.StrEnum):

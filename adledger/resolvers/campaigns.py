@@ -227,7 +227,11 @@ async def record_spend(info: Info, input: inputs.RecordSpendInput) -> results.Re
         stopped = [await _campaign(info, cid) for cid in outcome.stopped_campaign_ids]
         refused = [
             RefusedSpend(
-                event_id=r.event_id, amount=Money.of(r.amount, r.currency), reason=r.reason
+                event_id=r.event_id,
+                amount=Money.of(r.amount, r.currency),
+                reason=r.reason,
+                field=None if r.field is None else list(r.field),
+                message=r.message,
             )
             for r in outcome.refused
         ]

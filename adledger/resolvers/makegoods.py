@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from adledger.domain.campaigns import Flight
+from adledger.domain.instants import utc_instant
 from adledger.resolvers.mutation import decode_id, mutate
 from adledger.schema import inputs, results
 from adledger.schema.campaigns import Campaign
@@ -49,13 +51,18 @@ async def offer_makegood(info: Info, input: inputs.OfferMakegoodInput) -> result
     async def run(session: AsyncSession, actor: Actor) -> service.MakegoodOutcome:
         campaign_id = decode_id(input.campaign_id, "Campaign", CAMPAIGN_FIELD)
         kind = service.MakegoodKind(input.kind.value)
-        dates = (input.starts_at, input.ends_at)
+        dates = (_utc(input.starts_at, "startsAt"), _utc(input.ends_at, "endsAt"))
         flight = Flight(*dates) if dates[0] and dates[1] else None
         return await service.offer_makegood(
             session, actor, campaign_id, kind, input.note, now, flight
         )
 
     return await mutate(info, results.MakegoodResult, run, _render(info))
+
+
+def _utc(given: datetime | None, name: str) -> datetime | None:
+    """Dates given with any kind of offer are stored: each must be an instant first."""
+    return None if given is None else utc_instant(given, ("input", name))
 
 
 async def accept_makegood(info: Info, input: inputs.DecideMakegoodInput) -> results.MakegoodResult:

@@ -31,14 +31,19 @@ RefusedSpendReason = strawberry.enum(
     domain.SpendRefusal,
     name="RefusedSpendReason",
     description=(
+        "Checked in this order. IN_THE_FUTURE: occurredAt is later than now beyond the "
+        "clock-skew allowance (SPEND_CLOCK_SKEW_SECONDS, 5 minutes). SETTLEMENT_WINDOW_CLOSED: "
+        "reported after endsAt plus the settlement window, or once the campaign was settled "
+        "(its unspent rest credited, or it was canceled). OUTSIDE_FLIGHT: occurredAt is "
+        "before startsAt or after endsAt. CAMPAIGN_NOT_DELIVERING: the campaign was not "
+        "delivering at occurredAt (before its launch or its funding, paused, stopped). "
         "OVER_BUDGET: beyond what the campaign's budget (its reserve) leaves. "
-        "CAMPAIGN_NOT_DELIVERING: the campaign was not delivering then (not launched, not "
-        "funded, paused, canceled, or the event is after endsAt). SETTLEMENT_WINDOW_CLOSED: "
-        "reported after endsAt plus the settlement window, once the unspent rest may have been "
-        "credited. ACCOUNT_BUDGET_REACHED: beyond what the ad account's budget cap leaves in "
-        "its period. INSUFFICIENT_FUNDS: beyond what the campaign may draw (automatic "
-        "allocation: the account's cash and vouchers, the business center's cash and credit "
-        "line)."
+        "ACCOUNT_BUDGET_REACHED: beyond what the ad account's budget cap leaves in its period. "
+        "INSUFFICIENT_FUNDS: beyond what the campaign may draw (automatic allocation: the "
+        "account's cash and vouchers, the business center's cash and credit line). "
+        "INVALID_INPUT: occurredAt is no instant (no UTC offset, not representable in UTC, or "
+        "outside 1900-2999): see `field` and `message`; that event is not recorded and its "
+        "eventId may be sent again."
     ),
 )
 
@@ -255,3 +260,9 @@ class RefusedSpend:
     event_id: str
     amount: Money = strawberry.field(description="What was not applied.")
     reason: RefusedSpendReason
+    field: list[str] | None = strawberry.field(
+        default=None, description="With INVALID_INPUT: the input at fault."
+    )
+    message: str | None = strawberry.field(
+        default=None, description="With INVALID_INPUT: what is wrong with it."
+    )

@@ -107,7 +107,11 @@ async def reconsider_account(
     drawable = {} if full else await drawable_now(session, waiting_now)
     stopped, restarted = [], []
     for campaign in locked.values():
-        if full and campaign.ad_account_id == account.id and stop(campaign, StopReason(reason)):
+        if (
+            full
+            and campaign.ad_account_id == account.id
+            and stop(session, campaign, StopReason(reason), now)
+        ):
             await campaign_repo.save(session, campaign)
             stopped.append(campaign.id)
         elif campaign.stop_reason == reason and await reconsider(

@@ -23,6 +23,7 @@ from adledger.domain.money import Currency
 from adledger.services import installments
 from adledger.services.campaigns import end_early
 from adledger.services.config import BillingConfig
+from adledger.services.delivery import set_status
 from adledger.services.funding import (
     Return,
     campaign_money,
@@ -68,7 +69,7 @@ async def start_one(session: AsyncSession, campaign_id: int, now: datetime) -> S
     if not campaign.starts_at <= now < campaign.ends_at:
         return Step.NOT_DUE
     status = transition(CampaignStatus.SCHEDULED, Action.START, flight_of(campaign), now)
-    campaign.status = status.value
+    set_status(session, campaign, status, now)
     await repo.save(session, campaign)
     return Step.STARTED
 
@@ -83,18 +84,20 @@ async def complete_one(session: AsyncSession, campaign_id: int, now: datetime) -
         await end_early(session, found, Action.EXPIRE, now, None)
         return Step.EXPIRED
     campaign = await repo.lock_campaign(session, campaign_id)
-    if campaign is None or not _complete(campaign, now):
+    if campaign is None or not _complete(session, campaign, now):
         return Step.NOT_DUE
     await repo.save(session, campaign)
     return Step.COMPLETED
 
 
-def _complete(campaign: Campaign, now: datetime) -> bool:
+def _complete(session: AsyncSession, campaign: Campaign, now: datetime) -> bool:
     status = CampaignStatus(campaign.status)
     if status not in (CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE, CampaignStatus.PAUSED):
         return False
     campaign.paused_at_end = status is CampaignStatus.PAUSED
-    campaign.status = transition(status, Action.COMPLETE, flight_of(campaign), now).value
+    set_status(
+        session, campaign, transition(status, Action.COMPLETE, flight_of(campaign), now), now
+    )
     campaign.completed_at = now
     return True
 
@@ -115,7 +118,7 @@ async def settle_one(
     campaign = locked.get(found.id)
     if campaign is None or not _settle_due(campaign, config, now):
         return Step.NOT_DUE
-    _complete(campaign, now)
+    _complete(session, campaign, now)
     step = await _settle(session, campaign, config, now)
     campaign.settled_at = now
     await repo.save(session, campaign)

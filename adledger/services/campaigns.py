@@ -42,6 +42,7 @@ from adledger.domain.money import Currency, Money, parse_positive_amount
 from adledger.services import access, installments, plan_adjustments
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
+from adledger.services.delivery import set_status
 from adledger.services.funding import (
     Locked,
     Return,
@@ -127,8 +128,7 @@ async def create_campaign(
     budget = _budget(account.currency, new.budget, BUDGET_FIELD)
     minimum = config.minimum_campaign_budget(budget.currency).minor
     check_budget(budget.minor, minimum, account.currency, (*BUDGET_FIELD, "amount"))
-    flight = Flight(new.starts_at, new.ends_at)
-    check_new_flight(flight, now)
+    flight = check_new_flight(Flight(new.starts_at, new.ends_at), now)
     name = clean_name(new.name)
     booked = _booked(new)
     request = {
@@ -209,7 +209,7 @@ async def _launch(
         if on_credit_line(campaign):
             await installments.require_credit_line(session, campaign.business_center_id)
         campaign.launched_at = now
-        campaign.status = launched(True, flight_of(campaign), now).value
+        set_status(session, campaign, launched(True, flight_of(campaign), now), now)
         await repo.save(session, campaign)
         return CampaignOutcome(campaign.id, campaign.wallet_id)
     if installments.paid_by_card(campaign):
@@ -241,7 +241,7 @@ async def _launch(
         )
     campaign.taken += taking.total
     campaign.launched_at = now
-    campaign.status = launched(not taking.short, flight_of(campaign), now).value
+    set_status(session, campaign, launched(not taking.short, flight_of(campaign), now), now)
     if taking.short:
         invoice = await open_invoice(
             session,
@@ -381,7 +381,7 @@ async def _restatus_after_budget(session: AsyncSession, campaign: Campaign, now:
     status = CampaignStatus(campaign.status)
     own_budget = campaign.stop_reason in (None, StopReason.CAMPAIGN_BUDGET_REACHED)
     if status is CampaignStatus.ACTIVE and campaign.spent >= campaign.budget:
-        stop(campaign, StopReason.CAMPAIGN_BUDGET_REACHED)
+        stop(session, campaign, StopReason.CAMPAIGN_BUDGET_REACHED, now)
     elif status is CampaignStatus.BUDGET_EXHAUSTED and own_budget:
         account = (await centers.ad_accounts_by_ids(session, [campaign.ad_account_id]))[0]
         await reconsider(session, campaign, account, await drawable_now(session, [campaign]), now)
@@ -395,7 +395,9 @@ async def pause_campaign(
     async def run() -> CampaignOutcome:
         campaign = await _lock(session, campaign_id)
         status = CampaignStatus(campaign.status)
-        campaign.status = transition(status, Action.PAUSE, flight_of(campaign), now).value
+        set_status(
+            session, campaign, transition(status, Action.PAUSE, flight_of(campaign), now), now
+        )
         campaign.paused_at = now
         await repo.save(session, campaign)
         return CampaignOutcome(campaign.id, campaign.wallet_id)
@@ -415,7 +417,8 @@ async def resume_campaign(
         status = CampaignStatus(campaign.status)
         resumed = transition(status, Action.RESUME, flight_of(campaign), now)
         check_launchable(flight_of(campaign), now)
-        campaign.status, campaign.paused_at = resumed.value, None
+        set_status(session, campaign, resumed, now)
+        campaign.paused_at = None
         await repo.save(session, campaign)
         return CampaignOutcome(campaign.id, campaign.wallet_id)
 
@@ -491,7 +494,7 @@ async def end_early(
         return CampaignOutcome(campaign.id, campaign.wallet_id)
     if installments.paid_by_card(campaign):
         return await _end_card_plan(session, campaign, action, now, locked)
-    campaign.status = transition(was, action, flight_of(campaign), now).value
+    set_status(session, campaign, transition(was, action, flight_of(campaign), now), now)
     money = await campaign_money(session, campaign.id)
     await return_to_wallet(
         session,
@@ -518,7 +521,7 @@ async def _end_card_plan(
     """Its invoices bill what was delivered, the unspent part of what was paid returns
     as credit."""
     was = CampaignStatus(campaign.status)
-    campaign.status = transition(was, action, flight_of(campaign), now).value
+    set_status(session, campaign, transition(was, action, flight_of(campaign), now), now)
     credited = await installments.end_plan(
         session, campaign, TransactionKind.CANCELLATION_CREDIT, _EARLY_END[action], now
     )

@@ -53,6 +53,9 @@ class BillingConfig:
     """A card plan's price under this (in the campaign's currency) is one invoice."""
     charge_retry_days: tuple[int, ...] = (1, 3, 5)
     """Days after each failed charge of an installment before the next attempt."""
+    spend_clock_skew_seconds: int = 300
+    """A spend event dated later than now by more than this is refused (IN_THE_FUTURE): how
+    far ahead of ours the ad server's clock may run."""
 
     def minimum_top_up(self, currency: Currency) -> Money:
         return minimum_top_up(in_currency(self.min_top_up, currency))
@@ -69,6 +72,10 @@ class BillingConfig:
     @property
     def settlement_window(self) -> timedelta:
         return timedelta(hours=self.settlement_window_hours)
+
+    @property
+    def spend_clock_skew(self) -> timedelta:
+        return timedelta(seconds=self.spend_clock_skew_seconds)
 
     def plan_price(self, plan: Plan, currency: Currency) -> Money:
         return parse_amount(self.plan_prices[plan.value][currency.value], currency)

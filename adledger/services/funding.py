@@ -18,6 +18,7 @@ from adledger.domain.allocation import AllocationMode
 from adledger.domain.budgets import StopReason
 from adledger.domain.campaigns import Action, CampaignStatus, Flight, Reserve, draw, transition
 from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
+from adledger.services.delivery import set_status
 from adledger.services.ledger import post_entry
 from adledger.services.stops import drawable_now, reconsider
 from adledger.store import business_centers as centers
@@ -157,9 +158,8 @@ async def _fund_one(
         campaign_id=campaign.id,
     )
     campaign.taken += taking.total
-    campaign.status = transition(
-        CampaignStatus.PENDING_FUNDS, Action.FUND, flight_of(campaign), now
-    ).value
+    funded = transition(CampaignStatus.PENDING_FUNDS, Action.FUND, flight_of(campaign), now)
+    set_status(session, campaign, funded, now)
     await repo.save(session, campaign)
     return True
 

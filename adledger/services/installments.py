@@ -41,6 +41,7 @@ from adledger.domain.schedules import (
     settle_plan,
 )
 from adledger.services.config import BillingConfig
+from adledger.services.delivery import set_status
 from adledger.services.funding import flight_of, wallet_accounts
 from adledger.services.invoices import NewInvoice, open_invoice
 from adledger.services.ledger import post_entry
@@ -105,7 +106,7 @@ async def launch_by_card(
         for part in schedule.installments
     ]
     campaign.launched_at = now
-    campaign.status = CampaignStatus.PENDING_FUNDS.value
+    set_status(session, campaign, CampaignStatus.PENDING_FUNDS, now)
     await repo.save(session, campaign)
     return PlanMade(invoices[0].id, schedule.count)
 
@@ -188,18 +189,18 @@ async def installment_paid(
     await billing_repo.update_invoice(
         session, invoice.id, next_charge_at=None, last_charge_error=None
     )
-    _deliver_again(campaign, now)
+    _deliver_again(session, campaign, now)
     await repo.save(session, campaign)
 
 
-def _deliver_again(campaign: Campaign, now: datetime) -> None:
+def _deliver_again(session: AsyncSession, campaign: Campaign, now: datetime) -> None:
     status = CampaignStatus(campaign.status)
     flight = flight_of(campaign)
     if status is CampaignStatus.PENDING_FUNDS and flight.ends_at > now:
-        campaign.status = launched(True, flight, now).value
+        set_status(session, campaign, launched(True, flight, now), now)
     elif status is CampaignStatus.PAUSED and campaign.pause_reason is not None:
         if flight.ends_at > now:
-            campaign.status = flight.running_status(now).value
+            set_status(session, campaign, flight.running_status(now), now)
             campaign.paused_at = None
         campaign.pause_reason = None
 
@@ -247,17 +248,19 @@ async def charge_failed(
     )
     if retry is not None:
         return False
-    return _pause_for(campaign, invoice, error, now)
+    return _pause_for(session, campaign, invoice, error, now)
 
 
-def _pause_for(campaign: Campaign, invoice: Invoice, error: str, now: datetime) -> bool:
+def _pause_for(
+    session: AsyncSession, campaign: Campaign, invoice: Invoice, error: str, now: datetime
+) -> bool:
     reason = (
         f"invoice {invoice.number} (installment {invoice.installment_number} of "
         f"{invoice.installment_count}) could not be charged: {error}"
     )
     campaign.pause_reason = reason
     if CampaignStatus(campaign.status) in (CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE):
-        campaign.status = CampaignStatus.PAUSED.value
+        set_status(session, campaign, CampaignStatus.PAUSED, now)
         campaign.paused_at = now
         return True
     return False

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger.domain.access import Permission
 from adledger.domain.campaigns import (
     MAX_NAME_LENGTH,
+    CampaignStatus,
     DeliveryType,
     Flight,
     PaymentPlan,
@@ -33,6 +34,7 @@ from adledger.domain.refunds import underdelivered_share
 from adledger.domain.text import clean_text
 from adledger.services import access, refunds
 from adledger.services.actor import Actor
+from adledger.services.delivery import set_status
 from adledger.services.idempotency import run_idempotent
 from adledger.services.ledger import post_entry
 from adledger.store import audit
@@ -236,7 +238,7 @@ async def _flight(
         business_center_id=campaign.business_center_id,
         wallet_id=campaign.wallet_id,
         name=f"Makegood: {campaign.name}"[:MAX_NAME_LENGTH],
-        status=launched(True, flight, now).value,
+        status=CampaignStatus.DRAFT.value,
         delivery_type=DeliveryType.GUARANTEED.value,
         payment_plan=PaymentPlan.CREDIT_BALANCE.value,
         currency=campaign.currency,
@@ -248,6 +250,7 @@ async def _flight(
         booked_impressions=offer.missing_impressions,
         makegood_for_campaign_id=campaign.id,
     )
+    set_status(session, row, launched(True, flight, now), now)
     await campaign_repo.insert_campaign(session, row)
     return row.id
 

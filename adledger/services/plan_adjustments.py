@@ -22,6 +22,7 @@ from adledger.domain.money import Currency, parse_positive_amount
 from adledger.domain.text import clean_text
 from adledger.services import access, refunds
 from adledger.services.actor import Actor
+from adledger.services.delivery import set_status
 from adledger.services.funding import flight_of, wallet_accounts
 from adledger.services.idempotency import run_idempotent
 from adledger.services.ledger import post_entry
@@ -63,7 +64,7 @@ async def open_cancellation_request(
 ) -> None:
     """The campaign (locked) stops delivering now; its money waits for staff."""
     was = CampaignStatus(campaign.status)
-    campaign.status = transition(was, Action.CANCEL, flight_of(campaign), now).value
+    set_status(session, campaign, transition(was, Action.CANCEL, flight_of(campaign), now), now)
     await adjustments.insert_request(
         session,
         CancellationRequest(

@@ -1,11 +1,14 @@
 """Delivery reports from the ad server (DESIGN §6, §7): spend moves a campaign's reserve
 (or, under automatic allocation, the money it draws bucket by bucket) to revenue, each
-event once ever, never beyond the campaign's budget, its account's cap or the money there.
+event once ever, never beyond the campaign's budget, its account's cap or the money there,
+and only for the time the campaign delivered.
 
-A batch is checked whole before anything is written (an unknown campaign or a wrong
-currency refuses it all). Then what it may touch is locked in the one lock order, its new
-events are inserted (the UNIQUE event id decides, also against a concurrent batch), and
-each campaign's spend is posted as one ledger entry (spend_draw.py).
+A batch is checked whole before anything is written (an unknown campaign, a wrong
+currency, a bad amount or event id refuses it all); an occurredAt that is no instant
+refuses its own event only (INVALID_INPUT, not recorded). Then what it may touch is locked
+in the one lock order, its new events are inserted (the UNIQUE event id decides, also
+against a concurrent batch), each is refused if its time was not delivering time, and each
+campaign's spend is posted as one ledger entry (spend_draw.py).
 """
 
 from __future__ import annotations
@@ -16,7 +19,17 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.domain.campaigns import (
+    Delivery,
+    Flight,
+    Interval,
+    SpendClock,
+    SpendRefusal,
+    SpendTarget,
+    spend_refusal,
+)
 from adledger.domain.errors import CurrencyMismatch, Forbidden, InvalidInput, NotFound
+from adledger.domain.instants import utc_instant
 from adledger.domain.money import Currency, parse_amount
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
@@ -61,14 +74,19 @@ async def record_spend(
     campaigns = await _campaigns_of(session, events)
     minor_of: dict[tuple[type, object, str], int] = {}  # a batch repeats few amounts
     checked = [_checked(i, event, campaigns, minor_of) for i, event in enumerate(events)]
+    valid = [e for e in checked if isinstance(e, CheckedEvent)]
+    invalid = [e for e in checked if isinstance(e, RefusedSpend)]
+    if not valid:
+        return SpendOutcome(accepted=0, duplicates=0, stopped_campaign_ids=[], refused=invalid)
     asked: dict[int, int] = defaultdict(int)
-    for event in checked:
+    for event in valid:
         asked[event.campaign.id] += event.amount
-    scope = await lock_scope(session, campaigns, asked, now)
-    fresh, repeated = _first_of_each(checked, scope.campaigns)
+    scope = await lock_scope(session, {c: campaigns[c] for c in asked}, asked, now)
+    fresh, repeated = _first_of_each(valid, scope.campaigns)
     inserted = await repo.insert_new_events(session, [_row(e) for e in fresh], now)
     new = [e for e in fresh if e.event_id in inserted]
-    applied = await apply_events(session, new, scope, config, now)
+    await _refuse_by_time(session, new, _clock(config, now))
+    applied = await apply_events(session, new, scope, now)
     refused = applied.refused
     await repo.record_refusals(
         session, [(inserted[r.event_id], r.amount, r.reason.value) for r in refused], now
@@ -77,7 +95,7 @@ async def record_spend(
         accepted=applied.applied_events,
         duplicates=repeated + len(fresh) - len(new),
         stopped_campaign_ids=applied.stopped,
-        refused=refused,
+        refused=[*invalid, *refused],
     )
 
 
@@ -105,7 +123,9 @@ def _checked(
     event: SpendEventIn,
     campaigns: dict[int, Campaign],
     minor_of: dict[tuple[type, object, str], int],
-) -> CheckedEvent:
+) -> CheckedEvent | RefusedSpend:
+    """The event checked, or refused on its own when its occurredAt is no instant; every
+    other fault refuses the whole batch."""
     path = ("input", "events", str(index))
     assert event.campaign_id is not None  # _campaigns_of refused the batch otherwise
     campaign = campaigns[event.campaign_id]
@@ -125,9 +145,14 @@ def _checked(
         # A makegood flight (price 0) is reported impressions for an amount of 0.
         raise InvalidInput("amount must be greater than zero", field)
     _check_event(event, path)
-    return CheckedEvent(
-        index, event.event_id, campaign, minor, event.impressions, event.occurred_at
-    )
+    try:
+        occurred_at = utc_instant(event.occurred_at, (*path, "occurredAt"))
+    except InvalidInput as bad:
+        reason = SpendRefusal.INVALID_INPUT
+        return RefusedSpend(
+            event.event_id, minor, campaign.currency, reason, bad.field, bad.message
+        )
+    return CheckedEvent(index, event.event_id, campaign, minor, event.impressions, occurred_at)
 
 
 def _check_event(event: SpendEventIn, path: tuple[str, ...]) -> None:
@@ -138,8 +163,37 @@ def _check_event(event: SpendEventIn, path: tuple[str, ...]) -> None:
         )
     if not 0 <= event.impressions <= MAX_IMPRESSIONS:
         raise InvalidInput("impressions must be 0 or more", (*path, "impressions"))
-    if event.occurred_at.tzinfo is None:
-        raise InvalidInput("occurredAt needs a UTC offset", (*path, "occurredAt"))
+
+
+def _clock(config: BillingConfig, now: datetime) -> SpendClock:
+    return SpendClock(now, config.settlement_window, config.spend_clock_skew)
+
+
+async def _refuse_by_time(
+    session: AsyncSession, events: list[CheckedEvent], clock: SpendClock
+) -> None:
+    """Each event's refusal for its time, on its locked campaign. The closed delivering
+    intervals are read only for the events outside their campaign's open one (one
+    statement, those overlapping these events' times); none when all are inside."""
+    for event in events:
+        event.refusal = spend_refusal(_target(event.campaign, []), event.occurred_at, clock)
+    unsure = [e for e in events if e.refusal is SpendRefusal.CAMPAIGN_NOT_DELIVERING]
+    if not unsure:
+        return
+    times = [e.occurred_at for e in unsure]
+    ids = sorted({e.campaign.id for e in unsure})
+    closed = await repo.delivery_intervals(session, ids, min(times), max(times))
+    for event in unsure:
+        target = _target(event.campaign, closed.get(event.campaign.id, []))
+        event.refusal = spend_refusal(target, event.occurred_at, clock)
+
+
+def _target(campaign: Campaign, closed: list[Interval]) -> SpendTarget:
+    return SpendTarget(
+        Flight(campaign.starts_at, campaign.ends_at),
+        Delivery(campaign.delivering_since, tuple(closed)),
+        campaign.settled_at is not None,
+    )
 
 
 def _first_of_each(

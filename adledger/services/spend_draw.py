@@ -18,17 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.allocation import CenterPool, Drawn
 from adledger.domain.budgets import StopReason
-from adledger.domain.campaigns import (
-    CampaignStatus,
-    Flight,
-    Reserve,
-    SpendRefusal,
-    SpendTarget,
-    spend_refusal,
-    take_from_reserve,
-)
+from adledger.domain.campaigns import Reserve, SpendRefusal, take_from_reserve
 from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
-from adledger.services.config import BillingConfig
 from adledger.services.ledger import post_entry
 from adledger.services.stops import (
     account_left,
@@ -56,6 +47,8 @@ class CheckedEvent:
     amount: int
     impressions: int
     occurred_at: datetime
+    refusal: SpendRefusal | None = None
+    """Why it cannot be applied at all (its time, spend.py), decided before the money."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +57,9 @@ class RefusedSpend:
     amount: int
     currency: str
     reason: SpendRefusal
+    field: tuple[str, ...] | None = None
+    """With INVALID_INPUT: the input at fault, and why (`message`)."""
+    message: str | None = None
 
 
 @dataclass(slots=True)
@@ -153,9 +149,9 @@ async def apply_events(
     session: AsyncSession,
     events: list[CheckedEvent],
     scope: Scope,
-    config: BillingConfig,
     now: datetime,
 ) -> Applied:
+    """Each campaign's new events, its time refusals (`CheckedEvent.refusal`) decided."""
     by_campaign: dict[int, list[CheckedEvent]] = defaultdict(list)
     for event in events:
         by_campaign[event.campaign.id].append(event)
@@ -164,12 +160,12 @@ async def apply_events(
     applied = Applied()
     for campaign_id, batch in sorted(by_campaign.items()):
         campaign = scope.campaigns[campaign_id]
-        taken = _spend(batch, campaign, money, room, applied, config, now)
-        if await _post(session, campaign, money, taken):
+        taken = _spend(batch, campaign, money, room, applied)
+        if await _post(session, campaign, money, taken, now):
             applied.stopped.append(campaign.id)
         scope.accounts[campaign.ad_account_id].budget_spent += taken.total
-    applied.stopped += await _stop_capped(session, scope, room)
-    applied.stopped += await _stop_unfunded(session, scope, money)
+    applied.stopped += await _stop_capped(session, scope, room, now)
+    applied.stopped += await _stop_unfunded(session, scope, money, now)
     for account in scope.accounts.values():
         await budget_repo.save(session, account)
     return applied
@@ -237,19 +233,11 @@ def _spend(
     money: _Money,
     room: dict[int, int | None],
     applied: Applied,
-    config: BillingConfig,
-    now: datetime,
 ) -> _Taken:
     """Each event up to what is left of the campaign's room, its account's cap and the money
     it may draw, in order; then one draw of the campaign's total, bucket by bucket (the same
     split as event by event, since the order of buckets is fixed)."""
-    target = SpendTarget(
-        CampaignStatus(campaign.status),
-        Flight(campaign.starts_at, campaign.ends_at),
-        campaign.paused_at,
-        campaign.settled_at is not None,
-    )
-    account_id, window = campaign.ad_account_id, config.settlement_window
+    account_id = campaign.ad_account_id
     own_room, cap_room, funds = (
         _campaign_room(campaign, money),
         room[account_id],
@@ -257,7 +245,7 @@ def _spend(
     )
     total = 0
     for event in batch:
-        reason = spend_refusal(target, event.occurred_at, now, window)
+        reason = event.refusal
         got = (
             0
             if reason
@@ -319,7 +307,9 @@ def _binding(got: int, campaign_room: int, account_room: int | None) -> SpendRef
     return SpendRefusal.INSUFFICIENT_FUNDS
 
 
-async def _post(session: AsyncSession, campaign: Campaign, money: _Money, taken: _Taken) -> bool:
+async def _post(
+    session: AsyncSession, campaign: Campaign, money: _Money, taken: _Taken, now: datetime
+) -> bool:
     """One SPEND entry per campaign and batch, one posting per bucket it took from; True
     when the campaign's own budget is reached and it stopped."""
     if taken.total:
@@ -341,7 +331,7 @@ async def _post(session: AsyncSession, campaign: Campaign, money: _Money, taken:
         if draws_as_it_spends(campaign):
             campaign.taken += taken.total
     reached = campaign.budget > 0 and campaign.spent >= campaign.budget  # a flight's price is 0
-    stops = reached and stop(campaign, StopReason.CAMPAIGN_BUDGET_REACHED)
+    stops = reached and stop(session, campaign, StopReason.CAMPAIGN_BUDGET_REACHED, now)
     await repo.save(session, campaign)
     return stops
 
@@ -378,17 +368,19 @@ def _sources(campaign: Campaign, money: _Money, taken: _Taken) -> list[tuple[int
 
 
 async def _stop_capped(
-    session: AsyncSession, scope: Scope, room: dict[int, int | None]
+    session: AsyncSession, scope: Scope, room: dict[int, int | None], now: datetime
 ) -> list[int]:
     """An account whose cap is used up stops every campaign of it that still delivers."""
     full = {account_id for account_id, left in room.items() if left is not None and left <= 0}
     reason = StopReason.ACCOUNT_BUDGET_REACHED
     return await _stop_all(
-        session, [c for c in scope.campaigns.values() if c.ad_account_id in full], reason
+        session, [c for c in scope.campaigns.values() if c.ad_account_id in full], reason, now
     )
 
 
-async def _stop_unfunded(session: AsyncSession, scope: Scope, money: _Money) -> list[int]:
+async def _stop_unfunded(
+    session: AsyncSession, scope: Scope, money: _Money, now: datetime
+) -> list[int]:
     """A center with no cash and no credit line left stops every drawn campaign whose
     account has nothing of its own left either, until money arrives (funding.py)."""
     empty = {center for center, pool in money.pools.items() if pool.cash + pool.credit <= 0}
@@ -399,15 +391,15 @@ async def _stop_unfunded(session: AsyncSession, scope: Scope, money: _Money) -> 
     ]
     own = await _own_money(session, drawn, money)
     broke = [c for c in drawn if own[c.ad_account_id] <= 0]
-    return await _stop_all(session, broke, StopReason.BUSINESS_CENTER_BALANCE_EXHAUSTED)
+    return await _stop_all(session, broke, StopReason.BUSINESS_CENTER_BALANCE_EXHAUSTED, now)
 
 
 async def _stop_all(
-    session: AsyncSession, campaigns: list[Campaign], reason: StopReason
+    session: AsyncSession, campaigns: list[Campaign], reason: StopReason, now: datetime
 ) -> list[int]:
     stopped = []
     for campaign in sorted(campaigns, key=lambda c: c.id):
-        if stop(campaign, reason):
+        if stop(session, campaign, reason, now):
             await repo.save(session, campaign)
             stopped.append(campaign.id)
     return stopped

@@ -24,6 +24,7 @@ from adledger.domain.budgets import (
     setting_from,
 )
 from adledger.domain.campaigns import CampaignStatus, Flight, PaymentPlan, restarted
+from adledger.services.delivery import set_status
 from adledger.store import campaigns as repo
 from adledger.store import wallets as wallet_repo
 from adledger.store.models import AdAccount, Campaign
@@ -75,11 +76,11 @@ def draws_as_it_spends(campaign: Campaign) -> bool:
     return draws_on_center(campaign) or on_credit_line(campaign)
 
 
-def stop(campaign: Campaign, reason: StopReason) -> bool:
+def stop(session: AsyncSession, campaign: Campaign, reason: StopReason, now: datetime) -> bool:
     """ACTIVE → BUDGET_EXHAUSTED for `reason`; False when it was not delivering."""
     if campaign.status != CampaignStatus.ACTIVE:
         return False
-    campaign.status = CampaignStatus.BUDGET_EXHAUSTED.value
+    set_status(session, campaign, CampaignStatus.BUDGET_EXHAUSTED, now)
     campaign.stop_reason = reason.value
     return True
 
@@ -120,6 +121,7 @@ async def reconsider(
         campaign.stop_reason = reason.value if reason else campaign.stop_reason
         await repo.save(session, campaign)
         return False
-    campaign.status, campaign.stop_reason = status.value, None
+    set_status(session, campaign, status, now)
+    campaign.stop_reason = None
     await repo.save(session, campaign)
     return True

@@ -10,10 +10,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.domain.campaigns import Interval
 from adledger.domain.ledger import CAMPAIGN_KINDS, AccountKind
 from adledger.store.models import (
     BusinessCenter,
     Campaign,
+    CampaignDeliveryInterval,
     Invoice,
     LedgerAccount,
     Membership,
@@ -81,6 +83,29 @@ async def waiting_campaign_ids(session: AsyncSession, wallet_id: int) -> list[in
 async def save(session: AsyncSession, row: Campaign) -> None:
     session.add(row)
     await session.flush()
+
+
+def add_delivery_interval(session: AsyncSession, campaign_id: int, interval: Interval) -> None:
+    """A delivering interval that just closed, written with the campaign's next flush."""
+    session.add(
+        CampaignDeliveryInterval(
+            campaign_id=campaign_id, opened_at=interval.opened_at, closed_at=interval.closed_at
+        )
+    )
+
+
+async def delivery_intervals(
+    session: AsyncSession, campaign_ids: Sequence[int], since: datetime, until: datetime
+) -> dict[int, list[Interval]]:
+    """The closed delivering intervals of these campaigns that overlap [since, until]."""
+    table = CampaignDeliveryInterval
+    stmt = select(table.campaign_id, table.opened_at, table.closed_at).where(
+        table.campaign_id.in_(campaign_ids), table.closed_at >= since, table.opened_at <= until
+    )
+    found: dict[int, list[Interval]] = defaultdict(list)
+    for campaign_id, opened_at, closed_at in (await session.execute(stmt)).all():
+        found[campaign_id].append(Interval(opened_at, closed_at))
+    return found
 
 
 async def campaign_accounts(

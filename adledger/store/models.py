@@ -422,6 +422,11 @@ class BusinessCenterInvitation(Base):
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+# A campaign delivers while SCHEDULED or ACTIVE, and only then has an open delivering
+# interval: a status written without its interval (services/delivery.py) fails here.
+DELIVERING_SINCE_CHECK = "(status IN ('SCHEDULED', 'ACTIVE')) = (delivering_since IS NOT NULL)"
+
+
 class Campaign(Base):
     """A campaign and the counters of its money; the money itself sits in its ledger
     accounts (reserve, voucher_reserve, hold), which these counters explain:
@@ -437,6 +442,7 @@ class Campaign(Base):
         CheckConstraint(
             "booked_impressions IS NULL OR booked_impressions > 0", name="booked_impressions"
         ),
+        CheckConstraint(DELIVERING_SINCE_CHECK, name="delivering_since"),
         Index("ix_campaigns_wallet_id_status", "wallet_id", "status"),
         Index("ix_campaigns_business_center_id_status", "business_center_id", "status"),
         Index("ix_campaigns_status_starts_at", "status", "starts_at"),
@@ -475,6 +481,10 @@ class Campaign(Base):
     paused_at_end: Mapped[bool] = mapped_column(Boolean, default=False)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Its delivering interval still open: since when it has been SCHEDULED or ACTIVE
+    # (closed ones are in campaign_delivery_intervals). Kept on the row spend locks anyway,
+    # so that an event in the open interval costs no read.
+    delivering_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     shortfall_invoice_id: Mapped[int | None] = mapped_column(
         ForeignKey("invoices.id", ondelete="RESTRICT")
     )
@@ -493,6 +503,22 @@ class Campaign(Base):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = _created_at()
+
+
+class CampaignDeliveryInterval(Base):
+    """A time a campaign delivered, now over: from when it entered SCHEDULED or ACTIVE (its
+    launch funded, a start, a resume, a restart) to when it left them (a pause, a stop, its
+    end). Spend is billed only for delivering time (services/spend.py)."""
+
+    __tablename__ = "campaign_delivery_intervals"
+    __table_args__ = (
+        CheckConstraint("closed_at >= opened_at", name="closed_after_opened"),
+        Index("ix_campaign_delivery_intervals_campaign_id", "campaign_id", "closed_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="RESTRICT"))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class CancellationRequest(Base):

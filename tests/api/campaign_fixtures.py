@@ -53,11 +53,28 @@ async def move_flight(
     starts_at: datetime,
     ends_at: datetime,
 ) -> None:
-    """Given a campaign whose flight lies elsewhere in time (the API refuses past dates)."""
+    """Given a campaign whose flight lies elsewhere in time (the API refuses past dates).
+    Its delivering intervals move with its start, so that it delivered in the moved flight
+    what it delivered in the real one."""
+    campaign_id = db_id_of(campaign_gid, "Campaign")
     async with sessions() as session:
+        shift = await session.scalar(
+            text("SELECT CAST(:s AS timestamptz) - starts_at FROM campaigns WHERE id = :id"),
+            {"s": starts_at, "id": campaign_id},
+        )
         await session.execute(
-            text("UPDATE campaigns SET starts_at = :s, ends_at = :e WHERE id = :id"),
-            {"s": starts_at, "e": ends_at, "id": db_id_of(campaign_gid, "Campaign")},
+            text(
+                "UPDATE campaigns SET starts_at = :s, ends_at = :e, "
+                "delivering_since = delivering_since + :shift WHERE id = :id"
+            ),
+            {"s": starts_at, "e": ends_at, "shift": shift, "id": campaign_id},
+        )
+        await session.execute(
+            text(
+                "UPDATE campaign_delivery_intervals SET opened_at = opened_at + :shift, "
+                "closed_at = closed_at + :shift WHERE campaign_id = :id"
+            ),
+            {"shift": shift, "id": campaign_id},
         )
         await session.commit()
 

@@ -189,6 +189,8 @@ class _Seed:
                     "wallet_id": wallet,
                     "name": name,
                     "status": status,
+                    # a live campaign delivers (services/delivery.py); the others do not
+                    "delivering_since": starts if status in ("SCHEDULED", "ACTIVE") else None,
                     "delivery_type": "GUARANTEED",
                     "payment_plan": "INSTALLMENTS",
                     "currency": USD,

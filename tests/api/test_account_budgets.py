@@ -156,7 +156,9 @@ async def test_a_custom_budget_caps_spend_within_its_dates_only(api, users) -> N
     later = {"periodStart": (now + timedelta(days=2)).isoformat(), "periodEnd": (now + timedelta(days=9)).isoformat()}  # fmt: skip
 
     result = await set_budget(api, shop.accounts[0].id, shop.token, "CUSTOM", "70.00", **later)
-    spent = await record_spend(api, [spend_event("k1", campaign_id, "1.00")], shop.adserver.token)
+    # (reported for a moment before the cap stopped the campaign: after it, it did not deliver)
+    late = spend_event("k1", campaign_id, "1.00", occurred_at=now.isoformat())
+    spent = await record_spend(api, [late], shop.adserver.token)
 
     # not started yet: nothing may be spent, and the account's campaigns wait for it
     assert result["stoppedCampaigns"][0]["stopReason"] == "account budget reached"

@@ -5,6 +5,7 @@ when money arrives."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
@@ -333,6 +334,7 @@ async def test_an_empty_center_stops_every_campaign_and_a_paid_top_up_restarts_t
     first, second = await live_campaigns(api, shop)
 
     # when the first campaign's spend empties the center
+    delivering = datetime.now(UTC).isoformat()
     spent = await record_spend(api, [spend_event("z1", first, "50.00")], shop.adserver.token)
 
     # then both stop, for the center's balance
@@ -340,7 +342,9 @@ async def test_an_empty_center_stops_every_campaign_and_a_paid_top_up_restarts_t
     for campaign_id in (first, second):
         state = await campaign_state(api, campaign_id, shop.token)
         assert (state["status"], state["stopReasonCode"]) == ("BUDGET_EXHAUSTED", "BUSINESS_CENTER_BALANCE_EXHAUSTED")  # fmt: skip
-    refused = await record_spend(api, [spend_event("z2", second, "1.00")], shop.adserver.token)
+    # and a late report for before the stop finds no money (one after it: not delivering)
+    late = spend_event("z2", second, "1.00", occurred_at=delivering)
+    refused = await record_spend(api, [late], shop.adserver.token)
     assert refused["refused"][0]["reason"] == "INSUFFICIENT_FUNDS"
 
     # when a top-up of the center is paid, they deliver again
@@ -392,10 +396,12 @@ async def test_vouchers_granted_to_the_center_are_not_drawn_and_restart_nothing(
     shop = await open_center(api, users, ["10.00"])
     await unlimited(api, shop)
     campaign_id = (await live_campaigns(api, shop))[0]
+    delivering = datetime.now(UTC).isoformat()
     await record_spend(api, [spend_event("v1", campaign_id, "10.00")], shop.adserver.token)
 
     await _grant(api, users, shop.center.wallet_id, "500.00")
-    result = await record_spend(api, [spend_event("v2", campaign_id, "1.00")], shop.adserver.token)
+    late = spend_event("v2", campaign_id, "1.00", occurred_at=delivering)  # before the stop
+    result = await record_spend(api, [late], shop.adserver.token)
 
     assert (await campaign_state(api, campaign_id, shop.token))["status"] == "BUDGET_EXHAUSTED"
     assert result["refused"][0]["reason"] == "INSUFFICIENT_FUNDS"

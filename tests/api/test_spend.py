@@ -75,7 +75,7 @@ async def test_late_reports_are_taken_until_the_window_closes(api, users, sessio
     closed = await record_spend(api, [spend_event("l3", campaign_id, "5.00", occurred_at=ended.isoformat())], shop.adserver.token)  # fmt: skip
 
     assert (late["accepted"], late["refused"]) == (1, [])
-    assert after["refused"][0]["reason"] == "CAMPAIGN_NOT_DELIVERING"
+    assert after["refused"][0]["reason"] == "OUTSIDE_FLIGHT"  # now is after endsAt
     assert closed["refused"][0]["reason"] == "SETTLEMENT_WINDOW_CLOSED"
     assert (await campaign(api, campaign_id, shop.token))["spent"]["amount"] == "5.00"
 

@@ -12,15 +12,19 @@ from hypothesis import strategies as st
 from adledger.domain.campaigns import (
     Action,
     CampaignStatus,
+    Delivery,
     Flight,
+    Interval,
     Reserve,
     Settlement,
+    SpendClock,
     SpendRefusal,
     SpendTarget,
     check_budget,
     check_new_flight,
     check_raise,
     clean_name,
+    closed_interval,
     draw,
     give_back,
     minimum_budget,
@@ -91,7 +95,18 @@ def test_every_transition_is_allowed_or_names_the_status(
             "endsAt must be in the future",
         ),
         (NOW, NOW + timedelta(days=365, seconds=1), "endsAt", "a flight lasts at most 365 days"),
-        (NOW.replace(tzinfo=None), NOW + timedelta(days=1), "startsAt", "dates need a UTC offset"),
+        (
+            NOW.replace(tzinfo=None),
+            NOW + timedelta(days=1),
+            "startsAt",
+            "startsAt needs a UTC offset",
+        ),
+        (
+            NOW,
+            (NOW + timedelta(days=1)).replace(tzinfo=None),
+            "endsAt",
+            "endsAt needs a UTC offset",
+        ),
     ],
 )
 def test_a_new_flight(starts: datetime, ends: datetime, field: str | None, message: str) -> None:
@@ -129,43 +144,48 @@ def test_the_minimum_budget_is_the_platform_minimum_or_the_spend_to_date() -> No
     assert refused.value.message == "the budget may not be below 50.00 USD"
 
 
+HOUR = timedelta(hours=1)
+CLOCK = SpendClock(NOW, timedelta(hours=12), timedelta(minutes=5))
+LAUNCHED = NOW - 20 * HOUR
+# Delivered from its launch 20 h ago until a pause 10 h ago, and again since a resume 2 h ago.
+RESUMED = Delivery(NOW - 2 * HOUR, (Interval(LAUNCHED, NOW - 10 * HOUR),))
+ENDED = Flight(NOW - timedelta(days=2), NOW - 11 * HOUR)
+SETTLED_BY_NOW = Flight(NOW - timedelta(days=2), NOW - 13 * HOUR)
+
+
 @pytest.mark.parametrize(
-    ("target", "occurred", "now", "refusal"),
+    ("target", "occurred", "refusal"),
     [
-        (SpendTarget(S.ACTIVE, RUNNING, None, False), NOW, NOW, None),
-        (SpendTarget(S.SCHEDULED, LATER, None, False), NOW, NOW, "CAMPAIGN_NOT_DELIVERING"),
-        (
-            SpendTarget(S.PAUSED, RUNNING, NOW - timedelta(hours=1), False),
-            NOW - timedelta(hours=2),
-            NOW,
-            None,  # delivered before the pause, reported after it
-        ),
-        (
-            SpendTarget(S.PAUSED, RUNNING, NOW - timedelta(hours=1), False),
-            NOW,
-            NOW,
-            "CAMPAIGN_NOT_DELIVERING",
-        ),
-        (
-            SpendTarget(S.COMPLETED, Flight(NOW - timedelta(days=2), NOW - timedelta(hours=11)), None, False),
-            NOW - timedelta(hours=12),
-            NOW,
-            None,  # within the 12 h window
-        ),
-        (
-            SpendTarget(S.COMPLETED, Flight(NOW - timedelta(days=2), NOW - timedelta(hours=13)), None, False),
-            NOW - timedelta(hours=14),
-            NOW,
-            "SETTLEMENT_WINDOW_CLOSED",
-        ),
-        (SpendTarget(S.COMPLETED, RUNNING, None, True), NOW, NOW, "SETTLEMENT_WINDOW_CLOSED"),
+        (SpendTarget(RUNNING, RESUMED, False), NOW, None),
+        (SpendTarget(RUNNING, RESUMED, False), NOW + timedelta(minutes=5), None),  # clock skew
+        (SpendTarget(RUNNING, RESUMED, False), NOW + timedelta(minutes=5, microseconds=1), "IN_THE_FUTURE"),
+        (SpendTarget(RUNNING, RESUMED, False), NOW - 2 * HOUR, None),  # the resume itself
+        (SpendTarget(RUNNING, RESUMED, False), NOW - 10 * HOUR, None),  # the pause itself
+        (SpendTarget(RUNNING, RESUMED, False), NOW - 5 * HOUR, "CAMPAIGN_NOT_DELIVERING"),  # paused
+        (SpendTarget(RUNNING, RESUMED, False), LAUNCHED - HOUR, "CAMPAIGN_NOT_DELIVERING"),  # before the launch
+        (SpendTarget(RUNNING, RESUMED, False), RUNNING.starts_at - HOUR, "OUTSIDE_FLIGHT"),
+        (SpendTarget(RUNNING, RESUMED, False), datetime(1900, 1, 1, tzinfo=UTC), "OUTSIDE_FLIGHT"),
+        (SpendTarget(LATER, Delivery(NOW), False), NOW, "OUTSIDE_FLIGHT"),  # SCHEDULED: from startsAt
+        (SpendTarget(LATER, Delivery(NOW), False), LATER.starts_at, "IN_THE_FUTURE"),
+        (SpendTarget(RUNNING, Delivery(None), False), NOW, "CAMPAIGN_NOT_DELIVERING"),  # not funded
+        (SpendTarget(ENDED, Delivery(None, (Interval(LAUNCHED, NOW),)), False), ENDED.ends_at, None),  # within the 12 h window
+        (SpendTarget(ENDED, Delivery(None, (Interval(LAUNCHED, NOW),)), False), ENDED.ends_at + HOUR, "OUTSIDE_FLIGHT"),
+        (SpendTarget(SETTLED_BY_NOW, Delivery(None, (Interval(LAUNCHED, NOW),)), False), NOW - 14 * HOUR, "SETTLEMENT_WINDOW_CLOSED"),
+        (SpendTarget(RUNNING, RESUMED, True), NOW, "SETTLEMENT_WINDOW_CLOSED"),
+        # the order: the future first, then the window, the flight, the delivery
+        (SpendTarget(SETTLED_BY_NOW, Delivery(None), True), NOW + timedelta(days=1), "IN_THE_FUTURE"),
+        (SpendTarget(SETTLED_BY_NOW, Delivery(None), True), datetime(1900, 1, 1, tzinfo=UTC), "SETTLEMENT_WINDOW_CLOSED"),
+        (SpendTarget(RUNNING, Delivery(None), False), RUNNING.starts_at - HOUR, "OUTSIDE_FLIGHT"),
     ],
 )  # fmt: skip
-def test_why_spend_is_refused(
-    target: SpendTarget, occurred: datetime, now: datetime, refusal: str | None
-) -> None:
-    found = spend_refusal(target, occurred, now, timedelta(hours=12))
+def test_why_spend_is_refused(target: SpendTarget, occurred: datetime, refusal: str | None) -> None:
+    found = spend_refusal(target, occurred, CLOCK)
     assert found == (None if refusal is None else SpendRefusal(refusal))
+
+
+def test_an_interval_closed_by_a_clock_behind_its_opening_is_empty_not_negative() -> None:
+    assert closed_interval(NOW, NOW - HOUR) == Interval(NOW, NOW)
+    assert closed_interval(NOW - HOUR, NOW) == Interval(NOW - HOUR, NOW)
 
 
 amounts = st.integers(min_value=0, max_value=10**12)
