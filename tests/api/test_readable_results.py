@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from adledger.schema.ids import db_id_of
+from adledger.store.subjects import centers_of
 from tests.api.campaign_fixtures import open_shop
 from tests.helpers import (
     add_member,
@@ -253,3 +255,71 @@ async def test_a_standard_member_changing_a_budget_may_not_select_available_to_s
     assert _refusal(refused) == ("FORBIDDEN", selection)
     assert (await campaign(api, campaign_id, shop.token))["budget"]["amount"] == "100.00"
     assert (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"] == "200.00"
+
+
+async def test_a_standard_member_moving_money_and_selecting_the_balance_is_refused_first(
+    api, users
+) -> None:
+    # given a STANDARD member, and 100.00 in the center's wallet
+    shop = await open_shop(api, users, cash="100.00")
+    member = await users.create("standard")
+    await add_member(api, shop.center, member, "STANDARD")
+    document = """mutation($from: ID!, $to: ID!) {
+      transferBalance(input: {fromWalletId: $from, toWalletId: $to, amount: {amount: "1.00", currencyCode: USD}}) {
+        ... on TransferBalanceSuccess { from { balance { cash { amount } } } }
+        ... on UserError { code }
+      }
+    }"""  # fmt: skip
+    wallets = {"from": shop.center.wallet_id, "to": shop.account.wallet_id}
+
+    # when it transfers (which its role may not do) and asks for a balance (not its to read)
+    refused = await api.post(document, wallets, member.token)
+
+    # then the request is refused before the mutation runs, and nothing moved
+    assert _refusal(refused) == ("FORBIDDEN", ["transferBalance", "from", "balance"])
+    assert (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"] == "100.00"
+
+
+async def test_the_centers_of_every_type_an_input_names_are_found_in_one_statement(
+    api, users, sessions, statements
+) -> None:
+    shop = await open_shop(api, users, cash="100.00")
+    other = await open_shop(api, users, cash="100.00")
+    campaign_id = await new_campaign(api, other.account, other.token, "100.00")
+    named = {
+        "Wallet": {db_id_of(shop.account.wallet_id, "Wallet")},
+        "AdAccount": {db_id_of(shop.account.id, "AdAccount")},
+        "Campaign": {db_id_of(campaign_id, "Campaign"), 9_999_999},
+        "TopUp": {1},  # not a type any mutation input names: ignored
+    }
+
+    async with sessions() as session:
+        before = statements.count
+        found = await centers_of(session, named)
+        used = statements.count - before
+
+    centers = {db_id_of(shop.center.id, "BusinessCenter"), db_id_of(other.center.id, "BusinessCenter")}  # fmt: skip
+    assert (found, used) == (centers, 1)
+
+
+async def test_a_fan_out_of_fragments_in_a_mutation_is_refused_before_anything_is_walked(
+    api, users, sessions
+) -> None:
+    shop = await open_shop(api, users, cash="100.00")
+    campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
+    await launch(api, campaign_id, shop.token)
+    levels = 12  # 2^12 selections once expanded, over the 2,000 limit
+    fragments = " ".join(
+        f"fragment F{i} on Campaign {{ id ...F{i + 1} ...F{i + 1} }}" for i in range(levels)
+    )
+    document = (
+        SPEND.replace("stoppedCampaigns { id status %s }", "stoppedCampaigns { ...F0 }")
+        + f" {fragments} fragment F{levels} on Campaign {{ adAccount {{ name }} }}"
+    )
+
+    refused = await api.post(
+        document, {"events": [spend_event("e1", campaign_id, "1.00")]}, shop.adserver.token
+    )
+
+    assert refused["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert await _spent_events(sessions) == 0
