@@ -13,6 +13,9 @@ mutations runs:
 - a member reads what its role grants in the business centers the mutation's input names.
   Centers where it holds no role are left out: the mutation answers NOT_FOUND there, and
   refusing would tell that the id exists.
+
+Page arguments a connection of the answer would refuse (`invoices(first: -1)`) are refused
+the same way first, INVALID_INPUT, whoever asks.
 """
 
 from __future__ import annotations
@@ -39,7 +42,14 @@ from adledger.domain.access import Permission, Role, role_allows
 from adledger.resolvers.context import RequestContext
 from adledger.schema.ids import from_global_id
 from adledger.schema.limits import too_complex
-from adledger.schema.readable import NeededRead, RootField, TooLarge, Variables, root_fields
+from adledger.schema.readable import (
+    BadArgument,
+    NeededRead,
+    RootField,
+    TooLarge,
+    Variables,
+    root_fields,
+)
 from adledger.services.actor import Actor
 from adledger.store.subjects import KNOWN_TYPES, centers_of
 
@@ -82,6 +92,9 @@ async def refusals(context: ExecutionContext, budget: int) -> list[GraphQLError]
         roots = root_fields(schema, fragments, operation, variables, budget)
     except TooLarge:
         return [too_complex("the operation selects too many fields to check")]
+    bad = [_unanswerable(arg) for root in roots for arg in root.bad_arguments]
+    if bad:
+        return bad[:MAX_REPORTED]
     reading = [root for root in roots if root.reads]
     ctx: RequestContext = context.context
     actor = await ctx.actor() if reading else None
@@ -162,6 +175,15 @@ def _ids(type_: GraphQLInputType, value: object) -> Iterator[str]:
                     stack.append((field.type, given[key]))
         elif getattr(kind, "name", None) == "ID" and isinstance(given, str):
             yield given
+
+
+def _unanswerable(argument: BadArgument) -> GraphQLError:
+    return GraphQLError(
+        f"{'.'.join(argument.path)}: {argument.problem}: nothing ran. Correct it and send the "
+        "request again (with the same idempotency key, if it had one).",
+        nodes=[argument.node],
+        extensions={"code": "INVALID_INPUT", "selection": list(argument.path)},
+    )
 
 
 def _forbidden(read: NeededRead) -> GraphQLError:

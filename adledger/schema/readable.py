@@ -6,7 +6,9 @@ nulls everything up to the root (every field on the way is non-null), after the 
 moved: the ad server's `recordSpend` selecting `stoppedCampaigns { invoices }` got
 `data: null`, and its retry only `duplicates`. So a mutation's selection is walked before
 anything runs and the permissions it needs are collected here; the resolvers'
-`ReadableResults` refuses the whole request when the caller lacks one.
+`ReadableResults` refuses the whole request when the caller lacks one. The same walk finds
+page arguments a connection of the answer would refuse (`invoices(first: -1)`), which
+would null the answer the same way, whoever asks.
 
 The walk visits each selection of the expanded operation once, without recursion.
 `ExpandedSizeLimiter` has already refused a document whose expansion passes the selection
@@ -37,13 +39,16 @@ from graphql import (
     OperationDefinitionNode,
     SelectionNode,
     SelectionSetNode,
+    VariableNode,
     VariableValues,
+    get_argument_values,
     get_directive_values,
     get_named_type,
     get_variable_values,
 )
 
 from adledger.domain.access import Permission
+from adledger.schema.pages import page_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 Guards = Mapping[tuple[str, str], frozenset[Permission]]
@@ -51,6 +56,8 @@ Guards = Mapping[tuple[str, str], frozenset[Permission]]
 _NEEDS = "__adledger_needs__"
 _DEFINITION = "strawberry-definition"  # where strawberry keeps its field on graphql-core's
 _guards: weakref.WeakKeyDictionary[GraphQLSchema, Guards] = weakref.WeakKeyDictionary()
+_PAGE_ARGUMENTS = frozenset({"first", "after"})
+_NO_VARIABLES = VariableValues(sources={}, coerced={})
 
 
 def needs(permission: Permission) -> Callable[[F], F]:
@@ -110,12 +117,22 @@ class NeededRead:
 
 
 @dataclass(frozen=True, slots=True)
+class BadArgument:
+    """A field of the answer whose arguments it would refuse, and why."""
+
+    path: tuple[str, ...]
+    node: FieldNode
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
 class RootField:
     """One field of the operation's root selection, and what its answer would read."""
 
     node: FieldNode
     definition: GraphQLField
     reads: tuple[NeededRead, ...]
+    bad_arguments: tuple[BadArgument, ...] = ()
 
 
 class TooLarge(Exception):
@@ -178,19 +195,38 @@ class _Walk:
                 if inner is not None:
                     stack.append(inner)
 
-    def reads(
+    def answer(
         self, parent: GraphQLNamedType, selections: SelectionSetNode, path: tuple[str, ...]
-    ) -> Iterator[NeededRead]:
-        """The guarded fields at any depth below."""
+    ) -> tuple[list[NeededRead], list[BadArgument]]:
+        """The guarded fields at any depth below, and those with page arguments refused."""
         guards = guards_of(self.schema)
+        reads, bad = [], []
         stack = [(parent, selections, path)]
         while stack:
             parent, selection_set, at = stack.pop()
             for here, node, on, definition in self.fields(parent, selection_set, at):
                 for permission in sorted(guards.get((on.name, node.name.value), ())):
-                    yield NeededRead(here, node, permission)
+                    reads.append(NeededRead(here, node, permission))
+                problem = self._page_problem(node, definition)
+                if problem is not None:
+                    bad.append(BadArgument(here, node, problem))
                 if node.selection_set is not None:
                     stack.append((get_named_type(definition.type), node.selection_set, here))
+        return reads, bad
+
+    def _page_problem(self, node: FieldNode, definition: GraphQLField) -> str | None:
+        given = node.arguments or ()
+        if not any(a.name.value in _PAGE_ARGUMENTS for a in given):
+            return None
+        uses_variables = any(isinstance(a.value, VariableNode) for a in given)
+        values = self.variables.values() if uses_variables else _NO_VARIABLES
+        if values is None:
+            return None  # execution refuses the variables: nothing runs
+        try:
+            arguments = get_argument_values(definition, node, values)
+        except GraphQLError:
+            return None  # execution reports it, before any field runs
+        return page_problem(arguments.get("first"), arguments.get("after"))
 
     def _fragment(
         self, parent: GraphQLNamedType, selection: SelectionNode
@@ -223,11 +259,12 @@ def root_fields(
     walk = _Walk(schema, fragments, variables, budget)
     roots = []
     for path, node, _, definition in list(walk.fields(root_type, operation.selection_set, ())):
-        reads: tuple[NeededRead, ...] = ()
+        reads: list[NeededRead] = []
+        bad: list[BadArgument] = []
         if node.selection_set is not None:
             below = get_named_type(definition.type)
-            reads = tuple(walk.reads(below, node.selection_set, path))
-        roots.append(RootField(node, definition, reads))
+            reads, bad = walk.answer(below, node.selection_set, path)
+        roots.append(RootField(node, definition, tuple(reads), tuple(bad)))
     return roots
 
 

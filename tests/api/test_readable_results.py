@@ -323,3 +323,29 @@ async def test_a_fan_out_of_fragments_in_a_mutation_is_refused_before_anything_i
 
     assert refused["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     assert await _spent_events(sessions) == 0
+
+
+@pytest.mark.parametrize("page", ["first: -1", 'after: "not-a-cursor"'])
+async def test_page_arguments_the_answer_would_refuse_refuse_the_mutation_first(
+    api, users, page: str
+) -> None:
+    # given an admin's draft campaign
+    shop = await open_shop(api, users, cash="100.00")
+    campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
+
+    # when it launches it, asking for its invoices with a page argument they refuse
+    refused = await api.post(
+        LAUNCH % f"invoices({page}) {{ edges {{ node {{ id }} }} }}",
+        {"id": campaign_id},
+        shop.token,
+    )
+
+    # then nothing ran (the launch used to commit, and the answer came back null)
+    [error] = refused["errors"]
+    assert refused["data"] is None and "path" not in error
+    assert error["extensions"] == {
+        "code": "INVALID_INPUT",
+        "selection": ["launchCampaign", "campaign", "invoices"],
+    }
+    assert (await campaign(api, campaign_id, shop.token))["status"] == "DRAFT"
+    assert (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"] == "100.00"

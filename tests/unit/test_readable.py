@@ -142,3 +142,38 @@ def test_the_walk_goes_as_deep_as_the_parser_lets_a_document_go() -> None:
     [root] = _roots(document, {}, budget=10_000)
 
     assert [len(x.path) for x in root.reads][-1] == depth + 3
+
+
+INVOICES_OF_LAUNCHED = """mutation($n: Int) {
+  launchCampaign(input: {campaignId: "x"}) {
+    ... on LaunchCampaignSuccess { campaign { id invoices%s { pageInfo { hasNextPage } } } }
+  }
+}"""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "variables", "problem"),
+    [
+        ("(first: -1)", {}, "`first` may not be negative"),
+        ('(after: "zzz")', {}, "`after` is not a cursor"),
+        ("(first: $n)", {"n": -5}, "`first` may not be negative"),
+    ],
+)
+def test_page_arguments_the_answer_would_refuse_are_found_first(
+    arguments: str, variables: dict[str, object], problem: str
+) -> None:
+    document = INVOICES_OF_LAUNCHED % arguments
+
+    [root] = _roots(document, variables)
+
+    assert [(b.path, b.problem) for b in root.bad_arguments] == [
+        (("launchCampaign", "campaign", "invoices"), problem)
+    ]
+
+
+def test_page_arguments_it_would_take_are_not_refused() -> None:
+    document = INVOICES_OF_LAUNCHED % "(first: $n)"
+
+    [root] = _roots(document, {"n": 500})
+
+    assert root.bad_arguments == ()
