@@ -251,8 +251,8 @@ def root_fields(
     variables: Variables,
     budget: int,
 ) -> list[RootField]:
-    """Each root field the operation would run, with the guarded fields its answer selects.
-    Raises TooLarge past `budget` selections in all."""
+    """Each root field the operation would run, with the guarded fields its answer selects
+    and the page arguments it would refuse. Raises TooLarge past `budget` selections."""
     root_type = schema.get_root_type(operation.operation)
     if root_type is None:
         return []
