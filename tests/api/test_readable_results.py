@@ -4,10 +4,13 @@ that field (the same event ids, the same idempotency key) is applied and answere
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from websockets.asyncio.client import connect
 
 from adledger.schema.ids import db_id_of
 from adledger.store.subjects import centers_of
@@ -349,3 +352,27 @@ async def test_page_arguments_the_answer_would_refuse_refuse_the_mutation_first(
     }
     assert (await campaign(api, campaign_id, shop.token))["status"] == "DRAFT"
     assert (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"] == "100.00"
+
+
+async def test_a_mutation_over_a_websocket_is_refused_the_same_way(
+    api, users, sessions, live_url
+) -> None:
+    shop = await open_shop(api, users, cash="100.00")
+    campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
+    await launch(api, campaign_id, shop.token)
+    payload = {
+        "query": SPEND % "adAccount { name }",
+        "variables": {"events": [spend_event("ws1", campaign_id, "100.00")]},
+    }
+
+    async with connect(f"ws://{live_url}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        init = {"Authorization": f"Bearer {shop.adserver.token}"}
+        await ws.send(json.dumps({"type": "connection_init", "payload": init}))
+        assert json.loads(await ws.recv()) == {"type": "connection_ack"}
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+
+    assert (message["type"], message["payload"]["data"]) == ("next", None)
+    [error] = message["payload"]["errors"]
+    assert error["extensions"]["selection"] == ["recordSpend", "stoppedCampaigns", "adAccount"]
+    assert await _spent_events(sessions) == 0
