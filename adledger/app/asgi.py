@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+from cross_web import HTTPException
 from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -24,7 +25,13 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from adledger.app.graphiql import graphiql_assets, offline_page
-from adledger.app.graphql_http import GRAPHQL_RESPONSE, accepted, graphql_response_sender
+from adledger.app.graphql_http import (
+    GRAPHQL_RESPONSE,
+    accepted,
+    graphql_response_sender,
+    request_error,
+    utf8_text,
+)
 from adledger.app.limits import BodyLimit
 from adledger.app.providers import build_provider, close_provider
 from adledger.app.settings import Settings
@@ -58,9 +65,18 @@ class AdledgerGraphQL(GraphQL):  # type: ignore[type-arg]
         return UNSET  # a bare connection_ack
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and accepted(Headers(scope=scope)) == GRAPHQL_RESPONSE:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        if accepted(Headers(scope=scope)) == GRAPHQL_RESPONSE:
             send = graphql_response_sender(send)
-        await super().__call__(scope, receive, send)
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            # strawberry answers these in plain text; a GraphQL client reads `errors`.
+            response = request_error(exc.status_code, exc.reason)
+        await response(scope, receive, send)
 
     @property
     def graphql_ide_html(self) -> str:
@@ -70,8 +86,9 @@ class AdledgerGraphQL(GraphQL):  # type: ignore[type-arg]
 
     def decode_json(self, data: str | bytes) -> object:
         """Deeply nested JSON is a bad request (400), not a RecursionError (500)."""
+        text = utf8_text(data) if isinstance(data, bytes) else data
         try:
-            return json.loads(data)
+            return json.loads(text)
         except RecursionError as exc:
             raise json.JSONDecodeError("the JSON is nested too deeply", "", 0) from exc
 

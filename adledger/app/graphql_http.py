@@ -4,13 +4,19 @@ A client that accepts it gets it, with the status codes the spec gives it: a req
 never reached execution (unparsable, invalid, too large once expanded) is a 400 without a
 `data` entry. Clients that accept only `application/json` (or send no Accept) keep the
 legacy answer: 200 with `{"data": null, "errors": [...]}`.
+
+A request refused before any GraphQL (a body that is not UTF-8 JSON, a method or content
+type we do not serve) answers its 4xx with the same `{"errors": [...]}` body, whichever
+media type the client accepts.
 """
 
 from __future__ import annotations
 
 import json
 
+from cross_web import HTTPException
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import JSONResponse
 from starlette.types import Message, Send
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -111,3 +117,20 @@ def _is_request_error(result: object) -> bool:
 
 def accepted(headers: Headers) -> str:
     return negotiate(headers.get("accept"))
+
+
+def utf8_text(body: bytes) -> str:
+    """The body as text. JSON on the network is UTF-8 (RFC 8259); json.loads would guess
+    UTF-16 or UTF-32 from the first bytes, and raise UnicodeDecodeError (a 500) on bytes
+    that are no text at all. A UTF-8 byte order mark is left for json.loads to refuse."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(
+            400, f"the request body is not UTF-8 text (byte {exc.start} cannot be decoded)"
+        ) from exc
+
+
+def request_error(status: int, message: str) -> JSONResponse:
+    """A GraphQL-over-HTTP error body for a request refused before any GraphQL ran."""
+    return JSONResponse({"errors": [{"message": message}]}, status_code=status)

@@ -15,8 +15,10 @@ from adledger.domain.errors import CurrencyMismatch, InvalidInput
 # such amounts on one balance cannot overflow the column.
 MAX_MINOR_UNITS = 10**15
 
-# ASCII digits only: `\d`, str.isdigit() and int() also take Arabic-Indic or fullwidth
-# digits ("\u0661\u0660\u0660", "\uff11\uff10") as numbers.
+# The whole grammar of an amount: ASCII digits (`\d`, str.isdigit() and int() also take
+# Arabic-Indic or fullwidth digits, "\u0661\u0660\u0660", "\uff11\uff10"), then an optional
+# '.' with at least one digit after it; a leading '-' only where a negative amount is
+# allowed. Nothing else: no spaces around it, no '+', no '_', no exponent, no bare '.'.
 _DECIMAL_RE = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
 _MAX_AMOUNT_TEXT = 40
 
@@ -78,16 +80,27 @@ def format_minor(minor: int, currency: Currency) -> str:
     return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
 
 
-def parse_amount(raw: object, currency: Currency, field: tuple[str, ...] = ()) -> Money:
+def parse_amount(
+    raw: object, currency: Currency, field: tuple[str, ...] = (), *, signed: bool = False
+) -> Money:
     """Parse a decimal string (or an int) into Money, refusing anything inexact.
 
+    The text is taken as sent: " 1.00 " is not an amount (a client that pads it has a bug
+    we should tell it about, not hide). A sign is refused unless `signed`: no input of the
+    API takes a negative amount, and "-0.00" is not a way to write zero there.
     Floats are refused because by the time one reaches us its decimal digits are gone.
     """
     text = _as_text(raw, field)
     match = _DECIMAL_RE.fullmatch(text)
     if match is None:
-        raise InvalidInput(f"{text!r} is not a decimal amount", field)
+        raise InvalidInput(
+            f"{text!r} is not a decimal amount: digits, optionally a '.' and up to "
+            f"{currency.exponent} decimals, nothing around them",
+            field,
+        )
     sign, whole, fraction = match.groups()
+    if sign and not signed:
+        raise InvalidInput("amount may not be negative: send it without a sign", field)
     fraction = fraction or ""
     if len(fraction) > currency.exponent:
         raise InvalidInput(
@@ -109,13 +122,10 @@ def parse_positive_amount(raw: object, currency: Currency, field: tuple[str, ...
 def _as_text(raw: object, field: tuple[str, ...]) -> str:
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise InvalidInput('amounts are sent as decimal strings, e.g. "10.00"', field)
-    # Bounded before any work on it (str() of a huge int, strip() of a huge text).
+    # Bounded before any work on it (str() of a huge int, a regex over a huge text).
     too_long = (
-        abs(raw) >= 10**_MAX_AMOUNT_TEXT
-        if isinstance(raw, int)
-        else len(raw) > 2 * _MAX_AMOUNT_TEXT
+        abs(raw) >= 10**_MAX_AMOUNT_TEXT if isinstance(raw, int) else len(raw) > _MAX_AMOUNT_TEXT
     )
-    text = "" if too_long else str(raw).strip()
-    if too_long or len(text) > _MAX_AMOUNT_TEXT:
+    if too_long:
         raise InvalidInput("amount is larger than the platform accepts", field)
-    return text
+    return str(raw)

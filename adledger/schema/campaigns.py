@@ -18,6 +18,7 @@ from adledger.schema.ids import to_cursor, to_global_id
 from adledger.schema.money import Money
 from adledger.schema.node import Node
 from adledger.schema.pages import PageArgs, PageInfo
+from adledger.schema.readable import needs
 
 if TYPE_CHECKING:
     from adledger.schema.makegoods import MakegoodOffer, Notification
@@ -135,6 +136,7 @@ class Campaign(Node):
         )
 
     @strawberry.field
+    @needs(Permission.READ)
     async def ad_account(
         self, info: Info
     ) -> Annotated[AdAccount, strawberry.lazy("adledger.schema.types")]:
@@ -156,6 +158,7 @@ class Campaign(Node):
     @strawberry.field(
         description="The open invoice for what the wallet could not cover at launch, if any."
     )
+    @needs(Permission.READ)
     async def shortfall_invoice(self, info: Info) -> Invoice | None:
         await self._member_or_staff(info)
         if self.shortfall_invoice_id is None:
@@ -164,6 +167,7 @@ class Campaign(Node):
         return Invoice.from_row(row) if row is not None and row.status == "OPEN" else None
 
     @strawberry.field
+    @needs(Permission.READ)
     async def invoices(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> InvoiceConnection:
@@ -178,6 +182,7 @@ class Campaign(Node):
             "the billing department resolves."
         )
     )
+    @needs(Permission.READ)
     async def cancellation_request(
         self, info: Info
     ) -> Annotated[CancellationRequest, strawberry.lazy("adledger.schema.plans")] | None:
@@ -188,6 +193,7 @@ class Campaign(Node):
         return None if row is None else CancellationRequest.from_row(row, self.currency)
 
     @strawberry.field(description="For a makegood flight: the campaign it makes good.")
+    @needs(Permission.READ)
     async def makegood_for(self, info: Info) -> Campaign | None:
         if self.makegood_for_id is None:
             return None
@@ -195,6 +201,7 @@ class Campaign(Node):
         return Campaign.from_row(await info.context.loaders.campaign.load(self.makegood_for_id))
 
     @strawberry.field(description="What the platform told its business center about it.")
+    @needs(Permission.READ)
     async def notifications(
         self, info: Info
     ) -> list[Annotated[Notification, strawberry.lazy("adledger.schema.makegoods")]]:
@@ -205,6 +212,7 @@ class Campaign(Node):
         return [Notification.from_row(r) for r in rows]
 
     @strawberry.field(description="Makegoods staff offered for its missing impressions.")
+    @needs(Permission.READ)
     async def makegood_offers(
         self, info: Info
     ) -> list[Annotated[MakegoodOffer, strawberry.lazy("adledger.schema.makegoods")]]:

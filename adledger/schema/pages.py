@@ -33,15 +33,10 @@ class PageArgs:
 
     @classmethod
     def parse(cls, first: int | None, after: str | None) -> PageArgs:
-        if first is not None and first < 0:
-            raise GraphQLError("`first` may not be negative", extensions={"code": "INVALID_INPUT"})
-        try:
-            after_id = from_cursor(after)
-        except ValueError:
-            raise GraphQLError(
-                "`after` is not a cursor", extensions={"code": "INVALID_INPUT"}
-            ) from None
-        return cls(min(first if first is not None else 20, MAX_PAGE_SIZE), after_id)
+        problem = page_problem(first, after)
+        if problem is not None:
+            raise GraphQLError(problem, extensions={"code": "INVALID_INPUT"})
+        return cls(min(first if first is not None else 20, MAX_PAGE_SIZE), from_cursor(after))
 
     def page_info(self, ids: list[int], fetched: int) -> PageInfo:
         return PageInfo(
@@ -50,3 +45,16 @@ class PageArgs:
             start_cursor=to_cursor(ids[0]) if ids else None,
             end_cursor=to_cursor(ids[-1]) if ids else None,
         )
+
+
+def page_problem(first: object, after: object) -> str | None:
+    """Why these page arguments cannot be answered, if they cannot. Also asked before a
+    mutation runs, of every connection its answer selects (schema/readable.py)."""
+    if isinstance(first, int) and first < 0:
+        return "`first` may not be negative"
+    if isinstance(after, str):
+        try:
+            from_cursor(after)
+        except ValueError:
+            return "`after` is not a cursor"
+    return None

@@ -31,6 +31,7 @@ from adledger.resolvers import (
     refunds,
     subscription,
 )
+from adledger.resolvers.readable_results import ReadableResults
 from adledger.schema import results
 from adledger.schema.billing import Invoice
 from adledger.schema.campaigns import Campaign
@@ -286,6 +287,8 @@ def build_schema(
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             lambda: ParserCache(maxsize=256),
             lambda: GuardedValidationCache(maxsize=256),
+            # After validation, before any mutation runs: refuse an answer it could not give.
+            lambda: ReadableResults(budget=max_query_nodes + max_fragment_spreads),
             lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error."),
             CloseSession,
         ],

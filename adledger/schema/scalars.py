@@ -3,6 +3,7 @@ so a malformed or over-precise amount becomes a typed INVALID_INPUT, not a Graph
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NewType
 
@@ -13,10 +14,25 @@ from strawberry.schema.types.base_scalars import DateTimeDefinition
 DecimalText = NewType("DecimalText", str)
 
 
+@dataclass(frozen=True, slots=True)
+class NotAScalar:
+    """A Decimal sent as a list or an object. Handed on as this marker, hashable unlike what
+    it stands for, so that the domain refuses it as it refuses a float or a boolean: an
+    INVALID_INPUT naming the field (a list once reached a hash and answered 500)."""
+
+    kind: str
+
+
 def _literal(node: ValueNode, _variables: object = None) -> object:
     if isinstance(node, StringValueNode | IntValueNode | FloatValueNode):
         return node.value
-    return node
+    return NotAScalar(node.kind)
+
+
+def _decimal_value(value: object) -> object:
+    if value is None or isinstance(value, str | int | float):  # bool is an int
+        return value
+    return NotAScalar(type(value).__name__)
 
 
 def _datetime(value: object) -> object:
@@ -41,7 +57,7 @@ SCALAR_MAP = {
         name="Decimal",
         description='An exact decimal number, sent and received as a string: "1000.00".',
         serialize=str,
-        parse_value=lambda value: value,
+        parse_value=_decimal_value,
         parse_literal=_literal,
     ),
 }

@@ -39,6 +39,7 @@ from adledger.schema.makegoods import NotificationConnection
 from adledger.schema.money import Money
 from adledger.schema.node import Node
 from adledger.schema.pages import PageArgs, PageInfo
+from adledger.schema.readable import needs
 from adledger.schema.refunds import AuditEventConnection
 from adledger.store.cards import SavedCard, card_of
 
@@ -205,6 +206,7 @@ class AdAccount(Node):
         return Wallet.from_row(await info.context.loaders.account_wallet.load(self.db_id))
 
     @strawberry.field
+    @needs(Permission.READ)
     async def budget(self, info: Info) -> AccountBudget:
         await info.context.authorize(self.center_id, Permission.READ)
         return AccountBudget.of(self.row, info.context.state.now())
@@ -212,11 +214,13 @@ class AdAccount(Node):
     @strawberry.field(
         description="Budget changes the account may still make today (UTC); at most 10 a day."
     )
+    @needs(Permission.READ)
     async def budget_changes_remaining_today(self, info: Info) -> int:
         await info.context.authorize(self.center_id, Permission.READ)
         return changes_remaining(await info.context.loaders.budget_changes_today.load(self.db_id))
 
     @strawberry.field(description="Changes of the budget cap, newest first.")
+    @needs(Permission.READ)
     async def budget_changes(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> AccountBudgetChangeConnection:
@@ -234,6 +238,7 @@ class AdAccount(Node):
             "capped by its budget."
         )
     )
+    @needs(Permission.READ_MONEY)
     async def available_to_spend(self, info: Info) -> Money:
         await info.context.authorize(self.center_id, Permission.READ_MONEY)
         loaders = info.context.loaders
@@ -348,6 +353,7 @@ class Wallet(Node):
         return AdAccount.from_row(account)
 
     @strawberry.field
+    @needs(Permission.READ_MONEY)
     async def balance(self, info: Info) -> WalletBalance:
         await info.context.authorize(self.center_id, Permission.READ_MONEY)
         return await WalletBalance.load(info, self.row)
@@ -355,12 +361,14 @@ class Wallet(Node):
     @strawberry.field(
         description="Top-ups whose invoice is not paid yet. Their amounts are not in the balance."
     )
+    @needs(Permission.READ_MONEY)
     async def pending_top_ups(self, info: Info) -> list[TopUp]:
         await info.context.authorize(self.center_id, Permission.READ_MONEY)
         rows = await info.context.loaders.pending_top_ups.load(self.db_id)
         return [TopUp.from_row(row) for row in rows]
 
     @strawberry.field
+    @needs(Permission.READ_MONEY)
     async def transactions(
         self,
         info: Info,

@@ -5,6 +5,7 @@ time (400, nothing stored, so Stripe never retries them for days)."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -119,6 +120,62 @@ async def test_deeply_nested_variables_in_a_get_request_are_a_400(api) -> None:
     )
 
     assert response.status_code == 400
+
+
+QUERY = '{"query": "{ __typename }"}'
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+NOT_UTF8 = {
+    "undecodable": b"\x80abc",
+    "utf-16 with its byte order mark": QUERY.encode("utf-16"),
+    "utf-16 big-endian with its mark": b"\xfe\xff" + QUERY.encode("utf-16-be"),
+    "utf-16 without a mark": QUERY.encode("utf-16-le"),
+    "utf-32": QUERY.encode("utf-32"),
+    "latin-1": '{"query": "{ __typename }", "operationName": "caf\u00e9"}'.encode("latin-1"),
+    "a utf-8 byte order mark": b"\xef\xbb\xbf" + QUERY.encode(),
+}
+
+
+@pytest.mark.parametrize("accept", ["application/json", GRAPHQL_RESPONSE])
+@pytest.mark.parametrize("body", NOT_UTF8.values(), ids=NOT_UTF8.keys())
+async def test_a_body_that_is_not_utf8_json_is_a_400_with_a_graphql_error_body(
+    api, caplog, body: bytes, accept: str
+) -> None:
+    # when a GraphQL request's body is not UTF-8 JSON text
+    with caplog.at_level(logging.WARNING):
+        response = await api.client.post(
+            "/graphql", content=body, headers={"Content-Type": "application/json", "Accept": accept}
+        )
+
+    # then it is a bad request, answered as GraphQL over HTTP, and nothing is logged
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith(accept)
+    answer = response.json()
+    assert list(answer) == ["errors"]
+    assert [list(error) for error in answer["errors"]] == [["message"]]
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_the_undecodable_byte_is_named(api) -> None:
+    response = await api.client.post(
+        "/graphql", content=b'{"query": "\x80"}', headers={"Content-Type": "application/json"}
+    )
+
+    assert response.json() == {
+        "errors": [{"message": "the request body is not UTF-8 text (byte 11 cannot be decoded)"}]
+    }
+
+
+@pytest.mark.parametrize("accept", ["application/json", GRAPHQL_RESPONSE])
+async def test_a_body_of_another_content_type_is_a_400_with_a_graphql_error_body(
+    api, accept: str
+) -> None:
+    response = await api.client.post(
+        "/graphql", content=QUERY, headers={"Content-Type": "text/plain", "Accept": accept}
+    )
+
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith(accept)
+    assert response.json() == {"errors": [{"message": "Unsupported content type"}]}
 
 
 # Webhooks ---------------------------------------------------------------------------

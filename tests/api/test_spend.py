@@ -4,11 +4,13 @@ refuses with a typed error and no change."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
 
 from tests.api.campaign_fixtures import move_flight, open_shop
 from tests.helpers import (
+    UPDATE_BUDGET,
     balance,
     campaign,
     campaign_action,
@@ -142,16 +144,30 @@ async def test_an_integration_token_moves_no_customer_money_otherwise(api, users
     campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
     token = shop.adserver.token
 
-    launched = await launch(api, campaign_id, token)
-    reduced = await update_budget(api, campaign_id, token, "60.00")
-    canceled = await campaign_action(api, "cancelCampaign", campaign_id, token)
+    # launch and cancel answers that read nothing guarded: the services refuse them
+    launched = await api.data(CAMPAIGN_ONLY % "launchCampaign", {"c": campaign_id}, token)
+    canceled = await api.data(CAMPAIGN_ONLY % "cancelCampaign", {"c": campaign_id}, token)
+    reduced = await api.post(UPDATE_BUDGET, _budget(campaign_id, "60.00"), token)
     center = """mutation { createBusinessCenter(input: {name: "Mine", currencyCode: USD}) {
         __typename ... on UserError { code } } }"""
     founded = (await api.data(center, {}, token))["createBusinessCenter"]
 
-    assert [r["code"] for r in (launched, reduced, canceled)] == ["NOT_FOUND"] * 3
+    assert launched["launchCampaign"]["code"] == "NOT_FOUND"
+    assert canceled["cancelCampaign"]["code"] == "NOT_FOUND"
+    # an answer selecting the campaign's shortfallInvoice is refused before anything runs
+    assert reduced["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert founded["code"] == "FORBIDDEN"
     assert (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"] == "100.00"
+
+
+CAMPAIGN_ONLY = """mutation($c: ID!) { %s(input: {campaignId: $c}) {
+    __typename ... on UserError { code } } }"""
+
+
+def _budget(campaign_id: str, amount: str) -> dict[str, Any]:
+    return {
+        "input": {"campaignId": campaign_id, "budget": {"amount": amount, "currencyCode": "USD"}}
+    }
 
 
 async def test_the_ad_server_sees_the_campaigns_it_stopped_but_not_what_they_lead_to(
@@ -178,11 +194,20 @@ async def test_the_ad_server_sees_the_campaigns_it_stopped_but_not_what_they_lea
         for n, (campaign_id, read) in enumerate(zip(campaign_ids, reads, strict=True))
     ]
 
-    # then those reads are refused, and the spend is applied all the same
+    # then those reads are refused before anything ran (issue 23: the spend was applied
+    # and the answer lost), and the same reports without them are applied and answered
     assert [a["errors"][0]["extensions"]["code"] for a in answers] == ["FORBIDDEN"] * 3
-    for campaign_id in campaign_ids:
+    assert [a["data"] for a in answers] == [None] * 3
+    for n, campaign_id in enumerate(campaign_ids):
         found = await campaign(api, campaign_id, shop.token)
-        assert (found["status"], found["spent"]["amount"]) == ("BUDGET_EXHAUSTED", "100.00")
+        assert (found["status"], found["spent"]["amount"]) == ("ACTIVE", "0.00")
+        retry = await api.data(
+            STOPPED_AND % "", {"events": [spend_event(f"e{n}", campaign_id, "100.00")]},
+            shop.adserver.token,
+        )  # fmt: skip
+        assert retry["recordSpend"]["stoppedCampaigns"] == [
+            {"id": campaign_id, "status": "BUDGET_EXHAUSTED"}
+        ]
 
 
 STOPPED_AND = """
