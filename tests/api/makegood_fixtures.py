@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,13 +52,17 @@ async def booked_campaign(
     spend: str | None = "100.00",
     impressions: int = 20_000,
     webhooks: Any = None,
+    vouchers: str | None = None,
 ) -> Booked:
-    """The budget comes into the account as cash (paid by card through a top-up when
-    `webhooks` is given, so a refund has a payment to go back to), then all of it into
-    the campaign's reserve at launch."""
-    shop = await open_shop(api, users, cash="0.00" if webhooks else budget)
+    """The budget comes into the account as `vouchers` and the rest as cash (paid by card
+    through a top-up when `webhooks` is given, so a refund has a payment to go back to),
+    then all of it into the campaign's reserve at launch (vouchers first)."""
+    cash = f"{Decimal(budget) - Decimal(vouchers or '0'):.2f}"
+    shop = await open_shop(api, users, cash="0.00" if webhooks else cash)
+    if vouchers is not None:
+        await grant(api, users, shop.account.wallet_id, vouchers)
     if webhooks is not None:
-        made = await top_up(api, shop.account.wallet_id, shop.token, amount=budget)
+        made = await top_up(api, shop.account.wallet_id, shop.token, amount=cash)
         await webhooks.pay(made["topUp"]["invoice"]["paymentReference"])
     campaign_id = await card_campaign(
         api, shop, budget=budget, plan="CREDIT_BALANCE", delivery="GUARANTEED", booked=BOOKED
@@ -68,6 +73,18 @@ async def booked_campaign(
     if spend is not None:
         await deliver(api, booked, spend, impressions, "d-1")
     return booked
+
+
+GRANT = """mutation($input: GrantVouchersInput!) { grantVouchers(input: $input) {
+  __typename ... on UserError { code message } } }"""
+
+
+async def grant(api: Api, users: UserFactory, wallet_id: str, amount: str) -> None:
+    staff = await users.create("voucher-staff", staff=True)
+    given = {"walletId": wallet_id, "amount": {"amount": amount, "currencyCode": "USD"},
+             "reason": "test credits"}  # fmt: skip
+    result = (await api.data(GRANT, {"input": given}, staff.token))["grantVouchers"]
+    assert result["__typename"] == "GrantVouchersSuccess", result
 
 
 async def deliver(api: Api, booked: Booked, amount: str, impressions: int, event_id: str) -> None:
