@@ -52,12 +52,3 @@ def split_refund(amount: int, lots: Sequence[Lot]) -> list[LotRefund]:
         if not left:
             break
     return parts
-
-
-def underdelivered_share(price: int, booked: int, delivered: int) -> int:
-    """What the impressions not delivered are worth: price * missing / booked, in whole
-    minor units, rounded down (never more than was paid for them)."""
-    if price < 0 or booked <= 0 or delivered < 0:
-        raise InvalidInput("a price, and booked impressions above zero")
-    missing = max(booked - min(delivered, booked), 0)
-    return price * missing // booked

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from adledger.domain import campaigns as domain
 from adledger.domain.access import Permission
 from adledger.domain.budgets import StopReason
+from adledger.domain.conservation import paid_and_kept
 from adledger.domain.money import Currency
 from adledger.schema.billing import Invoice
 from adledger.schema.budgets import CampaignStopReason
@@ -71,6 +72,18 @@ class Campaign(Node):
     forfeited: Money = strawberry.field(
         description="An unspent rest at or below the minimum credit, kept by the platform."
     )
+    made_good_from_reserve: Money = strawberry.field(
+        description=(
+            "Accepted makegood credits and refunds given back from the campaign's unspent "
+            "budget; its budget was lowered by as much."
+        )
+    )
+    made_good_from_revenue: Money = strawberry.field(
+        description=(
+            "Accepted makegood credits and refunds that reversed spend billed above the value "
+            "of what the campaign delivered (price x delivered / booked)."
+        )
+    )
     impressions: int = strawberry.field(description="Delivered, as the spend reports count them.")
     booked_impressions: int | None = strawberry.field(
         description="What a GUARANTEED campaign booked; under-delivery is measured against it."
@@ -118,9 +131,13 @@ class Campaign(Node):
             payment_plan=domain.PaymentPlan(row.payment_plan),
             budget=money(row.budget),
             spent=money(row.spent),
-            funded=money(row.taken - row.credited - row.forfeited),
+            funded=money(
+                paid_and_kept(row.taken, row.credited, row.forfeited, row.made_good_reserve)
+            ),
             credited=money(row.credited),
             forfeited=money(row.forfeited),
+            made_good_from_reserve=money(row.made_good_reserve),
+            made_good_from_revenue=money(row.made_good_revenue),
             impressions=row.impressions,
             booked_impressions=row.booked_impressions,
             makegood_for_id=row.makegood_for_campaign_id,

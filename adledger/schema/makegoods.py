@@ -84,7 +84,11 @@ class MakegoodOffer(Node):
     status: MakegoodStatus
     missing_impressions: int
     amount: Money = strawberry.field(
-        description="price x missing / booked, never more than was paid and not had back."
+        description=(
+            "The under-delivered share (price less price x delivered / booked) less what "
+            "earlier makegoods, the cancellation or the credit sweep already gave back; once "
+            "accepted, what was paid (at most the offer)."
+        )
     )
     note: str | None
     offered_at: datetime

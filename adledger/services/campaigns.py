@@ -29,6 +29,7 @@ from adledger.domain.campaigns import (
     minimum_budget,
     transition,
 )
+from adledger.domain.conservation import check_raise_after_makegood, price_after
 from adledger.domain.errors import (
     CurrencyMismatch,
     InsufficientFunds,
@@ -39,7 +40,7 @@ from adledger.domain.errors import (
 )
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, Money, parse_positive_amount
-from adledger.services import access, installments, plan_adjustments
+from adledger.services import access, installments, makegood_draws, plan_adjustments
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.delivery import set_status
@@ -288,6 +289,7 @@ async def update_budget(
             )
         if budget.minor > campaign.budget:
             check_raise(status, flight, now)
+            check_raise_after_makegood(makegood_draws.books_of(campaign), budget.minor)
         platform_minimum = config.minimum_campaign_budget(budget.currency).minor
         lowest = minimum_budget(platform_minimum, campaign.spent)
         check_budget(budget.minor, lowest, campaign.currency, (*BUDGET_FIELD, "amount"))
@@ -318,6 +320,7 @@ async def _rebudget(
     elif moves_money and difference < 0:
         await _give_back(session, campaign, -difference, actor_user_id)
         outcome = CampaignOutcome(campaign.id, campaign.wallet_id, credited=-difference)
+    campaign.price = price_after(campaign.price, budget, campaign.launched_at is not None)
     campaign.budget = budget
     await _restatus_after_budget(session, campaign, now)
     await repo.save(session, campaign)

@@ -29,6 +29,7 @@ from adledger.domain.campaigns import (
     PaymentPlan,
     launched,
 )
+from adledger.domain.conservation import paid_and_kept
 from adledger.domain.errors import InvalidState
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency
@@ -279,7 +280,7 @@ async def end_plan(
     now; the rest are voided; the unspent part of what was paid returns to the wallet's
     cash as credit. Answers the credit."""
     unpaid = await billing_repo.invoices_of_campaign(session, campaign.id, OWED)
-    settled = settle_plan(campaign.taken, campaign.spent, [_due(i) for i in unpaid])
+    settled = settle_plan(_kept(campaign), campaign.spent, [_due(i) for i in unpaid])
     reduced = 0
     for invoice, due in zip(unpaid, settled.amounts_due, strict=True):
         reduced += _due(invoice) - due
@@ -304,6 +305,13 @@ async def end_plan(
         )
     campaign.credited += settled.credit
     return settled.credit
+
+
+def _kept(campaign: Campaign) -> int:
+    """What was paid and not given back already (a makegood from the reserve)."""
+    return paid_and_kept(
+        campaign.taken, campaign.credited, campaign.forfeited, campaign.made_good_reserve
+    )
 
 
 OWED = (InvoiceStatus.SCHEDULED.value, InvoiceStatus.OPEN.value)

@@ -3,11 +3,18 @@
 A GUARANTEED campaign books impressions; those it delivered are counted from its spend
 events. Staff flag one likely to under-deliver (its business center is notified), then
 offer a makegood flight (a linked campaign, price 0, for the missing impressions), or a
-MAKEGOOD_CREDIT or a refund for the under-delivered share: price x missing / booked, in
-whole minor units, never more than what the customer paid for the campaign and has not
-had back. Nothing moves until the customer accepts; an offer is decided once.
+MAKEGOOD_CREDIT or a refund for the under-delivered share. Nothing moves until the
+customer accepts; an offer is decided once.
 
-Lock order: the campaign, then its offer, then ledger accounts, then refund lots.
+A credit or refund compensates only what the sweep or a cancellation does not already
+return (makegood_draws.py, domain/conservation.py): the share less earlier makegoods, from
+the campaign's reserve first, from revenue only for spend billed above the delivered
+value. Accepted later, it is worked out again and pays what the rule allows then, at
+most the offer (refused when nothing is left). Missing impressions are made good once:
+with money or with a flight, not both.
+
+Lock order: the campaign (with the wallet's waiting campaigns: a credit is money
+arriving), then its offer, then ledger accounts, then refund lots.
 """
 
 from __future__ import annotations
@@ -28,20 +35,17 @@ from adledger.domain.campaigns import (
     check_new_flight,
     launched,
 )
+from adledger.domain.conservation import at_most
 from adledger.domain.errors import InvalidInput, InvalidState, NotFound
-from adledger.domain.ledger import AccountKind, Move, TransactionKind
-from adledger.domain.refunds import underdelivered_share
 from adledger.domain.text import clean_text
-from adledger.services import access, refunds
+from adledger.services import access, makegood_draws, refunds
 from adledger.services.actor import Actor
 from adledger.services.delivery import set_status
+from adledger.services.funding import fund_waiting, lock_waiting
 from adledger.services.idempotency import run_idempotent
-from adledger.services.ledger import post_entry
 from adledger.store import audit
 from adledger.store import campaigns as campaign_repo
-from adledger.store import ledger as ledger_repo
 from adledger.store import makegoods as repo
-from adledger.store import wallets as wallet_repo
 from adledger.store.models import Campaign, MakegoodOffer, Notification
 
 CAMPAIGN_FIELD = ("input", "campaignId")
@@ -96,11 +100,10 @@ async def offer_makegood(
     campaign = await _lock(session, campaign_id)
     if await repo.open_offer_id(session, campaign.id) is not None:
         raise InvalidState("the campaign has an offer its customer has not decided yet")
-    made_good = await repo.accepted_total(session, campaign.id)
     if kind is MakegoodKind.FLIGHT:
-        missing, amount = _missing(campaign), 0
+        missing, amount = _flight_for(campaign), 0
     else:
-        missing, amount = _shortfall(campaign, made_good)
+        missing, amount = _missing(campaign), await _allowed(session, campaign)
     offer = await repo.insert_offer(
         session,
         MakegoodOffer(
@@ -140,17 +143,21 @@ def _missing(campaign: Campaign) -> int:
     return missing
 
 
-def _shortfall(campaign: Campaign, made_good: int) -> tuple[int, int]:
-    """(missing impressions, what they are worth to the customer now: never more than it
-    paid and has not had back, as credit, refund or an earlier makegood)."""
-    booked = campaign.booked_impressions or 0
-    missing = _missing(campaign)
-    share = underdelivered_share(campaign.budget, booked, campaign.impressions) - made_good
-    paid_not_back = campaign.taken - campaign.credited - campaign.forfeited - made_good
-    amount = min(share, max(paid_not_back, 0))
-    if amount <= 0:
-        raise InvalidState("nothing the customer paid for this campaign is left to make good")
-    return missing, amount
+def _flight_for(campaign: Campaign) -> int:
+    if campaign.made_good_reserve or campaign.made_good_revenue:
+        raise InvalidState("the campaign's missing impressions were made good with money")
+    return _missing(campaign)
+
+
+async def _allowed(session: AsyncSession, campaign: Campaign) -> int:
+    """What a credit or refund may give back now (the campaign locked)."""
+    allowed = await makegood_draws.allowed_now(session, campaign)
+    if allowed.total <= 0:
+        raise InvalidState(
+            "nothing is left to make good: the under-delivered share was already given back "
+            "(by a makegood, a budget reduction, the cancellation or the credit sweep)"
+        )
+    return allowed.total
 
 
 async def accept_makegood(
@@ -161,15 +168,15 @@ async def accept_makegood(
     found = await _offer_for(session, actor, offer_id)
 
     async def run() -> MakegoodOutcome:
-        campaign = await _lock(session, found.campaign_id)
+        wallet_id = (await _guaranteed(session, found.campaign_id)).wallet_id
+        locked = await lock_waiting(session, wallet_id, also=[found.campaign_id])
+        campaign = locked[found.campaign_id]
         offer = await _open(session, offer_id)
-        refund_id, flight_id = None, None
-        if offer.kind == MakegoodKind.CREDIT:
-            await _credit(session, campaign, offer, actor.user_id)
-        elif offer.kind == MakegoodKind.REFUND:
-            refund_id = await _refund(session, campaign, offer, actor.user_id, now)
-        else:
+        refund_id, flight_id, paid = None, None, offer.amount
+        if offer.kind == MakegoodKind.FLIGHT:
             flight_id = await _flight(session, campaign, offer, actor.user_id, now)
+        else:
+            paid, refund_id = await _pay(session, campaign, offer, actor.user_id, now)
         await repo.update_offer(
             session,
             offer.id,
@@ -177,9 +184,13 @@ async def accept_makegood(
             decided_by_user_id=actor.user_id,
             decided_at=now,
             makegood_campaign_id=flight_id,
+            amount=paid,
         )
+        await campaign_repo.save(session, campaign)
+        await fund_waiting(session, campaign.wallet_id, locked, now)
         action = f"MAKEGOOD_ACCEPTED_{offer.kind}"
-        await _audit(session, campaign, actor.user_id, action, now, offer.amount, None)
+        detail = None if paid == offer.amount else f"offered {offer.amount}, paid {paid}"
+        await _audit(session, campaign, actor.user_id, action, now, paid, detail)
         return MakegoodOutcome(campaign.id, offer.id, campaign.wallet_id, refund_id)
 
     body = {"offer": offer_id}
@@ -199,29 +210,27 @@ async def decline_makegood(
     return MakegoodOutcome(campaign.id, offer.id, campaign.wallet_id)
 
 
-async def _credit(
-    session: AsyncSession, campaign: Campaign, offer: MakegoodOffer, actor: int
-) -> None:
-    cash = await wallet_repo.wallet_account(session, campaign.wallet_id, AccountKind.CASH)
-    revenue = await ledger_repo.platform_account_id(session, AccountKind.REVENUE, offer.currency)
-    await post_entry(
-        session,
-        operation="makegood_credit",
-        moves=[Move(revenue, cash.id, offer.amount, TransactionKind.MAKEGOOD_CREDIT)],
-        description=f"Makegood for campaign {campaign.name}: {offer.missing_impressions} "
-        "impressions not delivered",
-        actor_user_id=actor,
-        idempotency_key=f"makegood:{offer.id}:credit",
-        campaign_id=campaign.id,
-    )
-
-
-async def _refund(
+async def _pay(
     session: AsyncSession, campaign: Campaign, offer: MakegoodOffer, actor: int, now: datetime
-) -> int:
-    """Through the account's cash, visibly: the makegood credit, then out to the refund."""
-    await _credit(session, campaign, offer, actor)
-    return await refunds.refund_to_payments(session, campaign, offer.amount, "MAKEGOOD", actor, now)
+) -> tuple[int, int | None]:
+    """A credit or refund as the rule allows it now, at most the offer: the campaign's
+    money may have moved since (spend, a budget change, a cancellation, the sweep). A
+    refund sends on what reached the account's cash; voucher money stays vouchers.
+    Answers what was paid, and the refund request."""
+    allowed = await makegood_draws.allowed_now(session, campaign)
+    makegood = at_most(allowed, offer.amount)
+    if makegood.total <= 0:
+        raise InvalidState(
+            "nothing is left to make good: since the offer, the under-delivered share was "
+            "given back otherwise (a budget reduction, the cancellation or the credit sweep)"
+        )
+    paid = await makegood_draws.pay(session, campaign, makegood, offer.id, actor, now)
+    refund_id = None
+    if offer.kind == MakegoodKind.REFUND and paid.to_cash:
+        refund_id = await refunds.refund_to_payments(
+            session, campaign, paid.to_cash, "MAKEGOOD", actor, now
+        )
+    return makegood.total, refund_id
 
 
 async def _flight(

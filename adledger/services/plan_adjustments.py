@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind, InvoiceStatus
 from adledger.domain.campaigns import Action, CampaignStatus, transition
+from adledger.domain.conservation import paid_and_kept
 from adledger.domain.errors import InvalidInput, InvalidState, NotFound
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, parse_positive_amount
@@ -102,7 +103,10 @@ async def resolve_cancellation(
         request = await adjustments.lock_request(session, request_id)
         if request is None or request.status != "OPEN":
             raise InvalidState("the cancellation request is already resolved")
-        credit = max(campaign.taken - campaign.spent, 0)
+        kept = paid_and_kept(
+            campaign.taken, campaign.credited, campaign.forfeited, campaign.made_good_reserve
+        )
+        credit = max(kept - campaign.spent, 0)
         if credit:
             await _credit(session, campaign, credit, actor.user_id)
         refund_id = None

@@ -126,10 +126,11 @@ def _label(hi: datetime | None) -> str:
 async def _hold_against(
     session: AsyncSession, since_checkpoint: checks.Moved, *, recorded: bool
 ) -> list[Violation]:
-    """The checks of current state: cached balances, floors, receivables, campaigns."""
+    """The checks of current state: cached balances, floors, receivables, and every
+    campaign's conservation."""
     violations = await checks.stale_cached_balances(session, since_checkpoint, recorded)
     violations += await checks.negative_customer_buckets(session)
     violations += await checks.receivables_owed(session)
     violations += await checks.cached_platform_balances(session)
-    violations += await checks.unexplained_campaigns(session, since_checkpoint, recorded)
+    violations += await checks.unconserved_campaigns(session, since_checkpoint, recorded)
     return violations

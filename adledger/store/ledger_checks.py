@@ -1,11 +1,14 @@
 """The ledger's invariants (DESIGN §3), checked against a checkpoint.
 
 A clean run records how much every account and campaign had been posted up to a moment
-(`ledger_verified_*`). The next run reads only the postings written since then: each new
-entry sums to zero, each currency's new postings sum to zero, and every cached balance
-equals its recorded sum plus what was posted since. Accounts, campaigns and invoices are
-read whole (one row each, far fewer than postings): a cached balance changed without a
-posting is found by the very next run. A full run is the same with an empty checkpoint.
+(`ledger_verified_*`: per campaign, what its postings say of each money counter). The
+next run reads only the postings written since then: each new entry sums to zero, each
+currency's new postings sum to zero, every cached balance equals its recorded sum plus
+what was posted since, and every campaign's money is conserved (domain/conservation.py),
+by its counters and by its recorded sums plus what was posted since. Accounts, campaigns
+and invoices are read whole (one row each, far fewer than postings): a cached balance or
+a counter changed without a posting is found by the very next run. A full run is the
+same with an empty checkpoint.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.domain.ledger import PLATFORM_KINDS, AccountKind
+from adledger.domain.conservation import CampaignBooks, CampaignSums, breaches
+from adledger.domain.ledger import PLATFORM_KINDS, AccountKind, TransactionKind
 from adledger.store.ledger import Violation
 
 _PLATFORM_KINDS = [kind.value for kind in PLATFORM_KINDS]
@@ -39,18 +43,20 @@ class Moved:
 
     postings: int = 0
     accounts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    campaign_spend: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    campaigns: dict[int, CampaignSums] = field(default_factory=lambda: defaultdict(CampaignSums))
+    """What the postings say of each campaign's counters."""
     currencies: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, other: Moved) -> None:
         self.postings += other.postings
         for target, source in (
             (self.accounts, other.accounts),
-            (self.campaign_spend, other.campaign_spend),
             (self.currencies, other.currencies),
         ):
             for key, amount in source.items():
                 target[key] += amount  # type: ignore[index]
+        for campaign_id, sums in other.campaigns.items():
+            self.campaigns[campaign_id] += sums
 
 
 # -- when -----------------------------------------------------------------------------
@@ -114,7 +120,7 @@ async def record_checkpoint(
         await session.execute(text("DELETE FROM ledger_verified_accounts"))
         await session.execute(text("DELETE FROM ledger_verified_campaigns"))
     await session.execute(_ADD_ACCOUNTS, _arrays(window.accounts))
-    await session.execute(_ADD_CAMPAIGNS, _arrays(window.campaign_spend))
+    await session.execute(_ADD_CAMPAIGNS, _campaign_arrays(window.campaigns))
     await session.execute(
         _RECORD,
         {
@@ -131,6 +137,23 @@ def _arrays(sums: dict[int, int]) -> dict[str, list[int]]:
     return {"ids": list(sums), "sums": list(sums.values())}
 
 
+_SUM_COLUMNS = (
+    "taken",
+    "spent",
+    "credited",
+    "forfeited",
+    "made_good_reserve",
+    "made_good_revenue",
+    "other",
+)
+
+
+def _campaign_arrays(sums: dict[int, CampaignSums]) -> dict[str, list[int]]:
+    columns = zip(*(s.as_tuple() for s in sums.values()), strict=True) if sums else ()
+    by_column = dict(zip(_SUM_COLUMNS, (list(c) for c in columns), strict=False))
+    return {"ids": list(sums), **{c: by_column.get(c, []) for c in _SUM_COLUMNS}}
+
+
 _ADD_ACCOUNTS = text(
     "INSERT INTO ledger_verified_accounts (account_id, posted) "
     "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:sums AS bigint[])) "
@@ -138,10 +161,11 @@ _ADD_ACCOUNTS = text(
     "SET posted = ledger_verified_accounts.posted + EXCLUDED.posted"
 )
 _ADD_CAMPAIGNS = text(
-    "INSERT INTO ledger_verified_campaigns (campaign_id, spent) "
-    "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:sums AS bigint[])) "
-    "ON CONFLICT (campaign_id) DO UPDATE "
-    "SET spent = ledger_verified_campaigns.spent + EXCLUDED.spent"
+    f"INSERT INTO ledger_verified_campaigns (campaign_id, {', '.join(_SUM_COLUMNS)}) "
+    "SELECT * FROM unnest(CAST(:ids AS bigint[]), "
+    + ", ".join(f"CAST(:{c} AS bigint[])" for c in _SUM_COLUMNS)
+    + ") ON CONFLICT (campaign_id) DO UPDATE SET "
+    + ", ".join(f"{c} = ledger_verified_campaigns.{c} + EXCLUDED.{c}" for c in _SUM_COLUMNS)
 )
 _RECORD = text(
     'INSERT INTO ledger_verifications (follows, "full", since, until, postings_read) '
@@ -164,8 +188,9 @@ async def moved_between(
         moved.accounts[account_id] += amount
         moved.currencies[currency] += amount
         moved.postings += count
-    for campaign_id, spent in await session.execute(_SPEND_BY_CAMPAIGN, bounds):
-        moved.campaign_spend[campaign_id] += spent
+    by_campaign = await session.execute(_BY_CAMPAIGN, {**bounds, **_CAMPAIGN_KINDS})
+    for campaign_id, *sums in by_campaign:  # SUM answers numeric: back to int
+        moved.campaigns[campaign_id] += CampaignSums(*(int(amount) for amount in sums))
     unbalanced = [
         Violation("entry sums to zero", f"entry {entry_id} sums to {total}")
         for entry_id, total in await session.execute(_UNBALANCED, bounds)
@@ -182,13 +207,46 @@ _BY_ACCOUNT = text(
     f"JOIN ledger_accounts a ON a.id = p.account_id WHERE {_WINDOW} "
     "GROUP BY p.account_id, a.currency"
 )
-# Spend leaves the campaign's reserve, or (drawn campaigns) the wallet buckets it drew on:
-# either way the customer side of its SPEND entries.
-_SPEND_BY_CAMPAIGN = text(
-    "SELECT e.campaign_id, -SUM(p.amount) FROM ledger_postings p "
-    f"JOIN ledger_entries e ON e.id = p.entry_id WHERE {_WINDOW} "
-    "AND p.kind = 'SPEND' AND p.amount < 0 AND e.campaign_id IS NOT NULL "
-    "GROUP BY e.campaign_id"
+# What a posting says of a campaign's counters (domain/conservation.py). On the campaign's
+# own accounts: money paid in, spent, credited back, forfeited, made good from the
+# reserve, or moved under no rule these know (`other`; moves between its own accounts,
+# as a card plan's adjustments, sum to zero). Off them, in an entry of the campaign:
+# spend drawn from a wallet bucket (paid and spent at once), and makegoods from revenue.
+_PAID = [
+    TransactionKind.CAMPAIGN_LAUNCH,
+    TransactionKind.BUDGET_INCREASE,
+    TransactionKind.INSTALLMENT_PAYMENT,
+]
+_CREDITED = [
+    TransactionKind.BUDGET_REDUCTION_CREDIT,
+    TransactionKind.CANCELLATION_CREDIT,
+    TransactionKind.UNDERDELIVERY_CREDIT,
+    TransactionKind.PAUSED_CAMPAIGN_CREDIT,
+]
+_FORFEITED = TransactionKind.ADJUSTMENT
+_MADE_GOOD = TransactionKind.MAKEGOOD_CREDIT
+_CAMPAIGN_KINDS = {
+    "paid": [k.value for k in _PAID],
+    "credited": [k.value for k in _CREDITED],
+    "known": [k.value for k in (*_PAID, *_CREDITED, _FORFEITED, _MADE_GOOD)] + ["SPEND"],
+}
+_OWN = "a.campaign_id IS NOT NULL"
+_DRAWN = "p.kind = 'SPEND' AND p.amount < 0"
+_BY_CAMPAIGN = text(
+    "SELECT COALESCE(a.campaign_id, e.campaign_id), "
+    f"COALESCE(SUM(p.amount) FILTER (WHERE {_OWN} AND p.kind = ANY(:paid)), 0) "
+    f"+ COALESCE(-SUM(p.amount) FILTER (WHERE a.campaign_id IS NULL AND {_DRAWN}), 0), "
+    f"COALESCE(-SUM(p.amount) FILTER (WHERE {_DRAWN}), 0), "
+    f"COALESCE(-SUM(p.amount) FILTER (WHERE {_OWN} AND p.kind = ANY(:credited)), 0), "
+    f"COALESCE(-SUM(p.amount) FILTER (WHERE {_OWN} AND p.kind = '{_FORFEITED.value}'), 0), "
+    f"COALESCE(-SUM(p.amount) FILTER (WHERE {_OWN} AND p.kind = '{_MADE_GOOD.value}'), 0), "
+    "COALESCE(-SUM(p.amount) FILTER (WHERE a.kind = 'revenue' "
+    f"AND p.kind = '{_MADE_GOOD.value}'), 0), "
+    f"COALESCE(SUM(p.amount) FILTER (WHERE {_OWN} AND p.kind <> ALL(:known)), 0) "
+    "FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id "
+    f"JOIN ledger_accounts a ON a.id = p.account_id WHERE {_WINDOW} "
+    f"AND ({_OWN} OR (e.campaign_id IS NOT NULL AND p.kind IN ('SPEND', '{_MADE_GOOD.value}'))) "
+    "GROUP BY 1"
 )
 _UNBALANCED = text(
     f"SELECT p.entry_id, SUM(p.amount) FROM ledger_postings p WHERE {_WINDOW} "
@@ -240,36 +298,46 @@ async def negative_customer_buckets(session: AsyncSession) -> list[Violation]:
     ]
 
 
-async def unexplained_campaigns(
+async def unconserved_campaigns(
     session: AsyncSession, since_checkpoint: Moved, recorded: bool
 ) -> list[Violation]:
-    """Campaigns whose ledger accounts do not hold taken - spent - credited - forfeited,
-    or whose SPEND postings (recorded sum plus what moved since) do not add up to `spent`."""
-    rows = await session.execute(
-        text(
-            "WITH moved AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), "
-            "CAST(:sums AS bigint[])) AS m(id, spent)), "
-            "held AS (SELECT campaign_id, SUM(balance) AS held FROM ledger_accounts "
-            "WHERE campaign_id IS NOT NULL GROUP BY campaign_id) "
-            "SELECT c.id, c.taken - c.spent - c.credited - c.forfeited, COALESCE(h.held, 0), "
-            "COALESCE(m.spent, 0) + CASE WHEN :recorded THEN COALESCE(v.spent, 0) ELSE 0 END, "
-            "c.spent FROM campaigns c LEFT JOIN held h ON h.campaign_id = c.id "
-            "LEFT JOIN moved m ON m.id = c.id "
-            "LEFT JOIN ledger_verified_campaigns v ON v.campaign_id = c.id ORDER BY c.id"
-        ),
-        {**_arrays(since_checkpoint.campaign_spend), "recorded": recorded},
-    )
+    """Campaigns whose money is not conserved (domain/conservation.py `breaches`): by
+    their counters against what their ledger accounts hold, by what their postings say
+    (the recorded sums, if `recorded`, plus what moved since the checkpoint), a counter
+    its postings do not back, more given back than paid and not billed, or billing
+    reversed beyond what was billed above the delivered value."""
+    rows = await session.execute(_CAMPAIGNS, {"recorded": recorded})
     found: list[Violation] = []
-    for campaign_id, expected, held, spent_posted, spent in rows.all():
-        if held != expected:
-            found.append(Violation(_EXPLAINED, f"campaign {campaign_id}: {held} vs {expected}"))
-        if spent_posted != spent:
-            found.append(Violation(_SPENT, f"campaign {campaign_id}: {spent_posted} vs {spent}"))
+    for row in rows.all():
+        campaign_id, held = row[0], int(row[1])
+        counters, recorded_sums = CampaignSums(*row[2:8]), CampaignSums(*row[8:15])
+        books = CampaignBooks(
+            price=row[18],
+            budget=row[15],
+            spent=counters.spent,
+            impressions=row[16],
+            booked=row[17],
+            made_good_reserve=counters.made_good_reserve,
+            made_good_revenue=counters.made_good_revenue,
+        )
+        posted = recorded_sums + since_checkpoint.campaigns.get(campaign_id, CampaignSums())
+        found += [
+            Violation(b.rule, b.detail)
+            for b in breaches(campaign_id, counters, posted, held, books)
+        ]
     return found
 
 
-_EXPLAINED = "a campaign holds what it took less what it spent, credited and forfeited"
-_SPENT = "a campaign's SPEND postings add up to its spent"
+_CAMPAIGNS = text(
+    "WITH held AS (SELECT campaign_id, SUM(balance) AS held FROM ledger_accounts "
+    "WHERE campaign_id IS NOT NULL GROUP BY campaign_id) "
+    "SELECT c.id, COALESCE(h.held, 0), c.taken, c.spent, c.credited, c.forfeited, "
+    "c.made_good_reserve, c.made_good_revenue, "
+    + ", ".join(f"CASE WHEN :recorded THEN COALESCE(v.{c}, 0) ELSE 0 END" for c in _SUM_COLUMNS)
+    + ", c.budget, c.impressions, c.booked_impressions, c.price "
+    "FROM campaigns c LEFT JOIN held h ON h.campaign_id = c.id "
+    "LEFT JOIN ledger_verified_campaigns v ON v.campaign_id = c.id ORDER BY c.id"
+)
 
 
 async def receivables_owed(session: AsyncSession) -> list[Violation]:

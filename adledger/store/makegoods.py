@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.store.models import MakegoodOffer, Notification
@@ -92,8 +93,44 @@ async def offers_of_campaigns(
     return found
 
 
-async def accepted_total(session: AsyncSession, campaign_id: int) -> int:
-    stmt = select(func.coalesce(func.sum(MakegoodOffer.amount), 0)).where(
-        MakegoodOffer.campaign_id == campaign_id, MakegoodOffer.status == "ACCEPTED"
+@dataclass(frozen=True, slots=True)
+class BilledFrom:
+    """A ledger account a campaign's spend was drawn from, or its billing reversed to."""
+
+    account_id: int
+    kind: str
+    wallet_id: int | None
+    billed: int
+    """What the campaign's SPEND took from it."""
+    reversed: int
+    """What earlier makegoods gave back to it from revenue."""
+
+
+async def billed_from(session: AsyncSession, campaign_id: int) -> list[BilledFrom]:
+    """The accounts the campaign's spend came from and its earlier makegoods from revenue
+    went back to (one campaign's entries, through their campaign index)."""
+    rows = await session.execute(_BILLED_FROM, {"campaign": campaign_id})
+    return [BilledFrom(*row) for row in rows.all()]
+
+
+# A makegood from revenue before revision 0015 was the entry "makegood_credit".
+_BILLED_FROM = text(
+    "SELECT a.id, a.kind, a.wallet_id, "
+    "COALESCE(-SUM(p.amount) FILTER (WHERE p.kind = 'SPEND' AND p.amount < 0), 0), "
+    "COALESCE(SUM(p.amount) FILTER (WHERE p.kind = 'MAKEGOOD_CREDIT' AND p.amount > 0 "
+    "AND e.operation IN ('makegood_from_revenue', 'makegood_credit')), 0) "
+    "FROM ledger_entries e JOIN ledger_postings p ON p.entry_id = e.id "
+    "JOIN ledger_accounts a ON a.id = p.account_id "
+    "WHERE e.campaign_id = :campaign AND a.kind NOT IN ('revenue', 'forfeited') "
+    "AND ((p.kind = 'SPEND' AND p.amount < 0) OR (p.kind = 'MAKEGOOD_CREDIT' AND p.amount > 0)) "
+    "GROUP BY a.id, a.kind, a.wallet_id ORDER BY a.id"
+)
+
+
+async def flight_accepted(session: AsyncSession, campaign_id: int) -> bool:
+    stmt = select(MakegoodOffer.id).where(
+        MakegoodOffer.campaign_id == campaign_id,
+        MakegoodOffer.kind == "FLIGHT",
+        MakegoodOffer.status == "ACCEPTED",
     )
-    return int((await session.scalars(stmt)).one())
+    return (await session.scalar(stmt.limit(1))) is not None

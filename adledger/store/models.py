@@ -427,16 +427,22 @@ class BusinessCenterInvitation(Base):
 DELIVERING_SINCE_CHECK = "(status IN ('SCHEDULED', 'ACTIVE')) = (delivering_since IS NOT NULL)"
 
 
+def _budget_of_new_row(context: Any) -> Any:
+    return context.get_current_parameters()["budget"]
+
+
 class Campaign(Base):
     """A campaign and the counters of its money; the money itself sits in its ledger
-    accounts (reserve, voucher_reserve, hold), which these counters explain:
-    reserve + voucher_reserve + hold = taken - spent - credited - forfeited."""
+    accounts (reserve, voucher_reserve, hold, receivable), which these counters explain:
+    held = taken - spent - credited - forfeited - made_good_reserve (domain/conservation.py)."""
 
     __tablename__ = "campaigns"
     __table_args__ = (
         CheckConstraint(
-            "(budget > 0 OR (budget = 0 AND makegood_for_campaign_id IS NOT NULL)) AND "
-            "taken >= 0 AND spent >= 0 AND credited >= 0 AND forfeited >= 0",
+            "(budget > 0 OR (budget = 0 AND (makegood_for_campaign_id IS NOT NULL "
+            "OR made_good_reserve > 0))) AND "
+            "taken >= 0 AND spent >= 0 AND credited >= 0 AND forfeited >= 0 AND "
+            "made_good_reserve >= 0 AND made_good_revenue >= 0 AND price >= budget",
             name="amounts",
         ),
         CheckConstraint(
@@ -469,10 +475,18 @@ class Campaign(Base):
     payment_plan: Mapped[str] = mapped_column(String(32))
     currency: Mapped[str] = mapped_column(String(3))
     budget: Mapped[int] = mapped_column(BigInteger)
+    # What the booking was bought for (domain/conservation.py): the budget at launch,
+    # raised with it, never lowered. Inserted as the budget.
+    price: Mapped[int] = mapped_column(BigInteger, default=_budget_of_new_row)
     taken: Mapped[int] = mapped_column(BigInteger, default=0)
     spent: Mapped[int] = mapped_column(BigInteger, default=0)
     credited: Mapped[int] = mapped_column(BigInteger, default=0)
     forfeited: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Accepted makegood credits and refunds: given back from the reserve (the budget is
+    # lowered by as much), and billing reversed from revenue (spend above the delivered
+    # value).
+    made_good_reserve: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    made_good_revenue: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     impressions: Mapped[int] = mapped_column(BigInteger, default=0)
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -141,10 +141,10 @@ async def _campaigns(conn: Any) -> dict[str, int]:
         ids[name] = await conn.scalar(
             text(
                 "INSERT INTO campaigns (ad_account_id, business_center_id, wallet_id, name, "
-                "status, delivery_type, payment_plan, currency, budget, taken, spent, credited, "
-                "forfeited, impressions, starts_at, ends_at, launched_at, paused_at, "
+                "status, delivery_type, payment_plan, currency, budget, price, taken, spent, "
+                "credited, forfeited, impressions, starts_at, ends_at, launched_at, paused_at, "
                 "paused_at_end, completed_at, settled_at) VALUES (:a, :c, :w, :name, :status, "
-                "'IF_AVAILABLE', 'CREDIT_BALANCE', 'USD', 10000, 10000, :spent, 0, 0, 0, "
+                "'IF_AVAILABLE', 'CREDIT_BALANCE', 'USD', 10000, 10000, 10000, :spent, 0, 0, 0, "
                 ":starts, :ends, :launched_at, :paused_at, :paused_at_end, :completed_at, "
                 ":settled_at) RETURNING id"
             ),

@@ -1,5 +1,5 @@
-"""Refunds lot by lot, newest first, never more than a lot holds; the under-delivered
-share of a price, exact in minor units."""
+"""Refunds lot by lot, newest first, never more than a lot holds (the under-delivered
+share of a price is in test_conservation.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adledger.domain.errors import InvalidInput
-from adledger.domain.refunds import Lot, LotRefund, split_refund, underdelivered_share
+from adledger.domain.refunds import Lot, LotRefund, split_refund
 
 lots = st.lists(
     st.tuples(st.integers(1, 10**9), st.integers(0, 10**9)).map(lambda t: (t[0], min(t[1], t[0]))),
@@ -49,18 +49,3 @@ def test_a_refund_never_exceeds_a_lot_and_sums_to_the_amount(lots: list[Lot], da
 def test_more_than_the_lots_hold_is_refused_whole(lots: list[Lot]) -> None:
     with pytest.raises(InvalidInput, match="hold"):
         split_refund(sum(lot.left for lot in lots) + 1, lots)
-
-
-@given(st.integers(0, 10**12), st.integers(1, 10**9), st.integers(0, 2 * 10**9))
-def test_the_underdelivered_share_is_exact_and_never_above_the_price(
-    price: int, booked: int, delivered: int
-) -> None:
-    share = underdelivered_share(price, booked, delivered)
-    missing = max(booked - delivered, 0)
-    assert 0 <= share <= price
-    assert share * booked <= price * missing < (share + 1) * booked
-
-
-def test_the_underdelivered_share_of_the_seed_example() -> None:
-    # 1,000.00 for 100,000 impressions, 80,000 delivered: 200.00 back
-    assert underdelivered_share(100000, 100000, 80000) == 20000
