@@ -422,6 +422,9 @@ async def resume_campaign(
         check_launchable(flight_of(campaign), now)
         set_status(session, campaign, resumed, now)
         campaign.paused_at = None
+        if campaign.makegood_for_campaign_id is None and campaign.spent >= campaign.budget:
+            # Spent in full by late reports, or made good, while paused: nothing to deliver.
+            stop(session, campaign, StopReason.CAMPAIGN_BUDGET_REACHED, now)
         await repo.save(session, campaign)
         return CampaignOutcome(campaign.id, campaign.wallet_id)
 

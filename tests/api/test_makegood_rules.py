@@ -24,7 +24,7 @@ from tests.api.makegood_fixtures import (
     offer,
     refunds_sent,
 )
-from tests.helpers import Api, launch, update_budget
+from tests.helpers import Api, campaign_action, launch, update_budget
 from tests.helpers import balance as wallet_balance
 
 CREATE = """mutation($input: CreateCampaignInput!) { createCampaign(input: $input) {
@@ -47,6 +47,18 @@ async def test_a_makegood_from_the_reserve_lowers_the_budget_and_stops_delivery(
         "madeGoodFromRevenue": "0.00",
     }
     assert await credits(api, booked) == [("MAKEGOOD_CREDIT", "CASH", "400.00")]
+
+
+async def test_a_paused_campaign_made_good_in_full_stays_stopped_when_resumed(api, users) -> None:
+    # given a paused campaign whose whole unspent budget was made good
+    booked = await booked_campaign(api, users)
+    await campaign_action(api, "pauseCampaign", booked.campaign_id, booked.shop.token)
+    assert await made_good(api, booked, "CREDIT") == "400.00"
+    # when its customer resumes it
+    resumed = await campaign_action(api, "resumeCampaign", booked.campaign_id, booked.shop.token)
+    # then it has nothing left to deliver: stopped on its budget, not ACTIVE
+    assert resumed["campaign"]["status"] == "BUDGET_EXHAUSTED"
+    assert (await money(api, booked))["budget"] == "100.00"
 
 
 async def test_spend_billed_above_the_delivered_value_is_made_good_from_revenue(
