@@ -14,13 +14,14 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 from pydantic import ValidationError
 
+from adledger import clock
 from adledger.app.devstack import (
     local_servers,
     one_session,
@@ -58,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler: Handler = args.handler
     try:
+        clock.check()
         return handler(args, Settings())
     except ValidationError as exc:
         return _fail(_settings_problem(exc), 2)
+    except clock.ClockSettingError as exc:
+        return _fail(str(exc), 2)
     except (ConfigError, PaymentsNotConfigured) as exc:
         return _fail(str(exc), 2)
     except DomainError as exc:
@@ -100,12 +104,14 @@ def _os_problem(exc: OSError) -> str:
 
 def _dev(args: argparse.Namespace, settings: Settings) -> int:
     _log_to_stderr()
+    _warn_if_clock_set()
     return run_dev(_listen_on(args, settings))
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     ready = _production(_listen_on(args, settings), "serve")
     _log_to_stderr()
+    _warn_if_clock_set()
     if args.workers > 1:
         serve_processes(ready, args.workers)
     else:
@@ -120,6 +126,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if healthy else 1
     ready = _production(settings, "worker")
     _log_to_stderr()
+    _warn_if_clock_set()
     asyncio.run(run_services(ready, api=False, worker=True))
     return 0
 
@@ -129,6 +136,19 @@ def _production(settings: Settings, command: str) -> Settings:
     ready = require_urls(settings, command)
     ready.chosen_payment_provider()
     return ready
+
+
+def _warn_if_clock_set() -> None:
+    """ADLEDGER_NOW is honoured everywhere (a rehearsal runs the real processes), but
+    never meant for production: say so loudly at start."""
+    if clock.is_set():
+        logging.getLogger("adledger.clock").warning(
+            "%s is set (%s): the clock reads %s, not real time; it is for tests and "
+            "rehearsals only, never for production",
+            clock.ENV,
+            clock.setting(),
+            clock.now().isoformat(timespec="seconds"),
+        )
 
 
 def _listen_on(args: argparse.Namespace, settings: Settings) -> Settings:
@@ -181,7 +201,7 @@ def _export_schema(args: argparse.Namespace, _: Settings) -> int:
 
 
 def _jobs_run(args: argparse.Namespace, settings: Settings) -> int:
-    now = args.now or datetime.now(UTC)
+    now = args.now or clock.now()
     with local_servers(settings) as ready:
         ready.chosen_payment_provider()
         result = asyncio.run(_run_job(ready, args.name, now))
