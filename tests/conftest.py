@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import event, text
@@ -22,6 +22,9 @@ from adledger.store.db import make_engine, make_sessionmaker
 from adledger.store.migrate import upgrade
 from tests import stack
 
+if TYPE_CHECKING:
+    from tests.helpers import TimeTravel
+
 TEST_DATABASE = os.environ.get("TEST_DATABASE_NAME", "adledger_test")
 # `ADLEDGER_NOW=2026-12-31T23:30:00Z make test` runs the suite at that instant: the one
 # clock starts there and ticks (adledger/clock.py pinned it when it was imported, so the
@@ -32,24 +35,11 @@ clock.check()
 os.environ["PAYMENT_PROVIDER"] = "sandbox"
 
 
-class TimeTravel:
-    """The one clock, moved within a test (the `time_travel` fixture). The clock keeps
-    ticking from where it is moved to; processes started after a move read it too."""
-
-    def now(self) -> datetime:
-        return clock.now()
-
-    def to(self, instant: datetime) -> datetime:
-        clock.travel_to(instant)
-        return clock.now()
-
-    def by(self, delta: timedelta) -> datetime:
-        clock.travel_by(delta)
-        return clock.now()
-
-
 @pytest.fixture
 def time_travel() -> TimeTravel:
+    """Moves the one clock within a test (put back after it by `_clock_put_back`)."""
+    from tests.helpers import TimeTravel
+
     return TimeTravel()
 
 
