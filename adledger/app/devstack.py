@@ -311,7 +311,7 @@ def _spend_example(url: str, access: DemoAccess) -> str:
         return intro + "  (no demo campaign delivers now: launch one to report spend on it)\n"
     body = _spend_body(access.campaign_id, "demo")
     return (
-        f"{intro}  Report 12.50 of spend on the demo campaign 'Winter sale' with it:\n"
+        f"{intro}  Report 12.50 of spend on the demo campaign {demo.DEMO_CAMPAIGN!r} with it:\n"
         f"    curl -s {url} -H 'Authorization: Bearer {access.adserver_token}' "
         f"-H 'Content-Type: application/json' -d '{body}'\n"
         "  (the same eventId again counts once: the answer says duplicates: 1)\n"
@@ -335,7 +335,8 @@ def _automatic_example(url: str, access: DemoAccess, campaign_id: str) -> str:
     body = _spend_body(campaign_id, "demo-auto")
     return (
         f"  {demo.DEMO_AUTOMATIC_CENTER_NAME!r} draws spend on its shared balance (automatic\n"
-        "  allocation). Report 12.50 on its campaign 'Holiday push', then look at the center's\n"
+        f"  allocation). Report 12.50 on its campaign {demo.DEMO_AUTOMATIC_CAMPAIGN!r}, then look "
+        "at the center's\n"
         "  wallet transactions and the account's budget { spentInPeriod remaining }:\n"
         f"    curl -s {url} -H 'Authorization: Bearer {access.adserver_token}' "
         f"-H 'Content-Type: application/json' -d '{body}'\n"
