@@ -117,18 +117,25 @@ def _instant(raw: str) -> datetime:
     return instant
 
 
-def _checked(instant: datetime, what: str) -> datetime:
+def in_utc(instant: datetime) -> datetime:
+    """`instant` told in UTC, if the clock may read it (EARLIEST to before LATEST); else a
+    ValueError saying why not, to follow the name of the field it came from."""
     if instant.tzinfo is None:
-        raise ClockSettingError(f"{ENV}: {what} needs a UTC offset")
+        raise ValueError("needs a UTC offset")
     try:
-        in_utc = instant.astimezone(UTC)
-    except OverflowError as exc:
-        raise ClockSettingError(f"{ENV}: {what} is out of range") from exc
-    if not EARLIEST <= in_utc < LATEST:
-        raise ClockSettingError(
-            f"{ENV}: {what} must be from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d}"
-        )
-    return in_utc
+        utc = instant.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 is no instant in UTC
+        raise ValueError("is out of range") from exc
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(f"must be from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d}")
+    return utc
+
+
+def _checked(instant: datetime, what: str) -> datetime:
+    try:
+        return in_utc(instant)
+    except ValueError as exc:
+        raise ClockSettingError(f"{ENV}: {what} {exc}") from exc
 
 
 def _set(new: Setting) -> None:

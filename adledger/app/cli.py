@@ -201,7 +201,7 @@ def _export_schema(args: argparse.Namespace, _: Settings) -> int:
 
 
 def _jobs_run(args: argparse.Namespace, settings: Settings) -> int:
-    now = args.now or clock.now()
+    now = clock.now() if args.now is None else _instant(args.now, "--now")
     with local_servers(settings) as ready:
         ready.chosen_payment_provider()
         result = asyncio.run(_run_job(ready, args.name, now))
@@ -287,14 +287,22 @@ def _log_to_stderr() -> None:
 # -- arguments ---------------------------------------------------------------------------
 
 
-def _instant(raw: str) -> datetime:
+def _instant(raw: str, option: str) -> datetime:
+    """An option's instant in UTC; anything else is a one-line error naming the option
+    (parsed here, not by argparse, whose errors come with a usage screen)."""
+    shown = repr(raw if len(raw) <= 40 else raw[:40] + "...")
     try:
         instant = datetime.fromisoformat(raw)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not an ISO 8601 instant") from exc
+        raise ConfigError(
+            f"{option}: {shown} is not an ISO 8601 instant, e.g. 2026-11-22T00:00:00+00:00"
+        ) from exc
     if instant.tzinfo is None:
-        raise argparse.ArgumentTypeError("give the instant a UTC offset, e.g. +00:00")
-    return instant
+        raise ConfigError(f"{option}: give the instant a UTC offset, e.g. +00:00")
+    try:
+        return clock.in_utc(instant)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {shown} {exc}") from exc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -431,7 +439,9 @@ def _jobs_parser(commands: Commands) -> None:
         "database", "redis", "embedded", "payments", "billing",
     )  # fmt: skip
     run.add_argument("name", choices=sorted(JOBS))
-    run.add_argument("--now", type=_instant, help="e.g. 2026-11-22T00:00:00+00:00 (default: now)")
+    run.add_argument(
+        "--now", metavar="ISO", help="e.g. 2026-11-22T00:00:00+00:00 (default: the clock's now)"
+    )
     run.set_defaults(handler=_jobs_run)
 
 

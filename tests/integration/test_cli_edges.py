@@ -110,6 +110,32 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     assert len(err) == 1 and err[0].startswith("adledger: ") and message in err[0]
 
 
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("0001-01-01T00:00:00+14:00", "'0001-01-01T00:00:00+14:00' is out of range"),
+        ("9999-12-31T23:59:59-14:00", "'9999-12-31T23:59:59-14:00' is out of range"),
+        (
+            "9999-12-31T00:00:00+00:00",
+            "'9999-12-31T00:00:00+00:00' must be from 1971-01-01 to before 9000-01-01",
+        ),
+        ("garbage", "'garbage' is not an ISO 8601 instant, e.g. 2026-11-22T00:00:00+00:00"),
+        ("2026-02-30T00:00:00Z", "'2026-02-30T00:00:00Z' is not an ISO 8601 instant, e.g. "
+         "2026-11-22T00:00:00+00:00"),
+        ("2026-11-22T00:00:00", "give the instant a UTC offset, e.g. +00:00"),
+        ("", "'' is not an ISO 8601 instant, e.g. 2026-11-22T00:00:00+00:00"),
+    ],
+)  # fmt: skip
+def test_jobs_run_with_an_unusable_now_is_one_line_naming_it(
+    raw: str, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # when a job is run for an instant that is no instant, or none the clock can read
+    code = main(["jobs", "run", "renew-subscriptions", "--now", raw])
+    # then one line names --now and says why, before anything starts
+    assert code == 2
+    assert capsys.readouterr() == ("", f"adledger: --now: {problem}\n")
+
+
 @pytest.mark.parametrize("command", ["serve", "worker"])
 def test_production_commands_refuse_to_start_without_payments(
     command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
