@@ -77,8 +77,8 @@ async def test_a_guaranteed_campaign_books_its_impressions(api, users) -> None:
                 "adAccountId": shop.account.id,
                 "name": "No booking",
                 "budget": {"amount": "100.00", "currencyCode": "USD"},
-                "startsAt": "2027-01-01T00:00:00Z",
-                "endsAt": "2027-01-31T00:00:00Z",
+                "startsAt": (clock.now() + timedelta(days=1)).isoformat(),
+                "endsAt": (clock.now() + timedelta(days=31)).isoformat(),
                 "deliveryType": "GUARANTEED",
             }
         },
