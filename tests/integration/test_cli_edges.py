@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,36 @@ def test_serve_runs_several_worker_processes(database_url: str, redis_url: str, 
         output, _ = server.communicate(timeout=60)
     assert ready == {"ready": True, "database": True, "redis": True}
     assert output.count("Application startup complete") == 2, output
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_warn_when_the_clock_is_set(
+    command: str, database_url: str, redis_url: str, db: None
+) -> None:
+    # given ADLEDGER_NOW set for a rehearsal
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "ADLEDGER_NOW": "2028-02-29T12:00:00Z",
+    }
+    argv = [sys.executable, "-m", "adledger.app.cli", command]
+    if command == "serve":
+        argv += ["--host", "127.0.0.1", "--port", str(free_port())]
+    # when the production command starts
+    process = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    killer = threading.Timer(90, process.kill)  # a process that never says it: fail, not hang
+    killer.start()
+    try:
+        assert process.stdout is not None
+        warned = next((line for line in process.stdout if "ADLEDGER_NOW is set" in line), "")
+    finally:
+        killer.cancel()
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    # then it says loudly that its clock is not real time
+    assert "WARNING adledger.clock" in warned
+    assert "the clock reads 2028-02-29T12:0" in warned
+    assert "never for production" in warned
