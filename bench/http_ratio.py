@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 import httpx
 from _stack import api_process, fresh_database, servers
 
+from adledger import clock
 from adledger.schema.ids import to_global_id
 from adledger.services.config import BillingConfig
 from adledger.services.demo import demo_admin_token, seed_demo
@@ -63,7 +64,7 @@ async def _seed(database_url: str) -> tuple[str, str]:
     engine = make_engine(database_url, pool_size=1, max_overflow=0)
     try:
         async with make_sessionmaker(engine)() as session:
-            seed = await seed_demo(session, BillingConfig(), datetime.now(UTC))
+            seed = await seed_demo(session, BillingConfig(), clock.now())
             token = await demo_admin_token(session)
             await session.commit()
     finally:

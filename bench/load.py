@@ -29,6 +29,7 @@ from _stack import ROOT, api_process, fresh_database, servers, worker_processes
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger import clock
 from adledger.app.settings import SANDBOX_WEBHOOK_SECRET
 from adledger.domain.billing import Plan
 from adledger.domain.money import Currency, Money
@@ -143,7 +144,7 @@ async def _seed(database_url: str, count: int) -> Seed:
     engine = make_engine(database_url, pool_size=2, max_overflow=0)
     try:
         async with make_sessionmaker(engine)() as session:
-            now = datetime.now(UTC)
+            now = clock.now()
             token = await users.create_user(session, "load@example.com")
             user = await user_repo.user_by_email(session, "load@example.com")
             assert user is not None
@@ -286,7 +287,7 @@ async def _top_up(load: Load, rng: random.Random, _: str) -> None:
 
 async def _launch(load: Load, rng: random.Random, tag: str) -> None:
     """Starting in 20 s: the workers' start_campaigns job makes it deliver."""
-    starts = datetime.now(UTC) + timedelta(seconds=20)
+    starts = clock.now() + timedelta(seconds=20)
     budget = {"amount": "50.00", "currencyCode": USD}
     flight = {"startsAt": starts.isoformat(), "endsAt": (starts + timedelta(days=7)).isoformat()}
     new = {"adAccountId": rng.choice(load.seed.shops).account, "name": tag, "budget": budget}
@@ -301,7 +302,7 @@ async def _launch(load: Load, rng: random.Random, tag: str) -> None:
 async def _spend(load: Load, rng: random.Random, tag: str) -> None:
     campaign = rng.choice(load.seed.shops).campaign
     amount = {"amount": "0.01", "currencyCode": USD}
-    occurred = datetime.now(UTC).isoformat()
+    occurred = clock.now().isoformat()
     event = {"campaignId": campaign, "amount": amount, "impressions": 1, "occurredAt": occurred}
     events = [{**event, "eventId": f"{tag}-{i}"} for i in range(load.options.batch)]
     token = load.seed.adserver_token

@@ -33,6 +33,7 @@ from _stack import api_process, fresh_database, servers
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from adledger import clock
 from adledger.domain.billing import Plan
 from adledger.domain.budgets import BudgetMode
 from adledger.domain.money import Currency, Money
@@ -103,7 +104,7 @@ async def _seed(engine: AsyncEngine) -> tuple[int, list[int], list[int], str]:
     """One campaign for (a), fifty in fifty business centers for (b), twenty drawing on one
     center for (c), and the ad server."""
     async with make_sessionmaker(engine)() as session:
-        now = datetime.now(UTC)
+        now = clock.now()
         admin = await _user(session, "bench@example.com")
         campaigns = [await _shop(session, admin, n, now) for n in range(CENTERS + 1)]
         drawn = await _automatic_center(session, admin, now)
@@ -245,7 +246,7 @@ async def _send(
 
 
 def _body(tag: str, number: int, campaigns: list[int], size: int) -> bytes:
-    occurred = datetime.now(UTC).isoformat()
+    occurred = clock.now().isoformat()
     campaign_id = to_global_id("Campaign", campaigns[number % len(campaigns)])
     events = [_event(f"{tag}-{number}-{i}", campaign_id, occurred) for i in range(size)]
     return json.dumps({"query": RECORD_SPEND, "variables": {"events": events}}).encode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import event, text
@@ -16,14 +17,39 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from adledger import clock
 from adledger.store.db import make_engine, make_sessionmaker
 from adledger.store.migrate import upgrade
 from tests import stack
 
+if TYPE_CHECKING:
+    from tests.helpers import TimeTravel
+
 TEST_DATABASE = os.environ.get("TEST_DATABASE_NAME", "adledger_test")
+# `ADLEDGER_NOW=2026-12-31T23:30:00Z make test` runs the suite at that instant: the one
+# clock starts there and ticks (adledger/clock.py pinned it when it was imported, so the
+# processes the tests start read the same clock). A bad setting stops the run here.
+clock.check()
 # The tests take no real payments: they choose the sandbox explicitly, as `adledger dev`
 # does; without this (or Stripe keys) the app refuses to start.
 os.environ["PAYMENT_PROVIDER"] = "sandbox"
+
+
+@pytest.fixture
+def time_travel() -> TimeTravel:
+    """Moves the one clock within a test (put back after it by `_clock_put_back`)."""
+    from tests.helpers import TimeTravel
+
+    return TimeTravel()
+
+
+@pytest.fixture(autouse=True)
+def _clock_put_back() -> Iterator[None]:
+    """Whatever a test did to the clock, the next one starts on the run's setting."""
+    setting = clock.setting()
+    yield
+    if clock.setting() != setting:
+        clock.restore(setting)
 
 
 @pytest.fixture(scope="session")

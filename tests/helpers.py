@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adledger import clock
 from adledger.domain.money import Currency, parse_amount
 from adledger.schema.ids import db_id_of
 from adledger.services import users as user_service
 from adledger.services import wallets as wallet_service
+
+
+class TimeTravel:
+    """The one clock, moved within a test (the `time_travel` fixture). It keeps ticking
+    from where it is moved to; processes started after a move read it too."""
+
+    def now(self) -> datetime:
+        return clock.now()
+
+    def to(self, instant: datetime) -> datetime:
+        clock.travel_to(instant)
+        return clock.now()
+
+    def by(self, delta: timedelta) -> datetime:
+        clock.travel_by(delta)
+        return clock.now()
 
 
 class Api:
@@ -328,10 +346,8 @@ query($id: ID!) { campaign(id: $id) { ...CampaignFields invoices { edges { node 
 
 
 def flight(days: int = 30, *, starts_in_days: float = -1) -> tuple[str, str]:
-    """startsAt and endsAt around now; by default already started."""
-    from datetime import UTC, datetime, timedelta
-
-    start = datetime.now(UTC) + timedelta(days=starts_in_days)
+    """startsAt and endsAt around the clock's now; by default already started."""
+    start = clock.now() + timedelta(days=starts_in_days)
     return start.isoformat(), (start + timedelta(days=days)).isoformat()
 
 
@@ -393,14 +409,12 @@ async def campaign_action(
 def spend_event(
     event_id: str, campaign_id: str, amount: str, currency: str = "USD", occurred_at: str = ""
 ) -> dict[str, Any]:
-    from datetime import UTC, datetime
-
     return {
         "eventId": event_id,
         "campaignId": campaign_id,
         "amount": {"amount": amount, "currencyCode": currency},
         "impressions": 100,
-        "occurredAt": occurred_at or datetime.now(UTC).isoformat(),
+        "occurredAt": occurred_at or clock.now().isoformat(),
     }
 
 

@@ -14,13 +14,14 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 from pydantic import ValidationError
 
+from adledger import clock
 from adledger.app.devstack import (
     local_servers,
     one_session,
@@ -36,8 +37,7 @@ from adledger.app.progress import ProgressBar
 from adledger.app.settings import PaymentsNotConfigured, Settings
 from adledger.app.worker import check_worker_health, shutdown, startup
 from adledger.domain.access import Role
-from adledger.domain.errors import DomainError, InvalidInput, NotFound
-from adledger.domain.instants import utc_instant
+from adledger.domain.errors import DomainError, NotFound
 from adledger.jobs.ledger import verify_from_checkpoint
 from adledger.jobs.registry import JOBS
 from adledger.schema.ids import db_id_of
@@ -59,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler: Handler = args.handler
     try:
+        clock.check()
         return handler(args, Settings())
     except ValidationError as exc:
         return _fail(_settings_problem(exc), 2)
+    except clock.ClockSettingError as exc:
+        return _fail(str(exc), 2)
     except (ConfigError, PaymentsNotConfigured) as exc:
         return _fail(str(exc), 2)
     except DomainError as exc:
@@ -101,12 +104,14 @@ def _os_problem(exc: OSError) -> str:
 
 def _dev(args: argparse.Namespace, settings: Settings) -> int:
     _log_to_stderr()
+    _warn_if_clock_set()
     return run_dev(_listen_on(args, settings))
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     ready = _production(_listen_on(args, settings), "serve")
     _log_to_stderr()
+    _warn_if_clock_set()
     if args.workers > 1:
         serve_processes(ready, args.workers)
     else:
@@ -121,6 +126,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if healthy else 1
     ready = _production(settings, "worker")
     _log_to_stderr()
+    _warn_if_clock_set()
     asyncio.run(run_services(ready, api=False, worker=True))
     return 0
 
@@ -130,6 +136,19 @@ def _production(settings: Settings, command: str) -> Settings:
     ready = require_urls(settings, command)
     ready.chosen_payment_provider()
     return ready
+
+
+def _warn_if_clock_set() -> None:
+    """ADLEDGER_NOW is honoured everywhere (a rehearsal runs the real processes), but
+    never meant for production: say so loudly at start."""
+    if clock.is_set():
+        logging.getLogger("adledger.clock").warning(
+            "%s is set (%s): the clock reads %s, not real time; it is for tests and "
+            "rehearsals only, never for production",
+            clock.ENV,
+            clock.setting(),
+            clock.now().isoformat(timespec="seconds"),
+        )
 
 
 def _listen_on(args: argparse.Namespace, settings: Settings) -> Settings:
@@ -182,7 +201,7 @@ def _export_schema(args: argparse.Namespace, _: Settings) -> int:
 
 
 def _jobs_run(args: argparse.Namespace, settings: Settings) -> int:
-    now = args.now or datetime.now(UTC)
+    now = clock.now() if args.now is None else _instant(args.now, "--now")
     with local_servers(settings) as ready:
         ready.chosen_payment_provider()
         result = asyncio.run(_run_job(ready, args.name, now))
@@ -268,17 +287,22 @@ def _log_to_stderr() -> None:
 # -- arguments ---------------------------------------------------------------------------
 
 
-def _instant(raw: str) -> datetime:
+def _instant(raw: str, option: str) -> datetime:
+    """An option's instant in UTC; anything else is a one-line error naming the option
+    (parsed here, not by argparse, whose errors come with a usage screen)."""
+    shown = repr(raw if len(raw) <= 40 else raw[:40] + "...")
     try:
         instant = datetime.fromisoformat(raw)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not an ISO 8601 instant") from exc
+        raise ConfigError(
+            f"{option}: {shown} is not an ISO 8601 instant, e.g. 2026-11-22T00:00:00+00:00"
+        ) from exc
     if instant.tzinfo is None:
-        raise argparse.ArgumentTypeError("give the instant a UTC offset, e.g. +00:00")
+        raise ConfigError(f"{option}: give the instant a UTC offset, e.g. +00:00")
     try:
-        return utc_instant(instant, ("--now",))
-    except InvalidInput as bad:  # not representable in UTC, or outside 1900-2999
-        raise argparse.ArgumentTypeError(bad.message) from None
+        return clock.in_utc(instant)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {shown} {exc}") from exc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -415,7 +439,9 @@ def _jobs_parser(commands: Commands) -> None:
         "database", "redis", "embedded", "payments", "billing",
     )  # fmt: skip
     run.add_argument("name", choices=sorted(JOBS))
-    run.add_argument("--now", type=_instant, help="e.g. 2026-11-22T00:00:00+00:00 (default: now)")
+    run.add_argument(
+        "--now", metavar="ISO", help="e.g. 2026-11-22T00:00:00+00:00 (default: the clock's now)"
+    )
     run.set_defaults(handler=_jobs_run)
 
 

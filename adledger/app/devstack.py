@@ -18,7 +18,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,6 +28,7 @@ from arq.worker import create_worker
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger import clock
 from adledger.app.asgi import create_app, settle_heap
 from adledger.app.embedded import (
     EmbeddedPostgres,
@@ -168,12 +169,10 @@ async def _demo_access(settings: Settings) -> DemoAccess:
     async with one_session(settings.database_url or "") as session:
         if await demo.is_seeded(session):
             _note("demo data found: reusing it")
-            if await demo.ensure_automatic_center(
-                session, settings.billing_config(), datetime.now(UTC)
-            ):
+            if await demo.ensure_automatic_center(session, settings.billing_config(), clock.now()):
                 _note(f"added the demo center {demo.DEMO_AUTOMATIC_CENTER_NAME!r}")
         else:
-            await demo.seed_demo(session, settings.billing_config(), datetime.now(UTC))
+            await demo.seed_demo(session, settings.billing_config(), clock.now())
             _note("seeded the demo business centers")
         token = await demo.demo_admin_token(session)
         adserver_token = await demo.demo_adserver_token(session)
@@ -195,7 +194,7 @@ async def _issue_demo_invoices(settings: Settings) -> None:
     provider = build_provider(settings, redis)
     try:
         transact = transaction_runner(make_sessionmaker(engine))
-        await issue_pending(transact, provider, datetime.now(UTC) + timedelta(seconds=1))
+        await issue_pending(transact, provider, clock.now() + timedelta(seconds=1))
     finally:
         await close_provider(provider)
         await redis.aclose()
@@ -216,7 +215,7 @@ async def _card_plan_demo(settings: Settings) -> CardPlanDemo | None:
             provider,
             provider.confirm_card_setup,
             settings.billing_config(),
-            datetime.now(UTC),
+            clock.now(),
         )
     except Exception:
         log.exception("the demo's campaign paid by card could not be set up")
@@ -312,7 +311,7 @@ def _spend_example(url: str, access: DemoAccess) -> str:
         return intro + "  (no demo campaign delivers now: launch one to report spend on it)\n"
     body = _spend_body(access.campaign_id, "demo")
     return (
-        f"{intro}  Report 12.50 of spend on the demo campaign 'Winter sale' with it:\n"
+        f"{intro}  Report 12.50 of spend on the demo campaign {demo.DEMO_CAMPAIGN!r} with it:\n"
         f"    curl -s {url} -H 'Authorization: Bearer {access.adserver_token}' "
         f"-H 'Content-Type: application/json' -d '{body}'\n"
         "  (the same eventId again counts once: the answer says duplicates: 1)\n"
@@ -320,7 +319,7 @@ def _spend_example(url: str, access: DemoAccess) -> str:
 
 
 def _spend_body(campaign_id: str, tag: str) -> str:
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = clock.now().replace(microsecond=0)
     event = {
         "eventId": f"{tag}-{int(now.timestamp())}",
         "campaignId": campaign_id,
@@ -336,7 +335,8 @@ def _automatic_example(url: str, access: DemoAccess, campaign_id: str) -> str:
     body = _spend_body(campaign_id, "demo-auto")
     return (
         f"  {demo.DEMO_AUTOMATIC_CENTER_NAME!r} draws spend on its shared balance (automatic\n"
-        "  allocation). Report 12.50 on its campaign 'Holiday push', then look at the center's\n"
+        f"  allocation). Report 12.50 on its campaign {demo.DEMO_AUTOMATIC_CAMPAIGN!r}, then look "
+        "at the center's\n"
         "  wallet transactions and the account's budget { spentInPeriod remaining }:\n"
         f"    curl -s {url} -H 'Authorization: Bearer {access.adserver_token}' "
         f"-H 'Content-Type: application/json' -d '{body}'\n"

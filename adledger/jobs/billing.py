@@ -4,8 +4,9 @@ webhook events whose processing failed. Each is safe to run twice or on two work
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from adledger import clock
 from adledger.domain.errors import PaymentProviderFailed
 from adledger.jobs.ledger import Ctx
 from adledger.jobs.reports import IssueReport, RenewalReport, RetryReport
@@ -93,12 +94,12 @@ async def retry_webhook_events_job(ctx: Ctx, now: datetime) -> RetryReport:
 
 
 async def renew_subscriptions_cron(ctx: Ctx) -> RenewalReport:
-    return await renew_subscriptions_job(ctx, datetime.now(UTC))
+    return await renew_subscriptions_job(ctx, clock.now())
 
 
 async def issue_pending_invoices_cron(ctx: Ctx) -> IssueReport:
-    return await issue_pending_invoices_job(ctx, datetime.now(UTC))
+    return await issue_pending_invoices_job(ctx, clock.now())
 
 
 async def retry_webhook_events_cron(ctx: Ctx) -> RetryReport:
-    return await retry_webhook_events_job(ctx, datetime.now(UTC))
+    return await retry_webhook_events_job(ctx, clock.now())

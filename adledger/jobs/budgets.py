@@ -6,8 +6,9 @@ what is due)."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
+from adledger import clock
 from adledger.jobs.billing import transact_of
 from adledger.jobs.ledger import Ctx
 from adledger.jobs.reports import CampaignReport
@@ -41,4 +42,4 @@ async def roll_budget_periods_job(ctx: Ctx, now: datetime) -> CampaignReport:
 
 
 async def roll_budget_periods_cron(ctx: Ctx) -> CampaignReport:
-    return await roll_budget_periods_job(ctx, datetime.now(UTC))
+    return await roll_budget_periods_job(ctx, clock.now())

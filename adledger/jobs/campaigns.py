@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger import clock
 from adledger.jobs.billing import transact_of
 from adledger.jobs.ledger import Ctx
 from adledger.jobs.reports import CampaignReport
@@ -73,12 +74,12 @@ async def credit_sweep_job(ctx: Ctx, now: datetime) -> CampaignReport:
 
 
 async def start_campaigns_cron(ctx: Ctx) -> CampaignReport:
-    return await start_campaigns_job(ctx, datetime.now(UTC))
+    return await start_campaigns_job(ctx, clock.now())
 
 
 async def complete_campaigns_cron(ctx: Ctx) -> CampaignReport:
-    return await complete_campaigns_job(ctx, datetime.now(UTC))
+    return await complete_campaigns_job(ctx, clock.now())
 
 
 async def credit_sweep_cron(ctx: Ctx) -> CampaignReport:
-    return await credit_sweep_job(ctx, datetime.now(UTC))
+    return await credit_sweep_job(ctx, clock.now())

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from adledger import clock
 from adledger.domain.errors import PaymentProviderFailed
 from adledger.jobs.billing import transact_of
 from adledger.jobs.ledger import Ctx
@@ -80,7 +81,7 @@ async def _issue(ctx: Ctx, transact: Transact, invoice_id: int, report: Statemen
 
 
 async def close_credit_line_cycles_cron(ctx: Ctx) -> StatementReport:
-    return await close_credit_line_cycles_job(ctx, datetime.now(UTC))
+    return await close_credit_line_cycles_job(ctx, clock.now())
 
 
 close_monthly_invoices_job = close_credit_line_cycles_job  # its name before cycles

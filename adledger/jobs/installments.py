@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
+from adledger import clock
 from adledger.jobs.billing import transact_of
 from adledger.jobs.ledger import Ctx
 from adledger.services import card_charges
@@ -42,4 +43,4 @@ async def issue_invoices_job(ctx: Ctx, now: datetime) -> ChargeReport:
 
 
 async def issue_invoices_cron(ctx: Ctx) -> ChargeReport:
-    return await issue_invoices_job(ctx, datetime.now(UTC))
+    return await issue_invoices_job(ctx, clock.now())

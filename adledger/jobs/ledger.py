@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger import clock
 from adledger.jobs.reports import VerifyReport
 from adledger.services.partitions import PartitionReport, create_partition, partitions_due
 from adledger.services.verify import (
@@ -85,7 +86,7 @@ _LOST_RACE = ("23505", "40001")
 
 
 async def verify_ledger_cron(ctx: Ctx) -> VerifyReport:
-    return await verify_ledger_job(ctx, datetime.now(UTC))
+    return await verify_ledger_job(ctx, clock.now())
 
 
 async def create_partitions_job(ctx: Ctx, now: datetime) -> PartitionReport:
@@ -109,4 +110,4 @@ async def _create(table: str, month: date, session: AsyncSession, _now: datetime
 
 
 async def create_partitions_cron(ctx: Ctx) -> PartitionReport:
-    return await create_partitions_job(ctx, datetime.now(UTC))
+    return await create_partitions_job(ctx, clock.now())

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from adledger import clock
 from adledger.domain.errors import PaymentProviderFailed
 from adledger.jobs.billing import transact_of
 from adledger.jobs.ledger import Ctx
@@ -47,4 +48,4 @@ async def send_refunds_job(ctx: Ctx, now: datetime) -> RefundReport:
 
 
 async def send_refunds_cron(ctx: Ctx) -> RefundReport:
-    return await send_refunds_job(ctx, datetime.now(UTC))
+    return await send_refunds_job(ctx, clock.now())

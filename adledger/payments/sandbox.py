@@ -20,17 +20,16 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import stripe
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from adledger import clock
 from adledger.domain.errors import PaymentDeclined, PaymentProviderFailed
 from adledger.payments import sandbox_refunds as refunds
 from adledger.payments.port import (
@@ -471,7 +470,7 @@ def _new_card(customer: str | None, declining: bool) -> Record:
         "brand": "visa",
         "last4": "0002" if declining else "4242",
         "exp_month": 12,
-        "exp_year": datetime.now(UTC).year + 3,
+        "exp_year": clock.now().year + 3,
         "declining": declining,
     }
 
@@ -516,7 +515,7 @@ def _event_body(event_type: str, data_object: Record, event_id: str | None) -> b
         "id": event_id or f"evt_sandbox_{uuid.uuid4().hex}",
         "object": "event",
         "type": event_type,
-        "created": int(time.time()),
+        "created": int(clock.now().timestamp()),
         "data": {"object": data_object},
         "livemode": False,
         "api_version": API_VERSION,

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from graphql import GraphQLError
@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
+from adledger import clock
 from adledger.domain.access import Permission, Role, role_allows
 from adledger.payments.port import PaymentProvider
 from adledger.resolvers.loaders import Loaders
@@ -54,7 +55,8 @@ class AppState:
     read_engine: AsyncEngine | None = None
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        """The one clock (adledger/clock.py): every request's `now`."""
+        return clock.now()
 
 
 class ActivityNotes:

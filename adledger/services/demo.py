@@ -40,6 +40,7 @@ from adledger.services.wallets import (
 )
 from adledger.store import billing as billing_repo
 from adledger.store import campaigns as campaign_repo
+from adledger.store import demo as demo_repo
 from adledger.store import users as user_repo
 from adledger.store import wallets as wallet_repo
 
@@ -49,6 +50,13 @@ DEMO_ADSERVER_EMAIL = "adserver@adledger.local"
 DEMO_CENTER_NAME = "Northwind Agency"
 DEMO_AUTOMATIC_CENTER_NAME = "Contoso Retail"
 DEMO_CURRENCY = Currency.USD
+DEMO_CAMPAIGN = "Winter sale"
+DEMO_AUTOMATIC_CAMPAIGN = "Holiday push"
+# The campaign of each demo center the banner reports spend on.
+DEMO_SPEND_CAMPAIGNS = {
+    DEMO_CENTER_NAME: DEMO_CAMPAIGN,
+    DEMO_AUTOMATIC_CENTER_NAME: DEMO_AUTOMATIC_CAMPAIGN,
+}
 
 _ACCOUNTS = (
     ("Northwind Search", BillingOption.PREPAID),
@@ -129,12 +137,20 @@ async def demo_adserver_token(session: AsyncSession) -> str:
 
 
 async def delivering_campaign_ids(session: AsyncSession) -> dict[str, int]:
-    """Per demo business center (by name), its newest ACTIVE campaign: the ones the
-    banner's recordSpend examples name."""
+    """Per demo business center (by name), its example campaign (DEMO_SPEND_CAMPAIGNS) if
+    it still delivers: the ones the banner's recordSpend examples name. Looked up by name,
+    not as the newest: "Billboard run", added after the seed, delivers too."""
     admin = await user_repo.user_by_email(session, DEMO_ADMIN_EMAIL)
     if admin is None:
         return {}
-    return await campaign_repo.newest_active_by_center(session, admin.id)
+    found: dict[str, int] = {}
+    for center_name, campaign_name in DEMO_SPEND_CAMPAIGNS.items():
+        campaign_id = await demo_repo.active_campaign_named(
+            session, admin.id, center_name, campaign_name
+        )
+        if campaign_id is not None:
+            found[center_name] = campaign_id
+    return found
 
 
 async def ensure_automatic_center(
@@ -186,7 +202,11 @@ async def seed_automatic_center(
     )
     await enable_automatic_allocation(session, admin, center_id, now)
     holiday = NewCampaign(
-        accounts[0], "Holiday push", _usd("800.00"), now - timedelta(hours=1), now + timedelta(60)
+        accounts[0],
+        DEMO_AUTOMATIC_CAMPAIGN,
+        _usd("800.00"),
+        now - timedelta(hours=1),
+        now + timedelta(60),
     )
     created = await create_campaign(session, admin, holiday, config, now)
     await launch_campaign(session, admin, created.campaign_id, config, now)
@@ -223,7 +243,7 @@ async def _live_campaign(
 ) -> int:
     """Started an hour ago, 90 days long, paid from Northwind Search's credit balance."""
     winter = NewCampaign(
-        account_id, "Winter sale", _usd("600.00"), now - timedelta(hours=1), now + timedelta(90)
+        account_id, DEMO_CAMPAIGN, _usd("600.00"), now - timedelta(hours=1), now + timedelta(90)
     )
     created = await create_campaign(session, admin, winter, config, now)
     await launch_campaign(session, admin, created.campaign_id, config, now)

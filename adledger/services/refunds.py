@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger import clock
 from adledger.domain.access import Permission
 from adledger.domain.errors import InvalidInput, InvalidState, NotFound, PaymentProviderFailed
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
@@ -478,7 +479,7 @@ async def settle(
     else:
         await _failed(session, request, refund, fetched.status)
     outcome = "SUCCEEDED" if fetched.status == "succeeded" else "FAILED"
-    now = now or datetime.now(UTC)  # an answer to our own call: settled as it came
+    now = now or clock.now()  # an answer to our own call: settled as it came
     await repo.update_refund(session, refund.id, status=outcome, settled_at=now)
     await audit.record(
         session,

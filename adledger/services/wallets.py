@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger import clock
 from adledger.domain.access import Permission
 from adledger.domain.errors import CurrencyMismatch, InvalidInput, InvalidState, NotFound
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
@@ -91,7 +92,7 @@ async def transfer_balance(
             description=await _transfer_description(session, source, target),
             actor_user_id=actor.user_id,
         )
-        await fund_waiting(session, target.id, waiting, now or datetime.now(UTC))
+        await fund_waiting(session, target.id, waiting, now or clock.now())
         return TransferOutcome(source.id, target.id)
 
     return await run_idempotent(
@@ -128,7 +129,7 @@ async def grant_vouchers(
                 actor.user_id,
             ),
         )
-        await fund_waiting(session, wallet.id, waiting, now or datetime.now(UTC))
+        await fund_waiting(session, wallet.id, waiting, now or clock.now())
         return WalletOutcome(wallet.id)
 
     return await run_idempotent(session, actor, key, "grantVouchers", request, WalletOutcome, run)
@@ -160,7 +161,7 @@ async def set_credit_line(
             ("input", "limit", "amount"),
         )
     await repo.set_credit_limit(session, wallet.id, money.minor)
-    at = now or datetime.now(UTC)
+    at = now or clock.now()
     day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     await centers.set_credit_line_terms(session, center_id, cycle.value, net_terms_days, day)
     # A raised line is money arriving: campaigns stopped for lack of it start again.
@@ -190,7 +191,7 @@ async def credit_adjustment(
             actor_user_id,
         ),
     )
-    await fund_waiting(session, wallet_id, waiting, now or datetime.now(UTC))
+    await fund_waiting(session, wallet_id, waiting, now or clock.now())
     return entry_id
 
 

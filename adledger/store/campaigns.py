@@ -224,19 +224,6 @@ async def balance_funded_counts(
 # -- the jobs' candidates: read without locks, each handled in a transaction of its own ----
 
 
-async def newest_active_by_center(session: AsyncSession, member_user_id: int) -> dict[str, int]:
-    """Per business center this user is a member of (by name), its newest delivering
-    campaign."""
-    centers = select(Membership.business_center_id).where(Membership.user_id == member_user_id)
-    stmt = (
-        select(BusinessCenter.name, func.max(Campaign.id))
-        .join(Campaign, Campaign.business_center_id == BusinessCenter.id)
-        .where(Campaign.status == "ACTIVE", BusinessCenter.id.in_(centers))
-        .group_by(BusinessCenter.id, BusinessCenter.name)
-    )
-    return {name: campaign_id for name, campaign_id in (await session.execute(stmt)).all()}
-
-
 async def center_names_of_member(session: AsyncSession, member_user_id: int) -> set[str]:
     stmt = (
         select(BusinessCenter.name)

@@ -44,3 +44,23 @@ async def next_scheduled(session: AsyncSession, campaign_id: int) -> Invoice | N
         .limit(1)
     )
     return await session.scalar(stmt)
+
+
+async def active_campaign_named(
+    session: AsyncSession, member_user_id: int, center_name: str, campaign_name: str
+) -> int | None:
+    """The newest ACTIVE campaign named so, in the member's business center named so."""
+    stmt = (
+        select(Campaign.id)
+        .join(BusinessCenter, BusinessCenter.id == Campaign.business_center_id)
+        .join(Membership, Membership.business_center_id == BusinessCenter.id)
+        .where(
+            Membership.user_id == member_user_id,
+            BusinessCenter.name == center_name,
+            Campaign.name == campaign_name,
+            Campaign.status == "ACTIVE",
+        )
+        .order_by(Campaign.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(stmt)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger import clock
 from adledger.domain.ledger import PLATFORM_KINDS, AccountKind, AccountState, Posting
 from adledger.store.models import LedgerAccount, LedgerPosting, Wallet
 
@@ -62,7 +63,7 @@ async def platform_account_id(session: AsyncSession, kind: AccountKind, currency
     """The platform's account of this kind and currency, created on first use, in one
     round trip (spend asks for revenue's on every batch)."""
     key = f"platform:{kind.value}:{currency}"
-    params = {"key": key, "kind": kind.value, "currency": currency}
+    params = {"key": key, "kind": kind.value, "currency": currency, "at": clock.now()}
     found = await session.scalar(_PLATFORM_ACCOUNT, params)
     if found is None:
         # Created by a transaction that committed after this statement's snapshot was
@@ -73,8 +74,9 @@ async def platform_account_id(session: AsyncSession, kind: AccountKind, currency
 
 
 _PLATFORM_ACCOUNT = text(
-    "WITH created AS (INSERT INTO ledger_accounts (key, kind, currency, balance) "
-    "VALUES (:key, :kind, :currency, 0) ON CONFLICT (key) DO NOTHING RETURNING id) "
+    "WITH created AS (INSERT INTO ledger_accounts (key, kind, currency, balance, created_at) "
+    "VALUES (:key, :kind, :currency, 0, CAST(:at AS timestamptz)) "
+    "ON CONFLICT (key) DO NOTHING RETURNING id) "
     "SELECT id FROM created UNION ALL "
     "SELECT id FROM ledger_accounts WHERE key = :key LIMIT 1"
 )
@@ -97,7 +99,10 @@ async def write_entry(
     """Append the entry; `untracked` accounts (the platform's) get no cached balance and no
     running balance on their postings, so writing them takes no lock. One statement: the
     entry, its postings in order, and the cached balances (it runs under the locks of
-    every account it moves, so each round trip here is one every writer queues behind)."""
+    every account it moves, so each round trip here is one every writer queues behind).
+
+    The entry and its postings are dated by the one clock as they are written, inside the
+    transaction (so after its start; verify-ledger's horizon relies on it)."""
     cached = {i: balance for i, balance in balances.items() if i not in untracked}
     params = {
         "operation": operation,
@@ -106,6 +111,7 @@ async def write_entry(
         "actor_user_id": actor_user_id,
         "invoice_id": invoice_id,
         "campaign_id": campaign_id,
+        "created_at": clock.now(),
         "accounts": [p.account_id for p in postings],
         "amounts": [p.amount for p in postings],
         "afters": [
@@ -123,11 +129,13 @@ async def write_entry(
 
 _WRITE_ENTRY = text(
     "WITH entry AS (INSERT INTO ledger_entries "
-    "(operation, idempotency_key, description, actor_user_id, invoice_id, campaign_id) "
-    "VALUES (:operation, :idempotency_key, :description, :actor_user_id, :invoice_id, "
-    ":campaign_id) RETURNING id), "
-    "posted AS (INSERT INTO ledger_postings (entry_id, account_id, amount, balance_after, kind) "
-    "SELECT entry.id, p.account_id, p.amount, p.balance_after, p.kind FROM entry, unnest("
+    "(operation, idempotency_key, description, actor_user_id, invoice_id, campaign_id, "
+    "created_at) VALUES (:operation, :idempotency_key, :description, :actor_user_id, "
+    ":invoice_id, :campaign_id, CAST(:created_at AS timestamptz)) RETURNING id, created_at), "
+    "posted AS (INSERT INTO ledger_postings "
+    "(entry_id, account_id, amount, balance_after, kind, created_at) "
+    "SELECT entry.id, p.account_id, p.amount, p.balance_after, p.kind, entry.created_at "
+    "FROM entry, unnest("
     "CAST(:accounts AS bigint[]), CAST(:amounts AS bigint[]), CAST(:afters AS bigint[]), "
     "CAST(:kinds AS varchar[])) WITH ORDINALITY AS p(account_id, amount, balance_after, kind, n) "
     "ORDER BY p.n), "

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger import clock
 from adledger.domain.conservation import CampaignBooks, CampaignSums, breaches
 from adledger.domain.ledger import PLATFORM_KINDS, AccountKind, TransactionKind
 from adledger.store.ledger import Violation
@@ -62,16 +63,24 @@ class Moved:
 # -- when -----------------------------------------------------------------------------
 
 
+# How far a posting may be dated before its transaction's start as the database saw it:
+# postings are dated by the app's clock on the writer's host (adledger/clock.py), which
+# may run behind the database's. Postings newer than the horizon are read again next run.
+HORIZON_MARGIN = timedelta(minutes=5)
+
+
 async def settled_horizon(session: AsyncSession) -> datetime:
     """A moment before which every posting is committed (or never will be).
 
-    A posting's `created_at` is its transaction's start, so a transaction still open may
-    yet write rows dated back to its start: the horizon is the start of the oldest open
-    transaction, else now. Read it BEFORE the snapshot the check runs in: a transaction
-    that ends in between is then either seen here or visible there."""
+    A posting is dated by the app's clock when it is written, inside its transaction, so
+    a transaction still open may yet write rows dated back to (about) its start: the
+    horizon is the start of the oldest open transaction, else now, as the database sees
+    it, told in the app's clock (the same shift from real time: ADLEDGER_NOW), less
+    HORIZON_MARGIN for the hosts' clocks. Read it BEFORE the snapshot the check runs in:
+    a transaction that ends in between is then either seen here or visible there."""
     horizon = await session.scalar(_HORIZON)
     assert horizon is not None
-    return horizon  # type: ignore[no-any-return]
+    return horizon + clock.offset() - HORIZON_MARGIN  # type: ignore[no-any-return]
 
 
 _HORIZON = text(
@@ -180,8 +189,8 @@ async def moved_between(
     session: AsyncSession, lo: datetime | None, hi: datetime | None
 ) -> tuple[Moved, list[Violation]]:
     """The postings with `created_at` in [lo, hi) (None: unbounded): what they moved, and
-    the entries among them that do not sum to zero (an entry's postings share their
-    transaction's `created_at`, so no entry straddles two stretches)."""
+    the entries among them that do not sum to zero (an entry's postings share its
+    `created_at`, so no entry straddles two stretches)."""
     bounds = {"lo": lo, "hi": hi}
     moved = Moved()
     for account_id, currency, amount, count in await session.execute(_BY_ACCOUNT, bounds):

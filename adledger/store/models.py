@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from adledger import clock
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -38,7 +40,11 @@ class Base(DeclarativeBase):
 
 
 def _created_at() -> Mapped[datetime]:
-    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    """When the row was written, by the app's one clock, as every moment the app compares
+    it with is (the database's own clock is only the fallback of hand-written rows)."""
+    return mapped_column(
+        DateTime(timezone=True), default=clock.now, server_default=func.now(), nullable=False
+    )
 
 
 class User(Base):

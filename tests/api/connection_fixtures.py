@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from itertools import count
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adledger import clock
 from adledger.domain.ledger import WALLET_BUCKETS, AccountKind, TransactionKind
 from adledger.schema.ids import db_id_of, to_global_id
 from adledger.schema.pages import MAX_PAGE_SIZE
@@ -77,7 +78,7 @@ class _Seed:
         self.center_id = center_id
         self.admin_id = admin_id
         self.staff_id = staff_id
-        self.now = datetime.now(UTC)
+        self.now = clock.now()
         self.numbers = count(1)
 
     async def run(self, finance_id: int) -> tuple[list[int], int]:

@@ -3,9 +3,10 @@ by card (INSTALLMENTS or PREPAY)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from adledger import clock
 from adledger.schema.ids import db_id_of
 from tests.api.campaign_fixtures import Shop, open_shop
 from tests.helpers import CAMPAIGN_FIELDS, Api, UserFactory, flight
@@ -110,4 +111,4 @@ def db_id(campaign_id: str) -> int:
 
 
 def days_from_now(days: float) -> datetime:
-    return datetime.now(UTC) + timedelta(days=days)
+    return clock.now() + timedelta(days=days)

@@ -5,12 +5,13 @@ order tests combine (issue 23, DESIGN §9 "Conservation per campaign")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adledger import clock
 from adledger.jobs.campaigns import complete_campaigns_job, credit_sweep_job
 from tests.api.campaign_fixtures import Shop, move_flight, open_shop
 from tests.api.installment_fixtures import card_campaign, launch
@@ -93,7 +94,7 @@ async def deliver(api: Api, booked: Booked, amount: str, impressions: int, event
         "campaignId": booked.campaign_id,
         "amount": {"amount": amount, "currencyCode": "USD"},
         "impressions": impressions,
-        "occurredAt": datetime.now(UTC).isoformat(),
+        "occurredAt": clock.now().isoformat(),
     }
     reported = await record_spend(api, [event], booked.shop.adserver.token)
     assert (reported["accepted"], reported["refused"]) == (1, []), reported
@@ -131,7 +132,7 @@ async def end_and_sweep(
     sessions: async_sessionmaker[AsyncSession], jobs: dict[str, Any], booked: Booked
 ) -> None:
     """The flight ended 13 hours ago (past the settlement window): completed, then swept."""
-    now = datetime.now(UTC)
+    now = clock.now()
     ends = now - timedelta(hours=13)
     await move_flight(sessions, booked.campaign_id, ends - timedelta(days=30), ends)
     await complete_campaigns_job(jobs, now)

@@ -4,8 +4,9 @@ raised cap, and the bad input each setting refuses with no change."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from adledger import clock
 from adledger.jobs.budgets import roll_budget_periods_job
 from tests.api.allocation_fixtures import (
     account_state,
@@ -58,7 +59,7 @@ async def test_a_cap_reached_stops_the_accounts_campaigns_and_the_next_period_re
     )
 
     # when the day rolls over, the job restarts them
-    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    tomorrow = clock.now() + timedelta(days=1)
     report = await roll_budget_periods_job(jobs, tomorrow)
     assert report.steps.get("restarted") == 2
     for campaign_id in (first, other):
@@ -152,7 +153,7 @@ async def test_budget_changes_are_listed_newest_first_with_who_made_them(api, us
 async def test_a_custom_budget_caps_spend_within_its_dates_only(api, users) -> None:
     shop = await open_center(api, users, ["500.00"])
     campaign_id = (await live_campaigns(api, shop))[0]
-    now = datetime.now(UTC)
+    now = clock.now()
     later = {"periodStart": (now + timedelta(days=2)).isoformat(), "periodEnd": (now + timedelta(days=9)).isoformat()}  # fmt: skip
 
     result = await set_budget(api, shop.accounts[0].id, shop.token, "CUSTOM", "70.00", **later)
@@ -189,7 +190,7 @@ async def test_caps_apply_to_prepaid_accounts_too(api, users) -> None:
 async def test_bad_budget_input_is_a_typed_error_and_changes_nothing(api, users) -> None:
     shop = await open_center(api, users, ["0.00"], enable=False)
     account_id = shop.accounts[0].id
-    now = datetime.now(UTC)
+    now = clock.now()
     day = lambda n: (now + timedelta(days=n)).isoformat()  # noqa: E731
     cases = [
         ({"mode": "CUSTOM", "amount": "10.00", "periodStart": day(5), "periodEnd": day(2)}, "INVALID_INPUT", ["input", "periodEnd"]),
@@ -219,7 +220,7 @@ async def test_when_a_custom_period_ends_the_job_stops_the_accounts_campaigns(
     api, users, jobs
 ) -> None:
     shop = await open_center(api, users, ["500.00"])
-    now = datetime.now(UTC)
+    now = clock.now()
     dates = {"periodStart": (now - timedelta(days=1)).isoformat(), "periodEnd": (now + timedelta(days=2)).isoformat()}  # fmt: skip
     await set_budget(api, shop.accounts[0].id, shop.token, "CUSTOM", "70.00", **dates)
     campaign_id = (await live_campaigns(api, shop))[0]

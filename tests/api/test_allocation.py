@@ -5,10 +5,10 @@ when money arrives."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from sqlalchemy import text
 
+from adledger import clock
 from tests.api.allocation_fixtures import (
     account_state,
     campaign_state,
@@ -334,7 +334,7 @@ async def test_an_empty_center_stops_every_campaign_and_a_paid_top_up_restarts_t
     first, second = await live_campaigns(api, shop)
 
     # when the first campaign's spend empties the center
-    delivering = datetime.now(UTC).isoformat()
+    delivering = clock.now().isoformat()
     spent = await record_spend(api, [spend_event("z1", first, "50.00")], shop.adserver.token)
 
     # then both stop, for the center's balance
@@ -396,7 +396,7 @@ async def test_vouchers_granted_to_the_center_are_not_drawn_and_restart_nothing(
     shop = await open_center(api, users, ["10.00"])
     await unlimited(api, shop)
     campaign_id = (await live_campaigns(api, shop))[0]
-    delivering = datetime.now(UTC).isoformat()
+    delivering = clock.now().isoformat()
     await record_spend(api, [spend_event("v1", campaign_id, "10.00")], shop.adserver.token)
 
     await _grant(api, users, shop.center.wallet_id, "500.00")

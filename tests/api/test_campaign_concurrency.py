@@ -7,11 +7,12 @@ import asyncio
 import os
 import signal
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adledger import clock
 from adledger.jobs.campaigns import credit_sweep_job
 from adledger.services.verify import verify_ledger
 from tests.api.campaign_fixtures import Shop, move_flight, open_shop
@@ -109,13 +110,13 @@ async def test_a_budget_cut_racing_spend_keeps_every_sum(api, users, sessions) -
 async def _ended_campaigns(
     api: Api, shop: Shop, sessions: async_sessionmaker[AsyncSession], count: int
 ) -> datetime:
-    ends = datetime.now(UTC) - timedelta(hours=13)
+    ends = clock.now() - timedelta(hours=13)
     for n in range(count):
         campaign_id = await new_campaign(api, shop.account, shop.token, "50.00")
         await launch(api, campaign_id, shop.token)
         await record_spend(api, [spend_event(f"s{n}", campaign_id, "10.00")], shop.adserver.token)
         await move_flight(sessions, campaign_id, ends - timedelta(days=1), ends)
-    return datetime.now(UTC)
+    return clock.now()
 
 
 async def _settlements(sessions: async_sessionmaker[AsyncSession]) -> list[int]:

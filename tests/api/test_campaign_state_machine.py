@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from adledger import clock
 from adledger.app.asgi import create_app
 from adledger.app.settings import Settings
 from adledger.jobs.campaigns import complete_campaigns_job, credit_sweep_job, start_campaigns_job
@@ -270,7 +271,7 @@ class CampaignMoney(RuleBasedStateMachine):
     @precondition(lambda self: self.campaigns)
     @rule(data=st.data())
     def started(self, data: st.DataObject) -> None:
-        now = datetime.now(UTC)
+        now = clock.now()
         self.run(move_flight(self.world.sessions, self._pick(data), now, now + timedelta(days=9)))
         self.run(start_campaigns_job(self.world.jobs, now + timedelta(seconds=1)))
 
@@ -280,7 +281,7 @@ class CampaignMoney(RuleBasedStateMachine):
         self._end_and_sweep(self._pick(data))
 
     def _end_and_sweep(self, campaign_id: str) -> None:
-        now = datetime.now(UTC)
+        now = clock.now()
         ends = now - timedelta(hours=13)
         self.run(move_flight(self.world.sessions, campaign_id, ends - timedelta(days=9), ends))
         self.run(complete_campaigns_job(self.world.jobs, now))

@@ -3,8 +3,9 @@ budget changes, and the credits after a campaign ends."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+from adledger import clock
 from adledger.jobs.billing import issue_pending_invoices_job
 from adledger.jobs.campaigns import complete_campaigns_job, credit_sweep_job, start_campaigns_job
 from adledger.jobs.reports import CampaignReport
@@ -67,7 +68,7 @@ async def test_a_campaign_starting_later_is_scheduled_then_started_by_the_job(
     launched = await launch(api, campaign_id, shop.token)
 
     assert launched["campaign"]["status"] == "SCHEDULED"
-    now = datetime.now(UTC)
+    now = clock.now()
     assert await start_campaigns_job(jobs, now) == CampaignReport("start-campaigns")
     report = await start_campaigns_job(jobs, now + timedelta(days=2, minutes=1))
     assert report.steps == {"started": 1}
@@ -113,7 +114,7 @@ async def test_launch_short_holds_what_the_wallet_has_and_invoices_the_rest_unti
     kinds = {i["node"]["kind"]: i["node"]["status"] for i in funded["invoices"]["edges"]}
     assert kinds == {"CAMPAIGN_SHORTFALL": "PAID"}
     # and nothing is left for the job to void
-    report = await issue_pending_invoices_job(jobs, datetime.now(UTC))
+    report = await issue_pending_invoices_job(jobs, clock.now())
     assert report.voided == 0
 
 
@@ -132,7 +133,7 @@ async def test_money_arriving_funds_waiting_campaigns_oldest_first_and_voids_the
     assert (await campaign(api, second, shop.token))["status"] == "PENDING_FUNDS"
     assert (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"] == "100.00"
     # the funded campaign's shortfall invoice is voided here and at the provider
-    report = await issue_pending_invoices_job(jobs, datetime.now(UTC))
+    report = await issue_pending_invoices_job(jobs, clock.now())
     assert report.voided == 1
     voided = await sandbox.retrieve_invoice(invoices[0]["paymentReference"])
     assert voided.status == "void"
@@ -232,9 +233,9 @@ async def test_an_exhausted_campaign_whose_flight_ended_cannot_take_more_budget(
     campaign_id = await new_campaign(api, shop.account, shop.token, "200.00")
     await launch(api, campaign_id, shop.token)
     await record_spend(api, [spend_event("e1", campaign_id, "200.00")], shop.adserver.token)
-    ends = datetime.now(UTC) - timedelta(hours=13)
+    ends = clock.now() - timedelta(hours=13)
     await move_flight(sessions, campaign_id, ends - timedelta(days=7), ends)
-    await credit_sweep_job(jobs, datetime.now(UTC))
+    await credit_sweep_job(jobs, clock.now())
 
     # when the advertiser raises its budget
     raised = await update_budget(api, campaign_id, shop.token, "300.00")
@@ -255,11 +256,11 @@ async def test_under_delivery_is_credited_after_the_settlement_window(
     campaign_id = await new_campaign(api, shop.account, shop.token, "1000.00")
     await launch(api, campaign_id, shop.token)
     await record_spend(api, [spend_event("e1", campaign_id, "300.00")], shop.adserver.token)
-    ends = datetime.now(UTC) - timedelta(hours=1)
+    ends = clock.now() - timedelta(hours=1)
     await move_flight(sessions, campaign_id, ends - timedelta(days=7), ends)
 
     # when the jobs run: completion at once, the sweep only after the 12 h window
-    completed = await complete_campaigns_job(jobs, datetime.now(UTC))
+    completed = await complete_campaigns_job(jobs, clock.now())
     early = await credit_sweep_job(jobs, ends + timedelta(hours=11))
     swept = await credit_sweep_job(jobs, ends + timedelta(hours=12))
     again = await credit_sweep_job(jobs, ends + timedelta(hours=13))
@@ -282,7 +283,7 @@ async def test_a_campaign_paused_at_its_end_is_credited_as_paused(
     await launch(api, campaign_id, shop.token)
     await record_spend(api, [spend_event("e1", campaign_id, "100.00")], shop.adserver.token)
     await campaign_action(api, "pauseCampaign", campaign_id, shop.token)
-    ends = datetime.now(UTC) + timedelta(minutes=1)
+    ends = clock.now() + timedelta(minutes=1)
     await move_flight(sessions, campaign_id, ends - timedelta(days=3), ends)
 
     await credit_sweep_job(jobs, ends + timedelta(hours=12))
@@ -297,10 +298,10 @@ async def test_a_rest_of_one_unit_or_less_is_forfeited_visibly(api, users, jobs,
     campaign_id = await new_campaign(api, shop.account, shop.token, "1000.00")
     await launch(api, campaign_id, shop.token)
     await record_spend(api, [spend_event("e1", campaign_id, "999.00")], shop.adserver.token)
-    ends = datetime.now(UTC) - timedelta(hours=13)
+    ends = clock.now() - timedelta(hours=13)
     await move_flight(sessions, campaign_id, ends - timedelta(days=1), ends)
 
-    report = await credit_sweep_job(jobs, datetime.now(UTC))
+    report = await credit_sweep_job(jobs, clock.now())
 
     assert report.steps == {"forfeited": 1}
     settled = await campaign(api, campaign_id, shop.token)
@@ -332,9 +333,9 @@ async def test_pause_resume_and_the_states_that_refuse_them(api, users, jobs, se
 
     paused = await campaign_action(api, "pauseCampaign", campaign_id, shop.token)
     resumed = await campaign_action(api, "resumeCampaign", campaign_id, shop.token)
-    ends = datetime.now(UTC) - timedelta(minutes=1)
+    ends = clock.now() - timedelta(minutes=1)
     await move_flight(sessions, campaign_id, ends - timedelta(days=1), ends)
-    await complete_campaigns_job(jobs, datetime.now(UTC))
+    await complete_campaigns_job(jobs, clock.now())
     late = await campaign_action(api, "resumeCampaign", campaign_id, shop.token)
 
     assert (paused["campaign"]["status"], resumed["campaign"]["status"]) == ("PAUSED", "ACTIVE")

@@ -5,11 +5,12 @@ the members who may read money and for staff."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from adledger import clock
 from adledger.domain.ledger import AccountKind
 from adledger.jobs.credit_line import StatementReport, close_monthly_invoices_job
 from adledger.schema.ids import db_id_of
@@ -127,7 +128,7 @@ async def billed_center(api, users, webhooks, sessions, jobs) -> Billed:
 
     staff = await users.create("staff", staff=True)
     await grant_line(api, staff, shop.center, net_terms=30)
-    this_month = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    this_month = clock.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     last_month = (this_month - timedelta(days=1)).replace(day=1)
     wallet_id = db_id_of(shop.center.wallet_id, "Wallet")
     assert wallet_id is not None

@@ -5,11 +5,12 @@ issues none; paying it restores the line; early cancellation."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from adledger import clock
 from adledger.jobs.credit_line import close_credit_line_cycles_job
 from adledger.store.models import Invoice
 from tests.api.campaign_fixtures import Shop, open_shop
@@ -39,7 +40,7 @@ async def _spend(api, shop: Shop, campaign_id: str, amount: str, event_id: str) 
 
 def _cycle_end() -> datetime:
     """The first 28-day cycle counts from the day the line was granted (today, UTC)."""
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
     return today + timedelta(days=28)
 
 

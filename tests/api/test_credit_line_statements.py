@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adledger import clock
 from adledger.app.cli import main
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, Money
@@ -368,7 +369,7 @@ async def test_a_statement_the_provider_did_not_take_is_issued_by_issue_pending_
     assert (statement.status, statement.payment_reference) == ("OPEN", None)
 
     # when issue-pending-invoices runs after its grace period
-    issued = await issue_pending_invoices_job(jobs, datetime.now(UTC) + timedelta(minutes=5))
+    issued = await issue_pending_invoices_job(jobs, clock.now() + timedelta(minutes=5))
 
     # then the statement is at the provider, for its amount
     assert (issued.issued, issued.failed) == (1, 0)

@@ -4,11 +4,12 @@ each once; staff approve; back to the card that paid it or to the balance."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
 
+from adledger import clock
 from adledger.schema.ids import db_id_of
 from tests.api.campaign_fixtures import Shop, open_shop
 from tests.helpers import create_center, subscribe
@@ -32,7 +33,7 @@ async def _period_ended(sessions, center_gid: str, days_ago: int, *, number: int
     """Given the center's plan invoice for a period that ended `days_ago` days ago (a copy
     of its first plan invoice, when `number` > 0)."""
     center_id = db_id_of(center_gid, "BusinessCenter")
-    start = datetime.now(UTC) - timedelta(days=days_ago + 30)
+    start = clock.now() - timedelta(days=days_ago + 30)
     async with sessions() as session:
         if number:
             await session.execute(

@@ -4,11 +4,12 @@ unexpected error; and nothing changes (issue 23)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from adledger import clock
 from tests.api.allocation_fixtures import SET_BUDGET, account_state
 from tests.api.campaign_fixtures import open_shop
 from tests.api.installment_fixtures import card_campaign, launch
@@ -42,7 +43,7 @@ CAMPAIGNS = """query($id: ID!) { adAccount(id: $id) { campaigns(first: 10) { edg
 def _instant(given: str) -> str:
     """An ISO instant, or days from now ("+10", "-1")."""
     if given[0] in "+-":
-        return (datetime.now(UTC) + timedelta(days=int(given))).isoformat()
+        return (clock.now() + timedelta(days=int(given))).isoformat()
     return given
 
 

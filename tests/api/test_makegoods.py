@@ -5,9 +5,10 @@ accepts, and an offer is decided once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from adledger import clock
 from tests.api.campaign_fixtures import Shop, open_shop
 from tests.api.installment_fixtures import card_campaign, launch
 from tests.helpers import add_member, record_spend, top_up
@@ -50,7 +51,7 @@ async def _underdelivered(api, users, *, funded_by_payment: bool = False, webhoo
         "campaignId": campaign_id,
         "amount": {"amount": "1000.00", "currencyCode": "USD"},
         "impressions": 80_000,
-        "occurredAt": datetime.now(UTC).isoformat(),
+        "occurredAt": clock.now().isoformat(),
     }
     assert (await record_spend(api, [event], shop.adserver.token))["accepted"] == 1
     return shop, campaign_id
@@ -76,8 +77,8 @@ async def test_a_guaranteed_campaign_books_its_impressions(api, users) -> None:
                 "adAccountId": shop.account.id,
                 "name": "No booking",
                 "budget": {"amount": "100.00", "currencyCode": "USD"},
-                "startsAt": "2027-01-01T00:00:00Z",
-                "endsAt": "2027-01-31T00:00:00Z",
+                "startsAt": (clock.now() + timedelta(days=1)).isoformat(),
+                "endsAt": (clock.now() + timedelta(days=31)).isoformat(),
                 "deliveryType": "GUARANTEED",
             }
         },
@@ -181,7 +182,7 @@ async def test_a_makegood_flight_delivers_the_missing_impressions_at_price_zero(
     # given a campaign 20,000 impressions short, and a flight offered for them
     shop, campaign_id = await _underdelivered(api, users)
     staff = await users.create("billing", staff=True)
-    starts = datetime.now(UTC) - timedelta(minutes=5)
+    starts = clock.now() - timedelta(minutes=5)
     variables = {
         "input": {
             "campaignId": campaign_id,
@@ -214,7 +215,7 @@ async def test_a_makegood_flight_delivers_the_missing_impressions_at_price_zero(
         20_000,
     )
     assert made["makegoodFor"]["id"] == campaign_id
-    now = datetime.now(UTC).isoformat()
+    now = clock.now().isoformat()
     free = {
         "eventId": "mgf-1",
         "campaignId": made["id"],

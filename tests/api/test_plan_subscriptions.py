@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from adledger import clock
 from adledger.domain.errors import PaymentProviderFailed
 from adledger.jobs.billing import (
     issue_pending_invoices_job,
@@ -199,11 +200,9 @@ async def test_a_failed_event_is_kept_and_the_retry_job_applies_it(
     assert response.json()["outcome"] == "FAILED"
     assert (await balance(api, center.wallet_id, center.admin.token))["cash"]["amount"] == "101.00"
     app_provider.retrieve_invoice = real_retrieve
-    assert await retry_webhook_events_job(jobs, datetime.now().astimezone()) == RetryReport(
-        {"PROCESSED": 1}
-    )
+    assert await retry_webhook_events_job(jobs, clock.now()) == RetryReport({"PROCESSED": 1})
     assert (await balance(api, center.wallet_id, center.admin.token))["cash"]["amount"] == "181.00"
-    assert await retry_webhook_events_job(jobs, datetime.now().astimezone()) == RetryReport()
+    assert await retry_webhook_events_job(jobs, clock.now()) == RetryReport()
 
 
 async def test_the_job_issues_a_keyed_top_up_the_provider_missed(
@@ -214,7 +213,7 @@ async def test_the_job_issues_a_keyed_top_up_the_provider_missed(
     app_provider.fail_next(1)
     failed = await top_up(api, center.wallet_id, center.admin.token, amount="80.00", key="k1")
     assert failed["__typename"] == "PaymentProviderError"
-    later = datetime.now().astimezone() + timedelta(minutes=5)
+    later = clock.now() + timedelta(minutes=5)
     assert await issue_pending_invoices_job(jobs, later) == IssueReport(issued=1)
     query = "query($id: ID!) { wallet(id: $id) { pendingTopUps { invoice { paymentReference } } } }"
     [pending] = (await api.data(query, {"id": center.wallet_id}, center.admin.token))["wallet"][

@@ -4,11 +4,11 @@ provider's outcome followed, declined or failed money back in cash."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
 
+from adledger import clock
 from adledger.jobs.refunds import send_refunds_job
 from tests.api.campaign_fixtures import Shop, open_shop
 from tests.helpers import add_member, top_up
@@ -198,8 +198,8 @@ async def test_a_refund_the_provider_did_not_take_is_made_by_the_job(
     app_provider.fail_next_refund()
 
     approved = await _approve(api, staff, requested["refundRequest"]["id"])
-    report = await send_refunds_job(jobs, datetime.now(UTC))
-    again = await send_refunds_job(jobs, datetime.now(UTC))
+    report = await send_refunds_job(jobs, clock.now())
+    again = await send_refunds_job(jobs, clock.now())
 
     assert approved["refundRequest"]["refunds"][0]["providerReference"] is None
     assert (report.made, str(again)) == (1, "no refunds to send")
@@ -341,7 +341,7 @@ async def test_a_refund_event_arriving_before_our_own_record_settles_it_once(
     )
     # when its success event arrives first, then the job sends it again
     answer = await _settle(webhooks, made.reference, "succeeded", "evt_early")
-    report = await send_refunds_job(jobs, datetime.now(UTC))
+    report = await send_refunds_job(jobs, clock.now())
     # then it is matched by its metadata, settled once, and the job finds nothing to redo
     assert answer.json()["outcome"] == "PROCESSED"
     assert str(report) == "no refunds to send"

@@ -3,11 +3,12 @@ refuses with a typed error and no change."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
 
+from adledger import clock
 from tests.api.campaign_fixtures import move_flight, open_shop
 from tests.helpers import (
     UPDATE_BUDGET,
@@ -66,13 +67,13 @@ async def test_late_reports_are_taken_until_the_window_closes(api, users, sessio
     shop = await open_shop(api, users, cash="100.00")
     campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
     await launch(api, campaign_id, shop.token)
-    ended = datetime.now(UTC) - timedelta(hours=2)
+    ended = clock.now() - timedelta(hours=2)
     await move_flight(sessions, campaign_id, ended - timedelta(days=2), ended)
     during = (ended - timedelta(hours=1)).isoformat()
 
     late = await record_spend(api, [spend_event("l1", campaign_id, "5.00", occurred_at=during)], shop.adserver.token)  # fmt: skip
     after = await record_spend(api, [spend_event("l2", campaign_id, "5.00")], shop.adserver.token)  # fmt: skip
-    ended = datetime.now(UTC) - timedelta(hours=13)
+    ended = clock.now() - timedelta(hours=13)
     await move_flight(sessions, campaign_id, ended - timedelta(days=2), ended)
     closed = await record_spend(api, [spend_event("l3", campaign_id, "5.00", occurred_at=ended.isoformat())], shop.adserver.token)  # fmt: skip
 

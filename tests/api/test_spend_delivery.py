@@ -6,11 +6,12 @@ rest of the batch is applied."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 
+from adledger import clock
 from adledger.jobs.campaigns import complete_campaigns_job
 from tests.api.campaign_fixtures import move_flight, open_shop
 from tests.api.installment_fixtures import card_campaign
@@ -86,7 +87,7 @@ async def test_spend_in_the_future_is_refused_beyond_the_clock_skew_allowance(ap
     shop = await open_shop(api, users, cash="100.00")
     campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
     await launch(api, campaign_id, shop.token)
-    now = datetime.now(UTC)
+    now = clock.now()
 
     # when events arrive dated two days ahead (inside the flight) and one minute ahead
     result = await record_spend(
@@ -108,9 +109,9 @@ async def test_a_paused_moment_stays_unbilled_after_the_campaign_resumes(api, us
     shop = await open_shop(api, users, cash="100.00")
     campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
     await launch(api, campaign_id, shop.token)
-    before_pause = datetime.now(UTC)
+    before_pause = clock.now()
     await campaign_action(api, "pauseCampaign", campaign_id, shop.token)
-    while_paused = datetime.now(UTC)
+    while_paused = clock.now()
     resumed = await campaign_action(api, "resumeCampaign", campaign_id, shop.token)
     assert resumed["__typename"] == "CampaignActionSuccess", resumed
 
@@ -138,9 +139,9 @@ async def test_a_paused_moment_stays_unbilled_after_the_campaign_completes(
     shop = await open_shop(api, users, cash="100.00")
     campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
     launched = await launch(api, campaign_id, shop.token)
-    before_pause = datetime.now(UTC)
+    before_pause = clock.now()
     await campaign_action(api, "pauseCampaign", campaign_id, shop.token)
-    while_paused = datetime.now(UTC)
+    while_paused = clock.now()
     ends = datetime.fromisoformat(launched["campaign"]["endsAt"])
     await complete_campaigns_job(jobs, ends + timedelta(minutes=1))
     assert (await campaign(api, campaign_id, shop.token))["status"] == "COMPLETED"
@@ -169,7 +170,7 @@ async def test_spend_after_a_budget_stop_is_not_delivering_until_the_budget_is_r
     await launch(api, campaign_id, shop.token)
     stopping = await record_spend(api, [spend_event("all", campaign_id, "50.00")], shop.adserver.token)  # fmt: skip
     assert stopping["stoppedCampaigns"] == [{"id": campaign_id, "status": "BUDGET_EXHAUSTED"}]
-    while_stopped = datetime.now(UTC)
+    while_stopped = clock.now()
     raised = await update_budget(api, campaign_id, shop.token, "80.00")
     assert raised["campaign"]["status"] == "ACTIVE", raised
 
@@ -259,7 +260,7 @@ async def test_late_reports_for_delivering_time_count_once_the_flight_moved(
     shop = await open_shop(api, users, cash="100.00")
     campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
     await launch(api, campaign_id, shop.token)
-    now = datetime.now(UTC)
+    now = clock.now()
     await move_flight(sessions, campaign_id, now - timedelta(days=3), now + timedelta(days=27))
 
     # when the ad server reports for a day ago (after the moved launch)
@@ -278,7 +279,7 @@ async def test_a_campaign_waiting_for_funds_delivers_from_its_funding(api, users
     shop = await open_shop(api, users, cash="40.00")
     campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
     invoice = (await launch(api, campaign_id, shop.token))["shortfallInvoice"]
-    waiting = datetime.now(UTC)
+    waiting = clock.now()
     assert (await webhooks.pay(invoice["paymentReference"])).status_code == 200
     assert (await campaign(api, campaign_id, shop.token))["status"] == "ACTIVE"
 
@@ -313,7 +314,7 @@ async def test_a_makegood_flights_reports_follow_its_delivering_time(api, users)
     )
     await launch(api, campaign_id, shop.token)
     staff = await users.create("billing", staff=True)
-    starts = datetime.now(UTC) + timedelta(hours=1)
+    starts = clock.now() + timedelta(hours=1)
     dates = {"startsAt": _at(starts), "endsAt": _at(starts + timedelta(days=7))}
     offer = {"campaignId": campaign_id, "kind": "FLIGHT", **dates}
     offered = await api.data(MAKEGOOD, {"input": offer}, staff.token)
@@ -346,7 +347,7 @@ async def test_the_delivering_intervals_cost_one_read_per_batch_and_none_inside_
     shop = await open_shop(api, users, cash="100.00")
     campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
     await launch(api, campaign_id, shop.token)
-    before_pause = datetime.now(UTC)
+    before_pause = clock.now()
     await campaign_action(api, "pauseCampaign", campaign_id, shop.token)
     await campaign_action(api, "resumeCampaign", campaign_id, shop.token)
 

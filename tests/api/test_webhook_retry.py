@@ -3,10 +3,9 @@ for ever."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import select
 
+from adledger import clock
 from adledger.jobs.billing import retry_webhook_events_job
 from adledger.jobs.reports import RetryReport
 from adledger.services import webhooks
@@ -40,7 +39,7 @@ async def test_one_broken_event_does_not_stop_the_others(jobs, sessions, monkeyp
 
     monkeypatch.setattr(webhooks, "process_event", process)
     # when the retry job runs
-    report = await retry_webhook_events_job(jobs, datetime.now(UTC))
+    report = await retry_webhook_events_job(jobs, clock.now())
     # then the other event was processed and the broken one counted an attempt
     assert report == RetryReport({"FAILED": 1, "IGNORED": 1})
     assert await _attempts(sessions, "evt_broken") == 2
@@ -56,7 +55,7 @@ async def test_a_broken_event_is_given_up_after_the_maximum_attempts(
 
     monkeypatch.setattr(webhooks, "process_event", broken)
     for _ in range(webhooks.MAX_ATTEMPTS + 2):
-        await retry_webhook_events_job(jobs, datetime.now(UTC))
+        await retry_webhook_events_job(jobs, clock.now())
 
     assert await _attempts(sessions, "evt_broken") == webhooks.MAX_ATTEMPTS
-    assert await retry_webhook_events_job(jobs, datetime.now(UTC)) == RetryReport()
+    assert await retry_webhook_events_job(jobs, clock.now()) == RetryReport()

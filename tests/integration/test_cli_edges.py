@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,32 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     assert len(err) == 1 and err[0].startswith("adledger: ") and message in err[0]
 
 
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("0001-01-01T00:00:00+14:00", "'0001-01-01T00:00:00+14:00' is out of range"),
+        ("9999-12-31T23:59:59-14:00", "'9999-12-31T23:59:59-14:00' is out of range"),
+        (
+            "9999-12-31T00:00:00+00:00",
+            "'9999-12-31T00:00:00+00:00' must be from 1971-01-01 to before 9000-01-01",
+        ),
+        ("garbage", "'garbage' is not an ISO 8601 instant, e.g. 2026-11-22T00:00:00+00:00"),
+        ("2026-02-30T00:00:00Z", "'2026-02-30T00:00:00Z' is not an ISO 8601 instant, e.g. "
+         "2026-11-22T00:00:00+00:00"),
+        ("2026-11-22T00:00:00", "give the instant a UTC offset, e.g. +00:00"),
+        ("", "'' is not an ISO 8601 instant, e.g. 2026-11-22T00:00:00+00:00"),
+    ],
+)  # fmt: skip
+def test_jobs_run_with_an_unusable_now_is_one_line_naming_it(
+    raw: str, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # when a job is run for an instant that is no instant, or none the clock can read
+    code = main(["jobs", "run", "renew-subscriptions", "--now", raw])
+    # then one line names --now and says why, before anything starts
+    assert code == 2
+    assert capsys.readouterr() == ("", f"adledger: --now: {problem}\n")
+
+
 @pytest.mark.parametrize("command", ["serve", "worker"])
 def test_production_commands_refuse_to_start_without_payments(
     command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -157,3 +184,36 @@ def test_serve_runs_several_worker_processes(database_url: str, redis_url: str, 
         output, _ = server.communicate(timeout=60)
     assert ready == {"ready": True, "database": True, "redis": True}
     assert output.count("Application startup complete") == 2, output
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_warn_when_the_clock_is_set(
+    command: str, database_url: str, redis_url: str, db: None
+) -> None:
+    # given ADLEDGER_NOW set for a rehearsal
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "ADLEDGER_NOW": "2028-02-29T12:00:00Z",
+    }
+    argv = [sys.executable, "-m", "adledger.app.cli", command]
+    if command == "serve":
+        argv += ["--host", "127.0.0.1", "--port", str(free_port())]
+    # when the production command starts
+    process = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    killer = threading.Timer(90, process.kill)  # a process that never says it: fail, not hang
+    killer.start()
+    try:
+        assert process.stdout is not None
+        warned = next((line for line in process.stdout if "ADLEDGER_NOW is set" in line), "")
+    finally:
+        killer.cancel()
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    # then it says loudly that its clock is not real time
+    assert "WARNING adledger.clock" in warned
+    assert "the clock reads 2028-02-29T12:0" in warned
+    assert "never for production" in warned

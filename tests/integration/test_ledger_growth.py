@@ -4,12 +4,13 @@ and a ledger check that reads only what was written since its last clean run."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adledger import clock
 from adledger.domain.money import Currency, Money
 from adledger.jobs.ledger import create_partitions_job, verify_from_checkpoint
 from adledger.services import wallets as wallet_service
@@ -17,17 +18,21 @@ from adledger.services.config import BillingConfig
 from adledger.services.demo import DemoSeed, seed_demo
 from adledger.services.verify import settled_horizon, verify_since_checkpoint
 from adledger.store.campaigns import insert_new_events
+from adledger.store.ledger_checks import HORIZON_MARGIN
 from adledger.store.partitions import ensure_months, partitions_of
+from tests.helpers import TimeTravel
 
 pytestmark = pytest.mark.usefixtures("db")
 
 OLD_MONTH = date(2026, 6, 1)
 MILLION = 1_000_000
+# Postings this much older than the clock are behind the next check's horizon.
+PAST_THE_MARGIN = HORIZON_MARGIN + timedelta(seconds=1)
 
 
 async def _seeded(sessions: async_sessionmaker[AsyncSession]) -> DemoSeed:
     async with sessions() as session:
-        seed = await seed_demo(session, BillingConfig(), datetime.now(UTC))
+        seed = await seed_demo(session, BillingConfig(), clock.now())
         await session.commit()
     return seed
 
@@ -121,6 +126,22 @@ async def test_an_event_id_is_applied_once_across_months(
 # -- the incremental check ------------------------------------------------------------
 
 
+async def _adjust(session: AsyncSession, wallet_id: int, minor: int) -> None:
+    await wallet_service.credit_adjustment(
+        session, wallet_id, Money(minor, Currency.USD), "finance", None
+    )
+
+
+async def _checked_seed(
+    sessions: async_sessionmaker[AsyncSession], time_travel: TimeTravel
+) -> DemoSeed:
+    """The demo, checked once, its postings behind the horizon from then on."""
+    seed = await _seeded(sessions)
+    time_travel.by(PAST_THE_MARGIN)
+    assert (await verify_from_checkpoint(sessions)).recorded
+    return seed
+
+
 async def _seed_old_postings(
     sessions: async_sessionmaker[AsyncSession], seed: DemoSeed, pairs: int
 ) -> None:
@@ -169,11 +190,12 @@ async def _tuples_read(session: AsyncSession, table: str) -> int:
 
 
 async def test_after_a_million_postings_the_next_check_reads_only_the_new_ones(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], time_travel: TimeTravel
 ) -> None:
-    # given a million postings of June, checked once in full
+    # given a million postings of June, checked once in full (past the horizon's margin)
     seed = await _seeded(sessions)
     await _seed_old_postings(sessions, seed, MILLION // 2)
+    time_travel.by(PAST_THE_MARGIN)
     first = await verify_from_checkpoint(sessions)
     assert (first.violations, first.full, first.recorded) == ([], True, True)
     assert first.postings_read >= MILLION
@@ -188,8 +210,9 @@ async def test_after_a_million_postings_the_next_check_reads_only_the_new_ones(
         await session.rollback()
         second = await verify_since_checkpoint(session, horizon)
         june_read = await _tuples_read(session, "ledger_postings_y2026m06")
+        written = clock.now()
         this_month_read = await _tuples_read(
-            session, f"ledger_postings_y{horizon.year:04d}m{horizon.month:02d}"
+            session, f"ledger_postings_y{written.year:04d}m{written.month:02d}"
         )
     # then it read the two new postings, and not one row of June's partition
     assert (second.violations, second.full) == ([], False)
@@ -199,19 +222,22 @@ async def test_after_a_million_postings_the_next_check_reads_only_the_new_ones(
 
 
 async def test_the_incremental_check_finds_an_unbalanced_entry_and_keeps_its_checkpoint(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], time_travel: TimeTravel
 ) -> None:
     # given a checked ledger
-    await _seeded(sessions)
-    assert (await verify_from_checkpoint(sessions)).recorded
-    # when an entry that does not sum to zero is written behind the service's back
+    await _checked_seed(sessions, time_travel)
+    # when an entry that does not sum to zero is written behind the service's back (dated
+    # by the app's clock), and checked once it is behind the horizon
     await _execute(
         sessions,
-        "WITH e AS (INSERT INTO ledger_entries (operation, idempotency_key, description) "
-        "VALUES ('BAD', 'bad:1', '') RETURNING id) "
-        "INSERT INTO ledger_postings (entry_id, account_id, amount, kind) SELECT e.id, a.id, 7, "
-        "'BAD' FROM e, ledger_accounts a WHERE a.kind = 'revenue' AND a.currency = 'USD'",
+        "WITH e AS (INSERT INTO ledger_entries (operation, idempotency_key, description, "
+        "created_at) VALUES ('BAD', 'bad:1', '', :at) RETURNING id) "
+        "INSERT INTO ledger_postings (entry_id, account_id, amount, kind, created_at) "
+        "SELECT e.id, a.id, 7, 'BAD', :at FROM e, ledger_accounts a "
+        "WHERE a.kind = 'revenue' AND a.currency = 'USD'",
+        at=clock.now(),
     )
+    time_travel.by(PAST_THE_MARGIN)
     found = await verify_from_checkpoint(sessions)
     again = await verify_from_checkpoint(sessions)
     # then both runs report it: a run with violations records no checkpoint
@@ -224,10 +250,11 @@ async def test_the_incremental_check_finds_an_unbalanced_entry_and_keeps_its_che
     await _execute(sessions, _BALANCE_BAD_ENTRY)
 
 
+# Dated as its entry is: an entry's postings share one created_at.
 _BALANCE_BAD_ENTRY = (
-    "INSERT INTO ledger_postings (entry_id, account_id, amount, kind) SELECT e.id, a.id, -7, "
-    "'BAD' FROM ledger_entries e, ledger_accounts a WHERE e.idempotency_key = 'bad:1' "
-    "AND a.kind = 'revenue' AND a.currency = 'USD'"
+    "INSERT INTO ledger_postings (entry_id, account_id, amount, kind, created_at) "
+    "SELECT e.id, a.id, -7, 'BAD', e.created_at FROM ledger_entries e, ledger_accounts a "
+    "WHERE e.idempotency_key = 'bad:1' AND a.kind = 'revenue' AND a.currency = 'USD'"
 )
 
 
@@ -251,3 +278,64 @@ async def test_two_runs_from_one_checkpoint_record_it_once(
     assert (full.violations, full.recorded) == ([], True)
     after = await verify_from_checkpoint(sessions)
     assert after.violations == []
+
+
+# -- the horizon, on the app's clock ---------------------------------------------------
+
+
+async def test_a_writer_whose_clock_runs_behind_the_databases_is_not_skipped(
+    sessions: async_sessionmaker[AsyncSession], time_travel: TimeTravel
+) -> None:
+    # given a writer's transaction open while a check records its checkpoint
+    seed = await _checked_seed(sessions, time_travel)
+    async with sessions() as writer:
+        await writer.execute(text("SELECT 1"))  # its transaction starts here
+        during = await verify_from_checkpoint(sessions)
+        # when its host's clock runs a minute behind the database's as it posts
+        time_travel.by(-timedelta(minutes=1))
+        await _adjust(writer, seed.center_wallet_id, 100)
+        await writer.commit()
+    after = await verify_from_checkpoint(sessions)
+    # then its postings, dated before its transaction began, are in the next check
+    assert (during.violations, during.recorded) == ([], True)
+    assert (after.violations, after.postings_read) == ([], 2)
+
+
+async def test_postings_dated_ahead_of_the_check_are_read_again_until_it_catches_up(
+    sessions: async_sessionmaker[AsyncSession], time_travel: TimeTravel
+) -> None:
+    # given a checked ledger
+    seed = await _checked_seed(sessions, time_travel)
+    checker = clock.setting()
+    # when a writer whose clock runs a day ahead posts, and the checks run on time
+    time_travel.by(timedelta(days=1))
+    async with sessions() as writer:
+        await _adjust(writer, seed.center_wallet_id, 100)
+        await writer.commit()
+    clock.restore(checker)
+    runs = [await verify_from_checkpoint(sessions) for _ in range(2)]
+    # then each check reads them again, and none counts them into its checkpoint twice
+    assert [(run.violations, run.recorded, run.postings_read) for run in runs] == [
+        ([], True, 2),
+        ([], True, 2),
+    ]
+    # and once the checks' clock has passed them, the checkpoint holds them
+    time_travel.by(timedelta(days=1) + PAST_THE_MARGIN)
+    caught_up = [await verify_from_checkpoint(sessions) for _ in range(2)]
+    assert [(run.violations, run.postings_read) for run in caught_up] == [([], 2), ([], 0)]
+
+
+async def test_checks_on_a_clock_set_a_year_back_skip_nothing(
+    sessions: async_sessionmaker[AsyncSession], time_travel: TimeTravel
+) -> None:
+    # given every process on a clock a year behind real time (a rehearsal of a past date)
+    time_travel.by(-timedelta(days=366))
+    seed = await _checked_seed(sessions, time_travel)
+    # when money moves, and the ledger is checked past the margin
+    async with sessions() as writer:
+        await _adjust(writer, seed.center_wallet_id, 100)
+        await writer.commit()
+    time_travel.by(PAST_THE_MARGIN)
+    runs = [await verify_from_checkpoint(sessions) for _ in range(2)]
+    # then the horizon is told in the app's clock: the new postings are read once
+    assert [(run.violations, run.postings_read) for run in runs] == [([], 2), ([], 0)]

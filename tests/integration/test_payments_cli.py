@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from adledger import clock
 from adledger.app.cli import main
 from adledger.domain.ledger import AccountKind
 from adledger.payments.sandbox import SandboxProvider
@@ -26,11 +27,11 @@ async def pending_reference(monkeypatch, database_url, redis_url, db, sessions) 
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("REDIS_URL", redis_url)
     async with sessions() as session:
-        await demo.seed_demo(session, BillingConfig(), datetime.now(UTC))
+        await demo.seed_demo(session, BillingConfig(), clock.now())
         await session.commit()
     redis = Redis.from_url(redis_url)
     try:
-        later = datetime.now(UTC) + timedelta(seconds=1)
+        later = clock.now() + timedelta(seconds=1)
         assert await issue_pending(transaction_runner(sessions), SandboxProvider(redis), later) == (
             1,
             0,

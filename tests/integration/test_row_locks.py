@@ -4,10 +4,11 @@ that center's invoice: every lock is FOR NO KEY UPDATE, none FOR UPDATE."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import insert, text
 
+from adledger import clock
 from adledger.store import billing
 from adledger.store import business_centers as centers
 from adledger.store.models import BusinessCenterInvitation, Invoice, InvoiceLine
@@ -30,7 +31,7 @@ async def _insert_referencing(sessions, center_id: int) -> None:
                 email="waits@example.com",
                 role="STANDARD",
                 status="PENDING",
-                expires_at=datetime.now(UTC) + timedelta(days=1),
+                expires_at=clock.now() + timedelta(days=1),
             )
         )
         await session.execute(
@@ -42,7 +43,7 @@ async def _insert_referencing(sessions, center_id: int) -> None:
                 currency="USD",
                 subtotal=1000,
                 discount=0,
-                issue_on=datetime.now(UTC),
+                issue_on=clock.now(),
             )
         )
         await session.rollback()
@@ -73,7 +74,7 @@ async def test_a_locked_invoice_does_not_block_inserting_its_lines(db, sessions)
                 currency="USD",
                 subtotal=1000,
                 discount=0,
-                issue_on=datetime.now(UTC),
+                issue_on=clock.now(),
             )
             .returning(Invoice.id)
         )

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
 
+from adledger import clock
 from adledger.app.cli import main
 from adledger.app.settings import SANDBOX_WEBHOOK_SECRET
 from adledger.domain.errors import PaymentDeclined, PaymentProviderFailed
@@ -122,7 +122,7 @@ async def test_confirming_saves_a_card_and_succeeds_the_setup(
     # Then a 4242 Visa, valid three more years, is saved on the setup's customer
     assert card.reference.startswith("pm_sandbox_")
     assert (card.brand, card.last4) == ("visa", "4242")
-    assert (card.exp_month, card.exp_year) == (12, datetime.now(UTC).year + 3)
+    assert (card.exp_month, card.exp_year) == (12, clock.now().year + 3)
     assert card.customer_reference == customer
     assert await sandbox.retrieve_card(card.reference) == card
     # And the setup succeeded with that card, and nothing else about it changed

@@ -48,20 +48,3 @@ def test_an_instant_out_of_range_is_invalid_input_naming_its_field(
     with pytest.raises(InvalidInput) as refused:
         utc_instant(given, FIELD)
     assert (refused.value.message, refused.value.field) == (message, FIELD)
-
-
-@pytest.mark.parametrize(
-    "given", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-14:00", "3000-01-01T00:00:00Z"]
-)
-def test_jobs_run_refuses_a_now_out_of_range(
-    given: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from adledger.app.cli import main
-
-    # (refused while parsing its arguments: were it not, it would find no server here)
-    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
-    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:9/0")
-    with pytest.raises(SystemExit) as exited:
-        main(["jobs", "run", "credit-sweep", "--now", given])
-    assert exited.value.code == 2
-    assert "--now " in capsys.readouterr().err

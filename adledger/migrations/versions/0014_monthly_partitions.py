@@ -17,11 +17,12 @@ Revises: 0013
 
 import sys
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 
 import sqlalchemy as sa
 from alembic import op
 
+from adledger import clock
 from adledger.domain.months import month_of, months_from, next_month
 from adledger.store.partitions import attach_month_sql, default_partition_sql
 
@@ -122,7 +123,7 @@ def _partitions_and_rows(table: str, column: str, columns: str) -> None:
     default partition, then the rows, a month at a time (a line each on stderr: this is
     the one long step of an upgrade of a large ledger)."""
     oldest = op.get_bind().scalar(sa.text(f"SELECT min({column}) FROM {table}_unpartitioned"))
-    this_month = month_of(datetime.now(UTC))
+    this_month = month_of(clock.now())  # a test run at another date gets its months
     first = min(month_of(oldest), this_month) if oldest is not None else this_month
     months = _months_between(first, this_month)
     op.execute(default_partition_sql(table))
