@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adledger import clock
 from adledger.domain.conservation import CONSERVED, POSTED, REVERSED
 from adledger.jobs.ledger import verify_from_checkpoint
 from adledger.schema.ids import db_id_of
@@ -17,8 +18,9 @@ from tests.api.makegood_fixtures import Booked, booked_campaign, made_good
 
 
 async def _sql(sessions: async_sessionmaker[AsyncSession], sql: str, **params: object) -> None:
+    """Runs `sql` with `at`: the one clock's now, which the app dates its postings by."""
     async with sessions() as session:
-        await session.execute(text(sql), params)
+        await session.execute(text(sql), {"at": clock.now(), **params})
         await session.commit()
 
 
@@ -37,14 +39,14 @@ def _id(booked: Booked) -> int:
 # wallet's cached cash moved to match: what a rule that forgets the campaign would write.
 _PAID_FROM_REVENUE = (
     "WITH e AS (INSERT INTO ledger_entries (operation, idempotency_key, description, "
-    "campaign_id) VALUES ('tampered', :key, '', :campaign) RETURNING id), "
+    "campaign_id, created_at) VALUES ('tampered', :key, '', :campaign, :at) RETURNING id), "
     "cash AS (SELECT a.id FROM ledger_accounts a JOIN campaigns c ON c.wallet_id = a.wallet_id "
     "WHERE c.id = :campaign AND a.kind = 'cash' AND a.campaign_id IS NULL), "
     "revenue AS (SELECT id FROM ledger_accounts WHERE kind = 'revenue' AND currency = 'USD'), "
     "moved AS (UPDATE ledger_accounts SET balance = balance + :amount "
     "WHERE id = (SELECT id FROM cash) RETURNING id) "
-    "INSERT INTO ledger_postings (entry_id, account_id, amount, kind) "
-    "SELECT e.id, x.account_id, x.amount, 'MAKEGOOD_CREDIT' FROM e, (VALUES "
+    "INSERT INTO ledger_postings (entry_id, account_id, amount, kind, created_at) "
+    "SELECT e.id, x.account_id, x.amount, 'MAKEGOOD_CREDIT', :at FROM e, (VALUES "
     "((SELECT id FROM revenue), -CAST(:amount AS bigint)), "
     "((SELECT id FROM moved), CAST(:amount AS bigint))) AS x(account_id, amount)"
 )
@@ -106,15 +108,15 @@ async def test_a_payment_from_revenue_no_counter_knows_is_reported_from_a_checkp
 # with the cached balances moved to match.
 _GIFT = (
     "WITH e AS (INSERT INTO ledger_entries (operation, idempotency_key, description, "
-    "campaign_id) VALUES ('tampered', :key, '', :c) RETURNING id), "
+    "campaign_id, created_at) VALUES ('tampered', :key, '', :c, :at) RETURNING id), "
     "r AS (UPDATE ledger_accounts SET balance = balance - :amount WHERE campaign_id = :c "
     "AND kind = 'reserve' RETURNING id), "
     "w AS (UPDATE ledger_accounts SET balance = balance + :amount WHERE kind = 'cash' "
     "AND campaign_id IS NULL AND wallet_id = (SELECT wallet_id FROM campaigns "
     "WHERE id = :c) RETURNING id) "
-    "INSERT INTO ledger_postings (entry_id, account_id, amount, kind) "
-    "SELECT e.id, r.id, -CAST(:amount AS bigint), 'GIFT' FROM e, r UNION ALL "
-    "SELECT e.id, w.id, CAST(:amount AS bigint), 'GIFT' FROM e, w"
+    "INSERT INTO ledger_postings (entry_id, account_id, amount, kind, created_at) "
+    "SELECT e.id, r.id, -CAST(:amount AS bigint), 'GIFT', :at FROM e, r UNION ALL "
+    "SELECT e.id, w.id, CAST(:amount AS bigint), 'GIFT', :at FROM e, w"
 )
 
 
