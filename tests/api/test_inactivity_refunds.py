@@ -118,11 +118,13 @@ async def test_a_period_with_activity_or_older_than_90_days_is_not_refunded(
     async with sessions() as session:
         await session.execute(
             text(
-                "INSERT INTO member_activity (user_id, day) SELECT user_id, "
-                "(now() - interval '10 days')::date FROM memberships WHERE business_center_id = "
-                ":c"
+                "INSERT INTO member_activity (user_id, day) SELECT user_id, :day "
+                "FROM memberships WHERE business_center_id = :c"
             ),
-            {"c": db_id_of(shop.center.id, "BusinessCenter")},
+            {
+                "c": db_id_of(shop.center.id, "BusinessCenter"),
+                "day": (clock.now() - timedelta(days=10)).date(),
+            },
         )
         await session.commit()
     active = await _ask(api, shop)

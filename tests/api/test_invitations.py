@@ -3,8 +3,11 @@ invitation, answered the same for any email, and only the invitee's acceptance a
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select, text
 
+from adledger import clock
 from adledger.store.models import BusinessCenterInvitation, Membership
 from tests.helpers import ADD_MEMBER, accept, create_center, invite
 
@@ -119,10 +122,8 @@ async def test_revoked_declined_and_expired_invitations_cannot_be_accepted(
     )
     async with sessions() as session:
         await session.execute(
-            text(
-                "UPDATE business_center_invitations SET expires_at = now() - interval '1 day' WHERE email = :e"
-            ),
-            {"e": late.email},
+            text("UPDATE business_center_invitations SET expires_at = :at WHERE email = :e"),
+            {"e": late.email, "at": clock.now() - timedelta(days=1)},
         )
         await session.commit()
 
