@@ -290,6 +290,8 @@ async def update_budget(
         if budget.minor > campaign.budget:
             check_raise(status, flight, now)
             check_raise_after_makegood(makegood_draws.books_of(campaign), budget.minor)
+            if campaign.settled_at is not None:  # whatever the clock says of its flight
+                raise InvalidState("cannot raise the budget of a settled campaign")
         platform_minimum = config.minimum_campaign_budget(budget.currency).minor
         lowest = minimum_budget(platform_minimum, campaign.spent)
         check_budget(budget.minor, lowest, campaign.currency, (*BUDGET_FIELD, "amount"))

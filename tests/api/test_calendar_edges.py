@@ -5,7 +5,8 @@ each (the `time_travel` fixture) and the jobs run at the instants they would.
 Every flow runs through the API and the jobs: plan renewals (the anchor day kept, numbered
 in the year they are issued), invoice numbers starting again in a new year, credit-line
 statements per calendar month (postings dated by the app's clock), card installments
-issued and charged on their dates, and account budget periods rolling over."""
+issued and charged on their dates, and account budget periods rolling over. And a clock
+set back before a settled campaign's end gives it no budget to hold."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from sqlalchemy import select
 from adledger.domain.billing import add_months
 from adledger.jobs.billing import renew_subscriptions_job
 from adledger.jobs.budgets import roll_budget_periods_job
+from adledger.jobs.campaigns import complete_campaigns_job, credit_sweep_job
 from adledger.jobs.credit_line import StatementReport, close_credit_line_cycles_job
 from adledger.jobs.installments import issue_invoices_job
 from adledger.jobs.reports import RenewalReport
 from adledger.store.models import Invoice
 from tests.api.allocation_fixtures import account_state, campaign_state, set_budget
-from tests.api.campaign_fixtures import open_shop
+from tests.api.campaign_fixtures import move_flight, open_shop
 from tests.api.installment_fixtures import card_campaign, card_shop, launch, plan_of
 from tests.helpers import (
     TimeTravel,
@@ -34,6 +36,7 @@ from tests.helpers import (
     spend_event,
     subscribe,
     top_up,
+    update_budget,
 )
 from tests.helpers import launch as launch_prepaid
 
@@ -281,3 +284,29 @@ async def test_a_budget_period_rolls_over_at_the_day_or_month_boundary(
     )
     again = await record_spend(api, [spend_event("p2", campaign_id, "10.00")], shop.adserver.token)
     assert (again["accepted"], again["refused"]) == (1, [])
+
+
+# -- a clock set back ---------------------------------------------------------------------
+
+
+async def test_a_settled_campaign_takes_no_more_budget_on_a_clock_set_before_its_end(
+    api, users, jobs, sessions, time_travel: TimeTravel
+) -> None:
+    # given a campaign that spent its budget, ended and was settled by the sweep
+    shop = await open_shop(api, users, cash="500.00")
+    campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
+    await launch_prepaid(api, campaign_id, shop.token)
+    await record_spend(api, [spend_event("all", campaign_id, "100.00")], shop.adserver.token)
+    ends = time_travel.now() - timedelta(hours=13)
+    await move_flight(sessions, campaign_id, ends - timedelta(days=9), ends)
+    await complete_campaigns_job(jobs, time_travel.now())
+    await credit_sweep_job(jobs, time_travel.now())
+    # when the clock reads a day before its end (a rehearsal of an earlier date) and the
+    # advertiser raises its budget
+    time_travel.to(ends - timedelta(days=1))
+    raised = await update_budget(api, campaign_id, shop.token, "300.00")
+    # then it is refused: no sweep would ever give the money back
+    assert (raised["__typename"], raised["code"]) == ("InvalidStateError", "INVALID_STATE")
+    assert "settled" in raised["message"]
+    cash = (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"]
+    assert cash == "400.00"
