@@ -104,8 +104,8 @@ async def test_renewals_keep_the_anchor_day_and_are_numbered_in_their_year(
     # when each period ends and the renewal job runs then (twice, as two workers would)
     reports = []
     for _ in range(2):
-        ends = (await api.data(CENTER, {"id": center.id}, center.admin.token))["businessCenter"]
-        time_travel.to(datetime.fromisoformat(ends["subscription"]["currentPeriodEnd"]))
+        current = (await api.data(CENTER, {"id": center.id}, center.admin.token))["businessCenter"]
+        time_travel.to(datetime.fromisoformat(current["subscription"]["currentPeriodEnd"]))
         reports.append(await renew_subscriptions_job(jobs, time_travel.now()))
         reports.append(await renew_subscriptions_job(jobs, time_travel.now()))
     # then each renewal is paid once, the periods keep the subscription's day of the month
