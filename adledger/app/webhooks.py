@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from adledger.payments.signing import InvalidSignature, verify_event
-from adledger.resolvers.context import AppState, wallet_channel
+from adledger.resolvers.context import AppState
 from adledger.services.webhooks import process_event
 from adledger.store import billing
 from adledger.store.db import transaction_runner
@@ -55,6 +55,6 @@ async def deliver(state: AppState, event: dict[str, Any]) -> str:
 
 async def _publish(state: AppState, wallet_id: int) -> None:
     try:
-        await state.redis.publish(wallet_channel(wallet_id), "updated")
+        await state.redis.publish(state.wallet_channel(wallet_id), "updated")
     except Exception:
         log.warning("could not publish wallet update", exc_info=True)

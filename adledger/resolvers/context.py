@@ -30,8 +30,15 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def wallet_channel(wallet_id: int) -> str:
-    return f"adledger:wallet:{wallet_id}"
+def wallet_channel(wallet_id: int, database: int = 0) -> str:
+    """The Redis channel of a wallet's updates. Pub/sub channels are one namespace for the
+    whole Redis server, whatever database a client selected: the database is in the name,
+    so deployments (or test runs) sharing a server never nudge each other's subscribers."""
+    return f"adledger:{database}:wallet:{wallet_id}"
+
+
+def redis_database(redis: Redis) -> int:
+    return int(redis.connection_pool.connection_kwargs.get("db") or 0)
 
 
 @dataclass
@@ -53,6 +60,9 @@ class AppState:
     # round trip. Each statement sees what was committed when it started, as it does in
     # the READ COMMITTED transaction a session otherwise opens. None: `sessions` only.
     read_engine: AsyncEngine | None = None
+
+    def wallet_channel(self, wallet_id: int) -> str:
+        return wallet_channel(wallet_id, redis_database(self.redis))
 
     def now(self) -> datetime:
         """The one clock (adledger/clock.py): every request's `now`."""
@@ -310,6 +320,6 @@ class RequestContext:
         a lost notification delays a screen update, it never changes money."""
         try:
             for wallet_id in wallet_ids:
-                await self.state.redis.publish(wallet_channel(wallet_id), "updated")
+                await self.state.redis.publish(self.state.wallet_channel(wallet_id), "updated")
         except Exception:
             log.warning("could not publish wallet update", exc_info=True)

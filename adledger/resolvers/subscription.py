@@ -10,7 +10,6 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from adledger.domain.access import Permission
-from adledger.resolvers.context import wallet_channel
 from adledger.schema.ids import db_id_of
 from adledger.schema.types import Wallet
 
@@ -26,7 +25,7 @@ async def wallet_updated(info: Info, wallet_id: strawberry.ID) -> AsyncGenerator
     hub = ctx.state.pubsub_hub
     if hub is None:
         raise GraphQLError("subscriptions are not served here", extensions={"code": "INTERNAL"})
-    async with hub.listen(wallet_channel(row.id)) as updates:
+    async with hub.listen(ctx.state.wallet_channel(row.id)) as updates:
         async for _ in updates:
             yield Wallet.from_row(await ctx.loaders.wallet.load(row.id))
             await ctx.end_read()

@@ -12,11 +12,12 @@ from typing import Any
 import httpx
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.connection import parse_url
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from adledger.app.ws_limits import connections_key
-from adledger.resolvers.context import wallet_channel
+from adledger.resolvers.context import wallet_channel as channel_of
 from adledger.resolvers.pubsub_hub import CLIENT_NAME
 from adledger.schema.ids import db_id_of
 from tests.api.conftest import Live
@@ -26,6 +27,11 @@ SUBSCRIBE = """subscription($id: ID!) {
   walletUpdated(walletId: $id) { id balance { cash { amount } } } }"""
 TRANSFER = """mutation($input: TransferBalanceInput!) {
   transferBalance(input: $input) { __typename } }"""
+
+
+def wallet_channel(redis_url: str, wallet_id: int) -> str:
+    """The wallet's channel as the app names it for this Redis database."""
+    return channel_of(wallet_id, int(parse_url(redis_url).get("db") or 0))
 
 
 @pytest.fixture
@@ -40,7 +46,7 @@ async def _wait_for_subscriber(redis_url: str, wallet_id: int) -> None:
     client = Redis.from_url(redis_url)
     try:
         for _ in range(100):
-            if (await client.pubsub_numsub(wallet_channel(wallet_id)))[0][1] >= 1:
+            if (await client.pubsub_numsub(wallet_channel(redis_url, wallet_id)))[0][1] >= 1:
                 return
             await asyncio.sleep(0.05)
         raise AssertionError("the subscription never listened")
@@ -88,6 +94,30 @@ async def test_a_transfer_pushes_the_wallet_to_its_subscriber(funded, live_url, 
     }
 
 
+async def test_updates_published_for_another_redis_database_push_nothing(
+    funded, live_url, redis_url
+) -> None:
+    # given a subscriber on the ad account's wallet
+    center, account = funded
+    wallet_id = db_id_of(account.wallet_id, "Wallet") or 0
+    database = int(parse_url(redis_url).get("db") or 0)
+    async with connect(f"ws://{live_url}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        await _open(ws, {"Authorization": f"Bearer {center.admin.token}"})
+        await _subscribe(ws, account.wallet_id)
+        await _wait_for_subscriber(redis_url, wallet_id)
+        # when a deployment on another database of the same server publishes its wallet
+        # of the same id (pub/sub channels ignore the database a client selected)
+        redis = Redis.from_url(redis_url)
+        await redis.publish(channel_of(wallet_id, database + 1), "updated")
+        # then nothing is pushed; its own database's update still is, once
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), timeout=0.5)
+        await redis.publish(wallet_channel(redis_url, wallet_id), "updated")
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+        await redis.aclose()
+    assert message["payload"]["data"]["walletUpdated"]["id"] == account.wallet_id
+
+
 async def test_subscribing_needs_a_token(funded, live_url) -> None:
     center, _ = funded
     async with connect(f"ws://{live_url}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
@@ -128,7 +158,9 @@ async def _is(value: Awaitable[Any], expected: Any) -> bool:
 async def _wait_for_listeners(live: Live, redis_url: str, wanted: dict[str, int]) -> None:
     """Until the hub holds these many listeners per wallet and Redis knows each channel."""
     client = Redis.from_url(redis_url)
-    channels = {wallet_channel(db_id_of(gid, "Wallet") or 0): n for gid, n in wanted.items()}
+    channels = {
+        wallet_channel(redis_url, db_id_of(gid, "Wallet") or 0): n for gid, n in wanted.items()
+    }
 
     async def ready() -> bool:
         counts = dict(await client.pubsub_numsub(*channels))
@@ -254,7 +286,9 @@ async def test_subscriptions_share_one_redis_connection(funded, api, serve, redi
         clients = await _pubsub_clients(redis)
         # when each wallet changes once
         for wallet in (a, b, c):
-            await redis.publish(wallet_channel(db_id_of(wallet, "Wallet") or 0), "updated")
+            await redis.publish(
+                wallet_channel(redis_url, db_id_of(wallet, "Wallet") or 0), "updated"
+            )
         # then every subscription gets its own wallet, once
         pushed_first = [json.loads(await asyncio.wait_for(one.recv(), 10)) for _ in on_first]
         pushed_second = [json.loads(await asyncio.wait_for(two.recv(), 10)) for _ in on_second]
@@ -262,7 +296,7 @@ async def test_subscriptions_share_one_redis_connection(funded, api, serve, redi
         for operation_id in ("c1", "a6"):
             await two.send(json.dumps({"id": operation_id, "type": "complete"}))
         await _eventually(lambda: _is(_subscribed_channels(redis), [2]), "c unsubscribed")
-        assert live.hub.listener_count(wallet_channel(db_id_of(a, "Wallet") or 0)) == 5
+        assert live.hub.listener_count(wallet_channel(redis_url, db_id_of(a, "Wallet") or 0)) == 5
     await redis.aclose()
     assert [(c["name"], c["sub"]) for c in clients] == [(CLIENT_NAME, "3")]
     for pushed, operations in ((pushed_first, on_first), (pushed_second, on_second)):

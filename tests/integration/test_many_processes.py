@@ -29,13 +29,14 @@ import httpx
 import pytest
 from arq import cron
 from redis.asyncio import Redis
+from redis.asyncio.connection import parse_url
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
 
 from adledger.app.worker import WorkerSettings, startup
 from adledger.jobs.ledger import Ctx
-from adledger.resolvers.context import wallet_channel
+from adledger.resolvers.context import wallet_channel as channel_of
 from adledger.schema.ids import db_id_of
 from tests.helpers import TRANSFER, Api, balance, create_account, create_center
 from tests.processes import free_port, wait_ready
@@ -55,6 +56,11 @@ TRANSFER_KEYED = """mutation($input: TransferBalanceInput!) { transferBalance(in
   __typename
   ... on TransferBalanceSuccess { from { id balance { cash { amount } } } to { id balance { cash { amount } } } }
   ... on UserError { code message field } } }"""
+
+
+def wallet_channel(redis_url: str, wallet_id: int) -> str:
+    """The wallet's channel as the app names it for this Redis database."""
+    return channel_of(wallet_id, int(parse_url(redis_url).get("db") or 0))
 
 
 # -- the processes -----------------------------------------------------------------------
@@ -267,7 +273,7 @@ async def test_wallet_updated_reaches_subscribers_of_every_api_process(
     center = await create_center(clients[0], admin)
     account = await create_account(clients[0], center)
     await users.fund(center.wallet_id, "50.00")
-    channel = wallet_channel(db_id_of(account.wallet_id, "Wallet") or 0)
+    channel = wallet_channel(redis_url, db_id_of(account.wallet_id, "Wallet") or 0)
     sockets = [f"ws{base.removeprefix('http')}/graphql" for base in apis]
     async with contextlib.AsyncExitStack() as stack:
         subscribers = [
