@@ -319,7 +319,11 @@ def _spend_example(url: str, access: DemoAccess) -> str:
 
 
 def _spend_body(campaign_id: str, tag: str) -> str:
-    now = clock.now().replace(microsecond=0)
+    # Rounded up to the second, never down: a demo seeded a moment ago launched its
+    # campaigns within this second, and spend dated before the launch is refused.
+    now = clock.now()
+    if now.microsecond:
+        now = now.replace(microsecond=0) + timedelta(seconds=1)
     event = {
         "eventId": f"{tag}-{int(now.timestamp())}",
         "campaignId": campaign_id,

@@ -4,7 +4,9 @@ after them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis.asyncio import Redis
@@ -67,3 +69,14 @@ async def test_a_restart_names_winter_sale_not_the_newer_billboard_run(
     assert "on the demo campaign 'Winter sale' with it" in example
     assert f'"campaignId": "{winter}"' in example
     assert to_global_id("Campaign", plan.campaign_id) not in example
+
+
+def test_the_banners_spend_is_dated_no_earlier_than_now(time_travel) -> None:
+    # given a demo seeded (its campaigns launched) at a moment within a second
+    launched = time_travel.to(datetime(2026, 12, 31, 23, 30, 0, 999_000, tzinfo=UTC))
+    # when the banner dates its recordSpend example
+    body = json.loads(devstack._spend_body("Q2FtcGFpZ246MQ==", "demo"))
+    # then the event is not dated before the launch (rounded up to the second, not down)
+    occurred = datetime.fromisoformat(body["variables"]["events"][0]["occurredAt"])
+    assert launched <= occurred <= launched + timedelta(seconds=2)
+    assert occurred.microsecond == 0
