@@ -85,6 +85,9 @@ class TokenCache:
             return None
         return actor
 
+    def clear(self) -> None:
+        self._entries.clear()
+
     def put(self, token_hash: str, actor: Actor) -> None:
         if self.ttl <= 0:
             return
