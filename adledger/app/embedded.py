@@ -194,6 +194,11 @@ def _import_pgserver() -> ModuleType:
     return pgserver
 
 
+def embedded_installed(name: str) -> None:
+    """Raises ConfigError (saying how to install it) when `name` cannot be imported."""
+    _import_embedded(name)
+
+
 def _import_embedded(name: str) -> ModuleType:
     """Production installs leave the embedded servers out; say how to get them."""
     try:

