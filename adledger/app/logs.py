@@ -118,11 +118,6 @@ def quiet_job_lines() -> None:
         arq.addFilter(_RoutineToDebug())
 
 
-def job_log_level(report: object) -> int:
-    """INFO for a run that did something (or failed), DEBUG for one that found nothing."""
-    return logging.INFO if getattr(report, "did_something", True) else logging.DEBUG
-
-
 # -- HTTP ----------------------------------------------------------------------------------
 
 
