@@ -413,7 +413,8 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: signal.Signals) -> None:
-        _note(f"{signum.name}: stopping (again to force)")
+        # A log line, not a note: with LOG_FORMAT=json every line of serve is JSON.
+        log.info("%s: stopping (again to force)", signum.name)
         stop.set()
         for each in _STOP_SIGNALS:
             loop.remove_signal_handler(each)
