@@ -134,7 +134,8 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         request, token = open_scope(request_id_from(Headers(scope=scope).get("x-request-id")))
-        started, status = time.perf_counter(), 500
+        # Until the app answers: a crash is a 500; a socket closed unaccepted, uvicorn's 403.
+        started, status = time.perf_counter(), 500 if scope["type"] == "http" else 403
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
