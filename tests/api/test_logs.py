@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 
 import pytest
 
@@ -199,3 +200,21 @@ async def test_a_variables_value_never_reaches_the_log(
     (line,) = _graphql_records(caplog)
     assert "4242" not in line.getMessage()
     assert line.getMessage() == "client error GRAPHQL_ERROR: Variable '$first' has invalid value"
+
+
+def test_a_text_line_names_its_request_before_any_traceback() -> None:
+    from adledger.app.logs import TextFormatter
+    from adledger.request_scope import close_scope, open_scope
+
+    _, token = open_scope("req_0123456789abcdef01234567")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+        text = TextFormatter().format(record)
+    finally:
+        close_scope(token)
+
+    first, _, rest = text.partition("\n")
+    assert first.endswith(" ERROR x: failed [req_0123456789abcdef01234567]")
+    assert rest.startswith("Traceback")
