@@ -24,7 +24,7 @@ from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
-from adledger.app.graphiql import graphiql_assets, offline_page
+from adledger.app.graphiql import graphiql_assets, offline_page, with_start
 from adledger.app.graphql_http import (
     GRAPHQL_RESPONSE,
     accepted,
@@ -33,6 +33,7 @@ from adledger.app.graphql_http import (
     utf8_text,
 )
 from adledger.app.limits import BodyLimit
+from adledger.app.logs import RequestLog, configure_logging
 from adledger.app.providers import build_provider, close_provider
 from adledger.app.settings import Settings
 from adledger.app.webhooks import receive_stripe_event
@@ -47,9 +48,12 @@ from adledger.store.db import make_engine, make_sessionmaker
 class AdledgerGraphQL(GraphQL):  # type: ignore[type-arg]
     graphql_transport_ws_handler_class = LimitedTransportWSHandler
 
-    def __init__(self, state_holder: dict[str, AppState], **kwargs: Any) -> None:
+    def __init__(
+        self, state_holder: dict[str, AppState], demo_token: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self._state_holder = state_holder
+        self._demo_token = demo_token
         self.connection_slots: ConnectionSlots | None = None  # set by the lifespan
         self._ide_page: str | None = None
 
@@ -81,7 +85,7 @@ class AdledgerGraphQL(GraphQL):  # type: ignore[type-arg]
     @property
     def graphql_ide_html(self) -> str:
         if self._ide_page is None:
-            self._ide_page = offline_page(super().graphql_ide_html)
+            self._ide_page = with_start(offline_page(super().graphql_ide_html), self._demo_token)
         return self._ide_page
 
     def decode_json(self, data: str | bytes) -> object:
@@ -93,7 +97,8 @@ class AdledgerGraphQL(GraphQL):  # type: ignore[type-arg]
             raise json.JSONDecodeError("the JSON is nested too deeply", "", 0) from exc
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, graphiql_demo_token: str | None = None) -> Starlette:
+    """`graphiql_demo_token`: only `adledger dev` passes one, for GraphiQL's Headers tab."""
     if not settings.database_url or not settings.redis_url:
         raise RuntimeError("create_app needs DATABASE_URL and REDIS_URL")
     holder: dict[str, AppState] = {}
@@ -107,6 +112,7 @@ def create_app(settings: Settings) -> Starlette:
     )
     graphql = AdledgerGraphQL(
         holder,
+        graphiql_demo_token,
         schema=schema,
         graphql_ide="graphiql" if settings.graphiql else None,
         # Only graphql-transport-ws: the legacy graphql-ws has no init timeout and accepts
@@ -170,7 +176,10 @@ def create_app(settings: Settings) -> Starlette:
             Route("/readyz", readyz),
             graphiql_assets(),
         ],
-        middleware=[Middleware(BodyLimit, limits=_body_limits(settings))],
+        middleware=[
+            Middleware(RequestLog),  # first: a refused body gets its request id too
+            Middleware(BodyLimit, limits=_body_limits(settings)),
+        ],
         lifespan=lifespan,
     )
 
@@ -184,7 +193,9 @@ def _body_limits(settings: Settings) -> dict[str, int]:
 
 def app_from_environment() -> Starlette:
     """For process managers (`adledger serve --workers N`, `uvicorn --factory`)."""
-    app = create_app(Settings())
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)  # each process sets up its own
+    app = create_app(settings)
     settle_heap()
     return app
 

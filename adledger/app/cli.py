@@ -32,6 +32,7 @@ from adledger.app.devstack import (
 )
 from adledger.app.environment import EVERYTHING, describe
 from adledger.app.errors import ConfigError
+from adledger.app.logs import configure_logging
 from adledger.app.payments_cli import add_payments_parser
 from adledger.app.progress import ProgressBar
 from adledger.app.settings import PaymentsNotConfigured, Settings
@@ -103,14 +104,14 @@ def _os_problem(exc: OSError) -> str:
 
 
 def _dev(args: argparse.Namespace, settings: Settings) -> int:
-    _log_to_stderr()
+    _log_to_stderr(settings)
     _warn_if_clock_set()
     return run_dev(_listen_on(args, settings))
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     ready = _production(_listen_on(args, settings), "serve")
-    _log_to_stderr()
+    _log_to_stderr(ready)
     _warn_if_clock_set()
     if args.workers > 1:
         serve_processes(ready, args.workers)
@@ -129,7 +130,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         print("worker is healthy" if healthy else "no healthy worker has reported recently")
         return 0 if healthy else 1
     ready = _production(settings, "worker")
-    _log_to_stderr()
+    _log_to_stderr(ready)
     _warn_if_clock_set()
     asyncio.run(run_services(ready, api=False, worker=True))
     return 0
@@ -279,13 +280,9 @@ def _center_id(raw: str) -> int:
     return center_id
 
 
-def _log_to_stderr() -> None:
+def _log_to_stderr(settings: Settings) -> None:
     # Only long-running commands configure logging: one-shot commands print results.
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # pgserver narrates every pg_ctl call at INFO; its warnings still get through.
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    configure_logging(settings.log_format, settings.log_level)
 
 
 # -- arguments ---------------------------------------------------------------------------
@@ -361,7 +358,7 @@ def _service_commands(commands: Commands) -> None:
         commands,
         "serve",
         "run the API (needs DATABASE_URL, REDIS_URL and Stripe keys or PAYMENT_PROVIDER=sandbox)",
-        "database", "redis", "payments", "billing", "http",
+        "database", "redis", "payments", "billing", "http", "logs",
     )  # fmt: skip
     _listen_options(serve)
     serve.add_argument("--workers", type=_positive, default=1, help="API processes (default 1)")
@@ -371,7 +368,7 @@ def _service_commands(commands: Commands) -> None:
         "worker",
         "run the arq worker (needs DATABASE_URL, REDIS_URL and Stripe keys or "
         "PAYMENT_PROVIDER=sandbox)",
-        "database", "redis", "payments", "billing",
+        "database", "redis", "payments", "billing", "logs",
     )  # fmt: skip
     worker.add_argument(
         "--check", action="store_true", help="exit 0 if a worker reported healthy recently"

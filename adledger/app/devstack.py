@@ -161,7 +161,9 @@ async def _dev(settings: Settings) -> None:
         if card_plan is not None:
             print(_card_plan_example(settings, access.token, card_plan), flush=True)
 
-    await run_services(settings, api=True, worker=True, on_ready=ready)
+    await run_services(
+        settings, api=True, worker=True, on_ready=ready, graphiql_demo_token=access.token
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,10 +273,6 @@ def _banner(settings: Settings, access: DemoAccess, pending_reference: str | Non
     url = f"{public_url(settings)}/graphql"
     token = access.token
     headers = f'{{"Authorization": "Bearer {token}"}}'
-    query = (
-        "{ viewer { email businessCenters { edges { node { name "
-        "wallet { id balance { available { amount currencyCode } } } } } } } }"
-    )
     curl = (
         f"curl -s {url} -H 'Authorization: Bearer {token}' "
         """-H 'Content-Type: application/json' -d '{"query": "{ viewer { email } }"}'"""
@@ -285,9 +283,9 @@ def _banner(settings: Settings, access: DemoAccess, pending_reference: str | Non
         f"  Demo token: {token}\n"
         f"              (user {demo.DEMO_ADMIN_EMAIL}, ADMIN of {demo.DEMO_CENTER_NAME!r} and\n"
         f"              {demo.DEMO_AUTOMATIC_CENTER_NAME!r}, which uses automatic allocation)\n\n"
-        f"  In GraphiQL open the Headers tab and paste:\n    {headers}\n"
-        f"  then run for example:\n    {query}\n"
-        f"  or from a shell:\n    {curl}\n",
+        "  GraphiQL opens with this token in its Headers tab and a query to run. Other\n"
+        f"  clients send the header\n    {headers}\n"
+        f"  for example from a shell:\n    {curl}\n",
         flush=True,
     )
     print(_spend_example(url, access), flush=True)
@@ -393,6 +391,7 @@ async def run_services(
     api: bool,
     worker: bool,
     on_ready: Callable[[], None] | None = None,
+    graphiql_demo_token: str | None = None,
 ) -> None:
     """Run the API and/or the worker until SIGINT/SIGTERM, or until one of them stops or
     fails: then stop the other too, so nothing keeps running half-alive."""
@@ -400,7 +399,7 @@ async def run_services(
     _stop_on_signals(stop)
     services: list[Coroutine[Any, Any, None]] = []
     if api:
-        services.append(serve_api(settings, stop, on_ready))
+        services.append(serve_api(settings, stop, on_ready, graphiql_demo_token))
     if worker:
         services.append(run_worker(settings, stop))
     await _together(services, stop)
@@ -424,7 +423,8 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: signal.Signals) -> None:
-        _note(f"{signum.name}: stopping (again to force)")
+        # A log line, not a note: with LOG_FORMAT=json every line of serve is JSON.
+        log.info("%s: stopping (again to force)", signum.name)
         stop.set()
         for each in _STOP_SIGNALS:
             loop.remove_signal_handler(each)
@@ -461,15 +461,29 @@ def serve_processes(settings: Settings, workers: int) -> None:
         workers=workers,
         lifespan="on",
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        # Each process sets up its own logging (app_from_environment), with our access line.
+        log_config=None,
+        access_log=False,
     )
 
 
 async def serve_api(
-    settings: Settings, stop: asyncio.Event, on_ready: Callable[[], None] | None = None
+    settings: Settings,
+    stop: asyncio.Event,
+    on_ready: Callable[[], None] | None = None,
+    graphiql_demo_token: str | None = None,
 ) -> None:
-    app = create_app(settings)
+    app = create_app(settings, graphiql_demo_token=graphiql_demo_token)
     settle_heap()
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on")
+    # The CLI set up logging (logs.py); our access line replaces uvicorn's.
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+    )
     server = _Server(config)
     helpers = [asyncio.create_task(_exit_on(stop, server))]
     if on_ready is not None:

@@ -37,6 +37,10 @@ GROUPS: dict[str, dict[str, str]] = {
         "SPEND_CLOCK_SKEW_SECONDS": "a spend event dated later than now by more than this is "
         "refused as IN_THE_FUTURE (300)",
     },
+    "logs": {
+        "LOG_FORMAT": "text (one line for a terminal) or json (one JSON object a line) (text)",
+        "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR (INFO; DEBUG adds each job run)",
+    },
     "http": {
         "HOST": "interface to listen on (127.0.0.1)",
         "PORT": "port to listen on (8000)",

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adledger.services.config import DEFAULT_PLAN_PRICES, BillingConfig
@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     max_field_repeats: int = 50
     max_page_size: int = 100
     graphiql: bool = True
+    # Long-running processes (serve, worker, dev): `json` writes one JSON object a line.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # WebSockets (graphql-transport-ws): open sockets per API token, across all processes;
     # operations in flight per socket; seconds a socket may wait before connection_init.
     ws_max_connections_per_token: int = Field(default=5, ge=1)
@@ -90,6 +93,13 @@ class Settings(BaseSettings):
     # A signed webhook older or newer than this (seconds) is refused: no replays later,
     # no events signed ahead of time.
     webhook_tolerance_seconds: int = 300
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.lower() if info.field_name == "log_format" else value.upper()
 
     @field_validator("database_url")
     @classmethod

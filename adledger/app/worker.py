@@ -15,6 +15,7 @@ from arq.connections import RedisSettings
 from arq.worker import async_check_health
 from redis.asyncio import Redis
 
+from adledger.app.logs import quiet_job_lines
 from adledger.app.providers import build_provider, close_provider
 from adledger.app.settings import Settings, get_settings
 from adledger.jobs.billing import (
@@ -43,6 +44,7 @@ from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 async def startup(ctx: Ctx) -> None:
     """One engine per worker process. `adledger dev` hands its settings in through ctx
     (its database may be an embedded one the environment knows nothing about)."""
+    quiet_job_lines()  # also under arq's own CLI, which sets up logging itself
     settings: Settings = ctx.setdefault("settings", get_settings())
     if not settings.database_url:
         raise RuntimeError("the worker needs DATABASE_URL")

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from adledger import clock
 from adledger.domain.errors import PaymentProviderFailed
 from adledger.jobs.ledger import Ctx
-from adledger.jobs.reports import IssueReport, RenewalReport, RetryReport
+from adledger.jobs.reports import IssueReport, RenewalReport, RetryReport, job_log_level
 from adledger.services import subscriptions
 from adledger.services.invoices import issue_invoice, issue_pending, provider_key
 from adledger.services.shortfalls import void_superseded
@@ -42,7 +42,12 @@ async def renew_subscriptions_job(ctx: Ctx, now: datetime) -> RenewalReport:
         _count(report, outcome)
         if outcome is not None and outcome.result is Renewal.INVOICED:
             await _issue(ctx, transact, outcome)
-    log.info("renew-subscriptions at %s: %s", now.isoformat(), report)
+    log.log(
+        job_log_level(report.did_something),
+        "renew-subscriptions at %s: %s",
+        now.isoformat(),
+        report,
+    )
     return report
 
 
@@ -86,11 +91,17 @@ async def issue_pending_invoices_job(ctx: Ctx, now: datetime) -> IssueReport:
     transact = transact_of(ctx)
     issued, failed = await issue_pending(transact, ctx["provider"], now - ISSUE_GRACE)
     voided, void_failed = await void_superseded(transact, ctx["provider"])
-    return IssueReport(issued, failed, voided, void_failed)
+    report = IssueReport(issued, failed, voided, void_failed)
+    level = job_log_level(report.did_something)
+    log.log(level, "issue-pending-invoices at %s: %s", now.isoformat(), report)
+    return report
 
 
 async def retry_webhook_events_job(ctx: Ctx, now: datetime) -> RetryReport:
-    return RetryReport(await retry_failed(transact_of(ctx), ctx["provider"], now))
+    report = RetryReport(await retry_failed(transact_of(ctx), ctx["provider"], now))
+    level = job_log_level(report.did_something)
+    log.log(level, "retry-webhook-events at %s: %s", now.isoformat(), report)
+    return report
 
 
 async def renew_subscriptions_cron(ctx: Ctx) -> RenewalReport:

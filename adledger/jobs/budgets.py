@@ -11,7 +11,7 @@ from datetime import datetime
 from adledger import clock
 from adledger.jobs.billing import transact_of
 from adledger.jobs.ledger import Ctx
-from adledger.jobs.reports import CampaignReport
+from adledger.jobs.reports import CampaignReport, job_log_level
 from adledger.services import budgets
 from adledger.store import budgets as budget_repo
 
@@ -37,7 +37,7 @@ async def roll_budget_periods_job(ctx: Ctx, now: datetime) -> CampaignReport:
         report.count("rolled")
         for _ in outcome.restarted_campaign_ids:
             report.count("restarted")
-    log.info("roll-budget-periods: %s", report)
+    log.log(job_log_level(report.did_something), "roll-budget-periods: %s", report)
     return report
 
 

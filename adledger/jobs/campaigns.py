@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger import clock
 from adledger.jobs.billing import transact_of
 from adledger.jobs.ledger import Ctx
-from adledger.jobs.reports import CampaignReport
+from adledger.jobs.reports import CampaignReport, job_log_level
 from adledger.services import campaign_jobs
 from adledger.services.campaign_jobs import Step
 from adledger.services.shortfalls import void_superseded
@@ -41,7 +41,7 @@ async def _each(ctx: Ctx, name: str, candidates: Candidates, step: StepOf) -> Ca
         report.count(outcome.value)
     if report.steps.get(Step.EXPIRED.value):
         await void_superseded(transact, ctx["provider"])
-    log.info("%s: %s", name, report)
+    log.log(job_log_level(report.did_something), "%s: %s", name, report)
     return report
 
 

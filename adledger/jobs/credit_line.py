@@ -14,6 +14,7 @@ from adledger import clock
 from adledger.domain.errors import PaymentProviderFailed
 from adledger.jobs.billing import transact_of
 from adledger.jobs.ledger import Ctx
+from adledger.jobs.reports import job_log_level
 from adledger.services import credit_line_statements as statements
 from adledger.services.invoices import issue_invoice, provider_key
 from adledger.services.transact import Transact
@@ -29,6 +30,10 @@ class StatementReport:
     opened: int = 0
     not_issued: int = 0
     failed: int = 0
+
+    @property
+    def did_something(self) -> bool:
+        return bool(self.opened or self.failed)
 
     def __str__(self) -> str:
         if not (self.opened or self.failed):
@@ -50,7 +55,8 @@ async def close_credit_line_cycles_job(ctx: Ctx, now: datetime) -> StatementRepo
         invoice_id = await _close(ctx, transact, (center_id, month), now, report)
         if invoice_id is not None:
             await _issue(ctx, transact, invoice_id, report)
-    log.info("close-credit-line-cycles at %s: %s", now.isoformat(), report)
+    level = job_log_level(report.did_something)
+    log.log(level, "close-credit-line-cycles at %s: %s", now.isoformat(), report)
     return report
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from adledger import clock
 from adledger.jobs.billing import transact_of
 from adledger.jobs.ledger import Ctx
+from adledger.jobs.reports import job_log_level
 from adledger.services import card_charges
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,10 @@ BATCH = 200
 @dataclass
 class ChargeReport:
     outcomes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def did_something(self) -> bool:
+        return any(v for k, v in self.outcomes.items() if k != "not due")
 
     def __str__(self) -> str:
         shown = {k: v for k, v in sorted(self.outcomes.items()) if k != "not due" and v}
@@ -38,7 +43,8 @@ async def issue_invoices_job(ctx: Ctx, now: datetime) -> ChargeReport:
     report.outcomes.update(charged)
     for what, count in (await card_charges.void_superseded(transact, provider, BATCH)).items():
         report.outcomes[f"superseded {what}"] = count
-    log.info("issue-invoices at %s: %s", now.isoformat(), report)
+    level = job_log_level(report.did_something)
+    log.log(level, "issue-invoices at %s: %s", now.isoformat(), report)
     return report
 
 

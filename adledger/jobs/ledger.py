@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
-from adledger.jobs.reports import VerifyReport
+from adledger.jobs.reports import VerifyReport, job_log_level
 from adledger.services.partitions import PartitionReport, create_partition, partitions_due
 from adledger.services.verify import (
     Progress,
@@ -54,7 +54,8 @@ async def verify_ledger_job(ctx: Ctx, now: datetime) -> VerifyReport:
         verification.recorded,
     )
     if not verification.violations:
-        log.info("ledger check at %s: %s", now.isoformat(), report)
+        level = job_log_level(report.did_something)
+        log.log(level, "ledger check at %s: %s", now.isoformat(), report)
     return report
 
 
@@ -101,7 +102,8 @@ async def create_partitions_job(ctx: Ctx, now: datetime) -> PartitionReport:
             log.exception("partition %s not created", name)
             outcome = "failed"
         report.add(name, outcome)
-    log.info("partitions at %s: %s", now.isoformat(), report)
+    level = job_log_level(bool(report.created or report.blocked or report.failed))
+    log.log(level, "partitions at %s: %s", now.isoformat(), report)
     return report
 
 

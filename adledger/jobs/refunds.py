@@ -12,6 +12,7 @@ from adledger import clock
 from adledger.domain.errors import PaymentProviderFailed
 from adledger.jobs.billing import transact_of
 from adledger.jobs.ledger import Ctx
+from adledger.jobs.reports import job_log_level
 from adledger.services import refunds
 from adledger.store import refunds as store
 
@@ -24,6 +25,10 @@ BATCH = 200
 class RefundReport:
     made: int = 0
     failed: int = 0
+
+    @property
+    def did_something(self) -> bool:
+        return bool(self.made or self.failed)
 
     def __str__(self) -> str:
         if not (self.made or self.failed):
@@ -43,7 +48,7 @@ async def send_refunds_job(ctx: Ctx, now: datetime) -> RefundReport:
             report.failed += 1
             continue
         report.made += 1
-    log.info("send-refunds at %s: %s", now.isoformat(), report)
+    log.log(job_log_level(report.did_something), "send-refunds at %s: %s", now.isoformat(), report)
     return report
 
 

@@ -3,7 +3,14 @@ worker's log."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+
+
+def job_log_level(did_something: bool) -> int:
+    """A run that did something (or failed at it) is an INFO line; one that found nothing
+    to do is a DEBUG line: every minute, for each job, it only buried the rest."""
+    return logging.INFO if did_something else logging.DEBUG
 
 
 def _plural(count: int, noun: str) -> str:
@@ -20,6 +27,10 @@ class RenewalReport:
     @property
     def renewed(self) -> int:
         return self.paid_from_balance + self.invoiced
+
+    @property
+    def did_something(self) -> bool:
+        return bool(self.renewed or self.deactivated or self.failed)
 
     def __str__(self) -> str:
         text = (
@@ -40,6 +51,10 @@ class IssueReport:
     voided: int = 0
     void_failed: int = 0
 
+    @property
+    def did_something(self) -> bool:
+        return bool(self.issued or self.failed or self.voided or self.void_failed)
+
     def __str__(self) -> str:
         if not (self.issued or self.failed or self.voided or self.void_failed):
             return "no pending invoices to issue or void"
@@ -57,6 +72,10 @@ class CampaignReport:
     def count(self, step: str) -> None:
         self.steps[step] = self.steps.get(step, 0) + 1
 
+    @property
+    def did_something(self) -> bool:
+        return any(step != "not due" for step in self.steps)
+
     def __str__(self) -> str:
         done = {step: n for step, n in self.steps.items() if step != "not due"}
         if not done:
@@ -67,6 +86,10 @@ class CampaignReport:
 @dataclass
 class RetryReport:
     outcomes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def did_something(self) -> bool:
+        return sum(self.outcomes.values()) > 0
 
     def __str__(self) -> str:
         total = sum(self.outcomes.values())
@@ -83,6 +106,10 @@ class VerifyReport:
     full: bool = True
     # False when a run that started from the same checkpoint recorded first.
     recorded: bool = True
+
+    @property
+    def did_something(self) -> bool:
+        return bool(self.violations or self.postings_read)
 
     def __str__(self) -> str:
         scope = "in full" if self.full else "since the last checkpoint"

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
-    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -35,6 +33,7 @@ from adledger.resolvers.readable_results import ReadableResults
 from adledger.schema import results
 from adledger.schema.billing import Invoice
 from adledger.schema.campaigns import Campaign
+from adledger.schema.error_log import LoggedSchema, MaskUnexpected, log_user_errors
 from adledger.schema.errors import UserError
 from adledger.schema.input_guard import guard_mutations
 from adledger.schema.limits import ExpandedSizeLimiter, GuardedValidationCache
@@ -252,12 +251,6 @@ class CloseSession(SchemaExtension):
         yield
 
 
-def _should_mask(error: GraphQLError) -> bool:
-    """Hide anything we did not raise on purpose; keep validation and our GraphQLErrors."""
-    original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
-
-
 def build_schema(
     *,
     max_depth: int = 15,
@@ -268,13 +261,14 @@ def build_schema(
     max_field_repeats: int = 50,
 ) -> strawberry.Schema:
     guard_mutations(Mutation)
+    log_user_errors(Mutation)
     # Rule classes made once per schema: made per request (as the limiters do), they
     # would make every validation a cache miss, since the cache is keyed by the rules.
     limit_rules = [
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
-    return strawberry.Schema(
+    return LoggedSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -289,7 +283,8 @@ def build_schema(
             lambda: GuardedValidationCache(maxsize=256),
             # After validation, before any mutation runs: refuse an answer it could not give.
             lambda: ReadableResults(budget=max_query_nodes + max_fragment_spreads),
-            lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error."),
+            # Masks what we did not raise on purpose; the masked error carries the request id.
+            MaskUnexpected,
             CloseSession,
         ],
     )
