@@ -39,7 +39,7 @@ def decode_id(global_id: str, type_name: str, field: tuple[str, ...]) -> int:
 
 
 def _words(type_name: str) -> str:
-    """ "AdAccount" as a message writes it: "ad account"."""
+    """A type's name as messages write it: AdAccount is "ad account"."""
     return re.sub(r"(?<!^)(?=[A-Z])", " ", type_name).lower()
 
 
