@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from adledger.domain.errors import BudgetBelowMinimum, BudgetChangeLimitReached, InvalidInput
 from adledger.domain.instants import utc_instant
-from adledger.domain.money import Currency, format_minor
+from adledger.domain.money import format_money
 
 MAX_CHANGES_PER_DAY = 10
 MAX_CUSTOM_PERIOD = timedelta(days=366)
@@ -174,9 +174,9 @@ def changes_remaining(changes_today: int) -> int:
 def check_cap(setting: BudgetSetting, spent_in_period: int, currency: str) -> None:
     """A new cap is never below what its period has already spent."""
     if setting.amount is not None and setting.amount < spent_in_period:
-        lowest = format_minor(spent_in_period, Currency(currency))
+        lowest = format_money(spent_in_period, currency)
         raise BudgetBelowMinimum(
-            message=f"the budget may not be below what this period spent: {lowest} {currency}",
+            message=f"the budget may not be below what this period spent: {lowest}",
             minimum_minor=spent_in_period,
             currency=currency,
             field=("input", "amount", "amount"),

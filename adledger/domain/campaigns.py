@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from adledger.domain.errors import BudgetBelowMinimum, InvalidInput, InvalidState
 from adledger.domain.instants import utc_instant
-from adledger.domain.money import Currency, format_minor
+from adledger.domain.money import format_money
 
 MAX_FLIGHT = timedelta(days=365)
 MAX_NAME_LENGTH = 200
@@ -157,9 +157,8 @@ def minimum_budget(platform_minimum: int, spent: int) -> int:
 
 def check_budget(budget: int, minimum: int, currency: str, field: tuple[str, ...]) -> None:
     if budget < minimum:
-        lowest = format_minor(minimum, Currency(currency))
         raise BudgetBelowMinimum(
-            message=f"the budget may not be below {lowest} {currency}",
+            message=f"the budget may not be below {format_money(minimum, currency)}",
             minimum_minor=minimum,
             currency=currency,
             field=field,

@@ -49,6 +49,12 @@ class NotFound(DomainError):
     code: ClassVar[ErrorCode] = ErrorCode.NOT_FOUND
 
 
+def not_found(what: str, field: tuple[str, ...] = ()) -> NotFound:
+    """The one wording of NOT_FOUND ("no wallet has this id"), the same for an id that is
+    malformed, of another type, unknown or another customer's: none of them says more."""
+    return NotFound(f"no {what} has this id", field)
+
+
 @dataclass
 class Forbidden(DomainError):
     code: ClassVar[ErrorCode] = ErrorCode.FORBIDDEN
@@ -82,10 +88,27 @@ class CurrencyMismatch(DomainError):
 
 @dataclass
 class InsufficientFunds(DomainError):
-    message: str = "not enough funds"
+    message: str = ""
     available_minor: int = 0
     currency: str = ""
     code: ClassVar[ErrorCode] = ErrorCode.INSUFFICIENT_FUNDS
+
+    def __post_init__(self) -> None:
+        if not self.message:
+            self.message = f"not enough funds: {self.available()} available"
+        super().__post_init__()
+
+    def available(self) -> str:
+        """What is available, as messages write amounts ("2,115.66 USD")."""
+        from adledger.domain.money import format_money  # money.py imports this module
+
+        return format_money(self.available_minor, self.currency)
+
+    def at(self, field: tuple[str, ...], message: str = "") -> InsufficientFunds:
+        """The same shortfall, told about the input field that asked for the money."""
+        return InsufficientFunds(
+            message or self.message, field, self.available_minor, self.currency
+        )
 
     def details(self) -> dict[str, object]:
         return {"available_minor": self.available_minor, "currency": self.currency}

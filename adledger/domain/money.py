@@ -80,6 +80,16 @@ def format_minor(minor: int, currency: Currency) -> str:
     return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
 
 
+def format_money(minor: int, currency: Currency | str) -> str:
+    """An amount as messages write it, grouped by thousands: 211566 USD -> "2,115.66 USD".
+    Every amount in a message a person reads goes through here (never "minor units")."""
+    code = Currency(currency)
+    whole, _, fraction = format_minor(minor, code).partition(".")
+    sign, digits = ("-", whole[1:]) if whole.startswith("-") else ("", whole)
+    grouped = f"{int(digits):,}"
+    return f"{sign}{grouped}{'.' + fraction if fraction else ''} {code.value}"
+
+
 def parse_amount(
     raw: object, currency: Currency, field: tuple[str, ...] = (), *, signed: bool = False
 ) -> Money:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from adledger.domain.errors import InvalidInput
+from adledger.domain.errors import InsufficientFunds, InvalidInput
+from adledger.domain.money import format_money
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,16 +32,18 @@ class LotRefund:
     amount: int
 
 
-def split_refund(amount: int, lots: Sequence[Lot]) -> list[LotRefund]:
-    """`amount` across the lots, newest (highest id) first; refused whole when the lots
-    hold less than that."""
+def split_refund(amount: int, lots: Sequence[Lot], currency: str) -> list[LotRefund]:
+    """`amount` (in `currency`) across the lots, newest (highest id) first; refused whole
+    (InsufficientFunds) when the lots hold less than that."""
     if amount <= 0:
         raise InvalidInput("a refund is above zero")
     available = sum(max(lot.left, 0) for lot in lots)
     if amount > available:
-        raise InvalidInput(
+        raise InsufficientFunds(
             "a refund goes back to the payments that brought the money in, and they hold "
-            f"{available} minor units that have not gone back yet"
+            f"{format_money(available, currency)} that has not gone back yet",
+            available_minor=available,
+            currency=currency,
         )
     parts: list[LotRefund] = []
     left = amount

@@ -12,7 +12,7 @@ from adledger.resolvers.mutation import decode_id, money_in, user_error
 from adledger.schema import inputs, results
 from adledger.schema.billing import Invoice, TopUp
 from adledger.schema.types import BusinessCenter
-from adledger.services import subscriptions, top_ups
+from adledger.services import access, subscriptions, top_ups
 from adledger.services.invoices import issue_invoice, provider_key
 
 CENTER_FIELD = ("input", "businessCenterId")
@@ -23,6 +23,7 @@ async def top_up_wallet(info: Info, input: inputs.TopUpWalletInput) -> results.T
     actor = await ctx.require_actor()
     outcome: top_ups.TopUpOutcome | None = None
     try:
+        access.refuse_integration(actor)  # before any id is looked up
         request = top_ups.TopUpRequest(
             wallet_id=decode_id(input.wallet_id, "Wallet", ("input", "walletId")),
             amount=money_in(input.amount),
@@ -61,6 +62,7 @@ async def subscribe_to_plan(
     actor = await ctx.require_actor()
     from_balance = input.pay_from_credit_balance is not False
     try:
+        access.refuse_integration(actor)  # before any id is looked up
         center_id = decode_id(input.business_center_id, "BusinessCenter", CENTER_FIELD)
         outcome = await ctx.write(
             lambda s: subscriptions.subscribe(
@@ -90,6 +92,7 @@ async def cancel_plan_subscription(
     ctx = info.context
     actor = await ctx.require_actor()
     try:
+        access.refuse_integration(actor)  # before any id is looked up
         center_id = decode_id(input.business_center_id, "BusinessCenter", CENTER_FIELD)
         await ctx.write(lambda s: subscriptions.cancel(s, actor, center_id))
     except DomainError as err:

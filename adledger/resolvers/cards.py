@@ -8,7 +8,7 @@ from adledger.domain.errors import DomainError
 from adledger.resolvers.mutation import decode_id, user_error
 from adledger.schema import inputs, results
 from adledger.schema.types import BusinessCenter
-from adledger.services import cards
+from adledger.services import access, cards
 
 CENTER_FIELD = ("input", "businessCenterId")
 
@@ -19,6 +19,7 @@ async def create_card_setup(
     ctx = info.context
     actor = await ctx.require_actor()
     try:
+        access.refuse_integration(actor)  # before any id is looked up
         center_id = decode_id(input.business_center_id, "BusinessCenter", CENTER_FIELD)
         started = await ctx.write(
             lambda s: cards.begin_card_setup(s, actor, center_id, ctx.state.now())

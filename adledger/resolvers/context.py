@@ -199,11 +199,17 @@ class RequestContext:
             if connection is not None:
                 await connection.close()
 
-    def bearer_token(self) -> str | None:
-        header = self.authorization
+    def _authorization_sent(self) -> object:
+        """The Authorization the client sent: the header, else (WebSocket) the
+        connection_init payload's; None when it sent none."""
+        header: object = self.authorization
         if header is None and self.connection_params:
             params = {str(k).lower(): v for k, v in self.connection_params.items()}
             header = params.get("authorization")
+        return header
+
+    def bearer_token(self) -> str | None:
+        header = self._authorization_sent()
         if not isinstance(header, str) or not header.lower().startswith("bearer "):
             return None
         return header[7:].strip() or None
@@ -245,10 +251,16 @@ class RequestContext:
 
     async def require_actor(self) -> Actor:
         actor = await self.actor()
-        if actor is None:
+        if actor is None and self._authorization_sent() is None:
             raise GraphQLError(
                 "authentication required: send `Authorization: Bearer <token>`",
                 extensions={"code": "UNAUTHENTICATED"},
+            )
+        if actor is None:
+            raise GraphQLError(
+                "this token matches no user (or the Authorization is not `Bearer <token>`): "
+                "check it, or create one with `adledger users create`",
+                extensions={"code": "INVALID_TOKEN"},
             )
         return actor
 

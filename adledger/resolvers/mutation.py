@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -10,12 +11,13 @@ from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from adledger.domain.errors import DomainError, NotFound
+from adledger.domain.errors import DomainError, not_found
 from adledger.schema import inputs, results
 from adledger.schema.errors import to_user_error
 from adledger.schema.ids import db_id_of
 from adledger.schema.pages import PageArgs
 from adledger.schema.types import AdAccount, BusinessCenter, Wallet
+from adledger.services import access
 from adledger.services import business_centers as center_service
 from adledger.services import wallets as wallet_service
 from adledger.services.actor import Actor
@@ -32,8 +34,13 @@ def user_error(err: DomainError, result_union: Any) -> Any:
 def decode_id(global_id: str, type_name: str, field: tuple[str, ...]) -> int:
     db_id = db_id_of(global_id, type_name)
     if db_id is None:
-        raise NotFound(f"no {type_name} has this id", field)
+        raise not_found(_words(type_name), field)
     return db_id
+
+
+def _words(type_name: str) -> str:
+    """A type's name as messages write it: AdAccount is "ad account"."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", type_name).lower()
 
 
 async def mutate(
@@ -46,6 +53,8 @@ async def mutate(
     ctx = info.context
     actor = await ctx.require_actor()
     try:
+        if info.field_name != "recordSpend":
+            access.refuse_integration(actor)
         outcome = await ctx.write(lambda session: run(session, actor))
     except DomainError as err:
         return user_error(err, result_union)

@@ -20,7 +20,7 @@ async def wallet_updated(info: Info, wallet_id: strawberry.ID) -> AsyncGenerator
     db_id = db_id_of(wallet_id, "Wallet")
     row = None if db_id is None else await ctx.loaders.wallet.load(db_id)
     if row is None or not await ctx.can(row.business_center_id, Permission.READ_MONEY):
-        raise GraphQLError("wallet not found", extensions={"code": "NOT_FOUND"})
+        raise GraphQLError("no wallet has this id", extensions={"code": "NOT_FOUND"})
     await ctx.end_read()
     hub = ctx.state.pubsub_hub
     if hub is None:

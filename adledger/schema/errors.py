@@ -106,13 +106,6 @@ class AllocationNotEligibleError(UserError):
     )
 
 
-def _plain(error_type: type[UserError]):  # type: ignore[no-untyped-def]
-    def build(err: domain.DomainError) -> UserError:
-        return error_type(code=err.code, message=err.message, field=list(err.field))
-
-    return build
-
-
 def _currency_mismatch(err: domain.DomainError) -> UserError:
     assert isinstance(err, domain.CurrencyMismatch)
     return CurrencyMismatchError(
@@ -170,29 +163,54 @@ def _not_eligible(err: domain.DomainError) -> UserError:
     )
 
 
+# The one UserError type of each code.
+ERROR_TYPES: dict[domain.ErrorCode, type[UserError]] = {
+    domain.ErrorCode.INVALID_INPUT: InvalidInputError,
+    domain.ErrorCode.NOT_FOUND: NotFoundError,
+    domain.ErrorCode.FORBIDDEN: ForbiddenError,
+    domain.ErrorCode.INVALID_STATE: InvalidStateError,
+    domain.ErrorCode.IDEMPOTENCY_KEY_REUSED: IdempotencyKeyReusedError,
+    domain.ErrorCode.CURRENCY_MISMATCH: CurrencyMismatchError,
+    domain.ErrorCode.INSUFFICIENT_FUNDS: InsufficientFundsError,
+    domain.ErrorCode.SUBSCRIPTION_REQUIRED: SubscriptionRequiredError,
+    domain.ErrorCode.PAYMENT_PROVIDER_ERROR: PaymentProviderError,
+    domain.ErrorCode.TARGET_ALREADY_COVERED: TargetAlreadyCoveredError,
+    domain.ErrorCode.AMOUNT_BELOW_MINIMUM: AmountBelowMinimumError,
+    domain.ErrorCode.BUDGET_BELOW_MINIMUM: BudgetBelowMinimumError,
+    domain.ErrorCode.BUDGET_CHANGE_LIMIT_REACHED: BudgetChangeLimitReachedError,
+    domain.ErrorCode.ALLOCATION_MODE_IRREVERSIBLE: AllocationModeIrreversibleError,
+    domain.ErrorCode.ALLOCATION_NOT_ELIGIBLE: AllocationNotEligibleError,
+}
+
+# Types with fields of their own beyond code, message and field.
 _BUILDERS = {
-    domain.ErrorCode.INVALID_INPUT: _plain(InvalidInputError),
-    domain.ErrorCode.NOT_FOUND: _plain(NotFoundError),
-    domain.ErrorCode.FORBIDDEN: _plain(ForbiddenError),
-    domain.ErrorCode.INVALID_STATE: _plain(InvalidStateError),
-    domain.ErrorCode.IDEMPOTENCY_KEY_REUSED: _plain(IdempotencyKeyReusedError),
     domain.ErrorCode.CURRENCY_MISMATCH: _currency_mismatch,
     domain.ErrorCode.INSUFFICIENT_FUNDS: _insufficient,
-    domain.ErrorCode.SUBSCRIPTION_REQUIRED: _plain(SubscriptionRequiredError),
-    domain.ErrorCode.PAYMENT_PROVIDER_ERROR: _plain(PaymentProviderError),
     domain.ErrorCode.TARGET_ALREADY_COVERED: _target_covered,
     domain.ErrorCode.AMOUNT_BELOW_MINIMUM: _below_minimum,
     domain.ErrorCode.BUDGET_BELOW_MINIMUM: _budget_below_minimum,
     domain.ErrorCode.BUDGET_CHANGE_LIMIT_REACHED: _change_limit,
-    domain.ErrorCode.ALLOCATION_MODE_IRREVERSIBLE: _plain(AllocationModeIrreversibleError),
     domain.ErrorCode.ALLOCATION_NOT_ELIGIBLE: _not_eligible,
 }
+
+
+def codes_of_type(type_name: str) -> tuple[str, ...]:
+    """The codes a UserError type (by its GraphQL name) carries: one each."""
+    return tuple(code.value for code, kind in ERROR_TYPES.items() if kind.__name__ == type_name)
+
+
+def _build(err: domain.DomainError) -> UserError:
+    build = _BUILDERS.get(err.code)
+    if build is not None:
+        return build(err)
+    error_type = ERROR_TYPES.get(err.code, InvalidInputError)
+    return error_type(code=err.code, message=err.message, field=list(err.field))  # type: ignore[call-arg]
 
 
 def to_user_error(err: domain.DomainError, allowed: tuple[type, ...]) -> UserError:
     """The error's own type when the result union has it; otherwise an InvalidInputError
     that still carries the true code, so no expected failure escapes to `errors`."""
-    built = _BUILDERS.get(err.code, _plain(InvalidInputError))(err)
+    built = _build(err)
     if isinstance(built, allowed):
         return built
     return InvalidInputError(code=err.code, message=err.message, field=list(err.field))

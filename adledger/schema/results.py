@@ -185,15 +185,15 @@ class BusinessCenterInvitationSuccess:
 
 
 AcceptBusinessCenterInvitationResult = Annotated[
-    BusinessCenterInvitationSuccess | InvalidInputError | NotFoundError,
+    BusinessCenterInvitationSuccess | InvalidInputError | NotFoundError | ForbiddenError,
     strawberry.union("AcceptBusinessCenterInvitationResult"),
 ]
 DeclineBusinessCenterInvitationResult = Annotated[
-    BusinessCenterInvitationSuccess | InvalidInputError | NotFoundError,
+    BusinessCenterInvitationSuccess | InvalidInputError | NotFoundError | ForbiddenError,
     strawberry.union("DeclineBusinessCenterInvitationResult"),
 ]
 RevokeBusinessCenterInvitationResult = Annotated[
-    BusinessCenterInvitationSuccess | InvalidInputError | NotFoundError,
+    BusinessCenterInvitationSuccess | InvalidInputError | NotFoundError | ForbiddenError,
     strawberry.union("RevokeBusinessCenterInvitationResult"),
 ]
 
@@ -368,6 +368,7 @@ RequestRefundResult = Annotated[
     | InvalidInputError
     | NotFoundError
     | ForbiddenError
+    | CurrencyMismatchError
     | InsufficientFundsError
     | InvalidStateError
     | IdempotencyKeyReusedError,
@@ -385,6 +386,7 @@ RefundDecisionResult = Annotated[
     | InvalidInputError
     | NotFoundError
     | ForbiddenError
+    | InsufficientFundsError
     | InvalidStateError
     | IdempotencyKeyReusedError,
     strawberry.union("RefundDecisionResult"),
@@ -416,6 +418,7 @@ AdjustInvoiceResult = Annotated[
     AdjustInvoiceSuccess
     | NotFoundError
     | ForbiddenError
+    | CurrencyMismatchError
     | InvalidInputError
     | InvalidStateError
     | IdempotencyKeyReusedError,

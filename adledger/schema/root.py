@@ -8,7 +8,6 @@ import strawberry
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
@@ -36,6 +35,12 @@ from adledger.schema.campaigns import Campaign
 from adledger.schema.error_log import LoggedSchema, MaskUnexpected, log_user_errors
 from adledger.schema.errors import UserError
 from adledger.schema.input_guard import guard_mutations
+from adledger.schema.limit_codes import (
+    QUERY_TOO_DEEP,
+    TOO_MANY_ALIASES,
+    CodedMaxTokensLimiter,
+    coded_rules,
+)
 from adledger.schema.limits import ExpandedSizeLimiter, GuardedValidationCache
 from adledger.schema.plans import CancellationRequestConnection
 from adledger.schema.refunds import RefundRequestConnection
@@ -265,8 +270,10 @@ def build_schema(
     # Rule classes made once per schema: made per request (as the limiters do), they
     # would make every validation a cache miss, since the cache is keyed by the rules.
     limit_rules = [
-        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+        *coded_rules(QueryDepthLimiter(max_depth=max_depth).validation_rules, QUERY_TOO_DEEP),
+        *coded_rules(
+            MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules, TOO_MANY_ALIASES
+        ),
     ]
     return LoggedSchema(
         query=Query,
@@ -278,7 +285,7 @@ def build_schema(
             # Before any validation rule: the depth and alias limiters below are rules.
             lambda: ExpandedSizeLimiter(max_query_nodes, max_fragment_spreads, max_field_repeats),
             lambda: AddValidationRules(limit_rules),
-            lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            lambda: CodedMaxTokensLimiter(max_token_count=max_tokens),
             lambda: ParserCache(maxsize=256),
             lambda: GuardedValidationCache(maxsize=256),
             # After validation, before any mutation runs: refuse an answer it could not give.

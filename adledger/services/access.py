@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission, Role, role_allows
-from adledger.domain.errors import Forbidden, NotFound
+from adledger.domain.errors import Forbidden, not_found
 from adledger.services.actor import Actor
 from adledger.store import business_centers as centers
 from adledger.store.models import AdAccount
@@ -29,7 +29,7 @@ async def require(
 ) -> Role | None:
     role = await role_in(session, actor, center_id)
     if role is None and not actor.is_staff:
-        raise NotFound(f"{what} not found", field)
+        raise not_found(what, field)
     if not role_allows(role, permission, is_staff=actor.is_staff):
         raise Forbidden(f"your role may not {permission.value.replace('_', ' ')} here", field)
     return role
@@ -45,7 +45,7 @@ async def ad_account_for(
     """The ad account, when the caller may act on it (NOT_FOUND for other customers')."""
     found = await centers.ad_accounts_by_ids(session, [account_id])
     if not found:
-        raise NotFound("ad account not found", field)
+        raise not_found("ad account", field)
     await require(
         session, actor, found[0].business_center_id, permission, field=field, what="ad account"
     )
@@ -57,8 +57,12 @@ def require_staff(actor: Actor) -> None:
         raise Forbidden("platform staff only")
 
 
+INTEGRATION_RECORDS_SPEND_ONLY = "an integration token may call recordSpend and nothing else"
+
+
 def refuse_integration(actor: Actor) -> None:
     """The ad server's token records spend; it never joins or founds a business center,
-    which would let it move customers' money."""
+    which would let it move customers' money. Checked before any id is looked up: what
+    the token may do is the token's, so FORBIDDEN tells nothing about any object."""
     if actor.is_integration:
-        raise Forbidden("an integration token cannot do this")
+        raise Forbidden(INTEGRATION_RECORDS_SPEND_ONLY)

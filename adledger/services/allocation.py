@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission
 from adledger.domain.allocation import AccountFacts, AllocationMode, check_switch
-from adledger.domain.errors import NotFound
+from adledger.domain.errors import not_found
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.services import access
 from adledger.services.actor import Actor
@@ -50,7 +50,7 @@ async def enable_automatic_allocation(
     )
     center = await centers.lock_business_center(session, center_id)
     if center is None:
-        raise NotFound("business center not found", CENTER_FIELD)
+        raise not_found("business center", CENTER_FIELD)
     accounts = await budget_repo.lock_accounts_of_center(session, center_id)
     funded = await campaign_repo.balance_funded_counts(session, [a.id for a in accounts])
     check_switch(

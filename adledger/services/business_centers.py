@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission, Role
-from adledger.domain.errors import InvalidInput, InvalidState, NotFound
+from adledger.domain.errors import InvalidInput, InvalidState, NotFound, not_found
 from adledger.domain.money import Currency
 from adledger.services import access
 from adledger.services.actor import Actor
@@ -131,7 +131,7 @@ async def _center(session: AsyncSession, center_id: int, field: tuple[str, ...])
     (and then sees it), and a new account never lands beside a switch it did not see."""
     center = await centers.share_lock_business_center(session, center_id)
     if center is None:
-        raise NotFound("business center not found", field)
+        raise not_found("business center", field)
     return center
 
 

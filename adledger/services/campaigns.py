@@ -35,11 +35,11 @@ from adledger.domain.errors import (
     InsufficientFunds,
     InvalidInput,
     InvalidState,
-    NotFound,
     SubscriptionRequired,
+    not_found,
 )
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
-from adledger.domain.money import Currency, Money, parse_positive_amount
+from adledger.domain.money import Currency, Money, format_money, parse_positive_amount
 from adledger.services import access, installments, makegood_draws, plan_adjustments
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
@@ -339,7 +339,10 @@ async def _take_more(
     taking = draw(amount, vouchers, cash)
     if taking.short:
         raise InsufficientFunds(
-            message="the ad account's balance does not cover the increase",
+            message=(
+                "the ad account's balance does not cover the increase: "
+                f"{format_money(vouchers + cash, campaign.currency)} available"
+            ),
             available_minor=vouchers + cash,
             currency=campaign.currency,
             field=(*BUDGET_FIELD, "amount"),
@@ -461,7 +464,7 @@ async def reject_campaign(
     access.require_staff(actor)
     found = await repo.campaign(session, campaign_id)
     if found is None:
-        raise NotFound("campaign not found", CAMPAIGN_FIELD)
+        raise not_found("campaign", CAMPAIGN_FIELD)
     clean = _reason(reason)
 
     async def run() -> CampaignOutcome:
@@ -551,7 +554,7 @@ async def campaign_for(
     """The campaign, when the caller may run it (NOT_FOUND for other customers')."""
     campaign = await repo.campaign(session, campaign_id)
     if campaign is None:
-        raise NotFound("campaign not found", CAMPAIGN_FIELD)
+        raise not_found("campaign", CAMPAIGN_FIELD)
     await access.require(
         session,
         actor,
@@ -566,13 +569,13 @@ async def campaign_for(
 async def _lock(session: AsyncSession, campaign_id: int) -> Campaign:
     campaign = await repo.lock_campaign(session, campaign_id)
     if campaign is None:
-        raise NotFound("campaign not found", CAMPAIGN_FIELD)
+        raise not_found("campaign", CAMPAIGN_FIELD)
     return campaign
 
 
 def _still_there(locked: Locked, campaign_id: int) -> Campaign:
     if campaign_id not in locked:
-        raise NotFound("campaign not found", CAMPAIGN_FIELD)
+        raise not_found("campaign", CAMPAIGN_FIELD)
     return locked[campaign_id]
 
 

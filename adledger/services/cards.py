@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission
-from adledger.domain.errors import InvalidState, NotFound
+from adledger.domain.errors import InvalidState, not_found
 from adledger.payments.port import Card, CardSetup, CardSetupRequest, PaymentProvider
 from adledger.services import access
 from adledger.services.actor import Actor
@@ -77,7 +77,7 @@ async def record_card(
         return None
     center = await centers.lock_business_center(session, center_id)
     if center is None:
-        raise NotFound("business center not found")
+        raise not_found("business center")
     if card.customer_reference not in (None, center.payment_customer_reference):
         return None  # a card of another customer must never pay this center's invoices
     saved = repo.SavedCard(card.reference, card.brand, card.last4, card.exp_month, card.exp_year)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger.domain.billing import InvoiceKind, add_months
 from adledger.domain.errors import NotFound
 from adledger.domain.ledger import AccountKind, TransactionKind
-from adledger.domain.money import Currency, Money
+from adledger.domain.money import Currency, Money, format_money
 from adledger.domain.schedules import CYCLE_DAYS, Cycle, CycleKind, cycle_at
 from adledger.services import funding, invoices
 from adledger.services.config import BillingConfig
@@ -141,8 +141,9 @@ async def _used_locked(session: AsyncSession, wallet_id: int) -> int:
 
 async def _flag_overpaid(session: AsyncSession, invoice: Invoice, paid: int, used: int) -> None:
     reason = (
-        f"paid {paid} minor units for a credit line with {used} in use: "
-        f"{paid - used} not restored, to refund or credit"
+        f"paid {format_money(paid, invoice.currency)} for a credit line with "
+        f"{format_money(used, invoice.currency)} in use: "
+        f"{format_money(paid - used, invoice.currency)} not restored, to refund or credit"
     )
     log.warning("credit-line statement %s flagged: %s", invoice.number, reason)
     await invoices.flag(session, invoice, reason)

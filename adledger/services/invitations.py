@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission, Role, role_allows
-from adledger.domain.errors import InvalidInput, InvalidState, NotFound
+from adledger.domain.errors import InvalidInput, InvalidState, not_found
 from adledger.services import access
 from adledger.services.actor import Actor
 from adledger.services.users import MAX_EMAIL_LENGTH
@@ -86,7 +86,7 @@ async def revoke(
 ) -> InvitationOutcome:
     row = await repo.lock_pending(session, invitation_id, now)
     if row is None or not await _may_manage(session, actor, row.business_center_id):
-        raise NotFound("no pending invitation has this id", INVITATION_FIELD)
+        raise not_found("business center invitation", INVITATION_FIELD)
     await repo.answer(session, row.id, "REVOKED", now)
     return InvitationOutcome(row.business_center_id, row.id)
 
@@ -97,7 +97,7 @@ async def _addressed_to(
     """Someone else's invitation, an answered or an expired one: all simply not found."""
     row = await repo.lock_pending(session, invitation_id, now)
     if row is None or row.email != actor.email.strip().lower():
-        raise NotFound("no pending invitation for you has this id", INVITATION_FIELD)
+        raise not_found("business center invitation", INVITATION_FIELD)
     return row
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind, InvoiceStatus, format_invoice_number
-from adledger.domain.errors import NotFound, PaymentProviderFailed
+from adledger.domain.errors import PaymentProviderFailed, not_found
 from adledger.payments.port import CustomerRequest, InvoiceRequest, PaymentProvider, ProviderInvoice
 from adledger.services.transact import Transact
 from adledger.store import billing as repo
@@ -143,7 +143,7 @@ async def provider_customer(transact: Transact, provider: PaymentProvider, cente
 async def _customer_of(session: AsyncSession, center_id: int) -> tuple[str, str | None]:
     center = await centers.business_center(session, center_id)
     if center is None:
-        raise NotFound("business center not found")
+        raise not_found("business center")
     return center.name, center.payment_customer_reference
 
 
@@ -174,11 +174,11 @@ def _request(snapshot: _IssueSnapshot, customer: str) -> InvoiceRequest:
 async def _snapshot(session: AsyncSession, invoice_id: int, provider_key: str) -> _IssueSnapshot:
     found = await repo.invoices_by_ids(session, [invoice_id])
     if not found:
-        raise NotFound("invoice not found")
+        raise not_found("invoice")
     invoice = found[0]
     center = await centers.business_center(session, invoice.business_center_id)
     if center is None:
-        raise NotFound("business center not found")
+        raise not_found("business center")
     lines = (await repo.lines_by_invoice(session, [invoice_id]))[invoice_id]
     due_days = (invoice.due_at - invoice.issue_on).days if invoice.due_at else 0
     return _IssueSnapshot(

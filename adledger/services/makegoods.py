@@ -36,7 +36,8 @@ from adledger.domain.campaigns import (
     launched,
 )
 from adledger.domain.conservation import at_most
-from adledger.domain.errors import InvalidInput, InvalidState, NotFound
+from adledger.domain.errors import InvalidInput, InvalidState, not_found
+from adledger.domain.money import format_money
 from adledger.domain.text import clean_text
 from adledger.services import access, makegood_draws, refunds
 from adledger.services.actor import Actor
@@ -189,7 +190,7 @@ async def accept_makegood(
         await campaign_repo.save(session, campaign)
         await fund_waiting(session, campaign.wallet_id, locked, now)
         action = f"MAKEGOOD_ACCEPTED_{offer.kind}"
-        detail = None if paid == offer.amount else f"offered {offer.amount}, paid {paid}"
+        detail = None if paid == offer.amount else _offered_and_paid(offer.amount, paid, campaign)
         await _audit(session, campaign, actor.user_id, action, now, paid, detail)
         return MakegoodOutcome(campaign.id, offer.id, campaign.wallet_id, refund_id)
 
@@ -267,7 +268,7 @@ async def _flight(
 async def _guaranteed(session: AsyncSession, campaign_id: int) -> Campaign:
     campaign = await campaign_repo.campaign(session, campaign_id)
     if campaign is None:
-        raise NotFound("campaign not found", CAMPAIGN_FIELD)
+        raise not_found("campaign", CAMPAIGN_FIELD)
     if campaign.delivery_type != DeliveryType.GUARANTEED or not campaign.booked_impressions:
         raise InvalidState("makegoods are for GUARANTEED campaigns that booked impressions")
     return campaign
@@ -276,14 +277,14 @@ async def _guaranteed(session: AsyncSession, campaign_id: int) -> Campaign:
 async def _lock(session: AsyncSession, campaign_id: int) -> Campaign:
     campaign = await campaign_repo.lock_campaign(session, campaign_id)
     if campaign is None:
-        raise NotFound("campaign not found", CAMPAIGN_FIELD)
+        raise not_found("campaign", CAMPAIGN_FIELD)
     return campaign
 
 
 async def _offer_for(session: AsyncSession, actor: Actor, offer_id: int) -> MakegoodOffer:
     found = await repo.offer(session, offer_id)
     if found is None:
-        raise NotFound("makegood offer not found", OFFER_FIELD)
+        raise not_found("makegood offer", OFFER_FIELD)
     await access.require(
         session,
         actor,
@@ -298,7 +299,7 @@ async def _offer_for(session: AsyncSession, actor: Actor, offer_id: int) -> Make
 async def _open(session: AsyncSession, offer_id: int) -> MakegoodOffer:
     offer = await repo.lock_offer(session, offer_id)
     if offer is None:
-        raise NotFound("makegood offer not found", OFFER_FIELD)
+        raise not_found("makegood offer", OFFER_FIELD)
     if offer.status != "OFFERED":
         raise InvalidState(f"the makegood offer was already {offer.status.lower()}")
     return offer
@@ -330,3 +331,10 @@ async def _audit(
     detail: str | None = None,
 ) -> None:
     await audit.record(session, audit.of_campaign(campaign, actor, action, at, amount, detail))
+
+
+def _offered_and_paid(offered: int, paid: int, campaign: Campaign) -> str:
+    return (
+        f"offered {format_money(offered, campaign.currency)}, "
+        f"paid {format_money(paid, campaign.currency)}"
+    )

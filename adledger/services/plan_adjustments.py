@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger.domain.billing import InvoiceKind, InvoiceStatus
 from adledger.domain.campaigns import Action, CampaignStatus, transition
 from adledger.domain.conservation import paid_and_kept
-from adledger.domain.errors import InvalidInput, InvalidState, NotFound
+from adledger.domain.errors import CurrencyMismatch, InvalidInput, InvalidState, not_found
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
-from adledger.domain.money import Currency, parse_positive_amount
+from adledger.domain.money import Currency, format_money, parse_positive_amount
 from adledger.domain.text import clean_text
 from adledger.services import access, refunds
 from adledger.services.actor import Actor
@@ -95,7 +95,7 @@ async def resolve_cancellation(
     access.require_staff(actor)
     found = await adjustments.request(session, request_id)
     if found is None:
-        raise NotFound("cancellation request not found", REQUEST_FIELD)
+        raise not_found("cancellation request", REQUEST_FIELD)
     text = clean_text(note, ("input", "note"), "note")
 
     async def run() -> RequestOutcome:
@@ -191,8 +191,14 @@ async def discount_invoice(
     text = clean_text(reason, ("input", "reason"))
     found = await _installment(session, invoice_id)
     if amount.currency.value != found.currency:
-        raise InvalidInput(f"the invoice is in {found.currency}", ("input", "amount"))
-    cut = parse_positive_amount(amount.amount, Currency(found.currency), ("input", "amount"))
+        raise CurrencyMismatch(
+            message=f"the invoice is in {found.currency}",
+            expected=found.currency,
+            field=("input", "amount", "currencyCode"),
+        )
+    cut = parse_positive_amount(
+        amount.amount, Currency(found.currency), ("input", "amount", "amount")
+    )
 
     async def run() -> InvoiceOutcome:
         campaign, invoice = await _lock_owed(session, found)
@@ -224,7 +230,7 @@ async def discount_invoice(
 async def _installment(session: AsyncSession, invoice_id: int) -> Invoice:
     found = await billing_repo.invoices_by_ids(session, [invoice_id])
     if not found:
-        raise NotFound("invoice not found", INVOICE_FIELD)
+        raise not_found("invoice", INVOICE_FIELD)
     if found[0].kind != InvoiceKind.INSTALLMENT or found[0].campaign_id is None:
         raise InvalidState("only the installment invoices of a card plan are adjusted by hand")
     return found[0]
@@ -235,7 +241,7 @@ async def _lock_owed(session: AsyncSession, found: Invoice) -> tuple[Campaign, I
     campaign = await _lock_campaign(session, found.campaign_id)
     invoice = await billing_repo.lock_invoice(session, found.id)
     if invoice is None:
-        raise NotFound("invoice not found", INVOICE_FIELD)
+        raise not_found("invoice", INVOICE_FIELD)
     if invoice.status not in (InvoiceStatus.SCHEDULED, InvoiceStatus.OPEN):
         raise InvalidState(f"the invoice is {invoice.status}: only one still owed is adjusted")
     return campaign, invoice
@@ -244,7 +250,7 @@ async def _lock_owed(session: AsyncSession, found: Invoice) -> tuple[Campaign, I
 async def _lock_campaign(session: AsyncSession, campaign_id: int) -> Campaign:
     campaign = await repo.lock_campaign(session, campaign_id)
     if campaign is None:
-        raise NotFound("campaign not found")
+        raise not_found("campaign")
     return campaign
 
 
@@ -263,7 +269,8 @@ async def _owe_less(
     if reserve < amount:
         raise InvalidState(
             f"the campaign has delivered more than the invoices would still ask for "
-            f"(it holds {reserve} of the {amount} minor units to cut)"
+            f"(it holds {format_money(reserve, campaign.currency)} of the "
+            f"{format_money(amount, campaign.currency)} to cut)"
         )
     kind = TransactionKind.PLAN_ADJUSTMENT
     await post_entry(

@@ -24,9 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
 from adledger.domain.access import Permission
-from adledger.domain.errors import InvalidInput, InvalidState, NotFound, PaymentProviderFailed
+from adledger.domain.errors import (
+    CurrencyMismatch,
+    InsufficientFunds,
+    InvalidState,
+    PaymentProviderFailed,
+    not_found,
+)
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
-from adledger.domain.money import Currency, parse_positive_amount
+from adledger.domain.money import Currency, format_money, parse_positive_amount
 from adledger.domain.refunds import Lot, split_refund
 from adledger.domain.text import clean_text
 from adledger.payments.port import PaymentProvider, ProviderRefund, RefundRequest
@@ -49,6 +55,7 @@ log = logging.getLogger(__name__)
 WALLET_FIELD = ("input", "walletId")
 CAMPAIGN_FIELD = ("input", "campaignId")
 REQUEST_FIELD = ("input", "refundRequestId")
+AMOUNT_FIELD = ("input", "amount", "amount")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,17 +91,19 @@ async def request_refund(
     """ADMIN or FINANCE_MANAGER: unused credit balance back to the payments."""
     wallet = await wallet_repo.wallet(session, wallet_id)
     if wallet is None:
-        raise NotFound("wallet not found", WALLET_FIELD)
+        raise not_found("wallet", WALLET_FIELD)
     center_id = wallet.business_center_id
     await access.require(
         session, actor, center_id, Permission.MOVE_MONEY, field=WALLET_FIELD, what="wallet"
     )
     if amount.currency.value != wallet.currency:
-        raise InvalidInput(f"the wallet holds {wallet.currency}", ("input", "amount"))
-    money = parse_positive_amount(amount.amount, Currency(wallet.currency), ("input", "amount"))
+        raise CurrencyMismatch(expected=wallet.currency, field=("input", "amount", "currencyCode"))
+    money = parse_positive_amount(amount.amount, Currency(wallet.currency), AMOUNT_FIELD)
 
     async def run() -> RefundOutcome:
-        await _take_from_cash(session, wallet_id, wallet.currency, money.minor, actor.user_id)
+        await _take_from_cash(
+            session, wallet_id, wallet.currency, money.minor, actor.user_id, AMOUNT_FIELD
+        )
         await _check_lots(session, center_id, wallet.currency, money.minor)
         request = await repo.insert_request(
             session,
@@ -117,7 +126,12 @@ async def request_refund(
 
 
 async def _take_from_cash(
-    session: AsyncSession, wallet_id: int, currency: str, amount: int, actor: int
+    session: AsyncSession,
+    wallet_id: int,
+    currency: str,
+    amount: int,
+    actor: int,
+    field: tuple[str, ...] = (),
 ) -> None:
     """Out of cash at once, so it cannot be spent while staff decide (InsufficientFunds
     when the unused balance is smaller)."""
@@ -125,25 +139,31 @@ async def _take_from_cash(
     clearing = await ledger_repo.platform_account_id(
         session, AccountKind.REFUNDS_CLEARING, currency
     )
-    await post_entry(
-        session,
-        operation="refund_request",
-        moves=[Move(cash.id, clearing, amount, TransactionKind.REFUND)],
-        description="Refund requested to the original payment method",
-        actor_user_id=actor,
-    )
+    try:
+        await post_entry(
+            session,
+            operation="refund_request",
+            moves=[Move(cash.id, clearing, amount, TransactionKind.REFUND)],
+            description="Refund requested to the original payment method",
+            actor_user_id=actor,
+        )
+    except InsufficientFunds as short:
+        message = f"a refund comes out of cash, which holds {short.available()}"
+        raise short.at(field, message) from None
 
 
 async def _check_lots(session: AsyncSession, center_id: int, currency: str, amount: int) -> None:
     """What the payments still hold, less what open requests will take from them."""
     lots = await repo.lots_of_center(session, center_id, currency, lock=True)
     claimed = await repo.requested_total(session, center_id, currency)
-    held = sum(lot.amount - lot.refunded for lot in lots) - claimed
+    held = max(sum(lot.amount - lot.refunded for lot in lots) - claimed, 0)
     if amount > held:
-        raise InvalidInput(
+        raise InsufficientFunds(
             "a refund goes back to the payments that brought the money in, and they hold "
-            f"{max(held, 0)} minor units not yet refunded or requested",
-            ("input", "amount"),
+            f"{format_money(held, currency)} not yet refunded or requested",
+            AMOUNT_FIELD,
+            available_minor=held,
+            currency=currency,
         )
 
 
@@ -163,7 +183,7 @@ async def approve_refund(
             lots = await repo.lots_of_center(
                 session, request.business_center_id, request.currency, lock=True
             )
-            await _split(session, request.id, request.amount, lots)
+            await _split(session, request.id, (request.amount, request.currency), lots)
         await repo.update_request(
             session, request.id, status=status, decided_by_user_id=actor.user_id, decided_at=now
         )
@@ -175,10 +195,11 @@ async def approve_refund(
 
 
 async def _split(
-    session: AsyncSession, request_id: int, amount: int, lots: Sequence[PaymentLot]
+    session: AsyncSession, request_id: int, money: tuple[int, str], lots: Sequence[PaymentLot]
 ) -> None:
-    """One refund per lot, newest first (InvalidInput when the lots hold less)."""
-    parts = split_refund(amount, [Lot(x.id, x.amount, x.refunded) for x in lots])
+    """One refund per lot, newest first (InsufficientFunds when the lots hold less)."""
+    amount, currency = money
+    parts = split_refund(amount, [Lot(x.id, x.amount, x.refunded) for x in lots], currency)
     for part in parts:
         await repo.change_refunded(session, part.lot_id, part.amount)
         row = Refund(
@@ -266,7 +287,7 @@ async def refund_to_payments(
             session, campaign.business_center_id, campaign.currency, lock=True
         )
     request = await _campaign_request(session, campaign, reason, amount, actor, now)
-    await _split(session, request.id, amount, lots)
+    await _split(session, request.id, (amount, campaign.currency), lots)
     await audit_request(session, request, f"{reason}_REFUNDED", actor, now)
     await _take_from_cash(session, campaign.wallet_id, campaign.currency, amount, actor)
     return request.id
@@ -279,7 +300,7 @@ async def refund_rejected_campaign(
     credit goes on to the payments, at once, without waiting for staff (DESIGN §9)."""
     found = await campaigns_repo.campaign(session, campaign_id)
     if found is None:
-        raise NotFound("campaign not found", CAMPAIGN_FIELD)
+        raise not_found("campaign", CAMPAIGN_FIELD)
     await access.require(
         session,
         actor,
@@ -304,7 +325,7 @@ async def refund_rejected_campaign(
         request = await _campaign_request(
             session, campaign, "REJECTED_CAMPAIGN", campaign.credited, actor.user_id, now
         )
-        await _split(session, request.id, campaign.credited, lots)
+        await _split(session, request.id, (campaign.credited, campaign.currency), lots)
         await audit_request(session, request, "REJECTED_CAMPAIGN_REFUNDED", actor.user_id, now)
         return RefundOutcome(request.id, campaign.wallet_id)
 
@@ -380,12 +401,12 @@ async def decline_refund(
 async def _open_request(session: AsyncSession, request_id: int) -> RequestRow:
     found = await repo.requests_by_ids(session, [request_id])
     if not found:
-        raise NotFound("refund request not found", REQUEST_FIELD)
+        raise not_found("refund request", REQUEST_FIELD)
     cash = await wallet_repo.wallet_account(session, found[0].wallet_id, AccountKind.CASH)
     await ledger_repo.lock_accounts(session, [cash.id])  # the lock order: ledger first
     request = await repo.lock_request(session, request_id)
     if request is None:
-        raise NotFound("refund request not found", REQUEST_FIELD)
+        raise not_found("refund request", REQUEST_FIELD)
     if request.status != "REQUESTED":
         raise InvalidState(f"the refund request is {request.status}, not awaiting a decision")
     return request

@@ -13,6 +13,7 @@ campaign's spend is posted as one ledger entry (spend_draw.py).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +29,13 @@ from adledger.domain.campaigns import (
     SpendTarget,
     spend_refusal,
 )
-from adledger.domain.errors import CurrencyMismatch, Forbidden, InvalidInput, NotFound
+from adledger.domain.errors import (
+    CurrencyMismatch,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    not_found,
+)
 from adledger.domain.instants import utc_instant
 from adledger.domain.money import Currency, parse_amount
 from adledger.services.actor import Actor
@@ -73,7 +80,7 @@ async def record_spend(
     _check_size(events)
     campaigns = await _campaigns_of(session, events)
     minor_of: dict[tuple[type, object, str], int] = {}  # a batch repeats few amounts
-    checked = [_checked(i, event, campaigns, minor_of) for i, event in enumerate(events)]
+    checked = [_each(i, event, campaigns, minor_of) for i, event in enumerate(events)]
     valid = [e for e in checked if isinstance(e, CheckedEvent)]
     invalid = [e for e in checked if isinstance(e, RefusedSpend)]
     if not valid:
@@ -111,11 +118,26 @@ async def _campaigns_of(session: AsyncSession, events: list[SpendEventIn]) -> di
     found = {c.id: c for c in await repo.campaigns_by_ids(session, list(ids))}
     for index, event in enumerate(events):
         if event.campaign_id is None or event.campaign_id not in found:
-            raise NotFound(
-                f"event {index}: no campaign has this id",
-                ("input", "events", str(index), "campaignId"),
-            )
+            missing = not_found("campaign", ("input", "events", str(index), "campaignId"))
+            raise of_event(index, missing)
     return found
+
+
+def of_event(index: int, err: DomainError) -> DomainError:
+    """The error of one event of the batch, said as such: "event 3: ..."."""
+    return dataclasses.replace(err, message=f"event {index}: {err.message}")
+
+
+def _each(
+    index: int,
+    event: SpendEventIn,
+    campaigns: dict[int, Campaign],
+    minor_of: dict[tuple[type, object, str], int],
+) -> CheckedEvent | RefusedSpend:
+    try:
+        return _checked(index, event, campaigns, minor_of)
+    except DomainError as err:
+        raise of_event(index, err) from None
 
 
 def _checked(
@@ -131,7 +153,7 @@ def _checked(
     campaign = campaigns[event.campaign_id]
     if event.amount.currency.value != campaign.currency:
         raise CurrencyMismatch(
-            message=f"event {index}: the campaign spends in {campaign.currency}",
+            message=f"the campaign spends in {campaign.currency}",
             expected=campaign.currency,
             field=(*path, "amount", "currencyCode"),
         )
@@ -149,9 +171,8 @@ def _checked(
         occurred_at = utc_instant(event.occurred_at, (*path, "occurredAt"))
     except InvalidInput as bad:
         reason = SpendRefusal.INVALID_INPUT
-        return RefusedSpend(
-            event.event_id, minor, campaign.currency, reason, bad.field, bad.message
-        )
+        message = of_event(index, bad).message
+        return RefusedSpend(event.event_id, minor, campaign.currency, reason, bad.field, message)
     return CheckedEvent(index, event.event_id, campaign, minor, event.impressions, occurred_at)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission
 from adledger.domain.billing import InvoiceKind, Plan, SubscriptionStatus, add_months
-from adledger.domain.errors import InvalidState, NotFound
+from adledger.domain.errors import InvalidState, not_found
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency
 from adledger.services import access
@@ -54,7 +54,7 @@ async def subscribe(
     async def run() -> SubscribeOutcome:
         center = await centers.lock_business_center(session, center_id)
         if center is None:
-            raise NotFound("business center not found", CENTER_FIELD)
+            raise not_found("business center", CENTER_FIELD)
         subscription = await _fresh_subscription(session, center, plan, pay_from_balance, now)
         return await _bill_period(session, center, subscription, config, now, actor.user_id)
 

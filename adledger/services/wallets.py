@@ -10,9 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
 from adledger.domain.access import Permission
-from adledger.domain.errors import CurrencyMismatch, InvalidInput, InvalidState, NotFound
+from adledger.domain.errors import (
+    CurrencyMismatch,
+    InsufficientFunds,
+    InvalidInput,
+    InvalidState,
+    not_found,
+)
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
-from adledger.domain.money import Currency, Money, parse_amount, parse_positive_amount
+from adledger.domain.money import Currency, Money, format_money, parse_amount, parse_positive_amount
 from adledger.domain.text import clean_text
 from adledger.services import access
 from adledger.services.actor import Actor
@@ -85,13 +91,17 @@ async def transfer_balance(
     async def run() -> TransferOutcome:
         kind = AccountKind(cmd.bucket.value.lower())
         waiting = await lock_waiting(session, target.id)
-        await post_entry(
-            session,
-            operation="transfer_balance",
-            moves=[await _wallet_move(session, source, target, kind, money.minor)],
-            description=await _transfer_description(session, source, target),
-            actor_user_id=actor.user_id,
-        )
+        try:
+            await post_entry(
+                session,
+                operation="transfer_balance",
+                moves=[await _wallet_move(session, source, target, kind, money.minor)],
+                description=await _transfer_description(session, source, target),
+                actor_user_id=actor.user_id,
+            )
+        except InsufficientFunds as short:
+            held = f"the wallet's {cmd.bucket.value.lower()} holds {short.available()}"
+            raise short.at(("input", "amount", "amount"), held) from None
         await fund_waiting(session, target.id, waiting, now or clock.now())
         return TransferOutcome(source.id, target.id)
 
@@ -155,7 +165,7 @@ async def set_credit_line(
     waiting = await lock_waiting(session, wallet.id)
     used = -(await ledger_repo.lock_accounts(session, [line.id]))[line.id].balance
     if money.minor < used:
-        in_use = Money(used, money.currency).to_decimal_string()
+        in_use = format_money(used, money.currency)
         raise InvalidInput(
             f"the limit may not be below what is used ({in_use})",
             ("input", "limit", "amount"),
@@ -256,14 +266,14 @@ async def wallet_for(
 async def _existing_wallet(session: AsyncSession, wallet_id: int, field: tuple[str, ...]) -> Wallet:
     wallet = await repo.wallet(session, wallet_id)
     if wallet is None:
-        raise NotFound("wallet not found", field)
+        raise not_found("wallet", field)
     return wallet
 
 
 async def _center_wallet(session: AsyncSession, center_id: int) -> Wallet:
     found = await repo.wallets_of_centers(session, [center_id])
     if not found:
-        raise NotFound("business center not found", ("input", "businessCenterId"))
+        raise not_found("business center", ("input", "businessCenterId"))
     return found[0]
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind, InvoiceStatus, TopUpStatus
 from adledger.domain.errors import PaymentProviderFailed
+from adledger.domain.money import format_money
 from adledger.payments.port import (
     Card,
     CardSetup,
@@ -252,7 +253,8 @@ def _payment_problem(invoice: Invoice, fetched: ProviderInvoice) -> str | None:
     if fetched.currency.upper() != invoice.currency:
         return f"paid in {fetched.currency.upper()}, invoiced in {invoice.currency}"
     if fetched.amount_paid != due:
-        return f"paid {fetched.amount_paid} minor units, invoiced {due}"
+        paid = format_money(fetched.amount_paid, invoice.currency)
+        return f"paid {paid}, invoiced {format_money(due, invoice.currency)}"
     return None
 
 

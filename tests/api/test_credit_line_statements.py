@@ -325,8 +325,8 @@ async def test_a_statement_paid_when_less_is_in_use_restores_that_and_is_flagged
     [settled] = await statements(sessions)
     assert settled.status == "PAID"
     assert settled.flag_reason == (
-        "paid 30000 minor units for a credit line with 5000 in use: "
-        "25000 not restored, to refund or credit"
+        "paid 300.00 USD for a credit line with 50.00 USD in use: "
+        "250.00 USD not restored, to refund or credit"
     )
 
 

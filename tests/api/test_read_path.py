@@ -76,10 +76,10 @@ async def test_a_revoked_token_stops_working_within_the_cache_ttl(
     assert (await api.data(VIEWER, token=user.token))["viewer"]["email"] == user.email
     # and once the ttl is over it is refused
     clock.now += ttl / 2
-    assert _code(await api.post(VIEWER, token=user.token)) == "UNAUTHENTICATED"
+    assert _code(await api.post(VIEWER, token=user.token)) == "INVALID_TOKEN"
     # and stays refused
     clock.now += 3 * ttl
-    assert _code(await api.post(VIEWER, token=user.token)) == "UNAUTHENTICATED"
+    assert _code(await api.post(VIEWER, token=user.token)) == "INVALID_TOKEN"
 
 
 async def test_an_unknown_token_is_never_cached_as_valid(api, app, users, sql, clock) -> None:
@@ -90,7 +90,7 @@ async def test_an_unknown_token_is_never_cached_as_valid(api, app, users, sql, c
     sql.seen.clear()
     second = await api.post(VIEWER, token=unknown)
     # then it is refused both times, looked up both times, and kept nowhere
-    assert _code(first) == _code(second) == "UNAUTHENTICATED"
+    assert _code(first) == _code(second) == "INVALID_TOKEN"
     assert any("api_tokens" in statement for statement, _ in sql.seen)
     assert app.state.adledger.tokens.get(hash_token(unknown)) is None
 

@@ -165,7 +165,7 @@ async def test_bad_requests_are_refused_and_change_nothing(api, users, webhooks)
     precise = await _request(api, shop, "1.001")
 
     assert above_cash["code"] == "INSUFFICIENT_FUNDS"
-    assert above_lots["code"] == "INVALID_INPUT" and "payments" in above_lots["message"]
+    assert above_lots["code"] == "INSUFFICIENT_FUNDS" and "payments" in above_lots["message"]
     assert foreign["code"] == "NOT_FOUND"
     assert forbidden["code"] == "FORBIDDEN"
     assert precise["code"] == "INVALID_INPUT"
@@ -184,7 +184,7 @@ async def test_the_same_key_twice_is_one_request_and_two_requests_never_exceed_t
     beyond = await _request(api, shop, "80.00")
 
     assert first["refundRequest"]["id"] == replay["refundRequest"]["id"]
-    assert beyond["code"] == "INVALID_INPUT"  # 30.00 of the 100.00 already requested
+    assert beyond["code"] == "INSUFFICIENT_FUNDS"  # 30.00 of the 100.00 already requested
     assert await _cash(api, shop) == ("120.00", "30.00")
 
 

@@ -145,7 +145,7 @@ async def test_an_integration_token_moves_no_customer_money_otherwise(api, users
     campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
     token = shop.adserver.token
 
-    # launch and cancel answers that read nothing guarded: the services refuse them
+    # launch and cancel answers that read nothing guarded: refused before any id is read
     launched = await api.data(CAMPAIGN_ONLY % "launchCampaign", {"c": campaign_id}, token)
     canceled = await api.data(CAMPAIGN_ONLY % "cancelCampaign", {"c": campaign_id}, token)
     reduced = await api.post(UPDATE_BUDGET, _budget(campaign_id, "60.00"), token)
@@ -153,8 +153,8 @@ async def test_an_integration_token_moves_no_customer_money_otherwise(api, users
         __typename ... on UserError { code } } }"""
     founded = (await api.data(center, {}, token))["createBusinessCenter"]
 
-    assert launched["launchCampaign"]["code"] == "NOT_FOUND"
-    assert canceled["cancelCampaign"]["code"] == "NOT_FOUND"
+    assert launched["launchCampaign"]["code"] == "FORBIDDEN"
+    assert canceled["cancelCampaign"]["code"] == "FORBIDDEN"
     # an answer selecting the campaign's shortfallInvoice is refused before anything runs
     assert reduced["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert founded["code"] == "FORBIDDEN"

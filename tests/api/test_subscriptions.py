@@ -217,10 +217,10 @@ async def test_a_socket_without_a_valid_token_holds_no_slot(funded, serve) -> No
         # then the real token still gets its one socket
         async with _socket(live) as real:
             await _open(real, _bearer(center.admin.token))
-        # and a subscription without a valid token is refused as before
+        # and a subscription with a token that matches nothing is refused as such
         await _subscribe(bad, center.wallet_id)
         message = json.loads(await asyncio.wait_for(bad.recv(), timeout=10))
-    assert message["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert message["payload"]["errors"][0]["extensions"]["code"] == "INVALID_TOKEN"
 
 
 async def test_a_socket_that_never_initialises_is_closed(serve) -> None:

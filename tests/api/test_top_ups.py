@@ -177,7 +177,7 @@ async def test_a_paid_amount_that_differs_from_the_invoice_is_flagged_not_credit
         flagged = await session.scalar(
             select(Invoice.flag_reason).where(Invoice.payment_reference == reference)
         )
-    assert flagged == "paid 4000 minor units, invoiced 5000"
+    assert flagged == "paid 40.00 USD, invoiced 50.00 USD"
     assert [t["status"] for t in (await _wallet(api, center))["pendingTopUps"]] == [
         "AWAITING_PAYMENT"
     ]

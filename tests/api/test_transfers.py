@@ -68,7 +68,7 @@ async def _balances(api, center, account) -> tuple[str, str]:
         ("9223372036854775808", "INVALID_INPUT", ["input", "amount", "amount"]),
         ("99999999999999999999999999.00", "INVALID_INPUT", ["input", "amount", "amount"]),
         (12.5, "INVALID_INPUT", ["input", "amount", "amount"]),
-        ("100.01", "INSUFFICIENT_FUNDS", []),
+        ("100.01", "INSUFFICIENT_FUNDS", ["input", "amount", "amount"]),
     ],
 )
 async def test_bad_amounts_get_a_typed_error_and_change_nothing(

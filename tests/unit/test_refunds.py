@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adledger.domain.errors import InvalidInput
+from adledger.domain.errors import InsufficientFunds
 from adledger.domain.refunds import Lot, LotRefund, split_refund
 
 lots = st.lists(
@@ -19,7 +19,7 @@ lots = st.lists(
 
 def test_the_issue_example_two_provider_refunds_newest_first() -> None:
     # a refund of 150.00 over lots of 100.00 (older) and 80.00 (newer)
-    parts = split_refund(15000, [Lot(1, 10000, 0), Lot(2, 8000, 0)])
+    parts = split_refund(15000, [Lot(1, 10000, 0), Lot(2, 8000, 0)], "USD")
     assert parts == [LotRefund(2, 8000), LotRefund(1, 7000)]
 
 
@@ -27,11 +27,11 @@ def test_the_issue_example_two_provider_refunds_newest_first() -> None:
 def test_a_refund_never_exceeds_a_lot_and_sums_to_the_amount(lots: list[Lot], data) -> None:
     available = sum(lot.left for lot in lots)
     if available == 0:
-        with pytest.raises(InvalidInput):
-            split_refund(1, lots)
+        with pytest.raises(InsufficientFunds):
+            split_refund(1, lots, "USD")
         return
     amount = data.draw(st.integers(1, available))
-    parts = split_refund(amount, lots)
+    parts = split_refund(amount, lots, "USD")
     by_id = {lot.id: lot for lot in lots}
     assert sum(p.amount for p in parts) == amount
     assert all(0 < p.amount <= by_id[p.lot_id].left for p in parts)
@@ -47,5 +47,5 @@ def test_a_refund_never_exceeds_a_lot_and_sums_to_the_amount(lots: list[Lot], da
 
 @given(lots)
 def test_more_than_the_lots_hold_is_refused_whole(lots: list[Lot]) -> None:
-    with pytest.raises(InvalidInput, match="hold"):
-        split_refund(sum(lot.left for lot in lots) + 1, lots)
+    with pytest.raises(InsufficientFunds, match="USD"):
+        split_refund(sum(lot.left for lot in lots) + 1, lots, "USD")
