@@ -103,7 +103,7 @@ class MaskUnexpected(MaskErrors):
             positions=error.positions,
             path=error.path,
             original_error=None,
-            extensions={"requestId": current_request_id()},
+            extensions={"code": "INTERNAL_ERROR", "requestId": current_request_id()},
         )
 
     def on_validate(self) -> Iterator[None]:

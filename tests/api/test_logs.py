@@ -65,7 +65,7 @@ async def test_an_unexpected_error_is_logged_with_its_traceback_and_the_clients_
     assert REQUEST_ID.match(request_id)
     (error,) = response.json()["errors"]
     assert error["message"] == "Unexpected error."
-    assert error["extensions"] == {"requestId": request_id}
+    assert error["extensions"] == {"code": "INTERNAL_ERROR", "requestId": request_id}
     # and the log has the original exception at ERROR, with its traceback and that id
     (logged,) = [r for r in _graphql_records(caplog) if r.levelno >= logging.ERROR]
     assert logged.exc_info is not None and logged.exc_info[0] is RuntimeError
