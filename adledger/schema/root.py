@@ -35,10 +35,12 @@ from adledger.resolvers.readable_results import ReadableResults
 from adledger.schema import results
 from adledger.schema.billing import Invoice
 from adledger.schema.campaigns import Campaign
+from adledger.schema.cost import Charger, CostModel, QueryCost
 from adledger.schema.errors import UserError
 from adledger.schema.input_guard import guard_mutations
 from adledger.schema.limits import ExpandedSizeLimiter, GuardedValidationCache
 from adledger.schema.plans import CancellationRequestConnection
+from adledger.schema.rate_limit import RateLimit
 from adledger.schema.refunds import RefundRequestConnection
 from adledger.schema.scalars import SCALAR_MAP
 from adledger.schema.types import AdAccount, BusinessCenter, Node, Viewer, Wallet
@@ -61,6 +63,7 @@ class Query:
         resolver=plans.cancellation_requests,
         description="Platform staff only: cancellation requests to resolve, oldest first.",
     )
+    rate_limit: RateLimit = strawberry.field(resolver=query.rate_limit)
 
 
 @strawberry.type
@@ -266,6 +269,8 @@ def build_schema(
     max_query_nodes: int = 2000,
     max_fragment_spreads: int = 500,
     max_field_repeats: int = 50,
+    max_query_cost: int = 100_000,
+    charge: Charger | None = None,
 ) -> strawberry.Schema:
     guard_mutations(Mutation)
     # Rule classes made once per schema: made per request (as the limiters do), they
@@ -274,7 +279,7 @@ def build_schema(
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
-    return strawberry.Schema(
+    schema = strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -287,9 +292,13 @@ def build_schema(
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             lambda: ParserCache(maxsize=256),
             lambda: GuardedValidationCache(maxsize=256),
+            # After validation (the cost needs a valid document), before any resolver.
+            lambda: QueryCost(cost_model, max_query_cost, charge),
             # After validation, before any mutation runs: refuse an answer it could not give.
             lambda: ReadableResults(budget=max_query_nodes + max_fragment_spreads),
             lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error."),
             CloseSession,
         ],
     )
+    cost_model = CostModel(schema._schema)
+    return schema
