@@ -68,6 +68,7 @@ from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
+from adledger.schema.limits import FragmentCycle, _definitions, _fragment_order
 from adledger.schema.pages import MAX_PAGE_SIZE
 
 TOO_COSTLY = "QUERY_TOO_COSTLY"
@@ -194,52 +195,61 @@ def _variable_values(
 
 
 class _Walk:
-    """Costs selection sets at a multiplier of 1; each fragment once (the cost of a
-    selection set is linear in the multiplier of the place it appears)."""
+    """Costs each fragment once, those it spreads first, then the operation; no recursion
+    (inline fragments nest as deep as the token limit lets them, and fragments chain)."""
 
     def __init__(
         self, model: CostModel, document: DocumentNode, variables: Mapping[str, Any]
     ) -> None:
         self.model = model
         self.variables = variables
-        self.fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
         self.costed: dict[str, int] = {}
-        self.open: set[str] = set()  # a cycle is a validation error; never loop on one
+        definitions: dict[str, FragmentDefinitionNode] = {}
+        for definition in document.definitions:
+            if isinstance(definition, FragmentDefinitionNode):
+                definitions.setdefault(definition.name.value, definition)
+        try:
+            order = _fragment_order(_definitions(document)[0])
+        except FragmentCycle:  # a validation error: never reached for a valid document
+            order = []
+        for name in order:
+            fragment = definitions[name]
+            condition = model.schema.get_type(fragment.type_condition.name.value)
+            if condition is not None:
+                self.costed[name] = self.selections(fragment.selection_set, condition)
 
     def selections(self, selection_set: SelectionSetNode, parent: GraphQLNamedType) -> int:
+        """At a multiplier of 1: a selection set's cost is linear in the multiplier of the
+        place it appears, so a fragment costed once counts `multiplier x` its cost."""
         total = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                total += self.field(selection, parent)
-            elif isinstance(selection, InlineFragmentNode):
-                condition = selection.type_condition
-                inner = self.model.schema.get_type(condition.name.value) if condition else parent
-                total += self.selections(selection.selection_set, inner or parent)
-            elif isinstance(selection, FragmentSpreadNode):
-                total += self.fragment(selection.name.value)
+        stack: list[tuple[SelectionSetNode, GraphQLNamedType, int]] = [(selection_set, parent, 1)]
+        while stack:
+            selections, parent, times = stack.pop()
+            for selection in selections.selections:
+                if isinstance(selection, FieldNode):
+                    total += self.field(selection, parent, times, stack)
+                elif isinstance(selection, InlineFragmentNode):
+                    condition = selection.type_condition
+                    inner = self.model.schema.get_type(condition.name.value) if condition else None
+                    stack.append((selection.selection_set, inner or parent, times))
+                elif isinstance(selection, FragmentSpreadNode):
+                    total += times * self.costed.get(selection.name.value, 0)
         return total
 
-    def fragment(self, name: str) -> int:
-        if name not in self.costed:
-            definition = self.fragments.get(name)
-            if definition is None or name in self.open:
-                return 0
-            self.open.add(name)
-            condition = self.model.schema.get_type(definition.type_condition.name.value)
-            found = 0 if condition is None else self.selections(definition.selection_set, condition)
-            self.open.discard(name)
-            self.costed[name] = found
-        return self.costed[name]
-
-    def field(self, node: FieldNode, parent: GraphQLNamedType) -> int:
+    def field(
+        self,
+        node: FieldNode,
+        parent: GraphQLNamedType,
+        times: int,
+        stack: list[tuple[SelectionSetNode, GraphQLNamedType, int]],
+    ) -> int:
+        """The field's own nodes; its selections go on the stack."""
         definition = _field_definition(self.model.schema, parent, node.name.value)
         if definition is None or node.selection_set is None:
             return 0  # scalars, enums and lists of them: nothing of their own
         items, counted = self.items(node, parent, definition)
-        inner = self.selections(node.selection_set, get_named_type(definition.type))
-        return (items if counted else 0) + items * inner
+        stack.append((node.selection_set, get_named_type(definition.type), times * items))
+        return times * items if counted else 0
 
     def items(
         self, node: FieldNode, parent: GraphQLNamedType, definition: GraphQLField
