@@ -318,7 +318,8 @@ class Charger(Protocol):
 
 class QueryCost(SchemaExtension):
     """Refuse, once the document is valid and before any resolver runs, an operation that
-    could answer more than `limit` nodes (QUERY_TOO_COSTLY); charge the others' cost.
+    could answer more than `limit` nodes (QUERY_TOO_COSTLY, charged `limit`); charge the
+    others their cost.
 
     Must come after the validation cache in the extension list: its validation runs
     first, and an error set here is answered like a validation error (HTTP and
@@ -342,6 +343,9 @@ class QueryCost(SchemaExtension):
         cost = self.model.cost(
             document, context.operation_name, context.variables, text=context.query
         )
-        if cost > self.limit:
+        # A refused query is charged the most a query may cost: a client looping on
+        # refused queries spends its budget like one looping on the costliest it may run.
+        refusal = await self.charge(context, min(cost, self.limit)) if self.charge else None
+        if refusal is None and cost > self.limit:
             return too_costly(cost, self.limit)
-        return None if self.charge is None else await self.charge(context, cost)
+        return refusal

@@ -83,6 +83,9 @@ async def test_the_20_alias_query_is_refused_before_any_resolver_runs(api, users
     }
     assert "602000 nodes" in error["message"]
     lookups.assert_not_called()
+    # and the refusal was charged the most a query may cost
+    rate = (await api.data("{ rateLimit { limit remaining } }", {}, admin.token))["rateLimit"]
+    assert rate["remaining"] == rate["limit"] - 1 - 100_000 - 1  # createBusinessCenter: 1
 
 
 async def test_rate_limit_reports_the_cost_of_the_query_it_is_part_of(api, users) -> None:
