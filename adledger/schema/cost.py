@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
+from weakref import WeakKeyDictionary
 
 from graphql import (
     DocumentNode,
@@ -309,6 +310,17 @@ def _is_list(output: GraphQLOutputType) -> bool:
     return isinstance(output, GraphQLList)
 
 
+_MODELS: WeakKeyDictionary[GraphQLSchema, CostModel] = WeakKeyDictionary()
+
+
+def cost_model(schema: GraphQLSchema) -> CostModel:
+    """The schema's one CostModel (its sizes and its cache), made on first use."""
+    model = _MODELS.get(schema)
+    if model is None:
+        model = _MODELS[schema] = CostModel(schema)
+    return model
+
+
 class Charger(Protocol):
     """What a request's cost is charged to (the points budget, resolvers/rate_limit.py):
     the error to answer instead of running the operation, if any."""
@@ -325,9 +337,9 @@ class QueryCost(SchemaExtension):
     first, and an error set here is answered like a validation error (HTTP and
     WebSockets alike, subscriptions included)."""
 
-    def __init__(self, model: CostModel, limit: int, charge: Charger | None = None) -> None:
+    def __init__(self, limit: int, charge: Charger | None = None) -> None:
         super().__init__()
-        self.model, self.limit, self.charge = model, limit, charge
+        self.limit, self.charge = limit, charge
 
     async def on_validate(self) -> AsyncIterator[None]:
         context = self.execution_context
@@ -340,9 +352,8 @@ class QueryCost(SchemaExtension):
     async def _refusal(
         self, context: ExecutionContext, document: DocumentNode
     ) -> GraphQLError | None:
-        cost = self.model.cost(
-            document, context.operation_name, context.variables, text=context.query
-        )
+        model = cost_model(context.schema._schema)
+        cost = model.cost(document, context.operation_name, context.variables, text=context.query)
         # A refused query is charged the most a query may cost: a client looping on
         # refused queries spends its budget like one looping on the costliest it may run.
         refusal = await self.charge(context, min(cost, self.limit)) if self.charge else None

@@ -32,10 +32,9 @@ from adledger.resolvers import (
     subscription,
 )
 from adledger.resolvers.readable_results import ReadableResults
-from adledger.schema import results
+from adledger.schema import cost, results
 from adledger.schema.billing import Invoice
 from adledger.schema.campaigns import Campaign
-from adledger.schema.cost import Charger, CostModel, QueryCost
 from adledger.schema.errors import UserError
 from adledger.schema.input_guard import guard_mutations
 from adledger.schema.limits import ExpandedSizeLimiter, GuardedValidationCache
@@ -270,7 +269,7 @@ def build_schema(
     max_fragment_spreads: int = 500,
     max_field_repeats: int = 50,
     max_query_cost: int = 100_000,
-    charge: Charger | None = None,
+    charge: cost.Charger | None = None,
 ) -> strawberry.Schema:
     guard_mutations(Mutation)
     # Rule classes made once per schema: made per request (as the limiters do), they
@@ -279,7 +278,7 @@ def build_schema(
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
-    schema = strawberry.Schema(
+    return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -293,12 +292,10 @@ def build_schema(
             lambda: ParserCache(maxsize=256),
             lambda: GuardedValidationCache(maxsize=256),
             # After validation (the cost needs a valid document), before any resolver.
-            lambda: QueryCost(cost_model, max_query_cost, charge),
+            lambda: cost.QueryCost(max_query_cost, charge),
             # After validation, before any mutation runs: refuse an answer it could not give.
             lambda: ReadableResults(budget=max_query_nodes + max_fragment_spreads),
             lambda: MaskErrors(should_mask_error=_should_mask, error_message="Unexpected error."),
             CloseSession,
         ],
     )
-    cost_model = CostModel(schema._schema)
-    return schema
