@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test check bench bench-spend bench-load
+.PHONY: dev test check bench bench-spend bench-load bench-cost
 
 dev: $(STAMP)
 	$(BIN)/adledger dev
@@ -27,6 +27,9 @@ bench-spend: $(STAMP)
 
 bench-load: $(STAMP)
 	$(BIN)/python bench/load.py
+
+bench-cost: $(STAMP)
+	$(BIN)/python bench/query_cost.py
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

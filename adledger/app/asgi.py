@@ -40,6 +40,7 @@ from adledger.app.webhooks import receive_stripe_event
 from adledger.app.ws_limits import ConnectionSlots, LimitedTransportWSHandler, SocketContext
 from adledger.resolvers.context import AppState, RequestContext
 from adledger.resolvers.pubsub_hub import PubSubHub
+from adledger.resolvers.rate_limit import PointsBudget
 from adledger.schema.root import build_schema
 from adledger.services.users import TokenCache
 from adledger.store.db import make_engine, make_sessionmaker
@@ -60,8 +61,12 @@ class AdledgerGraphQL(GraphQL):  # type: ignore[type-arg]
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         state, authorization = self._state_holder["state"], request.headers.get("authorization")
         if isinstance(request, WebSocket) and self.connection_slots is not None:
-            return SocketContext(state, authorization, self.connection_slots)
-        return RequestContext(state, authorization)
+            context: RequestContext = SocketContext(state, authorization, self.connection_slots)
+        else:
+            context = RequestContext(state, authorization)
+            context.http_response = response
+        context.client_address = request.client.host if request.client else None
+        return context
 
     async def on_ws_connect(self, context: RequestContext) -> UnsetType:
         if isinstance(context, SocketContext):
@@ -102,6 +107,11 @@ def create_app(settings: Settings, *, graphiql_demo_token: str | None = None) ->
     if not settings.database_url or not settings.redis_url:
         raise RuntimeError("create_app needs DATABASE_URL and REDIS_URL")
     holder: dict[str, AppState] = {}
+    budget = PointsBudget(
+        settings.rate_limit_points,
+        settings.rate_limit_integration_points,
+        settings.rate_limit_window_seconds,
+    )
     schema = build_schema(
         max_depth=settings.max_query_depth,
         max_aliases=settings.max_aliases,
@@ -109,6 +119,8 @@ def create_app(settings: Settings, *, graphiql_demo_token: str | None = None) ->
         max_query_nodes=settings.max_query_nodes,
         max_fragment_spreads=settings.max_fragment_spreads,
         max_field_repeats=settings.max_field_repeats,
+        max_query_cost=settings.max_query_cost,
+        charge=budget,
     )
     graphql = AdledgerGraphQL(
         holder,
@@ -130,6 +142,7 @@ def create_app(settings: Settings, *, graphiql_demo_token: str | None = None) ->
             max_overflow=settings.db_max_overflow,
         )
         redis = Redis.from_url(settings.redis_url or "")
+        budget.start(redis)
         provider = build_provider(settings, redis)
         hub = PubSubHub(settings.redis_url or "")
         graphql.connection_slots = ConnectionSlots(redis, settings.ws_max_connections_per_token)

@@ -77,6 +77,19 @@ class Settings(BaseSettings):
     max_fragment_spreads: int = 500
     max_field_repeats: int = 50
     max_page_size: int = 100
+    # Query cost (schema/cost.py): the nodes an answer could hold, computed before any
+    # resolver runs. GitHub allows 500 000; ours stops a query that could hold 100 000
+    # (GraphiQL's introspection holds about 42 000, the demo's and docs' queries at most a
+    # few thousand; issue 24's 20 aliases of nested first:100 pages 602 000).
+    max_query_cost: int = Field(default=100_000, ge=1)
+    # The points budget each caller spends its queries' cost from, shared by every API
+    # process (Redis), refilled every window. A member's SPA spends a few hundred points a
+    # screen: 500 000 a minute is dozens of screens a second, or five max-cost queries;
+    # GraphiQL's introspection is 42 000. The ad server's integration token is charged at
+    # least a point per spend event: 5 000 000 a minute is far past what one ledger applies.
+    rate_limit_points: int = Field(default=500_000, ge=1)
+    rate_limit_integration_points: int = Field(default=5_000_000, ge=1)
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
     graphiql: bool = True
     # Long-running processes (serve, worker, dev): `json` writes one JSON object a line.
     log_format: Literal["text", "json"] = "text"

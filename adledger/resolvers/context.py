@@ -112,6 +112,11 @@ class RequestContext:
         # before asking their DataLoaders. Forgotten with the DataLoaders.
         self._roles: dict[int, Role | None] = {}
         self._balances: dict[int, dict[str, int]] = {}
+        # For the points budget (rate_limit.py): strawberry's temporal response of an HTTP
+        # request (a 429 sets its status), the client's address, what the operation was charged.
+        self.http_response: Any = None
+        self.client_address: str | None = None
+        self.charged: Any = None
 
     @property
     def loaders(self) -> Loaders:

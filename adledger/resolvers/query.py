@@ -10,9 +10,11 @@ from strawberry.types import Info
 from strawberry.types.nodes import SelectedField, Selection
 
 from adledger.domain.access import Permission
+from adledger.resolvers.rate_limit import rate_limit_of
 from adledger.schema.billing import Invoice, TopUp
 from adledger.schema.campaigns import Campaign
 from adledger.schema.ids import db_id_of, from_global_id
+from adledger.schema.rate_limit import RateLimit
 from adledger.schema.types import (
     AdAccount,
     BusinessCenter,
@@ -33,6 +35,10 @@ async def _visible_row(
     if row is None or not await info.context.can(getattr(row, center_attr), Permission.READ):
         return None
     return row
+
+
+async def rate_limit(info: Info) -> RateLimit:
+    return await rate_limit_of(info.context)
 
 
 async def viewer(info: Info) -> Viewer:

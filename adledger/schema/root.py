@@ -29,7 +29,7 @@ from adledger.resolvers import (
     subscription,
 )
 from adledger.resolvers.readable_results import ReadableResults
-from adledger.schema import results
+from adledger.schema import cost, results
 from adledger.schema.billing import Invoice
 from adledger.schema.campaigns import Campaign
 from adledger.schema.error_log import LoggedSchema, MaskUnexpected, log_user_errors
@@ -43,6 +43,7 @@ from adledger.schema.limit_codes import (
 )
 from adledger.schema.limits import ExpandedSizeLimiter, GuardedValidationCache
 from adledger.schema.plans import CancellationRequestConnection
+from adledger.schema.rate_limit import RateLimit
 from adledger.schema.refunds import RefundRequestConnection
 from adledger.schema.scalars import SCALAR_MAP
 from adledger.schema.types import AdAccount, BusinessCenter, Node, Viewer, Wallet
@@ -65,6 +66,7 @@ class Query:
         resolver=plans.cancellation_requests,
         description="Platform staff only: cancellation requests to resolve, oldest first.",
     )
+    rate_limit: RateLimit = strawberry.field(resolver=query.rate_limit)
 
 
 @strawberry.type
@@ -264,6 +266,8 @@ def build_schema(
     max_query_nodes: int = 2000,
     max_fragment_spreads: int = 500,
     max_field_repeats: int = 50,
+    max_query_cost: int = 100_000,
+    charge: cost.Charger | None = None,
 ) -> strawberry.Schema:
     guard_mutations(Mutation)
     log_user_errors(Mutation)
@@ -288,6 +292,8 @@ def build_schema(
             lambda: CodedMaxTokensLimiter(max_token_count=max_tokens),
             lambda: ParserCache(maxsize=256),
             lambda: GuardedValidationCache(maxsize=256),
+            # After validation (the cost needs a valid document), before any resolver.
+            lambda: cost.QueryCost(max_query_cost, charge),
             # After validation, before any mutation runs: refuse an answer it could not give.
             lambda: ReadableResults(budget=max_query_nodes + max_fragment_spreads),
             # Masks what we did not raise on purpose; the masked error carries the request id.
