@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
@@ -50,6 +51,21 @@ def _clock_put_back() -> Iterator[None]:
     yield
     if clock.setting() != setting:
         clock.restore(setting)
+
+
+@pytest.fixture(autouse=True)
+def _logging_put_back() -> Iterator[None]:
+    """A command a test runs sets up logging for its process (the root level, its
+    handler, uvicorn's access log): the next test starts with the logging it found."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    access = logging.getLogger("uvicorn.access")
+    access_disabled = access.disabled
+    yield
+    root.setLevel(level)
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    access.disabled = access_disabled
 
 
 @pytest.fixture(scope="session")

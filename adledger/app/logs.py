@@ -84,11 +84,41 @@ class TextFormatter(logging.Formatter):
         return f"{first} [{request_id}]{newline}{rest}"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a line is written, not when it was set up:
+    a command run in a process that swaps it (a test capturing output) never writes
+    to a stream closed since."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+def _replaceable(handler: logging.Handler) -> bool:
+    """Ours from an earlier call, or the bare stderr handler a library's early
+    `logging.warning(...)` made (logging.basicConfig's)."""
+    if isinstance(handler, _StderrHandler):
+        return True
+    return type(handler) is logging.StreamHandler and handler.stream is sys.stderr
+
+
 def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
-    """For long-running commands only: one-shot commands print their results instead."""
-    handler = logging.StreamHandler(sys.stderr)
+    """For long-running commands only: one-shot commands print their results instead.
+    Replaces the handler an earlier call installed, leaves anyone else's alone."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if _replaceable(h)]:
+        root.removeHandler(old)
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
     # pgserver narrates every pg_ctl call at INFO; its warnings still get through.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     # Our access line replaces uvicorn's (one line per request, with the request id).

@@ -81,6 +81,7 @@ async def test_a_tick_that_did_something_writes_one_line(
     center = await create_center(api, await users.create())
     await users.fund(center.wallet_id, "25.00")
     caplog.set_level(logging.INFO)
+    caplog.clear()
     # when the check runs
     await _run_ticks(database_url, redis_url, ["verify_ledger_hourly"], ticks=1)
     # then one line says what it did
