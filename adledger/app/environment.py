@@ -53,6 +53,11 @@ GROUPS: dict[str, dict[str, str]] = {
         "MAX_QUERY_NODES": "selections in a document once its fragments are expanded (2000)",
         "MAX_FRAGMENT_SPREADS": "fragment spreads once expanded (500)",
         "MAX_FIELD_REPEATS": "times one field may repeat in one selection set (50)",
+        "MAX_QUERY_COST": "nodes one query's answer could hold, computed before it runs (100000)",
+        "RATE_LIMIT_POINTS": "points a member's requests may cost per window, all processes "
+        "(500000)",
+        "RATE_LIMIT_INTEGRATION_POINTS": "the same for the ad server's integration token (5000000)",
+        "RATE_LIMIT_WINDOW_SECONDS": "the points budget's window, refilled whole at its end (60)",
         "MAX_GRAPHQL_BODY_BYTES": "largest /graphql request body (1048576)",
         "MAX_WEBHOOK_BODY_BYTES": "largest webhook request body (262144)",
         "WEBHOOK_TOLERANCE_SECONDS": "how far a webhook signature may be from now (300)",
