@@ -196,7 +196,10 @@ def _import_pgserver() -> ModuleType:
 
 def embedded_installed(name: str) -> None:
     """Raises ConfigError (saying how to install it) when `name` cannot be imported."""
-    _import_embedded(name)
+    if name == "pgserver":
+        _import_pgserver()  # quietly, as it is imported to start the server
+    else:
+        _import_embedded(name)
 
 
 def _import_embedded(name: str) -> ModuleType:

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,3 +100,16 @@ def test_reachability_is_false_when_nothing_listens(tmp_path: Path) -> None:
     assert not postgres_reachable("postgresql+asyncpg://u@127.0.0.1:1/db", timeout=0.5)
     assert not redis_reachable(f"unix://{missing_socket_dir}/redis.sock")
     assert not redis_reachable("redis://127.0.0.1:1/0", timeout=0.5)
+
+
+def test_checking_that_pgserver_is_installed_says_nothing() -> None:
+    """`adledger dev` checks the embedded servers are installed before announcing them;
+    the check must not print platformdirs' warning about XDG_RUNTIME_DIR either."""
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    code = "from adledger.app.embedded import embedded_installed; embedded_installed('pgserver')"
+
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], env=env, capture_output=True, text=True
+    )
+
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
