@@ -7,9 +7,11 @@ import logging
 import re
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from adledger.app import providers
 from adledger.app.asgi import create_app
 from adledger.app.settings import PaymentsNotConfigured, Settings
 from adledger.payments.sandbox import SandboxProvider
@@ -151,8 +153,12 @@ async def test_the_app_does_not_start_without_a_chosen_provider(
 
 
 async def test_the_sandbox_warns_when_the_app_starts(
-    database_url: str, redis_url: str, caplog: pytest.LogCaptureFixture
+    database_url: str,
+    redis_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(providers, "_sandbox_announced", False)  # a new process
     app = create_app(
         Settings(database_url=database_url, redis_url=redis_url, payment_provider="sandbox")
     )
@@ -164,6 +170,20 @@ async def test_the_sandbox_warns_when_the_app_starts(
     assert isinstance(provider, SandboxProvider)
     assert "PAYMENT_PROVIDER=sandbox" in caplog.text
     assert "no real payment is taken" in caplog.text
+
+
+async def test_the_sandbox_is_announced_once_a_process(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(providers, "_sandbox_announced", False)
+    settings = Settings(payment_provider="sandbox")
+    redis = Redis()  # never connected: building a provider talks to nobody
+
+    with caplog.at_level(logging.WARNING, logger="adledger.app.providers"):
+        for _ in range(4):  # the API, the worker and the demo's seeding, in `adledger dev`
+            providers.build_provider(settings, redis)
+
+    assert caplog.text.count("PAYMENT_PROVIDER=sandbox") == 1
 
 
 async def test_with_both_keys_the_app_talks_to_stripe(database_url: str, redis_url: str) -> None:
