@@ -182,11 +182,21 @@ class RequestLog:
             close_scope(token)
 
 
+MAX_LOGGED_PATH = 200
+
+
+def _printable(path: str) -> str:
+    """The path as the client sent it, but one line of printable ASCII and bounded: a
+    percent-encoded newline or escape sequence must not forge a line or color a terminal."""
+    escaped = path.encode("unicode_escape").decode("ascii")
+    return escaped if len(escaped) <= MAX_LOGGED_PATH else escaped[:MAX_LOGGED_PATH] + "..."
+
+
 def _access_line(scope: Scope, status: int, duration_ms: float) -> None:
     request = current_scope()
     assert request is not None
     method = scope.get("method", "WEBSOCKET")
-    path = scope.get("path", "")
+    path = _printable(scope.get("path", ""))
     level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
     operation = f" {request.operation}" if request.operation else ""
     access_log.log(

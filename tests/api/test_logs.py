@@ -125,6 +125,22 @@ async def test_one_access_line_per_request_names_the_operation(
     assert isinstance(line.duration_ms, float)  # type: ignore[attr-defined]
 
 
+async def test_a_path_cannot_forge_a_log_line(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    # given a path whose percent-encoding decodes to a newline and a fake line, and a long one
+    forged = "/graphql%0A2026-01-01 00:00:00,000 ERROR adledger: forged%1B[31m"
+    caplog.set_level(logging.DEBUG)
+    # when they are requested
+    await api.client.get(forged)
+    await api.client.get("/" + "x" * 5000)
+    # then each access line is one line of printable text, of bounded length
+    lines = [r.getMessage() for r in caplog.records if r.name == "adledger.access"]
+    assert len(lines) == 2
+    assert lines[0].startswith(
+        "GET /graphql\\n2026-01-01 00:00:00,000 ERROR adledger: forged\\x1b[31m 404 "
+    )
+    assert all(line.isprintable() and len(line) < 400 for line in lines)
+
+
 async def test_json_lines_never_hold_a_token_a_card_or_the_variables(
     api: Api, users: UserFactory, caplog: pytest.LogCaptureFixture, monkeypatch
 ) -> None:
