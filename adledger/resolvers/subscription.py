@@ -24,7 +24,9 @@ async def wallet_updated(info: Info, wallet_id: strawberry.ID) -> AsyncGenerator
     await ctx.end_read()
     hub = ctx.state.pubsub_hub
     if hub is None:
-        raise GraphQLError("subscriptions are not served here", extensions={"code": "INTERNAL"})
+        raise GraphQLError(
+            "subscriptions are not served here", extensions={"code": "INTERNAL_ERROR"}
+        )
     async with hub.listen(ctx.state.wallet_channel(row.id)) as updates:
         async for _ in updates:
             yield Wallet.from_row(await ctx.loaders.wallet.load(row.id))

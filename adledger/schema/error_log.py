@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import FieldExtension, MaskErrors
 from strawberry.types import ExecutionContext, Info
 from strawberry.types.base import StrawberryObjectDefinition
@@ -88,6 +88,22 @@ class LoggedSchema(strawberry.Schema):
             )
 
 
+def _code(error: GraphQLError) -> None:
+    """Every top-level error names its kind in `extensions.code`, those GraphQL itself
+    reports (Apollo's codes) as well as ours: a client switches on codes, not messages."""
+    if error.extensions and "code" in error.extensions:
+        return
+    if isinstance(error, GraphQLSyntaxError):
+        code = "GRAPHQL_PARSE_FAILED"
+    elif error.message.startswith("Variable '$"):
+        code = "BAD_USER_INPUT"  # a variable missing, or of the wrong type
+    elif not error.path:
+        code = "GRAPHQL_VALIDATION_FAILED"
+    else:
+        return
+    error.extensions = {**(error.extensions or {}), "code": code}
+
+
 class MaskUnexpected(MaskErrors):
     """Strawberry's masking, with the request id in the masked error: what the client
     quotes to support finds the ERROR line and its traceback."""
@@ -105,6 +121,17 @@ class MaskUnexpected(MaskErrors):
             original_error=None,
             extensions={"code": "INTERNAL_ERROR", "requestId": current_request_id()},
         )
+
+    def on_operation(self) -> Iterator[None]:
+        try:
+            yield from super().on_operation()
+        except GraphQLError as error:  # a syntax error leaves the parsing hooks this way
+            _code(error)
+            raise
+        # Also the errors of a request refused before execution, which strawberry's
+        # masking does not see (its result is no ExecutionResult).
+        for error in getattr(self.execution_context.result, "errors", None) or ():
+            _code(error)
 
     def on_validate(self) -> Iterator[None]:
         # Parsed by now: every line the operation logs, and its access line, can name it.

@@ -189,3 +189,17 @@ async def test_every_limit_error_has_a_code(api) -> None:
     assert (await _limit_error(api, deep))["extensions"]["code"] == "QUERY_TOO_DEEP"
     assert (await _limit_error(api, aliases))["extensions"]["code"] == "TOO_MANY_ALIASES"
     assert (await _limit_error(api, tokens))["extensions"]["code"] == "TOO_MANY_TOKENS"
+
+
+async def test_every_top_level_error_has_a_code(api) -> None:
+    # given requests GraphQL itself refuses: unparsable, an unknown field, a missing variable
+    requests = {
+        "GRAPHQL_PARSE_FAILED": ("{ viewer { email }", {}),
+        "GRAPHQL_VALIDATION_FAILED": ("{ viewer { nope } }", {}),
+        "BAD_USER_INPUT": ("query($id: ID!) { wallet(id: $id) { id } }", {}),
+    }
+    for code, (query, variables) in requests.items():
+        # when each is sent
+        body = await api.post(query, variables)
+        # then each error says which in extensions.code
+        assert [e["extensions"]["code"] for e in body["errors"]] == [code], body
