@@ -42,3 +42,40 @@ def test_every_error_type_carries_a_code() -> None:
     schema = served_schema()
     types = {m.name for field in mutations(schema).values() for m in user_error_members(field)}
     assert {name for name in types if not codes_of_type(name)} == set()
+
+
+SOURCES = Path(__file__).parents[2] / "adledger"
+# Where a top-level code is written: an `extensions` literal, a code constant of the limits,
+# or the codes error_log.py gives GraphQL's own refusals.
+CODE_LITERAL = re.compile(r'"code": "([A-Z_]+)"')
+CODE_CONSTANT = re.compile(r'^[A-Z_]+ = "([A-Z_]+)"$', re.MULTILINE)
+ASSIGNED_CODE = re.compile(r'^\s+code = "([A-Z_]+)"', re.MULTILINE)
+CODE_FILES = (
+    "schema/limits.py",
+    "schema/cost.py",
+    "schema/limit_codes.py",
+    "resolvers/rate_limit.py",
+)
+
+
+def _top_level_table() -> str:
+    text = API_GUIDE.read_text()
+    return text.split("Errors outside a mutation's answer", 1)[1].split("\n\n", 2)[1]
+
+
+def test_every_top_level_code_the_api_writes_is_in_the_guide() -> None:
+    # given every code the sources put in `extensions.code`
+    written = {
+        code
+        for path in SOURCES.rglob("*.py")
+        for pattern in (CODE_LITERAL, ASSIGNED_CODE)
+        for code in pattern.findall(path.read_text())
+    }
+    written |= {
+        code for name in CODE_FILES for code in CODE_CONSTANT.findall((SOURCES / name).read_text())
+    }
+    # when the guide's table of top-level codes is read
+    table = _top_level_table()
+    # then each is in it
+    assert len(written) > 15
+    assert sorted(code for code in written if f"`{code}`" not in table) == []
