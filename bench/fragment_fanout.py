@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import strawberry
 
 from adledger.app.settings import Settings
-from adledger.schema.root import build_schema
+from adledger.resolvers.root import build_schema
 
 
 def fan_out(levels: int, tag: int) -> str:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from graphql import build_schema as build_sdl
 
+from adledger.resolvers.root import build_schema
 from adledger.schema.contract import breaking_coordinates, read_pending
-from adledger.schema.root import build_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ROOT / "adledger" / "schema" / "contract.graphql"

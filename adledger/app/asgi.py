@@ -36,12 +36,13 @@ from adledger.app.limits import BodyLimit
 from adledger.app.logs import RequestLog, configure_logging
 from adledger.app.providers import build_provider, close_provider
 from adledger.app.settings import Settings
+from adledger.app.state import AppState
 from adledger.app.webhooks import receive_stripe_event
 from adledger.app.ws_limits import ConnectionSlots, LimitedTransportWSHandler, SocketContext
-from adledger.resolvers.context import AppState, RequestContext
+from adledger.resolvers.context import RequestContext
 from adledger.resolvers.pubsub_hub import PubSubHub
 from adledger.resolvers.rate_limit import PointsBudget
-from adledger.schema.root import build_schema
+from adledger.resolvers.root import build_schema
 from adledger.services.users import TokenCache
 from adledger.store.db import make_engine, make_sessionmaker
 

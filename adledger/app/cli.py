@@ -41,8 +41,8 @@ from adledger.domain.access import Role
 from adledger.domain.errors import DomainError, NotFound
 from adledger.jobs.ledger import verify_from_checkpoint
 from adledger.jobs.registry import JOBS
+from adledger.resolvers.root import build_schema
 from adledger.schema.ids import db_id_of
-from adledger.schema.root import build_schema
 from adledger.services.actor import Actor
 from adledger.services.business_centers import add_member
 from adledger.services.users import create_user

@@ -24,13 +24,13 @@ from redis.asyncio import Redis
 from adledger.app.devstack import local_servers
 from adledger.app.errors import ConfigError
 from adledger.app.settings import Settings
+from adledger.app.state import AppState
 from adledger.app.webhooks import deliver
 from adledger.domain.errors import InvalidState, NotFound
 from adledger.payments.port import Card, CardSetup
 from adledger.payments.sandbox import SETUP_SUCCEEDED, SandboxProvider
 from adledger.payments.sandbox_refunds import RefundOutcome, refund_event_type
 from adledger.payments.signing import sign_payload, verify_event
-from adledger.resolvers.context import AppState
 from adledger.schema.ids import db_id_of
 from adledger.store.db import make_engine, make_sessionmaker
 

@@ -8,8 +8,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from adledger.app.state import AppState
 from adledger.payments.signing import InvalidSignature, verify_event
-from adledger.resolvers.context import AppState
 from adledger.services.webhooks import process_event
 from adledger.store import billing
 from adledger.store.db import transaction_runner

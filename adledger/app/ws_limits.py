@@ -30,7 +30,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 
-from adledger.resolvers.context import AppState, RequestContext
+from adledger.app.state import AppState
+from adledger.resolvers.context import RequestContext
 
 log = logging.getLogger(__name__)
 

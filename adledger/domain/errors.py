@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 from typing import ClassVar
 
+from adledger.domain.currency import format_money
+
 
 class ErrorCode(enum.StrEnum):
     NOT_FOUND = "NOT_FOUND"
@@ -100,8 +102,6 @@ class InsufficientFunds(DomainError):
 
     def available(self) -> str:
         """What is available, as messages write amounts ("2,115.66 USD")."""
-        from adledger.domain.money import format_money  # money.py imports this module
-
         return format_money(self.available_minor, self.currency)
 
     def at(self, field: tuple[str, ...], message: str = "") -> InsufficientFunds:

@@ -5,10 +5,13 @@ Floats never appear: the API speaks decimal strings and everything below it inte
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass
 
+# Re-exported: money is where the rest of the code looks for them.
+from adledger.domain.currency import Currency as Currency
+from adledger.domain.currency import format_minor as format_minor
+from adledger.domain.currency import format_money as format_money
 from adledger.domain.errors import CurrencyMismatch, InvalidInput
 
 # Largest amount a single operation may carry: far below BIGINT so that sums of many
@@ -21,24 +24,6 @@ MAX_MINOR_UNITS = 10**15
 # allowed. Nothing else: no spaces around it, no '+', no '_', no exponent, no bare '.'.
 _DECIMAL_RE = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
 _MAX_AMOUNT_TEXT = 40
-
-
-class Currency(enum.StrEnum):
-    USD = "USD"
-    EUR = "EUR"
-    GBP = "GBP"
-    CAD = "CAD"
-    AUD = "AUD"
-    CHF = "CHF"
-    JPY = "JPY"
-    KWD = "KWD"
-
-    @property
-    def exponent(self) -> int:
-        return _EXPONENTS.get(self, 2)
-
-
-_EXPONENTS = {Currency.JPY: 0, Currency.KWD: 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,27 +52,6 @@ class Money:
 
     def to_decimal_string(self) -> str:
         return format_minor(self.minor, self.currency)
-
-
-def format_minor(minor: int, currency: Currency) -> str:
-    """Exact decimal string for an amount in minor units: 123456 USD -> "1234.56"."""
-    exponent = currency.exponent
-    sign = "-" if minor < 0 else ""
-    digits = str(abs(minor))
-    if exponent == 0:
-        return sign + digits
-    digits = digits.rjust(exponent + 1, "0")
-    return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
-
-
-def format_money(minor: int, currency: Currency | str) -> str:
-    """An amount as messages write it, grouped by thousands: 211566 USD -> "2,115.66 USD".
-    Every amount in a message a person reads goes through here (never "minor units")."""
-    code = Currency(currency)
-    whole, _, fraction = format_minor(minor, code).partition(".")
-    sign, digits = ("-", whole[1:]) if whole.startswith("-") else ("", whole)
-    grouped = f"{int(digits):,}"
-    return f"{sign}{grouped}{'.' + fraction if fraction else ''} {code.value}"
 
 
 def parse_amount(

@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from graphql import GraphQLError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from adledger import clock
 from adledger.domain.access import Permission, Role, role_allows
 from adledger.payments.port import PaymentProvider
 from adledger.resolvers.loaders import Loaders
@@ -30,61 +28,38 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def wallet_channel(wallet_id: int, database: int = 0) -> str:
-    """The Redis channel of a wallet's updates. Pub/sub channels are one namespace for the
-    whole Redis server, whatever database a client selected: the database is in the name,
-    so deployments (or test runs) sharing a server never nudge each other's subscribers."""
-    return f"adledger:{database}:wallet:{wallet_id}"
+class ActivityLog(Protocol):
+    """Which members this process already noted as active today (app/state.py)."""
+
+    def first_today(self, user_id: int, today: date) -> bool: ...
+
+    def forget(self, user_id: int) -> None: ...
 
 
-def redis_database(redis: Redis) -> int:
-    return int(redis.connection_pool.connection_kwargs.get("db") or 0)
+class Services(Protocol):
+    """What a request needs of the process: app/state.py's AppState is one. A protocol,
+    so that this layer names what it uses without importing the app that wires it."""
 
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+    @property
+    def redis(self) -> Redis: ...
+    @property
+    def provider(self) -> PaymentProvider: ...
+    @property
+    def billing(self) -> BillingConfig: ...
+    @property
+    def pubsub_hub(self) -> PubSubHub | None: ...
+    @property
+    def activity(self) -> ActivityLog: ...
+    @property
+    def tokens(self) -> users.TokenCache: ...
+    @property
+    def read_engine(self) -> AsyncEngine | None: ...
 
-@dataclass
-class AppState:
-    """Process-wide resources the app factory builds once."""
+    def wallet_channel(self, wallet_id: int) -> str: ...
 
-    sessions: async_sessionmaker[AsyncSession]
-    redis: Redis
-    provider: PaymentProvider
-    billing: BillingConfig
-    webhook_secret: str | None = None
-    webhook_tolerance: int = 300
-    # The process's one Redis pub/sub connection; only the ASGI app serves subscriptions.
-    pubsub_hub: PubSubHub | None = None
-    activity: ActivityNotes = field(default_factory=lambda: ActivityNotes())
-    # Valid tokens' actors, kept a few seconds (a revoked token stops working within them).
-    tokens: users.TokenCache = field(default_factory=lambda: users.TokenCache())
-    # AUTOCOMMIT connections, for operations that only read: no BEGIN and no ROLLBACK
-    # round trip. Each statement sees what was committed when it started, as it does in
-    # the READ COMMITTED transaction a session otherwise opens. None: `sessions` only.
-    read_engine: AsyncEngine | None = None
-
-    def wallet_channel(self, wallet_id: int) -> str:
-        return wallet_channel(wallet_id, redis_database(self.redis))
-
-    def now(self) -> datetime:
-        """The one clock (adledger/clock.py): every request's `now`."""
-        return clock.now()
-
-
-class ActivityNotes:
-    """The members already noted as active today by this process: a member's first
-    authenticated request of a day is written down (the inactivity refund), the others
-    cost nothing."""
-
-    def __init__(self) -> None:
-        self.day: date | None = None
-        self.seen: set[int] = set()
-
-    def first_today(self, user_id: int, today: date) -> bool:
-        if today != self.day:
-            self.day, self.seen = today, set()
-        if user_id in self.seen:
-            return False
-        self.seen.add(user_id)
-        return True
+    def now(self) -> datetime: ...
 
 
 class RequestContext:
@@ -92,7 +67,7 @@ class RequestContext:
     # Operations of a WebSocket share the context (and its session), mutations included.
     autocommit_queries = True
 
-    def __init__(self, state: AppState, authorization: str | None) -> None:
+    def __init__(self, state: Services, authorization: str | None) -> None:
         self.state = state
         self.authorization = authorization
         self.connection_params: dict[str, Any] | None = None
@@ -122,7 +97,7 @@ class RequestContext:
     def loaders(self) -> Loaders:
         """Built on first use: a request that reads nothing does not build them."""
         if self._loaders is None:
-            self._loaders = Loaders(self)
+            self._loaders = Loaders(self.read, self.state.now, self.actor)
         return self._loaders
 
     def _forget_loaded(self) -> None:
@@ -251,7 +226,7 @@ class RequestContext:
                 await users.note_activity(session, actor.user_id, today)
                 await session.commit()
         except Exception:
-            self.state.activity.seen.discard(actor.user_id)  # the next request tries again
+            self.state.activity.forget(actor.user_id)  # the next request tries again
             log.exception("could not note member %s active today", actor.user_id)
 
     async def require_actor(self) -> Actor:

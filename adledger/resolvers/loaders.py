@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime
+from typing import Any, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from adledger.domain.access import Role
 from adledger.domain.billing import TopUpStatus
 from adledger.domain.budgets import day_of
 from adledger.schema.pages import PageArgs
+from adledger.services.actor import Actor
 from adledger.store import (
     audit,
     billing,
@@ -27,10 +30,10 @@ from adledger.store import (
 )
 from adledger.store import business_centers as centers
 
-if TYPE_CHECKING:
-    from adledger.resolvers.context import RequestContext
-
 K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+# The request's reads: one statement at a time on its session (RequestContext.read).
+Read = Callable[[Callable[[AsyncSession], Awaitable[T]]], Awaitable[T]]
 
 
 def _by_key(rows: Sequence[Any], keys: Sequence[Any], attr: str) -> list[Any]:
@@ -39,8 +42,18 @@ def _by_key(rows: Sequence[Any], keys: Sequence[Any], attr: str) -> list[Any]:
 
 
 class Loaders:
-    def __init__(self, ctx: RequestContext) -> None:
-        self._ctx = ctx
+    """Built per request from what the loaders need of it: how it reads, its clock, its
+    caller (not the request context itself, which builds them)."""
+
+    def __init__(
+        self,
+        read: Read[Any],
+        now: Callable[[], datetime],
+        actor: Callable[[], Awaitable[Actor | None]],
+    ) -> None:
+        self._read = read
+        self._now = now
+        self._actor = actor
         self.center = self._rows(centers.business_centers_by_ids, "id")
         self.ad_account = self._rows(centers.ad_accounts_by_ids, "id")
         self.wallet = self._rows(wallets.wallets_by_ids, "id")
@@ -95,20 +108,20 @@ class Loaders:
         self, fetch: Callable[[Any, Sequence[int]], Awaitable[Sequence[Any]]], attr: str
     ) -> DataLoader[int, Any]:
         async def load(keys: list[int]) -> list[Any]:
-            rows = await self._ctx.read(lambda session: fetch(session, keys))
+            rows = await self._read(lambda session: fetch(session, keys))
             return _by_key(rows, keys, attr)
 
         return DataLoader(load)
 
     async def _budget_changes_today(self, keys: list[int]) -> list[int]:
-        since = day_of(self._ctx.state.now()).start
-        counts = await self._ctx.read(lambda s: budgets.user_changes_since(s, keys, since))
+        since = day_of(self._now()).start
+        counts = await self._read(lambda s: budgets.user_changes_since(s, keys, since))
         return [counts.get(key, 0) for key in keys]
 
     async def _budget_change_pages(self, keys: list[tuple[int, PageArgs]]) -> list[list[Any]]:
         async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
             (args,) = group
-            return await self._ctx.read(
+            return await self._read(
                 lambda s: budgets.change_pages(s, parents, limit=args.fetch, after_id=args.after_id)
             )
 
@@ -117,7 +130,7 @@ class Loaders:
     async def _audit_pages(self, keys: list[tuple[int, PageArgs]]) -> list[list[Any]]:
         async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
             (args,) = group
-            return await self._ctx.read(
+            return await self._read(
                 lambda s: audit.event_pages(s, parents, limit=args.fetch, after_id=args.after_id)
             )
 
@@ -126,7 +139,7 @@ class Loaders:
     async def _notification_pages(self, keys: list[tuple[int, PageArgs]]) -> list[list[Any]]:
         async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
             (args,) = group
-            return await self._ctx.read(
+            return await self._read(
                 lambda s: makegoods.notification_pages(
                     s, parents, limit=args.fetch, after_id=args.after_id
                 )
@@ -135,61 +148,61 @@ class Loaders:
         return await _grouped_pages(keys, fetch)
 
     async def _campaign_notifications(self, keys: list[int]) -> list[list[Any]]:
-        found = await self._ctx.read(lambda s: makegoods.notifications_of_campaigns(s, keys))
+        found = await self._read(lambda s: makegoods.notifications_of_campaigns(s, keys))
         return [found.get(key, []) for key in keys]
 
     async def _makegood_offers(self, keys: list[int]) -> list[list[Any]]:
-        found = await self._ctx.read(lambda s: makegoods.offers_of_campaigns(s, keys))
+        found = await self._read(lambda s: makegoods.offers_of_campaigns(s, keys))
         return [found.get(key, []) for key in keys]
 
     async def _user_emails(self, keys: list[int]) -> list[str | None]:
-        emails = await self._ctx.read(lambda s: users.emails_by_ids(s, keys))
+        emails = await self._read(lambda s: users.emails_by_ids(s, keys))
         return [emails.get(key) for key in keys]
 
     async def _invoice_lines(self, keys: list[int]) -> list[list[tuple[str, int]]]:
-        lines = await self._ctx.read(lambda s: billing.lines_by_invoice(s, keys))
+        lines = await self._read(lambda s: billing.lines_by_invoice(s, keys))
         return [lines.get(key, []) for key in keys]
 
     async def _pending_top_ups(self, keys: list[int]) -> list[list[Any]]:
         pending = TopUpStatus.AWAITING_PAYMENT.value
-        found = await self._ctx.read(lambda s: billing.top_ups_by_wallet(s, keys, pending))
+        found = await self._read(lambda s: billing.top_ups_by_wallet(s, keys, pending))
         return [found.get(key, []) for key in keys]
 
     async def _balances(self, keys: list[int]) -> list[dict[str, int]]:
-        sums = await self._ctx.read(lambda s: wallets.balances_by_wallet(s, keys))
+        sums = await self._read(lambda s: wallets.balances_by_wallet(s, keys))
         return [sums.get(key, {}) for key in keys]
 
     async def _pending_refunds(self, keys: list[int]) -> list[int]:
-        found = await self._ctx.read(lambda s: refunds.pending_by_wallet(s, keys))
+        found = await self._read(lambda s: refunds.pending_by_wallet(s, keys))
         return [found.get(key, 0) for key in keys]
 
     async def _refunds_of(self, keys: list[int]) -> list[list[Any]]:
-        rows = await self._ctx.read(lambda s: refunds.refunds_of_requests(s, keys))
+        rows = await self._read(lambda s: refunds.refunds_of_requests(s, keys))
         grouped: dict[int, list[Any]] = defaultdict(list)
         for row in rows:
             grouped[row.refund_request_id].append(row)
         return [grouped.get(key, []) for key in keys]
 
     async def _members(self, keys: list[int]) -> list[list[tuple[str, str]]]:
-        members = await self._ctx.read(lambda s: centers.members_by_center(s, keys))
+        members = await self._read(lambda s: centers.members_by_center(s, keys))
         return [members.get(key, []) for key in keys]
 
     async def _invitations(self, keys: list[int]) -> list[list[Any]]:
-        now = self._ctx.state.now()
-        found = await self._ctx.read(lambda s: invitations.pending_for_centers(s, keys, now))
+        now = self._now()
+        found = await self._read(lambda s: invitations.pending_for_centers(s, keys, now))
         return [found.get(key, []) for key in keys]
 
     async def _viewer_roles(self, keys: list[int]) -> list[Role | None]:
-        actor = await self._ctx.actor()
+        actor = await self._actor()
         if actor is None:
             return [None for _ in keys]
-        roles = await self._ctx.read(lambda s: centers.roles_of_user(s, actor.user_id, keys))
+        roles = await self._read(lambda s: centers.roles_of_user(s, actor.user_id, keys))
         return [Role(roles[key]) if key in roles else None for key in keys]
 
     async def _ad_account_pages(self, keys: list[tuple[int, PageArgs]]) -> list[list[Any]]:
         async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
             (args,) = group
-            return await self._ctx.read(
+            return await self._read(
                 lambda s: centers.ad_account_pages(
                     s, parents, limit=args.fetch, after_id=args.after_id
                 )
@@ -202,7 +215,7 @@ class Loaders:
     ) -> list[list[Any]]:
         async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
             args, status = group
-            return await self._ctx.read(
+            return await self._read(
                 lambda s: campaigns.campaign_pages(
                     s, parents, limit=args.fetch, after_id=args.after_id, status=status
                 )
@@ -213,7 +226,7 @@ class Loaders:
     async def _campaign_invoice_pages(self, keys: list[tuple[int, PageArgs]]) -> list[list[Any]]:
         async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
             (args,) = group
-            return await self._ctx.read(
+            return await self._read(
                 lambda s: campaigns.invoice_pages(
                     s, parents, limit=args.fetch, after_id=args.after_id
                 )
@@ -226,7 +239,7 @@ class Loaders:
     ) -> list[list[Any]]:
         async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
             args, status, kind = group
-            return await self._ctx.read(
+            return await self._read(
                 lambda s: invoice_pages.center_invoice_pages(
                     s, parents, limit=args.fetch, after_id=args.after_id, status=status, kind=kind
                 )
@@ -239,7 +252,7 @@ class Loaders:
     ) -> list[list[Any]]:
         async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
             args, kinds = group
-            return await self._ctx.read(
+            return await self._read(
                 lambda s: wallets.transaction_pages(
                     s, parents, limit=args.fetch, after_id=args.after_id, kinds=kinds
                 )

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from adledger.domain.access import Permission
 from adledger.domain.access import Role as DomainRole
 from adledger.domain.budgets import changes_remaining
+from adledger.domain.cards import SavedCard, card_of
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency
 from adledger.schema.billing import Invoice, PlanSubscription, TopUp
@@ -41,7 +42,6 @@ from adledger.schema.node import Node
 from adledger.schema.pages import PageArgs, PageInfo
 from adledger.schema.readable import needs
 from adledger.schema.refunds import AuditEventConnection
-from adledger.store.cards import SavedCard, card_of
 
 
 @strawberry.type

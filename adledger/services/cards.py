@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission
+from adledger.domain.cards import SavedCard
 from adledger.domain.errors import InvalidState, not_found
 from adledger.payments.port import Card, CardSetup, CardSetupRequest, PaymentProvider
 from adledger.services import access
@@ -80,7 +81,7 @@ async def record_card(
         raise not_found("business center")
     if card.customer_reference not in (None, center.payment_customer_reference):
         return None  # a card of another customer must never pay this center's invoices
-    saved = repo.SavedCard(card.reference, card.brand, card.last4, card.exp_month, card.exp_year)
+    saved = SavedCard(card.reference, card.brand, card.last4, card.exp_month, card.exp_year)
     await repo.save_card(session, center_id, saved, now)
     return center_id
 

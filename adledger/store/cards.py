@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.domain.cards import SavedCard
 from adledger.store.models import BusinessCenter, CardSetup
-
-
-@dataclass(frozen=True, slots=True)
-class SavedCard:
-    reference: str
-    brand: str
-    last4: str
-    exp_month: int
-    exp_year: int
 
 
 async def insert_card_setup(
@@ -63,16 +54,4 @@ async def save_card(
             card_exp_year=card.exp_year,
             card_attached_at=attached_at,
         )
-    )
-
-
-def card_of(center: BusinessCenter) -> SavedCard | None:
-    if center.card_reference is None:
-        return None
-    return SavedCard(
-        center.card_reference,
-        center.card_brand or "",
-        center.card_last4 or "",
-        center.card_exp_month or 0,
-        center.card_exp_year or 0,
     )

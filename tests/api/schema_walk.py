@@ -20,8 +20,8 @@ from graphql import (
     Undefined,
 )
 
+from adledger.resolvers.root import build_schema
 from adledger.schema.ids import to_global_id
-from adledger.schema.root import build_schema
 
 # What an id field names, when its name alone does not say it ("requestId").
 _ID_TYPES = {"requestId": "CancellationRequest", "offerId": "MakegoodOffer"}

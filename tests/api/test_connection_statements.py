@@ -17,7 +17,7 @@ from graphql import GraphQLObjectType, get_named_type
 
 from adledger.app.asgi import create_app
 from adledger.app.settings import Settings
-from adledger.schema.root import build_schema
+from adledger.resolvers.root import build_schema
 from adledger.services.users import TokenCache
 from adledger.services.verify import verify_ledger
 from adledger.store.db import make_sessionmaker

@@ -18,7 +18,7 @@ from graphql import (
     is_non_null_type,
 )
 
-from adledger.schema.root import build_schema
+from adledger.resolvers.root import build_schema
 from tests.helpers import (
     ADD_MEMBER,
     CREATE_CENTER,

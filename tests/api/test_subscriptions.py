@@ -16,8 +16,8 @@ from redis.asyncio.connection import parse_url
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from adledger.app.state import wallet_channel as channel_of
 from adledger.app.ws_limits import connections_key
-from adledger.resolvers.context import wallet_channel as channel_of
 from adledger.resolvers.pubsub_hub import CLIENT_NAME
 from adledger.schema.ids import db_id_of
 from tests.api.conftest import Live

@@ -34,9 +34,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
 
+from adledger.app.state import wallet_channel as channel_of
 from adledger.app.worker import WorkerSettings, startup
 from adledger.jobs.ledger import Ctx
-from adledger.resolvers.context import wallet_channel as channel_of
 from adledger.schema.ids import db_id_of
 from tests.helpers import TRANSFER, Api, balance, create_account, create_center
 from tests.processes import free_port, wait_ready

@@ -7,7 +7,8 @@ import asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.resolvers.context import AppState, RequestContext
+from adledger.app.state import AppState
+from adledger.resolvers.context import RequestContext
 
 
 async def test_closing_waits_for_the_statement_in_flight(sessions, db) -> None:

@@ -12,9 +12,9 @@ from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.arguments import convert_argument
 
 from adledger.domain.money import Currency
+from adledger.resolvers.root import build_schema
 from adledger.schema.inputs import RecordSpendInput, SpendEventInput
 from adledger.schema.money import MoneyInput
-from adledger.schema.root import build_schema
 from adledger.schema.scalars import _datetime
 
 

@@ -17,8 +17,8 @@ from graphql import (
 
 from adledger.app.devstack import _RECORD_SPEND
 from adledger.app.settings import Settings
+from adledger.resolvers.root import build_schema
 from adledger.schema.cost import CostModel
-from adledger.schema.root import build_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = build_schema()

@@ -9,8 +9,8 @@ import pytest
 from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
 
 from adledger.domain.access import Permission
+from adledger.resolvers.root import build_schema
 from adledger.schema.readable import TooLarge, Variables, guards_of, root_fields
-from adledger.schema.root import build_schema
 
 SCHEMA = build_schema()._schema
 ROOTS = {"Query", "Mutation", "Subscription"}
