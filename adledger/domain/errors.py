@@ -216,3 +216,9 @@ class AllocationNotEligible(DomainError):
 
     def details(self) -> dict[str, object]:
         return {"blockers": list(self.blockers)}
+
+
+class InvariantBroken(RuntimeError):
+    """Something the code relies on did not hold: a bug, never the client's doing (the API
+    masks it as an unexpected error, with its request id). Raised where an `assert` would
+    do, since asserts vanish under `python -O`."""

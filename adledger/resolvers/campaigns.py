@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from adledger.domain.campaigns import DeliveryType, PaymentPlan
-from adledger.domain.errors import PaymentProviderFailed
+from adledger.domain.errors import InvariantBroken, PaymentProviderFailed
 from adledger.resolvers.mutation import decode_id, money_in, mutate
 from adledger.schema import inputs, results
 from adledger.schema.billing import Invoice
@@ -41,7 +41,8 @@ def _campaign_id(input: Any) -> int:
 
 def _money(given: Any) -> MoneyIn:
     money = money_in(given)
-    assert money is not None  # non-null in the schema
+    if money is None:
+        raise InvariantBroken("money is not None (non-null in the schema)")
     return money
 
 

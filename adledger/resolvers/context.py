@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from strawberry.dataloader import DataLoader
 
 from adledger.domain.access import Permission, Role, role_allows
+from adledger.domain.errors import InvariantBroken
 from adledger.payments.port import PaymentProvider
 from adledger.resolvers.loaders import Loaders
 from adledger.resolvers.pubsub_hub import PubSubHub
@@ -123,7 +124,8 @@ class RequestContext:
 
     async def _read_connection(self) -> AsyncConnection:
         if self._connection is None:
-            assert self.state.read_engine is not None
+            if self.state.read_engine is None:
+                raise InvariantBroken("self.state.read_engine is not None")
             self._connection = await self.state.read_engine.connect()
         return self._connection
 

@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from adledger.domain.errors import DomainError, not_found
+from adledger.domain.errors import DomainError, InvariantBroken, not_found
 from adledger.schema import inputs, results
 from adledger.schema.errors import to_user_error
 from adledger.schema.ids import db_id_of
@@ -78,7 +78,8 @@ def money_in(money_input: Any) -> wallet_service.MoneyIn | None:
 
 def _money(money_input: Any) -> wallet_service.MoneyIn:
     money = money_in(money_input)
-    assert money is not None  # the schema makes these inputs non-null
+    if money is None:
+        raise InvariantBroken("money is not None (the schema makes these inputs non-null)")
     return money
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
+from adledger.domain.errors import InvariantBroken
 from adledger.resolvers.mutation import decode_id, money_in, mutate, staff_queue
 from adledger.schema import inputs, results
 from adledger.schema.billing import Invoice
@@ -82,7 +83,8 @@ async def discount_invoice(
     async def run(session: AsyncSession, actor: Actor) -> service.InvoiceOutcome:
         invoice_id = decode_id(input.invoice_id, "Invoice", ("input", "invoiceId"))
         amount = money_in(input.amount)
-        assert amount is not None  # the schema makes it non-null
+        if amount is None:
+            raise InvariantBroken("amount is not None (the schema makes it non-null)")
         return await service.discount_invoice(
             session,
             actor,

@@ -45,6 +45,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from adledger import clock
+from adledger.domain.errors import InvariantBroken
 from adledger.resolvers.context import RequestContext
 from adledger.schema.rate_limit import RateLimit
 from adledger.services.actor import Actor
@@ -107,7 +108,8 @@ class PointsBudget:
         return rate_limited(standing)
 
     async def _charge(self, context: RequestContext, cost: int) -> Charge | None:
-        assert self._limiter is not None
+        if self._limiter is None:
+            raise InvariantBroken("self._limiter is not None")
         actor = await context.actor()
         key, item = self._account(actor, context.client_address)
         try:
@@ -125,7 +127,8 @@ class PointsBudget:
         return f"member:{actor.user_id}", self.member
 
     async def standing(self, charge: Charge) -> Standing:
-        assert self._limiter is not None
+        if self._limiter is None:
+            raise InvariantBroken("self._limiter is not None")
         stats = await self._limiter.get_window_stats(charge.item, charge.key)
         seconds = max(stats.reset_time - time.time(), 0.0)  # limits' windows are real time
         return Standing(

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
+from adledger.domain.errors import InvariantBroken
 from adledger.resolvers.mutation import decode_id, money_in, mutate, staff_queue
 from adledger.schema import inputs, results
 from adledger.schema.refunds import RefundRequest, RefundRequestConnection, RefundRequestStatus
@@ -27,7 +28,8 @@ async def request_refund(
     async def run(session: AsyncSession, actor: Actor) -> service.RefundOutcome:
         wallet_id = decode_id(input.wallet_id, "Wallet", ("input", "walletId"))
         amount = money_in(input.amount)
-        assert amount is not None  # the schema makes it non-null
+        if amount is None:
+            raise InvariantBroken("amount is not None (the schema makes it non-null)")
         return await service.request_refund(
             session, actor, wallet_id, amount, ctx.state.now(), input.idempotency_key
         )

@@ -35,6 +35,7 @@ from adledger.domain.errors import (
     InsufficientFunds,
     InvalidInput,
     InvalidState,
+    InvariantBroken,
     SubscriptionRequired,
     not_found,
 )
@@ -124,7 +125,8 @@ async def create_campaign(
         session, actor, new.ad_account_id, Permission.RUN_CAMPAIGNS
     )
     center = await centers.business_center(session, account.business_center_id)
-    assert center is not None  # the account belongs to it
+    if center is None:
+        raise InvariantBroken("center is not None (the account belongs to it)")
     plan = _payment_plan(account, center.allocation_mode, new.payment_plan)
     budget = _budget(account.currency, new.budget, BUDGET_FIELD)
     minimum = config.minimum_campaign_budget(budget.currency).minor

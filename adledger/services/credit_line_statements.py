@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind, add_months
-from adledger.domain.errors import NotFound
+from adledger.domain.errors import InvariantBroken, NotFound
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency, Money, format_money
 from adledger.domain.schedules import CYCLE_DAYS, Cycle, CycleKind, cycle_at
@@ -117,7 +117,8 @@ async def credit_line_paid(session: AsyncSession, invoice: Invoice, paid_at: dat
     """Give the paid amount back to the credit line, once (the entry's key is the
     invoice's), but never more than the line has in use: the rest is flagged for finance.
     Campaigns waiting for money may then start, as after any money arriving."""
-    assert invoice.wallet_id is not None
+    if invoice.wallet_id is None:
+        raise InvariantBroken("invoice.wallet_id is not None")
     wallet_id = invoice.wallet_id
     locked = await funding.lock_waiting(session, wallet_id)
     used = await _used_locked(session, wallet_id)
@@ -150,7 +151,8 @@ async def _flag_overpaid(session: AsyncSession, invoice: Invoice, paid: int, use
 
 
 def _repayment(invoice: Invoice, amount: int) -> PlatformCredit:
-    assert invoice.wallet_id is not None
+    if invoice.wallet_id is None:
+        raise InvariantBroken("invoice.wallet_id is not None")
     return PlatformCredit(
         invoice.wallet_id,
         AccountKind.CREDIT_LINE,

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import Plan, TopUpStatus
 from adledger.domain.budgets import BudgetMode
+from adledger.domain.errors import InvariantBroken
 from adledger.domain.money import Currency, parse_amount
 from adledger.services import users as user_service
 from adledger.services.actor import Actor
@@ -253,7 +254,8 @@ async def _live_campaign(
 async def _user(session: AsyncSession, email: str, *, is_staff: bool) -> Actor:
     await user_service.create_user(session, email, is_staff=is_staff)
     user = await user_repo.user_by_email(session, email)
-    assert user is not None  # just created in this transaction
+    if user is None:
+        raise InvariantBroken("user is not None (just created in this transaction)")
     return Actor(user.id, user.email, user.is_staff)
 
 

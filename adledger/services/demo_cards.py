@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.campaigns import DeliveryType, PaymentPlan
+from adledger.domain.errors import InvariantBroken
 from adledger.payments.port import Card, CardSetup, PaymentProvider
 from adledger.services import card_charges, cards
 from adledger.services.actor import Actor
@@ -108,7 +109,8 @@ async def _create_and_launch(
     session: AsyncSession, admin: Actor, center_id: int, config: BillingConfig, now: datetime
 ) -> tuple[int, int | None]:
     account = await repo.ad_account_named(session, center_id, DEMO_CARD_ACCOUNT)
-    assert account is not None  # seeded with the center
+    if account is None:
+        raise InvariantBroken("account is not None (seeded with the center)")
     new = NewCampaign(
         account.id,
         DEMO_CARD_CAMPAIGN,

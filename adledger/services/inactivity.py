@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission
 from adledger.domain.billing import add_months
-from adledger.domain.errors import InvalidState
+from adledger.domain.errors import InvalidState, InvariantBroken
 from adledger.services import access
 from adledger.services.actor import Actor
 from adledger.services.idempotency import run_idempotent
@@ -80,7 +80,8 @@ async def _inactive_periods(session: AsyncSession, center_id: int, now: datetime
     # A period ending within the window began at most a month before it.
     since = add_months(now - WINDOW, -1)
     for invoice in await repo.refundable_periods(session, center_id, since, now):
-        assert invoice.cycle_start is not None  # the query asks for it
+        if invoice.cycle_start is None:
+            raise InvariantBroken("invoice.cycle_start is not None (the query asks for it)")
         start, end = invoice.cycle_start, add_months(invoice.cycle_start, 1)
         if not end <= now <= end + WINDOW:
             continue

@@ -36,7 +36,7 @@ from adledger.domain.campaigns import (
     launched,
 )
 from adledger.domain.conservation import at_most
-from adledger.domain.errors import InvalidInput, InvalidState, not_found
+from adledger.domain.errors import InvalidInput, InvalidState, InvariantBroken, not_found
 from adledger.domain.money import format_money
 from adledger.domain.text import clean_text
 from adledger.services import access, makegood_draws, refunds
@@ -239,7 +239,10 @@ async def _flight(
 ) -> int:
     """The linked campaign, price 0, booking the missing impressions, on the offer's dates:
     launched at once (there is nothing to pay)."""
-    assert offer.starts_at is not None and offer.ends_at is not None  # offered with dates
+    if not (offer.starts_at is not None and offer.ends_at is not None):
+        raise InvariantBroken(
+            "offer.starts_at is not None and offer.ends_at is not None (offered with dates)"
+        )
     flight = Flight(offer.starts_at, offer.ends_at)
     if flight.ends_at <= now:
         raise InvalidState("the makegood flight's dates have passed; ask for a new offer")

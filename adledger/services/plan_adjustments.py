@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger.domain.billing import InvoiceKind, InvoiceStatus
 from adledger.domain.campaigns import Action, CampaignStatus, transition
 from adledger.domain.conservation import paid_and_kept
-from adledger.domain.errors import CurrencyMismatch, InvalidInput, InvalidState, not_found
+from adledger.domain.errors import (
+    CurrencyMismatch,
+    InvalidInput,
+    InvalidState,
+    InvariantBroken,
+    not_found,
+)
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, format_money, parse_positive_amount
 from adledger.domain.text import clean_text
@@ -237,7 +243,8 @@ async def _installment(session: AsyncSession, invoice_id: int) -> Invoice:
 
 
 async def _lock_owed(session: AsyncSession, found: Invoice) -> tuple[Campaign, Invoice]:
-    assert found.campaign_id is not None  # _installment checked it
+    if found.campaign_id is None:
+        raise InvariantBroken("found.campaign_id is not None (_installment checked it)")
     campaign = await _lock_campaign(session, found.campaign_id)
     invoice = await billing_repo.lock_invoice(session, found.id)
     if invoice is None:

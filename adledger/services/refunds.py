@@ -28,6 +28,7 @@ from adledger.domain.errors import (
     CurrencyMismatch,
     InsufficientFunds,
     InvalidState,
+    InvariantBroken,
     PaymentProviderFailed,
     not_found,
 )
@@ -312,7 +313,8 @@ async def refund_rejected_campaign(
 
     async def run() -> RefundOutcome:
         campaign = await campaigns_repo.lock_campaign(session, campaign_id)
-        assert campaign is not None  # campaigns are never deleted
+        if campaign is None:
+            raise InvariantBroken("campaign is not None (campaigns are never deleted)")
         _check_rejected(campaign)
         if await repo.refunded_campaign(session, campaign.id):
             raise InvalidState("this campaign's money was already refunded")
@@ -465,7 +467,8 @@ async def _refund_request(session: AsyncSession, refund_id: int) -> RefundReques
     if refund is None or refund.provider_reference is not None or refund.status != "PENDING":
         return None
     lot = (await repo.lots_by_ids(session, [refund.lot_id]))[refund.lot_id]
-    assert lot.payment_reference is not None  # only such lots are split into
+    if lot.payment_reference is None:
+        raise InvariantBroken("lot.payment_reference is not None (only such lots are split into)")
     return RefundRequest(
         key=f"refund:{refund.id}",
         payment_reference=lot.payment_reference,

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceStatus
-from adledger.domain.errors import PaymentProviderFailed
+from adledger.domain.errors import InvariantBroken, PaymentProviderFailed
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency, Money
 from adledger.payments.port import PaymentProvider
@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 async def shortfall_paid(session: AsyncSession, invoice: Invoice, now: datetime) -> None:
     """The customer paid what their wallet lacked: the money enters the wallet, then funds
     the invoice's own campaign first and any other waiting one after it."""
-    assert invoice.wallet_id is not None
+    if invoice.wallet_id is None:
+        raise InvariantBroken("invoice.wallet_id is not None")
     also = [invoice.campaign_id] if invoice.campaign_id is not None else []
     locked = await lock_waiting(session, invoice.wallet_id, also=also)
     await credit_from_platform(

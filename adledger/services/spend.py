@@ -34,6 +34,7 @@ from adledger.domain.errors import (
     DomainError,
     Forbidden,
     InvalidInput,
+    InvariantBroken,
     not_found,
 )
 from adledger.domain.instants import utc_instant
@@ -149,7 +150,10 @@ def _checked(
     """The event checked, or refused on its own when its occurredAt is no instant; every
     other fault refuses the whole batch."""
     path = ("input", "events", str(index))
-    assert event.campaign_id is not None  # _campaigns_of refused the batch otherwise
+    if event.campaign_id is None:
+        raise InvariantBroken(
+            "event.campaign_id is not None (_campaigns_of refused the batch otherwise)"
+        )
     campaign = campaigns[event.campaign_id]
     if event.amount.currency.value != campaign.currency:
         raise CurrencyMismatch(

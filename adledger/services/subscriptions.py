@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission
 from adledger.domain.billing import InvoiceKind, Plan, SubscriptionStatus, add_months
-from adledger.domain.errors import InvalidState, not_found
+from adledger.domain.errors import InvalidState, InvariantBroken, not_found
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency
 from adledger.services import access
@@ -183,7 +183,8 @@ async def _renew(
     subscription.current_period_start = start
     subscription.current_period_end = add_months(subscription.anchor, subscription.period_index + 1)
     center = await centers.business_center(session, subscription.business_center_id)
-    assert center is not None
+    if center is None:
+        raise InvariantBroken("center is not None")
     return await _bill_period(session, center, subscription, config, start, None)
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.domain.errors import InvariantBroken
 from adledger.domain.months import boundaries_between
 from adledger.store import ledger_checks as checks
 from adledger.store.ledger import Violation
@@ -75,7 +76,8 @@ async def verify_since_checkpoint(
 
 async def record_checkpoint(session: AsyncSession, verification: Verification) -> Verification:
     """A clean run's checkpoint: the next run starts from its `until`."""
-    assert not verification.violations, "only a clean run moves the checkpoint"
+    if verification.violations:
+        raise InvariantBroken("only a clean run moves the checkpoint")
     await checks.record_checkpoint(
         session,
         follows=verification.follows,

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind, InvoiceStatus, TopUpStatus
-from adledger.domain.errors import PaymentProviderFailed
+from adledger.domain.errors import InvariantBroken, PaymentProviderFailed
 from adledger.domain.money import format_money
 from adledger.payments.port import (
     Card,
@@ -241,7 +241,8 @@ async def _settle_paid(
         await credit_line_statements.credit_line_paid(session, invoice, now)
     elif invoice.kind == InvoiceKind.INSTALLMENT and invoice.campaign_id is not None:
         campaign = await campaigns.lock_campaign(session, invoice.campaign_id)
-        assert campaign is not None  # invoices of a campaign are never deleted
+        if campaign is None:
+            raise InvariantBroken("campaign is not None (invoices of a campaign are never deleted)")
         await installments.installment_paid(session, campaign, invoice, now)
 
 

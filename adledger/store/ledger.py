@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
+from adledger.domain.errors import InvariantBroken
 from adledger.domain.ledger import PLATFORM_KINDS, AccountKind, AccountState, Posting
 from adledger.store.models import LedgerAccount, LedgerPosting, Wallet
 
@@ -69,7 +70,8 @@ async def platform_account_id(session: AsyncSession, kind: AccountKind, currency
         # Created by a transaction that committed after this statement's snapshot was
         # taken: ON CONFLICT waited for it, and a new statement sees it.
         found = await session.scalar(select(LedgerAccount.id).where(LedgerAccount.key == key))
-    assert found is not None
+    if found is None:
+        raise InvariantBroken("found is not None")
     return int(found)
 
 
@@ -123,7 +125,8 @@ async def write_entry(
         "cached_balances": list(cached.values()),
     }
     entry_id = await session.scalar(_WRITE_ENTRY, params)
-    assert entry_id is not None
+    if entry_id is None:
+        raise InvariantBroken("entry_id is not None")
     return int(entry_id)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
 from adledger.domain.conservation import CampaignBooks, CampaignSums, breaches
+from adledger.domain.errors import InvariantBroken
 from adledger.domain.ledger import PLATFORM_KINDS, AccountKind, TransactionKind
 from adledger.store.ledger import Violation
 
@@ -79,7 +80,8 @@ async def settled_horizon(session: AsyncSession) -> datetime:
     HORIZON_MARGIN for the hosts' clocks. Read it BEFORE the snapshot the check runs in:
     a transaction that ends in between is then either seen here or visible there."""
     horizon = await session.scalar(_HORIZON)
-    assert horizon is not None
+    if horizon is None:
+        raise InvariantBroken("horizon is not None")
     return horizon + clock.offset() - HORIZON_MARGIN  # type: ignore[no-any-return]
 
 
