@@ -37,6 +37,7 @@ from adledger.jobs.ledger import (
     verify_ledger_cron,
     verify_ledger_job,
 )
+from adledger.jobs.outbox import run_outbox_cron
 from adledger.jobs.refunds import send_refunds_cron
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 
@@ -100,6 +101,8 @@ class WorkerSettings:
         cron(create_partitions_cron, name="create_partitions", hour=3, minute=20, second=0),
         cron(renew_subscriptions_cron, name="renew_subscriptions", minute={5, 35}, second=0),
         cron(issue_pending_invoices_cron, name="issue_pending_invoices", second=15),
+        # Every 10 seconds: effects a process left undone after its commit (the outbox).
+        cron(run_outbox_cron, name="run_outbox", second=set(range(2, 60, 10))),
         cron(retry_webhook_events_cron, name="retry_webhook_events", second=45),
         cron(start_campaigns_cron, name="start_campaigns", second=5),
         cron(complete_campaigns_cron, name="complete_campaigns", second=25),

@@ -16,6 +16,7 @@ from adledger.jobs.campaigns import (
 from adledger.jobs.credit_line import close_credit_line_cycles_job
 from adledger.jobs.installments import issue_invoices_job
 from adledger.jobs.ledger import Job, create_partitions_job, verify_ledger_job
+from adledger.jobs.outbox import run_outbox_job
 from adledger.jobs.refunds import send_refunds_job
 
 JOBS: dict[str, Job] = {
@@ -31,5 +32,6 @@ JOBS: dict[str, Job] = {
     "roll-budget-periods": roll_budget_periods_job,
     "issue-invoices": issue_invoices_job,
     "send-refunds": send_refunds_job,
+    "run-outbox": run_outbox_job,
     "create-partitions": create_partitions_job,
 }

@@ -1,9 +1,11 @@
-"""Top-ups and plan subscriptions: a write, then the provider call after its commit."""
+"""Top-ups and plan subscriptions: a write, then the provider call after its commit (an
+outbox effect the commit declares; `ctx.write` runs it and keeps how it went)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from adledger.domain.billing import Plan
@@ -12,8 +14,9 @@ from adledger.resolvers.mutation import decode_id, money_in, user_error
 from adledger.schema import inputs, results
 from adledger.schema.billing import Invoice, TopUp
 from adledger.schema.types import BusinessCenter
-from adledger.services import access, subscriptions, top_ups
-from adledger.services.invoices import issue_invoice, provider_key
+from adledger.services import access, effects, outbox, subscriptions, top_ups
+from adledger.services.invoices import provider_key
+from adledger.services.outbox import Effect
 
 CENTER_FIELD = ("input", "businessCenterId")
 
@@ -30,11 +33,16 @@ async def top_up_wallet(info: Info, input: inputs.TopUpWalletInput) -> results.T
             target_balance=money_in(input.target_balance),
             idempotency_key=input.idempotency_key,
         )
-        outcome = await ctx.write(
-            lambda s: top_ups.request_top_up(s, actor, request, ctx.state.billing, ctx.state.now())
-        )
-        key = provider_key(outcome.invoice_id, outcome.top_up_id)
-        await issue_invoice(ctx.write, ctx.state.provider, outcome.invoice_id, key)
+
+        async def run(session: AsyncSession) -> top_ups.TopUpOutcome:
+            made = await top_ups.request_top_up(
+                session, actor, request, ctx.state.billing, ctx.state.now()
+            )
+            await outbox.declare(session, _issue_top_up(made))
+            return made
+
+        outcome = await ctx.write(run)  # and issues the invoice at the provider
+        ctx.effect(_issue_top_up(outcome).key).result()
     except PaymentProviderFailed as err:
         await _undo_unless_retryable(ctx, outcome, input.idempotency_key)
         return user_error(err, results.TopUpWalletResult)
@@ -52,7 +60,22 @@ async def _undo_unless_retryable(
     """With an idempotency key the caller's retry completes the top-up; without one
     nobody could, so it is taken back and nothing half-made stays."""
     if outcome is not None and key is None:
-        await ctx.write(lambda s: top_ups.cancel_unissued(s, outcome))
+        effect_key = _issue_top_up(outcome).key
+
+        async def undo(session: AsyncSession) -> None:
+            await top_ups.cancel_unissued(session, outcome)
+            await outbox.drop(session, effect_key, ctx.state.now(), "top-up taken back")
+
+        await ctx.write(undo)
+
+
+def _issue(invoice_id: int) -> Effect:
+    return effects.issue_invoice(invoice_id, provider_key(invoice_id))
+
+
+def _issue_top_up(outcome: top_ups.TopUpOutcome) -> Effect:
+    key = provider_key(outcome.invoice_id, outcome.top_up_id)
+    return effects.issue_invoice(outcome.invoice_id, key)
 
 
 async def subscribe_to_plan(
@@ -64,9 +87,10 @@ async def subscribe_to_plan(
     try:
         access.refuse_integration(actor)  # before any id is looked up
         center_id = decode_id(input.business_center_id, "BusinessCenter", CENTER_FIELD)
-        outcome = await ctx.write(
-            lambda s: subscriptions.subscribe(
-                s,
+
+        async def run(session: AsyncSession) -> subscriptions.SubscribeOutcome:
+            made = await subscriptions.subscribe(
+                session,
                 actor,
                 center_id,
                 Plan(input.plan.value),
@@ -75,10 +99,12 @@ async def subscribe_to_plan(
                 ctx.state.now(),
                 input.idempotency_key,
             )
-        )
-        if not outcome.paid_from_balance:
-            key = provider_key(outcome.invoice_id)
-            await issue_invoice(ctx.write, ctx.state.provider, outcome.invoice_id, key)
+            if not made.paid_from_balance:  # issued at the provider after the commit
+                await outbox.declare(session, _issue(made.invoice_id))
+            return made
+
+        outcome = await ctx.write(run)
+        ctx.effect(_issue(outcome.invoice_id).key).result()
     except DomainError as err:
         return user_error(err, results.SubscribeToPlanResult)
     center = BusinessCenter.from_row(await ctx.loaders.center.load(outcome.business_center_id))

@@ -1,9 +1,9 @@
 """Campaign mutations and recordSpend: parse, run one service in one transaction, map the
-result. Provider calls (issuing or voiding a shortfall invoice) go out after the commit."""
+result. Provider calls (issuing or voiding a shortfall invoice) are outbox effects, run
+after the commit (resolvers/mutation.py `mutate`)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from adledger.domain.campaigns import DeliveryType, PaymentPlan
-from adledger.domain.errors import InvariantBroken, PaymentProviderFailed
+from adledger.domain.errors import InvariantBroken
 from adledger.resolvers.mutation import decode_id, money_in, mutate
 from adledger.schema import inputs, results
 from adledger.schema.billing import Invoice
@@ -19,15 +19,14 @@ from adledger.schema.campaigns import Campaign, RefusedSpend
 from adledger.schema.ids import db_id_of
 from adledger.schema.money import Money
 from adledger.services import campaigns as service
-from adledger.services import card_charges
+from adledger.services import effects
 from adledger.services import spend as spend_service
 from adledger.services.actor import Actor
 from adledger.services.campaigns import CampaignOutcome
-from adledger.services.invoices import issue_invoice, provider_key
-from adledger.services.shortfalls import void_one
+from adledger.services.invoices import provider_key
+from adledger.services.outbox import Effect
 from adledger.services.wallets import MoneyIn
 
-log = logging.getLogger(__name__)
 CAMPAIGN_FIELD = ("input", "campaignId")
 
 
@@ -93,18 +92,6 @@ async def launch_campaign(
         )
 
     async def render(outcome: CampaignOutcome) -> Any:
-        if outcome.shortfall_invoice_id is not None:
-            await _issue(info, outcome.shortfall_invoice_id)
-        if outcome.charge_invoice_id is not None:
-            # Declined or unanswered, the charge is retried by issue-invoices: the launch
-            # itself is complete either way, the campaign waits in PENDING_FUNDS.
-            await card_charges.collect(
-                ctx.write,
-                ctx.state.provider,
-                outcome.charge_invoice_id,
-                ctx.state.billing,
-                ctx.state.now(),
-            )
         invoice = None
         if outcome.shortfall_invoice_id is not None:
             row = await ctx.loaders.invoice.load(outcome.shortfall_invoice_id)
@@ -113,15 +100,22 @@ async def launch_campaign(
             campaign=await _campaign(info, outcome.campaign_id), shortfall_invoice=invoice
         )
 
-    return await mutate(info, results.LaunchCampaignResult, run, render, lambda o: [o.wallet_id])
+    return await mutate(
+        info, results.LaunchCampaignResult, run, render, lambda o: [o.wallet_id], _launch_effects
+    )
 
 
-async def _issue(info: Info, invoice_id: int) -> None:
-    ctx = info.context
-    try:
-        await issue_invoice(ctx.write, ctx.state.provider, invoice_id, provider_key(invoice_id))
-    except PaymentProviderFailed:
-        log.warning("shortfall invoice %s not issued yet; the job retries", invoice_id)
+def _launch_effects(outcome: CampaignOutcome) -> list[Effect]:
+    """The shortfall invoice issued at the provider (one it cannot take now stays open and
+    is issued by the run-outbox job); the card charged (declined or unanswered, it is
+    retried by issue-invoices: the campaign waits in PENDING_FUNDS)."""
+    declared = []
+    if outcome.shortfall_invoice_id is not None:
+        invoice_id = outcome.shortfall_invoice_id
+        declared.append(effects.issue_invoice(invoice_id, provider_key(invoice_id)))
+    if outcome.charge_invoice_id is not None:
+        declared.append(effects.collect_invoice(outcome.charge_invoice_id))
+    return declared
 
 
 async def update_campaign_budget(
@@ -158,20 +152,18 @@ async def _act(info: Info, input: inputs.CampaignActionInput, action: Action) ->
         return await action(session, actor, _campaign_id(input), input)
 
     async def render(outcome: CampaignOutcome) -> Any:
-        if outcome.shortfall_invoice_id is not None:
-            await _void(info, outcome.shortfall_invoice_id)
         return results.CampaignActionSuccess(campaign=await _campaign(info, outcome.campaign_id))
 
-    return await mutate(info, results.CampaignActionResult, run, render, lambda o: [o.wallet_id])
+    return await mutate(
+        info, results.CampaignActionResult, run, render, lambda o: [o.wallet_id], _void_effects
+    )
 
 
-async def _void(info: Info, invoice_id: int) -> None:
-    """The canceled campaign's shortfall invoice; on a provider failure the job retries."""
-    ctx = info.context
-    try:
-        await void_one(ctx.write, ctx.state.provider, invoice_id)
-    except PaymentProviderFailed:
-        log.warning("shortfall invoice %s not voided at the provider yet", invoice_id)
+def _void_effects(outcome: CampaignOutcome) -> list[Effect]:
+    """The superseded shortfall invoice voided at the provider (on a failure, retried)."""
+    if outcome.shortfall_invoice_id is None:
+        return []
+    return [effects.void_shortfall(outcome.shortfall_invoice_id)]
 
 
 async def pause_campaign(info: Info, input: inputs.CampaignActionInput) -> Any:

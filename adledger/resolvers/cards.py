@@ -1,14 +1,16 @@
-"""createCardSetup: record the setup, commit, then make the provider's SetupIntent."""
+"""createCardSetup: record the setup, commit, then make the provider's SetupIntent (an
+outbox effect the commit declares, which `ctx.write` runs at once)."""
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from adledger.domain.errors import DomainError
+from adledger.domain.errors import DomainError, PaymentProviderFailed
 from adledger.resolvers.mutation import decode_id, user_error
 from adledger.schema import inputs, results
 from adledger.schema.types import BusinessCenter
-from adledger.services import access, cards
+from adledger.services import access, cards, effects, outbox
 
 CENTER_FIELD = ("input", "businessCenterId")
 
@@ -21,10 +23,16 @@ async def create_card_setup(
     try:
         access.refuse_integration(actor)  # before any id is looked up
         center_id = decode_id(input.business_center_id, "BusinessCenter", CENTER_FIELD)
-        started = await ctx.write(
-            lambda s: cards.begin_card_setup(s, actor, center_id, ctx.state.now())
-        )
-        setup = await cards.open_card_setup(ctx.write, ctx.state.provider, started)
+
+        async def run(session: AsyncSession) -> cards.SetupStarted:
+            started = await cards.begin_card_setup(session, actor, center_id, ctx.state.now())
+            await outbox.declare(session, effects.open_card_setup(started))
+            return started
+
+        started = await ctx.write(run)  # and makes the provider's SetupIntent
+        setup = ctx.effect(effects.open_card_setup(started).key).result()
+        if setup is None:  # another process holds the effect: never for a new setup
+            raise PaymentProviderFailed()
     except DomainError as err:
         return user_error(err, results.CreateCardSetupResult)
     center = BusinessCenter.from_row(await ctx.loaders.center.load(center_id))

@@ -13,13 +13,14 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
+from adledger import faults
 from adledger.domain.access import Permission, Role, role_allows
 from adledger.domain.errors import InvariantBroken
 from adledger.payments.port import PaymentProvider
 from adledger.resolvers.loaders import Loaders
 from adledger.resolvers.pubsub_hub import PubSubHub
 from adledger.schema.pages import PageArgs
-from adledger.services import users
+from adledger.services import effects, outbox, users
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.store import business_centers as centers
@@ -93,6 +94,8 @@ class RequestContext:
         self.http_response: Any = None
         self.client_address: str | None = None
         self.charged: Any = None
+        # The effects this request's commits declared and ran (services/effects.py).
+        self.effects_run: dict[str, effects.Ran] = {}
 
     @property
     def loaders(self) -> Loaders:
@@ -155,9 +158,25 @@ class RequestContext:
                 await session.commit()
             except BaseException:
                 await session.rollback()
+                outbox.added(session)  # declared in what was rolled back: nothing to run
                 raise
+            declared = outbox.added(session)
         self._forget_loaded()
+        if declared:
+            await self._run_effects(declared)
         return result
+
+    async def _run_effects(self, keys: list[str]) -> None:
+        """The effects the commit declared, at once and before the answer is rendered (it
+        shows what they did); what fails or is cut short is left to the run-outbox job.
+        How each went is kept for the resolver (`effect`)."""
+        faults.hit("after-commit")
+        tools = effects.Tools(self.write, self.state.provider, self.state.billing)
+        self.effects_run.update(await effects.run_keys(tools, keys))
+
+    def effect(self, key: str) -> effects.Ran:
+        """How the effect of `key` went in this request (not run here: an empty Ran)."""
+        return self.effects_run.get(key, effects.Ran())
 
     async def end_read(self) -> None:
         """Give the connection back and forget cached rows: the next read sees fresh data.

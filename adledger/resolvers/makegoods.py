@@ -13,21 +13,18 @@ from adledger.domain.instants import utc_instant
 from adledger.resolvers.mutation import decode_id, mutate
 from adledger.schema import inputs, results
 from adledger.schema.campaigns import Campaign
+from adledger.services import effects
 from adledger.services import makegoods as service
-from adledger.services import refunds
 from adledger.services.actor import Actor
+from adledger.services.outbox import Effect
 
 CAMPAIGN_FIELD = ("input", "campaignId")
 OFFER_FIELD = ("input", "offerId")
 
 
-def _render(info: Info, send_refund: bool = False) -> Any:
+def _render(info: Info) -> Any:
     async def render(outcome: service.MakegoodOutcome) -> Any:
-        ctx = info.context
-        if send_refund and outcome.refund_request_id is not None:
-            # One the provider does not take now is made by the send-refunds job.
-            await refunds.send_refunds(ctx.write, ctx.state.provider, outcome.refund_request_id)
-        row = await ctx.loaders.campaign.load(outcome.campaign_id)
+        row = await info.context.loaders.campaign.load(outcome.campaign_id)
         return results.MakegoodSuccess(campaign=Campaign.from_row(row))
 
     return render
@@ -73,8 +70,15 @@ async def accept_makegood(info: Info, input: inputs.DecideMakegoodInput) -> resu
         return await service.accept_makegood(session, actor, offer_id, now, input.idempotency_key)
 
     return await mutate(
-        info, results.MakegoodResult, run, _render(info, send_refund=True), lambda o: [o.wallet_id]
+        info, results.MakegoodResult, run, _render(info), lambda o: [o.wallet_id], _refund_effects
     )
+
+
+def _refund_effects(outcome: service.MakegoodOutcome) -> list[Effect]:
+    """The refund made at the provider (one it does not take now: the send-refunds job)."""
+    if outcome.refund_request_id is None:
+        return []
+    return [effects.send_refunds(outcome.refund_request_id)]
 
 
 async def decline_makegood(info: Info, input: inputs.DecideMakegoodInput) -> results.MakegoodResult:

@@ -1,0 +1,196 @@
+"""The outbox's runner: each kind of effect and the coroutine that makes it happen (a
+provider call, through the services that know how), claimed, run and marked done once.
+
+The process that committed a change runs the effects it declared at once (`run_keys`,
+from the edge: `RequestContext.write`), so an answer is as complete as before (the
+launch's shortfall invoice has its payment reference); the worker's `run-outbox` job runs
+the ones left undone (`run_due`), with backoff. An effect is claimed for LEASE before it
+runs, so two processes never run one at once; one killed mid-effect is claimed again when
+the lease ends. Every provider call is keyed by our ids (Stripe idempotency keys), so an
+effect run twice reaches the same provider objects: it never charges twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger import clock, faults
+from adledger.domain.errors import DomainError
+from adledger.payments.port import CardSetup, PaymentProvider
+from adledger.services import card_charges, cards, invoices, refunds, shortfalls
+from adledger.services.config import BillingConfig
+from adledger.services.outbox import Effect
+from adledger.services.transact import Transact
+from adledger.store import outbox as repo
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+"""Longer than any effect takes (a provider call times out well before)."""
+MAX_BACKOFF = timedelta(hours=1)
+BATCH = 100
+
+
+def backoff(attempts: int) -> timedelta:
+    """After the n-th failed attempt: 15 s, 30 s, 1 min, ... at most an hour."""
+    delay: timedelta = timedelta(seconds=15) * 2 ** max(attempts - 1, 0)
+    return min(delay, MAX_BACKOFF)
+
+
+@dataclass(frozen=True, slots=True)
+class Tools:
+    """What an effect runs with: a transaction per step, the provider, the settings."""
+
+    transact: Transact
+    provider: PaymentProvider
+    billing: BillingConfig
+
+
+Handler = Callable[[Tools, dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    run: Handler
+    retried: bool = True
+    """False: a failure is final (the caller was told, and asks again if it wants)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """How an effect this process ran went: its value, or the error it raised."""
+
+    value: Any = None
+    error: Exception | None = None
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+# -- the effects: declared by the edge from a service's outcome, run here --------------
+
+
+def issue_invoice(invoice_id: int, provider_key: str) -> Effect:
+    payload = {"invoice_id": invoice_id, "provider_key": provider_key}
+    return Effect("invoice.issue", payload, f"invoice:{invoice_id}:issue")
+
+
+def collect_invoice(invoice_id: int) -> Effect:
+    return Effect("invoice.collect", {"invoice_id": invoice_id}, f"invoice:{invoice_id}:collect")
+
+
+def void_shortfall(invoice_id: int) -> Effect:
+    return Effect("invoice.void", {"invoice_id": invoice_id}, f"invoice:{invoice_id}:void")
+
+
+def send_refunds(request_id: int) -> Effect:
+    key = f"refund-request:{request_id}:send"
+    return Effect("refunds.send", {"request_id": request_id}, key)
+
+
+def open_card_setup(started: cards.SetupStarted) -> Effect:
+    payload = {"setup_id": started.setup_id, "center_id": started.center_id}
+    return Effect("card_setup.open", payload, f"card-setup:{started.setup_id}:open")
+
+
+async def _issue(tools: Tools, payload: dict[str, Any]) -> str:
+    return await invoices.issue_invoice(
+        tools.transact, tools.provider, payload["invoice_id"], payload["provider_key"]
+    )
+
+
+async def _collect(tools: Tools, payload: dict[str, Any]) -> str:
+    """Declined or unanswered, the charge is retried by issue-invoices (its own lease)."""
+    return await card_charges.collect(
+        tools.transact, tools.provider, payload["invoice_id"], tools.billing, clock.now()
+    )
+
+
+async def _void(tools: Tools, payload: dict[str, Any]) -> bool:
+    return await shortfalls.void_one(tools.transact, tools.provider, payload["invoice_id"])
+
+
+async def _send_refunds(tools: Tools, payload: dict[str, Any]) -> int:
+    """A refund the provider does not take now is made by the send-refunds job."""
+    return await refunds.send_refunds(tools.transact, tools.provider, payload["request_id"])
+
+
+async def _open_card_setup(tools: Tools, payload: dict[str, Any]) -> CardSetup:
+    started = cards.SetupStarted(payload["setup_id"], payload["center_id"])
+    return await cards.open_card_setup(tools.transact, tools.provider, started)
+
+
+KINDS: dict[str, Kind] = {
+    "invoice.issue": Kind(_issue),
+    "invoice.collect": Kind(_collect),
+    "invoice.void": Kind(_void),
+    "refunds.send": Kind(_send_refunds),
+    # The caller waits for the setup's client secret: a failure is answered, and its
+    # retry is a new setup.
+    "card_setup.open": Kind(_open_card_setup, retried=False),
+}
+
+
+# -- the runner -----------------------------------------------------------------------
+
+
+async def run_keys(tools: Tools, keys: Iterable[str]) -> dict[str, Ran]:
+    """Run now the effects of these keys that are not done and nobody holds (the edge,
+    right after the commit that declared them)."""
+    ran: dict[str, Ran] = {}
+    for key in keys:
+        claimed = await tools.transact(_claim(key))
+        if claimed is not None:
+            ran[key] = await _run(tools, claimed)
+    return ran
+
+
+def _claim(key: str) -> Callable[[AsyncSession], Awaitable[Row[Any] | None]]:
+    return lambda session: repo.claim_key(session, key, clock.now(), LEASE)
+
+
+async def run_due(tools: Tools, now: datetime, limit: int = BATCH) -> dict[str, int]:
+    """The job: claim the effects due at `now` and run each; answers how many went how."""
+    claimed = await tools.transact(lambda s: repo.claim_due(s, now, LEASE, limit))
+    counts: dict[str, int] = {}
+    for row in claimed:
+        outcome = "failed" if (await _run(tools, row)).error is not None else "done"
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+async def _run(tools: Tools, row: Any) -> Ran:
+    kind = KINDS.get(row.kind)
+    try:
+        if kind is None:
+            raise LookupError(f"no effect of kind {row.kind!r}")
+        value = await kind.run(tools, row.payload)
+    except Exception as err:
+        await _failed(tools, row, kind, err)
+        return Ran(error=err)
+    faults.hit("mid-effect")
+    await tools.transact(lambda s: repo.mark_done(s, row.id, clock.now()))
+    return Ran(value=value)
+
+
+async def _failed(tools: Tools, row: Any, kind: Kind | None, err: Exception) -> None:
+    error = f"{type(err).__name__}: {err.message if isinstance(err, DomainError) else err}"
+    if isinstance(err, DomainError):
+        log.warning("effect %s failed (attempt %s): %s", row.idempotency_key, row.attempts, error)
+    else:
+        log.error("effect %s failed (attempt %s)", row.idempotency_key, row.attempts, exc_info=err)
+    now = clock.now()
+    if kind is not None and not kind.retried:
+        await tools.transact(lambda s: repo.mark_done(s, row.id, now, error))
+        return
+    retry_at = now + backoff(row.attempts)
+    await tools.transact(lambda s: repo.mark_failed(s, row.id, error[:2000], retry_at))

@@ -1,0 +1,98 @@
+"""The outbox's queries (migration 0017): declare an effect, claim it, mark how it went."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adledger.store.models import OutboxEffect as Outbox
+
+_CLAIMED = (Outbox.id, Outbox.kind, Outbox.payload, Outbox.idempotency_key, Outbox.attempts)
+
+
+async def insert(
+    session: AsyncSession, kind: str, payload: dict[str, Any], key: str, due_at: datetime
+) -> None:
+    """Declared twice (a replayed request), the effect stays one row."""
+    stmt = (
+        pg_insert(Outbox)
+        .values(kind=kind, payload=payload, idempotency_key=key, next_attempt_at=due_at)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
+    await session.execute(stmt)
+
+
+def _free(now: datetime) -> Any:
+    return and_(
+        Outbox.done_at.is_(None), or_(Outbox.locked_until.is_(None), Outbox.locked_until <= now)
+    )
+
+
+async def claim_key(
+    session: AsyncSession, key: str, now: datetime, lease: timedelta
+) -> Row[Any] | None:
+    """The effect of this key, claimed for `lease`, unless it is done or someone holds it."""
+    stmt = (
+        update(Outbox)
+        .where(Outbox.idempotency_key == key, _free(now))
+        .values(locked_until=now + lease, attempts=Outbox.attempts + 1)
+        .returning(*_CLAIMED)
+    )
+    return (await session.execute(stmt)).first()
+
+
+async def claim_due(
+    session: AsyncSession, now: datetime, lease: timedelta, limit: int
+) -> Sequence[Row[Any]]:
+    """Up to `limit` effects due and free, oldest due first, claimed for `lease`; rows
+    another transaction is claiming are skipped, not waited for."""
+    due = (
+        select(Outbox.id)
+        .where(Outbox.next_attempt_at <= now, _free(now))
+        .order_by(Outbox.next_attempt_at, Outbox.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(Outbox)
+        .where(Outbox.id.in_(due.scalar_subquery()))
+        .values(locked_until=now + lease, attempts=Outbox.attempts + 1)
+        .returning(*_CLAIMED)
+    )
+    return (await session.execute(stmt)).all()
+
+
+async def mark_done(
+    session: AsyncSession, effect_id: int, now: datetime, note: str | None = None
+) -> None:
+    stmt = update(Outbox).where(Outbox.id == effect_id, Outbox.done_at.is_(None))
+    values: dict[str, Any] = {"done_at": now, "locked_until": None}
+    if note is not None:
+        values["last_error"] = note
+    await session.execute(stmt.values(**values))
+
+
+async def mark_failed(
+    session: AsyncSession, effect_id: int, error: str, next_attempt_at: datetime
+) -> None:
+    """The claim is given back: the effect is tried again from `next_attempt_at`."""
+    stmt = update(Outbox).where(Outbox.id == effect_id, Outbox.done_at.is_(None))
+    await session.execute(
+        stmt.values(last_error=error, next_attempt_at=next_attempt_at, locked_until=None)
+    )
+
+
+async def drop(session: AsyncSession, key: str, now: datetime, reason: str) -> None:
+    """Done without running: what it was for was taken back in this transaction."""
+    stmt = update(Outbox).where(Outbox.idempotency_key == key, Outbox.done_at.is_(None))
+    await session.execute(stmt.values(done_at=now, locked_until=None, last_error=reason))
+
+
+async def effect(session: AsyncSession, key: str) -> Outbox | None:
+    stmt = select(Outbox).where(Outbox.idempotency_key == key)
+    return await session.scalar(stmt.execution_options(populate_existing=True))
