@@ -38,10 +38,10 @@ from adledger.domain.errors import (
 )
 from adledger.domain.instants import utc_instant
 from adledger.domain.money import Currency, parse_amount
+from adledger.domain.wallets import MoneyIn
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.spend_draw import CheckedEvent, RefusedSpend, apply_events, lock_scope
-from adledger.services.wallets import MoneyIn
 from adledger.store import campaigns as repo
 from adledger.store.models import Campaign
 

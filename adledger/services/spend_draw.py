@@ -18,17 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.allocation import CenterPool, Drawn
 from adledger.domain.budgets import StopReason
-from adledger.domain.campaigns import Reserve, SpendRefusal, take_from_reserve
+from adledger.domain.campaigns import CampaignStatus, Reserve, SpendRefusal, take_from_reserve
 from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
+from adledger.domain.stops import draws_as_it_spends, draws_on_center, on_credit_line
 from adledger.services.ledger import post_entry
-from adledger.services.stops import (
-    account_left,
-    draws_as_it_spends,
-    draws_on_center,
-    on_credit_line,
-    roll,
-    stop,
-)
+from adledger.services.stops import account_left, roll, stop
 from adledger.store import budgets as budget_repo
 from adledger.store import business_centers as centers
 from adledger.store import campaigns as repo
@@ -78,7 +72,9 @@ async def lock_scope(
     """`asked`: what the batch asks for, per campaign. Delivering campaigns outside the
     batch are locked too when the batch may use up their account's cap or empty their
     center, so that they can be stopped in the same transaction, in the lock order."""
-    drawn = sorted({c.business_center_id for c in found.values() if draws_as_it_spends(c)})
+    drawn = sorted(
+        {c.business_center_id for c in found.values() if draws_as_it_spends(c.payment_plan)}
+    )
     if drawn:
         await centers.lock_business_centers(session, drawn)
     accounts = await budget_repo.lock_ad_accounts(
@@ -172,11 +168,13 @@ async def apply_events(
 
 
 async def _lock_money(session: AsyncSession, batch: list[Campaign], scope: Scope) -> _Money:
-    reserved = [c.id for c in batch if not draws_as_it_spends(c)]
+    reserved = [c.id for c in batch if not draws_as_it_spends(c.payment_plan)]
     reserves = await repo.campaign_accounts(session, reserved) if reserved else {}
     wallets, buckets = (
         await wallet_repo.drawn_buckets(
-            session, [c.wallet_id for c in batch if draws_on_center(c)], scope.center_ids
+            session,
+            [c.wallet_id for c in batch if draws_on_center(c.payment_plan)],
+            scope.center_ids,
         )
         if scope.center_ids
         else ({}, {})
@@ -210,7 +208,7 @@ def _pools(
             line = states[buckets[wallet_id][AccountKind.CREDIT_LINE]]
             pools[center_id] = CenterPool(cash.balance, line.balance + line.credit_limit)
     for campaign in batch:
-        if draws_on_center(campaign):
+        if draws_on_center(campaign.payment_plan):
             own = buckets[campaign.wallet_id]
             balances = (
                 states[own[AccountKind.CASH]].balance,
@@ -268,25 +266,25 @@ def _spend(
 
 def _funds(campaign: Campaign, money: _Money) -> int:
     """What a drawn campaign may draw; a reserve campaign's money is its room."""
-    if not draws_as_it_spends(campaign):
+    if not draws_as_it_spends(campaign.payment_plan):
         return _reserve(campaign, money).total
     pool = money.pools[campaign.business_center_id]
-    if on_credit_line(campaign):
+    if on_credit_line(campaign.payment_plan):
         return pool.line_left
     return pool.drawable(campaign.ad_account_id)
 
 
 def _taken(campaign: Campaign, money: _Money, total: int) -> _Taken:
-    if not draws_as_it_spends(campaign):
+    if not draws_as_it_spends(campaign.payment_plan):
         return _Taken(reserve=take_from_reserve(_reserve(campaign, money), total), total=total)
     pool = money.pools[campaign.business_center_id]
-    if on_credit_line(campaign):
+    if on_credit_line(campaign.payment_plan):
         return _Taken(drawn=pool.draw_on_line(total), total=total)
     return _Taken(drawn=pool.draw(campaign.ad_account_id, total), total=total)
 
 
 def _campaign_room(campaign: Campaign, money: _Money) -> int:
-    if draws_as_it_spends(campaign):
+    if draws_as_it_spends(campaign.payment_plan):
         return max(campaign.budget - campaign.spent, 0)
     return _reserve(campaign, money).total
 
@@ -328,7 +326,7 @@ async def _post(
             locked=money.locked,
         )
         campaign.spent += taken.total
-        if draws_as_it_spends(campaign):
+        if draws_as_it_spends(campaign.payment_plan):
             campaign.taken += taken.total
     reached = campaign.budget > 0 and campaign.spent >= campaign.budget  # a flight's price is 0
     stops = reached and stop(session, campaign, StopReason.CAMPAIGN_BUDGET_REACHED, now)
@@ -346,7 +344,7 @@ async def _revenue(session: AsyncSession, currency: str, money: _Money) -> int:
 
 
 def _sources(campaign: Campaign, money: _Money, taken: _Taken) -> list[tuple[int, int]]:
-    if not draws_as_it_spends(campaign):
+    if not draws_as_it_spends(campaign.payment_plan):
         own = money.reserves[campaign.id]
         return [
             (own[AccountKind.VOUCHER_RESERVE], taken.reserve.vouchers),
@@ -357,7 +355,7 @@ def _sources(campaign: Campaign, money: _Money, taken: _Taken) -> list[tuple[int
         (center[AccountKind.CASH], taken.drawn.center_cash),
         (center[AccountKind.CREDIT_LINE], taken.drawn.center_credit),
     ]
-    if on_credit_line(campaign):
+    if on_credit_line(campaign.payment_plan):
         return drawn
     own = money.buckets[campaign.wallet_id]
     return [
@@ -387,7 +385,9 @@ async def _stop_unfunded(
     drawn = [
         c
         for c in scope.campaigns.values()
-        if c.business_center_id in empty and draws_on_center(c) and c.status == "ACTIVE"
+        if c.business_center_id in empty
+        and draws_on_center(c.payment_plan)
+        and c.status == CampaignStatus.ACTIVE
     ]
     own = await _own_money(session, drawn, money)
     broke = [c for c in drawn if own[c.ad_account_id] <= 0]
