@@ -33,6 +33,7 @@ from adledger import clock
 from adledger.app.settings import SANDBOX_WEBHOOK_SECRET
 from adledger.domain.billing import Plan
 from adledger.domain.money import Currency, Money
+from adledger.domain.wallets import MoneyIn
 from adledger.payments.sandbox import SandboxProvider
 from adledger.payments.signing import sign_payload
 from adledger.schema.ids import to_global_id
@@ -42,7 +43,7 @@ from adledger.services.actor import Actor
 from adledger.services.campaigns import NewCampaign, create_campaign, launch_campaign
 from adledger.services.config import BillingConfig
 from adledger.services.subscriptions import subscribe
-from adledger.services.wallets import MoneyIn, credit_adjustment
+from adledger.services.wallets import credit_adjustment
 from adledger.store import users as user_repo
 from adledger.store import wallets as wallet_repo
 from adledger.store.db import make_engine, make_sessionmaker

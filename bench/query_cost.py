@@ -29,13 +29,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger import clock
 from adledger.domain.access import Role
 from adledger.domain.money import Currency, Money
+from adledger.domain.wallets import MoneyIn
 from adledger.schema.ids import to_global_id
 from adledger.services import business_centers as centers
 from adledger.services import users
 from adledger.services.actor import Actor
 from adledger.services.campaigns import NewCampaign, create_campaign
 from adledger.services.config import BillingConfig
-from adledger.services.wallets import MoneyIn, credit_adjustment
+from adledger.services.wallets import credit_adjustment
 from adledger.store import users as user_repo
 from adledger.store import wallets as wallet_repo
 from adledger.store.db import make_engine, make_sessionmaker

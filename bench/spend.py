@@ -34,25 +34,22 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from adledger import clock
+from adledger.domain.ad_accounts import AdAccountType, BillingOption
 from adledger.domain.billing import Plan
 from adledger.domain.budgets import BudgetMode
 from adledger.domain.money import Currency, Money
+from adledger.domain.wallets import MoneyIn
 from adledger.schema.ids import to_global_id
 from adledger.services import users
 from adledger.services.actor import Actor
 from adledger.services.allocation import enable_automatic_allocation
 from adledger.services.budgets import BudgetCommand, set_ad_account_budget
-from adledger.services.business_centers import (
-    AdAccountType,
-    BillingOption,
-    create_ad_account,
-    create_business_center,
-)
+from adledger.services.business_centers import create_ad_account, create_business_center
 from adledger.services.campaigns import NewCampaign, create_campaign, launch_campaign
 from adledger.services.config import BillingConfig
 from adledger.services.subscriptions import subscribe
 from adledger.services.verify import verify_ledger
-from adledger.services.wallets import MoneyIn, credit_adjustment
+from adledger.services.wallets import credit_adjustment
 from adledger.store import users as user_repo
 from adledger.store import wallets as wallet_repo
 from adledger.store.db import make_engine, make_sessionmaker

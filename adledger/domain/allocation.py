@@ -7,6 +7,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from adledger.domain.ad_accounts import AdAccountType, BillingOption
 from adledger.domain.errors import AllocationModeIrreversible, AllocationNotEligible
 
 
@@ -38,11 +39,11 @@ def check_switch(mode: AllocationMode, accounts: Iterable[AccountFacts]) -> None
 
 def blockers(account: AccountFacts) -> list[str]:
     found = []
-    if account.billing_option != "MONTHLY_INVOICING":
+    if account.billing_option != BillingOption.MONTHLY_INVOICING:
         found.append(
             f"{account.name}: billing option is {account.billing_option}, not MONTHLY_INVOICING"
         )
-    if account.account_type != "AUCTION":
+    if account.account_type != AdAccountType.AUCTION:
         found.append(f"{account.name}: account type is {account.account_type}, not AUCTION")
     if account.funded_campaigns:
         found.append(

@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from adledger.domain.campaigns import DeliveryType, PaymentPlan
 from adledger.domain.errors import InvariantBroken
+from adledger.domain.wallets import MoneyIn
 from adledger.resolvers.mutation import decode_id, money_in, mutate
 from adledger.schema import inputs, results
 from adledger.schema.billing import Invoice
@@ -25,7 +26,6 @@ from adledger.services.actor import Actor
 from adledger.services.campaigns import CampaignOutcome
 from adledger.services.invoices import provider_key
 from adledger.services.outbox import Effect
-from adledger.services.wallets import MoneyIn
 
 CAMPAIGN_FIELD = ("input", "campaignId")
 

@@ -11,7 +11,9 @@ from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
+from adledger.domain.ad_accounts import AdAccountType, BillingOption
 from adledger.domain.errors import DomainError, InvariantBroken, not_found
+from adledger.domain.wallets import Bucket, CreditLineCycle, MoneyIn
 from adledger.schema import inputs, results
 from adledger.schema.errors import to_user_error
 from adledger.schema.ids import db_id_of
@@ -82,13 +84,13 @@ async def _wallet(info: Info, wallet_id: int) -> Wallet:
     return Wallet.from_row(await info.context.loaders.wallet.load(wallet_id))
 
 
-def money_in(money_input: Any) -> wallet_service.MoneyIn | None:
+def money_in(money_input: Any) -> MoneyIn | None:
     if money_input is None:
         return None
-    return wallet_service.MoneyIn(money_input.amount, money_input.currency_code)
+    return MoneyIn(money_input.amount, money_input.currency_code)
 
 
-def _money(money_input: Any) -> wallet_service.MoneyIn:
+def _money(money_input: Any) -> MoneyIn:
     money = money_in(money_input)
     if money is None:
         raise InvariantBroken("money is not None (the schema makes these inputs non-null)")
@@ -124,9 +126,9 @@ async def create_ad_account(
             actor,
             center_id,
             input.name,
-            center_service.BillingOption(input.billing_option.value),
-            center_service.AdAccountType(
-                input.account_type.value if input.account_type else "AUCTION"
+            BillingOption(input.billing_option.value),
+            AdAccountType(
+                input.account_type.value if input.account_type else AdAccountType.AUCTION
             ),
             input.idempotency_key,
         )
@@ -146,7 +148,7 @@ async def transfer_balance(
             from_wallet_id=decode_id(input.from_wallet_id, "Wallet", ("input", "fromWalletId")),
             to_wallet_id=decode_id(input.to_wallet_id, "Wallet", ("input", "toWalletId")),
             amount=_money(input.amount),
-            bucket=wallet_service.Bucket(input.bucket.value if input.bucket else "CASH"),
+            bucket=Bucket(input.bucket.value if input.bucket else Bucket.CASH),
             idempotency_key=input.idempotency_key,
         )
         return await wallet_service.transfer_balance(session, actor, command)
@@ -195,7 +197,7 @@ async def set_credit_line(
             actor,
             center_id,
             _money(input.limit),
-            wallet_service.CreditLineCycle(input.cycle.value),
+            CreditLineCycle(input.cycle.value),
             30 if input.net_terms_days is None else input.net_terms_days,
         )
 

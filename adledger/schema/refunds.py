@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
+from adledger.domain import refunds
 from adledger.schema.ids import to_cursor, to_global_id
 from adledger.schema.money import Money
 from adledger.schema.node import Node
 from adledger.schema.pages import PageArgs, PageInfo
 
-
-@strawberry.enum(
+RefundRequestStatus = strawberry.enum(
+    refunds.RefundRequestStatus,
+    name="RefundRequestStatus",
     description=(
         "REQUESTED: out of cash, waiting for the billing department. SENT: approved, the "
         "refunds are made at the provider. SUCCEEDED: all gone back to the payments. "
         "FAILED / PARTLY_FAILED: what failed is back in cash. DECLINED: back in cash."
-    )
+    ),
 )
-class RefundRequestStatus(enum.Enum):
-    REQUESTED = "REQUESTED"
-    SENT = "SENT"
-    SUCCEEDED = "SUCCEEDED"
-    PARTLY_FAILED = "PARTLY_FAILED"
-    FAILED = "FAILED"
-    DECLINED = "DECLINED"
-
-
-@strawberry.enum
-class RefundStatus(enum.Enum):
-    PENDING = "PENDING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
+RefundStatus = strawberry.enum(refunds.RefundStatus, name="RefundStatus")
 
 
 @strawberry.type(description="One provider refund: the part of a request one payment gets back.")

@@ -25,10 +25,10 @@ from adledger.domain.budgets import (
 )
 from adledger.domain.errors import CurrencyMismatch, InvalidInput
 from adledger.domain.money import Currency, parse_amount
+from adledger.domain.wallets import MoneyIn
 from adledger.services import access
 from adledger.services.actor import Actor
 from adledger.services.stops import account_left, drawable_now, reconsider, roll, setting_of, stop
-from adledger.services.wallets import MoneyIn
 from adledger.store import budgets as repo
 from adledger.store import campaigns as campaign_repo
 from adledger.store.models import AdAccount, AdAccountBudgetChange

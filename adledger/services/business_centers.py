@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission, Role
+from adledger.domain.ad_accounts import AdAccountType, BillingOption, fits_automatic_allocation
+from adledger.domain.allocation import AllocationMode
 from adledger.domain.errors import InvalidInput, InvalidState, NotFound, not_found
 from adledger.domain.money import Currency
 from adledger.services import access
@@ -17,16 +18,6 @@ from adledger.services.users import MAX_EMAIL_LENGTH
 from adledger.store import business_centers as centers
 from adledger.store import users, wallets
 from adledger.store.models import BusinessCenter
-
-
-class BillingOption(enum.StrEnum):
-    PREPAID = "PREPAID"
-    MONTHLY_INVOICING = "MONTHLY_INVOICING"
-
-
-class AdAccountType(enum.StrEnum):
-    AUCTION = "AUCTION"
-    RESERVATION = "RESERVATION"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +129,8 @@ async def _center(session: AsyncSession, center_id: int, field: tuple[str, ...])
 def _check_allocation_fit(
     allocation_mode: str, billing_option: BillingOption, account_type: AdAccountType
 ) -> None:
-    """Under automatic allocation every account draws on the shared balance, which only
-    monthly-invoicing auction accounts may do."""
-    fits = (
-        billing_option is BillingOption.MONTHLY_INVOICING and account_type is AdAccountType.AUCTION
-    )
-    if allocation_mode == "AUTOMATIC" and not fits:
+    automatic = allocation_mode == AllocationMode.AUTOMATIC
+    if automatic and not fits_automatic_allocation(billing_option, account_type):
         raise InvalidInput(
             "under automatic allocation ad accounts are MONTHLY_INVOICING and AUCTION",
             ("input", "billingOption"),

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission
+from adledger.domain.ad_accounts import BillingOption
 from adledger.domain.allocation import AllocationMode
 from adledger.domain.billing import InvoiceKind, SubscriptionStatus
 from adledger.domain.budgets import StopReason
@@ -41,6 +42,8 @@ from adledger.domain.errors import (
 )
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, Money, format_money, parse_positive_amount
+from adledger.domain.stops import draws_as_it_spends, on_credit_line
+from adledger.domain.wallets import MoneyIn
 from adledger.services import access, installments, makegood_draws, plan_adjustments
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
@@ -58,14 +61,7 @@ from adledger.services.funding import (
 from adledger.services.idempotency import run_idempotent
 from adledger.services.invoices import NewInvoice, open_invoice
 from adledger.services.ledger import post_entry
-from adledger.services.stops import (
-    drawable_now,
-    draws_as_it_spends,
-    on_credit_line,
-    reconsider,
-    stop,
-)
-from adledger.services.wallets import MoneyIn
+from adledger.services.stops import drawable_now, reconsider, stop
 from adledger.store import billing as billing_repo
 from adledger.store import business_centers as centers
 from adledger.store import campaigns as repo
@@ -208,8 +204,8 @@ async def _launch(
     """The whole budget from the wallet to the reserve, vouchers first; short, what the
     wallet has goes to the hold and a shortfall invoice asks for the rest. A campaign
     drawing on the business center reserves nothing: it draws as it spends."""
-    if draws_as_it_spends(campaign):
-        if on_credit_line(campaign):
+    if draws_as_it_spends(campaign.payment_plan):
+        if on_credit_line(campaign.payment_plan):
             await installments.require_credit_line(session, campaign.business_center_id)
         campaign.launched_at = now
         set_status(session, campaign, launched(True, flight_of(campaign), now), now)
@@ -317,7 +313,9 @@ async def _rebudget(
 ) -> CampaignOutcome:
     difference = budget - campaign.budget
     outcome = CampaignOutcome(campaign.id, campaign.wallet_id)
-    moves_money = campaign.status != CampaignStatus.DRAFT and not draws_as_it_spends(campaign)
+    moves_money = campaign.status != CampaignStatus.DRAFT and not draws_as_it_spends(
+        campaign.payment_plan
+    )
     if moves_money and difference > 0:
         await _take_more(session, campaign, difference, actor_user_id)
         outcome = CampaignOutcome(campaign.id, campaign.wallet_id, charged=difference)
@@ -603,7 +601,7 @@ def _payment_plan(account: AdAccount, mode: str, given: PaymentPlan | None) -> P
                 field,
             )
         return plan
-    if account.billing_option != "PREPAID":
+    if account.billing_option != BillingOption.PREPAID:
         raise InvalidInput(
             "campaigns of MONTHLY_INVOICING accounts draw on the business center balance, "
             "which needs automatic allocation; enable it first",

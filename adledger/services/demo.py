@@ -11,28 +11,22 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.domain.ad_accounts import AdAccountType, BillingOption
 from adledger.domain.billing import Plan, TopUpStatus
 from adledger.domain.budgets import BudgetMode
 from adledger.domain.errors import InvariantBroken
 from adledger.domain.money import Currency, parse_amount
+from adledger.domain.wallets import Bucket, CreditLineCycle, MoneyIn
 from adledger.services import users as user_service
 from adledger.services.actor import Actor
 from adledger.services.allocation import enable_automatic_allocation
 from adledger.services.budgets import BudgetCommand, set_ad_account_budget
-from adledger.services.business_centers import (
-    AdAccountType,
-    BillingOption,
-    create_ad_account,
-    create_business_center,
-)
+from adledger.services.business_centers import create_ad_account, create_business_center
 from adledger.services.campaigns import NewCampaign, create_campaign, launch_campaign
 from adledger.services.config import BillingConfig
 from adledger.services.subscriptions import subscribe
 from adledger.services.top_ups import TopUpRequest, request_top_up
 from adledger.services.wallets import (
-    Bucket,
-    CreditLineCycle,
-    MoneyIn,
     Transfer,
     credit_adjustment,
     grant_vouchers,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.campaigns import DeliveryType, PaymentPlan
 from adledger.domain.errors import InvariantBroken
+from adledger.domain.wallets import MoneyIn
 from adledger.payments.port import Card, CardSetup, PaymentProvider
 from adledger.services import card_charges, cards
 from adledger.services.actor import Actor
@@ -24,7 +25,6 @@ from adledger.services.campaigns import NewCampaign, create_campaign, launch_cam
 from adledger.services.config import BillingConfig
 from adledger.services.demo import DEMO_ADMIN_EMAIL, DEMO_CENTER_NAME, DEMO_CURRENCY
 from adledger.services.transact import Transact
-from adledger.services.wallets import MoneyIn
 from adledger.store import demo as repo
 from adledger.store import users as user_repo
 

@@ -89,7 +89,9 @@ async def fund_waiting(
 async def _restart_stopped(session: AsyncSession, locked: Locked, now: datetime) -> None:
     reason = StopReason.BUSINESS_CENTER_BALANCE_EXHAUSTED.value
     stopped = [
-        c for c in locked.values() if c.status == "BUDGET_EXHAUSTED" and c.stop_reason == reason
+        c
+        for c in locked.values()
+        if c.status == CampaignStatus.BUDGET_EXHAUSTED and c.stop_reason == reason
     ]
     if not stopped:
         return
@@ -108,7 +110,11 @@ async def _fund_pending(
     first: int | None,
 ) -> list[int]:
     waiting = sorted(
-        (c for c in locked.values() if c.wallet_id == wallet_id and c.status == "PENDING_FUNDS"),
+        (
+            c
+            for c in locked.values()
+            if c.wallet_id == wallet_id and c.status == CampaignStatus.PENDING_FUNDS
+        ),
         key=lambda c: (c.id != first, c.launched_at, c.id),
     )
     if not waiting:

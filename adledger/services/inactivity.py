@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger.domain.access import Permission
 from adledger.domain.billing import add_months
 from adledger.domain.errors import InvalidState, InvariantBroken
+from adledger.domain.refunds import RefundReason, RefundRequestStatus
 from adledger.services import access
 from adledger.services.actor import Actor
 from adledger.services.idempotency import run_idempotent
-from adledger.services.refunds import INACTIVITY, RefundOutcome, audit_request
+from adledger.services.refunds import RefundOutcome, audit_request
 from adledger.store import business_centers as centers
 from adledger.store import refunds as repo
 from adledger.store import users as user_repo
@@ -57,10 +58,10 @@ async def request_inactivity_refund(
             RequestRow(
                 business_center_id=center_id,
                 wallet_id=wallet.id,
-                reason=INACTIVITY,
+                reason=RefundReason.INACTIVITY,
                 currency=periods[0].currency,
                 amount=sum(i.subtotal - i.discount for i in periods),
-                status="REQUESTED",
+                status=RefundRequestStatus.REQUESTED,
                 requested_by_user_id=actor.user_id,
                 requested_at=now,
             ),

@@ -41,12 +41,12 @@ from adledger.domain.schedules import (
     interval_for,
     settle_plan,
 )
+from adledger.domain.stops import on_credit_line
 from adledger.services.config import BillingConfig
 from adledger.services.delivery import set_status
 from adledger.services.funding import flight_of, wallet_accounts
 from adledger.services.invoices import NewInvoice, open_invoice
 from adledger.services.ledger import post_entry
-from adledger.services.stops import on_credit_line
 from adledger.store import billing as billing_repo
 from adledger.store import business_centers as centers
 from adledger.store import campaigns as repo
@@ -77,7 +77,7 @@ async def require_credit_line(session: AsyncSession, center_id: int) -> None:
 def to_billing(campaign: Campaign, action: Action) -> bool:
     """A GUARANTEED campaign paid by card or on the credit line, canceled by its customer,
     stops and waits for the billing department (a cancellation request)."""
-    billed_later = paid_by_card(campaign) or on_credit_line(campaign)
+    billed_later = paid_by_card(campaign) or on_credit_line(campaign.payment_plan)
     guaranteed = campaign.delivery_type == DeliveryType.GUARANTEED
     return action is Action.CANCEL and guaranteed and billed_later
 

@@ -31,10 +31,11 @@ from adledger.domain.conservation import (
 )
 from adledger.domain.errors import InvalidState
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
+from adledger.domain.stops import draws_as_it_spends
 from adledger.services.funding import WalletAccounts, campaign_money, wallet_accounts
 from adledger.services.installments import OWED, paid_by_card
 from adledger.services.ledger import post_entry
-from adledger.services.stops import draws_as_it_spends, stop
+from adledger.services.stops import stop
 from adledger.store import billing as billing_repo
 from adledger.store import ledger as ledger_repo
 from adledger.store import makegoods as repo
@@ -59,7 +60,7 @@ async def allowed_now(session: AsyncSession, campaign: Campaign) -> Makegood:
     """The most a makegood may give back now (INVALID_STATE when the campaign cannot be
     made good with money yet)."""
     await _check_payable(session, campaign)
-    if draws_as_it_spends(campaign):
+    if draws_as_it_spends(campaign.payment_plan):
         return makegood_allowed(books_of(campaign), 0)
     money = await campaign_money(session, campaign.id)
     return makegood_allowed(books_of(campaign), money.reserve.total)
@@ -75,7 +76,7 @@ async def _check_payable(session: AsyncSession, campaign: Campaign) -> None:
             "a campaign paid by card is made good once its invoices are settled; until then "
             "the billing department adjusts its plan by hand"
         )
-    if draws_as_it_spends(campaign) and campaign.settled_at is None:
+    if draws_as_it_spends(campaign.payment_plan) and campaign.settled_at is None:
         raise InvalidState(
             "a campaign that draws as it spends is made good once it is settled: until then "
             "late delivery reports may still change what it delivered"
@@ -187,7 +188,7 @@ async def _rooms(
 
 
 def _rank(campaign: Campaign, kind: str, own_wallet: bool) -> int:
-    if not draws_as_it_spends(campaign):
+    if not draws_as_it_spends(campaign.payment_plan):
         return 0 if kind in ("reserve", "cash") else 1
     if kind == "credit_line":
         return 0

@@ -38,6 +38,7 @@ from adledger.domain.campaigns import (
 from adledger.domain.conservation import at_most
 from adledger.domain.errors import InvalidInput, InvalidState, InvariantBroken, not_found
 from adledger.domain.money import format_money
+from adledger.domain.refunds import RefundReason
 from adledger.domain.text import clean_text
 from adledger.services import access, makegood_draws, refunds
 from adledger.services.actor import Actor
@@ -229,7 +230,7 @@ async def _pay(
     refund_id = None
     if offer.kind == MakegoodKind.REFUND and paid.to_cash:
         refund_id = await refunds.refund_to_payments(
-            session, campaign, paid.to_cash, "MAKEGOOD", actor, now
+            session, campaign, paid.to_cash, RefundReason.MAKEGOOD, actor, now
         )
     return makegood.total, refund_id
 

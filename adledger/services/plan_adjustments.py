@@ -27,13 +27,13 @@ from adledger.domain.errors import (
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, format_money, parse_positive_amount
 from adledger.domain.text import clean_text
+from adledger.domain.wallets import MoneyIn
 from adledger.services import access, refunds
 from adledger.services.actor import Actor
 from adledger.services.delivery import set_status
 from adledger.services.funding import flight_of, wallet_accounts
 from adledger.services.idempotency import run_idempotent
 from adledger.services.ledger import post_entry
-from adledger.services.wallets import MoneyIn
 from adledger.store import audit
 from adledger.store import billing as billing_repo
 from adledger.store import campaigns as repo

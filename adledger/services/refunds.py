@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
 from adledger.domain.access import Permission
+from adledger.domain.campaigns import CampaignStatus
 from adledger.domain.errors import (
     CurrencyMismatch,
     InsufficientFunds,
@@ -34,15 +35,24 @@ from adledger.domain.errors import (
 )
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, format_money, parse_positive_amount
-from adledger.domain.refunds import Lot, split_refund
+from adledger.domain.refunds import (
+    Lot,
+    RefundReason,
+    RefundStatus,
+    approved_status,
+    final_status,
+    settled_status,
+    split_refund,
+)
+from adledger.domain.refunds import RefundRequestStatus as RequestStatus
 from adledger.domain.text import clean_text
+from adledger.domain.wallets import MoneyIn
 from adledger.payments.port import PaymentProvider, ProviderRefund, RefundRequest
 from adledger.services import access
 from adledger.services.actor import Actor
 from adledger.services.idempotency import run_idempotent
 from adledger.services.ledger import post_entry
 from adledger.services.transact import Transact
-from adledger.services.wallets import MoneyIn
 from adledger.store import audit
 from adledger.store import campaigns as campaigns_repo
 from adledger.store import ledger as ledger_repo
@@ -111,10 +121,10 @@ async def request_refund(
             RequestRow(
                 business_center_id=center_id,
                 wallet_id=wallet_id,
-                reason="CREDIT_BALANCE",
+                reason=RefundReason.CREDIT_BALANCE,
                 currency=wallet.currency,
                 amount=money.minor,
-                status="REQUESTED",
+                status=RequestStatus.REQUESTED,
                 requested_by_user_id=actor.user_id,
                 requested_at=now,
             ),
@@ -177,8 +187,8 @@ async def approve_refund(
 
     async def run() -> RefundOutcome:
         request = await _open_request(session, request_id)
-        status = "SENT"
-        if request.reason == INACTIVITY:
+        status = RequestStatus.SENT
+        if request.reason == RefundReason.INACTIVITY:
             status = await _pay_out_inactivity(session, request, actor.user_id)
         else:
             lots = await repo.lots_of_center(
@@ -204,15 +214,17 @@ async def _split(
     for part in parts:
         await repo.change_refunded(session, part.lot_id, part.amount)
         row = Refund(
-            refund_request_id=request_id, lot_id=part.lot_id, amount=part.amount, status="PENDING"
+            refund_request_id=request_id,
+            lot_id=part.lot_id,
+            amount=part.amount,
+            status=RefundStatus.PENDING,
         )
         await repo.insert_refund(session, row)
 
 
-INACTIVITY = "INACTIVITY"
-
-
-async def _pay_out_inactivity(session: AsyncSession, request: RequestRow, actor: int) -> str:
+async def _pay_out_inactivity(
+    session: AsyncSession, request: RequestRow, actor: int
+) -> RequestStatus:
     """Each plan period back where it came from: to the card payment that paid it (a
     refund, made after the commit), or to the balance it was paid from. Answers the
     request's status: SENT while refunds are under way, SUCCEEDED when none is."""
@@ -231,7 +243,7 @@ async def _pay_out_inactivity(session: AsyncSession, request: RequestRow, actor:
             sent = True
         if amount - to_card > 0:
             await _to_balance(session, request, amount - to_card, revenue, actor)
-    return "SENT" if sent else "SUCCEEDED"
+    return approved_status(refunds_under_way=sent)
 
 
 async def _to_refund(
@@ -240,7 +252,9 @@ async def _to_refund(
     await repo.change_refunded(session, lot_id, amount)
     await repo.insert_refund(
         session,
-        Refund(refund_request_id=request.id, lot_id=lot_id, amount=amount, status="PENDING"),
+        Refund(
+            refund_request_id=request.id, lot_id=lot_id, amount=amount, status=RefundStatus.PENDING
+        ),
     )
     clearing = await ledger_repo.platform_account_id(
         session, AccountKind.REFUNDS_CLEARING, request.currency
@@ -272,11 +286,18 @@ async def refund_campaign_money(
 ) -> int:
     """Staff resolving a cancellation: the campaign's unspent money, already credited to its
     account's cash by the caller (campaign locked), back to the payments."""
-    return await refund_to_payments(session, campaign, amount, "CANCELLATION", actor, now)
+    return await refund_to_payments(
+        session, campaign, amount, RefundReason.CANCELLATION, actor, now
+    )
 
 
 async def refund_to_payments(
-    session: AsyncSession, campaign: Campaign, amount: int, reason: str, actor: int, now: datetime
+    session: AsyncSession,
+    campaign: Campaign,
+    amount: int,
+    reason: RefundReason,
+    actor: int,
+    now: datetime,
 ) -> int:
     """Money of a campaign, already in its account's cash (the caller credited it there,
     visibly), on to the payments, decided at once: the campaign's own payments (its
@@ -325,7 +346,7 @@ async def refund_rejected_campaign(
             session, campaign.business_center_id, campaign.currency, lock=True
         )
         request = await _campaign_request(
-            session, campaign, "REJECTED_CAMPAIGN", campaign.credited, actor.user_id, now
+            session, campaign, RefundReason.REJECTED_CAMPAIGN, campaign.credited, actor.user_id, now
         )
         await _split(session, request.id, (campaign.credited, campaign.currency), lots)
         await audit_request(session, request, "REJECTED_CAMPAIGN_REFUNDED", actor.user_id, now)
@@ -338,7 +359,12 @@ async def refund_rejected_campaign(
 
 
 async def _campaign_request(
-    session: AsyncSession, campaign: Campaign, reason: str, amount: int, actor: int, now: datetime
+    session: AsyncSession,
+    campaign: Campaign,
+    reason: RefundReason,
+    amount: int,
+    actor: int,
+    now: datetime,
 ) -> RequestRow:
     """A refund of a campaign's money, decided at once (SENT)."""
     return await repo.insert_request(
@@ -350,7 +376,7 @@ async def _campaign_request(
             reason=reason,
             currency=campaign.currency,
             amount=amount,
-            status="SENT",
+            status=RequestStatus.SENT,
             requested_by_user_id=actor,
             requested_at=now,
             decided_by_user_id=actor,
@@ -360,7 +386,7 @@ async def _campaign_request(
 
 
 def _check_rejected(campaign: Campaign) -> None:
-    if campaign.status != "REJECTED":
+    if campaign.status != CampaignStatus.REJECTED:
         raise InvalidState(
             f"only a campaign rejected in review is refunded this way; this one is "
             f"{campaign.status}"
@@ -383,12 +409,12 @@ async def decline_refund(
 
     async def run() -> RefundOutcome:
         request = await _open_request(session, request_id)
-        if request.reason != INACTIVITY:  # nothing left the balance for those
+        if request.reason != RefundReason.INACTIVITY:  # nothing left the balance for those
             await _back_to_cash(session, request, request.amount, "declined", actor.user_id)
         await repo.update_request(
             session,
             request.id,
-            status="DECLINED",
+            status=RequestStatus.DECLINED,
             decided_by_user_id=actor.user_id,
             decided_at=now,
             note=text,
@@ -409,7 +435,7 @@ async def _open_request(session: AsyncSession, request_id: int) -> RequestRow:
     request = await repo.lock_request(session, request_id)
     if request is None:
         raise not_found("refund request", REQUEST_FIELD)
-    if request.status != "REQUESTED":
+    if request.status != RequestStatus.REQUESTED:
         raise InvalidState(f"the refund request is {request.status}, not awaiting a decision")
     return request
 
@@ -450,7 +476,9 @@ async def send_refunds(transact: Transact, provider: PaymentProvider, request_id
 
 async def _unsent_of(session: AsyncSession, request_id: int) -> list[int]:
     refunds = await repo.refunds_of_requests(session, [request_id])
-    return [r.id for r in refunds if r.status == "PENDING" and r.provider_reference is None]
+    return [
+        r.id for r in refunds if r.status == RefundStatus.PENDING and r.provider_reference is None
+    ]
 
 
 async def send_one(transact: Transact, provider: PaymentProvider, refund_id: int) -> None:
@@ -464,7 +492,8 @@ async def send_one(transact: Transact, provider: PaymentProvider, refund_id: int
 
 async def _refund_request(session: AsyncSession, refund_id: int) -> RefundRequest | None:
     refund = await repo.lock_refund(session, refund_id)
-    if refund is None or refund.provider_reference is not None or refund.status != "PENDING":
+    pending = refund is not None and refund.status == RefundStatus.PENDING
+    if refund is None or refund.provider_reference is not None or not pending:
         return None
     lot = (await repo.lots_by_ids(session, [refund.lot_id]))[refund.lot_id]
     if lot.payment_reference is None:
@@ -495,14 +524,14 @@ async def settle(
         return False
     if refund.provider_reference is None:
         await repo.update_refund(session, refund.id, provider_reference=fetched.reference)
-    if refund.status != "PENDING" or fetched.status == "pending":
+    outcome = settled_status(fetched.status)
+    if refund.status != RefundStatus.PENDING or outcome is None:
         return False
     request = (await repo.requests_by_ids(session, [refund.refund_request_id]))[0]
-    if fetched.status == "succeeded":
+    if outcome is RefundStatus.SUCCEEDED:
         await _gone(session, request, refund)
     else:
         await _failed(session, request, refund, fetched.status)
-    outcome = "SUCCEEDED" if fetched.status == "succeeded" else "FAILED"
     now = now or clock.now()  # an answer to our own call: settled as it came
     await repo.update_refund(session, refund.id, status=outcome, settled_at=now)
     await audit.record(
@@ -594,10 +623,6 @@ async def audit_request(
 
 async def _close_request(session: AsyncSession, request_id: int) -> None:
     refunds = await repo.refunds_of_requests(session, [request_id])
-    statuses = {r.status for r in refunds}
-    if "PENDING" in statuses:
-        return
-    final = "SUCCEEDED" if statuses == {"SUCCEEDED"} else "FAILED"
-    if statuses == {"SUCCEEDED", "FAILED"}:
-        final = "PARTLY_FAILED"
-    await repo.update_request(session, request_id, status=final)
+    final = final_status(r.status for r in refunds)
+    if final is not None:
+        await repo.update_request(session, request_id, status=final)

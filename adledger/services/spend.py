@@ -39,10 +39,10 @@ from adledger.domain.errors import (
 )
 from adledger.domain.instants import utc_instant
 from adledger.domain.money import Currency, parse_amount
+from adledger.domain.wallets import MoneyIn
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.spend_draw import CheckedEvent, RefusedSpend, apply_events, lock_scope
-from adledger.services.wallets import MoneyIn
 from adledger.store import campaigns as repo
 from adledger.store.models import Campaign
 
@@ -93,8 +93,8 @@ async def record_spend(
     fresh, repeated = _first_of_each(valid, scope.campaigns)
     inserted = await repo.insert_new_events(session, [_row(e) for e in fresh], now)
     new = [e for e in fresh if e.event_id in inserted]
-    await _refuse_by_time(session, new, _clock(config, now))
-    applied = await apply_events(session, new, scope, now)
+    timed = await _refuse_by_time(session, new, _clock(config, now))
+    applied = await apply_events(session, timed, scope, now)
     refused = applied.refused
     await repo.record_refusals(
         session, [(inserted[r.event_id], r.amount, r.reason.value) for r in refused], now
@@ -196,21 +196,28 @@ def _clock(config: BillingConfig, now: datetime) -> SpendClock:
 
 async def _refuse_by_time(
     session: AsyncSession, events: list[CheckedEvent], clock: SpendClock
-) -> None:
-    """Each event's refusal for its time, on its locked campaign. The closed delivering
-    intervals are read only for the events outside their campaign's open one (one
-    statement, those overlapping these events' times); none when all are inside."""
-    for event in events:
-        event.refusal = spend_refusal(_target(event.campaign, []), event.occurred_at, clock)
-    unsure = [e for e in events if e.refusal is SpendRefusal.CAMPAIGN_NOT_DELIVERING]
+) -> list[CheckedEvent]:
+    """The events, each with its refusal for its time, on its locked campaign. The closed
+    delivering intervals are read only for the events outside their campaign's open one
+    (one statement, those overlapping these events' times); none when all are inside."""
+    timed = [_refused_at(event, [], clock) for event in events]
+    unsure = [e for e in timed if e.refusal is SpendRefusal.CAMPAIGN_NOT_DELIVERING]
     if not unsure:
-        return
+        return timed
     times = [e.occurred_at for e in unsure]
     ids = sorted({e.campaign.id for e in unsure})
     closed = await repo.delivery_intervals(session, ids, min(times), max(times))
-    for event in unsure:
-        target = _target(event.campaign, closed.get(event.campaign.id, []))
-        event.refusal = spend_refusal(target, event.occurred_at, clock)
+    return [
+        _refused_at(e, closed.get(e.campaign.id, []), clock)
+        if e.refusal is SpendRefusal.CAMPAIGN_NOT_DELIVERING
+        else e
+        for e in timed
+    ]
+
+
+def _refused_at(event: CheckedEvent, closed: list[Interval], clock: SpendClock) -> CheckedEvent:
+    refusal = spend_refusal(_target(event.campaign, closed), event.occurred_at, clock)
+    return dataclasses.replace(event, refusal=refusal)
 
 
 def _target(campaign: Campaign, closed: list[Interval]) -> SpendTarget:
@@ -232,8 +239,7 @@ def _first_of_each(
         if event.event_id in seen:
             continue
         seen.add(event.event_id)
-        event.campaign = locked[event.campaign.id]
-        fresh.append(event)
+        fresh.append(dataclasses.replace(event, campaign=locked[event.campaign.id]))
     return fresh, len(events) - len(fresh)
 
 
@@ -242,7 +248,6 @@ def _row(event: CheckedEvent) -> dict[str, object]:
         "event_id": event.event_id,
         "campaign_id": event.campaign.id,
         "amount": event.amount,
-        "refused": 0,
         "impressions": event.impressions,
         "occurred_at": event.occurred_at,
     }

@@ -2,33 +2,37 @@
 
 Locks, in the one lock order: the business centers the batch draws on, the batch's ad
 accounts, its campaigns together with the delivering campaigns a cap or an empty center
-may stop, then the ledger accounts it takes money from. Each event is applied up to the
-smallest of: the campaign's reserve (or, for a drawn campaign, what its budget leaves),
-its account's cap, and the money it may draw. A batch draws on a center's balance once
-per bucket and campaign, so a hot center costs one row lock per batch, not per event.
+may stop, then the ledger accounts it takes money from. What each event gets, from which
+bucket, and which campaigns stop is decided by domain/spend.py over those locked states;
+this writes it. A batch draws on a center's balance once per bucket and campaign, so a
+hot center costs one row lock per batch, not per event.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.domain.allocation import CenterPool, Drawn
+from adledger.domain.allocation import Drawn
 from adledger.domain.budgets import StopReason
-from adledger.domain.campaigns import Reserve, SpendRefusal, take_from_reserve
+from adledger.domain.campaigns import CampaignStatus, Reserve, SpendRefusal
 from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
-from adledger.services.ledger import post_entry
-from adledger.services.stops import (
-    account_left,
-    draws_as_it_spends,
-    draws_on_center,
-    on_credit_line,
-    roll,
-    stop,
+from adledger.domain.spend import (
+    CampaignState,
+    Decision,
+    PoolState,
+    SpendAsk,
+    SpendDecision,
+    SpendStates,
+    decide,
 )
+from adledger.domain.stops import draws_as_it_spends, draws_on_center, on_credit_line
+from adledger.services.ledger import post_entry
+from adledger.services.stops import account_left, roll, stop
 from adledger.store import budgets as budget_repo
 from adledger.store import business_centers as centers
 from adledger.store import campaigns as repo
@@ -39,7 +43,7 @@ from adledger.store.models import AdAccount, Campaign
 Accounts = dict[AccountKind, int]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class CheckedEvent:
     index: int
     event_id: str
@@ -78,7 +82,9 @@ async def lock_scope(
     """`asked`: what the batch asks for, per campaign. Delivering campaigns outside the
     batch are locked too when the batch may use up their account's cap or empty their
     center, so that they can be stopped in the same transaction, in the lock order."""
-    drawn = sorted({c.business_center_id for c in found.values() if draws_as_it_spends(c)})
+    drawn = sorted(
+        {c.business_center_id for c in found.values() if draws_as_it_spends(c.payment_plan)}
+    )
     if drawn:
         await centers.lock_business_centers(session, drawn)
     accounts = await budget_repo.lock_ad_accounts(
@@ -136,7 +142,7 @@ class _Money:
     reserves: dict[int, Accounts]
     locked: dict[int, AccountState]
     """Every ledger account the batch holds, in its current state (post_entry keeps it)."""
-    pools: dict[int, CenterPool]
+    pools: dict[int, PoolState]
     buckets: dict[int, Accounts]
     """Wallet id → bucket account ids, for the wallets a drawn batch takes from."""
     center_wallets: dict[int, int]
@@ -151,32 +157,97 @@ async def apply_events(
     scope: Scope,
     now: datetime,
 ) -> Applied:
-    """Each campaign's new events, its time refusals (`CheckedEvent.refusal`) decided."""
+    """Each campaign's new events, its time refusals (`CheckedEvent.refusal`) decided: the
+    states locked, the decision asked of domain/spend.py, then written."""
     by_campaign: dict[int, list[CheckedEvent]] = defaultdict(list)
     for event in events:
         by_campaign[event.campaign.id].append(event)
     money = await _lock_money(session, [scope.campaigns[c] for c in by_campaign], scope)
-    room = {a.id: account_left(a, now) for a in scope.accounts.values()}
+    decision = decide([_ask(e) for e in events], _states(scope, money, now))
     applied = Applied()
-    for campaign_id, batch in sorted(by_campaign.items()):
+    budget_reached = {c for c, why in decision.stops if why is StopReason.CAMPAIGN_BUDGET_REACHED}
+    for campaign_id, decided in _by_campaign(decision.events):
         campaign = scope.campaigns[campaign_id]
-        taken = _spend(batch, campaign, money, room, applied)
-        if await _post(session, campaign, money, taken, now):
+        _count(campaign, zip(by_campaign[campaign_id], decided, strict=True), applied)
+        taken = _sum(decided)
+        if await _post(session, campaign, money, taken, now, campaign_id in budget_reached):
             applied.stopped.append(campaign.id)
         scope.accounts[campaign.ad_account_id].budget_spent += taken.total
-    applied.stopped += await _stop_capped(session, scope, room, now)
-    applied.stopped += await _stop_unfunded(session, scope, money, now)
+    capped = [
+        scope.campaigns[c] for c, why in decision.stops if why is StopReason.ACCOUNT_BUDGET_REACHED
+    ]
+    applied.stopped += await _stop_all(session, capped, StopReason.ACCOUNT_BUDGET_REACHED, now)
+    applied.stopped += await _stop_unfunded(session, scope, decision, now)
     for account in scope.accounts.values():
         await budget_repo.save(session, account)
     return applied
 
 
+def _ask(event: CheckedEvent) -> SpendAsk:
+    return SpendAsk(
+        event.event_id, event.campaign.id, event.amount, event.impressions, event.refusal
+    )
+
+
+def _states(scope: Scope, money: _Money, now: datetime) -> SpendStates:
+    campaigns = {
+        c.id: CampaignState(
+            c.id,
+            c.ad_account_id,
+            c.business_center_id,
+            c.payment_plan,
+            c.status,
+            c.budget,
+            c.spent,
+            _reserve(c, money) if c.id in money.reserves else None,
+        )
+        for c in scope.campaigns.values()
+    }
+    room = {a.id: account_left(a, now) for a in scope.accounts.values()}
+    return SpendStates(campaigns, room, money.pools)
+
+
+def _by_campaign(decided: tuple[Decision, ...]) -> list[tuple[int, list[Decision]]]:
+    """The decisions, grouped by campaign as they come (campaign by campaign)."""
+    groups: dict[int, list[Decision]] = {}
+    for decision in decided:
+        groups.setdefault(decision.campaign_id, []).append(decision)
+    return list(groups.items())
+
+
+def _count(
+    campaign: Campaign, pairs: Iterable[tuple[CheckedEvent, Decision]], applied: Applied
+) -> None:
+    """The refusals reported, the events applied and their impressions."""
+    for event, decision in pairs:
+        if decision.reason is not None:
+            applied.refused.append(
+                RefusedSpend(event.event_id, decision.refused, campaign.currency, decision.reason)
+            )
+        if decision.counted:
+            applied.applied_events += 1
+            campaign.impressions += event.impressions
+
+
+def _sum(decided: list[Decision]) -> _Taken:
+    """The campaign's draws, bucket by bucket: one posting each."""
+    cash = vouchers = 0
+    drawn = Drawn()
+    for decision in decided:
+        cash += decision.draws.reserve.cash
+        vouchers += decision.draws.reserve.vouchers
+        drawn.add(decision.draws.drawn)
+    return _Taken(Reserve(cash, vouchers), drawn, cash + vouchers + drawn.total)
+
+
 async def _lock_money(session: AsyncSession, batch: list[Campaign], scope: Scope) -> _Money:
-    reserved = [c.id for c in batch if not draws_as_it_spends(c)]
+    reserved = [c.id for c in batch if not draws_as_it_spends(c.payment_plan)]
     reserves = await repo.campaign_accounts(session, reserved) if reserved else {}
     wallets, buckets = (
         await wallet_repo.drawn_buckets(
-            session, [c.wallet_id for c in batch if draws_on_center(c)], scope.center_ids
+            session,
+            [c.wallet_id for c in batch if draws_on_center(c.payment_plan)],
+            scope.center_ids,
         )
         if scope.center_ids
         else ({}, {})
@@ -202,22 +273,26 @@ def _pools(
     wallets: dict[int, int | None],
     buckets: dict[int, Accounts],
     states: dict[int, AccountState],
-) -> dict[int, CenterPool]:
-    pools: dict[int, CenterPool] = {}
+) -> dict[int, PoolState]:
+    centers: dict[int, tuple[int, int]] = {}
     for wallet_id, center_id in wallets.items():
         if center_id is not None:
             cash = states[buckets[wallet_id][AccountKind.CASH]]
             line = states[buckets[wallet_id][AccountKind.CREDIT_LINE]]
-            pools[center_id] = CenterPool(cash.balance, line.balance + line.credit_limit)
+            centers[center_id] = (cash.balance, line.balance + line.credit_limit)
+    accounts: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
     for campaign in batch:
-        if draws_on_center(campaign):
+        if draws_on_center(campaign.payment_plan):
             own = buckets[campaign.wallet_id]
             balances = (
                 states[own[AccountKind.CASH]].balance,
                 states[own[AccountKind.VOUCHERS]].balance,
             )
-            pools[campaign.business_center_id].accounts[campaign.ad_account_id] = balances
-    return pools
+            accounts[campaign.business_center_id][campaign.ad_account_id] = balances
+    return {
+        center: PoolState(cash, credit, accounts[center])
+        for center, (cash, credit) in centers.items()
+    }
 
 
 @dataclass(slots=True)
@@ -227,70 +302,6 @@ class _Taken:
     total: int = 0
 
 
-def _spend(
-    batch: list[CheckedEvent],
-    campaign: Campaign,
-    money: _Money,
-    room: dict[int, int | None],
-    applied: Applied,
-) -> _Taken:
-    """Each event up to what is left of the campaign's room, its account's cap and the money
-    it may draw, in order; then one draw of the campaign's total, bucket by bucket (the same
-    split as event by event, since the order of buckets is fixed)."""
-    account_id = campaign.ad_account_id
-    own_room, cap_room, funds = (
-        _campaign_room(campaign, money),
-        room[account_id],
-        _funds(campaign, money),
-    )
-    total = 0
-    for event in batch:
-        reason = event.refusal
-        got = (
-            0
-            if reason
-            else min(event.amount, own_room, funds, event.amount if cap_room is None else cap_room)
-        )
-        if got < event.amount or (reason and not event.amount):
-            why = reason or _binding(got, own_room, cap_room)
-            applied.refused.append(
-                RefusedSpend(event.event_id, event.amount - got, campaign.currency, why)
-            )
-        if got or (not reason and not event.amount):
-            # A makegood flight's reports (amount 0) count their impressions only.
-            applied.applied_events += 1
-            campaign.impressions += event.impressions
-            own_room, funds, total = own_room - got, funds - got, total + got
-            cap_room = None if cap_room is None else cap_room - got
-    room[account_id] = cap_room
-    return _taken(campaign, money, total)
-
-
-def _funds(campaign: Campaign, money: _Money) -> int:
-    """What a drawn campaign may draw; a reserve campaign's money is its room."""
-    if not draws_as_it_spends(campaign):
-        return _reserve(campaign, money).total
-    pool = money.pools[campaign.business_center_id]
-    if on_credit_line(campaign):
-        return pool.line_left
-    return pool.drawable(campaign.ad_account_id)
-
-
-def _taken(campaign: Campaign, money: _Money, total: int) -> _Taken:
-    if not draws_as_it_spends(campaign):
-        return _Taken(reserve=take_from_reserve(_reserve(campaign, money), total), total=total)
-    pool = money.pools[campaign.business_center_id]
-    if on_credit_line(campaign):
-        return _Taken(drawn=pool.draw_on_line(total), total=total)
-    return _Taken(drawn=pool.draw(campaign.ad_account_id, total), total=total)
-
-
-def _campaign_room(campaign: Campaign, money: _Money) -> int:
-    if draws_as_it_spends(campaign):
-        return max(campaign.budget - campaign.spent, 0)
-    return _reserve(campaign, money).total
-
-
 def _reserve(campaign: Campaign, money: _Money) -> Reserve:
     own, states = money.reserves[campaign.id], money.locked
     return Reserve(
@@ -298,20 +309,16 @@ def _reserve(campaign: Campaign, money: _Money) -> Reserve:
     )
 
 
-def _binding(got: int, campaign_room: int, account_room: int | None) -> SpendRefusal:
-    """Which limit cut the event short: the campaign's, its account's cap, or the money."""
-    if campaign_room <= got:
-        return SpendRefusal.OVER_BUDGET
-    if account_room is not None and account_room <= got:
-        return SpendRefusal.ACCOUNT_BUDGET_REACHED
-    return SpendRefusal.INSUFFICIENT_FUNDS
-
-
 async def _post(
-    session: AsyncSession, campaign: Campaign, money: _Money, taken: _Taken, now: datetime
+    session: AsyncSession,
+    campaign: Campaign,
+    money: _Money,
+    taken: _Taken,
+    now: datetime,
+    budget_reached: bool,
 ) -> bool:
     """One SPEND entry per campaign and batch, one posting per bucket it took from; True
-    when the campaign's own budget is reached and it stopped."""
+    when the campaign's own budget is reached (as decided) and it stopped."""
     if taken.total:
         revenue = await _revenue(session, campaign.currency, money)
         await post_entry(
@@ -328,10 +335,9 @@ async def _post(
             locked=money.locked,
         )
         campaign.spent += taken.total
-        if draws_as_it_spends(campaign):
+        if draws_as_it_spends(campaign.payment_plan):
             campaign.taken += taken.total
-    reached = campaign.budget > 0 and campaign.spent >= campaign.budget  # a flight's price is 0
-    stops = reached and stop(session, campaign, StopReason.CAMPAIGN_BUDGET_REACHED, now)
+    stops = budget_reached and stop(session, campaign, StopReason.CAMPAIGN_BUDGET_REACHED, now)
     await repo.save(session, campaign)
     return stops
 
@@ -346,7 +352,7 @@ async def _revenue(session: AsyncSession, currency: str, money: _Money) -> int:
 
 
 def _sources(campaign: Campaign, money: _Money, taken: _Taken) -> list[tuple[int, int]]:
-    if not draws_as_it_spends(campaign):
+    if not draws_as_it_spends(campaign.payment_plan):
         own = money.reserves[campaign.id]
         return [
             (own[AccountKind.VOUCHER_RESERVE], taken.reserve.vouchers),
@@ -357,7 +363,7 @@ def _sources(campaign: Campaign, money: _Money, taken: _Taken) -> list[tuple[int
         (center[AccountKind.CASH], taken.drawn.center_cash),
         (center[AccountKind.CREDIT_LINE], taken.drawn.center_credit),
     ]
-    if on_credit_line(campaign):
+    if on_credit_line(campaign.payment_plan):
         return drawn
     own = money.buckets[campaign.wallet_id]
     return [
@@ -367,29 +373,19 @@ def _sources(campaign: Campaign, money: _Money, taken: _Taken) -> list[tuple[int
     ]
 
 
-async def _stop_capped(
-    session: AsyncSession, scope: Scope, room: dict[int, int | None], now: datetime
-) -> list[int]:
-    """An account whose cap is used up stops every campaign of it that still delivers."""
-    full = {account_id for account_id, left in room.items() if left is not None and left <= 0}
-    reason = StopReason.ACCOUNT_BUDGET_REACHED
-    return await _stop_all(
-        session, [c for c in scope.campaigns.values() if c.ad_account_id in full], reason, now
-    )
-
-
 async def _stop_unfunded(
-    session: AsyncSession, scope: Scope, money: _Money, now: datetime
+    session: AsyncSession, scope: Scope, decision: SpendDecision, now: datetime
 ) -> list[int]:
     """A center with no cash and no credit line left stops every drawn campaign whose
     account has nothing of its own left either, until money arrives (funding.py)."""
-    empty = {center for center, pool in money.pools.items() if pool.cash + pool.credit <= 0}
     drawn = [
         c
         for c in scope.campaigns.values()
-        if c.business_center_id in empty and draws_on_center(c) and c.status == "ACTIVE"
+        if c.business_center_id in decision.empty_centers
+        and draws_on_center(c.payment_plan)
+        and c.status == CampaignStatus.ACTIVE
     ]
-    own = await _own_money(session, drawn, money)
+    own = await _own_money(session, drawn, decision.own_left)
     broke = [c for c in drawn if own[c.ad_account_id] <= 0]
     return await _stop_all(session, broke, StopReason.BUSINESS_CENTER_BALANCE_EXHAUSTED, now)
 
@@ -406,13 +402,11 @@ async def _stop_all(
 
 
 async def _own_money(
-    session: AsyncSession, campaigns: list[Campaign], money: _Money
+    session: AsyncSession, campaigns: list[Campaign], own_left: Mapping[int, int]
 ) -> dict[int, int]:
-    """Each account's own cash and vouchers: from the batch's locked pool, else read (only
+    """Each account's own cash and vouchers: what the batch's pools left, else read (only
     to decide whether to stop; spend draws under lock)."""
-    own: dict[int, int] = {}
-    for pool in money.pools.values():
-        own.update({a: cash + vouchers for a, (cash, vouchers) in pool.accounts.items()})
+    own = dict(own_left)
     unread = {c.wallet_id: c.ad_account_id for c in campaigns if c.ad_account_id not in own}
     if unread:
         sums = await wallet_repo.own_money(session, list(unread))

@@ -23,7 +23,8 @@ from adledger.domain.budgets import (
     cap_state,
     setting_from,
 )
-from adledger.domain.campaigns import CampaignStatus, Flight, PaymentPlan, restarted
+from adledger.domain.campaigns import CampaignStatus, Flight, restarted
+from adledger.domain.stops import draws_on_center, stopped
 from adledger.services.delivery import set_status
 from adledger.store import campaigns as repo
 from adledger.store import wallets as wallet_repo
@@ -62,25 +63,12 @@ def account_left(account: AdAccount, now: datetime) -> int | None:
     return cap_of(account, now).left
 
 
-def draws_on_center(campaign: Campaign) -> bool:
-    return campaign.payment_plan == PaymentPlan.BUSINESS_CENTER_BALANCE
-
-
-def on_credit_line(campaign: Campaign) -> bool:
-    """Spend drawn on the center's credit line only, billed per cycle."""
-    return campaign.payment_plan == PaymentPlan.CREDIT_LINE
-
-
-def draws_as_it_spends(campaign: Campaign) -> bool:
-    """No reserve: each spend event draws on the center's money (or its credit line)."""
-    return draws_on_center(campaign) or on_credit_line(campaign)
-
-
 def stop(session: AsyncSession, campaign: Campaign, reason: StopReason, now: datetime) -> bool:
     """ACTIVE → BUDGET_EXHAUSTED for `reason`; False when it was not delivering."""
-    if campaign.status != CampaignStatus.ACTIVE:
+    status = stopped(campaign.status)
+    if status is None:
         return False
-    set_status(session, campaign, CampaignStatus.BUDGET_EXHAUSTED, now)
+    set_status(session, campaign, status, now)
     campaign.stop_reason = reason.value
     return True
 
@@ -88,7 +76,7 @@ def stop(session: AsyncSession, campaign: Campaign, reason: StopReason, now: dat
 async def drawable_now(session: AsyncSession, campaigns: Iterable[Campaign]) -> dict[int, int]:
     """Per drawn campaign's ad account, what it may draw now: its own cash and vouchers and
     its center's cash and credit line left (two statements, however many campaigns)."""
-    drawn = [c for c in campaigns if draws_on_center(c)]
+    drawn = [c for c in campaigns if draws_on_center(c.payment_plan)]
     if not drawn:
         return {}
     pools = await wallet_repo.center_pools(session, sorted({c.business_center_id for c in drawn}))
@@ -114,7 +102,7 @@ async def reconsider(
         campaign.spent,
         campaign.budget,
         account_left(account, now),
-        drawable.get(campaign.ad_account_id) if draws_on_center(campaign) else None,
+        drawable.get(campaign.ad_account_id) if draws_on_center(campaign.payment_plan) else None,
     )
     status = None if reason else restarted(Flight(campaign.starts_at, campaign.ends_at), now)
     if status is None:

@@ -17,13 +17,14 @@ from adledger.domain.billing import (
 from adledger.domain.errors import CurrencyMismatch, SubscriptionRequired
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency, Money, parse_positive_amount
+from adledger.domain.wallets import MoneyIn
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.funding import fund_waiting, lock_waiting
 from adledger.services.idempotency import run_idempotent
 from adledger.services.invoices import NewInvoice, mark_void, open_invoice
 from adledger.services.ledger import PlatformCredit, credit_from_platform
-from adledger.services.wallets import MoneyIn, wallet_for
+from adledger.services.wallets import wallet_for
 from adledger.store import billing as repo
 from adledger.store import ledger as ledger_repo
 from adledger.store import wallets as wallet_repo

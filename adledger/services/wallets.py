@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -10,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
 from adledger.domain.access import Permission
+from adledger.domain.allocation import AllocationMode
 from adledger.domain.errors import (
     CurrencyMismatch,
     InsufficientFunds,
@@ -18,8 +18,9 @@ from adledger.domain.errors import (
     not_found,
 )
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
-from adledger.domain.money import Currency, Money, format_money, parse_amount, parse_positive_amount
+from adledger.domain.money import Money, format_money, parse_amount, parse_positive_amount
 from adledger.domain.text import clean_text
+from adledger.domain.wallets import Bucket, CreditLineCycle, MoneyIn
 from adledger.services import access
 from adledger.services.actor import Actor
 from adledger.services.business_centers import CenterOutcome
@@ -32,25 +33,6 @@ from adledger.store import wallets as repo
 from adledger.store.models import Wallet
 
 MAX_NET_TERMS_DAYS = 120
-
-
-class Bucket(enum.StrEnum):
-    CASH = "CASH"
-    VOUCHERS = "VOUCHERS"
-    CREDIT_LINE = "CREDIT_LINE"
-
-
-class CreditLineCycle(enum.StrEnum):
-    TWENTY_EIGHT_DAYS = "TWENTY_EIGHT_DAYS"
-    CALENDAR_MONTH = "CALENDAR_MONTH"
-
-
-@dataclass(frozen=True, slots=True)
-class MoneyIn:
-    """A MoneyInput as sent: the amount still unparsed so its errors can name the field."""
-
-    amount: object
-    currency: Currency
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +221,11 @@ async def _check_transfer(
     # The center first (the one lock order): its allocation mode holds until commit, and
     # money arriving may restart campaigns that draw on it (funding.lock_waiting).
     center = await centers.lock_business_center(session, source.business_center_id)
-    if center is not None and center.allocation_mode != "MANUAL" and bucket is Bucket.CASH:
+    if (
+        center is not None
+        and center.allocation_mode != AllocationMode.MANUAL
+        and bucket is Bucket.CASH
+    ):
         raise InvalidState(
             "under automatic allocation cash is drawn automatically, not transferred; "
             "vouchers (ad credits) are still allocated by hand",

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.domain.refunds import OPEN_REQUEST, RefundReason, RefundRequestStatus, RefundStatus
 from adledger.store.models import (
     InactivityRefundPeriod,
     Invoice,
@@ -17,8 +18,6 @@ from adledger.store.models import (
     Refund,
     RefundRequest,
 )
-
-OPEN_REQUEST = ("REQUESTED", "SENT")
 
 
 async def insert_lot(
@@ -149,15 +148,16 @@ async def requested_total(session: AsyncSession, center_id: int, currency: str) 
     stmt = select(func.coalesce(func.sum(RefundRequest.amount), 0)).where(
         RefundRequest.business_center_id == center_id,
         RefundRequest.currency == currency,
-        RefundRequest.status == "REQUESTED",
-        RefundRequest.reason == "CREDIT_BALANCE",
+        RefundRequest.status == RefundRequestStatus.REQUESTED,
+        RefundRequest.reason == RefundReason.CREDIT_BALANCE,
     )
     return int((await session.scalars(stmt)).one())
 
 
 async def refunded_campaign(session: AsyncSession, campaign_id: int) -> bool:
     stmt = select(RefundRequest.id).where(
-        RefundRequest.campaign_id == campaign_id, RefundRequest.reason == "REJECTED_CAMPAIGN"
+        RefundRequest.campaign_id == campaign_id,
+        RefundRequest.reason == RefundReason.REJECTED_CAMPAIGN,
     )
     return await session.scalar(stmt.limit(1)) is not None
 
@@ -221,7 +221,7 @@ async def unsent_refund_ids(session: AsyncSession, limit: int) -> list[int]:
     """Refunds decided but not yet made at the provider (an outage, a crash)."""
     stmt = (
         select(Refund.id)
-        .where(Refund.status == "PENDING", Refund.provider_reference.is_(None))
+        .where(Refund.status == RefundStatus.PENDING, Refund.provider_reference.is_(None))
         .order_by(Refund.id)
         .limit(limit)
     )
@@ -245,14 +245,14 @@ async def pending_by_wallet(session: AsyncSession, wallet_ids: Sequence[int]) ->
     gone back to the payments (nor come back to the cash)."""
     settled = (
         select(func.coalesce(func.sum(Refund.amount), 0))
-        .where(Refund.refund_request_id == RefundRequest.id, Refund.status != "PENDING")
+        .where(Refund.refund_request_id == RefundRequest.id, Refund.status != RefundStatus.PENDING)
         .scalar_subquery()
     )
     stmt = (
         select(RefundRequest.wallet_id, func.sum(RefundRequest.amount - settled))
         .where(RefundRequest.wallet_id.in_(wallet_ids), RefundRequest.status.in_(OPEN_REQUEST))
         # An inactivity refund takes nothing out of the balance.
-        .where(RefundRequest.reason != "INACTIVITY")
+        .where(RefundRequest.reason != RefundReason.INACTIVITY)
         .group_by(RefundRequest.wallet_id)
     )
     return {wallet_id: int(total) for wallet_id, total in (await session.execute(stmt)).all()}

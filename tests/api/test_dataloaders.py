@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from adledger.domain.ad_accounts import AdAccountType, BillingOption
 from adledger.domain.money import Currency, Money
 from adledger.schema.ids import db_id_of
 from adledger.services import business_centers as center_service
@@ -42,8 +43,8 @@ async def _add_accounts(sessions, center, count: int) -> None:
                 actor,
                 center_id,
                 f"Account {index}",
-                center_service.BillingOption.PREPAID,
-                center_service.AdAccountType.AUCTION,
+                BillingOption.PREPAID,
+                AdAccountType.AUCTION,
             )
             wallet = (
                 await wallet_service.repo.wallets_of_ad_accounts(session, [outcome.ad_account_id])

@@ -40,6 +40,7 @@ from adledger.domain.campaigns import DeliveryType, Flight, PaymentPlan
 from adledger.domain.conservation import CampaignBooks
 from adledger.domain.errors import DomainError
 from adledger.domain.money import Currency
+from adledger.domain.wallets import MoneyIn
 from adledger.jobs.campaigns import complete_campaigns_job, credit_sweep_job
 from adledger.schema.ids import db_id_of
 from adledger.services import campaigns, makegoods, spend
@@ -48,7 +49,6 @@ from adledger.services.config import BillingConfig
 from adledger.services.makegoods import MakegoodKind
 from adledger.services.users import authenticate
 from adledger.services.verify import verify_ledger
-from adledger.services.wallets import MoneyIn
 from tests.api.makegood_fixtures import grant
 from tests.api.test_campaign_state_machine import World
 from tests.helpers import top_up
