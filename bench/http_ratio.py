@@ -25,9 +25,9 @@ import httpx
 from _stack import api_process, fresh_database, servers
 
 from adledger import clock
+from adledger.app.demo.seed import demo_admin_token, seed_demo
 from adledger.schema.ids import to_global_id
 from adledger.services.config import BillingConfig
-from adledger.services.demo import demo_admin_token, seed_demo
 from adledger.store.db import make_engine, make_sessionmaker
 
 TYPENAME = "{ __typename }"

@@ -30,6 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
 from adledger.app.asgi import create_app, settle_heap
+from adledger.app.demo import seed as demo
+from adledger.app.demo.cards import CardPlanDemo, ensure_card_plan
 from adledger.app.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -43,8 +45,6 @@ from adledger.app.settings import Settings
 from adledger.app.worker import WorkerSettings, redis_settings_for
 from adledger.payments.sandbox import SandboxProvider
 from adledger.schema.ids import to_global_id
-from adledger.services import demo
-from adledger.services.demo_cards import CardPlanDemo, ensure_card_plan
 from adledger.services.invoices import issue_pending
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 from adledger.store.migrate import upgrade

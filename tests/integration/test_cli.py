@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adledger import clock
 from adledger.app.cli import main
+from adledger.app.demo.seed import DemoSeed, ensure_automatic_center, is_seeded, seed_demo
 from adledger.resolvers.root import build_schema
 from adledger.services.config import BillingConfig
-from adledger.services.demo import DemoSeed, ensure_automatic_center, is_seeded, seed_demo
 from adledger.services.verify import verify_ledger
 from adledger.store.ledger_checks import HORIZON_MARGIN
 from tests.helpers import TimeTravel

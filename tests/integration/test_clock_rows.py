@@ -12,8 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adledger import clock
+from adledger.app.demo.seed import seed_demo
 from adledger.services.config import BillingConfig
-from adledger.services.demo import seed_demo
 from tests.helpers import TimeTravel
 
 pytestmark = pytest.mark.usefixtures("db")

@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adledger import clock
 from adledger.app import devstack
+from adledger.app.demo.cards import ensure_card_plan
+from adledger.app.demo.seed import seed_demo
 from adledger.app.settings import Settings
 from adledger.payments.sandbox import SandboxProvider
 from adledger.schema.ids import to_global_id
 from adledger.services.config import BillingConfig
-from adledger.services.demo import seed_demo
-from adledger.services.demo_cards import ensure_card_plan
 from adledger.store.db import transaction_runner
 
 pytestmark = pytest.mark.usefixtures("db")

@@ -11,11 +11,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adledger import clock
+from adledger.app.demo.seed import DemoSeed, seed_demo
 from adledger.domain.money import Currency, Money
 from adledger.jobs.ledger import create_partitions_job, verify_from_checkpoint
 from adledger.services import wallets as wallet_service
 from adledger.services.config import BillingConfig
-from adledger.services.demo import DemoSeed, seed_demo
 from adledger.services.verify import settled_horizon, verify_since_checkpoint
 from adledger.store.campaigns import insert_new_events
 from adledger.store.ledger_checks import HORIZON_MARGIN

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from adledger import clock
 from adledger.app.cli import main
+from adledger.app.demo import seed as demo
 from adledger.domain.ledger import AccountKind
 from adledger.payments.sandbox import SandboxProvider
-from adledger.services import demo
 from adledger.services.config import BillingConfig
 from adledger.services.invoices import issue_pending
 from adledger.store.db import transaction_runner

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.app.demo import queries as repo
+from adledger.app.demo.seed import DEMO_ADMIN_EMAIL, DEMO_CENTER_NAME, DEMO_CURRENCY
 from adledger.domain.campaigns import DeliveryType, PaymentPlan
 from adledger.domain.errors import InvariantBroken
 from adledger.domain.wallets import MoneyIn
@@ -23,9 +25,7 @@ from adledger.services import card_charges, cards
 from adledger.services.actor import Actor
 from adledger.services.campaigns import NewCampaign, create_campaign, launch_campaign
 from adledger.services.config import BillingConfig
-from adledger.services.demo import DEMO_ADMIN_EMAIL, DEMO_CENTER_NAME, DEMO_CURRENCY
 from adledger.services.transact import Transact
-from adledger.store import demo as repo
 from adledger.store import users as user_repo
 
 DEMO_CARD_CAMPAIGN = "Billboard run"

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.app.demo import queries as demo_repo
 from adledger.domain.ad_accounts import AdAccountType, BillingOption
 from adledger.domain.billing import Plan, TopUpStatus
 from adledger.domain.budgets import BudgetMode
@@ -35,7 +36,6 @@ from adledger.services.wallets import (
 )
 from adledger.store import billing as billing_repo
 from adledger.store import campaigns as campaign_repo
-from adledger.store import demo as demo_repo
 from adledger.store import users as user_repo
 from adledger.store import wallets as wallet_repo
 
