@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from adledger import clock
+from adledger.store import locks
 from adledger.store.db import make_engine, make_sessionmaker
 from adledger.store.migrate import upgrade
 from tests import stack
@@ -34,6 +35,10 @@ clock.check()
 # The tests take no real payments: they choose the sandbox explicitly, as `adledger dev`
 # does; without this (or Stripe keys) the app refuses to start.
 os.environ["PAYMENT_PROVIDER"] = "sandbox"
+# The lock-order guard (adledger/store/locks.py) is on for the whole suite, in this process
+# and in the processes the tests start: a lock taken out of the order fails the test.
+os.environ["LOCK_ORDER_CHECK"] = "1"
+locks.configure(True)
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ GROUPS: dict[str, dict[str, str]] = {
         "DATABASE_URL": "PostgreSQL URL (postgresql://, postgres:// or postgresql+asyncpg://)",
         "DB_POOL_SIZE": "connections kept per process (10)",
         "DB_MAX_OVERFLOW": "extra connections under load (20)",
+        "LOCK_ORDER_CHECK": "tests and debugging: a row lock taken out of the lock order raises "
+        "LockOrderViolation (false)",
     },
     "redis": {"REDIS_URL": "Redis URL for jobs and wallet notifications (redis://host:6379/0)"},
     "embedded": {

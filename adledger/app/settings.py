@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adledger.services.config import DEFAULT_PLAN_PRICES, BillingConfig
+from adledger.store import locks
 from adledger.store.db import asyncpg_url
 
 # Signs the sandbox's own events; real Stripe events are checked with STRIPE_WEBHOOK_SECRET.
@@ -65,6 +66,9 @@ class Settings(BaseSettings):
     # at most); 0: every request looks its token up.
     token_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     db_pool_size: int = 10
+    # Tests and debugging: a row lock taken out of the one lock order (store/locks.py)
+    # raises LockOrderViolation instead of risking a deadlock under load. Off: no check.
+    lock_order_check: bool = False
     db_max_overflow: int = 20
     max_query_depth: int = 10
     max_aliases: int = 30
@@ -173,4 +177,9 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The process's settings, read once at its start (which turns the lock-order guard on
+    when LOCK_ORDER_CHECK is set)."""
+    settings = Settings()
+    if settings.lock_order_check:
+        locks.configure(True)
+    return settings

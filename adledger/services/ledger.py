@@ -1,20 +1,8 @@
 """The one way money moves: lock the accounts, apply the domain rules, append the entry.
 
-The one lock order, for every writer (request, webhook or job): business center (and its
-per-center rows: plan subscription) → ad accounts by id (their budget caps) → campaigns by
-id → customer ledger accounts by id → rows that belong to one invoice (invoice, top-up) →
-the invoice counter, last. (A webhook holds its invoice and top-up rows first; nothing
-that holds a center or a campaign ever waits for those rows.) The invoices of a campaign
-paid by card are the exception: everyone who writes them (launch, issue-invoices, their
-webhook events, cancellation, staff adjustments) holds the campaign first, then the
-invoice, then ledger accounts. Refunds: the wallet's cash, then the refund request, then
-the center's payment lots and refunds by id. Platform
-ledger accounts are never locked. A writer that needs a later lock never waits for an
-earlier one while holding it, so writers queue instead of deadlocking.
-
-Every row lock is FOR NO KEY UPDATE (SQLAlchemy's `with_for_update(key_share=True)`), never
-FOR UPDATE: inserting a row that references a locked one (an invoice of a locked business
-center) takes a KEY SHARE lock on it, which FOR UPDATE would block, outside the order above.
+The one lock order, for every writer (request, webhook or job), is `Level` in
+`adledger/store/locks.py`: every `lock_*` function of `store/` registers its level there,
+and the test suite (or LOCK_ORDER_CHECK=1) raises on a lock taken out of that order.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.domain.billing import InvoiceKind
+from adledger.store.locks import Level, register
 from adledger.store.models import (
     Campaign,
     Invoice,
@@ -25,6 +27,7 @@ from adledger.store.models import (
 async def next_invoice_sequence(session: AsyncSession, year: int) -> int:
     """The year's next number; the row lock it takes is held until our commit, so numbers
     are handed out in commit order and a rollback returns its number."""
+    register(session, Level.INVOICE_COUNTER)
     stmt = (
         pg_insert(InvoiceCounter)
         .values(year=year, last_number=1)
@@ -56,7 +59,9 @@ async def invoices_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Inv
 
 async def lock_invoice(session: AsyncSession, invoice_id: int) -> Invoice | None:
     stmt = select(Invoice).where(Invoice.id == invoice_id).with_for_update(key_share=True)
-    return await session.scalar(stmt.execution_options(populate_existing=True))
+    return _registered(
+        session, await session.scalar(stmt.execution_options(populate_existing=True))
+    )
 
 
 async def lock_invoice_by_reference(session: AsyncSession, reference: str) -> Invoice | None:
@@ -65,7 +70,18 @@ async def lock_invoice_by_reference(session: AsyncSession, reference: str) -> In
         .where(Invoice.payment_reference == reference)
         .with_for_update(key_share=True)
     )
-    return await session.scalar(stmt.execution_options(populate_existing=True))
+    return _registered(
+        session, await session.scalar(stmt.execution_options(populate_existing=True))
+    )
+
+
+def _registered(session: AsyncSession, invoice: Invoice | None) -> Invoice | None:
+    """An installment (a campaign paid by card) is locked after its campaign; any other
+    invoice is its writer's subject, locked first."""
+    if invoice is not None:
+        installment = invoice.kind == InvoiceKind.INSTALLMENT and invoice.campaign_id
+        register(session, Level.CAMPAIGN_ROWS if installment else Level.SUBJECT)
+    return invoice
 
 
 async def unissued_invoices(
@@ -118,6 +134,7 @@ async def top_ups_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[TopU
 
 
 async def lock_top_up_of_invoice(session: AsyncSession, invoice_id: int) -> TopUp | None:
+    register(session, Level.SUBJECT)
     stmt = select(TopUp).where(TopUp.invoice_id == invoice_id).with_for_update(key_share=True)
     return await session.scalar(stmt.execution_options(populate_existing=True))
 
@@ -173,6 +190,7 @@ async def subscriptions_by_center(
 
 
 async def lock_subscription(session: AsyncSession, center_id: int) -> PlanSubscription | None:
+    register(session, Level.BUSINESS_CENTERS)  # a per-center row
     stmt = (
         select(PlanSubscription)
         .where(PlanSubscription.business_center_id == center_id)
@@ -184,6 +202,7 @@ async def lock_subscription(session: AsyncSession, center_id: int) -> PlanSubscr
 async def lock_subscription_of_invoice(
     session: AsyncSession, invoice_id: int
 ) -> PlanSubscription | None:
+    register(session, Level.BUSINESS_CENTERS)  # a per-center row
     stmt = (
         select(PlanSubscription)
         .where(PlanSubscription.open_invoice_id == invoice_id)
@@ -214,6 +233,7 @@ async def lock_due_subscription(
 ) -> PlanSubscription | None:
     """The subscription, locked, if it is still due; SKIP LOCKED: another worker renewing
     it right now has it, and its period will no longer be due when that one commits."""
+    register(session, Level.BUSINESS_CENTERS)  # a per-center row
     stmt = (
         select(PlanSubscription)
         .where(
@@ -322,6 +342,7 @@ async def invoices_of_campaign(
     session: AsyncSession, campaign_id: int, statuses: Sequence[str]
 ) -> list[Invoice]:
     """Its installment invoices in these statuses, locked, in plan order."""
+    register(session, Level.CAMPAIGN_ROWS)
     stmt = (
         select(Invoice)
         .where(Invoice.campaign_id == campaign_id, Invoice.status.in_(statuses))

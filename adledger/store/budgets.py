@@ -9,13 +9,15 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.store.locks import Level, register
 from adledger.store.models import AdAccount, AdAccountBudgetChange, Campaign
 from adledger.store.pagination import pages_by_parent
 
 
 async def lock_ad_accounts(session: AsyncSession, ids: Sequence[int]) -> dict[int, AdAccount]:
     """Ad accounts locked in ascending id order: after the business center, before any
-    campaign (services/ledger.py has the one lock order)."""
+    campaign (store/locks.py has the one lock order)."""
+    register(session, Level.AD_ACCOUNTS, ids)
     stmt = (
         select(AdAccount)
         .where(AdAccount.id.in_(sorted(set(ids))))
@@ -35,7 +37,9 @@ async def lock_accounts_of_center(session: AsyncSession, center_id: int) -> list
         .order_by(AdAccount.id)
         .with_for_update(key_share=True)
     )
-    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+    accounts = list(await session.scalars(stmt.execution_options(populate_existing=True)))
+    register(session, Level.AD_ACCOUNTS, [account.id for account in accounts])
+    return accounts
 
 
 async def save(session: AsyncSession, row: AdAccount | AdAccountBudgetChange) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.store.locks import Level, register
 from adledger.store.models import AdAccount, BusinessCenter, Membership, User
 from adledger.store.pagination import pages_by_parent
 
@@ -33,6 +34,7 @@ async def share_lock_business_center(
     session: AsyncSession, center_id: int
 ) -> BusinessCenter | None:
     """Read the center and keep its settings (allocation mode) from changing until commit."""
+    register(session, Level.BUSINESS_CENTERS, [center_id])
     stmt = select(BusinessCenter).where(BusinessCenter.id == center_id).with_for_update(read=True)
     return await session.scalar(stmt.execution_options(populate_existing=True))
 
@@ -132,6 +134,7 @@ async def set_payment_customer(session: AsyncSession, center_id: int, reference:
 
 
 async def lock_business_center(session: AsyncSession, center_id: int) -> BusinessCenter | None:
+    register(session, Level.BUSINESS_CENTERS, [center_id])
     stmt = (
         select(BusinessCenter).where(BusinessCenter.id == center_id).with_for_update(key_share=True)
     )
@@ -141,7 +144,8 @@ async def lock_business_center(session: AsyncSession, center_id: int) -> Busines
 async def lock_business_centers(
     session: AsyncSession, ids: Sequence[int]
 ) -> dict[int, BusinessCenter]:
-    """Centers locked in ascending id order: the first lock of the one lock order."""
+    """Centers locked in ascending id order (store/locks.py has the one lock order)."""
+    register(session, Level.BUSINESS_CENTERS, ids)
     stmt = (
         select(BusinessCenter)
         .where(BusinessCenter.id.in_(sorted(set(ids))))

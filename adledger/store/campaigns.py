@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.campaigns import Interval
 from adledger.domain.ledger import CAMPAIGN_KINDS, AccountKind
+from adledger.store.locks import Level, register
 from adledger.store.models import (
     BusinessCenter,
     Campaign,
@@ -55,6 +56,7 @@ async def campaign(session: AsyncSession, campaign_id: int) -> Campaign | None:
 
 async def lock_campaigns(session: AsyncSession, ids: Sequence[int]) -> dict[int, Campaign]:
     """Campaigns locked in ascending id order, the order every writer takes them in."""
+    register(session, Level.CAMPAIGNS, ids)
     stmt = (
         select(Campaign)
         .where(Campaign.id.in_(sorted(set(ids))))

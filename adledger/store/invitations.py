@@ -9,6 +9,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.store.locks import Level, register
 from adledger.store.models import BusinessCenter, BusinessCenterInvitation
 
 PENDING = "PENDING"
@@ -47,6 +48,7 @@ async def upsert_pending(
 async def lock_pending(
     session: AsyncSession, invitation_id: int, now: datetime
 ) -> BusinessCenterInvitation | None:
+    register(session, Level.SUBJECT)
     stmt = (
         select(BusinessCenterInvitation)
         .where(

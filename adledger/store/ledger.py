@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
 from adledger.domain.errors import InvariantBroken
-from adledger.domain.ledger import PLATFORM_KINDS, AccountKind, AccountState, Posting
+from adledger.domain.ledger import (
+    CAMPAIGN_KINDS,
+    PLATFORM_KINDS,
+    AccountKind,
+    AccountState,
+    Posting,
+)
+from adledger.store.locks import Level, register, register_owned
 from adledger.store.models import LedgerAccount, LedgerPosting, Wallet
 
 _PLATFORM_KINDS = [kind.value for kind in PLATFORM_KINDS]
@@ -31,10 +38,22 @@ async def lock_accounts(session: AsyncSession, ids: Sequence[int]) -> dict[int, 
         .with_for_update(of=LedgerAccount, key_share=True)
     )
     states = await _states(session, customer)
+    _register(session, states)
     if len(states) < len(wanted):
         platform = _states_query(wanted).where(LedgerAccount.kind.in_(_PLATFORM_KINDS))
         states.update(await _states(session, platform))
     return states
+
+
+def _register(session: AsyncSession, states: dict[int, AccountState]) -> None:
+    """The wallets' accounts by id; a campaign's own under its campaign row (store/locks.py)."""
+    if any(state.kind in CAMPAIGN_KINDS for state in states.values()):
+        register_owned(session, Level.CAMPAIGNS)
+    register(
+        session,
+        Level.LEDGER_ACCOUNTS,
+        [i for i, s in states.items() if s.kind not in CAMPAIGN_KINDS],
+    )
 
 
 def _states_query(ids: list[int]) -> Select[*tuple[Any, ...]]:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.store.locks import Level, register
 from adledger.store.models import MakegoodOffer, Notification
 from adledger.store.pagination import pages_by_parent
 
@@ -68,6 +69,7 @@ async def offer(session: AsyncSession, offer_id: int) -> MakegoodOffer | None:
 
 
 async def lock_offer(session: AsyncSession, offer_id: int) -> MakegoodOffer | None:
+    register(session, Level.CAMPAIGN_ROWS)
     stmt = select(MakegoodOffer).where(MakegoodOffer.id == offer_id)
     stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
     return await session.scalar(stmt)

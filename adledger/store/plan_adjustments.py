@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.store.locks import Level, register
 from adledger.store.models import CancellationRequest, InvoiceAdjustment
 
 
@@ -21,6 +22,7 @@ async def request(session: AsyncSession, request_id: int) -> CancellationRequest
 
 
 async def lock_request(session: AsyncSession, request_id: int) -> CancellationRequest | None:
+    register(session, Level.CAMPAIGN_ROWS)
     stmt = (
         select(CancellationRequest)
         .where(CancellationRequest.id == request_id)

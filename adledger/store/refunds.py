@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.refunds import OPEN_REQUEST, RefundReason, RefundRequestStatus, RefundStatus
+from adledger.store.locks import Level, register
 from adledger.store.models import (
     InactivityRefundPeriod,
     Invoice,
@@ -62,6 +63,7 @@ async def lots_of_center(
         .order_by(PaymentLot.id)
     )
     if lock:
+        register(session, Level.REFUND_ROWS)
         stmt = stmt.with_for_update(key_share=True)
     return list(await session.scalars(stmt.execution_options(populate_existing=True)))
 
@@ -70,6 +72,7 @@ async def lots_of_campaign(
     session: AsyncSession, campaign_id: int, currency: str
 ) -> list[PaymentLot]:
     """The refundable lots of a campaign's own invoices (its installments), locked."""
+    register(session, Level.REFUND_ROWS)
     stmt = (
         select(PaymentLot)
         .join(Invoice, Invoice.id == PaymentLot.invoice_id)
@@ -86,6 +89,7 @@ async def lots_of_campaign(
 
 
 async def lot_of_invoice(session: AsyncSession, invoice_id: int) -> PaymentLot | None:
+    register(session, Level.REFUND_ROWS)
     stmt = select(PaymentLot).where(PaymentLot.invoice_id == invoice_id)
     stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
     return await session.scalar(stmt)
@@ -169,6 +173,7 @@ async def insert_request(session: AsyncSession, request: RefundRequest) -> Refun
 
 
 async def lock_request(session: AsyncSession, request_id: int) -> RefundRequest | None:
+    register(session, Level.REFUND_ROWS)
     stmt = select(RefundRequest).where(RefundRequest.id == request_id)
     stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
     return await session.scalar(stmt)
@@ -195,6 +200,7 @@ async def refunds_of_requests(
 ) -> list[Refund]:
     stmt = select(Refund).where(Refund.refund_request_id.in_(request_ids)).order_by(Refund.id)
     if lock:
+        register(session, Level.REFUND_ROWS)
         stmt = stmt.with_for_update(key_share=True)
     return list(await session.scalars(stmt.execution_options(populate_existing=True)))
 
@@ -209,6 +215,7 @@ async def refund(session: AsyncSession, refund_id: int) -> Refund | None:
 
 
 async def lock_refund(session: AsyncSession, refund_id: int) -> Refund | None:
+    register(session, Level.REFUND_ROWS)
     stmt = select(Refund).where(Refund.id == refund_id).with_for_update(key_share=True)
     return await session.scalar(stmt.execution_options(populate_existing=True))
 

@@ -1,21 +1,27 @@
-"""One lock order (business center → campaigns → customer ledger accounts → invoice counter
-last; platform accounts never locked): renewals and top-ups running at once all succeed,
-each renewal is its own transaction, and the platform's accounts are nobody's hot row."""
+"""One lock order (`Level` in adledger/store/locks.py; platform accounts never locked):
+renewals and top-ups running at once all succeed, each renewal is its own transaction, and
+the platform's accounts are nobody's hot row. The guard is on for the whole suite."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select, text
 
 from adledger.domain.ledger import AccountKind
 from adledger.jobs.billing import renew_subscriptions_job
 from adledger.jobs.reports import RenewalReport
 from adledger.services import subscriptions
+from adledger.store import business_centers as centers
+from adledger.store import locks
+from adledger.store.locks import Level
 from adledger.store.models import Invoice, LedgerAccount, PlanSubscription
 from tests.helpers import create_center, subscribe, top_up
 
+DOCS = Path(__file__).parents[2] / "docs" / "operations.md"
 FUNDED = 20  # renewals paid from the balance, with top-ups arriving meanwhile
 SHORT = 10  # renewals the balance cannot cover: invoiced
 
@@ -170,3 +176,19 @@ async def test_platform_balances_are_derived_from_postings_not_cached(api, users
         )
     assert cached[AccountKind.REVENUE.value] == 0
     assert posted == 19900
+
+
+def test_the_written_order_is_the_modules() -> None:
+    """docs/operations.md lists the levels as store/locks.py names them, in its order."""
+    assert locks.describe_order() in DOCS.read_text()
+    assert min(Level) == Level.SUBJECT and max(Level) == Level.INVOICE_COUNTER
+
+
+async def test_the_guard_is_on_and_refuses_a_lock_below_one_held(sessions) -> None:
+    # given a transaction holding a campaign's lock (the guard is on for the whole suite)
+    assert locks.enabled()
+    async with sessions() as session:
+        locks.register(session, Level.CAMPAIGNS, [1])
+        # when it asks for a business center's then
+        with pytest.raises(locks.LockOrderViolation, match="BUSINESS_CENTERS"):
+            await centers.lock_business_center(session, 1)
