@@ -24,7 +24,7 @@ from adledger.domain.wallets import Bucket, CreditLineCycle, MoneyIn
 from adledger.services import access
 from adledger.services.actor import Actor
 from adledger.services.business_centers import CenterOutcome
-from adledger.services.funding import fund_waiting, lock_waiting
+from adledger.services.funding import fund_waiting, lock_waiting, wallet_accounts
 from adledger.services.idempotency import run_idempotent
 from adledger.services.ledger import PlatformCredit, credit_from_platform, post_entry
 from adledger.store import business_centers as centers
@@ -109,6 +109,10 @@ async def grant_vouchers(
 
     async def run() -> WalletOutcome:
         waiting = await lock_waiting(session, wallet.id)
+        # Funding the waiting campaigns draws on cash as well: both accounts now, by id
+        # (vouchers first, then cash, would be out of the one lock order).
+        accounts = await wallet_accounts(session, wallet.id)
+        await ledger_repo.lock_accounts(session, [accounts.cash, accounts.vouchers])
         await credit_from_platform(
             session,
             PlatformCredit(

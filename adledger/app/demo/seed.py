@@ -36,6 +36,7 @@ from adledger.services.wallets import (
 )
 from adledger.store import billing as billing_repo
 from adledger.store import campaigns as campaign_repo
+from adledger.store import locks
 from adledger.store import users as user_repo
 from adledger.store import wallets as wallet_repo
 
@@ -79,6 +80,7 @@ async def is_seeded(session: AsyncSession) -> bool:
 async def seed_demo(session: AsyncSession, config: BillingConfig, now: datetime) -> DemoSeed:
     """Create the demo; the caller commits, so a failed seed leaves nothing behind.
     The caller also issues the pending top-up's invoice at the provider after its commit."""
+    locks.exempt(session)  # many operations in one transaction, before anything else runs
     admin = await _user(session, DEMO_ADMIN_EMAIL, is_staff=False)
     staff = await _user(session, DEMO_STAFF_EMAIL, is_staff=True)
     center = await create_business_center(session, admin, DEMO_CENTER_NAME, DEMO_CURRENCY)
@@ -152,6 +154,7 @@ async def ensure_automatic_center(
     session: AsyncSession, config: BillingConfig, now: datetime
 ) -> bool:
     """A demo seeded before automatic allocation existed gets its second center now."""
+    locks.exempt(session)  # as seed_demo: one transaction of many operations, alone
     admin = await user_repo.user_by_email(session, DEMO_ADMIN_EMAIL)
     staff = await user_repo.user_by_email(session, DEMO_STAFF_EMAIL)
     if admin is None or staff is None:
