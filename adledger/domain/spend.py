@@ -112,6 +112,8 @@ class SpendDecision:
 
 
 def decide(batch: Sequence[SpendAsk], states: SpendStates) -> SpendDecision:
+    """The batch's events decided over the states it holds locked; `batch` and `states`
+    stay as they were."""
     by_campaign: dict[int, list[SpendAsk]] = defaultdict(list)
     for ask in batch:
         by_campaign[ask.campaign_id].append(ask)
