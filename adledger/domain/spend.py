@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from adledger.domain.allocation import CenterPool, Drawn
 from adledger.domain.budgets import StopReason
@@ -20,9 +21,9 @@ from adledger.domain.campaigns import CampaignStatus, Reserve, SpendRefusal, tak
 from adledger.domain.stops import draws_as_it_spends, on_credit_line
 
 
-@dataclass(frozen=True, slots=True)
-class SpendAsk:
-    """One new event of the batch."""
+class SpendAsk(NamedTuple):
+    """One new event of the batch (a named tuple, as `Decision`: a batch holds up to a
+    thousand, and they are built on the hot path of recordSpend)."""
 
     event_id: str
     campaign_id: int
@@ -66,20 +67,7 @@ class SpendStates:
     """Per center the batch draws on."""
 
 
-@dataclass(frozen=True, slots=True)
-class Draws:
-    """Where an event's applied amount comes from, bucket by bucket."""
-
-    reserve: Reserve = field(default_factory=lambda: Reserve(0, 0))
-    drawn: Drawn = field(default_factory=Drawn)
-
-    @property
-    def total(self) -> int:
-        return self.reserve.total + self.drawn.total
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """One event: `applied` + `refused` is its amount. `reason` is set when a refusal is
     reported for it (also for an event of amount 0 refused for its time); `counted`: it
     counts as applied (its impressions too)."""
@@ -90,13 +78,27 @@ class Decision:
     refused: int
     reason: SpendRefusal | None
     counted: bool
-    draws: Draws
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSpend:
+    """What one campaign's events of the batch take, bucket by bucket: one draw of their
+    total (the same split as event by event, since the order of buckets is fixed)."""
+
+    campaign_id: int
+    total: int
+    reserve: Reserve
+    """For a campaign with a reserve: from its cash and its vouchers."""
+    drawn: Drawn
+    """For a campaign that draws as it spends: from each bucket it draws on."""
 
 
 @dataclass(frozen=True, slots=True)
 class SpendDecision:
     events: tuple[Decision, ...]
     """Campaign by campaign (by id), each in the batch's order."""
+    campaigns: tuple[CampaignSpend, ...]
+    """By campaign id, one per campaign of the batch."""
     stops: tuple[tuple[int, StopReason], ...]
     """Campaigns to stop, in order: those whose budget the batch reached, then every
     delivering campaign of an account whose cap is used up."""
@@ -110,6 +112,8 @@ class SpendDecision:
 
 
 def decide(batch: Sequence[SpendAsk], states: SpendStates) -> SpendDecision:
+    """The batch's events decided over the states it holds locked; `batch` and `states`
+    stay as they were."""
     by_campaign: dict[int, list[SpendAsk]] = defaultdict(list)
     for ask in batch:
         by_campaign[ask.campaign_id].append(ask)
@@ -119,17 +123,19 @@ def decide(batch: Sequence[SpendAsk], states: SpendStates) -> SpendDecision:
         for center, pool in states.pools.items()
     }
     decisions: list[Decision] = []
+    spends: list[CampaignSpend] = []
     stops: list[tuple[int, StopReason]] = []
     for campaign_id, asks in sorted(by_campaign.items()):
         campaign = states.campaigns[campaign_id]
         decided = _campaign(asks, campaign, pools, room)
         decisions += decided
-        spent = campaign.spent + sum(d.applied for d in decided)
-        if _budget_reached(campaign, spent):
+        spends.append(_draw(campaign, pools, sum(d.applied for d in decided)))
+        if _budget_reached(campaign, campaign.spent + spends[-1].total):
             stops.append((campaign.id, StopReason.CAMPAIGN_BUDGET_REACHED))
     stops += _capped(states.campaigns, room, {c for c, _ in stops})
     return SpendDecision(
         tuple(decisions),
+        tuple(spends),
         tuple(stops),
         frozenset(c for c, pool in pools.items() if pool.cash + pool.credit <= 0),
         {a: cash + vouchers for p in pools.values() for a, (cash, vouchers) in p.accounts.items()},
@@ -145,9 +151,8 @@ def _campaign(
 ) -> list[Decision]:
     """Each event up to what is left of the campaign's room, its account's cap and the
     money it may draw, in order."""
-    reserve = campaign.reserve or Reserve(0, 0)
-    own_room = _campaign_room(campaign, reserve)
-    cap_room, funds = room[campaign.ad_account_id], _funds(campaign, reserve, pools)
+    own_room, funds = _campaign_room(campaign), _funds(campaign, pools)
+    cap_room = room[campaign.ad_account_id]
     decided = []
     for ask in asks:
         reason = ask.refusal
@@ -158,47 +163,44 @@ def _campaign(
             why = reason or _binding(got, own_room, cap_room)
         # A makegood flight's reports (amount 0) count their impressions only.
         counted = bool(got) or (not reason and not ask.amount)
-        draws = _draw(campaign, reserve, pools, got) if got else Draws()
         if got:
-            reserve = Reserve(
-                reserve.cash - draws.reserve.cash, reserve.vouchers - draws.reserve.vouchers
-            )
             own_room, funds = own_room - got, funds - got
             cap_room = None if cap_room is None else cap_room - got
-        decided.append(
-            Decision(ask.event_id, campaign.id, got, ask.amount - got, why, counted, draws)
-        )
+        decided.append(Decision(ask.event_id, campaign.id, got, ask.amount - got, why, counted))
     room[campaign.ad_account_id] = cap_room
     return decided
 
 
-def _campaign_room(campaign: CampaignState, reserve: Reserve) -> int:
+def _reserve(campaign: CampaignState) -> Reserve:
+    return campaign.reserve or Reserve(0, 0)
+
+
+def _campaign_room(campaign: CampaignState) -> int:
     if draws_as_it_spends(campaign.payment_plan):
         return max(campaign.budget - campaign.spent, 0)
-    return reserve.total
+    return _reserve(campaign).total
 
 
-def _funds(campaign: CampaignState, reserve: Reserve, pools: dict[int, CenterPool]) -> int:
+def _funds(campaign: CampaignState, pools: dict[int, CenterPool]) -> int:
     """What a drawn campaign may draw; a reserve campaign's money is its room."""
     if not draws_as_it_spends(campaign.payment_plan):
-        return reserve.total
+        return _reserve(campaign).total
     pool = pools[campaign.business_center_id]
     if on_credit_line(campaign.payment_plan):
         return pool.line_left
     return pool.drawable(campaign.ad_account_id)
 
 
-def _draw(
-    campaign: CampaignState, reserve: Reserve, pools: dict[int, CenterPool], amount: int
-) -> Draws:
-    """`amount` out of the buckets in their fixed order (event by event, the same split as
-    the campaign's total at once)."""
+def _draw(campaign: CampaignState, pools: dict[int, CenterPool], total: int) -> CampaignSpend:
+    """The campaign's total out of its buckets in their fixed order (its pool lowered)."""
+    reserve, drawn = Reserve(0, 0), Drawn()
     if not draws_as_it_spends(campaign.payment_plan):
-        return Draws(reserve=take_from_reserve(reserve, amount))
-    pool = pools[campaign.business_center_id]
-    if on_credit_line(campaign.payment_plan):
-        return Draws(drawn=pool.draw_on_line(amount))
-    return Draws(drawn=pool.draw(campaign.ad_account_id, amount))
+        reserve = take_from_reserve(_reserve(campaign), total)
+    elif on_credit_line(campaign.payment_plan):
+        drawn = pools[campaign.business_center_id].draw_on_line(total)
+    else:
+        drawn = pools[campaign.business_center_id].draw(campaign.ad_account_id, total)
+    return CampaignSpend(campaign.id, total, reserve, drawn)
 
 
 def _binding(got: int, campaign_room: int, account_room: int | None) -> SpendRefusal:

@@ -93,8 +93,8 @@ async def record_spend(
     fresh, repeated = _first_of_each(valid, scope.campaigns)
     inserted = await repo.insert_new_events(session, [_row(e) for e in fresh], now)
     new = [e for e in fresh if e.event_id in inserted]
-    timed = await _refuse_by_time(session, new, _clock(config, now))
-    applied = await apply_events(session, timed, scope, now)
+    refusals = await _refusals_by_time(session, new, _clock(config, now))
+    applied = await apply_events(session, new, refusals, scope, now)
     refused = applied.refused
     await repo.record_refusals(
         session, [(inserted[r.event_id], r.amount, r.reason.value) for r in refused], now
@@ -194,30 +194,24 @@ def _clock(config: BillingConfig, now: datetime) -> SpendClock:
     return SpendClock(now, config.settlement_window, config.spend_clock_skew)
 
 
-async def _refuse_by_time(
+async def _refusals_by_time(
     session: AsyncSession, events: list[CheckedEvent], clock: SpendClock
-) -> list[CheckedEvent]:
-    """The events, each with its refusal for its time, on its locked campaign. The closed
-    delivering intervals are read only for the events outside their campaign's open one
-    (one statement, those overlapping these events' times); none when all are inside."""
-    timed = [_refused_at(event, [], clock) for event in events]
-    unsure = [e for e in timed if e.refusal is SpendRefusal.CAMPAIGN_NOT_DELIVERING]
+) -> list[SpendRefusal | None]:
+    """Each event's refusal for its time, on its locked campaign (in the events' order).
+    The closed delivering intervals are read only for the events outside their campaign's
+    open one (one statement, those overlapping these events' times); none when all are
+    inside."""
+    refusals = [spend_refusal(_target(e.campaign, []), e.occurred_at, clock) for e in events]
+    unsure = [i for i, r in enumerate(refusals) if r is SpendRefusal.CAMPAIGN_NOT_DELIVERING]
     if not unsure:
-        return timed
-    times = [e.occurred_at for e in unsure]
-    ids = sorted({e.campaign.id for e in unsure})
+        return refusals
+    times = [events[i].occurred_at for i in unsure]
+    ids = sorted({events[i].campaign.id for i in unsure})
     closed = await repo.delivery_intervals(session, ids, min(times), max(times))
-    return [
-        _refused_at(e, closed.get(e.campaign.id, []), clock)
-        if e.refusal is SpendRefusal.CAMPAIGN_NOT_DELIVERING
-        else e
-        for e in timed
-    ]
-
-
-def _refused_at(event: CheckedEvent, closed: list[Interval], clock: SpendClock) -> CheckedEvent:
-    refusal = spend_refusal(_target(event.campaign, closed), event.occurred_at, clock)
-    return dataclasses.replace(event, refusal=refusal)
+    for i in unsure:
+        target = _target(events[i].campaign, closed.get(events[i].campaign.id, []))
+        refusals[i] = spend_refusal(target, events[i].occurred_at, clock)
+    return refusals
 
 
 def _target(campaign: Campaign, closed: list[Interval]) -> SpendTarget:
@@ -239,7 +233,10 @@ def _first_of_each(
         if event.event_id in seen:
             continue
         seen.add(event.event_id)
-        fresh.append(dataclasses.replace(event, campaign=locked[event.campaign.id]))
+        campaign = locked[event.campaign.id]
+        # The same row object, as a rule (the session's identity map): no copy then.
+        same = campaign is event.campaign
+        fresh.append(event if same else dataclasses.replace(event, campaign=campaign))
     return fresh, len(events) - len(fresh)
 
 

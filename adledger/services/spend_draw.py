@@ -17,11 +17,11 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.domain.allocation import Drawn
 from adledger.domain.budgets import StopReason
 from adledger.domain.campaigns import CampaignStatus, Reserve, SpendRefusal
 from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
 from adledger.domain.spend import (
+    CampaignSpend,
     CampaignState,
     Decision,
     PoolState,
@@ -51,8 +51,6 @@ class CheckedEvent:
     amount: int
     impressions: int
     occurred_at: datetime
-    refusal: SpendRefusal | None = None
-    """Why it cannot be applied at all (its time, spend.py), decided before the money."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,23 +152,26 @@ class _Money:
 async def apply_events(
     session: AsyncSession,
     events: list[CheckedEvent],
+    refusals: list[SpendRefusal | None],
     scope: Scope,
     now: datetime,
 ) -> Applied:
-    """Each campaign's new events, its time refusals (`CheckedEvent.refusal`) decided: the
-    states locked, the decision asked of domain/spend.py, then written."""
+    """Each campaign's new events, with the refusal of each for its time (`refusals`, in
+    the same order): the states locked, the decision asked of domain/spend.py, written."""
     by_campaign: dict[int, list[CheckedEvent]] = defaultdict(list)
     for event in events:
         by_campaign[event.campaign.id].append(event)
     money = await _lock_money(session, [scope.campaigns[c] for c in by_campaign], scope)
-    decision = decide([_ask(e) for e in events], _states(scope, money, now))
+    asks = [_ask(event, refusal) for event, refusal in zip(events, refusals, strict=True)]
+    decision = decide(asks, _states(scope, money, now))
     applied = Applied()
     budget_reached = {c for c, why in decision.stops if why is StopReason.CAMPAIGN_BUDGET_REACHED}
-    for campaign_id, decided in _by_campaign(decision.events):
-        campaign = scope.campaigns[campaign_id]
-        _count(campaign, zip(by_campaign[campaign_id], decided, strict=True), applied)
-        taken = _sum(decided)
-        if await _post(session, campaign, money, taken, now, campaign_id in budget_reached):
+    grouped = _by_campaign(decision.events)
+    for taken in decision.campaigns:
+        campaign = scope.campaigns[taken.campaign_id]
+        pairs = zip(by_campaign[campaign.id], grouped[campaign.id], strict=True)
+        _count(campaign, pairs, applied)
+        if await _post(session, campaign, money, taken, now, campaign.id in budget_reached):
             applied.stopped.append(campaign.id)
         scope.accounts[campaign.ad_account_id].budget_spent += taken.total
     capped = [
@@ -183,10 +184,8 @@ async def apply_events(
     return applied
 
 
-def _ask(event: CheckedEvent) -> SpendAsk:
-    return SpendAsk(
-        event.event_id, event.campaign.id, event.amount, event.impressions, event.refusal
-    )
+def _ask(event: CheckedEvent, refusal: SpendRefusal | None) -> SpendAsk:
+    return SpendAsk(event.event_id, event.campaign.id, event.amount, event.impressions, refusal)
 
 
 def _states(scope: Scope, money: _Money, now: datetime) -> SpendStates:
@@ -207,12 +206,11 @@ def _states(scope: Scope, money: _Money, now: datetime) -> SpendStates:
     return SpendStates(campaigns, room, money.pools)
 
 
-def _by_campaign(decided: tuple[Decision, ...]) -> list[tuple[int, list[Decision]]]:
-    """The decisions, grouped by campaign as they come (campaign by campaign)."""
-    groups: dict[int, list[Decision]] = {}
+def _by_campaign(decided: tuple[Decision, ...]) -> dict[int, list[Decision]]:
+    groups: dict[int, list[Decision]] = defaultdict(list)
     for decision in decided:
-        groups.setdefault(decision.campaign_id, []).append(decision)
-    return list(groups.items())
+        groups[decision.campaign_id].append(decision)
+    return groups
 
 
 def _count(
@@ -227,17 +225,6 @@ def _count(
         if decision.counted:
             applied.applied_events += 1
             campaign.impressions += event.impressions
-
-
-def _sum(decided: list[Decision]) -> _Taken:
-    """The campaign's draws, bucket by bucket: one posting each."""
-    cash = vouchers = 0
-    drawn = Drawn()
-    for decision in decided:
-        cash += decision.draws.reserve.cash
-        vouchers += decision.draws.reserve.vouchers
-        drawn.add(decision.draws.drawn)
-    return _Taken(Reserve(cash, vouchers), drawn, cash + vouchers + drawn.total)
 
 
 async def _lock_money(session: AsyncSession, batch: list[Campaign], scope: Scope) -> _Money:
@@ -295,13 +282,6 @@ def _pools(
     }
 
 
-@dataclass(slots=True)
-class _Taken:
-    reserve: Reserve = field(default_factory=lambda: Reserve(0, 0))
-    drawn: Drawn = field(default_factory=Drawn)
-    total: int = 0
-
-
 def _reserve(campaign: Campaign, money: _Money) -> Reserve:
     own, states = money.reserves[campaign.id], money.locked
     return Reserve(
@@ -313,7 +293,7 @@ async def _post(
     session: AsyncSession,
     campaign: Campaign,
     money: _Money,
-    taken: _Taken,
+    taken: CampaignSpend,
     now: datetime,
     budget_reached: bool,
 ) -> bool:
@@ -351,7 +331,7 @@ async def _revenue(session: AsyncSession, currency: str, money: _Money) -> int:
     return money.revenue[currency]
 
 
-def _sources(campaign: Campaign, money: _Money, taken: _Taken) -> list[tuple[int, int]]:
+def _sources(campaign: Campaign, money: _Money, taken: CampaignSpend) -> list[tuple[int, int]]:
     if not draws_as_it_spends(campaign.payment_plan):
         own = money.reserves[campaign.id]
         return [

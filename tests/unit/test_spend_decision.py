@@ -51,12 +51,14 @@ def test_a_reserve_campaign_spends_its_vouchers_first_and_refuses_beyond_its_res
     # When the ad server reports 3.00 and then 8.00
     decision = decide([SpendAsk("a", 1, 300, 5), SpendAsk("b", 1, 800, 7)], given)
 
-    # Then the first comes from the vouchers, the second takes what is left and is cut
+    # Then the first is applied, the second takes what is left and is cut, and the vouchers
+    # are spent first
     first, second = decision.events
-    assert (first.applied, first.refused, first.draws.reserve) == (300, 0, Reserve(0, 300))
+    assert (first.applied, first.refused, first.reason) == (300, 0, None)
     assert (second.applied, second.refused) == (700, 100)
-    assert second.draws.reserve == Reserve(600, 100)
     assert second.reason is SpendRefusal.OVER_BUDGET
+    (spend,) = decision.campaigns
+    assert (spend.total, spend.reserve) == (1000, Reserve(600, 400))
     assert decision.stops == ((1, StopReason.CAMPAIGN_BUDGET_REACHED),)
 
 
@@ -92,9 +94,9 @@ def test_a_drawn_campaign_takes_account_cash_vouchers_center_cash_then_credit() 
 
     # Then the buckets empty in order, the rest is refused for the money, the center is empty
     first, second = decision.events
-    assert first.draws.drawn == Drawn(100, 200, 300, 300)
-    assert (second.applied, second.draws.drawn) == (100, Drawn(0, 0, 0, 100))
+    assert (first.applied, second.applied) == (900, 100)
     assert second.reason is SpendRefusal.INSUFFICIENT_FUNDS
+    assert decision.campaigns[0].drawn == Drawn(100, 200, 300, 400)
     assert decision.empty_centers == {CENTER}
     assert decision.own_left == {ACCOUNT: 0}
 
@@ -105,7 +107,7 @@ def test_a_credit_line_campaign_draws_on_the_line_only() -> None:
         [SpendAsk("a", 2, 500, 1)], states(drawn_campaign(PaymentPlan.CREDIT_LINE), pool=pool)
     )
     (event,) = decision.events
-    assert (event.applied, event.draws.drawn) == (300, Drawn(center_credit=300))
+    assert (event.applied, decision.campaigns[0].drawn) == (300, Drawn(center_credit=300))
 
 
 def test_an_event_refused_for_its_time_takes_nothing_and_a_flight_report_counts() -> None:
@@ -182,13 +184,18 @@ def test_every_event_is_applied_or_refused_and_its_draws_make_what_is_applied(
     decision = decide(asks, states)
     assert sorted(d.event_id for d in decision.events) == sorted(a.event_id for a in asks)
     amounts = {a.event_id: a for a in asks}
+    applied: dict[int, int] = defaultdict(int)
     for event in decision.events:
         ask = amounts[event.event_id]
         assert event.applied >= 0 and event.refused >= 0
         assert event.applied + event.refused == ask.amount
-        assert event.draws.total == event.applied
         assert ask.refusal is None or (event.applied == 0 and event.reason is ask.refusal)
         assert (event.refused > 0) <= (event.reason is not None)
+        applied[event.campaign_id] += event.applied
+    assert {c.campaign_id for c in decision.campaigns} == {a.campaign_id for a in asks}
+    for spend in decision.campaigns:
+        assert spend.total == applied[spend.campaign_id]
+        assert spend.reserve.total + spend.drawn.total == spend.total
 
 
 @given(batches())
@@ -201,14 +208,14 @@ def test_no_bucket_goes_below_zero_and_no_limit_is_passed(
     reserve: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     drawn: dict[int, Drawn] = defaultdict(Drawn)
     own: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for event in decision.events:
-        campaign = states.campaigns[event.campaign_id]
-        applied[campaign.id] += event.applied
-        reserve[campaign.id][0] += event.draws.reserve.cash
-        reserve[campaign.id][1] += event.draws.reserve.vouchers
-        drawn[campaign.business_center_id].add(event.draws.drawn)
-        own[campaign.ad_account_id][0] += event.draws.drawn.account_cash
-        own[campaign.ad_account_id][1] += event.draws.drawn.account_vouchers
+    for spend in decision.campaigns:
+        campaign = states.campaigns[spend.campaign_id]
+        applied[campaign.id] += spend.total
+        reserve[campaign.id][0] += spend.reserve.cash
+        reserve[campaign.id][1] += spend.reserve.vouchers
+        drawn[campaign.business_center_id].add(spend.drawn)
+        own[campaign.ad_account_id][0] += spend.drawn.account_cash
+        own[campaign.ad_account_id][1] += spend.drawn.account_vouchers
     for campaign_id, (cash, vouchers) in reserve.items():
         held = states.campaigns[campaign_id].reserve or Reserve(0, 0)
         assert cash <= held.cash and vouchers <= held.vouchers
