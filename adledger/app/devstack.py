@@ -45,7 +45,7 @@ from adledger.app.settings import Settings
 from adledger.app.worker import WorkerSettings, redis_settings_for
 from adledger.payments.sandbox import SandboxProvider
 from adledger.schema.ids import to_global_id
-from adledger.services.invoices import issue_pending
+from adledger.services import effects
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 from adledger.store.migrate import upgrade
 
@@ -206,7 +206,8 @@ async def _issue_demo_invoices(settings: Settings) -> None:
     provider = build_provider(settings, redis)
     try:
         transact = transaction_runner(make_sessionmaker(engine))
-        await issue_pending(transact, provider, clock.now() + timedelta(seconds=1))
+        tools = effects.Tools(transact, provider, settings.billing_config())
+        await effects.issue_unissued(tools, clock.now() + timedelta(seconds=1))
     finally:
         await close_provider(provider)
         await redis.aclose()

@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from adledger import clock
-from adledger.domain.errors import PaymentProviderFailed
 from adledger.jobs.ledger import Ctx
 from adledger.jobs.reports import IssueReport, RenewalReport, RetryReport, job_log_level
-from adledger.services import subscriptions
-from adledger.services.invoices import issue_invoice, issue_pending, provider_key
-from adledger.services.shortfalls import void_superseded
+from adledger.services import effects, outbox, subscriptions
+from adledger.services.config import BillingConfig
+from adledger.services.invoices import provider_key
 from adledger.services.subscriptions import Renewal, RenewalOutcome
 from adledger.services.transact import Transact
 from adledger.services.webhooks import retry_failed
@@ -31,6 +32,11 @@ def transact_of(ctx: Ctx) -> Transact:
     return transact
 
 
+def tools_of(ctx: Ctx) -> effects.Tools:
+    """What the outbox's runner runs a job's effects with."""
+    return effects.Tools(transact_of(ctx), ctx["provider"], ctx["billing"])
+
+
 async def renew_subscriptions_job(ctx: Ctx, now: datetime) -> RenewalReport:
     """Bill each period that ended by `now`, one subscription per transaction: a failure
     rolls back that renewal only, and the others go on."""
@@ -41,7 +47,7 @@ async def renew_subscriptions_job(ctx: Ctx, now: datetime) -> RenewalReport:
         outcome = await _renew(ctx, transact, subscription_id, now)
         _count(report, outcome)
         if outcome is not None and outcome.result is Renewal.INVOICED:
-            await _issue(ctx, transact, outcome)
+            await _issue(ctx, outcome)
     log.log(
         job_log_level(report.did_something),
         "renew-subscriptions at %s: %s",
@@ -55,9 +61,7 @@ async def _renew(
     ctx: Ctx, transact: Transact, subscription_id: int, now: datetime
 ) -> RenewalOutcome | None:
     try:
-        return await transact(
-            lambda s: subscriptions.renew_one(s, subscription_id, ctx["billing"], now)
-        )
+        return await transact(lambda s: _renew_one(s, subscription_id, ctx["billing"], now))
     except Exception:
         log.exception("renewing subscription %s failed; the next run retries it", subscription_id)
         return None
@@ -74,23 +78,37 @@ def _count(report: RenewalReport, outcome: RenewalOutcome | None) -> None:
         report.deactivated += 1
 
 
-async def _issue(ctx: Ctx, transact: Transact, outcome: RenewalOutcome) -> None:
-    """After the renewal's commit; a provider outage leaves it to issue-pending-invoices."""
-    assert outcome.invoice_id is not None
-    try:
-        await issue_invoice(
-            transact, ctx["provider"], outcome.invoice_id, provider_key(outcome.invoice_id)
-        )
-    except PaymentProviderFailed:
-        log.warning("invoice %s not issued yet; issue-pending-invoices retries", outcome.invoice_id)
+async def _renew_one(
+    session: AsyncSession, subscription_id: int, billing: BillingConfig, now: datetime
+) -> RenewalOutcome:
+    """The renewal, and the issue of its invoice declared in the same transaction."""
+    outcome = await subscriptions.renew_one(session, subscription_id, billing, now)
+    if outcome.result is Renewal.INVOICED and outcome.invoice_id is not None:
+        await outbox.declare(session, _issue_effect(outcome.invoice_id))
+    return outcome
+
+
+def _issue_effect(invoice_id: int) -> outbox.Effect:
+    return effects.issue_invoice(invoice_id, provider_key(invoice_id))
+
+
+async def _issue(ctx: Ctx, outcome: RenewalOutcome) -> None:
+    """After the renewal's commit; a provider outage leaves it to run-outbox (and to
+    issue-pending-invoices)."""
+    if outcome.invoice_id is None:
+        return
+    key = _issue_effect(outcome.invoice_id).key
+    ran = await effects.run_keys(tools_of(ctx), [key])
+    if key in ran and ran[key].error is not None:
+        log.warning("invoice %s not issued yet; run-outbox retries", outcome.invoice_id)
 
 
 async def issue_pending_invoices_job(ctx: Ctx, now: datetime) -> IssueReport:
     """Issue what the provider never confirmed, and void there the shortfall invoices
     nobody needs to pay any more (their campaign was funded otherwise, or canceled)."""
-    transact = transact_of(ctx)
-    issued, failed = await issue_pending(transact, ctx["provider"], now - ISSUE_GRACE)
-    voided, void_failed = await void_superseded(transact, ctx["provider"])
+    tools = tools_of(ctx)
+    issued, failed = await effects.issue_unissued(tools, now - ISSUE_GRACE)
+    voided, void_failed = await effects.void_superseded_shortfalls(tools)
     report = IssueReport(issued, failed, voided, void_failed)
     level = job_log_level(report.did_something)
     log.log(level, "issue-pending-invoices at %s: %s", now.isoformat(), report)

@@ -12,12 +12,11 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
-from adledger.jobs.billing import transact_of
+from adledger.jobs.billing import tools_of, transact_of
 from adledger.jobs.ledger import Ctx
 from adledger.jobs.reports import CampaignReport, job_log_level
-from adledger.services import campaign_jobs
+from adledger.services import campaign_jobs, effects
 from adledger.services.campaign_jobs import Step
-from adledger.services.shortfalls import void_superseded
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ async def _each(ctx: Ctx, name: str, candidates: Candidates, step: StepOf) -> Ca
             continue
         report.count(outcome.value)
     if report.steps.get(Step.EXPIRED.value):
-        await void_superseded(transact, ctx["provider"])
+        await effects.void_superseded_shortfalls(tools_of(ctx))
     log.log(job_log_level(report.did_something), "%s: %s", name, report)
     return report
 

@@ -1,8 +1,9 @@
 """close-credit-line-cycles (also known by its first name, close-monthly-invoices): each
 business center's credit-line statement for every cycle that ended (calendar month or 28
 days), one center and cycle per transaction, issued at the provider after its
-commit. Safe twice, on two workers and after a kill -9: `close_one` locks the center and
-checks again; a statement the provider did not confirm is left to issue-pending-invoices."""
+commit (an outbox effect declared with it). Safe twice, on two workers and after a kill -9:
+`close_one` locks the center and checks again; a statement the provider did not confirm
+is left to run-outbox (and issue-pending-invoices)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from adledger import clock
-from adledger.domain.errors import PaymentProviderFailed
-from adledger.jobs.billing import transact_of
+from adledger.jobs.billing import tools_of, transact_of
 from adledger.jobs.ledger import Ctx
 from adledger.jobs.reports import job_log_level
 from adledger.services import credit_line_statements as statements
-from adledger.services.invoices import issue_invoice, provider_key
+from adledger.services import effects, outbox
+from adledger.services.config import BillingConfig
+from adledger.services.invoices import provider_key
 from adledger.services.transact import Transact
 
 log = logging.getLogger(__name__)
@@ -54,7 +58,7 @@ async def close_credit_line_cycles_job(ctx: Ctx, now: datetime) -> StatementRepo
     for center_id, month in due:
         invoice_id = await _close(ctx, transact, (center_id, month), now, report)
         if invoice_id is not None:
-            await _issue(ctx, transact, invoice_id, report)
+            await _issue(ctx, invoice_id, report)
     level = job_log_level(report.did_something)
     log.log(level, "close-credit-line-cycles at %s: %s", now.isoformat(), report)
     return report
@@ -64,11 +68,8 @@ async def _close(
     ctx: Ctx, transact: Transact, due: tuple[int, datetime], now: datetime, report: StatementReport
 ) -> int | None:
     """The statement opened by this run, if it opened one."""
-    center_id, month = due
     try:
-        opened = await transact(
-            lambda s: statements.close_one(s, center_id, month, ctx["billing"], now)
-        )
+        opened = await transact(lambda s: _close_one(s, due, ctx["billing"], now))
     except Exception:
         log.exception("statement of center %s for %s failed; the next run retries", *due)
         report.failed += 1
@@ -78,11 +79,25 @@ async def _close(
     return opened
 
 
-async def _issue(ctx: Ctx, transact: Transact, invoice_id: int, report: StatementReport) -> None:
-    try:
-        await issue_invoice(transact, ctx["provider"], invoice_id, provider_key(invoice_id))
-    except PaymentProviderFailed:
-        log.warning("invoice %s not issued yet; issue-pending-invoices retries", invoice_id)
+async def _close_one(
+    session: AsyncSession, due: tuple[int, datetime], billing: BillingConfig, now: datetime
+) -> int | None:
+    """The statement, and its issue declared in the same transaction."""
+    opened = await statements.close_one(session, *due, billing, now)
+    if opened is not None:
+        await outbox.declare(session, _issue_effect(opened))
+    return opened
+
+
+def _issue_effect(invoice_id: int) -> outbox.Effect:
+    return effects.issue_invoice(invoice_id, provider_key(invoice_id))
+
+
+async def _issue(ctx: Ctx, invoice_id: int, report: StatementReport) -> None:
+    key = _issue_effect(invoice_id).key
+    ran = await effects.run_keys(tools_of(ctx), [key])
+    if key in ran and ran[key].error is not None:
+        log.warning("invoice %s not issued yet; run-outbox retries", invoice_id)
         report.not_issued += 1
 
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from adledger import clock
-from adledger.jobs.billing import transact_of
+from adledger.jobs.billing import tools_of
 from adledger.jobs.ledger import Ctx
 from adledger.jobs.reports import job_log_level
-from adledger.services import card_charges
+from adledger.services import effects
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,10 @@ class ChargeReport:
 
 
 async def issue_invoices_job(ctx: Ctx, now: datetime) -> ChargeReport:
-    transact, provider = transact_of(ctx), ctx["provider"]
+    tools = tools_of(ctx)
     report = ChargeReport()
-    charged = await card_charges.issue_due_invoices(transact, provider, ctx["billing"], now, BATCH)
-    report.outcomes.update(charged)
-    for what, count in (await card_charges.void_superseded(transact, provider, BATCH)).items():
+    report.outcomes.update(await effects.charge_due_installments(tools, now, BATCH))
+    for what, count in (await effects.void_reduced_invoices(tools, BATCH)).items():
         report.outcomes[f"superseded {what}"] = count
     level = job_log_level(report.did_something)
     log.log(level, "issue-invoices at %s: %s", now.isoformat(), report)

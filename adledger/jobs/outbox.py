@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from adledger import clock
-from adledger.jobs.billing import transact_of
+from adledger.jobs.billing import tools_of
 from adledger.jobs.ledger import Ctx
 from adledger.jobs.reports import job_log_level
 from adledger.services import effects
@@ -32,10 +32,6 @@ class OutboxReport:
             return "no effects due"
         text = f"ran {self.done} effect{'s' if self.done != 1 else ''}"
         return text + (f", {self.failed} failed (retried with backoff)" if self.failed else "")
-
-
-def tools_of(ctx: Ctx) -> effects.Tools:
-    return effects.Tools(transact_of(ctx), ctx["provider"], ctx["billing"])
 
 
 async def run_outbox_job(ctx: Ctx, now: datetime) -> OutboxReport:

@@ -10,10 +10,10 @@ from datetime import datetime
 
 from adledger import clock
 from adledger.domain.errors import PaymentProviderFailed
-from adledger.jobs.billing import transact_of
+from adledger.jobs.billing import tools_of
 from adledger.jobs.ledger import Ctx
 from adledger.jobs.reports import job_log_level
-from adledger.services import refunds
+from adledger.services import effects
 from adledger.store import refunds as store
 
 log = logging.getLogger(__name__)
@@ -38,11 +38,11 @@ class RefundReport:
 
 
 async def send_refunds_job(ctx: Ctx, now: datetime) -> RefundReport:
-    transact = transact_of(ctx)
+    tools = tools_of(ctx)
     report = RefundReport()
-    for refund_id in await transact(lambda s: store.unsent_refund_ids(s, BATCH)):
+    for refund_id in await tools.transact(lambda s: store.unsent_refund_ids(s, BATCH)):
         try:
-            await refunds.send_one(transact, ctx["provider"], refund_id)
+            await effects.send_refund(tools, refund_id)
         except PaymentProviderFailed as err:
             log.warning("refund %s not made yet (%s)", refund_id, err)
             report.failed += 1

@@ -140,6 +140,38 @@ KINDS: dict[str, Kind] = {
 }
 
 
+# -- the sweeps: undone work a job finds in our own tables (an invoice never issued, a
+# shortfall or a reduced invoice still to void, an installment due, a refund not made),
+# run here like an effect: each provider call is keyed by our ids, so a sweep next to a
+# live request or a second worker reaches the same provider objects --------------------
+
+
+async def issue_unissued(tools: Tools, created_before: datetime) -> tuple[int, int]:
+    """(issued, failed at the provider)."""
+    return await invoices.issue_pending(tools.transact, tools.provider, created_before)
+
+
+async def void_superseded_shortfalls(tools: Tools) -> tuple[int, int]:
+    """(voided, failed at the provider)."""
+    return await shortfalls.void_superseded(tools.transact, tools.provider)
+
+
+async def charge_due_installments(tools: Tools, now: datetime, limit: int) -> dict[str, int]:
+    """How many went how (issued, postponed, paid, declined, ...)."""
+    return await card_charges.issue_due_invoices(
+        tools.transact, tools.provider, tools.billing, now, limit
+    )
+
+
+async def void_reduced_invoices(tools: Tools, limit: int) -> dict[str, int]:
+    return await card_charges.void_superseded(tools.transact, tools.provider, limit)
+
+
+async def send_refund(tools: Tools, refund_id: int) -> None:
+    """Raises PaymentProviderFailed (the refund stays unsent for the next run)."""
+    await refunds.send_one(tools.transact, tools.provider, refund_id)
+
+
 # -- the runner -----------------------------------------------------------------------
 
 

@@ -2,9 +2,9 @@
 "Billboard run", 1,000.00 over 30 days in three installments, the first charged at
 launch. `adledger jobs run issue-invoices --now ISO` at the second's date charges it.
 
-It runs after the seed's commit, as the API would: the card setup and the charge go to
-the provider between transactions. A demo seeded before card plans existed gets it on
-the next start.
+It runs after the seed's commit, as the API would: the card setup and the charge are
+outbox effects declared with the change that asks for them, run right after its commit.
+A demo seeded before card plans existed gets it on the next start.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from adledger.domain.campaigns import DeliveryType, PaymentPlan
 from adledger.domain.errors import InvariantBroken
 from adledger.domain.wallets import MoneyIn
 from adledger.payments.port import Card, CardSetup, PaymentProvider
-from adledger.services import card_charges, cards
+from adledger.services import cards, effects, outbox
 from adledger.services.actor import Actor
 from adledger.services.campaigns import NewCampaign, create_campaign, launch_campaign
 from adledger.services.config import BillingConfig
@@ -60,11 +60,12 @@ async def ensure_card_plan(
     found = await transact(_find)
     if found is None:
         return None
+    tools = effects.Tools(transact, provider, config)
     if not found.has_card:
-        await _save_card(transact, provider, confirm, found, now)
+        await _save_card(tools, confirm, found, now)
     campaign_id = found.campaign_id
     if campaign_id is None:
-        campaign_id = await _launch(transact, provider, found, config, now)
+        campaign_id = await _launch(tools, found, now)
     return await transact(lambda s: _demo_of(s, campaign_id))
 
 
@@ -81,28 +82,34 @@ async def _find(session: AsyncSession) -> _Found | None:
     return _Found(actor, center.id, has_card, None if campaign is None else campaign.id)
 
 
-async def _save_card(
-    transact: Transact, provider: PaymentProvider, confirm: Confirm, found: _Found, now: datetime
-) -> None:
-    started = await transact(lambda s: cards.begin_card_setup(s, found.admin, found.center_id, now))
-    opened = await cards.open_card_setup(transact, provider, started)
-    setup, card = await confirm(opened.reference)
-    await transact(lambda s: cards.record_card(s, setup, card, now))
-
-
-async def _launch(
-    transact: Transact,
-    provider: PaymentProvider,
-    found: _Found,
-    config: BillingConfig,
-    now: datetime,
-) -> int:
-    outcome = await transact(
-        lambda s: _create_and_launch(s, found.admin, found.center_id, config, now)
+async def _save_card(tools: effects.Tools, confirm: Confirm, found: _Found, now: datetime) -> None:
+    started = await tools.transact(lambda s: _begin_card_setup(s, found, now))
+    key = effects.open_card_setup(started).key
+    opened: CardSetup | None = (
+        (await effects.run_keys(tools, [key])).get(key, effects.Ran()).result()
     )
-    if outcome[1] is not None:
-        await card_charges.collect(transact, provider, outcome[1], config, now)
-    return outcome[0]
+    if opened is None:
+        raise InvariantBroken("the new card setup's effect is run by its own process")
+    setup, card = await confirm(opened.reference)
+    await tools.transact(lambda s: cards.record_card(s, setup, card, now))
+
+
+async def _begin_card_setup(
+    session: AsyncSession, found: _Found, now: datetime
+) -> cards.SetupStarted:
+    started = await cards.begin_card_setup(session, found.admin, found.center_id, now)
+    await outbox.declare(session, effects.open_card_setup(started))
+    return started
+
+
+async def _launch(tools: effects.Tools, found: _Found, now: datetime) -> int:
+    """The first installment charged after the launch's commit (an outbox effect)."""
+    campaign_id, charge_invoice_id = await tools.transact(
+        lambda s: _create_and_launch(s, found.admin, found.center_id, tools.billing, now)
+    )
+    if charge_invoice_id is not None:
+        await effects.run_keys(tools, [effects.collect_invoice(charge_invoice_id).key])
+    return campaign_id
 
 
 async def _create_and_launch(
@@ -124,6 +131,8 @@ async def _create_and_launch(
     )
     created = await create_campaign(session, admin, new, config, now)
     launched = await launch_campaign(session, admin, created.campaign_id, config, now)
+    if launched.charge_invoice_id is not None:
+        await outbox.declare(session, effects.collect_invoice(launched.charge_invoice_id))
     return created.campaign_id, launched.charge_invoice_id
 
 
