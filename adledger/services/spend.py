@@ -201,7 +201,10 @@ async def _refusals_by_time(
     The closed delivering intervals are read only for the events outside their campaign's
     open one (one statement, those overlapping these events' times); none when all are
     inside."""
-    refusals = [spend_refusal(_target(e.campaign, []), e.occurred_at, clock) for e in events]
+    # One target per campaign (a batch is mostly one campaign's events), not one per event.
+    open_targets = {e.campaign.id: e.campaign for e in events}
+    targets = {cid: _target(campaign, []) for cid, campaign in open_targets.items()}
+    refusals = [spend_refusal(targets[e.campaign.id], e.occurred_at, clock) for e in events]
     unsure = [i for i, r in enumerate(refusals) if r is SpendRefusal.CAMPAIGN_NOT_DELIVERING]
     if not unsure:
         return refusals
