@@ -87,30 +87,66 @@ async def _verified(sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
         return list(await verify_ledger(session))
 
 
-async def test_an_api_killed_after_the_commit_leaves_the_invoice_to_the_worker_once(
-    users: Any, sessions: Any, worker: Any, database_url: str, redis_url: str, tmp_path: Path
-) -> None:
-    # given an API process that dies right after a commit that declared effects
-    env = _environment(database_url, redis_url, "after-commit")
-    with _serve(env, tmp_path / "api.log") as (base, process):
+async def _a_top_up_killed_after_its_commit(users: Any, env: dict[str, str], log: Path) -> Any:
+    """A subscribed center asks an API process for a top-up (idempotency key "k"); the
+    process commits it, with its invoice's effect declared, and is SIGKILLed before running
+    the effect. Answers the center."""
+    with _serve(env, log) as (base, process):
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             api = Api(client)
             center = await create_center(api, await users.create("admin"))
             await users.fund(center.wallet_id, "399.00")
             assert (await subscribe(api, center))["__typename"] == "SubscribeToPlanSuccess"
-            # when a top-up is asked for: committed, then the process is killed
             with pytest.raises(httpx.TransportError):
                 await top_up(api, center.wallet_id, center.admin.token, amount="50.00", key="k")
         assert process.wait(timeout=30) == -signal.SIGKILL
+    return center
+
+
+async def _nothing_issued_yet(sessions: Any, worker: Any) -> None:
     invoice, effect = await _top_up_row(sessions)
     assert (invoice.payment_reference, effect.done_at, effect.attempts) == (None, None, 0)
     assert await _invoices_at_provider(worker["redis"]) == 0
-    # then the run-outbox job (after the grace the API had) issues it, once
+
+
+async def test_an_api_killed_after_the_commit_leaves_the_invoice_to_the_worker_once(
+    users: Any, sessions: Any, worker: Any, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    # given an API process killed right after a top-up's commit, before its effect ran
+    env = _environment(database_url, redis_url, "after-commit")
+    await _a_top_up_killed_after_its_commit(users, env, tmp_path / "api.log")
+    await _nothing_issued_yet(sessions, worker)
+    # when the run-outbox job runs (after the grace the API had)
     report = await run_outbox_job(worker, clock.now() + timedelta(minutes=1))
+    # then it issues the invoice, once
     assert str(report) == "ran 1 effect"
     assert str(await run_outbox_job(worker, clock.now() + timedelta(hours=2))) == "no effects due"
     invoice, effect = await _top_up_row(sessions)
     assert invoice.payment_reference is not None and effect.done_at is not None
+    assert await _invoices_at_provider(worker["redis"]) == 1
+    assert await _verified(sessions) == []
+
+
+async def test_a_restarted_api_answers_the_clients_retry_with_the_invoice_once(
+    users: Any, sessions: Any, worker: Any, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    # given an API process killed right after a top-up's commit, before its effect ran
+    env = _environment(database_url, redis_url, "after-commit")
+    center = await _a_top_up_killed_after_its_commit(users, env, tmp_path / "api.log")
+    await _nothing_issued_yet(sessions, worker)
+    # when the API is restarted and the client retries with its idempotency key
+    healthy = _environment(database_url, redis_url, None)
+    with _serve(healthy, tmp_path / "restarted.log") as (base, _):
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            again = await top_up(
+                Api(client), center.wallet_id, center.admin.token, amount="50.00", key="k"
+            )
+    # then the answer carries the invoice, issued once; the worker finds nothing left
+    reference = again["topUp"]["invoice"]["paymentReference"]
+    assert reference is not None and reference.startswith("in_sandbox_")
+    assert str(await run_outbox_job(worker, clock.now() + timedelta(hours=2))) == "no effects due"
+    invoice, effect = await _top_up_row(sessions)
+    assert (invoice.payment_reference, effect.done_at is not None) == (reference, True)
     assert await _invoices_at_provider(worker["redis"]) == 1
     assert await _verified(sessions) == []
 
@@ -120,14 +156,7 @@ async def test_a_worker_killed_mid_effect_leaves_it_to_the_next_run_once(
 ) -> None:
     # given a top-up committed by an API process that died before running its effect
     env = _environment(database_url, redis_url, "after-commit")
-    with _serve(env, tmp_path / "api.log") as (base, _):
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            api = Api(client)
-            center = await create_center(api, await users.create("admin"))
-            await users.fund(center.wallet_id, "399.00")
-            assert (await subscribe(api, center))["__typename"] == "SubscribeToPlanSuccess"
-            with pytest.raises(httpx.TransportError):
-                await top_up(api, center.wallet_id, center.admin.token, amount="50.00", key="k")
+    await _a_top_up_killed_after_its_commit(users, env, tmp_path / "api.log")
     # when a worker process runs the effect and is killed before marking it done
     at = clock.now() + timedelta(minutes=1)
     command = [sys.executable, "-m", "adledger.app.cli", "jobs", "run", "run-outbox"]
