@@ -39,8 +39,9 @@ BATCH = 100
 
 
 def backoff(attempts: int) -> timedelta:
-    """After the n-th failed attempt: 15 s, 30 s, 1 min, ... at most an hour."""
-    delay: timedelta = timedelta(seconds=15) * 2 ** max(attempts - 1, 0)
+    """After the n-th failed attempt: 15 s, 30 s, 1 min, ... at most an hour (the exponent
+    is capped first: an effect failing for days must not overflow timedelta)."""
+    delay: timedelta = timedelta(seconds=15) * 2 ** min(max(attempts - 1, 0), 10)
     return min(delay, MAX_BACKOFF)
 
 
@@ -191,11 +192,15 @@ def _claim(key: str) -> Callable[[AsyncSession], Awaitable[Row[Any] | None]]:
 
 
 async def run_due(tools: Tools, now: datetime, limit: int = BATCH) -> dict[str, int]:
-    """The job: claim the effects due at `now` and run each; answers how many went how."""
-    claimed = await tools.transact(lambda s: repo.claim_due(s, now, LEASE, limit))
+    """The job: claim the effects due at `now` one at a time and run each (a claim's lease
+    covers one effect: claimed together, the last of a slow batch could outlive its lease
+    and be run by another worker at once); answers how many went how."""
     counts: dict[str, int] = {}
-    for row in claimed:
-        outcome = "failed" if (await _run(tools, row)).error is not None else "done"
+    for _ in range(limit):
+        claimed = await tools.transact(lambda s: repo.claim_due(s, now, LEASE, 1))
+        if not claimed:
+            break
+        outcome = "failed" if (await _run(tools, claimed[0])).error is not None else "done"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
@@ -221,8 +226,9 @@ async def _failed(tools: Tools, row: Any, kind: Kind | None, err: Exception) -> 
     else:
         log.error("effect %s failed (attempt %s)", row.idempotency_key, row.attempts, exc_info=err)
     now = clock.now()
+    noted = error[:2000]
     if kind is not None and not kind.retried:
-        await tools.transact(lambda s: repo.mark_done(s, row.id, now, error))
+        await tools.transact(lambda s: repo.mark_done(s, row.id, now, noted))
         return
     retry_at = now + backoff(row.attempts)
-    await tools.transact(lambda s: repo.mark_failed(s, row.id, error[:2000], retry_at))
+    await tools.transact(lambda s: repo.mark_failed(s, row.id, noted, retry_at))
