@@ -25,6 +25,7 @@ from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.store import business_centers as centers
 from adledger.store import invitations, wallets
+from adledger.store.locks import RETRIES, LockScopeChanged
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -153,18 +154,28 @@ class RequestContext:
                 self._reads_only = False
                 await self._close()
             session = await self._current_session()
-            try:
-                result = await run(session)
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                outbox.added(session)  # declared in what was rolled back: nothing to run
-                raise
+            result = await self._committed(session, run)
             declared = outbox.added(session)
         self._forget_loaded()
         if declared:
             await self._run_effects(declared)
         return result
+
+    @staticmethod
+    async def _committed(session: AsyncSession, run: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """`run` committed; run again (up to RETRIES times) when it finds it must lock more
+        than it chose (`LockScopeChanged`): a concurrent writer changed what it read."""
+        for attempt in range(1, RETRIES + 1):
+            try:
+                result = await run(session)
+                await session.commit()
+                return result
+            except BaseException as err:
+                await session.rollback()
+                outbox.added(session)  # declared in what was rolled back: nothing to run
+                if not isinstance(err, LockScopeChanged) or attempt == RETRIES:
+                    raise
+        raise InvariantBroken("the last attempt returns or raises")
 
     async def _run_effects(self, keys: list[str]) -> None:
         """The effects the commit declared, at once and before the answer is rendered (it

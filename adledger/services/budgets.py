@@ -1,7 +1,7 @@
 """Ad account budget caps (DESIGN §7, both allocation modes): setting a cap, and the
 period rolling over. Each runs in the caller's transaction.
 
-Lock order (services/ledger.py): the ad account row, then its campaigns."""
+Lock order (store/locks.py): the account's campaigns, then the ad account row."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from adledger.domain.budgets import (
     period_of,
     synced,
 )
-from adledger.domain.errors import CurrencyMismatch, InvalidInput
+from adledger.domain.errors import CurrencyMismatch, InvalidInput, InvariantBroken
 from adledger.domain.money import Currency, parse_amount
 from adledger.domain.wallets import MoneyIn
 from adledger.services import access
@@ -31,7 +31,8 @@ from adledger.services.actor import Actor
 from adledger.services.stops import account_left, drawable_now, reconsider, roll, setting_of, stop
 from adledger.store import budgets as repo
 from adledger.store import campaigns as campaign_repo
-from adledger.store.models import AdAccount, AdAccountBudgetChange
+from adledger.store.locks import LockScopeChanged
+from adledger.store.models import AdAccount, AdAccountBudgetChange, Campaign
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,9 @@ async def set_ad_account_budget(
 ) -> AccountOutcome:
     found = await access.ad_account_for(session, actor, cmd.ad_account_id, Permission.MOVE_MONEY)
     wanted = _setting(found.currency, cmd, now)
-    account = (await repo.lock_ad_accounts(session, [found.id]))[found.id]
+    account, campaigns = await _lock_with_campaigns(session, found.id)
+    if account is None:
+        raise InvariantBroken("an ad account is never deleted")
     roll(account, now)
     if _same(setting_of(account), wanted):
         return AccountOutcome(account.id)
@@ -64,7 +67,28 @@ async def set_ad_account_budget(
     await apply_setting(session, account, wanted, now)
     check_cap(wanted, account.budget_spent, account.currency)
     await _record(session, account, wanted, actor.user_id, ChangeSource.USER, now)
-    return await reconsider_account(session, account, now)
+    return await reconsider_account(session, account, campaigns, now)
+
+
+async def _lock_with_campaigns(
+    session: AsyncSession, account_id: int
+) -> tuple[AdAccount | None, dict[int, Campaign]]:
+    """The campaigns the account's cap may stop or restart, then the account (campaigns
+    come first in the lock order): which campaigns is read before the locks and checked
+    again under them; a concurrent writer that changed it makes this LockScopeChanged, and
+    the edge runs the transaction again."""
+    campaigns = await campaign_repo.lock_campaigns(session, await _capped_by(session, account_id))
+    account = (await repo.lock_ad_accounts(session, [account_id])).get(account_id)
+    if account is not None and not campaigns.keys() >= set(await _capped_by(session, account_id)):
+        raise LockScopeChanged("a concurrent writer stopped or started a campaign: run again")
+    return account, campaigns
+
+
+async def _capped_by(session: AsyncSession, account_id: int) -> list[int]:
+    """The account's delivering campaigns and those its cap stopped (read without a lock)."""
+    reason = StopReason.ACCOUNT_BUDGET_REACHED.value
+    waiting = await campaign_repo.stopped_ids(session, reason, account_id=account_id)
+    return [*waiting, *await campaign_repo.delivering_ids(session, [account_id], [])]
 
 
 async def apply_setting(
@@ -93,15 +117,13 @@ async def budget_sync(
 
 
 async def reconsider_account(
-    session: AsyncSession, account: AdAccount, now: datetime
+    session: AsyncSession, account: AdAccount, locked: dict[int, Campaign], now: datetime
 ) -> AccountOutcome:
     """Stop the account's delivering campaigns when its cap is used up; start again those it
-    stopped once the cap leaves room (and nothing else blocks them)."""
+    stopped once the cap leaves room (and nothing else blocks them). `locked`: its
+    campaigns `_lock_with_campaigns` took."""
     await repo.save(session, account)
     reason = StopReason.ACCOUNT_BUDGET_REACHED.value
-    waiting = await campaign_repo.stopped_ids(session, reason, account_id=account.id)
-    delivering = await campaign_repo.delivering_ids(session, [account.id], [])
-    locked = await campaign_repo.lock_campaigns(session, [*waiting, *delivering])
     full = account_left(account, now) == 0
     waiting_now = [c for c in locked.values() if c.stop_reason == reason]
     drawable = {} if full else await drawable_now(session, waiting_now)
@@ -124,12 +146,11 @@ async def reconsider_account(
 async def roll_one(session: AsyncSession, account_id: int, now: datetime) -> AccountOutcome:
     """The roll-budget-periods job, one account: a period that ended starts again from zero,
     and the campaigns its cap stopped deliver again when it leaves room."""
-    locked = await repo.lock_ad_accounts(session, [account_id])
-    if account_id not in locked:
+    account, campaigns = await _lock_with_campaigns(session, account_id)
+    if account is None:
         return AccountOutcome(account_id)
-    account = locked[account_id]
     roll(account, now)
-    return await reconsider_account(session, account, now)
+    return await reconsider_account(session, account, campaigns, now)
 
 
 async def _record(

@@ -1,8 +1,8 @@
 """Applying a batch of new spend events (DESIGN §6, §7).
 
-Locks, in the one lock order: the business centers the batch draws on, the batch's ad
-accounts, its campaigns together with the delivering campaigns a cap or an empty center
-may stop, then the ledger accounts it takes money from. What each event gets, from which
+Locks, in the one lock order: the business centers the batch draws on, its campaigns
+together with the delivering campaigns a cap or an empty center may stop, the batch's ad
+accounts, then the ledger accounts it takes money from. What each event gets, from which
 bucket, and which campaigns stop is decided by domain/spend.py over those locked states;
 this writes it. A batch draws on a center's balance once per bucket and campaign, so a
 hot center costs one row lock per batch, not per event.
@@ -38,6 +38,7 @@ from adledger.store import business_centers as centers
 from adledger.store import campaigns as repo
 from adledger.store import ledger as ledger_repo
 from adledger.store import wallets as wallet_repo
+from adledger.store.locks import LockScopeChanged
 from adledger.store.models import AdAccount, Campaign
 
 Accounts = dict[AccountKind, int]
@@ -79,22 +80,35 @@ async def lock_scope(
 ) -> Scope:
     """`asked`: what the batch asks for, per campaign. Delivering campaigns outside the
     batch are locked too when the batch may use up their account's cap or empty their
-    center, so that they can be stopped in the same transaction, in the lock order."""
+    center, so that they can be stopped in the same transaction. Campaigns come before
+    their ad accounts in the lock order, so which accounts may fill is read first without
+    a lock, and checked again once they are held: a batch that finds it needs a campaign
+    it did not lock raises LockScopeChanged, and the edge runs it again."""
     drawn = sorted(
         {c.business_center_id for c in found.values() if draws_as_it_spends(c.payment_plan)}
     )
     if drawn:
         await centers.lock_business_centers(session, drawn)
-    accounts = await budget_repo.lock_ad_accounts(
-        session, [c.ad_account_id for c in found.values()]
-    )
+    account_ids = [c.ad_account_id for c in found.values()]
+    per_account = _total(found, asked, "ad_account_id")
+    emptied = await _may_empty(session, drawn, _total(found, asked, "business_center_id"))
+    guessed = _may_fill(await budget_repo.ad_accounts(session, account_ids), per_account, now)
+    others = await _may_stop(session, guessed, emptied)
+    campaigns = await repo.lock_campaigns(session, [*found, *others])
+    accounts = await budget_repo.lock_ad_accounts(session, account_ids)
     for account in accounts.values():
         roll(account, now)
-    capped = _may_fill(accounts, _total(found, asked, "ad_account_id"), now)
-    emptied = await _may_empty(session, drawn, _total(found, asked, "business_center_id"))
-    others = await repo.delivering_ids(session, capped, emptied) if capped or emptied else []
-    campaigns = await repo.lock_campaigns(session, [*found, *others])
+    needed = await _may_stop(session, _may_fill(accounts, per_account, now), emptied)
+    if not campaigns.keys() >= set(needed):
+        raise LockScopeChanged("a concurrent writer changed an ad account's cap: run again")
     return Scope(accounts, campaigns, drawn)
+
+
+async def _may_stop(session: AsyncSession, capped: list[int], emptied: list[int]) -> list[int]:
+    """Delivering campaigns a full cap of `capped` or an empty center of `emptied` stops."""
+    if not (capped or emptied):
+        return []
+    return await repo.delivering_ids(session, capped, emptied)
 
 
 def _total(found: dict[int, Campaign], asked: dict[int, int], key: str) -> dict[int, int]:

@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.util import await_only
 
+from adledger.domain.errors import InvariantBroken
+from adledger.store.locks import RETRIES, LockScopeChanged
+
 T = TypeVar("T")
 
 # Hosting platforms hand out libpq URLs; asyncpg is the only driver we ship.
@@ -112,12 +115,20 @@ def transaction_runner(
     sessions: async_sessionmaker[AsyncSession],
 ) -> Callable[[Callable[[AsyncSession], Awaitable[T]]], Awaitable[T]]:
     """Each call runs one unit of work in a fresh session and commits it: the edge's way to
-    give multi-step work (a write, a provider call, another write) its transactions."""
+    give multi-step work (a write, a provider call, another write) its transactions. Work
+    that finds it must lock more than it chose (`LockScopeChanged`) is run again."""
 
     async def transact(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        async with sessions() as session:
-            result = await work(session)
-            await session.commit()
-            return result
+        for attempt in range(1, RETRIES + 1):
+            async with sessions() as session:
+                try:
+                    result = await work(session)
+                except LockScopeChanged:
+                    if attempt == RETRIES:
+                        raise
+                    continue  # leaving the session rolls it back: run it again
+                await session.commit()
+                return result
+        raise InvariantBroken("the last attempt returns or raises")
 
     return transact  # type: ignore[return-value]

@@ -34,8 +34,8 @@ class Level(IntEnum):
 
     SUBJECT = 1
     BUSINESS_CENTERS = 2
-    AD_ACCOUNTS = 3
-    CAMPAIGNS = 4
+    CAMPAIGNS = 3
+    AD_ACCOUNTS = 4
     CAMPAIGN_ROWS = 5
     LEDGER_ACCOUNTS = 6
     REFUND_ROWS = 7
@@ -60,8 +60,10 @@ _MEANINGS: dict[Level, str] = {
     "to no campaign and its top-up, an invitation",
     Level.BUSINESS_CENTERS: "business centers, by id, and their per-center rows (plan "
     "subscription)",
-    Level.AD_ACCOUNTS: "ad accounts, by id (their budget cap and its counter)",
     Level.CAMPAIGNS: "campaigns, by id",
+    Level.AD_ACCOUNTS: "ad accounts, by id (their budget cap and its counter); a writer "
+    "that may stop or restart an account's campaigns for its cap reads which before it "
+    "locks them, and checks again once the account is held (`LockScopeChanged`)",
     Level.CAMPAIGN_ROWS: "rows of a locked campaign: the invoices of a campaign paid by card, "
     "its cancellation requests, its makegood offers",
     Level.LEDGER_ACCOUNTS: "customer ledger accounts: a wallet's by id; a campaign's own "
@@ -80,6 +82,17 @@ def describe_order() -> str:
 
 class LockOrderViolation(RuntimeError):
     """A lock was taken below one its transaction already holds: a deadlock risk."""
+
+
+class LockScopeChanged(Exception):
+    """A writer chose the rows to lock from what it read before holding them (the campaigns
+    an ad account's cap may stop are locked before the account), and once it held them
+    found it needed more: it cannot take them now without breaking the order. Its
+    transaction rolls back and the edge runs it again, up to `RETRIES` times (a concurrent
+    writer changed what it read; the next run reads that change)."""
+
+
+RETRIES = 5
 
 
 _INFO_KEY = "adledger.locks.held"
