@@ -22,8 +22,8 @@ def session() -> Iterator[Session]:
 
 def test_levels_taken_in_order_pass(session: Session) -> None:
     register(session, Level.BUSINESS_CENTERS, [3])
-    register(session, Level.AD_ACCOUNTS, [1, 2])
     register(session, Level.CAMPAIGNS, [5])
+    register(session, Level.AD_ACCOUNTS, [1, 2])
     register(session, Level.LEDGER_ACCOUNTS, [7])
     register(session, Level.INVOICE_COUNTER)
 
@@ -83,8 +83,8 @@ def test_the_documented_order_is_the_modules() -> None:
     assert [level.name for level in Level] == [
         "SUBJECT",
         "BUSINESS_CENTERS",
-        "AD_ACCOUNTS",
         "CAMPAIGNS",
+        "AD_ACCOUNTS",
         "CAMPAIGN_ROWS",
         "LEDGER_ACCOUNTS",
         "REFUND_ROWS",
@@ -92,7 +92,15 @@ def test_the_documented_order_is_the_modules() -> None:
     ]
     assert [level for level in Level if level.by_id] == [
         Level.BUSINESS_CENTERS,
-        Level.AD_ACCOUNTS,
         Level.CAMPAIGNS,
+        Level.AD_ACCOUNTS,
         Level.LEDGER_ACCOUNTS,
     ]
+
+
+def test_an_ad_account_held_refuses_its_campaigns(session: Session) -> None:
+    # the guide's order: business center, campaigns, ad accounts, ledger accounts
+    register(session, Level.AD_ACCOUNTS, [4])
+
+    with pytest.raises(LockOrderViolation, match=r"CAMPAIGNS \[2\] while holding AD_ACCOUNTS"):
+        register(session, Level.CAMPAIGNS, [2])
