@@ -27,6 +27,8 @@ PROVIDER_STEPS = re.compile(
 # Still calling provider steps directly, outside the outbox: none (the jobs declare their
 # effects or ask the runner to run the sweeps; the demo declares its effects too).
 NOT_YET: set[str] = set()
+# Named after the provider steps, its functions build effects (data) and call nothing.
+CONSTRUCTORS = "services/effect_kinds.py"
 
 
 def _sources() -> dict[str, str]:
@@ -52,7 +54,7 @@ def test_nothing_enqueues_a_job_but_the_runner() -> None:
 
 
 def test_no_resolver_or_edge_runs_a_provider_step_itself() -> None:
-    allowed = CALLERS | NOT_YET
+    allowed = CALLERS | NOT_YET | {CONSTRUCTORS}
     found = {
         name
         for name, text in _sources().items()
@@ -62,5 +64,6 @@ def test_no_resolver_or_edge_runs_a_provider_step_itself() -> None:
 
 
 def _without_declarations(text: str) -> str:
-    """`effects.issue_invoice(...)` declares an effect (data); it calls nothing."""
-    return re.sub(r"\beffects\.\w+\(", "", text)
+    """`effect_kinds.issue_invoice(...)` builds an effect (data): it calls nothing. The
+    runner's `effects.run_keys(...)` runs effects, never a provider step by name."""
+    return re.sub(r"\b(effect_kinds|effects)\.\w+\(", "", text)

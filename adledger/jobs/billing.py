@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger import clock
 from adledger.jobs.ledger import Ctx
 from adledger.jobs.reports import IssueReport, RenewalReport, RetryReport, job_log_level
-from adledger.services import effects, outbox, subscriptions
+from adledger.services import effect_kinds, effects, outbox, subscriptions
 from adledger.services.config import BillingConfig
 from adledger.services.invoices import provider_key
 from adledger.services.subscriptions import Renewal, RenewalOutcome
@@ -89,7 +89,7 @@ async def _renew_one(
 
 
 def _issue_effect(invoice_id: int) -> outbox.Effect:
-    return effects.issue_invoice(invoice_id, provider_key(invoice_id))
+    return effect_kinds.issue_invoice(invoice_id, provider_key(invoice_id))
 
 
 async def _issue(ctx: Ctx, outcome: RenewalOutcome) -> None:

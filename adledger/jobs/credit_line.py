@@ -18,7 +18,7 @@ from adledger.jobs.billing import tools_of, transact_of
 from adledger.jobs.ledger import Ctx
 from adledger.jobs.reports import job_log_level
 from adledger.services import credit_line_statements as statements
-from adledger.services import effects, outbox
+from adledger.services import effect_kinds, effects, outbox
 from adledger.services.config import BillingConfig
 from adledger.services.invoices import provider_key
 from adledger.services.transact import Transact
@@ -90,7 +90,7 @@ async def _close_one(
 
 
 def _issue_effect(invoice_id: int) -> outbox.Effect:
-    return effects.issue_invoice(invoice_id, provider_key(invoice_id))
+    return effect_kinds.issue_invoice(invoice_id, provider_key(invoice_id))
 
 
 async def _issue(ctx: Ctx, invoice_id: int, report: StatementReport) -> None:

@@ -14,7 +14,7 @@ from adledger.resolvers.mutation import decode_id, money_in, user_error
 from adledger.schema import inputs, results
 from adledger.schema.billing import Invoice, TopUp
 from adledger.schema.types import BusinessCenter
-from adledger.services import access, effects, outbox, subscriptions, top_ups
+from adledger.services import access, effect_kinds, outbox, subscriptions, top_ups
 from adledger.services.invoices import provider_key
 from adledger.services.outbox import Effect
 
@@ -70,12 +70,12 @@ async def _undo_unless_retryable(
 
 
 def _issue(invoice_id: int) -> Effect:
-    return effects.issue_invoice(invoice_id, provider_key(invoice_id))
+    return effect_kinds.issue_invoice(invoice_id, provider_key(invoice_id))
 
 
 def _issue_top_up(outcome: top_ups.TopUpOutcome) -> Effect:
     key = provider_key(outcome.invoice_id, outcome.top_up_id)
-    return effects.issue_invoice(outcome.invoice_id, key)
+    return effect_kinds.issue_invoice(outcome.invoice_id, key)
 
 
 async def subscribe_to_plan(

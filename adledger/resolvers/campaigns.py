@@ -20,7 +20,7 @@ from adledger.schema.campaigns import Campaign, RefusedSpend
 from adledger.schema.ids import db_id_of
 from adledger.schema.money import Money
 from adledger.services import campaigns as service
-from adledger.services import effects
+from adledger.services import effect_kinds
 from adledger.services import spend as spend_service
 from adledger.services.actor import Actor
 from adledger.services.campaigns import CampaignOutcome
@@ -112,9 +112,9 @@ def _launch_effects(outcome: CampaignOutcome) -> list[Effect]:
     declared = []
     if outcome.shortfall_invoice_id is not None:
         invoice_id = outcome.shortfall_invoice_id
-        declared.append(effects.issue_invoice(invoice_id, provider_key(invoice_id)))
+        declared.append(effect_kinds.issue_invoice(invoice_id, provider_key(invoice_id)))
     if outcome.charge_invoice_id is not None:
-        declared.append(effects.collect_invoice(outcome.charge_invoice_id))
+        declared.append(effect_kinds.collect_invoice(outcome.charge_invoice_id))
     return declared
 
 
@@ -163,7 +163,7 @@ def _void_effects(outcome: CampaignOutcome) -> list[Effect]:
     """The superseded shortfall invoice voided at the provider (on a failure, retried)."""
     if outcome.shortfall_invoice_id is None:
         return []
-    return [effects.void_shortfall(outcome.shortfall_invoice_id)]
+    return [effect_kinds.void_shortfall(outcome.shortfall_invoice_id)]
 
 
 async def pause_campaign(info: Info, input: inputs.CampaignActionInput) -> Any:

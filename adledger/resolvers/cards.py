@@ -10,7 +10,7 @@ from adledger.domain.errors import DomainError, PaymentProviderFailed
 from adledger.resolvers.mutation import decode_id, user_error
 from adledger.schema import inputs, results
 from adledger.schema.types import BusinessCenter
-from adledger.services import access, cards, effects, outbox
+from adledger.services import access, cards, effect_kinds, outbox
 
 CENTER_FIELD = ("input", "businessCenterId")
 
@@ -26,11 +26,15 @@ async def create_card_setup(
 
         async def run(session: AsyncSession) -> cards.SetupStarted:
             started = await cards.begin_card_setup(session, actor, center_id, ctx.state.now())
-            await outbox.declare(session, effects.open_card_setup(started))
+            await outbox.declare(
+                session, effect_kinds.open_card_setup(started.setup_id, started.center_id)
+            )
             return started
 
         started = await ctx.write(run)  # and makes the provider's SetupIntent
-        setup = ctx.effect(effects.open_card_setup(started).key).result()
+        setup = ctx.effect(
+            effect_kinds.open_card_setup(started.setup_id, started.center_id).key
+        ).result()
         if setup is None:  # another process holds the effect: never for a new setup
             raise PaymentProviderFailed()
     except DomainError as err:

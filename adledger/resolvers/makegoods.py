@@ -13,7 +13,7 @@ from adledger.domain.instants import utc_instant
 from adledger.resolvers.mutation import decode_id, mutate
 from adledger.schema import inputs, results
 from adledger.schema.campaigns import Campaign
-from adledger.services import effects
+from adledger.services import effect_kinds
 from adledger.services import makegoods as service
 from adledger.services.actor import Actor
 from adledger.services.outbox import Effect
@@ -78,7 +78,7 @@ def _refund_effects(outcome: service.MakegoodOutcome) -> list[Effect]:
     """The refund made at the provider (one it does not take now: the send-refunds job)."""
     if outcome.refund_request_id is None:
         return []
-    return [effects.send_refunds(outcome.refund_request_id)]
+    return [effect_kinds.send_refunds(outcome.refund_request_id)]
 
 
 async def decline_makegood(info: Info, input: inputs.DecideMakegoodInput) -> results.MakegoodResult:

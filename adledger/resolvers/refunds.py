@@ -12,7 +12,7 @@ from adledger.domain.errors import InvariantBroken
 from adledger.resolvers.mutation import decode_id, money_in, mutate, staff_queue
 from adledger.schema import inputs, results
 from adledger.schema.refunds import RefundRequest, RefundRequestConnection, RefundRequestStatus
-from adledger.services import effects, inactivity
+from adledger.services import effect_kinds, inactivity
 from adledger.services import refunds as service
 from adledger.services.actor import Actor
 from adledger.services.outbox import Effect
@@ -101,7 +101,7 @@ async def approve_refund(
 def _send(outcome: service.RefundOutcome) -> list[Effect]:
     """Made at the provider after the commit; one it does not take is made by the
     send-refunds job."""
-    return [effects.send_refunds(outcome.request_id)]
+    return [effect_kinds.send_refunds(outcome.request_id)]
 
 
 async def decline_refund(
