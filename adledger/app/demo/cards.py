@@ -103,12 +103,13 @@ async def _begin_card_setup(
 
 
 async def _launch(tools: effects.Tools, found: _Found, now: datetime) -> int:
-    """The first installment charged after the launch's commit (an outbox effect)."""
+    """The first installment charged after the launch's commit (an outbox effect the
+    launch declares)."""
     campaign_id, charge_invoice_id = await tools.transact(
         lambda s: _create_and_launch(s, found.admin, found.center_id, tools.billing, now)
     )
     if charge_invoice_id is not None:
-        await effects.run_keys(tools, [effect_kinds.collect_invoice(charge_invoice_id).key])
+        await effects.run_keys(tools, [effect_kinds.collect_invoice_key(charge_invoice_id)])
     return campaign_id
 
 
@@ -131,8 +132,6 @@ async def _create_and_launch(
     )
     created = await create_campaign(session, admin, new, config, now)
     launched = await launch_campaign(session, admin, created.campaign_id, config, now)
-    if launched.charge_invoice_id is not None:
-        await outbox.declare(session, effect_kinds.collect_invoice(launched.charge_invoice_id))
     return created.campaign_id, launched.charge_invoice_id
 
 
