@@ -21,7 +21,7 @@ from adledger.domain.campaigns import DeliveryType, PaymentPlan
 from adledger.domain.errors import InvariantBroken
 from adledger.domain.wallets import MoneyIn
 from adledger.payments.port import Card, CardSetup, PaymentProvider
-from adledger.services import cards, effect_kinds, effects, outbox
+from adledger.services import cards, effect_kinds, effects
 from adledger.services.actor import Actor
 from adledger.services.campaigns import NewCampaign, create_campaign, launch_campaign
 from adledger.services.config import BillingConfig
@@ -83,8 +83,10 @@ async def _find(session: AsyncSession) -> _Found | None:
 
 
 async def _save_card(tools: effects.Tools, confirm: Confirm, found: _Found, now: datetime) -> None:
-    started = await tools.transact(lambda s: _begin_card_setup(s, found, now))
-    key = effect_kinds.open_card_setup(started.setup_id, started.center_id).key
+    started = await tools.transact(
+        lambda s: cards.begin_card_setup(s, found.admin, found.center_id, now)
+    )
+    key = effect_kinds.open_card_setup_key(started.setup_id)
     opened: CardSetup | None = (
         (await effects.run_keys(tools, [key])).get(key, effects.Ran()).result()
     )
@@ -92,14 +94,6 @@ async def _save_card(tools: effects.Tools, confirm: Confirm, found: _Found, now:
         raise InvariantBroken("the new card setup's effect is run by its own process")
     setup, card = await confirm(opened.reference)
     await tools.transact(lambda s: cards.record_card(s, setup, card, now))
-
-
-async def _begin_card_setup(
-    session: AsyncSession, found: _Found, now: datetime
-) -> cards.SetupStarted:
-    started = await cards.begin_card_setup(session, found.admin, found.center_id, now)
-    await outbox.declare(session, effect_kinds.open_card_setup(started.setup_id, started.center_id))
-    return started
 
 
 async def _launch(tools: effects.Tools, found: _Found, now: datetime) -> int:
