@@ -109,7 +109,8 @@ async def renew_one(
     session: AsyncSession, subscription_id: int, config: BillingConfig, now: datetime
 ) -> RenewalOutcome:
     """Close one ended period, in the caller's transaction (one per subscription, so one
-    failure rolls back one renewal). NOT_DUE: renewed meanwhile, or by another worker."""
+    failure rolls back one renewal), with the issue of its invoice declared in it.
+    NOT_DUE: renewed meanwhile, or by another worker."""
     subscription = await repo.lock_due_subscription(session, subscription_id, now, RENEWING)
     if subscription is None:
         return RenewalOutcome(Renewal.NOT_DUE)
@@ -118,6 +119,7 @@ async def renew_one(
         return RenewalOutcome(Renewal.DEACTIVATED)
     if outcome.paid_from_balance:
         return RenewalOutcome(Renewal.PAID_FROM_BALANCE, outcome.invoice_id)
+    await _declare_issue(session, outcome.invoice_id)
     return RenewalOutcome(Renewal.INVOICED, outcome.invoice_id)
 
 
