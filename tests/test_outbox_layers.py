@@ -1,6 +1,7 @@
 """Every provider call and job enqueue goes through the outbox's runner
 (services/effects.py): no resolver, edge or job calls the provider's writing methods
-itself, and the functions that do are reached through the runner."""
+itself, and the functions that do are reached through the runner. Effects are declared
+by the services that make the change, never at the edge or by a job."""
 
 from __future__ import annotations
 
@@ -61,6 +62,31 @@ def test_no_resolver_or_edge_runs_a_provider_step_itself() -> None:
         if PROVIDER_STEPS.search(_without_declarations(text)) and name not in allowed
     }
     assert found == set(), sorted(found)
+
+
+# Declaring (or taking back) an effect: the outbox's writes, called or imported by name.
+OUTBOX_WRITE = re.compile(
+    r"\boutbox\.(declare|add|drop)\b"
+    r"|from\s+adledger\.services\.outbox\s+import\s+[^\n]*\b(declare|add|drop)\b"
+)
+EDGES = ("resolvers/", "jobs/", "app/")
+
+
+def test_no_resolver_job_or_edge_declares_an_effect() -> None:
+    found = {
+        name
+        for name, text in _sources().items()
+        if name.startswith(EDGES) and OUTBOX_WRITE.search(text)
+    }
+    assert found == set(), sorted(found)
+
+
+def test_the_outbox_write_pattern_finds_a_declaration() -> None:
+    """The test above would pass on nothing if the pattern never matched."""
+    assert OUTBOX_WRITE.search("    await outbox.declare(session, effect)")
+    assert OUTBOX_WRITE.search("await outbox.drop(session, key, now, reason)")
+    assert OUTBOX_WRITE.search("from adledger.services.outbox import Effect, add")
+    assert not OUTBOX_WRITE.search("declared = outbox.added(session)")
 
 
 def _without_declarations(text: str) -> str:
