@@ -6,14 +6,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from adledger import clock
 from adledger.jobs.ledger import Ctx
 from adledger.jobs.reports import IssueReport, RenewalReport, RetryReport, job_log_level
-from adledger.services import effects, outbox, subscriptions
-from adledger.services.config import BillingConfig
-from adledger.services.invoices import provider_key
+from adledger.services import effect_kinds, effects, subscriptions
 from adledger.services.subscriptions import Renewal, RenewalOutcome
 from adledger.services.transact import Transact
 from adledger.services.webhooks import retry_failed
@@ -61,7 +57,9 @@ async def _renew(
     ctx: Ctx, transact: Transact, subscription_id: int, now: datetime
 ) -> RenewalOutcome | None:
     try:
-        return await transact(lambda s: _renew_one(s, subscription_id, ctx["billing"], now))
+        return await transact(
+            lambda s: subscriptions.renew_one(s, subscription_id, ctx["billing"], now)
+        )
     except Exception:
         log.exception("renewing subscription %s failed; the next run retries it", subscription_id)
         return None
@@ -78,26 +76,12 @@ def _count(report: RenewalReport, outcome: RenewalOutcome | None) -> None:
         report.deactivated += 1
 
 
-async def _renew_one(
-    session: AsyncSession, subscription_id: int, billing: BillingConfig, now: datetime
-) -> RenewalOutcome:
-    """The renewal, and the issue of its invoice declared in the same transaction."""
-    outcome = await subscriptions.renew_one(session, subscription_id, billing, now)
-    if outcome.result is Renewal.INVOICED and outcome.invoice_id is not None:
-        await outbox.declare(session, _issue_effect(outcome.invoice_id))
-    return outcome
-
-
-def _issue_effect(invoice_id: int) -> outbox.Effect:
-    return effects.issue_invoice(invoice_id, provider_key(invoice_id))
-
-
 async def _issue(ctx: Ctx, outcome: RenewalOutcome) -> None:
     """After the renewal's commit; a provider outage leaves it to run-outbox (and to
     issue-pending-invoices)."""
     if outcome.invoice_id is None:
         return
-    key = _issue_effect(outcome.invoice_id).key
+    key = effect_kinds.issue_invoice_key(outcome.invoice_id)  # the renewal declared it
     ran = await effects.run_keys(tools_of(ctx), [key])
     if key in ran and ran[key].error is not None:
         log.warning("invoice %s not issued yet; run-outbox retries", outcome.invoice_id)

@@ -11,16 +11,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from adledger import clock
 from adledger.jobs.billing import tools_of, transact_of
 from adledger.jobs.ledger import Ctx
 from adledger.jobs.reports import job_log_level
 from adledger.services import credit_line_statements as statements
-from adledger.services import effects, outbox
-from adledger.services.config import BillingConfig
-from adledger.services.invoices import provider_key
+from adledger.services import effect_kinds, effects
 from adledger.services.transact import Transact
 
 log = logging.getLogger(__name__)
@@ -69,7 +65,7 @@ async def _close(
 ) -> int | None:
     """The statement opened by this run, if it opened one."""
     try:
-        opened = await transact(lambda s: _close_one(s, due, ctx["billing"], now))
+        opened = await transact(lambda s: statements.close_one(s, *due, ctx["billing"], now))
     except Exception:
         log.exception("statement of center %s for %s failed; the next run retries", *due)
         report.failed += 1
@@ -79,22 +75,8 @@ async def _close(
     return opened
 
 
-async def _close_one(
-    session: AsyncSession, due: tuple[int, datetime], billing: BillingConfig, now: datetime
-) -> int | None:
-    """The statement, and its issue declared in the same transaction."""
-    opened = await statements.close_one(session, *due, billing, now)
-    if opened is not None:
-        await outbox.declare(session, _issue_effect(opened))
-    return opened
-
-
-def _issue_effect(invoice_id: int) -> outbox.Effect:
-    return effects.issue_invoice(invoice_id, provider_key(invoice_id))
-
-
 async def _issue(ctx: Ctx, invoice_id: int, report: StatementReport) -> None:
-    key = _issue_effect(invoice_id).key
+    key = effect_kinds.issue_invoice_key(invoice_id)  # close_one declared it
     ran = await effects.run_keys(tools_of(ctx), [key])
     if key in ran and ran[key].error is not None:
         log.warning("invoice %s not issued yet; run-outbox retries", invoice_id)

@@ -1,5 +1,5 @@
 """Top-ups and plan subscriptions: a write, then the provider call after its commit (an
-outbox effect the commit declares; `ctx.write` runs it and keeps how it went)."""
+outbox effect the service declares; `ctx.write` runs it and keeps how it went)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ from adledger.resolvers.mutation import decode_id, money_in, user_error
 from adledger.schema import inputs, results
 from adledger.schema.billing import Invoice, TopUp
 from adledger.schema.types import BusinessCenter
-from adledger.services import access, effects, outbox, subscriptions, top_ups
-from adledger.services.invoices import provider_key
-from adledger.services.outbox import Effect
+from adledger.services import access, effect_kinds, subscriptions, top_ups
 
 CENTER_FIELD = ("input", "businessCenterId")
 
@@ -35,14 +33,12 @@ async def top_up_wallet(info: Info, input: inputs.TopUpWalletInput) -> results.T
         )
 
         async def run(session: AsyncSession) -> top_ups.TopUpOutcome:
-            made = await top_ups.request_top_up(
+            return await top_ups.request_top_up(
                 session, actor, request, ctx.state.billing, ctx.state.now()
             )
-            await outbox.declare(session, _issue_top_up(made))
-            return made
 
         outcome = await ctx.write(run)  # and issues the invoice at the provider
-        ctx.effect(_issue_top_up(outcome).key).result()
+        ctx.effect(effect_kinds.issue_invoice_key(outcome.invoice_id)).result()
     except PaymentProviderFailed as err:
         await _undo_unless_retryable(ctx, outcome, input.idempotency_key)
         return user_error(err, results.TopUpWalletResult)
@@ -60,22 +56,8 @@ async def _undo_unless_retryable(
     """With an idempotency key the caller's retry completes the top-up; without one
     nobody could, so it is taken back and nothing half-made stays."""
     if outcome is not None and key is None:
-        effect_key = _issue_top_up(outcome).key
-
-        async def undo(session: AsyncSession) -> None:
-            await top_ups.cancel_unissued(session, outcome)
-            await outbox.drop(session, effect_key, ctx.state.now(), "top-up taken back")
-
-        await ctx.write(undo)
-
-
-def _issue(invoice_id: int) -> Effect:
-    return effects.issue_invoice(invoice_id, provider_key(invoice_id))
-
-
-def _issue_top_up(outcome: top_ups.TopUpOutcome) -> Effect:
-    key = provider_key(outcome.invoice_id, outcome.top_up_id)
-    return effects.issue_invoice(outcome.invoice_id, key)
+        now = ctx.state.now()
+        await ctx.write(lambda session: top_ups.cancel_unissued(session, outcome, now))
 
 
 async def subscribe_to_plan(
@@ -89,7 +71,7 @@ async def subscribe_to_plan(
         center_id = decode_id(input.business_center_id, "BusinessCenter", CENTER_FIELD)
 
         async def run(session: AsyncSession) -> subscriptions.SubscribeOutcome:
-            made = await subscriptions.subscribe(
+            return await subscriptions.subscribe(
                 session,
                 actor,
                 center_id,
@@ -99,12 +81,9 @@ async def subscribe_to_plan(
                 ctx.state.now(),
                 input.idempotency_key,
             )
-            if not made.paid_from_balance:  # issued at the provider after the commit
-                await outbox.declare(session, _issue(made.invoice_id))
-            return made
 
-        outcome = await ctx.write(run)
-        ctx.effect(_issue(outcome.invoice_id).key).result()
+        outcome = await ctx.write(run)  # and issues an invoice not paid from the balance
+        ctx.effect(effect_kinds.issue_invoice_key(outcome.invoice_id)).result()
     except DomainError as err:
         return user_error(err, results.SubscribeToPlanResult)
     center = BusinessCenter.from_row(await ctx.loaders.center.load(outcome.business_center_id))

@@ -1,6 +1,7 @@
 """Campaign mutations and recordSpend: parse, run one service in one transaction, map the
-result. Provider calls (issuing or voiding a shortfall invoice) are outbox effects, run
-after the commit (resolvers/mutation.py `mutate`)."""
+result. Provider calls (issuing or voiding a shortfall invoice, charging a card) are
+outbox effects the services declare, run after the commit (resolvers/mutation.py
+`mutate`)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,9 @@ from adledger.schema.campaigns import Campaign, RefusedSpend
 from adledger.schema.ids import db_id_of
 from adledger.schema.money import Money
 from adledger.services import campaigns as service
-from adledger.services import effects
 from adledger.services import spend as spend_service
 from adledger.services.actor import Actor
 from adledger.services.campaigns import CampaignOutcome
-from adledger.services.invoices import provider_key
-from adledger.services.outbox import Effect
 
 CAMPAIGN_FIELD = ("input", "campaignId")
 
@@ -100,22 +98,7 @@ async def launch_campaign(
             campaign=await _campaign(info, outcome.campaign_id), shortfall_invoice=invoice
         )
 
-    return await mutate(
-        info, results.LaunchCampaignResult, run, render, lambda o: [o.wallet_id], _launch_effects
-    )
-
-
-def _launch_effects(outcome: CampaignOutcome) -> list[Effect]:
-    """The shortfall invoice issued at the provider (one it cannot take now stays open and
-    is issued by the run-outbox job); the card charged (declined or unanswered, it is
-    retried by issue-invoices: the campaign waits in PENDING_FUNDS)."""
-    declared = []
-    if outcome.shortfall_invoice_id is not None:
-        invoice_id = outcome.shortfall_invoice_id
-        declared.append(effects.issue_invoice(invoice_id, provider_key(invoice_id)))
-    if outcome.charge_invoice_id is not None:
-        declared.append(effects.collect_invoice(outcome.charge_invoice_id))
-    return declared
+    return await mutate(info, results.LaunchCampaignResult, run, render, lambda o: [o.wallet_id])
 
 
 async def update_campaign_budget(
@@ -154,16 +137,7 @@ async def _act(info: Info, input: inputs.CampaignActionInput, action: Action) ->
     async def render(outcome: CampaignOutcome) -> Any:
         return results.CampaignActionSuccess(campaign=await _campaign(info, outcome.campaign_id))
 
-    return await mutate(
-        info, results.CampaignActionResult, run, render, lambda o: [o.wallet_id], _void_effects
-    )
-
-
-def _void_effects(outcome: CampaignOutcome) -> list[Effect]:
-    """The superseded shortfall invoice voided at the provider (on a failure, retried)."""
-    if outcome.shortfall_invoice_id is None:
-        return []
-    return [effects.void_shortfall(outcome.shortfall_invoice_id)]
+    return await mutate(info, results.CampaignActionResult, run, render, lambda o: [o.wallet_id])
 
 
 async def pause_campaign(info: Info, input: inputs.CampaignActionInput) -> Any:

@@ -1,5 +1,5 @@
 """createCardSetup: record the setup, commit, then make the provider's SetupIntent (an
-outbox effect the commit declares, which `ctx.write` runs at once)."""
+outbox effect the service declares with it, which `ctx.write` runs at once)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from adledger.domain.errors import DomainError, PaymentProviderFailed
 from adledger.resolvers.mutation import decode_id, user_error
 from adledger.schema import inputs, results
 from adledger.schema.types import BusinessCenter
-from adledger.services import access, cards, effects, outbox
+from adledger.services import access, cards, effect_kinds
 
 CENTER_FIELD = ("input", "businessCenterId")
 
@@ -25,12 +25,10 @@ async def create_card_setup(
         center_id = decode_id(input.business_center_id, "BusinessCenter", CENTER_FIELD)
 
         async def run(session: AsyncSession) -> cards.SetupStarted:
-            started = await cards.begin_card_setup(session, actor, center_id, ctx.state.now())
-            await outbox.declare(session, effects.open_card_setup(started))
-            return started
+            return await cards.begin_card_setup(session, actor, center_id, ctx.state.now())
 
         started = await ctx.write(run)  # and makes the provider's SetupIntent
-        setup = ctx.effect(effects.open_card_setup(started).key).result()
+        setup = ctx.effect(effect_kinds.open_card_setup_key(started.setup_id)).result()
         if setup is None:  # another process holds the effect: never for a new setup
             raise PaymentProviderFailed()
     except DomainError as err:

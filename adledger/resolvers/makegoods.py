@@ -13,10 +13,8 @@ from adledger.domain.instants import utc_instant
 from adledger.resolvers.mutation import decode_id, mutate
 from adledger.schema import inputs, results
 from adledger.schema.campaigns import Campaign
-from adledger.services import effects
 from adledger.services import makegoods as service
 from adledger.services.actor import Actor
-from adledger.services.outbox import Effect
 
 CAMPAIGN_FIELD = ("input", "campaignId")
 OFFER_FIELD = ("input", "offerId")
@@ -69,16 +67,7 @@ async def accept_makegood(info: Info, input: inputs.DecideMakegoodInput) -> resu
         offer_id = decode_id(input.offer_id, "MakegoodOffer", OFFER_FIELD)
         return await service.accept_makegood(session, actor, offer_id, now, input.idempotency_key)
 
-    return await mutate(
-        info, results.MakegoodResult, run, _render(info), lambda o: [o.wallet_id], _refund_effects
-    )
-
-
-def _refund_effects(outcome: service.MakegoodOutcome) -> list[Effect]:
-    """The refund made at the provider (one it does not take now: the send-refunds job)."""
-    if outcome.refund_request_id is None:
-        return []
-    return [effects.send_refunds(outcome.refund_request_id)]
+    return await mutate(info, results.MakegoodResult, run, _render(info), lambda o: [o.wallet_id])
 
 
 async def decline_makegood(info: Info, input: inputs.DecideMakegoodInput) -> results.MakegoodResult:

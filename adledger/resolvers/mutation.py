@@ -19,11 +19,10 @@ from adledger.schema.errors import to_user_error
 from adledger.schema.ids import db_id_of
 from adledger.schema.pages import PageArgs
 from adledger.schema.types import AdAccount, BusinessCenter, Wallet
-from adledger.services import access, outbox
+from adledger.services import access
 from adledger.services import business_centers as center_service
 from adledger.services import wallets as wallet_service
 from adledger.services.actor import Actor
-from adledger.services.outbox import Effect
 
 Outcome = TypeVar("Outcome")
 
@@ -52,24 +51,16 @@ async def mutate(
     run: Callable[[AsyncSession, Actor], Awaitable[Outcome]],
     render: Callable[[Outcome], Awaitable[Any]],
     wallets_of: Callable[[Outcome], list[int]] = lambda _: [],
-    effects_of: Callable[[Outcome], list[Effect]] = lambda _: [],
 ) -> Any:
-    """`effects_of` names what is to happen after the commit (a provider call): declared
-    in the outbox in the same transaction, run by `ctx.write` right after the commit and
-    before `render`, so render shows what they did and never calls a provider itself."""
+    """What is to happen after the commit (a provider call) the service declares in the
+    outbox, in its transaction; `ctx.write` runs it right after the commit and before
+    `render`, so render shows what it did and never calls a provider itself."""
     ctx = info.context
     actor = await ctx.require_actor()
-
-    async def declared(session: AsyncSession) -> Outcome:
-        outcome = await run(session, actor)
-        for effect in effects_of(outcome):
-            await outbox.declare(session, effect)
-        return outcome
-
     try:
         if info.field_name != "recordSpend":
             access.refuse_integration(actor)
-        outcome = await ctx.write(declared)
+        outcome = await ctx.write(lambda session: run(session, actor))
     except DomainError as err:
         return user_error(err, result_union)
     await ctx.publish_wallets(wallets_of(outcome))

@@ -14,10 +14,8 @@ from adledger.schema import inputs, results
 from adledger.schema.billing import Invoice
 from adledger.schema.campaigns import Campaign
 from adledger.schema.plans import CancellationRequestConnection, CancellationRequestStatus
-from adledger.services import effects
 from adledger.services import plan_adjustments as service
 from adledger.services.actor import Actor
-from adledger.services.outbox import Effect
 from adledger.store import plan_adjustments as store
 
 
@@ -57,20 +55,8 @@ async def resolve_cancellation_request(
         return results.ResolveCancellationRequestSuccess(campaign=Campaign.from_row(row))
 
     return await mutate(
-        info,
-        results.ResolveCancellationRequestResult,
-        run,
-        render,
-        lambda o: [o.wallet_id],
-        _refund_effects,
+        info, results.ResolveCancellationRequestResult, run, render, lambda o: [o.wallet_id]
     )
-
-
-def _refund_effects(outcome: service.RequestOutcome) -> list[Effect]:
-    """The refund made at the provider (one it does not take now: the send-refunds job)."""
-    if outcome.refund_request_id is None:
-        return []
-    return [effects.send_refunds(outcome.refund_request_id)]
 
 
 async def void_invoice(info: Info, input: inputs.VoidInvoiceInput) -> results.AdjustInvoiceResult:

@@ -12,10 +12,9 @@ from adledger.domain.errors import InvariantBroken
 from adledger.resolvers.mutation import decode_id, money_in, mutate, staff_queue
 from adledger.schema import inputs, results
 from adledger.schema.refunds import RefundRequest, RefundRequestConnection, RefundRequestStatus
-from adledger.services import effects, inactivity
+from adledger.services import inactivity
 from adledger.services import refunds as service
 from adledger.services.actor import Actor
-from adledger.services.outbox import Effect
 from adledger.store import refunds as store
 
 REQUEST_FIELD = ("input", "refundRequestId")
@@ -55,9 +54,7 @@ async def refund_rejected_campaign(
     async def render(outcome: service.RefundOutcome) -> Any:
         return results.RequestRefundSuccess(refund_request=await _request(info, outcome))
 
-    return await mutate(
-        info, results.RequestRefundResult, run, render, lambda o: [o.wallet_id], _send
-    )
+    return await mutate(info, results.RequestRefundResult, run, render, lambda o: [o.wallet_id])
 
 
 async def request_inactivity_refund(
@@ -93,15 +90,7 @@ async def approve_refund(
     async def render(outcome: service.RefundOutcome) -> Any:
         return results.RefundDecisionSuccess(refund_request=await _request(info, outcome))
 
-    return await mutate(
-        info, results.RefundDecisionResult, run, render, lambda o: [o.wallet_id], _send
-    )
-
-
-def _send(outcome: service.RefundOutcome) -> list[Effect]:
-    """Made at the provider after the commit; one it does not take is made by the
-    send-refunds job."""
-    return [effects.send_refunds(outcome.request_id)]
+    return await mutate(info, results.RefundDecisionResult, run, render, lambda o: [o.wallet_id])
 
 
 async def decline_refund(

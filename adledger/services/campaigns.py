@@ -44,7 +44,14 @@ from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, Money, format_money, parse_positive_amount
 from adledger.domain.stops import draws_as_it_spends, on_credit_line
 from adledger.domain.wallets import MoneyIn
-from adledger.services import access, installments, makegood_draws, plan_adjustments
+from adledger.services import (
+    access,
+    effect_kinds,
+    installments,
+    makegood_draws,
+    outbox,
+    plan_adjustments,
+)
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.delivery import set_status
@@ -59,7 +66,7 @@ from adledger.services.funding import (
     wallet_accounts,
 )
 from adledger.services.idempotency import run_idempotent
-from adledger.services.invoices import NewInvoice, open_invoice
+from adledger.services.invoices import NewInvoice, open_invoice, provider_key
 from adledger.services.ledger import post_entry
 from adledger.services.stops import drawable_now, reconsider, stop
 from adledger.store import billing as billing_repo
@@ -189,9 +196,26 @@ async def launch_campaign(
         check_launchable(flight_of(campaign), now)
         return await _launch(session, campaign, config, now, actor.user_id)
 
-    return await run_idempotent(
+    outcome = await run_idempotent(
         session, actor, key, "launchCampaign", {"campaign": campaign_id}, CampaignOutcome, run
     )
+    await _declare_launch_effects(session, outcome)
+    return outcome
+
+
+async def _declare_launch_effects(session: AsyncSession, outcome: CampaignOutcome) -> None:
+    """After the commit, the shortfall invoice is issued at the provider (one it cannot
+    take now stays open: run-outbox issues it) and a card plan's first invoice charged
+    (declined or unanswered, issue-invoices retries it: the campaign waits in
+    PENDING_FUNDS). Declared on a replay too: one the first request left undone runs now
+    (its key makes it one effect)."""
+    if outcome.shortfall_invoice_id is not None:
+        invoice_id = outcome.shortfall_invoice_id
+        await outbox.declare(
+            session, effect_kinds.issue_invoice(invoice_id, provider_key(invoice_id))
+        )
+    if outcome.charge_invoice_id is not None:
+        await outbox.declare(session, effect_kinds.collect_invoice(outcome.charge_invoice_id))
 
 
 async def _launch(
@@ -446,9 +470,11 @@ async def cancel_campaign(
     async def run() -> CampaignOutcome:
         return await end_early(session, found, Action.CANCEL, now, actor.user_id)
 
-    return await run_idempotent(
+    outcome = await run_idempotent(
         session, actor, key, "cancelCampaign", {"campaign": campaign_id}, CampaignOutcome, run
     )
+    await _declare_void(session, outcome)
+    return outcome
 
 
 async def reject_campaign(
@@ -475,9 +501,19 @@ async def reject_campaign(
         return outcome
 
     request = {"campaign": campaign_id, "reason": clean}
-    return await run_idempotent(
+    outcome = await run_idempotent(
         session, actor, key, "rejectCampaign", request, CampaignOutcome, run
     )
+    await _declare_void(session, outcome)
+    return outcome
+
+
+async def _declare_void(session: AsyncSession, outcome: CampaignOutcome) -> None:
+    """The shortfall invoice the campaign no longer needs is voided at the provider after
+    the commit (a failure is retried). Not in `end_early`: the jobs that expire campaigns
+    void theirs with the sweep (`void_superseded_shortfalls`), as before."""
+    if outcome.shortfall_invoice_id is not None:
+        await outbox.declare(session, effect_kinds.void_shortfall(outcome.shortfall_invoice_id))
 
 
 _EARLY_END = {

@@ -18,7 +18,7 @@ from adledger.domain.access import Permission
 from adledger.domain.cards import SavedCard
 from adledger.domain.errors import InvalidState, not_found
 from adledger.payments.port import Card, CardSetup, CardSetupRequest, PaymentProvider
-from adledger.services import access
+from adledger.services import access, effect_kinds, outbox
 from adledger.services.actor import Actor
 from adledger.services.invoices import provider_customer
 from adledger.services.transact import Transact
@@ -49,6 +49,8 @@ async def begin_card_setup(
     if await repo.setups_since(session, center_id, day) >= MAX_SETUPS_A_DAY:
         raise InvalidState(f"a business center starts at most {MAX_SETUPS_A_DAY} card setups a day")
     setup = await repo.insert_card_setup(session, center_id, actor.user_id)
+    # The provider's SetupIntent is made after the commit (`open_card_setup`).
+    await outbox.declare(session, effect_kinds.open_card_setup(setup.id, center_id))
     return SetupStarted(setup.id, center_id)
 
 

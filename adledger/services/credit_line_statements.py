@@ -21,7 +21,7 @@ from adledger.domain.errors import InvariantBroken, NotFound
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency, Money, format_money
 from adledger.domain.schedules import CYCLE_DAYS, Cycle, CycleKind, cycle_at
-from adledger.services import funding, invoices
+from adledger.services import effect_kinds, funding, invoices, outbox
 from adledger.services.config import BillingConfig
 from adledger.services.ledger import PlatformCredit, credit_from_platform
 from adledger.store import billing as billing_repo
@@ -57,7 +57,7 @@ async def close_one(
     session: AsyncSession, center_id: int, start: datetime, config: BillingConfig, now: datetime
 ) -> int | None:
     """Open the cycle's statement unless there is one or nothing to bill: the id of the
-    statement it opened, to issue at the provider after the commit."""
+    statement it opened, whose issue at the provider after the commit it declares."""
     center = await centers.lock_business_center(session, center_id)
     if center is None:
         return None
@@ -73,6 +73,8 @@ async def close_one(
     lines = [(_line(name, center, cycle), amount) for name, amount in drawn]
     invoice = await invoices.open_invoice(session, _statement(center, wallet, cycle, lines, config))
     await billing_repo.update_invoice(session, invoice.id, cycle_start=cycle.start)
+    key = invoices.provider_key(invoice.id)
+    await outbox.declare(session, effect_kinds.issue_invoice(invoice.id, key))
     return invoice.id
 
 

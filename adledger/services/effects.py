@@ -25,8 +25,8 @@ from adledger import clock, faults
 from adledger.domain.errors import DomainError
 from adledger.payments.port import CardSetup, PaymentProvider
 from adledger.services import card_charges, cards, invoices, refunds, shortfalls
+from adledger.services import effect_kinds as kinds
 from adledger.services.config import BillingConfig
-from adledger.services.outbox import Effect
 from adledger.services.transact import Transact
 from adledger.store import outbox as repo
 
@@ -77,30 +77,7 @@ class Ran:
         return self.value
 
 
-# -- the effects: declared by the edge from a service's outcome, run here --------------
-
-
-def issue_invoice(invoice_id: int, provider_key: str) -> Effect:
-    payload = {"invoice_id": invoice_id, "provider_key": provider_key}
-    return Effect("invoice.issue", payload, f"invoice:{invoice_id}:issue")
-
-
-def collect_invoice(invoice_id: int) -> Effect:
-    return Effect("invoice.collect", {"invoice_id": invoice_id}, f"invoice:{invoice_id}:collect")
-
-
-def void_shortfall(invoice_id: int) -> Effect:
-    return Effect("invoice.void", {"invoice_id": invoice_id}, f"invoice:{invoice_id}:void")
-
-
-def send_refunds(request_id: int) -> Effect:
-    key = f"refund-request:{request_id}:send"
-    return Effect("refunds.send", {"request_id": request_id}, key)
-
-
-def open_card_setup(started: cards.SetupStarted) -> Effect:
-    payload = {"setup_id": started.setup_id, "center_id": started.center_id}
-    return Effect("card_setup.open", payload, f"card-setup:{started.setup_id}:open")
+# -- the effects: declared by the services (services/effect_kinds.py), run here ---------
 
 
 async def _issue(tools: Tools, payload: dict[str, Any]) -> str:
@@ -131,13 +108,13 @@ async def _open_card_setup(tools: Tools, payload: dict[str, Any]) -> CardSetup:
 
 
 KINDS: dict[str, Kind] = {
-    "invoice.issue": Kind(_issue),
-    "invoice.collect": Kind(_collect),
-    "invoice.void": Kind(_void),
-    "refunds.send": Kind(_send_refunds),
+    kinds.ISSUE_INVOICE: Kind(_issue),
+    kinds.COLLECT_INVOICE: Kind(_collect),
+    kinds.VOID_SHORTFALL: Kind(_void),
+    kinds.SEND_REFUNDS: Kind(_send_refunds),
     # The caller waits for the setup's client secret: a failure is answered, and its
     # retry is a new setup.
-    "card_setup.open": Kind(_open_card_setup, retried=False),
+    kinds.OPEN_CARD_SETUP: Kind(_open_card_setup, retried=False),
 }
 
 

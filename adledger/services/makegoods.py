@@ -196,7 +196,11 @@ async def accept_makegood(
         return MakegoodOutcome(campaign.id, offer.id, campaign.wallet_id, refund_id)
 
     body = {"offer": offer_id}
-    return await run_idempotent(session, actor, key, "acceptMakegood", body, MakegoodOutcome, run)
+    outcome = await run_idempotent(
+        session, actor, key, "acceptMakegood", body, MakegoodOutcome, run
+    )
+    await refunds.declare_send(session, outcome.refund_request_id)
+    return outcome
 
 
 async def decline_makegood(

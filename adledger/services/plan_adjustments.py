@@ -129,9 +129,11 @@ async def resolve_cancellation(
         return RequestOutcome(request.id, campaign.id, campaign.wallet_id, credit, refund_id)
 
     request_body = {"request": request_id, "note": text, "resolution": resolution.value}
-    return await run_idempotent(
+    outcome = await run_idempotent(
         session, actor, key, "resolveCancellationRequest", request_body, RequestOutcome, run
     )
+    await refunds.declare_send(session, outcome.refund_request_id)
+    return outcome
 
 
 async def _credit(session: AsyncSession, campaign: Campaign, amount: int, actor: int) -> None:

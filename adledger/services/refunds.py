@@ -48,7 +48,7 @@ from adledger.domain.refunds import RefundRequestStatus as RequestStatus
 from adledger.domain.text import clean_text
 from adledger.domain.wallets import MoneyIn
 from adledger.payments.port import PaymentProvider, ProviderRefund, RefundRequest
-from adledger.services import access
+from adledger.services import access, effect_kinds, outbox
 from adledger.services.actor import Actor
 from adledger.services.idempotency import run_idempotent
 from adledger.services.ledger import post_entry
@@ -202,7 +202,17 @@ async def approve_refund(
         return RefundOutcome(request.id, request.wallet_id)
 
     body = {"request": request_id}
-    return await run_idempotent(session, actor, key, "approveRefund", body, RefundOutcome, run)
+    outcome = await run_idempotent(session, actor, key, "approveRefund", body, RefundOutcome, run)
+    await declare_send(session, outcome.request_id)
+    return outcome
+
+
+async def declare_send(session: AsyncSession, request_id: int | None) -> None:
+    """The request's refunds are made at the provider after the commit (one it does not
+    take now is made by the send-refunds job). Declared on a replay too: what the first
+    request left undone is sent now (its key makes it one effect)."""
+    if request_id is not None:
+        await outbox.declare(session, effect_kinds.send_refunds(request_id))
 
 
 async def _split(
@@ -353,9 +363,11 @@ async def refund_rejected_campaign(
         return RefundOutcome(request.id, campaign.wallet_id)
 
     body = {"campaign": campaign_id}
-    return await run_idempotent(
+    outcome = await run_idempotent(
         session, actor, key, "refundRejectedCampaign", body, RefundOutcome, run
     )
+    await declare_send(session, outcome.request_id)
+    return outcome
 
 
 async def _campaign_request(

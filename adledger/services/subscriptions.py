@@ -14,11 +14,11 @@ from adledger.domain.billing import InvoiceKind, Plan, SubscriptionStatus, add_m
 from adledger.domain.errors import InvalidState, InvariantBroken, not_found
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency
-from adledger.services import access
+from adledger.services import access, effect_kinds, outbox
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.idempotency import run_idempotent
-from adledger.services.invoices import NewInvoice, mark_paid, open_invoice
+from adledger.services.invoices import NewInvoice, mark_paid, open_invoice, provider_key
 from adledger.services.ledger import post_entry
 from adledger.store import billing as repo
 from adledger.store import business_centers as centers
@@ -58,9 +58,18 @@ async def subscribe(
         subscription = await _fresh_subscription(session, center, plan, pay_from_balance, now)
         return await _bill_period(session, center, subscription, config, now, actor.user_id)
 
-    return await run_idempotent(
+    outcome = await run_idempotent(
         session, actor, key, "subscribeToPlan", request, SubscribeOutcome, run
     )
+    if not outcome.paid_from_balance:  # declared on a replay too: a retry issues it now
+        await _declare_issue(session, outcome.invoice_id)
+    return outcome
+
+
+async def _declare_issue(session: AsyncSession, invoice_id: int) -> None:
+    """The invoice issued at the provider after the commit (one it does not take now is
+    issued by run-outbox, and by issue-pending-invoices)."""
+    await outbox.declare(session, effect_kinds.issue_invoice(invoice_id, provider_key(invoice_id)))
 
 
 async def cancel(session: AsyncSession, actor: Actor, center_id: int) -> int:
@@ -100,7 +109,8 @@ async def renew_one(
     session: AsyncSession, subscription_id: int, config: BillingConfig, now: datetime
 ) -> RenewalOutcome:
     """Close one ended period, in the caller's transaction (one per subscription, so one
-    failure rolls back one renewal). NOT_DUE: renewed meanwhile, or by another worker."""
+    failure rolls back one renewal), with the issue of its invoice declared in it.
+    NOT_DUE: renewed meanwhile, or by another worker."""
     subscription = await repo.lock_due_subscription(session, subscription_id, now, RENEWING)
     if subscription is None:
         return RenewalOutcome(Renewal.NOT_DUE)
@@ -109,6 +119,7 @@ async def renew_one(
         return RenewalOutcome(Renewal.DEACTIVATED)
     if outcome.paid_from_balance:
         return RenewalOutcome(Renewal.PAID_FROM_BALANCE, outcome.invoice_id)
+    await _declare_issue(session, outcome.invoice_id)
     return RenewalOutcome(Renewal.INVOICED, outcome.invoice_id)
 
 

@@ -18,11 +18,12 @@ from adledger.domain.errors import CurrencyMismatch, SubscriptionRequired
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency, Money, parse_positive_amount
 from adledger.domain.wallets import MoneyIn
+from adledger.services import effect_kinds, outbox
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.funding import fund_waiting, lock_waiting
 from adledger.services.idempotency import run_idempotent
-from adledger.services.invoices import NewInvoice, mark_void, open_invoice
+from adledger.services.invoices import NewInvoice, mark_void, open_invoice, provider_key
 from adledger.services.ledger import PlatformCredit, credit_from_platform
 from adledger.services.wallets import wallet_for
 from adledger.store import billing as repo
@@ -64,9 +65,19 @@ async def request_top_up(
         await _require_subscription(session, wallet.business_center_id)
         return await _create(session, actor, wallet, ask, config, now)
 
-    return await run_idempotent(
+    outcome = await run_idempotent(
         session, actor, request.idempotency_key, "topUpWallet", fingerprint, TopUpOutcome, run
     )
+    # Issued at the provider after the commit. Declared on a replay too: a keyed retry
+    # issues what the first request left undone (a crash, an outage) and answers with it.
+    await outbox.declare(session, _issue_effect(outcome))
+    return outcome
+
+
+def _issue_effect(outcome: TopUpOutcome) -> outbox.Effect:
+    """The top-up's invoice issued at the provider, named there after the top-up."""
+    key = provider_key(outcome.invoice_id, outcome.top_up_id)
+    return effect_kinds.issue_invoice(outcome.invoice_id, key)
 
 
 async def _create(
@@ -113,14 +124,16 @@ async def _create(
     return TopUpOutcome(top_up.id, invoice.id, wallet.id)
 
 
-async def cancel_unissued(session: AsyncSession, outcome: TopUpOutcome) -> None:
+async def cancel_unissued(session: AsyncSession, outcome: TopUpOutcome, now: datetime) -> None:
     """Undo a top-up whose invoice the provider never confirmed, so nothing half-made stays.
-    The invoice keeps its number as VOID: numbering stays gapless."""
+    The invoice keeps its number as VOID: numbering stays gapless. Its issue is taken back
+    with it: the effect is done without running."""
     invoice = await repo.lock_invoice(session, outcome.invoice_id)
-    if invoice is None or invoice.payment_reference is not None:
-        return
-    await mark_void(session, invoice)
-    await repo.update_top_up(session, outcome.top_up_id, status=TopUpStatus.CANCELED.value)
+    if invoice is not None and invoice.payment_reference is None:
+        await mark_void(session, invoice)
+        await repo.update_top_up(session, outcome.top_up_id, status=TopUpStatus.CANCELED.value)
+    key = effect_kinds.issue_invoice_key(outcome.invoice_id)
+    await outbox.drop(session, key, now, "top-up taken back")
 
 
 async def credit_paid_top_up(session: AsyncSession, invoice: Invoice, paid_at: datetime) -> None:

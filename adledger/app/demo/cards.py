@@ -21,7 +21,7 @@ from adledger.domain.campaigns import DeliveryType, PaymentPlan
 from adledger.domain.errors import InvariantBroken
 from adledger.domain.wallets import MoneyIn
 from adledger.payments.port import Card, CardSetup, PaymentProvider
-from adledger.services import cards, effects, outbox
+from adledger.services import cards, effect_kinds, effects
 from adledger.services.actor import Actor
 from adledger.services.campaigns import NewCampaign, create_campaign, launch_campaign
 from adledger.services.config import BillingConfig
@@ -83,8 +83,10 @@ async def _find(session: AsyncSession) -> _Found | None:
 
 
 async def _save_card(tools: effects.Tools, confirm: Confirm, found: _Found, now: datetime) -> None:
-    started = await tools.transact(lambda s: _begin_card_setup(s, found, now))
-    key = effects.open_card_setup(started).key
+    started = await tools.transact(
+        lambda s: cards.begin_card_setup(s, found.admin, found.center_id, now)
+    )
+    key = effect_kinds.open_card_setup_key(started.setup_id)
     opened: CardSetup | None = (
         (await effects.run_keys(tools, [key])).get(key, effects.Ran()).result()
     )
@@ -94,21 +96,14 @@ async def _save_card(tools: effects.Tools, confirm: Confirm, found: _Found, now:
     await tools.transact(lambda s: cards.record_card(s, setup, card, now))
 
 
-async def _begin_card_setup(
-    session: AsyncSession, found: _Found, now: datetime
-) -> cards.SetupStarted:
-    started = await cards.begin_card_setup(session, found.admin, found.center_id, now)
-    await outbox.declare(session, effects.open_card_setup(started))
-    return started
-
-
 async def _launch(tools: effects.Tools, found: _Found, now: datetime) -> int:
-    """The first installment charged after the launch's commit (an outbox effect)."""
+    """The first installment charged after the launch's commit (an outbox effect the
+    launch declares)."""
     campaign_id, charge_invoice_id = await tools.transact(
         lambda s: _create_and_launch(s, found.admin, found.center_id, tools.billing, now)
     )
     if charge_invoice_id is not None:
-        await effects.run_keys(tools, [effects.collect_invoice(charge_invoice_id).key])
+        await effects.run_keys(tools, [effect_kinds.collect_invoice_key(charge_invoice_id)])
     return campaign_id
 
 
@@ -131,8 +126,6 @@ async def _create_and_launch(
     )
     created = await create_campaign(session, admin, new, config, now)
     launched = await launch_campaign(session, admin, created.campaign_id, config, now)
-    if launched.charge_invoice_id is not None:
-        await outbox.declare(session, effects.collect_invoice(launched.charge_invoice_id))
     return created.campaign_id, launched.charge_invoice_id
 
 
