@@ -45,7 +45,7 @@ from adledger.app.settings import Settings
 from adledger.app.worker import WorkerSettings, redis_settings_for
 from adledger.payments.sandbox import SandboxProvider
 from adledger.schema.ids import to_global_id
-from adledger.services import effects
+from adledger.services import effects, outbox
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 from adledger.store.migrate import upgrade
 
@@ -200,13 +200,16 @@ async def _demo_access(settings: Settings) -> DemoAccess:
 
 
 async def _issue_demo_invoices(settings: Settings) -> None:
-    """The demo's open invoices go to the provider after the seed's commit, as in the API."""
+    """The demo's open invoices go to the provider after the seed's commit, as in the API:
+    the effects the seed's services declared first (now, not after the outbox's grace),
+    then any invoice still unissued."""
     engine = make_engine(settings.database_url or "", pool_size=2, max_overflow=0)
     redis = Redis.from_url(settings.redis_url or "")
     provider = build_provider(settings, redis)
     try:
         transact = transaction_runner(make_sessionmaker(engine))
         tools = effects.Tools(transact, provider, settings.billing_config())
+        await effects.run_due(tools, clock.now() + outbox.GRACE)
         await effects.issue_unissued(tools, clock.now() + timedelta(seconds=1))
     finally:
         await close_provider(provider)

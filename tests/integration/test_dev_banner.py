@@ -80,3 +80,19 @@ def test_the_banners_spend_is_dated_no_earlier_than_now(time_travel) -> None:
     occurred = datetime.fromisoformat(body["variables"]["events"][0]["occurredAt"])
     assert launched <= occurred <= launched + timedelta(seconds=2)
     assert occurred.microsecond == 0
+
+
+async def test_the_demo_leaves_no_effect_for_the_worker(
+    database_url: str, redis_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # given the demo seeded: its services declared their invoices' issue in the outbox
+    async with sessions() as session:
+        await seed_demo(session, BillingConfig(), clock.now())
+        await session.commit()
+    # when `make dev` sends the demo's invoices after the seed's commit
+    await devstack._issue_demo_invoices(Settings(database_url=database_url, redis_url=redis_url))
+    # then every declared effect ran, and none waits for the worker's grace
+    async with sessions() as session:
+        declared = await session.scalar(text("SELECT count(*) FROM outbox"))
+        undone = await session.scalar(text("SELECT count(*) FROM outbox WHERE done_at IS NULL"))
+    assert declared and undone == 0
