@@ -44,7 +44,7 @@ from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.spend_draw import CheckedEvent, RefusedSpend, apply_events, lock_scope
 from adledger.store import campaigns as repo
-from adledger.store.models import Campaign
+from adledger.store.models import AdAccount, Campaign
 
 MAX_EVENTS = 1000
 MAX_EVENT_ID_LENGTH = 200
@@ -79,7 +79,7 @@ async def record_spend(
     if not (actor.is_integration or actor.is_staff):
         raise Forbidden("only the ad server's integration token (or staff) may record spend")
     _check_size(events)
-    campaigns = await _campaigns_of(session, events)
+    campaigns, accounts = await _campaigns_of(session, events)
     minor_of: dict[tuple[type, object, str], int] = {}  # a batch repeats few amounts
     checked = [_each(i, event, campaigns, minor_of) for i, event in enumerate(events)]
     valid = [e for e in checked if isinstance(e, CheckedEvent)]
@@ -89,7 +89,7 @@ async def record_spend(
     asked: dict[int, int] = defaultdict(int)
     for event in valid:
         asked[event.campaign.id] += event.amount
-    scope = await lock_scope(session, {c: campaigns[c] for c in asked}, asked, now)
+    scope = await lock_scope(session, {c: campaigns[c] for c in asked}, accounts, asked, now)
     fresh, repeated = _first_of_each(valid, scope.campaigns)
     inserted = await repo.insert_new_events(session, [_row(e) for e in fresh], now)
     new = [e for e in fresh if e.event_id in inserted]
@@ -114,14 +114,18 @@ def _check_size(events: list[SpendEventIn]) -> None:
         )
 
 
-async def _campaigns_of(session: AsyncSession, events: list[SpendEventIn]) -> dict[int, Campaign]:
+async def _campaigns_of(
+    session: AsyncSession, events: list[SpendEventIn]
+) -> tuple[dict[int, Campaign], dict[int, AdAccount]]:
+    """The batch's campaigns, and their ad accounts as they were before any lock."""
     ids = {e.campaign_id for e in events if e.campaign_id is not None}
-    found = {c.id: c for c in await repo.campaigns_by_ids(session, list(ids))}
+    campaigns, accounts = await repo.campaigns_with_accounts(session, list(ids))
+    found = {c.id: c for c in campaigns}
     for index, event in enumerate(events):
         if event.campaign_id is None or event.campaign_id not in found:
             missing = not_found("campaign", ("input", "events", str(index), "campaignId"))
             raise of_event(index, missing)
-    return found
+    return found, accounts
 
 
 def of_event(index: int, err: DomainError) -> DomainError:

@@ -76,14 +76,19 @@ class Scope:
 
 
 async def lock_scope(
-    session: AsyncSession, found: dict[int, Campaign], asked: dict[int, int], now: datetime
+    session: AsyncSession,
+    found: dict[int, Campaign],
+    guessed: dict[int, AdAccount],
+    asked: dict[int, int],
+    now: datetime,
 ) -> Scope:
-    """`asked`: what the batch asks for, per campaign. Delivering campaigns outside the
-    batch are locked too when the batch may use up their account's cap or empty their
-    center, so that they can be stopped in the same transaction. Campaigns come before
-    their ad accounts in the lock order, so which accounts may fill is read first without
-    a lock, and checked again once they are held: a batch that finds it needs a campaign
-    it did not lock raises LockScopeChanged, and the edge runs it again."""
+    """`asked`: what the batch asks for, per campaign; `guessed`: their ad accounts as read
+    before any lock. Delivering campaigns outside the batch are locked too when the batch
+    may use up their account's cap or empty their center, so that they can be stopped in
+    the same transaction. Campaigns come before their ad accounts in the lock order, so
+    which accounts may fill is guessed from that read, and checked again once they are
+    held: a batch that finds it needs a campaign it did not lock raises LockScopeChanged,
+    and the edge runs it again."""
     drawn = sorted(
         {c.business_center_id for c in found.values() if draws_as_it_spends(c.payment_plan)}
     )
@@ -92,8 +97,8 @@ async def lock_scope(
     account_ids = [c.ad_account_id for c in found.values()]
     per_account = _total(found, asked, "ad_account_id")
     emptied = await _may_empty(session, drawn, _total(found, asked, "business_center_id"))
-    guessed = _may_fill(await budget_repo.ad_accounts(session, account_ids), per_account, now)
-    others = await _may_stop(session, guessed, emptied)
+    before = {account_id: guessed[account_id] for account_id in account_ids}
+    others = await _may_stop(session, _may_fill(before, per_account, now), emptied)
     campaigns = await repo.lock_campaigns(session, [*found, *others])
     accounts = await budget_repo.lock_ad_accounts(session, account_ids)
     for account in accounts.values():

@@ -14,14 +14,6 @@ from adledger.store.models import AdAccount, AdAccountBudgetChange, Campaign
 from adledger.store.pagination import pages_by_parent
 
 
-async def ad_accounts(session: AsyncSession, ids: Sequence[int]) -> dict[int, AdAccount]:
-    """Ad accounts read without a lock: what a writer guesses from before it locks the
-    campaigns their caps may stop (then the accounts; it checks the guess under the locks)."""
-    stmt = select(AdAccount).where(AdAccount.id.in_(sorted(set(ids))))
-    rows = await session.scalars(stmt.execution_options(populate_existing=True))
-    return {row.id: row for row in rows}
-
-
 async def lock_ad_accounts(session: AsyncSession, ids: Sequence[int]) -> dict[int, AdAccount]:
     """Ad accounts locked in ascending id order: after the business center and the
     campaigns (store/locks.py has the one lock order)."""

@@ -14,6 +14,7 @@ from adledger.domain.campaigns import Interval
 from adledger.domain.ledger import CAMPAIGN_KINDS, AccountKind
 from adledger.store.locks import Level, register
 from adledger.store.models import (
+    AdAccount,
     BusinessCenter,
     Campaign,
     CampaignDeliveryInterval,
@@ -47,6 +48,19 @@ async def insert_campaign(session: AsyncSession, campaign: Campaign) -> Campaign
 async def campaigns_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Campaign]:
     stmt = select(Campaign).where(Campaign.id.in_(ids))
     return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def campaigns_with_accounts(
+    session: AsyncSession, ids: Sequence[int]
+) -> tuple[list[Campaign], dict[int, AdAccount]]:
+    """Campaigns and their ad accounts, read without a lock in one statement (a spend
+    batch's first read: the accounts' caps tell it which campaigns to lock)."""
+    stmt = select(Campaign, AdAccount).join(AdAccount, AdAccount.id == Campaign.ad_account_id)
+    rows = await session.execute(
+        stmt.where(Campaign.id.in_(ids)).execution_options(populate_existing=True)
+    )
+    pairs = [(campaign, account) for campaign, account in rows]
+    return [campaign for campaign, _ in pairs], {account.id: account for _, account in pairs}
 
 
 async def campaign(session: AsyncSession, campaign_id: int) -> Campaign | None:

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from adledger.store import budgets as budget_repo
 from adledger.store import campaigns as campaign_repo
 from adledger.store.db import transaction_runner
 from adledger.store.locks import RETRIES, LockScopeChanged
@@ -55,8 +54,8 @@ async def test_a_batch_that_finds_the_cap_used_up_meanwhile_stops_the_other_camp
     # guessed no campaign would stop) and before it locked anything
     meanwhile = _once_before(
         monkeypatch,
-        budget_repo,
-        "ad_accounts",
+        campaign_repo,
+        "campaigns_with_accounts",
         lambda: record_spend(api, [spend_event("b1", first, "25.00")], shop.adserver.token),
     )
 
