@@ -129,7 +129,7 @@ def decide(batch: Sequence[SpendAsk], states: SpendStates) -> SpendDecision:
         campaign = states.campaigns[campaign_id]
         decided = _campaign(asks, campaign, pools, room)
         decisions += decided
-        spends.append(_draw(campaign, pools, sum(d.applied for d in decided)))
+        spends.append(_draw(campaign, pools, sum([d.applied for d in decided])))
         if _budget_reached(campaign, campaign.spent + spends[-1].total):
             stops.append((campaign.id, StopReason.CAMPAIGN_BUDGET_REACHED))
     stops += _capped(states.campaigns, room, {c for c, _ in stops})

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.budgets import StopReason
 from adledger.domain.campaigns import CampaignStatus, Reserve, SpendRefusal
+from adledger.domain.errors import InvariantBroken
 from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
 from adledger.domain.spend import (
     CampaignSpend,
@@ -181,15 +182,20 @@ async def apply_events(
     for event in events:
         by_campaign[event.campaign.id].append(event)
     money = await _lock_money(session, [scope.campaigns[c] for c in by_campaign], scope)
-    asks = [_ask(event, refusal) for event, refusal in zip(events, refusals, strict=True)]
+    asks = [
+        SpendAsk(e.event_id, e.campaign.id, e.amount, e.impressions, refusal)
+        for e, refusal in zip(events, refusals, strict=True)
+    ]
     decision = decide(asks, _states(scope, money, now))
     applied = Applied()
     budget_reached = {c for c, why in decision.stops if why is StopReason.CAMPAIGN_BUDGET_REACHED}
-    grouped = _by_campaign(decision.events)
+    start = 0  # decision.events: campaign by campaign, in the order of decision.campaigns
     for taken in decision.campaigns:
         campaign = scope.campaigns[taken.campaign_id]
-        pairs = zip(by_campaign[campaign.id], grouped[campaign.id], strict=True)
-        _count(campaign, pairs, applied)
+        mine = by_campaign[campaign.id]
+        decided = decision.events[start : start + len(mine)]
+        start += len(mine)
+        _count(campaign, zip(mine, decided, strict=True), applied)
         if await _post(session, campaign, money, taken, now, campaign.id in budget_reached):
             applied.stopped.append(campaign.id)
         scope.accounts[campaign.ad_account_id].budget_spent += taken.total
@@ -201,10 +207,6 @@ async def apply_events(
     for account in scope.accounts.values():
         await budget_repo.save(session, account)
     return applied
-
-
-def _ask(event: CheckedEvent, refusal: SpendRefusal | None) -> SpendAsk:
-    return SpendAsk(event.event_id, event.campaign.id, event.amount, event.impressions, refusal)
 
 
 def _states(scope: Scope, money: _Money, now: datetime) -> SpendStates:
@@ -225,18 +227,13 @@ def _states(scope: Scope, money: _Money, now: datetime) -> SpendStates:
     return SpendStates(campaigns, room, money.pools)
 
 
-def _by_campaign(decided: tuple[Decision, ...]) -> dict[int, list[Decision]]:
-    groups: dict[int, list[Decision]] = defaultdict(list)
-    for decision in decided:
-        groups[decision.campaign_id].append(decision)
-    return groups
-
-
 def _count(
     campaign: Campaign, pairs: Iterable[tuple[CheckedEvent, Decision]], applied: Applied
 ) -> None:
     """The refusals reported, the events applied and their impressions."""
     for event, decision in pairs:
+        if decision.event_id != event.event_id:
+            raise InvariantBroken("decisions come in the batch's order, campaign by campaign")
         if decision.reason is not None:
             applied.refused.append(
                 RefusedSpend(event.event_id, decision.refused, campaign.currency, decision.reason)
