@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test check bench bench-spend bench-load bench-cost
+.PHONY: dev test check bench bench-spend bench-load bench-cost bench-calls
 
 dev: $(STAMP)
 	$(BIN)/adledger dev
@@ -31,6 +31,9 @@ bench-load: $(STAMP)
 
 bench-cost: $(STAMP)
 	$(BIN)/python bench/query_cost.py
+
+bench-calls: $(STAMP)
+	$(BIN)/python bench/calls.py
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
