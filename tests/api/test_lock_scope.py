@@ -40,12 +40,18 @@ def _once_before(
     return answers
 
 
+async def _capped_shop(api: Any, users: Any, monthly_cap: str) -> Any:
+    shop = await open_shop(api, users, cash="1000.00")
+    capped = await set_budget(api, shop.account.id, shop.token, "MONTHLY", monthly_cap)
+    assert capped["__typename"] == "SetAdAccountBudgetSuccess", capped
+    return shop
+
+
 async def test_a_batch_that_finds_the_cap_used_up_meanwhile_stops_the_other_campaigns(
     api, users, monkeypatch
 ) -> None:
     # given an account capped at 30.00 a month with two live campaigns
-    shop = await open_shop(api, users, cash="1000.00")
-    await set_budget(api, shop.account.id, shop.token, "MONTHLY", "30.00")
+    shop = await _capped_shop(api, users, "30.00")
     first = await new_campaign(api, shop.account, shop.token, "300.00")
     other = await new_campaign(api, shop.account, shop.token, "300.00")
     for campaign_id in (first, other):
@@ -75,8 +81,7 @@ async def test_a_cap_lowered_while_a_campaign_launches_stops_that_campaign_too(
     api, users, monkeypatch
 ) -> None:
     # given an account capped at 100.00 a month that spent 20.00, and a campaign ready
-    shop = await open_shop(api, users, cash="1000.00")
-    await set_budget(api, shop.account.id, shop.token, "MONTHLY", "100.00")
+    shop = await _capped_shop(api, users, "100.00")
     first = await new_campaign(api, shop.account, shop.token, "300.00")
     await launch(api, first, shop.token)
     await record_spend(api, [spend_event("s1", first, "20.00")], shop.adserver.token)
