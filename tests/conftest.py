@@ -39,6 +39,9 @@ os.environ["PAYMENT_PROVIDER"] = "sandbox"
 # and in the processes the tests start: a lock taken out of the order fails the test.
 os.environ["LOCK_ORDER_CHECK"] = "1"
 locks.configure(True)
+# Webhook receivers in the tests listen on 127.0.0.1 over http, as `adledger dev` allows;
+# the tests of the production rules pass allow_private=False themselves.
+os.environ["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "1"
 
 
 @pytest.fixture

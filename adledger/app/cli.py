@@ -358,7 +358,7 @@ def _service_commands(commands: Commands) -> None:
         commands,
         "serve",
         "run the API (needs DATABASE_URL, REDIS_URL and Stripe keys or PAYMENT_PROVIDER=sandbox)",
-        "database", "redis", "payments", "billing", "http", "logs",
+        "database", "redis", "payments", "billing", "http", "webhooks", "logs",
     )  # fmt: skip
     _listen_options(serve)
     serve.add_argument("--workers", type=_positive, default=1, help="API processes (default 1)")
@@ -368,7 +368,7 @@ def _service_commands(commands: Commands) -> None:
         "worker",
         "run the arq worker (needs DATABASE_URL, REDIS_URL and Stripe keys or "
         "PAYMENT_PROVIDER=sandbox)",
-        "database", "redis", "payments", "billing", "logs",
+        "database", "redis", "payments", "billing", "webhooks", "logs",
     )  # fmt: skip
     worker.add_argument(
         "--check", action="store_true", help="exit 0 if a worker reported healthy recently"
@@ -437,7 +437,7 @@ def _jobs_parser(commands: Commands) -> None:
         jobs,
         "run",
         "run one job for a given instant, outside the worker",
-        "database", "redis", "embedded", "payments", "billing",
+        "database", "redis", "embedded", "payments", "billing", "webhooks",
     )  # fmt: skip
     run.add_argument("name", choices=sorted(JOBS))
     run.add_argument(

@@ -142,7 +142,7 @@ async def one_session(database_url: str) -> AsyncIterator[AsyncSession]:
 
 
 def run_dev(settings: Settings) -> int:
-    with local_servers(settings.for_local_run()) as ready:
+    with local_servers(settings.for_local_run().for_development()) as ready:
         asyncio.run(_dev(ready))
     return 0
 

@@ -69,6 +69,10 @@ GROUPS: dict[str, dict[str, str]] = {
         "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION": "operations in flight per WebSocket (20)",
         "WS_CONNECTION_INIT_TIMEOUT_SECONDS": "time a WebSocket has to send connection_init (10)",
     },
+    "webhooks": {
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "partner webhook endpoints may be http and reach "
+        "loopback and private addresses (false; dev turns it on)",
+    },
 }
 
 EVERYTHING = tuple(GROUPS)

@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     # A signed webhook older or newer than this (seconds) is refused: no replays later,
     # no events signed ahead of time.
     webhook_tolerance_seconds: int = 300
+    # Partner webhook endpoints (docs/integrations.md) must be https and resolve to public
+    # addresses only; this lets them be http://localhost and the like: `adledger dev` and
+    # the tests turn it on, production never should.
+    webhook_allow_private_targets: bool = False
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod
@@ -154,6 +158,13 @@ class Settings(BaseSettings):
         if self.payment_provider is None and not self.stripe_api_key:
             return self.model_copy(update={"payment_provider": "sandbox"})
         return self
+
+    def for_development(self) -> Settings:
+        """`adledger dev`: partner webhooks may go to the developer's own machine
+        (http://localhost:3000/hooks), unless WEBHOOK_ALLOW_PRIVATE_TARGETS says otherwise."""
+        if "webhook_allow_private_targets" in self.model_fields_set:
+            return self
+        return self.model_copy(update={"webhook_allow_private_targets": True})
 
     @property
     def webhook_secret(self) -> str | None:
