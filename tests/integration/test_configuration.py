@@ -199,3 +199,24 @@ async def test_with_both_keys_the_app_talks_to_stripe(database_url: str, redis_u
     async with app.router.lifespan_context(app):
         assert isinstance(app.state.adledger.provider, StripeProvider)
         assert app.state.adledger.webhook_secret == "whsec_configured"
+
+
+def test_webhooks_go_only_to_public_https_endpoints_unless_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("WEBHOOK_ALLOW_PRIVATE_TARGETS")  # the suite sets it
+
+    production = Settings(_env_file=None)
+
+    assert production.webhook_allow_private_targets is False
+    assert production.for_development().webhook_allow_private_targets is True
+
+
+def test_dev_keeps_a_private_targets_setting_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_TARGETS", "false")
+
+    assert Settings(_env_file=None).for_development().webhook_allow_private_targets is False
+
+
+def test_the_test_suite_allows_private_targets() -> None:
+    assert Settings(_env_file=None).webhook_allow_private_targets is True
