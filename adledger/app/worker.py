@@ -39,6 +39,7 @@ from adledger.jobs.ledger import (
 )
 from adledger.jobs.outbox import run_outbox_cron
 from adledger.jobs.refunds import send_refunds_cron
+from adledger.services import effects
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 
 
@@ -58,9 +59,14 @@ async def startup(ctx: Ctx) -> None:
     ctx["sessions"] = make_sessionmaker(engine)
     ctx["transact"] = transaction_runner(ctx["sessions"])
     ctx["billing"] = settings.billing_config()
+    ctx["event_retention_days"] = settings.event_retention_days
     if settings.redis_url:
         ctx["app_redis"] = Redis.from_url(settings.redis_url)
         ctx["provider"] = build_provider(settings, ctx["app_redis"])
+        # A job's commits number the events they recorded at once, as a request's do.
+        ctx["transact"] = effects.transaction_runner(
+            ctx["sessions"], ctx["provider"], ctx["billing"]
+        )
 
 
 async def shutdown(ctx: Ctx) -> None:

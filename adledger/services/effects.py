@@ -19,15 +19,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adledger import clock, faults
 from adledger.domain.errors import DomainError
 from adledger.payments.port import CardSetup, PaymentProvider
-from adledger.services import card_charges, cards, invoices, refunds, shortfalls
+from adledger.services import card_charges, cards, events, invoices, outbox, refunds, shortfalls
 from adledger.services import effect_kinds as kinds
 from adledger.services.config import BillingConfig
 from adledger.services.transact import Transact
+from adledger.store import db
 from adledger.store import outbox as repo
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,18 @@ async def _open_card_setup(tools: Tools, payload: dict[str, Any]) -> CardSetup:
     return await cards.open_card_setup(tools.transact, tools.provider, started)
 
 
+async def _sequence_events(tools: Tools, payload: dict[str, Any]) -> int:
+    """The center's events numbered, a batch per transaction (the counter's lock is held
+    for one batch at a time)."""
+    center_id = payload["business_center_id"]
+    total = 0
+    while True:
+        numbered = await tools.transact(lambda s: events.sequence(s, center_id))
+        total += numbered
+        if numbered < events.SEQUENCE_BATCH:
+            return total
+
+
 KINDS: dict[str, Kind] = {
     kinds.ISSUE_INVOICE: Kind(_issue),
     kinds.COLLECT_INVOICE: Kind(_collect),
@@ -115,7 +128,27 @@ KINDS: dict[str, Kind] = {
     # The caller waits for the setup's client secret: a failure is answered, and its
     # retry is a new setup.
     kinds.OPEN_CARD_SETUP: Kind(_open_card_setup, retried=False),
+    kinds.SEQUENCE_EVENTS: Kind(_sequence_events),
 }
+
+
+def transaction_runner(
+    sessions: async_sessionmaker[AsyncSession], provider: PaymentProvider, billing: BillingConfig
+) -> Transact:
+    """`store.db.transaction_runner` for the edges outside a request (a webhook, a job):
+    right after each commit, the events it recorded are numbered, as after a request's
+    (`RequestContext.write` runs every effect its commit declared). Other effects are
+    left to the sweeps and run-outbox, as they were."""
+    tools: Tools
+
+    async def after_commit(session: AsyncSession) -> None:
+        keys = [key for key in outbox.added(session) if kinds.is_sequence_events_key(key)]
+        if keys:
+            await run_keys(tools, keys)
+
+    transact: Transact = db.transaction_runner(sessions, after_commit)  # type: ignore[assignment]
+    tools = Tools(transact, provider, billing)
+    return transact
 
 
 # -- the sweeps: undone work a job finds in our own tables (an invoice never issued, a
