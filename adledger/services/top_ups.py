@@ -171,8 +171,9 @@ async def settle_unpaid_top_up(
     top_up = await repo.lock_top_up_of_invoice(session, invoice.id)
     if top_up is None or top_up.status in (TopUpStatus.PAID, TopUpStatus.CANCELED):
         return
+    was = top_up.status
     await repo.update_top_up(session, top_up.id, status=status.value)
-    if status is TopUpStatus.FAILED and top_up.status != TopUpStatus.FAILED:
+    if status is TopUpStatus.FAILED and was != TopUpStatus.FAILED:
         await _event(session, invoice, top_up, EventType.TOP_UP_FAILED, now)
 
 

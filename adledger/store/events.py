@@ -10,7 +10,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func, select, text, true, update
+from sqlalchemy import BigInteger, bindparam, func, select, text, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
@@ -95,7 +96,8 @@ async def feed_pages(
     """Per center, up to `limit` numbered events after sequence `after`, in sequence
     order, of `types` only when given: one statement, a LATERAL read per center along
     its (business_center_id, sequence) index."""
-    centers = select(func.unnest(bindparam("ids", list(center_ids))).label("id")).subquery()
+    ids = bindparam("ids", list(center_ids), type_=ARRAY(BigInteger()))
+    centers = select(func.unnest(ids).label("id")).subquery()
     page = (
         select(Event)
         .where(
