@@ -136,9 +136,8 @@ def _write_pending(session: Session) -> None:
     first: dict[int, int] = {}
     for event_id, center_id in written:
         first.setdefault(center_id, event_id)
-    now = min(entry.now for entry in pending)
     for center_id, event_id in first.items():
-        outbox.declare_in_commit(session, effect_kinds.sequence_events(center_id, event_id), now)
+        outbox.declare_in_commit(session, effect_kinds.sequence_events(center_id, event_id))
 
 
 def _snapshots(session: Session, pending: Sequence[_Pending]) -> list[Data]:

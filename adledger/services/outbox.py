@@ -46,10 +46,11 @@ async def declare(session: AsyncSession, effect: Effect, now: datetime | None = 
     await add(session, effect.kind, effect.payload, effect.key, now)
 
 
-def declare_in_commit(session: Session, effect: Effect, now: datetime) -> None:
+def declare_in_commit(session: Session, effect: Effect) -> None:
     """`declare` from a before-commit hook (services/events.py): the same row, remembered
-    the same way, so the edge runs it right after this commit."""
-    repo.insert_in_commit(session, effect.kind, effect.payload, effect.key, now + GRACE)
+    the same way, so the edge runs it right after this commit (due after the effects the
+    transaction declared before)."""
+    repo.insert_in_commit(session, effect.kind, effect.payload, effect.key, clock.now() + GRACE)
     session.info.setdefault(_ADDED, []).append(effect.key)
 
 
