@@ -188,7 +188,8 @@ class BusinessCenter(Node):
     ) -> EventConnection:
         await info.context.authorize(self.db_id, Permission.READ_MONEY)
         args = PageArgs.parse(first, after)
-        wanted = None if types is None else tuple(sorted(_event_types(types)))
+        # No list, or an empty one: every type (as a webhook endpoint's empty list is).
+        wanted = tuple(sorted(_event_types(types or []))) or None
         rows = await info.context.loaders.event_page.load((self.db_id, args, wanted))
         return EventConnection.build(args, rows)
 

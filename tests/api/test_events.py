@@ -424,6 +424,11 @@ async def test_an_unknown_type_is_refused_naming_it(api, center) -> None:
     assert "invoice.exploded" in body["errors"][0]["message"]
 
 
+async def test_a_filter_keeps_its_types_and_an_empty_one_keeps_every_type(api, center) -> None:
+    assert _types(await _events(api, center, types=["invoice.paid"])) == ["invoice.paid"]
+    assert _types(await _events(api, center, types=[])) == ["invoice.opened", "invoice.paid"]
+
+
 async def test_a_page_holds_at_most_100_events(api, center, webhooks) -> None:
     for _ in range(51):
         await top_up(api, center.wallet_id, center.admin.token, amount="10.00")
