@@ -34,7 +34,7 @@ from adledger.store import events as repo
 from adledger.store.models import Campaign, Invoice, TopUp
 
 SEQUENCE_BATCH = 1000
-"""Events one sequencer transaction numbers; the runner goes on while it finds more."""
+"""Events one statement of the sequencer numbers."""
 
 _PENDING = "adledger_events_pending"
 
@@ -113,10 +113,15 @@ async def record_spend(session: AsyncSession, totals: Iterable[SpendTotals], now
 
 
 async def sequence(session: AsyncSession, center_id: int) -> int:
-    """Number the center's committed, unnumbered events (up to SEQUENCE_BATCH, in id
-    order) after its last number, under its counter's lock; answers how many."""
-    last = await repo.lock_sequence(session, center_id)
-    return await repo.number_pending(session, center_id, last, SEQUENCE_BATCH)
+    """Number every committed, unnumbered event of the center after its last number, in
+    id order, under its counter's lock; answers how many. A statement numbers at most
+    SEQUENCE_BATCH: a backlog (after an outage) takes a few, in this one transaction."""
+    first = last = await repo.lock_sequence(session, center_id)
+    while True:
+        moved = await repo.number_pending(session, center_id, last, SEQUENCE_BATCH)
+        if moved - last < SEQUENCE_BATCH:
+            return moved - first
+        last = moved
 
 
 # -- the commit ------------------------------------------------------------------------

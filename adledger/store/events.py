@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, bindparam, func, select, text, true, update
+from sqlalchemy import BigInteger, bindparam, func, select, text, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,47 +42,53 @@ def current_rows(session: Session, model: type[M], ids: Sequence[int]) -> dict[i
 
 
 async def lock_sequence(session: AsyncSession, center_id: int) -> int:
-    """The center's last sequence number, its counter row locked (made on first use)."""
+    """The center's last sequence number, its counter row locked (made on first use: one
+    statement as a rule, three the first time)."""
     locks.register(session, locks.Level.EVENT_SEQUENCE)
-    await session.execute(
-        pg_insert(EventSequence)
-        .values(business_center_id=center_id, last_sequence=0)
-        .on_conflict_do_nothing(index_elements=["business_center_id"])
-    )
     stmt = (
         select(EventSequence.last_sequence)
         .where(EventSequence.business_center_id == center_id)
         .with_for_update(key_share=True)
     )
-    last: int = (await session.execute(stmt)).scalar_one()
-    return last
+    last = (await session.execute(stmt)).scalar_one_or_none()
+    if last is None:
+        await session.execute(
+            pg_insert(EventSequence)
+            .values(business_center_id=center_id, last_sequence=0)
+            .on_conflict_do_nothing(index_elements=["business_center_id"])
+        )
+        last = (await session.execute(stmt)).scalar_one()
+    return int(last)
 
 
-# The first `limit` events of the center still to number, by id, numbered on from `last`.
-# The statement sees only committed events: one whose transaction is still open is
-# numbered by the sequencer its own commit runs.
+# The first `limit` events of the center still to number, by id, numbered on from `last`,
+# and the counter moved on as far (not written when nothing was numbered): one statement.
+# It sees only committed events: one whose transaction is still open is numbered by the
+# sequencer its own commit runs.
 _NUMBER = text(
-    "UPDATE events e SET sequence = :last + n.rn "
-    "FROM (SELECT id, created_at, row_number() OVER (ORDER BY id) AS rn FROM ("
-    "  SELECT id, created_at FROM events "
-    "  WHERE business_center_id = :center AND sequence IS NULL ORDER BY id LIMIT :limit"
-    ") AS todo) AS n "
-    "WHERE e.id = n.id AND e.created_at = n.created_at AND e.sequence IS NULL"
+    "WITH todo AS ("
+    "  SELECT id, created_at, row_number() OVER (ORDER BY id) AS rn FROM ("
+    "    SELECT id, created_at FROM events"
+    "    WHERE business_center_id = :center AND sequence IS NULL ORDER BY id LIMIT :limit"
+    "  ) AS first_ones"
+    "), numbered AS ("
+    "  UPDATE events e SET sequence = :last + todo.rn FROM todo"
+    "  WHERE e.id = todo.id AND e.created_at = todo.created_at AND e.sequence IS NULL"
+    "  RETURNING 1"
+    ") "
+    "UPDATE event_sequences SET last_sequence = :last + (SELECT count(*) FROM numbered) "
+    "WHERE business_center_id = :center AND EXISTS (SELECT 1 FROM numbered) "
+    "RETURNING last_sequence"
 ).bindparams(bindparam("last"), bindparam("center"), bindparam("limit"))
 
 
 async def number_pending(session: AsyncSession, center_id: int, last: int, limit: int) -> int:
     """Numbers up to `limit` unnumbered events of the center after `last` (the caller
-    holds the counter, `lock_sequence`) and moves the counter on; answers how many."""
-    result = await session.execute(_NUMBER, {"last": last, "center": center_id, "limit": limit})
-    numbered = int(result.rowcount)  # type: ignore[attr-defined]
-    if numbered:
-        await session.execute(
-            update(EventSequence)
-            .where(EventSequence.business_center_id == center_id)
-            .values(last_sequence=last + numbered)
-        )
-    return numbered
+    holds the counter, `lock_sequence`) and moves the counter on; answers the new last
+    number."""
+    params = {"last": last, "center": center_id, "limit": limit}
+    moved = (await session.execute(_NUMBER, params)).scalar_one_or_none()
+    return last if moved is None else int(moved)
 
 
 async def feed_pages(
