@@ -382,6 +382,36 @@ async def test_the_feed_pages_without_skip_or_repeat_while_events_arrive(
     assert seen == list(range(1, 2 + 5 + 1))
 
 
+async def test_a_reader_paging_while_payments_commit_reads_each_event_once(
+    api, center, webhooks
+) -> None:
+    # given 20 top-ups awaiting payment (2 + 20 events so far)
+    references = []
+    for _ in range(20):
+        made = await top_up(api, center.wallet_id, center.admin.token, amount="10.00")
+        references.append(made["topUp"]["invoice"]["paymentReference"])
+    seen: list[int] = []
+    after = None
+
+    async def read_a_page() -> int:
+        nonlocal after
+        page = await _feed(api, center, first=5, after=after)
+        seen.extend(e["node"]["sequence"] for e in page["edges"])
+        after = page["edges"][-1]["cursor"] if page["edges"] else after
+        return len(page["edges"])
+
+    # when a partner pages 5 at a time while the 20 payments arrive at once
+    paying = asyncio.gather(*(webhooks.pay(ref) for ref in references))
+    while not paying.done():
+        await read_a_page()
+        await asyncio.sleep(0.005)
+    await paying
+    while await read_a_page():
+        pass
+    # then it read every event (2 + 20 + 20 x 2) once, in order
+    assert seen == list(range(1, 2 + 20 + 40 + 1))
+
+
 async def test_an_event_not_numbered_yet_is_not_shown(api, center, sessions, jobs) -> None:
     # given an event committed while its sequencer has not run (a process killed)
     async with sessions() as session:
