@@ -46,7 +46,7 @@ from adledger.app.worker import WorkerSettings, redis_settings_for
 from adledger.payments.sandbox import SandboxProvider
 from adledger.schema.ids import to_global_id
 from adledger.services import effects, outbox
-from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
+from adledger.store.db import make_engine, make_sessionmaker
 from adledger.store.migrate import upgrade
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -207,8 +207,9 @@ async def _issue_demo_invoices(settings: Settings) -> None:
     redis = Redis.from_url(settings.redis_url or "")
     provider = build_provider(settings, redis)
     try:
-        transact = transaction_runner(make_sessionmaker(engine))
-        tools = effects.Tools(transact, provider, settings.billing_config())
+        billing = settings.billing_config()
+        transact = effects.transaction_runner(make_sessionmaker(engine), provider, billing)
+        tools = effects.Tools(transact, provider, billing)
         await effects.run_due(tools, clock.now() + outbox.GRACE)
         await effects.issue_unissued(tools, clock.now() + timedelta(seconds=1))
     finally:
@@ -225,7 +226,8 @@ async def _card_plan_demo(settings: Settings) -> CardPlanDemo | None:
     try:
         if not isinstance(provider, SandboxProvider):
             return None
-        transact = transaction_runner(make_sessionmaker(engine))
+        billing = settings.billing_config()
+        transact = effects.transaction_runner(make_sessionmaker(engine), provider, billing)
         return await ensure_card_plan(
             transact,
             provider,

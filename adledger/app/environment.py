@@ -38,6 +38,8 @@ GROUPS: dict[str, dict[str, str]] = {
         "CHARGE_RETRY_DAYS": "JSON days between charges of a declined installment ([1, 3, 5])",
         "SPEND_CLOCK_SKEW_SECONDS": "a spend event dated later than now by more than this is "
         "refused as IN_THE_FUTURE (300)",
+        "EVENT_RETENTION_DAYS": "partner events are kept this many days at least, then "
+        "prune-events drops their whole months (30, at least 30)",
     },
     "logs": {
         "LOG_FORMAT": "text (one line for a terminal) or json (one JSON object a line) (text)",

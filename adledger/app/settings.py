@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     charge_retry_days: list[int] = Field(default=[1, 3, 5], min_length=0, max_length=10)
     # A spend event dated more than this ahead of our clock is refused (IN_THE_FUTURE).
     spend_clock_skew_seconds: int = Field(default=300, ge=0, le=3600)
+    # Partner events are kept at least 30 days (the feed a partner catches up from);
+    # prune-events drops whole months older than this.
+    event_retention_days: int = Field(default=30, ge=30, le=36_500)
 
     data_dir: Path = Path(".adledger")
     host: str = "127.0.0.1"

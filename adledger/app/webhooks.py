@@ -10,9 +10,9 @@ from starlette.responses import JSONResponse
 
 from adledger.app.state import AppState
 from adledger.payments.signing import InvalidSignature, verify_event
+from adledger.services import effects
 from adledger.services.webhooks import process_event
 from adledger.store import billing
-from adledger.store.db import transaction_runner
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ async def receive_stripe_event(state: AppState, request: Request) -> JSONRespons
 async def deliver(state: AppState, event: dict[str, Any]) -> str:
     """The one path every verified event takes, from Stripe or from the sandbox's
     `adledger payments simulate`. A failure is stored for the retry job, never lost."""
-    transact = transaction_runner(state.sessions)
+    # Its commits number the events they recorded at once, as a request's do.
+    transact = effects.transaction_runner(state.sessions, state.provider, state.billing)
     try:
         result = await process_event(transact, state.provider, event, state.now())
     except Exception as err:

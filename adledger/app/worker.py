@@ -30,6 +30,7 @@ from adledger.jobs.campaigns import (
     start_campaigns_cron,
 )
 from adledger.jobs.credit_line import close_credit_line_cycles_cron
+from adledger.jobs.events import prune_events_cron
 from adledger.jobs.installments import issue_invoices_cron
 from adledger.jobs.ledger import (
     Ctx,
@@ -39,6 +40,7 @@ from adledger.jobs.ledger import (
 )
 from adledger.jobs.outbox import run_outbox_cron
 from adledger.jobs.refunds import send_refunds_cron
+from adledger.services import effects
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 
 
@@ -58,9 +60,14 @@ async def startup(ctx: Ctx) -> None:
     ctx["sessions"] = make_sessionmaker(engine)
     ctx["transact"] = transaction_runner(ctx["sessions"])
     ctx["billing"] = settings.billing_config()
+    ctx["event_retention_days"] = settings.event_retention_days
     if settings.redis_url:
         ctx["app_redis"] = Redis.from_url(settings.redis_url)
         ctx["provider"] = build_provider(settings, ctx["app_redis"])
+        # A job's commits number the events they recorded at once, as a request's do.
+        ctx["transact"] = effects.transaction_runner(
+            ctx["sessions"], ctx["provider"], ctx["billing"]
+        )
 
 
 async def shutdown(ctx: Ctx) -> None:
@@ -99,6 +106,8 @@ class WorkerSettings:
         cron(verify_ledger_cron, name="verify_ledger_hourly", minute=0, second=0),
         # Daily, months ahead: see services/partitions.py.
         cron(create_partitions_cron, name="create_partitions", hour=3, minute=20, second=0),
+        # Daily: partner events older than EVENT_RETENTION_DAYS, a whole month at a time.
+        cron(prune_events_cron, name="prune_events", hour=3, minute=40, second=0),
         cron(renew_subscriptions_cron, name="renew_subscriptions", minute={5, 35}, second=0),
         cron(issue_pending_invoices_cron, name="issue_pending_invoices", second=15),
         # Every 10 seconds: effects a process left undone after its commit (the outbox).

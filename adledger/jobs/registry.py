@@ -14,6 +14,7 @@ from adledger.jobs.campaigns import (
     start_campaigns_job,
 )
 from adledger.jobs.credit_line import close_credit_line_cycles_job
+from adledger.jobs.events import prune_events_job
 from adledger.jobs.installments import issue_invoices_job
 from adledger.jobs.ledger import Job, create_partitions_job, verify_ledger_job
 from adledger.jobs.outbox import run_outbox_job
@@ -34,4 +35,5 @@ JOBS: dict[str, Job] = {
     "send-refunds": send_refunds_job,
     "run-outbox": run_outbox_job,
     "create-partitions": create_partitions_job,
+    "prune-events": prune_events_job,
 }

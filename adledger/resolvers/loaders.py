@@ -20,6 +20,7 @@ from adledger.store import (
     billing,
     budgets,
     campaigns,
+    events,
     invitations,
     invoice_pages,
     makegoods,
@@ -100,6 +101,10 @@ class Loaders:
             self._campaign_notifications
         )
         self.makegood_offers: DataLoader[int, list[Any]] = DataLoader(self._makegood_offers)
+        self.event = self._rows(events.events_by_ids, "id")
+        self.event_page: DataLoader[tuple[int, PageArgs, tuple[str, ...] | None], list[Any]] = (
+            DataLoader(self._event_pages)
+        )
         self.transaction_page: DataLoader[
             tuple[int, PageArgs, tuple[str, ...] | None], list[Any]
         ] = DataLoader(self._transaction_pages)
@@ -242,6 +247,19 @@ class Loaders:
             return await self._read(
                 lambda s: invoice_pages.center_invoice_pages(
                     s, parents, limit=args.fetch, after_id=args.after_id, status=status, kind=kind
+                )
+            )
+
+        return await _grouped_pages(keys, fetch)
+
+    async def _event_pages(
+        self, keys: list[tuple[int, PageArgs, tuple[str, ...] | None]]
+    ) -> list[list[Any]]:
+        async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
+            args, types = group
+            return await self._read(
+                lambda s: events.feed_pages(
+                    s, parents, after=args.after_id, limit=args.fetch, types=types
                 )
             )
 

@@ -13,6 +13,7 @@ from adledger.domain.access import Permission
 from adledger.resolvers.rate_limit import rate_limit_of
 from adledger.schema.billing import Invoice, TopUp
 from adledger.schema.campaigns import Campaign
+from adledger.schema.events import Event
 from adledger.schema.ids import db_id_of, from_global_id
 from adledger.schema.rate_limit import RateLimit
 from adledger.schema.types import (
@@ -110,7 +111,18 @@ async def top_up(info: Info, id: strawberry.ID) -> TopUp | None:
     return TopUp.from_row(row)
 
 
+async def event(info: Info, id: strawberry.ID) -> Event | None:
+    """Like an invoice: another center's is null, a member who may not read money is told
+    FORBIDDEN; one not numbered yet is not published (the feed does not show it either)."""
+    row = await _visible_row(info, id, "Event", "event")
+    if row is None or row.sequence is None:
+        return None
+    await info.context.authorize(row.business_center_id, Permission.READ_MONEY)
+    return Event.from_row(row)
+
+
 _NODE_RESOLVERS = {
+    "Event": event,
     "Invoice": invoice,
     "Campaign": campaign,
     "TopUp": top_up,

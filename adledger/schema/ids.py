@@ -6,15 +6,15 @@ import base64
 import binascii
 import re
 
+from adledger.domain.ids import to_global_id
+
+__all__ = ["db_id_of", "from_cursor", "from_global_id", "to_cursor", "to_global_id"]
+
 # ASCII only: str.isdigit() and int() also take "\u00b2" or "\u0661\u0660" for digits.
 # Ids are positive BIGINTs; 18 digits stay below their maximum.
 _DECODED_ID = re.compile(r"([A-Za-z]+):([0-9]{1,18})")
 # Base64 of the longest type name and id, with room to spare: longer text is not decoded.
 _MAX_GLOBAL_ID_LENGTH = 100
-
-
-def to_global_id(type_name: str, db_id: int) -> str:
-    return base64.b64encode(f"{type_name}:{db_id}".encode()).decode()
 
 
 def from_global_id(global_id: str) -> tuple[str, int] | None:

@@ -7,12 +7,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types import Info
 
 from adledger.domain.access import Permission
 from adledger.domain.access import Role as DomainRole
 from adledger.domain.budgets import changes_remaining
 from adledger.domain.cards import SavedCard, card_of
+from adledger.domain.errors import InvalidInput
+from adledger.domain.events import check_types
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency
 from adledger.schema.billing import Invoice, PlanSubscription, TopUp
@@ -34,6 +37,7 @@ from adledger.schema.enums import (
     Role,
     WalletTransactionKind,
 )
+from adledger.schema.events import EventConnection
 from adledger.schema.ids import to_cursor, to_global_id
 from adledger.schema.invitations import BusinessCenterInvitation
 from adledger.schema.makegoods import NotificationConnection
@@ -170,6 +174,32 @@ class BusinessCenter(Node):
         key = (self.db_id, args, status_key, kind_key)
         rows = await info.context.loaders.center_invoice_page.load(key)
         return InvoiceConnection.build(args, rows)
+
+    @strawberry.field(
+        description="Every event of this center in sequence order (ADMIN and finance roles)."
+    )
+    @needs(Permission.READ_MONEY)
+    async def events(
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = None,
+        types: list[str] | None = None,
+    ) -> EventConnection:
+        await info.context.authorize(self.db_id, Permission.READ_MONEY)
+        args = PageArgs.parse(first, after)
+        # No list, or an empty one: every type (as a webhook endpoint's empty list is).
+        wanted = tuple(sorted(_event_types(types or []))) or None
+        rows = await info.context.loaders.event_page.load((self.db_id, args, wanted))
+        return EventConnection.build(args, rows)
+
+
+def _event_types(names: list[str]) -> list[str]:
+    """The published types the filter names; an unknown one is INVALID_INPUT naming it."""
+    try:
+        return [t.value for t in check_types(names)]
+    except InvalidInput as err:
+        raise GraphQLError(err.message, extensions={"code": "INVALID_INPUT"}) from None
 
 
 @strawberry.type

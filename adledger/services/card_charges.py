@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger.domain.billing import InvoiceStatus
 from adledger.domain.campaigns import CampaignStatus
 from adledger.domain.errors import PaymentDeclined, PaymentProviderFailed
+from adledger.domain.events import EventType
 from adledger.payments.port import PaymentProvider, ProviderInvoice
-from adledger.services import installments, webhooks
+from adledger.services import installments, invoices, webhooks
 from adledger.services.config import BillingConfig
 from adledger.services.invoices import issue_invoice
 from adledger.services.transact import Transact
@@ -153,6 +154,7 @@ async def open_due(session: AsyncSession, invoice_id: int, now: datetime) -> str
     await billing_repo.update_invoice(
         session, invoice.id, status=InvoiceStatus.OPEN.value, due_at=now, next_charge_at=now
     )
+    await invoices.event(session, invoice, EventType.INVOICE_OPENED, now)
     return "issued"
 
 

@@ -15,6 +15,7 @@ COLLECT_INVOICE = "invoice.collect"
 VOID_SHORTFALL = "invoice.void"
 SEND_REFUNDS = "refunds.send"
 OPEN_CARD_SETUP = "card_setup.open"
+SEQUENCE_EVENTS = "events.sequence"
 
 
 def issue_invoice_key(invoice_id: int) -> str:
@@ -50,3 +51,18 @@ def open_card_setup_key(setup_id: int) -> str:
 def open_card_setup(setup_id: int, center_id: int) -> Effect:
     payload = {"setup_id": setup_id, "center_id": center_id}
     return Effect(OPEN_CARD_SETUP, payload, open_card_setup_key(setup_id))
+
+
+def sequence_events_key(first_event_id: int) -> str:
+    return f"event:{first_event_id}:sequence"
+
+
+def is_sequence_events_key(key: str) -> bool:
+    return key.startswith("event:") and key.endswith(":sequence")
+
+
+def sequence_events(center_id: int, first_event_id: int) -> Effect:
+    """The center's events numbered, after the commit that wrote them (named after the
+    first of them: a transaction declares one per center)."""
+    payload = {"business_center_id": center_id}
+    return Effect(SEQUENCE_EVENTS, payload, sequence_events_key(first_event_id))

@@ -19,15 +19,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adledger import clock, faults
 from adledger.domain.errors import DomainError
 from adledger.payments.port import CardSetup, PaymentProvider
-from adledger.services import card_charges, cards, invoices, refunds, shortfalls
+from adledger.services import card_charges, cards, events, invoices, outbox, refunds, shortfalls
 from adledger.services import effect_kinds as kinds
 from adledger.services.config import BillingConfig
 from adledger.services.transact import Transact
+from adledger.store import db
 from adledger.store import outbox as repo
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Tools:
 
 
 Handler = Callable[[Tools, dict[str, Any]], Awaitable[Any]]
+InClaim = Callable[[AsyncSession, dict[str, Any]], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,10 @@ class Kind:
     run: Handler
     retried: bool = True
     """False: a failure is final (the caller was told, and asks again if it wants)."""
+    in_claim: InClaim | None = None
+    """Work on our own tables only: done in the transaction that claims the effect and
+    marks it done (one transaction, not three; done exactly when the work commits). If it
+    fails there, the effect is claimed again and `run` as any other, with backoff."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +113,14 @@ async def _open_card_setup(tools: Tools, payload: dict[str, Any]) -> CardSetup:
     return await cards.open_card_setup(tools.transact, tools.provider, started)
 
 
+async def _sequence_events(session: AsyncSession, payload: dict[str, Any]) -> int:
+    return await events.sequence(session, payload["business_center_id"])
+
+
+async def _sequence_events_apart(tools: Tools, payload: dict[str, Any]) -> int:
+    return await tools.transact(lambda s: _sequence_events(s, payload))
+
+
 KINDS: dict[str, Kind] = {
     kinds.ISSUE_INVOICE: Kind(_issue),
     kinds.COLLECT_INVOICE: Kind(_collect),
@@ -115,7 +129,27 @@ KINDS: dict[str, Kind] = {
     # The caller waits for the setup's client secret: a failure is answered, and its
     # retry is a new setup.
     kinds.OPEN_CARD_SETUP: Kind(_open_card_setup, retried=False),
+    kinds.SEQUENCE_EVENTS: Kind(_sequence_events_apart, in_claim=_sequence_events),
 }
+
+
+def transaction_runner(
+    sessions: async_sessionmaker[AsyncSession], provider: PaymentProvider, billing: BillingConfig
+) -> Transact:
+    """`store.db.transaction_runner` for the edges outside a request (a webhook, a job):
+    right after each commit, the events it recorded are numbered, as after a request's
+    (`RequestContext.write` runs every effect its commit declared). Other effects are
+    left to the sweeps and run-outbox, as they were."""
+    tools: Tools
+
+    async def after_commit(session: AsyncSession) -> None:
+        keys = [key for key in outbox.added(session) if kinds.is_sequence_events_key(key)]
+        if keys:
+            await run_keys(tools, keys)
+
+    transact: Transact = db.transaction_runner(sessions, after_commit)  # type: ignore[assignment]
+    tools = Tools(transact, provider, billing)
+    return transact
 
 
 # -- the sweeps: undone work a job finds in our own tables (an invoice never issued, a
@@ -153,19 +187,47 @@ async def send_refund(tools: Tools, refund_id: int) -> None:
 # -- the runner -----------------------------------------------------------------------
 
 
+Claim = Callable[[AsyncSession], Awaitable[Row[Any] | None]]
+
+
 async def run_keys(tools: Tools, keys: Iterable[str]) -> dict[str, Ran]:
     """Run now the effects of these keys that are not done and nobody holds (the edge,
     right after the commit that declared them)."""
     ran: dict[str, Ran] = {}
     for key in keys:
-        claimed = await tools.transact(_claim(key))
-        if claimed is not None:
+        claimed, done = await _claim(tools, _by_key(key))
+        if done is not None:
+            ran[key] = done
+        elif claimed is not None:
             ran[key] = await _run(tools, claimed)
     return ran
 
 
-def _claim(key: str) -> Callable[[AsyncSession], Awaitable[Row[Any] | None]]:
+def _by_key(key: str) -> Claim:
     return lambda session: repo.claim_key(session, key, clock.now(), LEASE)
+
+
+async def _claim(tools: Tools, claim: Claim) -> tuple[Row[Any] | None, Ran | None]:
+    """The effect claimed; one whose kind runs in its claim (`Kind.in_claim`) is also run
+    and done there (the Ran). Failing there, it is claimed again on its own, to be run as
+    any other (its claim and work rolled back together: nothing half done)."""
+    try:
+        return await tools.transact(lambda session: _claimed_in_claim(session, claim))
+    except Exception:
+        log.warning("effect failed where it was claimed; run on its own", exc_info=True)
+        return await tools.transact(claim), None
+
+
+async def _claimed_in_claim(
+    session: AsyncSession, claim: Claim
+) -> tuple[Row[Any] | None, Ran | None]:
+    row = await claim(session)
+    kind = None if row is None else KINDS.get(row.kind)
+    if row is None or kind is None or kind.in_claim is None:
+        return row, None
+    value = await kind.in_claim(session, row.payload)
+    await repo.mark_done(session, row.id, clock.now())
+    return row, Ran(value=value)
 
 
 async def run_due(tools: Tools, now: datetime, limit: int = BATCH) -> dict[str, int]:
@@ -174,12 +236,21 @@ async def run_due(tools: Tools, now: datetime, limit: int = BATCH) -> dict[str, 
     and be run by another worker at once); answers how many went how."""
     counts: dict[str, int] = {}
     for _ in range(limit):
-        claimed = await tools.transact(lambda s: repo.claim_due(s, now, LEASE, 1))
-        if not claimed:
+        claimed, done = await _claim(tools, _due(now))
+        if claimed is None:
             break
-        outcome = "failed" if (await _run(tools, claimed[0])).error is not None else "done"
+        ran = done if done is not None else await _run(tools, claimed)
+        outcome = "failed" if ran.error is not None else "done"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+def _due(now: datetime) -> Claim:
+    async def claim(session: AsyncSession) -> Row[Any] | None:
+        claimed = await repo.claim_due(session, now, LEASE, 1)
+        return claimed[0] if claimed else None
+
+    return claim
 
 
 async def _run(tools: Tools, row: Any) -> Ran:

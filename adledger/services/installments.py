@@ -31,6 +31,7 @@ from adledger.domain.campaigns import (
 )
 from adledger.domain.conservation import paid_and_kept
 from adledger.domain.errors import InvalidState
+from adledger.domain.events import EventType
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency
 from adledger.domain.schedules import (
@@ -46,6 +47,7 @@ from adledger.services.config import BillingConfig
 from adledger.services.delivery import set_status
 from adledger.services.funding import flight_of, wallet_accounts
 from adledger.services.invoices import NewInvoice, open_invoice
+from adledger.services.invoices import event as invoice_event
 from adledger.services.ledger import post_entry
 from adledger.store import billing as billing_repo
 from adledger.store import business_centers as centers
@@ -247,6 +249,7 @@ async def charge_failed(
         next_charge_at=retry,
         last_charge_error=error,
     )
+    await invoice_event(session, invoice, EventType.INVOICE_PAYMENT_FAILED, now)
     if retry is not None:
         return False
     return _pause_for(session, campaign, invoice, error, now)
@@ -344,6 +347,15 @@ async def _bill(session: AsyncSession, invoice: Invoice, due: int, now: datetime
             "due_at": now,
         }
     await billing_repo.update_invoice(session, invoice.id, **values)
+    for type_ in _bill_events(invoice, due, changed):
+        await invoice_event(session, invoice, type_, now)
+
+
+def _bill_events(invoice: Invoice, due: int, changed: bool) -> list[EventType]:
+    if due == 0:
+        return [EventType.INVOICE_VOIDED]
+    opened = [EventType.INVOICE_OPENED] if invoice.status == InvoiceStatus.SCHEDULED else []
+    return opened + ([EventType.INVOICE_DISCOUNTED] if changed else [])
 
 
 async def _cash_of(session: AsyncSession, campaign: Campaign) -> int:

@@ -8,9 +8,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger import clock
 from adledger.domain.billing import InvoiceKind, InvoiceStatus, format_invoice_number
 from adledger.domain.errors import PaymentProviderFailed, not_found
+from adledger.domain.events import EventType
 from adledger.payments.port import CustomerRequest, InvoiceRequest, PaymentProvider, ProviderInvoice
+from adledger.services import events
 from adledger.services.transact import Transact
 from adledger.store import billing as repo
 from adledger.store import business_centers as centers
@@ -64,15 +67,27 @@ async def open_invoice(session: AsyncSession, new: NewInvoice) -> Invoice:
         installment_count=count,
         next_charge_at=new.next_charge_at,
     )
-    return await repo.insert_invoice(session, invoice, new.lines)
+    inserted = await repo.insert_invoice(session, invoice, new.lines)
+    if new.status is InvoiceStatus.OPEN:
+        await event(session, inserted, EventType.INVOICE_OPENED, new.issue_on)
+    return inserted
 
 
 async def mark_paid(session: AsyncSession, invoice: Invoice, paid_at: datetime) -> None:
     await repo.update_invoice(session, invoice.id, status=InvoiceStatus.PAID.value, paid_at=paid_at)
+    await event(session, invoice, EventType.INVOICE_PAID, paid_at)
 
 
-async def mark_void(session: AsyncSession, invoice: Invoice) -> None:
+async def mark_void(session: AsyncSession, invoice: Invoice, now: datetime | None = None) -> None:
     await repo.update_invoice(session, invoice.id, status=InvoiceStatus.VOID.value)
+    await event(session, invoice, EventType.INVOICE_VOIDED, now or clock.now())
+
+
+async def event(session: AsyncSession, invoice: Invoice, type_: EventType, now: datetime) -> None:
+    """A partner event about the invoice, showing it as this transaction leaves it."""
+    await events.record_subject(
+        session, invoice.business_center_id, type_, "Invoice", invoice.id, now
+    )
 
 
 async def flag(session: AsyncSession, invoice: Invoice, reason: str) -> None:

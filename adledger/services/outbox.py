@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from adledger import clock
 from adledger.store import outbox as repo
@@ -43,6 +44,14 @@ async def add(
 
 async def declare(session: AsyncSession, effect: Effect, now: datetime | None = None) -> None:
     await add(session, effect.kind, effect.payload, effect.key, now)
+
+
+def declare_in_commit(session: Session, effect: Effect) -> None:
+    """`declare` from a before-commit hook (services/events.py): the same row, remembered
+    the same way, so the edge runs it right after this commit (due after the effects the
+    transaction declared before)."""
+    repo.insert_in_commit(session, effect.kind, effect.payload, effect.key, clock.now() + GRACE)
+    session.info.setdefault(_ADDED, []).append(effect.key)
 
 
 def added(session: AsyncSession) -> list[str]:

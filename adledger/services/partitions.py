@@ -6,10 +6,28 @@ from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.domain.events import cutoff, months_to_drop
 from adledger.domain.months import month_of, months_from
-from adledger.store.partitions import PARTITIONED, PartitionReport, ensure_month, partition_name
+from adledger.store.partitions import (
+    PARTITIONED,
+    PartitionReport,
+    drop_month,
+    ensure_month,
+    months_of,
+    partition_name,
+)
 
-__all__ = ["MONTHS_AHEAD", "PartitionReport", "create_partition", "partitions_due"]
+__all__ = [
+    "MONTHS_AHEAD",
+    "PartitionReport",
+    "create_partition",
+    "drop_event_month",
+    "event_months_to_drop",
+    "partition_name",
+    "partitions_due",
+]
+
+EVENTS = "events"
 
 # This month and the next three: a daily job that stops for weeks still leaves months of
 # partitions, and rows beyond them land in the default partition rather than fail.
@@ -27,3 +45,14 @@ def partitions_due(now: datetime) -> list[tuple[str, date, str]]:
 async def create_partition(session: AsyncSession, table: str, month: date) -> str:
     """One partition, one transaction: "created", "present" or "blocked"."""
     return await ensure_month(session, table, month)
+
+
+async def event_months_to_drop(
+    session: AsyncSession, now: datetime, retention_days: int
+) -> list[date]:
+    """The months of partner events lying entirely before the retention's cutoff."""
+    return months_to_drop(await months_of(session, EVENTS), cutoff(now, retention_days))
+
+
+async def drop_event_month(session: AsyncSession, month: date) -> None:
+    await drop_month(session, EVENTS, month)

@@ -24,11 +24,12 @@ from adledger.domain.errors import (
     InvariantBroken,
     not_found,
 )
+from adledger.domain.events import EventType
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, format_money, parse_positive_amount
 from adledger.domain.text import clean_text
 from adledger.domain.wallets import MoneyIn
-from adledger.services import access, refunds
+from adledger.services import access, invoices, refunds
 from adledger.services.actor import Actor
 from adledger.services.delivery import set_status
 from adledger.services.funding import flight_of, wallet_accounts
@@ -176,6 +177,7 @@ async def void_invoice(
             next_charge_at=None,
             **_superseded(invoice),
         )
+        await invoices.event(session, invoice, EventType.INVOICE_VOIDED, now)
         await adjustments.audit(session, invoice.id, actor.user_id, "VOID", due, text)
         detail = f"invoice {invoice.number}: {text}"
         await _audit(session, campaign, actor.user_id, "INVOICE_VOIDED", now, due, detail)

@@ -13,11 +13,14 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger import clock
 from adledger.domain.billing import InvoiceStatus
 from adledger.domain.errors import InvariantBroken, PaymentProviderFailed
+from adledger.domain.events import EventType
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency, Money
 from adledger.payments.port import PaymentProvider
+from adledger.services import invoices
 from adledger.services.funding import fund_waiting, lock_waiting
 from adledger.services.ledger import PlatformCredit, credit_from_platform
 from adledger.services.transact import Transact
@@ -99,5 +102,6 @@ async def _void_locally(session: AsyncSession, invoice_id: int) -> tuple[bool, s
             status=InvoiceStatus.VOID.value,
             void_pending=invoice.payment_reference is not None,
         )
+        await invoices.event(session, invoice, EventType.INVOICE_VOIDED, clock.now())
         return True, invoice.payment_reference
     return False, invoice.payment_reference if invoice.void_pending else None

@@ -40,6 +40,7 @@ from adledger.domain.errors import (
 from adledger.domain.instants import utc_instant
 from adledger.domain.money import Currency, parse_amount
 from adledger.domain.wallets import MoneyIn
+from adledger.services import events as partner_events
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.spend_draw import CheckedEvent, RefusedSpend, apply_events, lock_scope
@@ -99,6 +100,7 @@ async def record_spend(
     await repo.record_refusals(
         session, [(inserted[r.event_id], r.amount, r.reason.value) for r in refused], now
     )
+    await partner_events.record_spend(session, applied.totals, now)
     return SpendOutcome(
         accepted=applied.applied_events,
         duplicates=repeated + len(fresh) - len(new),

@@ -32,6 +32,7 @@ from adledger.domain.spend import (
     decide,
 )
 from adledger.domain.stops import draws_as_it_spends, draws_on_center, on_credit_line
+from adledger.services.event_data import SpendTotals
 from adledger.services.ledger import post_entry
 from adledger.services.stops import account_left, roll, stop
 from adledger.store import budgets as budget_repo
@@ -151,6 +152,8 @@ class Applied:
     applied_events: int = 0
     refused: list[RefusedSpend] = field(default_factory=list)
     stopped: list[int] = field(default_factory=list)
+    totals: list[SpendTotals] = field(default_factory=list)
+    """Per campaign of the batch, what it did (one partner event each)."""
 
 
 @dataclass(slots=True)
@@ -195,7 +198,7 @@ async def apply_events(
         mine = by_campaign[campaign.id]
         decided = decision.events[start : start + len(mine)]
         start += len(mine)
-        _count(campaign, zip(mine, decided, strict=True), applied)
+        _count(campaign, zip(mine, decided, strict=True), applied, taken.total)
         if await _post(session, campaign, money, taken, now, campaign.id in budget_reached):
             applied.stopped.append(campaign.id)
         scope.accounts[campaign.ad_account_id].budget_spent += taken.total
@@ -228,19 +231,28 @@ def _states(scope: Scope, money: _Money, now: datetime) -> SpendStates:
 
 
 def _count(
-    campaign: Campaign, pairs: Iterable[tuple[CheckedEvent, Decision]], applied: Applied
+    campaign: Campaign,
+    pairs: Iterable[tuple[CheckedEvent, Decision]],
+    applied: Applied,
+    total: int,
 ) -> None:
-    """The refusals reported, the events applied and their impressions."""
+    """The refusals reported, the events applied and their impressions; the campaign's
+    totals (`total` applied)."""
+    refused = impressions = events = 0
     for event, decision in pairs:
         if decision.event_id != event.event_id:
             raise InvariantBroken("decisions come in the batch's order, campaign by campaign")
+        events += 1
+        refused += decision.refused
         if decision.reason is not None:
             applied.refused.append(
                 RefusedSpend(event.event_id, decision.refused, campaign.currency, decision.reason)
             )
         if decision.counted:
             applied.applied_events += 1
-            campaign.impressions += event.impressions
+            impressions += event.impressions
+    campaign.impressions += impressions
+    applied.totals.append(SpendTotals(campaign, total, refused, impressions, events))
 
 
 async def _lock_money(session: AsyncSession, batch: list[Campaign], scope: Scope) -> _Money:

@@ -15,10 +15,11 @@ from adledger.domain.billing import (
     top_up_amount,
 )
 from adledger.domain.errors import CurrencyMismatch, SubscriptionRequired
+from adledger.domain.events import EventType
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency, Money, parse_positive_amount
 from adledger.domain.wallets import MoneyIn
-from adledger.services import effect_kinds, outbox
+from adledger.services import effect_kinds, events, outbox
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.funding import fund_waiting, lock_waiting
@@ -130,7 +131,7 @@ async def cancel_unissued(session: AsyncSession, outcome: TopUpOutcome, now: dat
     with it: the effect is done without running."""
     invoice = await repo.lock_invoice(session, outcome.invoice_id)
     if invoice is not None and invoice.payment_reference is None:
-        await mark_void(session, invoice)
+        await mark_void(session, invoice, now)
         await repo.update_top_up(session, outcome.top_up_id, status=TopUpStatus.CANCELED.value)
     key = effect_kinds.issue_invoice_key(outcome.invoice_id)
     await outbox.drop(session, key, now, "top-up taken back")
@@ -158,18 +159,29 @@ async def credit_paid_top_up(session: AsyncSession, invoice: Invoice, paid_at: d
         ),
     )
     await repo.update_top_up(session, top_up.id, status=TopUpStatus.PAID.value, paid_at=paid_at)
+    await _event(session, invoice, top_up, EventType.TOP_UP_PAID, paid_at)
     await fund_waiting(session, top_up.wallet_id, waiting, paid_at)
 
 
 async def settle_unpaid_top_up(
-    session: AsyncSession, invoice: Invoice, status: TopUpStatus
+    session: AsyncSession, invoice: Invoice, status: TopUpStatus, now: datetime
 ) -> None:
     """A failed payment or a voided invoice: no credit. A FAILED top-up whose invoice is
     paid later is still credited (the customer's money arrived); a CANCELED one cannot be."""
     top_up = await repo.lock_top_up_of_invoice(session, invoice.id)
     if top_up is None or top_up.status in (TopUpStatus.PAID, TopUpStatus.CANCELED):
         return
+    was = top_up.status
     await repo.update_top_up(session, top_up.id, status=status.value)
+    if status is TopUpStatus.FAILED and was != TopUpStatus.FAILED:
+        await _event(session, invoice, top_up, EventType.TOP_UP_FAILED, now)
+
+
+async def _event(
+    session: AsyncSession, invoice: Invoice, top_up: TopUp, type_: EventType, now: datetime
+) -> None:
+    center_id = invoice.business_center_id
+    await events.record_subject(session, center_id, type_, "TopUp", top_up.id, now)
 
 
 async def _require_subscription(session: AsyncSession, center_id: int) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind, InvoiceStatus, TopUpStatus
 from adledger.domain.errors import InvariantBroken, PaymentProviderFailed
+from adledger.domain.events import EventType
 from adledger.domain.money import format_money
 from adledger.payments.port import (
     Card,
@@ -208,9 +209,11 @@ async def reconcile(
     if fetched.status == "paid":
         await _settle_paid(session, invoice, fetched, now)
     elif fetched.status == "void":
-        await _settle_void(session, invoice)
-    elif _payment_failed(fetched, event_type) and invoice.kind == InvoiceKind.TOP_UP:
-        await top_ups.settle_unpaid_top_up(session, invoice, TopUpStatus.FAILED)
+        await _settle_void(session, invoice, now)
+    elif _payment_failed(fetched, event_type) and invoice.status == InvoiceStatus.OPEN:
+        await invoices.event(session, invoice, EventType.INVOICE_PAYMENT_FAILED, now)
+        if invoice.kind == InvoiceKind.TOP_UP:
+            await top_ups.settle_unpaid_top_up(session, invoice, TopUpStatus.FAILED, now)
 
 
 def _payment_failed(fetched: ProviderInvoice, event_type: str) -> bool:
@@ -259,11 +262,11 @@ def _payment_problem(invoice: Invoice, fetched: ProviderInvoice) -> str | None:
     return None
 
 
-async def _settle_void(session: AsyncSession, invoice: Invoice) -> None:
+async def _settle_void(session: AsyncSession, invoice: Invoice, now: datetime) -> None:
     if invoice.status != InvoiceStatus.OPEN:
         return
-    await invoices.mark_void(session, invoice)
+    await invoices.mark_void(session, invoice, now)
     if invoice.kind == InvoiceKind.TOP_UP:
-        await top_ups.settle_unpaid_top_up(session, invoice, TopUpStatus.CANCELED)
+        await top_ups.settle_unpaid_top_up(session, invoice, TopUpStatus.CANCELED, now)
     elif invoice.kind == InvoiceKind.SUBSCRIPTION:
         await subscriptions.release_unpaid(session, invoice)

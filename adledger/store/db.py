@@ -113,10 +113,13 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 def transaction_runner(
     sessions: async_sessionmaker[AsyncSession],
+    after_commit: Callable[[AsyncSession], Awaitable[None]] | None = None,
 ) -> Callable[[Callable[[AsyncSession], Awaitable[T]]], Awaitable[T]]:
     """Each call runs one unit of work in a fresh session and commits it: the edge's way to
     give multi-step work (a write, a provider call, another write) its transactions. Work
-    that finds it must lock more than it chose (`LockScopeChanged`) is run again."""
+    that finds it must lock more than it chose (`LockScopeChanged`) is run again.
+    `after_commit` is given the session once its work is committed (services/effects.py
+    runs what the commit declared)."""
 
     async def transact(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         for attempt in range(1, RETRIES + 1):
@@ -128,7 +131,9 @@ def transaction_runner(
                         raise
                     continue  # leaving the session rolls it back: run it again
                 await session.commit()
-                return result
+            if after_commit is not None:
+                await after_commit(session)  # closed: its connection is back in the pool
+            return result
         raise InvariantBroken("the last attempt returns or raises")
 
-    return transact  # type: ignore[return-value]
+    return transact

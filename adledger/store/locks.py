@@ -40,6 +40,7 @@ class Level(IntEnum):
     LEDGER_ACCOUNTS = 6
     REFUND_ROWS = 7
     INVOICE_COUNTER = 8
+    EVENT_SEQUENCE = 9
 
     @property
     def by_id(self) -> bool:
@@ -70,8 +71,11 @@ _MEANINGS: dict[Level, str] = {
     "(reserve, voucher reserve, hold, receivable) in any order while its campaign is held "
     "(platform accounts are never locked)",
     Level.REFUND_ROWS: "refund requests, then a center's payment lots and refunds",
-    Level.INVOICE_COUNTER: "the invoice counter, last (numbers are handed out in commit "
+    Level.INVOICE_COUNTER: "the invoice counter (numbers are handed out in commit "
     "order, without gaps)",
+    Level.EVENT_SEQUENCE: "a center's event sequence counter, last; the sequencer takes it "
+    "alone, in its own transaction after the commit that wrote the events (they are "
+    "numbered in the order they are sequenced, without gaps)",
 }
 
 

@@ -801,3 +801,47 @@ class OutboxEffect(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Event(Base):
+    """Something that happened to a center's money, as partners receive it (migration
+    0018, services/events.py). Written in the transaction of the change it reports,
+    without a sequence; the sequencer numbers it once it is committed. Partitioned by
+    month of `created_at`: its key in the database is (id, created_at)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index(
+            "ix_events_business_center_id_sequence",
+            "business_center_id",
+            "sequence",
+            postgresql_where=text("sequence IS NOT NULL"),
+        ),
+        Index(
+            "ix_events_unsequenced",
+            "business_center_id",
+            "id",
+            postgresql_where=text("sequence IS NULL"),
+        ),
+        {"postgresql_partition_by": "RANGE (created_at)"},
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    business_center_id: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[int | None] = mapped_column(BigInteger)
+    api_version: Mapped[str] = mapped_column(String(16))
+    subject_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The app's clock, as every moment the feed is compared with; never the database's.
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EventSequence(Base):
+    """A center's last event sequence number: its row is the sequencer's lock."""
+
+    __tablename__ = "event_sequences"
+    business_center_id: Mapped[int] = mapped_column(
+        ForeignKey("business_centers.id", ondelete="RESTRICT"), primary_key=True
+    )
+    last_sequence: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

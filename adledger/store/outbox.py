@@ -9,22 +9,33 @@ from typing import Any
 from sqlalchemy import Row, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from adledger.store.models import OutboxEffect as Outbox
 
 _CLAIMED = (Outbox.id, Outbox.kind, Outbox.payload, Outbox.idempotency_key, Outbox.attempts)
 
 
-async def insert(
-    session: AsyncSession, kind: str, payload: dict[str, Any], key: str, due_at: datetime
-) -> None:
+def _insert(kind: str, payload: dict[str, Any], key: str, due_at: datetime) -> Any:
     """Declared twice (a replayed request), the effect stays one row."""
-    stmt = (
+    return (
         pg_insert(Outbox)
         .values(kind=kind, payload=payload, idempotency_key=key, next_attempt_at=due_at)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )
-    await session.execute(stmt)
+
+
+async def insert(
+    session: AsyncSession, kind: str, payload: dict[str, Any], key: str, due_at: datetime
+) -> None:
+    await session.execute(_insert(kind, payload, key, due_at))
+
+
+def insert_in_commit(
+    session: Session, kind: str, payload: dict[str, Any], key: str, due_at: datetime
+) -> None:
+    """`insert` from a before-commit hook, where only the synchronous Session is at hand."""
+    session.execute(_insert(kind, payload, key, due_at))
 
 
 def _free(now: datetime) -> Any:

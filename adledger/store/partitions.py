@@ -1,5 +1,6 @@
-"""Monthly partitions of the tables that only grow: ledger postings (by `created_at`) and
-spend events (by `recorded_at`).
+"""Monthly partitions of the tables that only grow: ledger postings (by `created_at`),
+spend events (by `recorded_at`) and partner events (by `created_at`; their old months are
+dropped, `drop_month`).
 
 Each table also has a DEFAULT partition, so a row whose month has no partition yet (a job
 that did not run, a test clock years ahead) is still written: money never waits on DDL.
@@ -11,6 +12,7 @@ but reported, for an operator to move by hand (docs/operations/scaling.md).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,7 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger.domain.months import month_start, next_month
 
 # Table -> the column it is partitioned by.
-PARTITIONED = {"ledger_postings": "created_at", "spend_events": "recorded_at"}
+PARTITIONED = {
+    "ledger_postings": "created_at",
+    "spend_events": "recorded_at",
+    "events": "created_at",
+}
 
 
 def partition_name(table: str, month: date) -> str:
@@ -116,3 +122,31 @@ async def partitions_of(session: AsyncSession, table: str) -> list[str]:
         {"t": table},
     )
     return list(rows)
+
+
+_MONTH_SUFFIX = re.compile(r"_y([0-9]{4})m([0-9]{2})$")
+
+
+async def months_of(session: AsyncSession, table: str) -> list[date]:
+    """The months `table` has a partition of (the default partition is none)."""
+    months = []
+    for name in await partitions_of(session, table):
+        match = _MONTH_SUFFIX.search(name)
+        if match is not None and name == partition_name(table, _month(match)):
+            months.append(_month(match))
+    return months
+
+
+def _month(match: re.Match[str]) -> date:
+    return date(int(match[1]), int(match[2]), 1)
+
+
+async def drop_month(session: AsyncSession, table: str, month: date) -> None:
+    """`month`'s partition of `table`, detached and dropped with its rows (names come from
+    PARTITIONED, not input). Both take the parent's ACCESS EXCLUSIVE lock for a moment:
+    a writer holding it makes this give up within 5 s rather than queue every other
+    writer behind it (the next run tries again)."""
+    await session.execute(text("SET LOCAL lock_timeout = '5s'"))
+    name = partition_name(table, month)
+    await session.execute(text(f"ALTER TABLE {table} DETACH PARTITION {name}"))
+    await session.execute(text(f"DROP TABLE {name}"))

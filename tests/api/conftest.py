@@ -20,8 +20,8 @@ from adledger.app.settings import SANDBOX_WEBHOOK_SECRET, Settings
 from adledger.payments.sandbox import SandboxProvider
 from adledger.payments.signing import sign_payload
 from adledger.resolvers.pubsub_hub import PubSubHub
+from adledger.services import effects
 from adledger.services.config import BillingConfig
-from adledger.store.db import transaction_runner
 from tests.helpers import Api
 
 
@@ -69,11 +69,13 @@ async def sandbox(redis_url: str, db: None) -> AsyncIterator[SandboxProvider]:
 
 @pytest.fixture
 def jobs(sessions, sandbox: SandboxProvider) -> dict[str, Any]:
-    """What the worker's startup hands every job: transactions, the provider, billing."""
+    """What the worker's startup hands every job: transactions (whose commits number the
+    partner events they recorded), the provider, billing."""
+    billing = BillingConfig()
     return {
-        "transact": transaction_runner(sessions),
+        "transact": effects.transaction_runner(sessions, sandbox, billing),
         "provider": sandbox,
-        "billing": BillingConfig(),
+        "billing": billing,
     }
 
 

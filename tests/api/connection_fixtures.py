@@ -81,6 +81,19 @@ class _Seed:
         self.now = clock.now()
         self.numbers = count(1)
 
+    def _event(self, sequence: int) -> dict[str, Any]:
+        """A numbered partner event of the center (the feed shows only those)."""
+        return {
+            "business_center_id": self.center_id,
+            "type": "top_up.paid",
+            "sequence": sequence,
+            "api_version": "2026-12-01",
+            "subject_type": "TopUp",
+            "subject_id": sequence,
+            "data": {"id": to_global_id("TopUp", sequence)},
+            "created_at": self.now,
+        }
+
     async def run(self, finance_id: int) -> tuple[list[int], int]:
         s, center_id, now = self.session, self.center_id, self.now
         await _insert(
@@ -114,6 +127,7 @@ class _Seed:
                 }
             ],
         )
+        await _insert(s, m.Event, [self._event(n) for n in range(1, MORE + 1)])
         center_wallet = await s.scalar(
             select(m.Wallet.id).where(
                 m.Wallet.business_center_id == center_id, m.Wallet.ad_account_id.is_(None)

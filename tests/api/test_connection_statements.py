@@ -17,6 +17,7 @@ from graphql import GraphQLObjectType, get_named_type
 
 from adledger.app.asgi import create_app
 from adledger.app.settings import Settings
+from adledger.domain.events import EventType
 from adledger.resolvers.root import build_schema
 from adledger.services.users import TokenCache
 from adledger.services.verify import verify_ledger
@@ -335,6 +336,21 @@ def _check_cancellation_requests(nodes: list[dict[str, Any]], world: World) -> N
     }
 
 
+EVENTS = """
+query($id: ID!, $first: Int!) { businessCenter(id: $id) { events(first: $first) {
+  pageInfo { hasNextPage endCursor }
+  edges { cursor node {
+    id type sequence createdAt data businessCenter { name viewerRole }
+  } }
+} } }"""
+
+
+def _check_events(nodes: list[dict[str, Any]], world: World) -> None:
+    assert [n["sequence"] for n in nodes] == list(range(1, PAGE + 1))
+    assert {n["type"] for n in nodes} <= {t.value for t in EventType}
+    assert {n["businessCenter"]["name"] for n in nodes} == {"Acme"}
+
+
 @dataclass(frozen=True)
 class Case:
     document: str
@@ -391,6 +407,9 @@ CASES: dict[str, Case] = {
         lambda w: {"id": w.accounts[0]},
         ("adAccount", "budgetChanges"),
         _check_budget_changes,
+    ),
+    "BusinessCenter.events": Case(
+        EVENTS, lambda w: {"id": w.center}, ("businessCenter", "events"), _check_events
     ),
     "Viewer.businessCenters": Case(
         BUSINESS_CENTERS, lambda w: {}, ("viewer", "businessCenters"), _check_business_centers
@@ -568,4 +587,4 @@ def test_every_connection_of_the_served_schema_has_a_statement_count_case() -> N
     connections = served_connections()
     # then a connection added later fails here until it has its case above
     assert sorted(connections) == sorted(CASES)
-    assert len(connections) == 11
+    assert len(connections) == 12

@@ -181,7 +181,7 @@ async def test_platform_balances_are_derived_from_postings_not_cached(api, users
 def test_the_written_order_is_the_modules() -> None:
     """docs/operations.md lists the levels as store/locks.py names them, in its order."""
     assert locks.describe_order() in DOCS.read_text()
-    assert min(Level) == Level.SUBJECT and max(Level) == Level.INVOICE_COUNTER
+    assert min(Level) == Level.SUBJECT and max(Level) == Level.EVENT_SEQUENCE
 
 
 async def test_the_guard_is_on_and_refuses_a_lock_below_one_held(sessions) -> None:

@@ -56,13 +56,13 @@ async def test_the_job_makes_each_month_ahead_once(
     second = await create_partitions_job({"sessions": sessions}, now)
     async with sessions() as session:
         postings = await partitions_of(session, "ledger_postings")
-    # then that month and the three after it exist for both tables, made once
+    # then that month and the three after it exist for every table, made once
     assert first.created == [
         f"{table}_y2031m{month:02d}"
-        for table in ("ledger_postings", "spend_events")
+        for table in ("ledger_postings", "spend_events", "events")
         for month in (2, 3, 4, 5)
     ]
-    assert (second.created, second.present, second.blocked) == ([], 8, [])
+    assert (second.created, second.present, second.blocked) == ([], 12, [])
     assert {"ledger_postings_y2031m05", "ledger_postings_default"} <= set(postings)
 
 

@@ -26,6 +26,7 @@ from adledger import clock
 from adledger.jobs.outbox import run_outbox_job
 from adledger.payments.sandbox import PREFIX, SandboxProvider
 from adledger.services.config import BillingConfig
+from adledger.services.effect_kinds import ISSUE_INVOICE
 from adledger.services.verify import verify_ledger
 from adledger.store.db import transaction_runner
 from adledger.store.models import Invoice, OutboxEffect
@@ -76,9 +77,12 @@ async def _invoices_at_provider(redis: Redis) -> int:
 
 
 async def _top_up_row(sessions: async_sessionmaker[AsyncSession]) -> tuple[Invoice, OutboxEffect]:
+    """The top-up's invoice and its issue (the commit also declared the numbering of its
+    partner event, `events.sequence`: a second effect, run the same way)."""
     async with sessions() as session:
         invoice = (await session.scalars(select(Invoice).where(Invoice.kind == "TOP_UP"))).one()
-        effect = (await session.scalars(select(OutboxEffect))).one()
+        issue = select(OutboxEffect).where(OutboxEffect.kind == ISSUE_INVOICE)
+        effect = (await session.scalars(issue)).one()
         return invoice, effect
 
 
@@ -87,18 +91,22 @@ async def _verified(sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
         return list(await verify_ledger(session))
 
 
-async def _a_top_up_killed_after_its_commit(users: Any, env: dict[str, str], log: Path) -> Any:
-    """A subscribed center asks an API process for a top-up (idempotency key "k"); the
-    process commits it, with its invoice's effect declared, and is SIGKILLed before running
-    the effect. Answers the center."""
+async def _a_top_up_killed_after_its_commit(
+    api: Api, users: Any, env: dict[str, str], log: Path
+) -> Any:
+    """A center subscribed (through a healthy API: its commit declared effects too) asks an
+    API process for a top-up (idempotency key "k"); the process commits it, with its
+    invoice's effect declared, and is SIGKILLed before running the effect. Answers the
+    center."""
+    center = await create_center(api, await users.create("admin"))
+    await users.fund(center.wallet_id, "399.00")
+    assert (await subscribe(api, center))["__typename"] == "SubscribeToPlanSuccess"
     with _serve(env, log) as (base, process):
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            api = Api(client)
-            center = await create_center(api, await users.create("admin"))
-            await users.fund(center.wallet_id, "399.00")
-            assert (await subscribe(api, center))["__typename"] == "SubscribeToPlanSuccess"
             with pytest.raises(httpx.TransportError):
-                await top_up(api, center.wallet_id, center.admin.token, amount="50.00", key="k")
+                await top_up(
+                    Api(client), center.wallet_id, center.admin.token, amount="50.00", key="k"
+                )
         assert process.wait(timeout=30) == -signal.SIGKILL
     return center
 
@@ -110,16 +118,22 @@ async def _nothing_issued_yet(sessions: Any, worker: Any) -> None:
 
 
 async def test_an_api_killed_after_the_commit_leaves_the_invoice_to_the_worker_once(
-    users: Any, sessions: Any, worker: Any, database_url: str, redis_url: str, tmp_path: Path
+    api: Api,
+    users: Any,
+    sessions: Any,
+    worker: Any,
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
 ) -> None:
     # given an API process killed right after a top-up's commit, before its effect ran
     env = _environment(database_url, redis_url, "after-commit")
-    await _a_top_up_killed_after_its_commit(users, env, tmp_path / "api.log")
+    await _a_top_up_killed_after_its_commit(api, users, env, tmp_path / "api.log")
     await _nothing_issued_yet(sessions, worker)
     # when the run-outbox job runs (after the grace the API had)
     report = await run_outbox_job(worker, clock.now() + timedelta(minutes=1))
-    # then it issues the invoice, once
-    assert str(report) == "ran 1 effect"
+    # then it issues the invoice, once (and numbers the top-up's partner event)
+    assert str(report) == "ran 2 effects"
     assert str(await run_outbox_job(worker, clock.now() + timedelta(hours=2))) == "no effects due"
     invoice, effect = await _top_up_row(sessions)
     assert invoice.payment_reference is not None and effect.done_at is not None
@@ -128,11 +142,17 @@ async def test_an_api_killed_after_the_commit_leaves_the_invoice_to_the_worker_o
 
 
 async def test_a_restarted_api_answers_the_clients_retry_with_the_invoice_once(
-    users: Any, sessions: Any, worker: Any, database_url: str, redis_url: str, tmp_path: Path
+    api: Api,
+    users: Any,
+    sessions: Any,
+    worker: Any,
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
 ) -> None:
     # given an API process killed right after a top-up's commit, before its effect ran
     env = _environment(database_url, redis_url, "after-commit")
-    center = await _a_top_up_killed_after_its_commit(users, env, tmp_path / "api.log")
+    center = await _a_top_up_killed_after_its_commit(api, users, env, tmp_path / "api.log")
     await _nothing_issued_yet(sessions, worker)
     # when the API is restarted and the client retries with its idempotency key
     healthy = _environment(database_url, redis_url, None)
@@ -141,10 +161,11 @@ async def test_a_restarted_api_answers_the_clients_retry_with_the_invoice_once(
             again = await top_up(
                 Api(client), center.wallet_id, center.admin.token, amount="50.00", key="k"
             )
-    # then the answer carries the invoice, issued once; the worker finds nothing left
+    # then the answer carries the invoice, issued once; the worker finds nothing left but
+    # the numbering of the partner event the killed process committed
     reference = again["topUp"]["invoice"]["paymentReference"]
     assert reference is not None and reference.startswith("in_sandbox_")
-    assert str(await run_outbox_job(worker, clock.now() + timedelta(hours=2))) == "no effects due"
+    assert str(await run_outbox_job(worker, clock.now() + timedelta(hours=2))) == "ran 1 effect"
     invoice, effect = await _top_up_row(sessions)
     assert (invoice.payment_reference, effect.done_at is not None) == (reference, True)
     assert await _invoices_at_provider(worker["redis"]) == 1
@@ -152,11 +173,17 @@ async def test_a_restarted_api_answers_the_clients_retry_with_the_invoice_once(
 
 
 async def test_a_worker_killed_mid_effect_leaves_it_to_the_next_run_once(
-    users: Any, sessions: Any, worker: Any, database_url: str, redis_url: str, tmp_path: Path
+    api: Api,
+    users: Any,
+    sessions: Any,
+    worker: Any,
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
 ) -> None:
     # given a top-up committed by an API process that died before running its effect
     env = _environment(database_url, redis_url, "after-commit")
-    await _a_top_up_killed_after_its_commit(users, env, tmp_path / "api.log")
+    await _a_top_up_killed_after_its_commit(api, users, env, tmp_path / "api.log")
     # when a worker process runs the effect and is killed before marking it done
     at = clock.now() + timedelta(minutes=1)
     command = [sys.executable, "-m", "adledger.app.cli", "jobs", "run", "run-outbox"]
@@ -175,8 +202,12 @@ async def test_a_worker_killed_mid_effect_leaves_it_to_the_next_run_once(
     assert (effect.done_at, effect.attempts) == (None, 1)
     assert await _invoices_at_provider(worker["redis"]) == 1
     # then the next run waits for the dead worker's claim to end, and runs it once
+    # (it runs meanwhile only the numbering of the top-up's partner event, which the dead
+    # worker never reached)
     held = await run_outbox_job(worker, at + timedelta(minutes=1))
-    assert str(held) == "no effects due"
+    assert str(held) == "ran 1 effect"
+    _, effect = await _top_up_row(sessions)
+    assert (effect.done_at, effect.attempts) == (None, 1)
     assert str(await run_outbox_job(worker, at + timedelta(minutes=10))) == "ran 1 effect"
     invoice, effect = await _top_up_row(sessions)
     assert invoice.payment_reference is not None

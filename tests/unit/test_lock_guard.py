@@ -89,6 +89,7 @@ def test_the_documented_order_is_the_modules() -> None:
         "LEDGER_ACCOUNTS",
         "REFUND_ROWS",
         "INVOICE_COUNTER",
+        "EVENT_SEQUENCE",
     ]
     assert [level for level in Level if level.by_id] == [
         Level.BUSINESS_CENTERS,

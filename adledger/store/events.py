@@ -1,0 +1,134 @@
+"""Partner events' queries (migration 0018): write a transaction's events, number a
+center's committed ones under its counter's lock, read the feed.
+
+The writes run from the session's before-commit hook (services/events.py), where only the
+synchronous Session is at hand: those functions take a `Session`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import BigInteger, bindparam, func, select, text, true
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, aliased
+
+from adledger.store import locks
+from adledger.store.models import Base, Event, EventSequence
+
+M = TypeVar("M", bound=Base)
+
+
+def insert_events(session: Session, rows: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
+    """One statement for all of them, ids handed out in the rows' order; answers (id,
+    business_center_id) of each, in that order."""
+    stmt = pg_insert(Event).returning(
+        Event.id, Event.business_center_id, sort_by_parameter_order=True
+    )
+    # Many rows: SQLAlchemy's "insertmanyvalues" sends them as one INSERT ... VALUES.
+    return [(row[0], row[1]) for row in session.execute(stmt, list(rows))]
+
+
+def current_rows(session: Session, model: type[M], ids: Sequence[int]) -> dict[int, M]:
+    """Rows of `model` by id, as this transaction has them now (for snapshots)."""
+    if not ids:
+        return {}
+    stmt = select(model).where(model.id.in_(ids))  # type: ignore[attr-defined]
+    found = session.scalars(stmt.execution_options(populate_existing=True))
+    return {row.id: row for row in found}  # type: ignore[attr-defined]
+
+
+async def lock_sequence(session: AsyncSession, center_id: int) -> int:
+    """The center's last sequence number, its counter row locked (made on first use: one
+    statement as a rule, three the first time)."""
+    locks.register(session, locks.Level.EVENT_SEQUENCE)
+    stmt = (
+        select(EventSequence.last_sequence)
+        .where(EventSequence.business_center_id == center_id)
+        .with_for_update(key_share=True)
+    )
+    last = (await session.execute(stmt)).scalar_one_or_none()
+    if last is None:
+        await session.execute(
+            pg_insert(EventSequence)
+            .values(business_center_id=center_id, last_sequence=0)
+            .on_conflict_do_nothing(index_elements=["business_center_id"])
+        )
+        last = (await session.execute(stmt)).scalar_one()
+    return int(last)
+
+
+# The first `limit` events of the center still to number, by id, numbered on from `last`,
+# and the counter moved on as far (not written when nothing was numbered): one statement.
+# It sees only committed events: one whose transaction is still open is numbered by the
+# sequencer its own commit runs.
+_NUMBER = text(
+    "WITH todo AS ("
+    "  SELECT id, created_at, row_number() OVER (ORDER BY id) AS rn FROM ("
+    "    SELECT id, created_at FROM events"
+    "    WHERE business_center_id = :center AND sequence IS NULL ORDER BY id LIMIT :limit"
+    "  ) AS first_ones"
+    "), numbered AS ("
+    "  UPDATE events e SET sequence = :last + todo.rn FROM todo"
+    "  WHERE e.id = todo.id AND e.created_at = todo.created_at AND e.sequence IS NULL"
+    "  RETURNING 1"
+    ") "
+    "UPDATE event_sequences SET last_sequence = :last + (SELECT count(*) FROM numbered) "
+    "WHERE business_center_id = :center AND EXISTS (SELECT 1 FROM numbered) "
+    "RETURNING last_sequence"
+).bindparams(bindparam("last"), bindparam("center"), bindparam("limit"))
+
+
+async def number_pending(session: AsyncSession, center_id: int, last: int, limit: int) -> int:
+    """Numbers up to `limit` unnumbered events of the center after `last` (the caller
+    holds the counter, `lock_sequence`) and moves the counter on; answers the new last
+    number."""
+    params = {"last": last, "center": center_id, "limit": limit}
+    moved = (await session.execute(_NUMBER, params)).scalar_one_or_none()
+    return last if moved is None else int(moved)
+
+
+async def feed_pages(
+    session: AsyncSession,
+    center_ids: Sequence[int],
+    *,
+    after: int | None,
+    limit: int,
+    types: Sequence[str] | None,
+) -> dict[int, list[Event]]:
+    """Per center, up to `limit` numbered events after sequence `after`, in sequence
+    order, of `types` only when given: one statement, a LATERAL read per center along
+    its (business_center_id, sequence) index."""
+    ids = bindparam("ids", list(center_ids), type_=ARRAY(BigInteger()))
+    centers = select(func.unnest(ids).label("id")).subquery()
+    page = (
+        select(Event)
+        .where(
+            Event.business_center_id == centers.c.id,
+            Event.sequence.is_not(None),
+            Event.sequence > (after or 0),
+        )
+        .order_by(Event.sequence)
+        .limit(limit)
+    )
+    if types is not None:
+        page = page.where(Event.type.in_(list(types)))
+    lateral = page.lateral()
+    shown = aliased(Event, lateral)
+    stmt = (
+        select(shown)
+        .select_from(centers)
+        .join(lateral, true())
+        .order_by(shown.business_center_id, shown.sequence)
+    )
+    pages: dict[int, list[Event]] = defaultdict(list)
+    for row in await session.scalars(stmt):
+        pages[row.business_center_id].append(row)
+    return pages
+
+
+async def events_by_ids(session: AsyncSession, ids: Sequence[int]) -> Sequence[Event]:
+    return (await session.scalars(select(Event).where(Event.id.in_(ids)))).all()
