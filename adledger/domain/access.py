@@ -19,12 +19,19 @@ class Permission(enum.StrEnum):
     MANAGE_ACCOUNTS = "manage_accounts"
     MANAGE_MEMBERS = "manage_members"
     RUN_CAMPAIGNS = "run_campaigns"
+    MANAGE_WEBHOOKS = "manage_webhooks"
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.FINANCE_MANAGER: frozenset(
-        {Permission.READ, Permission.READ_MONEY, Permission.MOVE_MONEY, Permission.RUN_CAMPAIGNS}
+        {
+            Permission.READ,
+            Permission.READ_MONEY,
+            Permission.MOVE_MONEY,
+            Permission.RUN_CAMPAIGNS,
+            Permission.MANAGE_WEBHOOKS,
+        }
     ),
     Role.FINANCE_ANALYST: frozenset({Permission.READ, Permission.READ_MONEY}),
     Role.STANDARD: frozenset({Permission.READ, Permission.RUN_CAMPAIGNS}),
