@@ -32,6 +32,7 @@ from adledger.app.devstack import (
 )
 from adledger.app.environment import EVERYTHING, describe
 from adledger.app.errors import ConfigError
+from adledger.app.events_cli import add_events_parser
 from adledger.app.logs import configure_logging
 from adledger.app.payments_cli import add_payments_parser
 from adledger.app.progress import ProgressBar
@@ -319,6 +320,7 @@ def _parser() -> argparse.ArgumentParser:
     _members_parser(commands)
     _jobs_parser(commands)
     add_payments_parser(commands, _command)
+    add_events_parser(commands, _command)
     return parser
 
 

@@ -61,6 +61,13 @@ async def lock_sequence(session: AsyncSession, center_id: int) -> int:
     return int(last)
 
 
+async def last_sequence(session: AsyncSession, center_id: int) -> int:
+    """The center's last numbered event's sequence (0: none yet), read without a lock:
+    where a reader starting "from now" begins (`adledger events listen`)."""
+    stmt = select(EventSequence.last_sequence).where(EventSequence.business_center_id == center_id)
+    return int((await session.execute(stmt)).scalar_one_or_none() or 0)
+
+
 # The first `limit` events of the center still to number, by id, numbered on from `last`,
 # and the counter moved on as far (not written when nothing was numbered): one statement.
 # It sees only committed events: one whose transaction is still open is numbered by the
