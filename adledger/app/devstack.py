@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
 from adledger.app.asgi import create_app, settle_heap
+from adledger.app.demo import queries as demo_queries
 from adledger.app.demo import seed as demo
 from adledger.app.demo.cards import CardPlanDemo, ensure_card_plan
 from adledger.app.embedded import (
@@ -48,6 +49,7 @@ from adledger.schema.ids import to_global_id
 from adledger.services import effects, outbox
 from adledger.store.db import make_engine, make_sessionmaker
 from adledger.store.migrate import upgrade
+from adledger.store.users import user_by_email
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -174,6 +176,8 @@ class DemoAccess:
     """The global id of the demo's delivering campaign, if one still delivers."""
     automatic_campaign_id: str | None = None
     """The same in the demo center under automatic allocation."""
+    center_id: str | None = None
+    """The global id of the demo's first business center (the listener's example)."""
 
 
 async def _demo_access(settings: Settings) -> DemoAccess:
@@ -189,6 +193,7 @@ async def _demo_access(settings: Settings) -> DemoAccess:
         token = await demo.demo_admin_token(session)
         adserver_token = await demo.demo_adserver_token(session)
         delivering = await demo.delivering_campaign_ids(session)
+        center_id = await _demo_center_id(session)
         await session.commit()
     ids = {name: to_global_id("Campaign", cid) for name, cid in delivering.items()}
     return DemoAccess(
@@ -196,7 +201,17 @@ async def _demo_access(settings: Settings) -> DemoAccess:
         adserver_token,
         ids.get(demo.DEMO_CENTER_NAME),
         ids.get(demo.DEMO_AUTOMATIC_CENTER_NAME),
+        None if center_id is None else to_global_id("BusinessCenter", center_id),
     )
+
+
+async def _demo_center_id(session: AsyncSession) -> int | None:
+    """Northwind Agency's id, the demo admin's center by that name."""
+    admin = await user_by_email(session, demo.DEMO_ADMIN_EMAIL)
+    if admin is None:
+        return None
+    center = await demo_queries.member_center_named(session, admin.id, demo.DEMO_CENTER_NAME)
+    return None if center is None else center.id
 
 
 async def _issue_demo_invoices(settings: Settings) -> None:
@@ -297,6 +312,8 @@ def _banner(settings: Settings, access: DemoAccess, pending_reference: str | Non
     print(_spend_example(url, access), flush=True)
     if access.automatic_campaign_id is not None:
         print(_automatic_example(url, access, access.automatic_campaign_id), flush=True)
+    if access.center_id is not None:
+        print(listen_example(access.center_id), flush=True)
     if pending_reference is not None:
         print(
             "  A top-up of 500.00 awaits payment (see wallet { pendingTopUps }). Pay it, from\n"
@@ -358,6 +375,17 @@ def _automatic_example(url: str, access: DemoAccess, campaign_id: str) -> str:
         "  wallet transactions and the account's budget { spentInPeriod remaining }:\n"
         f"    curl -s {url} -H 'Authorization: Bearer {access.adserver_token}' "
         f"-H 'Content-Type: application/json' -d '{body}'\n"
+    )
+
+
+def listen_example(center_id: str) -> str:
+    """`adledger events listen` for the demo center: its events, signed, at the developer's
+    own URL as they happen (docs/integrations.md)."""
+    return (
+        f"  Receive {demo.DEMO_CENTER_NAME!r}'s partner events as webhooks on your machine\n"
+        "  (signed with a secret it prints; docs/integrations.md) from another shell:\n"
+        f"    {command_prefix()} events listen --business-center {center_id} "
+        "--forward-to http://localhost:3000/hooks\n"
     )
 
 
