@@ -382,8 +382,8 @@ def listen_example(center_id: str) -> str:
     """`adledger events listen` for the demo center: its events, signed, at the developer's
     own URL as they happen (docs/integrations.md)."""
     return (
-        f"  Receive {demo.DEMO_CENTER_NAME!r}'s partner events as webhooks on your machine\n"
-        "  (signed with a secret it prints; docs/integrations.md) from another shell:\n"
+        f"  Receive the partner events of {demo.DEMO_CENTER_NAME!r} as signed webhooks on your\n"
+        "  own URL as they happen (docs/integrations.md), from another shell:\n"
         f"    {command_prefix()} events listen --business-center {center_id} "
         "--forward-to http://localhost:3000/hooks\n"
     )
