@@ -1,0 +1,796 @@
+"""Partner webhook endpoints through GraphQL (issue 26): ADMIN and FINANCE_MANAGER create,
+change, disable, delete them, rotate their secret, send a test event, redeliver one event
+or replay the feed; the finance roles and staff read them and their delivery log; nobody
+else does, and nobody of another center learns they exist."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from adledger import clock
+from adledger.domain.webhooks import signing_secrets
+from adledger.schema.ids import db_id_of, to_cursor, to_global_id
+from adledger.services import webhook_endpoints as service
+from adledger.services.webhook_endpoints import TargetRules
+from adledger.store.models import Event
+from adledger.store.webhook_models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from tests.helpers import add_member, create_center, subscribe, top_up
+
+PUBLIC = "93.184.216.34"
+
+ENDPOINT = "id url description eventTypes status disabledReason createdAt"
+ERROR = "... on UserError { code message field }"
+
+CREATE = f"""mutation($input: CreateWebhookEndpointInput!) {{
+  createWebhookEndpoint(input: $input) {{
+    __typename
+    ... on CreateWebhookEndpointSuccess {{ secret endpoint {{ {ENDPOINT} }} }}
+    {ERROR}
+  }}
+}}"""
+
+UPDATE = f"""mutation($input: UpdateWebhookEndpointInput!) {{
+  updateWebhookEndpoint(input: $input) {{
+    __typename ... on WebhookEndpointSuccess {{ endpoint {{ {ENDPOINT} }} }} {ERROR}
+  }}
+}}"""
+
+
+def _on_endpoint(name: str, input_type: str = "WebhookEndpointInput") -> str:
+    return f"""mutation($input: {input_type}!) {{
+  {name}(input: $input) {{
+    __typename ... on WebhookEndpointSuccess {{ endpoint {{ {ENDPOINT} }} }} {ERROR}
+  }}
+}}"""
+
+
+DELETE = _on_endpoint("deleteWebhookEndpoint")
+SEND_TEST = _on_endpoint("sendTestWebhookEvent")
+REDELIVER = _on_endpoint("redeliverWebhookEvent", "RedeliverWebhookEventInput")
+
+ROTATE = f"""mutation($input: WebhookEndpointInput!) {{
+  rotateWebhookSecret(input: $input) {{
+    __typename ... on RotateWebhookSecretSuccess {{ secret endpoint {{ id }} }} {ERROR}
+  }}
+}}"""
+
+REPLAY = f"""mutation($input: ReplayWebhookEventsInput!) {{
+  replayWebhookEvents(input: $input) {{
+    __typename
+    ... on ReplayWebhookEventsSuccess {{ queued endCursor hasMore endpoint {{ id }} }}
+    {ERROR}
+  }}
+}}"""
+
+ENDPOINTS = f"""query($id: ID!) {{
+  businessCenter(id: $id) {{ webhookEndpoints {{ {ENDPOINT} }} }}
+}}"""
+
+NODE = f"""query($id: ID!) {{ node(id: $id) {{ id ... on WebhookEndpoint {{ {ENDPOINT} }} }} }}"""
+
+DELIVERIES = """query($id: ID!, $first: Int, $after: String) {
+  node(id: $id) {
+    ... on WebhookEndpoint {
+      deliveries(first: $first, after: $after) {
+        edges { cursor node {
+          id attempt attemptedAt responseStatus durationMs succeeded nextAttemptAt
+          responseBody error event { id type sequence }
+        } }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+  }
+}"""
+
+FEED = """query($id: ID!) {
+  businessCenter(id: $id) { events(first: 100) { edges { cursor node { id type data } } } }
+}"""
+
+
+# -- fixtures and helpers ---------------------------------------------------------------
+
+
+class Dns:
+    """The resolver the service asks (never the real DNS): an IP address is itself (as
+    getaddrinfo answers), a host's addresses as set here, any other host a public one."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, list[str]] = {}
+        self.asked: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> Sequence[str]:
+        self.asked.append(host)
+        try:
+            return [str(ipaddress.ip_address(host))]
+        except ValueError:
+            return self.answers.get(host, [PUBLIC])
+
+
+@pytest.fixture
+def dns(app: Any) -> Dns:
+    """The app's URL checks resolve through a stub; private targets allowed, as the suite
+    runs (WEBHOOK_ALLOW_PRIVATE_TARGETS)."""
+    stub = Dns()
+    app.state.adledger.webhook_targets = TargetRules(allow_private=True, resolver=stub)
+    return stub
+
+
+@pytest.fixture
+def production(app: Any, dns: Dns) -> Dns:
+    """Production's rules: https only, public addresses only."""
+    app.state.adledger.webhook_targets = TargetRules(allow_private=False, resolver=dns)
+    return dns
+
+
+@pytest.fixture
+async def center(api, users, dns):
+    """A center on the PRO plan paid from its balance: its feed holds invoice.opened and
+    invoice.paid (sequences 1 and 2)."""
+    center = await create_center(api, await users.create("admin"))
+    await users.fund(center.wallet_id, "399.00")
+    assert (await subscribe(api, center))["__typename"] == "SubscribeToPlanSuccess"
+    return center
+
+
+async def _create(api, center, token=None, **fields: Any) -> dict[str, Any]:
+    variables = {"input": {"businessCenterId": center.id, "url": "https://hooks.example.com/a"}}
+    variables["input"].update(fields)
+    return (await api.data(CREATE, variables, token or center.admin.token))["createWebhookEndpoint"]
+
+
+async def _endpoint(api, center, **fields: Any) -> dict[str, Any]:
+    made = await _create(api, center, **fields)
+    assert made["__typename"] == "CreateWebhookEndpointSuccess", made
+    return made["endpoint"]
+
+
+async def _call(api, document: str, token: str, **fields: Any) -> dict[str, Any]:
+    data = await api.data(document, {"input": fields}, token)
+    return next(iter(data.values()))
+
+
+async def _row(sessions, endpoint_gid: str) -> WebhookEndpoint | None:
+    async with sessions() as session:
+        return await session.get(WebhookEndpoint, db_id_of(endpoint_gid, "WebhookEndpoint"))
+
+
+async def _feed(api, center) -> list[dict[str, Any]]:
+    data = await api.data(FEED, {"id": center.id}, center.admin.token)
+    edges = data["businessCenter"]["events"]["edges"]
+    return [
+        {**e["node"], "cursor": e["cursor"], "data": json.loads(e["node"]["data"])} for e in edges
+    ]
+
+
+async def _messages(sessions, endpoint_gid: str) -> list[WebhookMessage]:
+    endpoint_id = db_id_of(endpoint_gid, "WebhookEndpoint")
+    async with sessions() as session:
+        stmt = (
+            select(WebhookMessage)
+            .where(WebhookMessage.endpoint_id == endpoint_id)
+            .order_by(WebhookMessage.sequence)
+        )
+        return list(await session.scalars(stmt))
+
+
+def _error(answer: dict[str, Any]) -> tuple[str, str, list[str]]:
+    return answer["__typename"], answer["code"], answer["field"]
+
+
+# -- create -----------------------------------------------------------------------------
+
+
+async def test_an_admin_creates_an_endpoint_and_sees_its_secret_once(api, center, sessions) -> None:
+    # given a center whose feed holds two events
+    # when its admin creates an endpoint for two event types
+    made = await _create(
+        api,
+        center,
+        url="https://Hooks.Example.com/partner?x=1",
+        eventTypes=["invoice.paid", "top_up.paid", "invoice.paid"],
+        description="  Our   ledger  ",
+    )
+    # then it is enabled, its URL written the one way it is stored, its types each once
+    assert made["__typename"] == "CreateWebhookEndpointSuccess"
+    endpoint = made["endpoint"]
+    assert {k: v for k, v in endpoint.items() if k not in ("id", "createdAt")} == {
+        "url": "https://hooks.example.com/partner?x=1",
+        "description": "Our ledger",
+        "eventTypes": ["invoice.paid", "top_up.paid"],
+        "status": "ENABLED",
+        "disabledReason": None,
+    }
+    # and the secret is a Standard Webhooks one, stored, and no field of the endpoint
+    assert made["secret"].startswith("whsec_") and len(made["secret"]) == 6 + 44
+    row = await _row(sessions, endpoint["id"])
+    assert row is not None and row.secret == made["secret"]
+    listed = await api.data(ENDPOINTS, {"id": center.id}, center.admin.token)
+    assert listed["businessCenter"]["webhookEndpoints"] == [endpoint]
+    fields = await api.data('{ __type(name: "WebhookEndpoint") { fields { name } } }')
+    assert "secret" not in {f["name"] for f in fields["__type"]["fields"]}
+    # and it receives the events from now on: its cursor is the center's last sequence
+    assert (row.cursor, row.created_by_user_id is not None) == (2, True)
+
+
+async def test_no_event_types_means_every_type(api, center) -> None:
+    endpoint = await _endpoint(api, center)
+
+    assert endpoint["eventTypes"] == []
+
+
+async def test_the_eleventh_endpoint_of_a_center_is_refused(api, center, sessions) -> None:
+    # given a center with 10 endpoints
+    for index in range(10):
+        await _endpoint(api, center, url=f"https://hooks.example.com/{index}")
+    # when an 11th is created
+    answer = await _create(api, center, url="https://hooks.example.com/11")
+    # then it is refused, saying why, and there are still 10
+    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "businessCenterId"])
+    assert "at most 10 webhook endpoints" in answer["message"]
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(WebhookEndpoint)) == 10
+
+
+async def test_an_unknown_event_type_is_named(api, center, sessions) -> None:
+    answer = await _create(api, center, eventTypes=["invoice.paid", "invoice.exploded"])
+
+    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "eventTypes", "1"])
+    assert "'invoice.exploded'" in answer["message"]
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(WebhookEndpoint)) == 0
+
+
+async def test_a_description_longer_than_500_characters_is_refused(api, center) -> None:
+    answer = await _create(api, center, description="x" * 501)
+
+    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "description"])
+    assert "500" in answer["message"]
+
+
+# -- the URL in production ----------------------------------------------------------------
+
+
+async def test_production_refuses_an_http_url(api, center, production) -> None:
+    answer = await _create(api, center, url="http://hooks.example.com/a")
+
+    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "url"])
+    assert "https" in answer["message"]
+    assert production.asked == []  # refused before any DNS
+
+
+REFUSED = [
+    ("127.0.0.1", "loopback"),
+    ("10.0.0.1", "private"),
+    ("169.254.169.254", "metadata"),
+    ("::1", "loopback"),
+]
+
+
+@pytest.mark.parametrize(("address", "reason"), REFUSED, ids=[a for a, _ in REFUSED])
+async def test_production_refuses_a_host_resolving_to_a_local_address(
+    api, center, production, address, reason
+) -> None:
+    # given a host that resolves to a local address
+    production.answers["inside.example.com"] = [PUBLIC, address]
+    # when an endpoint is created for it
+    answer = await _create(api, center, url="https://inside.example.com/hooks")
+    # then it is refused, naming the address and why
+    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "url"])
+    assert address in answer["message"] and reason in answer["message"]
+
+
+@pytest.mark.parametrize(("address", "reason"), REFUSED, ids=[a for a, _ in REFUSED])
+async def test_production_refuses_a_url_whose_dns_changed_when_it_is_saved_again(
+    api, center, production, sessions, address, reason
+) -> None:
+    # given an endpoint saved while its host was public
+    endpoint = await _endpoint(api, center, url="https://moving.example.com/hooks")
+    # when its host now resolves to a local address and the URL is saved again
+    production.answers["moving.example.com"] = [address]
+    answer = await _call(
+        api,
+        UPDATE,
+        center.admin.token,
+        endpointId=endpoint["id"],
+        url="https://moving.example.com/v2",
+    )
+    # then it is refused and the endpoint keeps its URL
+    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "url"])
+    assert address in answer["message"] and reason in answer["message"]
+    assert (await _row(sessions, endpoint["id"])).url == "https://moving.example.com/hooks"
+
+
+async def test_production_refuses_a_literal_loopback_address(api, center, production) -> None:
+    answer = await _create(api, center, url="https://[::1]:8443/hooks")
+
+    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "url"])
+    assert "loopback" in answer["message"]
+
+
+async def test_production_takes_a_public_https_url(api, center, production) -> None:
+    endpoint = await _endpoint(api, center, url="https://hooks.example.com/ok")
+
+    assert endpoint["url"] == "https://hooks.example.com/ok"
+    assert production.asked == ["hooks.example.com"]
+
+
+# -- update, disable, enable ----------------------------------------------------------------
+
+
+async def test_an_update_changes_only_what_it_gives(api, center, sessions) -> None:
+    # given an endpoint with a description and one type
+    endpoint = await _endpoint(api, center, eventTypes=["invoice.paid"], description="first")
+    # when its URL and types change, then its description is cleared
+    changed = await _call(
+        api,
+        UPDATE,
+        center.admin.token,
+        endpointId=endpoint["id"],
+        url="https://hooks.example.com/b",
+        eventTypes=["top_up.paid", "credit.issued"],
+    )
+    cleared = await _call(
+        api, UPDATE, center.admin.token, endpointId=endpoint["id"], description=None
+    )
+    # then each call changed what it gave and kept the rest
+    assert changed["endpoint"] | {"createdAt": None} == endpoint | {
+        "url": "https://hooks.example.com/b",
+        "eventTypes": ["top_up.paid", "credit.issued"],
+        "createdAt": None,
+    }
+    assert cleared["endpoint"] == changed["endpoint"] | {"description": None}
+
+
+async def test_an_update_with_a_bad_type_changes_nothing(api, center, sessions) -> None:
+    endpoint = await _endpoint(api, center, eventTypes=["invoice.paid"])
+
+    answer = await _call(
+        api,
+        UPDATE,
+        center.admin.token,
+        endpointId=endpoint["id"],
+        url="https://hooks.example.com/b",
+        eventTypes=["nope"],
+    )
+
+    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "eventTypes", "0"])
+    row = await _row(sessions, endpoint["id"])
+    assert (row.url, row.event_types) == ("https://hooks.example.com/a", ["invoice.paid"])
+
+
+async def test_disabled_then_enabled_it_receives_events_from_then_on(
+    api, center, sessions, time_travel
+) -> None:
+    # given an endpoint (cursor 2) with a message still pending, due in an hour
+    endpoint = await _endpoint(api, center)
+    events = await _feed(api, center)
+    await _insert_message(sessions, endpoint["id"], events[1], due_in=timedelta(hours=1))
+    # when a member disables it, the center tops up meanwhile, and it is enabled again
+    disabled = await _call(
+        api, UPDATE, center.admin.token, endpointId=endpoint["id"], status="DISABLED"
+    )
+    await top_up(api, center.wallet_id, center.admin.token, amount="100.00")
+    last = len(await _feed(api, center))
+    enabled = await _call(
+        api, UPDATE, center.admin.token, endpointId=endpoint["id"], status="ENABLED"
+    )
+    # then it was disabled by a member, and once enabled takes events after the top-up's
+    assert (disabled["endpoint"]["status"], disabled["endpoint"]["disabledReason"]) == (
+        "DISABLED",
+        "disabled by a member",
+    )
+    assert (enabled["endpoint"]["status"], enabled["endpoint"]["disabledReason"]) == (
+        "ENABLED",
+        None,
+    )
+    row = await _row(sessions, endpoint["id"])
+    assert (last, row.cursor, row.failing_since) == (3, 3, None)
+    # and its pending message is due now
+    (message,) = await _messages(sessions, endpoint["id"])
+    assert message.status == "PENDING"
+    assert message.next_attempt_at <= clock.now()
+
+
+# -- rotate and delete ----------------------------------------------------------------------
+
+
+async def test_a_rotated_secret_is_new_and_the_old_one_signs_for_24_hours(
+    api, center, sessions
+) -> None:
+    made = await _create(api, center)
+    endpoint_id = made["endpoint"]["id"]
+
+    rotated = await _call(api, ROTATE, center.admin.token, endpointId=endpoint_id)
+
+    assert rotated["__typename"] == "RotateWebhookSecretSuccess"
+    assert rotated["secret"].startswith("whsec_") and rotated["secret"] != made["secret"]
+    row = await _row(sessions, endpoint_id)
+    assert (row.secret, row.previous_secret) == (rotated["secret"], made["secret"])
+    assert row.rotated_at is not None
+    later = row.rotated_at + timedelta(hours=23)
+    assert signing_secrets(row.secret, row.previous_secret, row.rotated_at, later) == (
+        rotated["secret"],
+        made["secret"],
+    )
+
+
+async def test_a_deleted_endpoint_goes_with_its_log_and_is_answered_as_it_was(
+    api, center, sessions
+) -> None:
+    # given an endpoint with a message and an attempt
+    endpoint = await _endpoint(api, center, description="going")
+    events = await _feed(api, center)
+    message = await _insert_message(sessions, endpoint["id"], events[0])
+    await _insert_attempts(sessions, message, 1)
+    # when it is deleted
+    answer = await _call(api, DELETE, center.admin.token, endpointId=endpoint["id"])
+    # then the answer shows it as it was, and it, its messages and attempts are gone
+    assert answer == {"__typename": "WebhookEndpointSuccess", "endpoint": endpoint}
+    listed = await api.data(ENDPOINTS, {"id": center.id}, center.admin.token)
+    assert listed["businessCenter"]["webhookEndpoints"] == []
+    async with sessions() as session:
+        for model in (WebhookEndpoint, WebhookMessage, WebhookAttempt):
+            assert await session.scalar(select(func.count()).select_from(model)) == 0
+    again = await _call(api, DELETE, center.admin.token, endpointId=endpoint["id"])
+    assert _error(again) == ("NotFoundError", "NOT_FOUND", ["input", "endpointId"])
+
+
+# -- sending by hand --------------------------------------------------------------------------
+
+
+async def test_a_test_event_is_recorded_for_the_endpoint_and_in_the_feed(api, center) -> None:
+    endpoint = await _endpoint(api, center)
+
+    answer = await _call(api, SEND_TEST, center.admin.token, endpointId=endpoint["id"])
+
+    assert answer["__typename"] == "WebhookEndpointSuccess"
+    ping = (await _feed(api, center))[-1]
+    assert ping["type"] == "test.ping"
+    assert ping["data"]["endpoint"]["id"] == endpoint["id"]
+    assert ping["data"]["endpoint"]["url"] == endpoint["url"]
+    assert "secret" not in json.dumps(ping["data"])
+    assert ping["data"]["message"] == service.TEST_MESSAGE
+
+
+async def test_a_disabled_endpoint_gets_no_test_event(api, center) -> None:
+    endpoint = await _endpoint(api, center)
+    await _call(api, UPDATE, center.admin.token, endpointId=endpoint["id"], status="DISABLED")
+
+    answer = await _call(api, SEND_TEST, center.admin.token, endpointId=endpoint["id"])
+
+    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "endpointId"])
+    assert [e["type"] for e in await _feed(api, center)] == ["invoice.opened", "invoice.paid"]
+
+
+async def test_an_event_is_redelivered_with_its_attempts_counted_on(api, center, sessions) -> None:
+    # given an endpoint to which the center's first event was delivered after 2 attempts
+    endpoint = await _endpoint(api, center)
+    events = await _feed(api, center)
+    await _insert_message(sessions, endpoint["id"], events[0], status="DELIVERED", attempts=2)
+    # when it and the second event are redelivered
+    for event in events:
+        answer = await _call(
+            api, REDELIVER, center.admin.token, endpointId=endpoint["id"], eventId=event["id"]
+        )
+        assert answer["__typename"] == "WebhookEndpointSuccess", answer
+    # then both are pending, due now, the first keeping its count
+    messages = await _messages(sessions, endpoint["id"])
+    assert [(m.sequence, m.status, m.attempts, m.leased_until) for m in messages] == [
+        (1, "PENDING", 2, None),
+        (2, "PENDING", 0, None),
+    ]
+    assert all(m.next_attempt_at <= clock.now() for m in messages)
+
+
+async def test_another_centers_event_is_not_redelivered(api, users, center, sessions) -> None:
+    other = await create_center(api, await users.create("other"), name="Other")
+    await users.fund(other.wallet_id, "399.00")
+    await subscribe(api, other)
+    foreign = (await _feed(api, other))[0]["id"]
+    endpoint = await _endpoint(api, center)
+
+    answers = [
+        await _call(api, REDELIVER, center.admin.token, endpointId=endpoint["id"], eventId=gid)
+        for gid in (foreign, to_global_id("Event", 987654321))
+    ]
+
+    assert [_error(a) for a in answers] == [
+        ("NotFoundError", "NOT_FOUND", ["input", "eventId"])
+    ] * 2
+    assert await _messages(sessions, endpoint["id"]) == []
+
+
+async def test_replay_queues_the_events_the_endpoint_takes_page_by_page(
+    api, center, sessions, monkeypatch
+) -> None:
+    # given a center with 5 events (2 invoices opened, 2 paid, a top-up paid) and a test
+    # ping of another endpoint, and an endpoint for invoices and test pings
+    await top_up(api, center.wallet_id, center.admin.token, amount="100.00")
+    other = await _endpoint(api, center, url="https://hooks.example.com/other")
+    await _call(api, SEND_TEST, center.admin.token, endpointId=other["id"])
+    endpoint = await _endpoint(
+        api, center, eventTypes=["invoice.opened", "invoice.paid", "test.ping"]
+    )
+    feed = await _feed(api, center)
+    invoices = [e for e in feed if e["type"].startswith("invoice.")]
+    assert len(invoices) == 3
+    # when it replays from the start, two events a call
+    monkeypatch.setattr(service, "REPLAY_BATCH", 2)
+    first = await _call(api, REPLAY, center.admin.token, endpointId=endpoint["id"])
+    second = await _call(
+        api, REPLAY, center.admin.token, endpointId=endpoint["id"], after=first["endCursor"]
+    )
+    # then the first call queued two and says there is more, the second the last one
+    assert (first["queued"], first["hasMore"]) == (2, True)
+    assert first["endCursor"] == invoices[1]["cursor"]
+    assert (second["queued"], second["endCursor"], second["hasMore"]) == (
+        1,
+        invoices[2]["cursor"],
+        False,
+    )
+    # and the endpoint's messages are those three invoice events, in order, due now
+    messages = await _messages(sessions, endpoint["id"])
+    assert [to_cursor(m.sequence) for m in messages] == [e["cursor"] for e in invoices]
+    assert {m.status for m in messages} == {"PENDING"}
+    # and a call after the last one queues nothing
+    done = await _call(
+        api, REPLAY, center.admin.token, endpointId=endpoint["id"], after=second["endCursor"]
+    )
+    assert (done["queued"], done["endCursor"], done["hasMore"]) == (0, None, False)
+
+
+async def test_replay_after_a_bad_cursor_is_invalid_input(api, center) -> None:
+    endpoint = await _endpoint(api, center)
+
+    answer = await _call(api, REPLAY, center.admin.token, endpointId=endpoint["id"], after="x")
+
+    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "after"])
+
+
+# -- the delivery log -----------------------------------------------------------------------
+
+
+async def test_deliveries_are_listed_newest_first_page_by_page(api, center, sessions) -> None:
+    # given three attempts at the center's first event: two failed, then one succeeded
+    endpoint = await _endpoint(api, center)
+    events = await _feed(api, center)
+    message = await _insert_message(sessions, endpoint["id"], events[0])
+    attempts = await _insert_attempts(sessions, message, 3)
+    # when the log is read two at a time
+    variables = {"id": endpoint["id"], "first": 2}
+    first = (await api.data(DELIVERIES, variables, center.admin.token))["node"]["deliveries"]
+    after = first["pageInfo"]["endCursor"]
+    rest = await api.data(DELIVERIES, {**variables, "after": after}, center.admin.token)
+    second = rest["node"]["deliveries"]
+    # then the newest comes first, each with what the endpoint answered
+    nodes = [e["node"] for e in first["edges"] + second["edges"]]
+    assert [n["id"] for n in nodes] == [
+        to_global_id("WebhookDelivery", a) for a in reversed(attempts)
+    ]
+    assert first["pageInfo"]["hasNextPage"] is True
+    assert second["pageInfo"]["hasNextPage"] is False
+    newest, _, oldest = nodes
+    assert {k: newest[k] for k in ("attempt", "responseStatus", "succeeded", "nextAttemptAt")} == {
+        "attempt": 3,
+        "responseStatus": 200,
+        "succeeded": True,
+        "nextAttemptAt": None,
+    }
+    assert (oldest["responseStatus"], oldest["responseBody"], oldest["error"]) == (
+        500,
+        "oops 1",
+        None,
+    )
+    assert oldest["durationMs"] == 11 and oldest["nextAttemptAt"] is not None
+    assert newest["event"] == {"id": events[0]["id"], "type": "invoice.opened", "sequence": 1}
+
+
+# -- who may -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["ADMIN", "FINANCE_MANAGER", "FINANCE_ANALYST"])
+async def test_the_finance_roles_read_endpoints_and_their_deliveries(
+    api, users, center, role
+) -> None:
+    endpoint = await _endpoint(api, center)
+    member = await users.create("member")
+    await add_member(api, center, member, role)
+
+    listed = await api.data(ENDPOINTS, {"id": center.id}, member.token)
+    node = await api.data(NODE, {"id": endpoint["id"]}, member.token)
+    log = await api.data(DELIVERIES, {"id": endpoint["id"]}, member.token)
+
+    assert listed["businessCenter"]["webhookEndpoints"] == [endpoint]
+    assert node["node"] == endpoint
+    assert log["node"]["deliveries"]["edges"] == []
+
+
+async def test_staff_read_any_centers_endpoints(api, users, center) -> None:
+    endpoint = await _endpoint(api, center)
+    staff = await users.create("staff", staff=True)
+
+    listed = await api.data(ENDPOINTS, {"id": center.id}, staff.token)
+    node = await api.data(NODE, {"id": endpoint["id"]}, staff.token)
+
+    assert listed["businessCenter"]["webhookEndpoints"] == [endpoint]
+    assert node["node"] == endpoint
+
+
+async def test_a_standard_member_reads_no_endpoint(api, users, center) -> None:
+    endpoint = await _endpoint(api, center)
+    member = await users.create("member")
+    await add_member(api, center, member, "STANDARD")
+
+    listed = await api.post(ENDPOINTS, {"id": center.id}, member.token)
+    node = await api.post(NODE, {"id": endpoint["id"]}, member.token)
+    log = await api.post(DELIVERIES, {"id": endpoint["id"]}, member.token)
+
+    assert listed["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert listed["errors"][0]["path"] == ["businessCenter", "webhookEndpoints"]
+    for answer in (node, log):
+        assert answer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        assert answer["data"] == {"node": None}
+
+
+async def test_another_centers_admin_sees_no_endpoint(api, users, center) -> None:
+    endpoint = await _endpoint(api, center)
+    stranger = await users.create("stranger")
+    await create_center(api, stranger, name="Other")
+
+    listed = await api.data(ENDPOINTS, {"id": center.id}, stranger.token)
+    node = await api.data(NODE, {"id": endpoint["id"]}, stranger.token)
+    log = await api.data(DELIVERIES, {"id": endpoint["id"]}, stranger.token)
+
+    assert listed == {"businessCenter": None}
+    assert node == {"node": None}
+    assert log == {"node": None}
+
+
+_MANAGED_FIELDS = {"create": "businessCenterId"} | {
+    name: "endpointId" for name in ("update", "delete", "rotate", "test", "redeliver", "replay")
+}
+
+
+def _managing_calls(endpoint_id: str, event_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    on_endpoint = {"endpointId": endpoint_id}
+    return {
+        "update": (UPDATE, {**on_endpoint, "status": "DISABLED"}),
+        "delete": (DELETE, on_endpoint),
+        "rotate": (ROTATE, on_endpoint),
+        "test": (SEND_TEST, on_endpoint),
+        "redeliver": (REDELIVER, {**on_endpoint, "eventId": event_id}),
+        "replay": (REPLAY, on_endpoint),
+    }
+
+
+async def _manage_all(
+    api, center, token: str, endpoint_id: str, event_id: str
+) -> dict[str, tuple[str, str]]:
+    """Every managing mutation by `token`: each answer's type and code, and the field."""
+    answers = {"create": _error(await _create(api, center, token=token))}
+    for name, (document, fields) in _managing_calls(endpoint_id, event_id).items():
+        answers[name] = _error(await _call(api, document, token, **fields))
+    return {name: (kind, code, "/".join(field)) for name, (kind, code, field) in answers.items()}
+
+
+@pytest.mark.parametrize("role", ["STANDARD", "FINANCE_ANALYST"])
+async def test_a_member_who_may_not_manage_webhooks_is_forbidden(
+    api, users, center, sessions, role
+) -> None:
+    # given an endpoint and a member whose role does not manage webhooks
+    endpoint = await _endpoint(api, center)
+    event_id = (await _feed(api, center))[0]["id"]
+    member = await users.create("member")
+    await add_member(api, center, member, role)
+    before = await _row(sessions, endpoint["id"])
+    # when they try every managing mutation
+    answers = await _manage_all(api, center, member.token, endpoint["id"], event_id)
+    # then each is forbidden, and nothing changed
+    assert answers == {
+        name: ("ForbiddenError", "FORBIDDEN", f"input/{field}")
+        for name, field in _MANAGED_FIELDS.items()
+    }
+    after = await _row(sessions, endpoint["id"])
+    assert (after.status, after.secret, after.updated_at) == (
+        before.status,
+        before.secret,
+        before.updated_at,
+    )
+    assert await _messages(sessions, endpoint["id"]) == []
+    assert len(await _feed(api, center)) == 2
+
+
+async def test_another_centers_admin_finds_nothing_to_manage(api, users, center, sessions) -> None:
+    endpoint = await _endpoint(api, center)
+    event_id = (await _feed(api, center))[0]["id"]
+    stranger = await users.create("stranger")
+    await create_center(api, stranger, name="Other")
+
+    answers = await _manage_all(api, center, stranger.token, endpoint["id"], event_id)
+
+    assert answers == {
+        name: ("NotFoundError", "NOT_FOUND", f"input/{field}")
+        for name, field in _MANAGED_FIELDS.items()
+    }
+    assert (await _row(sessions, endpoint["id"])).status == "ENABLED"
+
+
+async def test_a_finance_manager_manages_endpoints(api, users, center) -> None:
+    manager = await users.create("manager")
+    await add_member(api, center, manager, "FINANCE_MANAGER")
+
+    made = await _create(api, center, token=manager.token)
+    endpoint_id = made["endpoint"]["id"]
+    tested = await _call(api, SEND_TEST, manager.token, endpointId=endpoint_id)
+    deleted = await _call(api, DELETE, manager.token, endpointId=endpoint_id)
+
+    assert [a["__typename"] for a in (made, tested, deleted)] == [
+        "CreateWebhookEndpointSuccess",
+        "WebhookEndpointSuccess",
+        "WebhookEndpointSuccess",
+    ]
+
+
+# -- rows the delivery job would write ------------------------------------------------------
+
+
+async def _insert_message(
+    sessions,
+    endpoint_gid: str,
+    event: dict[str, Any],
+    *,
+    status: str = "PENDING",
+    attempts: int = 0,
+    due_in: timedelta = timedelta(0),
+) -> WebhookMessage:
+    now = clock.now()
+    async with sessions() as session:
+        row = await session.scalar(select(Event).where(Event.id == db_id_of(event["id"], "Event")))
+        assert row is not None
+        message = WebhookMessage(
+            endpoint_id=db_id_of(endpoint_gid, "WebhookEndpoint"),
+            event_id=row.id,
+            event_created_at=row.created_at,
+            sequence=row.sequence,
+            status=status,
+            attempts=attempts,
+            next_attempt_at=now + due_in,
+            created_at=now,
+        )
+        session.add(message)
+        await session.commit()
+        return message
+
+
+async def _insert_attempts(sessions, message: WebhookMessage, count: int) -> list[int]:
+    """`count` attempts: each failed with a 500 but the last, which succeeded."""
+    start = clock.now()
+    ids = []
+    async with sessions() as session:
+        for number in range(1, count + 1):
+            last = number == count
+            attempt = WebhookAttempt(
+                message_id=message.id,
+                endpoint_id=message.endpoint_id,
+                event_id=message.event_id,
+                event_created_at=message.event_created_at,
+                attempt=number,
+                attempted_at=start + timedelta(minutes=number),
+                response_status=200 if last else 500,
+                duration_ms=10 + number,
+                succeeded=last,
+                response_body="ok" if last else f"oops {number}",
+                next_attempt_at=None if last else start + timedelta(hours=number),
+            )
+            session.add(attempt)
+            await session.flush()
+            ids.append(attempt.id)
+        await session.commit()
+    return ids
