@@ -5,6 +5,7 @@ else does, and nobody of another center learns they exist."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 from collections.abc import Sequence
@@ -590,6 +591,55 @@ async def test_deliveries_are_listed_newest_first_page_by_page(api, center, sess
     )
     assert oldest["durationMs"] == 11 and oldest["nextAttemptAt"] is not None
     assert newest["event"] == {"id": events[0]["id"], "type": "invoice.opened", "sequence": 1}
+
+
+ENDPOINTS_AND_LOGS = """query($id: ID!) {
+  businessCenter(id: $id) {
+    webhookEndpoints { id deliveries(first: 5) { edges { node { id event { id type } } } } }
+  }
+}"""
+
+
+async def _count(api, statements, center) -> tuple[int, list[Any]]:
+    await api.data("{ viewer { email } }", token=center.admin.token)  # the caller seen
+    statements.count = 0
+    data = await api.data(ENDPOINTS_AND_LOGS, {"id": center.id}, center.admin.token)
+    return statements.count, data["businessCenter"]["webhookEndpoints"]
+
+
+async def test_ten_endpoints_with_their_logs_cost_what_one_costs(
+    api, center, sessions, statements
+) -> None:
+    # given one endpoint with two attempts
+    events = await _feed(api, center)
+    first = await _endpoint(api, center, url="https://hooks.example.com/0")
+    await _insert_attempts(sessions, await _insert_message(sessions, first["id"], events[0]), 2)
+    one, listed_one = await _count(api, statements, center)
+    # when nine more, each with two attempts, are read with it
+    for index in range(1, 10):
+        endpoint = await _endpoint(api, center, url=f"https://hooks.example.com/{index}")
+        message = await _insert_message(sessions, endpoint["id"], events[index % 2])
+        await _insert_attempts(sessions, message, 2)
+    ten, listed_ten = await _count(api, statements, center)
+    # then it costs the same statements
+    assert (len(listed_one), len(listed_ten)) == (1, 10)
+    assert one == ten, statements.statements
+    assert {len(e["deliveries"]["edges"]) for e in listed_ten} == {2}
+
+
+async def test_concurrent_creates_stop_at_ten(api, center, sessions) -> None:
+    # given a center with 8 endpoints
+    for index in range(8):
+        await _endpoint(api, center, url=f"https://hooks.example.com/{index}")
+    # when 4 more are created at once
+    answers = await asyncio.gather(
+        *(_create(api, center, url=f"https://hooks.example.com/new{i}") for i in range(4))
+    )
+    # then exactly 2 were made, and the center has 10
+    kinds = sorted(a["__typename"] for a in answers)
+    assert kinds == ["CreateWebhookEndpointSuccess"] * 2 + ["InvalidInputError"] * 2
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(WebhookEndpoint)) == 10
 
 
 # -- who may -----------------------------------------------------------------------------
