@@ -6,9 +6,7 @@ else does, and nobody of another center learns they exist."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -17,101 +15,36 @@ from sqlalchemy import func, select
 
 from adledger import clock
 from adledger.domain.webhooks import signing_secrets
-from adledger.schema.ids import db_id_of, to_cursor, to_global_id
+from adledger.schema.ids import to_cursor, to_global_id
 from adledger.services import webhook_endpoints as service
 from adledger.services.webhook_endpoints import TargetRules
-from adledger.store.models import Event
 from adledger.store.webhook_models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from tests.api.webhook_endpoint_fixtures import (
+    DELETE,
+    DELIVERIES,
+    ENDPOINTS,
+    MANAGED_FIELDS,
+    NODE,
+    PUBLIC,
+    REDELIVER,
+    REPLAY,
+    ROTATE,
+    SEND_TEST,
+    UPDATE,
+    Dns,
+    an_endpoint,
+    call,
+    count_statements,
+    create_endpoint,
+    endpoint_row,
+    error_of,
+    insert_attempts,
+    insert_message,
+    manage_all,
+    messages_of,
+    read_feed,
+)
 from tests.helpers import add_member, create_center, subscribe, top_up
-
-PUBLIC = "93.184.216.34"
-
-ENDPOINT = "id url description eventTypes status disabledReason createdAt"
-ERROR = "... on UserError { code message field }"
-
-CREATE = f"""mutation($input: CreateWebhookEndpointInput!) {{
-  createWebhookEndpoint(input: $input) {{
-    __typename
-    ... on CreateWebhookEndpointSuccess {{ secret endpoint {{ {ENDPOINT} }} }}
-    {ERROR}
-  }}
-}}"""
-
-UPDATE = f"""mutation($input: UpdateWebhookEndpointInput!) {{
-  updateWebhookEndpoint(input: $input) {{
-    __typename ... on WebhookEndpointSuccess {{ endpoint {{ {ENDPOINT} }} }} {ERROR}
-  }}
-}}"""
-
-
-def _on_endpoint(name: str, input_type: str = "WebhookEndpointInput") -> str:
-    return f"""mutation($input: {input_type}!) {{
-  {name}(input: $input) {{
-    __typename ... on WebhookEndpointSuccess {{ endpoint {{ {ENDPOINT} }} }} {ERROR}
-  }}
-}}"""
-
-
-DELETE = _on_endpoint("deleteWebhookEndpoint")
-SEND_TEST = _on_endpoint("sendTestWebhookEvent")
-REDELIVER = _on_endpoint("redeliverWebhookEvent", "RedeliverWebhookEventInput")
-
-ROTATE = f"""mutation($input: WebhookEndpointInput!) {{
-  rotateWebhookSecret(input: $input) {{
-    __typename ... on RotateWebhookSecretSuccess {{ secret endpoint {{ id }} }} {ERROR}
-  }}
-}}"""
-
-REPLAY = f"""mutation($input: ReplayWebhookEventsInput!) {{
-  replayWebhookEvents(input: $input) {{
-    __typename
-    ... on ReplayWebhookEventsSuccess {{ queued endCursor hasMore endpoint {{ id }} }}
-    {ERROR}
-  }}
-}}"""
-
-ENDPOINTS = f"""query($id: ID!) {{
-  businessCenter(id: $id) {{ webhookEndpoints {{ {ENDPOINT} }} }}
-}}"""
-
-NODE = f"""query($id: ID!) {{ node(id: $id) {{ id ... on WebhookEndpoint {{ {ENDPOINT} }} }} }}"""
-
-DELIVERIES = """query($id: ID!, $first: Int, $after: String) {
-  node(id: $id) {
-    ... on WebhookEndpoint {
-      deliveries(first: $first, after: $after) {
-        edges { cursor node {
-          id attempt attemptedAt responseStatus durationMs succeeded nextAttemptAt
-          responseBody error event { id type sequence }
-        } }
-        pageInfo { hasNextPage endCursor }
-      }
-    }
-  }
-}"""
-
-FEED = """query($id: ID!) {
-  businessCenter(id: $id) { events(first: 100) { edges { cursor node { id type data } } } }
-}"""
-
-
-# -- fixtures and helpers ---------------------------------------------------------------
-
-
-class Dns:
-    """The resolver the service asks (never the real DNS): an IP address is itself (as
-    getaddrinfo answers), a host's addresses as set here, any other host a public one."""
-
-    def __init__(self) -> None:
-        self.answers: dict[str, list[str]] = {}
-        self.asked: list[str] = []
-
-    async def __call__(self, host: str, port: int) -> Sequence[str]:
-        self.asked.append(host)
-        try:
-            return [str(ipaddress.ip_address(host))]
-        except ValueError:
-            return self.answers.get(host, [PUBLIC])
 
 
 @pytest.fixture
@@ -140,58 +73,13 @@ async def center(api, users, dns):
     return center
 
 
-async def _create(api, center, token=None, **fields: Any) -> dict[str, Any]:
-    variables = {"input": {"businessCenterId": center.id, "url": "https://hooks.example.com/a"}}
-    variables["input"].update(fields)
-    return (await api.data(CREATE, variables, token or center.admin.token))["createWebhookEndpoint"]
-
-
-async def _endpoint(api, center, **fields: Any) -> dict[str, Any]:
-    made = await _create(api, center, **fields)
-    assert made["__typename"] == "CreateWebhookEndpointSuccess", made
-    return made["endpoint"]
-
-
-async def _call(api, document: str, token: str, **fields: Any) -> dict[str, Any]:
-    data = await api.data(document, {"input": fields}, token)
-    return next(iter(data.values()))
-
-
-async def _row(sessions, endpoint_gid: str) -> WebhookEndpoint | None:
-    async with sessions() as session:
-        return await session.get(WebhookEndpoint, db_id_of(endpoint_gid, "WebhookEndpoint"))
-
-
-async def _feed(api, center) -> list[dict[str, Any]]:
-    data = await api.data(FEED, {"id": center.id}, center.admin.token)
-    edges = data["businessCenter"]["events"]["edges"]
-    return [
-        {**e["node"], "cursor": e["cursor"], "data": json.loads(e["node"]["data"])} for e in edges
-    ]
-
-
-async def _messages(sessions, endpoint_gid: str) -> list[WebhookMessage]:
-    endpoint_id = db_id_of(endpoint_gid, "WebhookEndpoint")
-    async with sessions() as session:
-        stmt = (
-            select(WebhookMessage)
-            .where(WebhookMessage.endpoint_id == endpoint_id)
-            .order_by(WebhookMessage.sequence)
-        )
-        return list(await session.scalars(stmt))
-
-
-def _error(answer: dict[str, Any]) -> tuple[str, str, list[str]]:
-    return answer["__typename"], answer["code"], answer["field"]
-
-
 # -- create -----------------------------------------------------------------------------
 
 
 async def test_an_admin_creates_an_endpoint_and_sees_its_secret_once(api, center, sessions) -> None:
     # given a center whose feed holds two events
     # when its admin creates an endpoint for two event types
-    made = await _create(
+    made = await create_endpoint(
         api,
         center,
         url="https://Hooks.Example.com/partner?x=1",
@@ -210,7 +98,7 @@ async def test_an_admin_creates_an_endpoint_and_sees_its_secret_once(api, center
     }
     # and the secret is a Standard Webhooks one, stored, and no field of the endpoint
     assert made["secret"].startswith("whsec_") and len(made["secret"]) == 6 + 44
-    row = await _row(sessions, endpoint["id"])
+    row = await endpoint_row(sessions, endpoint["id"])
     assert row is not None and row.secret == made["secret"]
     listed = await api.data(ENDPOINTS, {"id": center.id}, center.admin.token)
     assert listed["businessCenter"]["webhookEndpoints"] == [endpoint]
@@ -221,7 +109,7 @@ async def test_an_admin_creates_an_endpoint_and_sees_its_secret_once(api, center
 
 
 async def test_no_event_types_means_every_type(api, center) -> None:
-    endpoint = await _endpoint(api, center)
+    endpoint = await an_endpoint(api, center)
 
     assert endpoint["eventTypes"] == []
 
@@ -229,29 +117,29 @@ async def test_no_event_types_means_every_type(api, center) -> None:
 async def test_the_eleventh_endpoint_of_a_center_is_refused(api, center, sessions) -> None:
     # given a center with 10 endpoints
     for index in range(10):
-        await _endpoint(api, center, url=f"https://hooks.example.com/{index}")
+        await an_endpoint(api, center, url=f"https://hooks.example.com/{index}")
     # when an 11th is created
-    answer = await _create(api, center, url="https://hooks.example.com/11")
+    answer = await create_endpoint(api, center, url="https://hooks.example.com/11")
     # then it is refused, saying why, and there are still 10
-    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "businessCenterId"])
+    assert error_of(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "businessCenterId"])
     assert "at most 10 webhook endpoints" in answer["message"]
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(WebhookEndpoint)) == 10
 
 
 async def test_an_unknown_event_type_is_named(api, center, sessions) -> None:
-    answer = await _create(api, center, eventTypes=["invoice.paid", "invoice.exploded"])
+    answer = await create_endpoint(api, center, eventTypes=["invoice.paid", "invoice.exploded"])
 
-    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "eventTypes", "1"])
+    assert error_of(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "eventTypes", "1"])
     assert "'invoice.exploded'" in answer["message"]
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(WebhookEndpoint)) == 0
 
 
 async def test_a_description_longer_than_500_characters_is_refused(api, center) -> None:
-    answer = await _create(api, center, description="x" * 501)
+    answer = await create_endpoint(api, center, description="x" * 501)
 
-    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "description"])
+    assert error_of(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "description"])
     assert "500" in answer["message"]
 
 
@@ -259,9 +147,9 @@ async def test_a_description_longer_than_500_characters_is_refused(api, center) 
 
 
 async def test_production_refuses_an_http_url(api, center, production) -> None:
-    answer = await _create(api, center, url="http://hooks.example.com/a")
+    answer = await create_endpoint(api, center, url="http://hooks.example.com/a")
 
-    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "url"])
+    assert error_of(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "url"])
     assert "https" in answer["message"]
     assert production.asked == []  # refused before any DNS
 
@@ -281,9 +169,9 @@ async def test_production_refuses_a_host_resolving_to_a_local_address(
     # given a host that resolves to a local address
     production.answers["inside.example.com"] = [PUBLIC, address]
     # when an endpoint is created for it
-    answer = await _create(api, center, url="https://inside.example.com/hooks")
+    answer = await create_endpoint(api, center, url="https://inside.example.com/hooks")
     # then it is refused, naming the address and why
-    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "url"])
+    assert error_of(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "url"])
     assert address in answer["message"] and reason in answer["message"]
 
 
@@ -292,10 +180,10 @@ async def test_production_refuses_a_url_whose_dns_changed_when_it_is_saved_again
     api, center, production, sessions, address, reason
 ) -> None:
     # given an endpoint saved while its host was public
-    endpoint = await _endpoint(api, center, url="https://moving.example.com/hooks")
+    endpoint = await an_endpoint(api, center, url="https://moving.example.com/hooks")
     # when its host now resolves to a local address and the URL is saved again
     production.answers["moving.example.com"] = [address]
-    answer = await _call(
+    answer = await call(
         api,
         UPDATE,
         center.admin.token,
@@ -303,20 +191,20 @@ async def test_production_refuses_a_url_whose_dns_changed_when_it_is_saved_again
         url="https://moving.example.com/v2",
     )
     # then it is refused and the endpoint keeps its URL
-    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "url"])
+    assert error_of(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "url"])
     assert address in answer["message"] and reason in answer["message"]
-    assert (await _row(sessions, endpoint["id"])).url == "https://moving.example.com/hooks"
+    assert (await endpoint_row(sessions, endpoint["id"])).url == "https://moving.example.com/hooks"
 
 
 async def test_production_refuses_a_literal_loopback_address(api, center, production) -> None:
-    answer = await _create(api, center, url="https://[::1]:8443/hooks")
+    answer = await create_endpoint(api, center, url="https://[::1]:8443/hooks")
 
-    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "url"])
+    assert error_of(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "url"])
     assert "loopback" in answer["message"]
 
 
 async def test_production_takes_a_public_https_url(api, center, production) -> None:
-    endpoint = await _endpoint(api, center, url="https://hooks.example.com/ok")
+    endpoint = await an_endpoint(api, center, url="https://hooks.example.com/ok")
 
     assert endpoint["url"] == "https://hooks.example.com/ok"
     assert production.asked == ["hooks.example.com"]
@@ -327,9 +215,9 @@ async def test_production_takes_a_public_https_url(api, center, production) -> N
 
 async def test_an_update_changes_only_what_it_gives(api, center, sessions) -> None:
     # given an endpoint with a description and one type
-    endpoint = await _endpoint(api, center, eventTypes=["invoice.paid"], description="first")
+    endpoint = await an_endpoint(api, center, eventTypes=["invoice.paid"], description="first")
     # when its URL and types change, then its description is cleared
-    changed = await _call(
+    changed = await call(
         api,
         UPDATE,
         center.admin.token,
@@ -337,7 +225,7 @@ async def test_an_update_changes_only_what_it_gives(api, center, sessions) -> No
         url="https://hooks.example.com/b",
         eventTypes=["top_up.paid", "credit.issued"],
     )
-    cleared = await _call(
+    cleared = await call(
         api, UPDATE, center.admin.token, endpointId=endpoint["id"], description=None
     )
     # then each call changed what it gave and kept the rest
@@ -350,9 +238,9 @@ async def test_an_update_changes_only_what_it_gives(api, center, sessions) -> No
 
 
 async def test_an_update_with_a_bad_type_changes_nothing(api, center, sessions) -> None:
-    endpoint = await _endpoint(api, center, eventTypes=["invoice.paid"])
+    endpoint = await an_endpoint(api, center, eventTypes=["invoice.paid"])
 
-    answer = await _call(
+    answer = await call(
         api,
         UPDATE,
         center.admin.token,
@@ -361,8 +249,8 @@ async def test_an_update_with_a_bad_type_changes_nothing(api, center, sessions) 
         eventTypes=["nope"],
     )
 
-    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "eventTypes", "0"])
-    row = await _row(sessions, endpoint["id"])
+    assert error_of(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "eventTypes", "0"])
+    row = await endpoint_row(sessions, endpoint["id"])
     assert (row.url, row.event_types) == ("https://hooks.example.com/a", ["invoice.paid"])
 
 
@@ -370,16 +258,16 @@ async def test_disabled_then_enabled_it_receives_events_from_then_on(
     api, center, sessions, time_travel
 ) -> None:
     # given an endpoint (cursor 2) with a message still pending, due in an hour
-    endpoint = await _endpoint(api, center)
-    events = await _feed(api, center)
-    await _insert_message(sessions, endpoint["id"], events[1], due_in=timedelta(hours=1))
+    endpoint = await an_endpoint(api, center)
+    events = await read_feed(api, center)
+    await insert_message(sessions, endpoint["id"], events[1], due_in=timedelta(hours=1))
     # when a member disables it, the center tops up meanwhile, and it is enabled again
-    disabled = await _call(
+    disabled = await call(
         api, UPDATE, center.admin.token, endpointId=endpoint["id"], status="DISABLED"
     )
     await top_up(api, center.wallet_id, center.admin.token, amount="100.00")
-    last = len(await _feed(api, center))
-    enabled = await _call(
+    last = len(await read_feed(api, center))
+    enabled = await call(
         api, UPDATE, center.admin.token, endpointId=endpoint["id"], status="ENABLED"
     )
     # then it was disabled by a member, and once enabled takes events after the top-up's
@@ -391,10 +279,10 @@ async def test_disabled_then_enabled_it_receives_events_from_then_on(
         "ENABLED",
         None,
     )
-    row = await _row(sessions, endpoint["id"])
+    row = await endpoint_row(sessions, endpoint["id"])
     assert (last, row.cursor, row.failing_since) == (3, 3, None)
     # and its pending message is due now
-    (message,) = await _messages(sessions, endpoint["id"])
+    (message,) = await messages_of(sessions, endpoint["id"])
     assert message.status == "PENDING"
     assert message.next_attempt_at <= clock.now()
 
@@ -405,14 +293,14 @@ async def test_disabled_then_enabled_it_receives_events_from_then_on(
 async def test_a_rotated_secret_is_new_and_the_old_one_signs_for_24_hours(
     api, center, sessions
 ) -> None:
-    made = await _create(api, center)
+    made = await create_endpoint(api, center)
     endpoint_id = made["endpoint"]["id"]
 
-    rotated = await _call(api, ROTATE, center.admin.token, endpointId=endpoint_id)
+    rotated = await call(api, ROTATE, center.admin.token, endpointId=endpoint_id)
 
     assert rotated["__typename"] == "RotateWebhookSecretSuccess"
     assert rotated["secret"].startswith("whsec_") and rotated["secret"] != made["secret"]
-    row = await _row(sessions, endpoint_id)
+    row = await endpoint_row(sessions, endpoint_id)
     assert (row.secret, row.previous_secret) == (rotated["secret"], made["secret"])
     assert row.rotated_at is not None
     later = row.rotated_at + timedelta(hours=23)
@@ -426,12 +314,12 @@ async def test_a_deleted_endpoint_goes_with_its_log_and_is_answered_as_it_was(
     api, center, sessions
 ) -> None:
     # given an endpoint with a message and an attempt
-    endpoint = await _endpoint(api, center, description="going")
-    events = await _feed(api, center)
-    message = await _insert_message(sessions, endpoint["id"], events[0])
-    await _insert_attempts(sessions, message, 1)
+    endpoint = await an_endpoint(api, center, description="going")
+    events = await read_feed(api, center)
+    message = await insert_message(sessions, endpoint["id"], events[0])
+    await insert_attempts(sessions, message, 1)
     # when it is deleted
-    answer = await _call(api, DELETE, center.admin.token, endpointId=endpoint["id"])
+    answer = await call(api, DELETE, center.admin.token, endpointId=endpoint["id"])
     # then the answer shows it as it was, and it, its messages and attempts are gone
     assert answer == {"__typename": "WebhookEndpointSuccess", "endpoint": endpoint}
     listed = await api.data(ENDPOINTS, {"id": center.id}, center.admin.token)
@@ -439,20 +327,20 @@ async def test_a_deleted_endpoint_goes_with_its_log_and_is_answered_as_it_was(
     async with sessions() as session:
         for model in (WebhookEndpoint, WebhookMessage, WebhookAttempt):
             assert await session.scalar(select(func.count()).select_from(model)) == 0
-    again = await _call(api, DELETE, center.admin.token, endpointId=endpoint["id"])
-    assert _error(again) == ("NotFoundError", "NOT_FOUND", ["input", "endpointId"])
+    again = await call(api, DELETE, center.admin.token, endpointId=endpoint["id"])
+    assert error_of(again) == ("NotFoundError", "NOT_FOUND", ["input", "endpointId"])
 
 
 # -- sending by hand --------------------------------------------------------------------------
 
 
 async def test_a_test_event_is_recorded_for_the_endpoint_and_in_the_feed(api, center) -> None:
-    endpoint = await _endpoint(api, center)
+    endpoint = await an_endpoint(api, center)
 
-    answer = await _call(api, SEND_TEST, center.admin.token, endpointId=endpoint["id"])
+    answer = await call(api, SEND_TEST, center.admin.token, endpointId=endpoint["id"])
 
     assert answer["__typename"] == "WebhookEndpointSuccess"
-    ping = (await _feed(api, center))[-1]
+    ping = (await read_feed(api, center))[-1]
     assert ping["type"] == "test.ping"
     assert ping["data"]["endpoint"]["id"] == endpoint["id"]
     assert ping["data"]["endpoint"]["url"] == endpoint["url"]
@@ -461,28 +349,28 @@ async def test_a_test_event_is_recorded_for_the_endpoint_and_in_the_feed(api, ce
 
 
 async def test_a_disabled_endpoint_gets_no_test_event(api, center) -> None:
-    endpoint = await _endpoint(api, center)
-    await _call(api, UPDATE, center.admin.token, endpointId=endpoint["id"], status="DISABLED")
+    endpoint = await an_endpoint(api, center)
+    await call(api, UPDATE, center.admin.token, endpointId=endpoint["id"], status="DISABLED")
 
-    answer = await _call(api, SEND_TEST, center.admin.token, endpointId=endpoint["id"])
+    answer = await call(api, SEND_TEST, center.admin.token, endpointId=endpoint["id"])
 
-    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "endpointId"])
-    assert [e["type"] for e in await _feed(api, center)] == ["invoice.opened", "invoice.paid"]
+    assert error_of(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "endpointId"])
+    assert [e["type"] for e in await read_feed(api, center)] == ["invoice.opened", "invoice.paid"]
 
 
 async def test_an_event_is_redelivered_with_its_attempts_counted_on(api, center, sessions) -> None:
     # given an endpoint to which the center's first event was delivered after 2 attempts
-    endpoint = await _endpoint(api, center)
-    events = await _feed(api, center)
-    await _insert_message(sessions, endpoint["id"], events[0], status="DELIVERED", attempts=2)
+    endpoint = await an_endpoint(api, center)
+    events = await read_feed(api, center)
+    await insert_message(sessions, endpoint["id"], events[0], status="DELIVERED", attempts=2)
     # when it and the second event are redelivered
     for event in events:
-        answer = await _call(
+        answer = await call(
             api, REDELIVER, center.admin.token, endpointId=endpoint["id"], eventId=event["id"]
         )
         assert answer["__typename"] == "WebhookEndpointSuccess", answer
     # then both are pending, due now, the first keeping its count
-    messages = await _messages(sessions, endpoint["id"])
+    messages = await messages_of(sessions, endpoint["id"])
     assert [(m.sequence, m.status, m.attempts, m.leased_until) for m in messages] == [
         (1, "PENDING", 2, None),
         (2, "PENDING", 0, None),
@@ -494,18 +382,18 @@ async def test_another_centers_event_is_not_redelivered(api, users, center, sess
     other = await create_center(api, await users.create("other"), name="Other")
     await users.fund(other.wallet_id, "399.00")
     await subscribe(api, other)
-    foreign = (await _feed(api, other))[0]["id"]
-    endpoint = await _endpoint(api, center)
+    foreign = (await read_feed(api, other))[0]["id"]
+    endpoint = await an_endpoint(api, center)
 
     answers = [
-        await _call(api, REDELIVER, center.admin.token, endpointId=endpoint["id"], eventId=gid)
+        await call(api, REDELIVER, center.admin.token, endpointId=endpoint["id"], eventId=gid)
         for gid in (foreign, to_global_id("Event", 987654321))
     ]
 
-    assert [_error(a) for a in answers] == [
+    assert [error_of(a) for a in answers] == [
         ("NotFoundError", "NOT_FOUND", ["input", "eventId"])
     ] * 2
-    assert await _messages(sessions, endpoint["id"]) == []
+    assert await messages_of(sessions, endpoint["id"]) == []
 
 
 async def test_replay_queues_the_events_the_endpoint_takes_page_by_page(
@@ -514,18 +402,18 @@ async def test_replay_queues_the_events_the_endpoint_takes_page_by_page(
     # given a center with 5 events (2 invoices opened, 2 paid, a top-up paid) and a test
     # ping of another endpoint, and an endpoint for invoices and test pings
     await top_up(api, center.wallet_id, center.admin.token, amount="100.00")
-    other = await _endpoint(api, center, url="https://hooks.example.com/other")
-    await _call(api, SEND_TEST, center.admin.token, endpointId=other["id"])
-    endpoint = await _endpoint(
+    other = await an_endpoint(api, center, url="https://hooks.example.com/other")
+    await call(api, SEND_TEST, center.admin.token, endpointId=other["id"])
+    endpoint = await an_endpoint(
         api, center, eventTypes=["invoice.opened", "invoice.paid", "test.ping"]
     )
-    feed = await _feed(api, center)
+    feed = await read_feed(api, center)
     invoices = [e for e in feed if e["type"].startswith("invoice.")]
     assert len(invoices) == 3
     # when it replays from the start, two events a call
     monkeypatch.setattr(service, "REPLAY_BATCH", 2)
-    first = await _call(api, REPLAY, center.admin.token, endpointId=endpoint["id"])
-    second = await _call(
+    first = await call(api, REPLAY, center.admin.token, endpointId=endpoint["id"])
+    second = await call(
         api, REPLAY, center.admin.token, endpointId=endpoint["id"], after=first["endCursor"]
     )
     # then the first call queued two and says there is more, the second the last one
@@ -537,22 +425,22 @@ async def test_replay_queues_the_events_the_endpoint_takes_page_by_page(
         False,
     )
     # and the endpoint's messages are those three invoice events, in order, due now
-    messages = await _messages(sessions, endpoint["id"])
+    messages = await messages_of(sessions, endpoint["id"])
     assert [to_cursor(m.sequence) for m in messages] == [e["cursor"] for e in invoices]
     assert {m.status for m in messages} == {"PENDING"}
     # and a call after the last one queues nothing
-    done = await _call(
+    done = await call(
         api, REPLAY, center.admin.token, endpointId=endpoint["id"], after=second["endCursor"]
     )
     assert (done["queued"], done["endCursor"], done["hasMore"]) == (0, None, False)
 
 
 async def test_replay_after_a_bad_cursor_is_invalid_input(api, center) -> None:
-    endpoint = await _endpoint(api, center)
+    endpoint = await an_endpoint(api, center)
 
-    answer = await _call(api, REPLAY, center.admin.token, endpointId=endpoint["id"], after="x")
+    answer = await call(api, REPLAY, center.admin.token, endpointId=endpoint["id"], after="x")
 
-    assert _error(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "after"])
+    assert error_of(answer) == ("InvalidInputError", "INVALID_INPUT", ["input", "after"])
 
 
 # -- the delivery log -----------------------------------------------------------------------
@@ -560,10 +448,10 @@ async def test_replay_after_a_bad_cursor_is_invalid_input(api, center) -> None:
 
 async def test_deliveries_are_listed_newest_first_page_by_page(api, center, sessions) -> None:
     # given three attempts at the center's first event: two failed, then one succeeded
-    endpoint = await _endpoint(api, center)
-    events = await _feed(api, center)
-    message = await _insert_message(sessions, endpoint["id"], events[0])
-    attempts = await _insert_attempts(sessions, message, 3)
+    endpoint = await an_endpoint(api, center)
+    events = await read_feed(api, center)
+    message = await insert_message(sessions, endpoint["id"], events[0])
+    attempts = await insert_attempts(sessions, message, 3)
     # when the log is read two at a time
     variables = {"id": endpoint["id"], "first": 2}
     first = (await api.data(DELIVERIES, variables, center.admin.token))["node"]["deliveries"]
@@ -593,34 +481,20 @@ async def test_deliveries_are_listed_newest_first_page_by_page(api, center, sess
     assert newest["event"] == {"id": events[0]["id"], "type": "invoice.opened", "sequence": 1}
 
 
-ENDPOINTS_AND_LOGS = """query($id: ID!) {
-  businessCenter(id: $id) {
-    webhookEndpoints { id deliveries(first: 5) { edges { node { id event { id type } } } } }
-  }
-}"""
-
-
-async def _count(api, statements, center) -> tuple[int, list[Any]]:
-    await api.data("{ viewer { email } }", token=center.admin.token)  # the caller seen
-    statements.count = 0
-    data = await api.data(ENDPOINTS_AND_LOGS, {"id": center.id}, center.admin.token)
-    return statements.count, data["businessCenter"]["webhookEndpoints"]
-
-
 async def test_ten_endpoints_with_their_logs_cost_what_one_costs(
     api, center, sessions, statements
 ) -> None:
     # given one endpoint with two attempts
-    events = await _feed(api, center)
-    first = await _endpoint(api, center, url="https://hooks.example.com/0")
-    await _insert_attempts(sessions, await _insert_message(sessions, first["id"], events[0]), 2)
-    one, listed_one = await _count(api, statements, center)
+    events = await read_feed(api, center)
+    first = await an_endpoint(api, center, url="https://hooks.example.com/0")
+    await insert_attempts(sessions, await insert_message(sessions, first["id"], events[0]), 2)
+    one, listed_one = await count_statements(api, statements, center)
     # when nine more, each with two attempts, are read with it
     for index in range(1, 10):
-        endpoint = await _endpoint(api, center, url=f"https://hooks.example.com/{index}")
-        message = await _insert_message(sessions, endpoint["id"], events[index % 2])
-        await _insert_attempts(sessions, message, 2)
-    ten, listed_ten = await _count(api, statements, center)
+        endpoint = await an_endpoint(api, center, url=f"https://hooks.example.com/{index}")
+        message = await insert_message(sessions, endpoint["id"], events[index % 2])
+        await insert_attempts(sessions, message, 2)
+    ten, listed_ten = await count_statements(api, statements, center)
     # then it costs the same statements
     assert (len(listed_one), len(listed_ten)) == (1, 10)
     assert one == ten, statements.statements
@@ -630,10 +504,10 @@ async def test_ten_endpoints_with_their_logs_cost_what_one_costs(
 async def test_concurrent_creates_stop_at_ten(api, center, sessions) -> None:
     # given a center with 8 endpoints
     for index in range(8):
-        await _endpoint(api, center, url=f"https://hooks.example.com/{index}")
+        await an_endpoint(api, center, url=f"https://hooks.example.com/{index}")
     # when 4 more are created at once
     answers = await asyncio.gather(
-        *(_create(api, center, url=f"https://hooks.example.com/new{i}") for i in range(4))
+        *(create_endpoint(api, center, url=f"https://hooks.example.com/new{i}") for i in range(4))
     )
     # then exactly 2 were made, and the center has 10
     kinds = sorted(a["__typename"] for a in answers)
@@ -649,7 +523,7 @@ async def test_concurrent_creates_stop_at_ten(api, center, sessions) -> None:
 async def test_the_finance_roles_read_endpoints_and_their_deliveries(
     api, users, center, role
 ) -> None:
-    endpoint = await _endpoint(api, center)
+    endpoint = await an_endpoint(api, center)
     member = await users.create("member")
     await add_member(api, center, member, role)
 
@@ -663,7 +537,7 @@ async def test_the_finance_roles_read_endpoints_and_their_deliveries(
 
 
 async def test_staff_read_any_centers_endpoints(api, users, center) -> None:
-    endpoint = await _endpoint(api, center)
+    endpoint = await an_endpoint(api, center)
     staff = await users.create("staff", staff=True)
 
     listed = await api.data(ENDPOINTS, {"id": center.id}, staff.token)
@@ -674,7 +548,7 @@ async def test_staff_read_any_centers_endpoints(api, users, center) -> None:
 
 
 async def test_a_standard_member_reads_no_endpoint(api, users, center) -> None:
-    endpoint = await _endpoint(api, center)
+    endpoint = await an_endpoint(api, center)
     member = await users.create("member")
     await add_member(api, center, member, "STANDARD")
 
@@ -690,7 +564,7 @@ async def test_a_standard_member_reads_no_endpoint(api, users, center) -> None:
 
 
 async def test_another_centers_admin_sees_no_endpoint(api, users, center) -> None:
-    endpoint = await _endpoint(api, center)
+    endpoint = await an_endpoint(api, center)
     stranger = await users.create("stranger")
     await create_center(api, stranger, name="Other")
 
@@ -703,144 +577,59 @@ async def test_another_centers_admin_sees_no_endpoint(api, users, center) -> Non
     assert log == {"node": None}
 
 
-_MANAGED_FIELDS = {"create": "businessCenterId"} | {
-    name: "endpointId" for name in ("update", "delete", "rotate", "test", "redeliver", "replay")
-}
-
-
-def _managing_calls(endpoint_id: str, event_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
-    on_endpoint = {"endpointId": endpoint_id}
-    return {
-        "update": (UPDATE, {**on_endpoint, "status": "DISABLED"}),
-        "delete": (DELETE, on_endpoint),
-        "rotate": (ROTATE, on_endpoint),
-        "test": (SEND_TEST, on_endpoint),
-        "redeliver": (REDELIVER, {**on_endpoint, "eventId": event_id}),
-        "replay": (REPLAY, on_endpoint),
-    }
-
-
-async def _manage_all(
-    api, center, token: str, endpoint_id: str, event_id: str
-) -> dict[str, tuple[str, str]]:
-    """Every managing mutation by `token`: each answer's type and code, and the field."""
-    answers = {"create": _error(await _create(api, center, token=token))}
-    for name, (document, fields) in _managing_calls(endpoint_id, event_id).items():
-        answers[name] = _error(await _call(api, document, token, **fields))
-    return {name: (kind, code, "/".join(field)) for name, (kind, code, field) in answers.items()}
-
-
 @pytest.mark.parametrize("role", ["STANDARD", "FINANCE_ANALYST"])
 async def test_a_member_who_may_not_manage_webhooks_is_forbidden(
     api, users, center, sessions, role
 ) -> None:
     # given an endpoint and a member whose role does not manage webhooks
-    endpoint = await _endpoint(api, center)
-    event_id = (await _feed(api, center))[0]["id"]
+    endpoint = await an_endpoint(api, center)
+    event_id = (await read_feed(api, center))[0]["id"]
     member = await users.create("member")
     await add_member(api, center, member, role)
-    before = await _row(sessions, endpoint["id"])
+    before = await endpoint_row(sessions, endpoint["id"])
     # when they try every managing mutation
-    answers = await _manage_all(api, center, member.token, endpoint["id"], event_id)
+    answers = await manage_all(api, center, member.token, endpoint["id"], event_id)
     # then each is forbidden, and nothing changed
     assert answers == {
         name: ("ForbiddenError", "FORBIDDEN", f"input/{field}")
-        for name, field in _MANAGED_FIELDS.items()
+        for name, field in MANAGED_FIELDS.items()
     }
-    after = await _row(sessions, endpoint["id"])
+    after = await endpoint_row(sessions, endpoint["id"])
     assert (after.status, after.secret, after.updated_at) == (
         before.status,
         before.secret,
         before.updated_at,
     )
-    assert await _messages(sessions, endpoint["id"]) == []
-    assert len(await _feed(api, center)) == 2
+    assert await messages_of(sessions, endpoint["id"]) == []
+    assert len(await read_feed(api, center)) == 2
 
 
 async def test_another_centers_admin_finds_nothing_to_manage(api, users, center, sessions) -> None:
-    endpoint = await _endpoint(api, center)
-    event_id = (await _feed(api, center))[0]["id"]
+    endpoint = await an_endpoint(api, center)
+    event_id = (await read_feed(api, center))[0]["id"]
     stranger = await users.create("stranger")
     await create_center(api, stranger, name="Other")
 
-    answers = await _manage_all(api, center, stranger.token, endpoint["id"], event_id)
+    answers = await manage_all(api, center, stranger.token, endpoint["id"], event_id)
 
     assert answers == {
         name: ("NotFoundError", "NOT_FOUND", f"input/{field}")
-        for name, field in _MANAGED_FIELDS.items()
+        for name, field in MANAGED_FIELDS.items()
     }
-    assert (await _row(sessions, endpoint["id"])).status == "ENABLED"
+    assert (await endpoint_row(sessions, endpoint["id"])).status == "ENABLED"
 
 
 async def test_a_finance_manager_manages_endpoints(api, users, center) -> None:
     manager = await users.create("manager")
     await add_member(api, center, manager, "FINANCE_MANAGER")
 
-    made = await _create(api, center, token=manager.token)
+    made = await create_endpoint(api, center, token=manager.token)
     endpoint_id = made["endpoint"]["id"]
-    tested = await _call(api, SEND_TEST, manager.token, endpointId=endpoint_id)
-    deleted = await _call(api, DELETE, manager.token, endpointId=endpoint_id)
+    tested = await call(api, SEND_TEST, manager.token, endpointId=endpoint_id)
+    deleted = await call(api, DELETE, manager.token, endpointId=endpoint_id)
 
     assert [a["__typename"] for a in (made, tested, deleted)] == [
         "CreateWebhookEndpointSuccess",
         "WebhookEndpointSuccess",
         "WebhookEndpointSuccess",
     ]
-
-
-# -- rows the delivery job would write ------------------------------------------------------
-
-
-async def _insert_message(
-    sessions,
-    endpoint_gid: str,
-    event: dict[str, Any],
-    *,
-    status: str = "PENDING",
-    attempts: int = 0,
-    due_in: timedelta = timedelta(0),
-) -> WebhookMessage:
-    now = clock.now()
-    async with sessions() as session:
-        row = await session.scalar(select(Event).where(Event.id == db_id_of(event["id"], "Event")))
-        assert row is not None
-        message = WebhookMessage(
-            endpoint_id=db_id_of(endpoint_gid, "WebhookEndpoint"),
-            event_id=row.id,
-            event_created_at=row.created_at,
-            sequence=row.sequence,
-            status=status,
-            attempts=attempts,
-            next_attempt_at=now + due_in,
-            created_at=now,
-        )
-        session.add(message)
-        await session.commit()
-        return message
-
-
-async def _insert_attempts(sessions, message: WebhookMessage, count: int) -> list[int]:
-    """`count` attempts: each failed with a 500 but the last, which succeeded."""
-    start = clock.now()
-    ids = []
-    async with sessions() as session:
-        for number in range(1, count + 1):
-            last = number == count
-            attempt = WebhookAttempt(
-                message_id=message.id,
-                endpoint_id=message.endpoint_id,
-                event_id=message.event_id,
-                event_created_at=message.event_created_at,
-                attempt=number,
-                attempted_at=start + timedelta(minutes=number),
-                response_status=200 if last else 500,
-                duration_ms=10 + number,
-                succeeded=last,
-                response_body="ok" if last else f"oops {number}",
-                next_attempt_at=None if last else start + timedelta(hours=number),
-            )
-            session.add(attempt)
-            await session.flush()
-            ids.append(attempt.id)
-        await session.commit()
-    return ids
