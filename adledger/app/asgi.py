@@ -44,6 +44,7 @@ from adledger.resolvers.pubsub_hub import PubSubHub
 from adledger.resolvers.rate_limit import PointsBudget
 from adledger.resolvers.root import build_schema
 from adledger.services.users import TokenCache
+from adledger.services.webhook_endpoints import TargetRules
 from adledger.store.db import make_engine, make_sessionmaker
 
 
@@ -158,6 +159,7 @@ def create_app(settings: Settings, *, graphiql_demo_token: str | None = None) ->
             pubsub_hub=hub,
             tokens=TokenCache(settings.token_cache_seconds),
             read_engine=engine.execution_options(isolation_level="AUTOCOMMIT"),
+            webhook_targets=TargetRules(allow_private=settings.webhook_allow_private_targets),
         )
         app.state.adledger = holder["state"]  # for the CLI and tests that drive the process
         try:

@@ -13,6 +13,7 @@ from adledger.payments.port import PaymentProvider
 from adledger.resolvers.pubsub_hub import PubSubHub
 from adledger.services import users
 from adledger.services.config import BillingConfig
+from adledger.services.webhook_endpoints import TargetRules
 
 
 def wallet_channel(wallet_id: int, database: int = 0) -> str:
@@ -45,6 +46,9 @@ class AppState:
     # round trip. Each statement sees what was committed when it started, as it does in
     # the READ COMMITTED transaction a session otherwise opens. None: `sessions` only.
     read_engine: AsyncEngine | None = None
+    # How a partner webhook endpoint's URL is checked when saved: public https only unless
+    # WEBHOOK_ALLOW_PRIVATE_TARGETS (development, tests) allows http and local addresses.
+    webhook_targets: TargetRules = field(default_factory=TargetRules)
 
     def wallet_channel(self, wallet_id: int) -> str:
         return wallet_channel(wallet_id, redis_database(self.redis))

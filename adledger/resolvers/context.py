@@ -23,6 +23,7 @@ from adledger.schema.pages import PageArgs
 from adledger.services import effects, outbox, users
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
+from adledger.services.webhook_endpoints import TargetRules
 from adledger.store import business_centers as centers
 from adledger.store import invitations, wallets
 from adledger.store.locks import RETRIES, LockScopeChanged
@@ -59,6 +60,8 @@ class Services(Protocol):
     def tokens(self) -> users.TokenCache: ...
     @property
     def read_engine(self) -> AsyncEngine | None: ...
+    @property
+    def webhook_targets(self) -> TargetRules: ...
 
     def wallet_channel(self, wallet_id: int) -> str: ...
 

@@ -28,6 +28,7 @@ from adledger.store import (
     refunds,
     users,
     wallets,
+    webhook_endpoints,
 )
 from adledger.store import business_centers as centers
 
@@ -104,6 +105,13 @@ class Loaders:
         self.event = self._rows(events.events_by_ids, "id")
         self.event_page: DataLoader[tuple[int, PageArgs, tuple[str, ...] | None], list[Any]] = (
             DataLoader(self._event_pages)
+        )
+        self.webhook_endpoint = self._rows(webhook_endpoints.endpoints_by_ids, "id")
+        self.center_webhook_endpoints: DataLoader[int, list[Any]] = DataLoader(
+            self._center_webhook_endpoints
+        )
+        self.webhook_delivery_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(
+            self._webhook_delivery_pages
         )
         self.transaction_page: DataLoader[
             tuple[int, PageArgs, tuple[str, ...] | None], list[Any]
@@ -260,6 +268,21 @@ class Loaders:
             return await self._read(
                 lambda s: events.feed_pages(
                     s, parents, after=args.after_id, limit=args.fetch, types=types
+                )
+            )
+
+        return await _grouped_pages(keys, fetch)
+
+    async def _center_webhook_endpoints(self, keys: list[int]) -> list[list[Any]]:
+        found = await self._read(lambda s: webhook_endpoints.endpoints_of_centers(s, keys))
+        return [found.get(key, []) for key in keys]
+
+    async def _webhook_delivery_pages(self, keys: list[tuple[int, PageArgs]]) -> list[list[Any]]:
+        async def fetch(group: tuple[Any, ...], parents: list[int]) -> dict[int, list[Any]]:
+            (args,) = group
+            return await self._read(
+                lambda s: webhook_endpoints.delivery_pages(
+                    s, parents, limit=args.fetch, after_id=args.after_id
                 )
             )
 

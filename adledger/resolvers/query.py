@@ -24,6 +24,7 @@ from adledger.schema.types import (
     Wallet,
     WalletTransaction,
 )
+from adledger.schema.webhooks import WebhookEndpoint
 
 
 async def _visible_row(
@@ -121,8 +122,19 @@ async def event(info: Info, id: strawberry.ID) -> Event | None:
     return Event.from_row(row)
 
 
+async def webhook_endpoint(info: Info, id: strawberry.ID) -> WebhookEndpoint | None:
+    """As an event: another center's is null, a member who may not read money is told
+    FORBIDDEN."""
+    row = await _visible_row(info, id, "WebhookEndpoint", "webhook_endpoint")
+    if row is None:
+        return None
+    await info.context.authorize(row.business_center_id, Permission.READ_MONEY)
+    return WebhookEndpoint.from_row(row)
+
+
 _NODE_RESOLVERS = {
     "Event": event,
+    "WebhookEndpoint": webhook_endpoint,
     "Invoice": invoice,
     "Campaign": campaign,
     "TopUp": top_up,

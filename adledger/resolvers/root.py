@@ -27,6 +27,7 @@ from adledger.resolvers import (
     query,
     refunds,
     subscription,
+    webhooks,
 )
 from adledger.resolvers.readable_results import ReadableResults
 from adledger.schema import cost, results
@@ -223,6 +224,44 @@ class Mutation:
         description=(
             "Delivery reports from the ad server. Each event is applied exactly once, by "
             "eventId. Integration tokens (and staff) only."
+        ),
+    )
+
+    create_webhook_endpoint: results.CreateWebhookEndpointResult = strawberry.mutation(
+        resolver=webhooks.create_webhook_endpoint,
+        description=(
+            "ADMIN or FINANCE_MANAGER: post the center's events to this URL, signed (at most "
+            "10 endpoints a center); the answer shows the signing secret, this once."
+        ),
+    )
+    update_webhook_endpoint: results.WebhookEndpointResult = strawberry.mutation(
+        resolver=webhooks.update_webhook_endpoint,
+        description="ADMIN or FINANCE_MANAGER: change, disable or enable an endpoint.",
+    )
+    delete_webhook_endpoint: results.WebhookEndpointResult = strawberry.mutation(
+        resolver=webhooks.delete_webhook_endpoint,
+        description="ADMIN or FINANCE_MANAGER: the endpoint and its delivery log, gone.",
+    )
+    rotate_webhook_secret: results.RotateWebhookSecretResult = strawberry.mutation(
+        resolver=webhooks.rotate_webhook_secret,
+        description=(
+            "ADMIN or FINANCE_MANAGER: a new signing secret, shown this once; the old one "
+            "signs too for 24 hours."
+        ),
+    )
+    send_test_webhook_event: results.WebhookEndpointResult = strawberry.mutation(
+        resolver=webhooks.send_test_webhook_event,
+        description="ADMIN or FINANCE_MANAGER: a `test.ping` event, sent to this endpoint only.",
+    )
+    redeliver_webhook_event: results.WebhookEndpointResult = strawberry.mutation(
+        resolver=webhooks.redeliver_webhook_event,
+        description="ADMIN or FINANCE_MANAGER: send one event of the center to the endpoint again.",
+    )
+    replay_webhook_events: results.ReplayWebhookEventsResult = strawberry.mutation(
+        resolver=webhooks.replay_webhook_events,
+        description=(
+            "ADMIN or FINANCE_MANAGER: queue for the endpoint up to 1,000 of the center's "
+            "events after a feed cursor that it takes; call again from endCursor while hasMore."
         ),
     )
 

@@ -19,6 +19,7 @@ from adledger.schema.input_plans import planned
 from adledger.schema.makegoods import MakegoodKind
 from adledger.schema.money import MoneyInput
 from adledger.schema.plans import CancellationResolution
+from adledger.schema.webhooks import WebhookEndpointStatus
 
 
 @strawberry.input
@@ -259,3 +260,55 @@ class SetAdAccountBudgetInput:
         default=None, description="CUSTOM only, with periodEnd."
     )
     period_end: datetime | None = None
+
+
+@strawberry.input
+class CreateWebhookEndpointInput:
+    business_center_id: strawberry.ID
+    url: str = strawberry.field(
+        description=(
+            "https, at most 2,048 characters; its host must resolve to public addresses only."
+        )
+    )
+    event_types: list[str] | None = strawberry.field(
+        default_factory=list,
+        description="The event types to send it (the published list); empty: every type.",
+    )
+    description: str | None = strawberry.field(default=None, description="At most 500 characters.")
+
+
+@strawberry.input(description="Only the fields given change; `description: null` clears it.")
+class UpdateWebhookEndpointInput:
+    endpoint_id: strawberry.ID
+    url: str | None = None
+    event_types: list[str] | None = strawberry.field(
+        default=None, description="Empty: every type; null or left out: unchanged."
+    )
+    description: str | None = strawberry.UNSET
+    status: WebhookEndpointStatus | None = strawberry.field(
+        default=None,
+        description=(
+            "ENABLED again: it receives events from now on (replayWebhookEvents sends what "
+            "happened meanwhile) and deliveries still pending are tried at once."
+        ),
+    )
+
+
+@strawberry.input
+class WebhookEndpointInput:
+    endpoint_id: strawberry.ID
+
+
+@strawberry.input
+class RedeliverWebhookEventInput:
+    endpoint_id: strawberry.ID
+    event_id: strawberry.ID
+
+
+@strawberry.input
+class ReplayWebhookEventsInput:
+    endpoint_id: strawberry.ID
+    after: str | None = strawberry.field(
+        default=None,
+        description="A cursor of BusinessCenter.events: replay the events after it; null: all.",
+    )

@@ -30,6 +30,7 @@ from adledger.schema.invitations import BusinessCenterInvitation
 from adledger.schema.money import Money
 from adledger.schema.refunds import RefundRequest
 from adledger.schema.types import AdAccount, BusinessCenter, Wallet
+from adledger.schema.webhooks import WebhookEndpoint
 
 
 @strawberry.type
@@ -446,4 +447,59 @@ SetAdAccountBudgetResult = Annotated[
     | BudgetBelowMinimumError
     | BudgetChangeLimitReachedError,
     strawberry.union("SetAdAccountBudgetResult"),
+]
+
+
+@strawberry.type
+class CreateWebhookEndpointSuccess:
+    endpoint: WebhookEndpoint
+    secret: str = strawberry.field(
+        description='The signing secret (Standard Webhooks "whsec_..."); shown this once.'
+    )
+
+
+CreateWebhookEndpointResult = Annotated[
+    CreateWebhookEndpointSuccess | InvalidInputError | NotFoundError | ForbiddenError,
+    strawberry.union("CreateWebhookEndpointResult"),
+]
+
+
+@strawberry.type
+class WebhookEndpointSuccess:
+    endpoint: WebhookEndpoint
+
+
+WebhookEndpointResult = Annotated[
+    WebhookEndpointSuccess | InvalidInputError | NotFoundError | ForbiddenError,
+    strawberry.union("WebhookEndpointResult"),
+]
+
+
+@strawberry.type
+class RotateWebhookSecretSuccess:
+    endpoint: WebhookEndpoint
+    secret: str = strawberry.field(
+        description="The new secret; the old one keeps signing too for 24 hours."
+    )
+
+
+RotateWebhookSecretResult = Annotated[
+    RotateWebhookSecretSuccess | NotFoundError | ForbiddenError,
+    strawberry.union("RotateWebhookSecretResult"),
+]
+
+
+@strawberry.type
+class ReplayWebhookEventsSuccess:
+    endpoint: WebhookEndpoint
+    queued: int = strawberry.field(description="Events queued for the endpoint by this call.")
+    end_cursor: str | None = strawberry.field(
+        description="The feed cursor of the last event queued: call again after it while hasMore."
+    )
+    has_more: bool
+
+
+ReplayWebhookEventsResult = Annotated[
+    ReplayWebhookEventsSuccess | InvalidInputError | NotFoundError | ForbiddenError,
+    strawberry.union("ReplayWebhookEventsResult"),
 ]

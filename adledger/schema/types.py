@@ -46,6 +46,7 @@ from adledger.schema.node import Node
 from adledger.schema.pages import PageArgs, PageInfo
 from adledger.schema.readable import needs
 from adledger.schema.refunds import AuditEventConnection
+from adledger.schema.webhooks import WebhookEndpoint
 
 
 @strawberry.type
@@ -192,6 +193,15 @@ class BusinessCenter(Node):
         wanted = tuple(sorted(_event_types(types or []))) or None
         rows = await info.context.loaders.event_page.load((self.db_id, args, wanted))
         return EventConnection.build(args, rows)
+
+    @strawberry.field(
+        description="Where the center's events are posted (ADMIN and finance roles), oldest first."
+    )
+    @needs(Permission.READ_MONEY)
+    async def webhook_endpoints(self, info: Info) -> list[WebhookEndpoint]:
+        await info.context.authorize(self.db_id, Permission.READ_MONEY)
+        rows = await info.context.loaders.center_webhook_endpoints.load(self.db_id)
+        return [WebhookEndpoint.from_row(row) for row in rows]
 
 
 def _event_types(names: list[str]) -> list[str]:

@@ -314,7 +314,8 @@ async def test_nul_in_any_text_of_any_mutation_is_invalid_input(api, name) -> No
         holder: Any = variables
         for key in path[:-1]:
             holder = holder[int(key)] if isinstance(holder, list) else holder[key]
-        holder[path[-1]] = "x\x00"
+        last = path[-1]
+        holder[int(last) if isinstance(holder, list) else last] = "x\x00"  # a list of texts
         body = await api.post(query, variables)
         graphql_path = list(path)
         if body.get("data") and body["data"][name]["__typename"] == "InvalidInputError":
