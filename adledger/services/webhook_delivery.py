@@ -232,9 +232,9 @@ async def _deliver_batch(
             )
             continue
         report.delivered += outcome.delivered
-        report.failed += not outcome.delivered
+        report.failed += not outcome.ok
         report.disabled += outcome.disabled
-    return any(not isinstance(o, BaseException) and o.delivered for o in outcomes)
+    return any(not isinstance(o, BaseException) and o.ok for o in outcomes)
 
 
 async def _target(url: str, options: DeliveryOptions) -> Target | str:
@@ -279,7 +279,11 @@ async def _deliver_one(
 
 @dataclass(frozen=True, slots=True)
 class _Outcome:
-    delivered: bool
+    """`ok`: the endpoint answered 2xx; `delivered`: and that made the message delivered
+    (a late 2xx for a message delivered already is not counted twice)."""
+
+    ok: bool
+    delivered: bool = False
     disabled: bool = False
 
 
@@ -299,12 +303,13 @@ async def _record(
     if endpoint is None or message is None:
         return _Outcome(result.ok)  # deleted meanwhile: nothing left to record against
     next_at: datetime | None = None
-    disabled = False
+    delivered = disabled = False
     current = message.status == repo.PENDING and message.attempts == claimed.attempt
     if result.ok:
         endpoint.failing_since = None
         if message.status != DELIVERED:
             message.status, message.leased_until = DELIVERED, None
+            delivered = True
     elif current:
         endpoint.failing_since = endpoint.failing_since or now
         next_at = next_attempt_at(message.attempts, endpoint.failing_since, now)
@@ -317,7 +322,7 @@ async def _record(
     await repo.insert_attempt(
         session, _attempt(message.id, endpoint, claimed, result, now, next_at)
     )
-    return _Outcome(result.ok, disabled)
+    return _Outcome(result.ok, delivered, disabled)
 
 
 def _attempt(
