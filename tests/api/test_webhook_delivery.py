@@ -229,6 +229,37 @@ async def test_an_endpoint_has_at_most_4_messages_in_flight_across_passes(
     assert len(set(partner.ids())) == 6
 
 
+async def test_an_endpoint_takes_at_most_its_share_of_a_pass(center, jobs, sessions) -> None:
+    # given 7 events for an endpoint, and a pass that serves at most 5 per endpoint
+    with receiver() as partner:
+        await make_endpoint(sessions, _id(center), partner.url)
+        for _ in range(7):
+            await emit(jobs["transact"], _id(center), EventType.SPEND_APPLIED)
+        ctx = _ctx(jobs, endpoint_messages=5)
+        # when two passes run
+        first = await deliver_webhooks_job(ctx, clock.now())
+        second = await deliver_webhooks_job(ctx, clock.now())
+    # then the first sent 5, the second the other 2
+    assert (first.queued, first.delivered, second.delivered) == (7, 5, 2)
+    assert len(set(partner.ids())) == 7
+
+
+async def test_a_batch_that_all_failed_leaves_the_endpoints_rest_to_the_next_pass(
+    center, jobs, sessions
+) -> None:
+    # given 6 events for an endpoint that answers 500
+    with receiver() as partner:
+        partner.answer(*[500] * 10)
+        await make_endpoint(sessions, _id(center), partner.url)
+        for _ in range(6):
+            await emit(jobs["transact"], _id(center), EventType.SPEND_APPLIED)
+        # when a pass runs
+        report = await deliver_webhooks_job(_ctx(jobs), clock.now())
+    # then it tried one batch of 4 and left 2 untried
+    assert (report.delivered, report.failed, len(partner.received)) == (0, 4, 4)
+    assert sorted(m.attempts for m in await messages(sessions)) == [0, 0, 1, 1, 1, 1]
+
+
 async def test_a_late_2xx_after_the_lease_keeps_the_message_delivered_once(
     center, jobs, sessions
 ) -> None:
