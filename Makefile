@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test check bench bench-spend bench-load bench-cost bench-calls
+.PHONY: dev test check bench bench-spend bench-load bench-cost bench-calls bench-webhooks
 
 dev: $(STAMP)
 	$(BIN)/adledger dev
@@ -34,6 +34,9 @@ bench-cost: $(STAMP)
 
 bench-calls: $(STAMP)
 	$(BIN)/python bench/calls.py
+
+bench-webhooks: $(STAMP)
+	$(BIN)/python bench/webhooks.py
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

@@ -40,6 +40,7 @@ from adledger.jobs.ledger import (
 )
 from adledger.jobs.outbox import run_outbox_cron
 from adledger.jobs.refunds import send_refunds_cron
+from adledger.jobs.webhooks import deliver_webhooks_cron
 from adledger.services import effects
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 
@@ -112,6 +113,8 @@ class WorkerSettings:
         cron(issue_pending_invoices_cron, name="issue_pending_invoices", second=15),
         # Every 10 seconds: effects a process left undone after its commit (the outbox).
         cron(run_outbox_cron, name="run_outbox", second=set(range(2, 60, 10))),
+        # Every 5 seconds: partner webhooks queued, sent and retried (jobs/webhooks.py).
+        cron(deliver_webhooks_cron, name="deliver_webhooks", second=set(range(0, 60, 5))),
         cron(retry_webhook_events_cron, name="retry_webhook_events", second=45),
         cron(start_campaigns_cron, name="start_campaigns", second=5),
         cron(complete_campaigns_cron, name="complete_campaigns", second=25),

@@ -19,6 +19,7 @@ from adledger.jobs.installments import issue_invoices_job
 from adledger.jobs.ledger import Job, create_partitions_job, verify_ledger_job
 from adledger.jobs.outbox import run_outbox_job
 from adledger.jobs.refunds import send_refunds_job
+from adledger.jobs.webhooks import deliver_webhooks_job
 
 JOBS: dict[str, Job] = {
     "verify-ledger": verify_ledger_job,
@@ -36,4 +37,5 @@ JOBS: dict[str, Job] = {
     "run-outbox": run_outbox_job,
     "create-partitions": create_partitions_job,
     "prune-events": prune_events_job,
+    "deliver-webhooks": deliver_webhooks_job,
 }

@@ -7,7 +7,8 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.events import cutoff, months_to_drop
-from adledger.domain.months import month_of, months_from
+from adledger.domain.months import month_of, month_start, months_from, next_month
+from adledger.store import webhook_deliveries
 from adledger.store.partitions import (
     PARTITIONED,
     PartitionReport,
@@ -54,5 +55,13 @@ async def event_months_to_drop(
     return months_to_drop(await months_of(session, EVENTS), cutoff(now, retention_days))
 
 
-async def drop_event_month(session: AsyncSession, month: date) -> None:
+async def drop_event_month(session: AsyncSession, month: date) -> int:
+    """The month's events dropped, and the webhook messages of those events (their
+    attempts cascade): nothing is left to deliver or show of an event that is gone. One
+    transaction: if the drop gives up (its lock not granted), the messages stay too. The
+    messages go after the drop, under its lock on `events`, so a queueing pass cannot
+    add one for the month between the two. Answers how many messages went."""
     await drop_month(session, EVENTS, month)
+    return await webhook_deliveries.delete_messages_between(
+        session, month_start(month), month_start(next_month(month))
+    )
