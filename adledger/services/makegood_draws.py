@@ -32,7 +32,13 @@ from adledger.domain.conservation import (
 from adledger.domain.errors import InvalidState
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.stops import draws_as_it_spends
-from adledger.services.funding import WalletAccounts, campaign_money, wallet_accounts
+from adledger.services.event_data_money import Credit
+from adledger.services.funding import (
+    WalletAccounts,
+    campaign_money,
+    credit_issued,
+    wallet_accounts,
+)
 from adledger.services.installments import OWED, paid_by_card
 from adledger.services.ledger import post_entry
 from adledger.services.stops import stop
@@ -108,6 +114,8 @@ async def pay(
     campaign.made_good_revenue += makegood.from_revenue
     if campaign.spent >= campaign.budget:
         stop(session, campaign, StopReason.CAMPAIGN_BUDGET_REACHED, now)
+    what = f"Makegood for campaign {campaign.name}"
+    await credit_issued(session, campaign, Credit(KIND.value, makegood.total, what), now)
     return Paid(makegood, to_cash)
 
 
