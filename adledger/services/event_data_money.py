@@ -26,6 +26,9 @@ class Credit:
     PAUSED_CAMPAIGN_CREDIT, CANCELLATION_CREDIT or MAKEGOOD_CREDIT."""
     amount: int
     description: str
+    wallet_id: int | None = None
+    """Where it went, when not the campaign's own wallet (a makegood of a campaign that
+    draws on its center goes back to the center's balance)."""
 
 
 def credit(campaign: Any, given: Credit) -> Data:
@@ -37,7 +40,7 @@ def credit(campaign: Any, given: Credit) -> Data:
         "amount": money(given.amount, currency),
         "description": given.description,
         "campaign": ref("Campaign", campaign.id),
-        "wallet": ref("Wallet", campaign.wallet_id),
+        "wallet": ref("Wallet", given.wallet_id or campaign.wallet_id),
     }
 
 

@@ -231,6 +231,7 @@ async def discount_invoice(
             **({"next_charge_at": now} if charge_again else {}),
             **_superseded(invoice),
         )
+        await invoices.event(session, invoice, EventType.INVOICE_DISCOUNTED, now)
         await adjustments.audit(session, invoice.id, actor.user_id, "DISCOUNT", cut.minor, text)
         detail = f"invoice {invoice.number}: {text}"
         await _audit(session, campaign, actor.user_id, "INVOICE_DISCOUNTED", now, cut.minor, detail)
