@@ -7,10 +7,15 @@ a change that fails after its event was recorded leaves none."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import text
+
+from adledger import clock
 from adledger.domain.errors import InvalidState
 from adledger.jobs.billing import renew_subscriptions_job
+from adledger.schema.ids import db_id_of
 from tests.api.allocation_fixtures import enable_allocation, open_center, set_budget
 from tests.api.campaign_fixtures import Shop, open_shop
 from tests.api.event_scenarios import (
@@ -27,7 +32,8 @@ from tests.api.event_scenarios import (
     settle_refund,
     usd,
 )
-from tests.api.installment_fixtures import SETUP
+from tests.api.installment_fixtures import SETUP, attach_card, card_campaign
+from tests.api.installment_fixtures import launch as launch_card
 from tests.api.makegood_fixtures import accept, booked_campaign, end_and_sweep, offer
 from tests.helpers import (
     Center,
@@ -35,6 +41,8 @@ from tests.helpers import (
     create_center,
     launch,
     new_campaign,
+    record_spend,
+    spend_event,
     subscribe,
     top_up,
     update_budget,
@@ -44,6 +52,12 @@ from tests.helpers import (
 async def _told(api, center: Center, *types: str, token: str | None = None) -> list[Any]:
     """The center's events of these types, oldest first."""
     return await feed_events(api, center.id, token or center.admin.token, list(types))
+
+
+def _center_db_id(global_id: str) -> int:
+    found = db_id_of(global_id, "BusinessCenter")
+    assert found is not None
+    return found
 
 
 def _kinds(events: list[dict[str, Any]]) -> list[str]:
@@ -204,6 +218,42 @@ async def test_an_approved_request_is_told_once_it_settles(api, users, webhooks)
     )
 
 
+INACTIVITY = """mutation($input: RequestInactivityRefundInput!) {
+  requestInactivityRefund(input: $input) {
+    __typename ... on RequestRefundSuccess { refundRequest { id } } ... on UserError { code } } }"""
+
+
+async def test_an_inactivity_refund_back_to_the_balance_is_told_approved_and_succeeded(
+    api, users, sessions
+) -> None:
+    # given a plan period paid from the balance that ended 10 days ago, unused
+    shop = await open_shop(api, users)
+    async with sessions() as session:
+        await session.execute(
+            text(
+                "UPDATE invoices SET cycle_start = :start WHERE business_center_id = :c "
+                "AND kind = 'SUBSCRIPTION'"
+            ),
+            {"start": clock.now() - timedelta(days=40), "c": _center_db_id(shop.center.id)},
+        )
+        await session.commit()
+    staff = await users.create("billing", staff=True)
+    # when its admin asks for it and staff approve
+    given = {"input": {"businessCenterId": shop.center.id}}
+    asked = (await api.data(INACTIVITY, given, shop.token))["requestInactivityRefund"]
+    request_id = asked["refundRequest"]["id"]
+    await approve_refund(api, request_id, staff)
+    # then it is told requested, then approved and succeeded at once (nothing to send)
+    kinds = ["refund.requested", "refund.approved", "refund.succeeded"]
+    told = await _told(api, shop.center, *kinds)
+    assert [(e["type"], e["data"]["id"], e["data"]["status"]) for e in told] == [
+        ("refund.requested", request_id, "REQUESTED"),
+        ("refund.approved", request_id, "SUCCEEDED"),
+        ("refund.succeeded", request_id, "SUCCEEDED"),
+    ]
+    assert told[0]["data"]["reason"] == "INACTIVITY"
+
+
 REFUND_REJECTED = """mutation($input: RefundRejectedCampaignInput!) {
   refundRejectedCampaign(input: $input) {
     __typename ... on RequestRefundSuccess { refundRequest { id } }
@@ -237,6 +287,42 @@ async def test_a_rejected_campaigns_money_is_requested_and_approved_at_once(
         "SENT",
     )
     assert request["campaign"] == {"id": campaign_id}
+
+
+CANCELLATIONS = """{ cancellationRequests(status: OPEN) { edges { node { id } } } }"""
+RESOLVE = """mutation($input: ResolveCancellationRequestInput!) {
+  resolveCancellationRequest(input: $input) { __typename ... on UserError { code } } }"""
+
+
+async def test_a_cancellation_resolved_by_billing_is_a_credit_told_once(
+    api, users, webhooks
+) -> None:
+    # given a GUARANTEED campaign paid by card (333.33 paid), 100.00 delivered, canceled
+    shop = await open_shop(api, users)
+    await attach_card(api, shop, webhooks)
+    campaign_id = await card_campaign(api, shop, delivery="GUARANTEED")
+    await launch_card(api, shop, campaign_id)
+    await record_spend(api, [spend_event("c1", campaign_id, "100.00")], shop.adserver.token)
+    await campaign_action(api, "cancelCampaign", campaign_id, shop.token)
+    staff = await users.create("billing", staff=True)
+    edges = (await api.data(CANCELLATIONS, None, staff.token))["cancellationRequests"]["edges"]
+    given = {"input": {"requestId": edges[0]["node"]["id"], "note": "credit it"}}
+    # when staff resolve it with a credit, twice
+    first = (await api.data(RESOLVE, given, staff.token))["resolveCancellationRequest"]
+    again = (await api.data(RESOLVE, given, staff.token))["resolveCancellationRequest"]
+    # then the unspent 233.33 is told once, back to the account's wallet
+    assert (first["__typename"], again["code"]) == (
+        "ResolveCancellationRequestSuccess",
+        "INVALID_STATE",
+    )
+    [credit] = await _told(api, shop.center, "credit.issued")
+    assert credit["data"] | {"description": None} == {
+        "kind": "CANCELLATION_CREDIT",
+        "amount": usd("233.33"),
+        "description": None,
+        "campaign": {"id": campaign_id},
+        "wallet": {"id": shop.account.wallet_id},
+    }
 
 
 # -- makegoods -------------------------------------------------------------------------
