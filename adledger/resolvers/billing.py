@@ -99,7 +99,8 @@ async def cancel_plan_subscription(
     try:
         access.refuse_integration(actor)  # before any id is looked up
         center_id = decode_id(input.business_center_id, "BusinessCenter", CENTER_FIELD)
-        await ctx.write(lambda s: subscriptions.cancel(s, actor, center_id))
+        now = ctx.state.now()
+        await ctx.write(lambda s: subscriptions.cancel(s, actor, center_id, now))
     except DomainError as err:
         return user_error(err, results.CancelPlanSubscriptionResult)
     center = BusinessCenter.from_row(await ctx.loaders.center.load(center_id))

@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger.domain.access import Permission
 from adledger.domain.allocation import AccountFacts, AllocationMode, check_switch
 from adledger.domain.errors import not_found
+from adledger.domain.events import EventType
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
-from adledger.services import access
+from adledger.services import access, events
+from adledger.services import event_data_money as snapshots
 from adledger.services.actor import Actor
 from adledger.services.budgets import budget_sync
 from adledger.services.ledger import post_entry
@@ -60,6 +62,17 @@ async def enable_automatic_allocation(
     wallets = await _wallets(session, center.id, accounts)
     syncs = await _move_cash(session, wallets, accounts, actor.user_id, now)
     await centers.set_allocation_mode(session, center.id, AllocationMode.AUTOMATIC.value, now)
+    synced = [snapshots.Synced(s.ad_account_id, s.moved, s.new_budget) for s in syncs]
+    data = snapshots.automatic_allocation(center.id, center.currency, now, synced)
+    await events.record(
+        session,
+        center.id,
+        EventType.AUTOMATIC_ALLOCATION_ENABLED,
+        "BusinessCenter",
+        center.id,
+        data,
+        now,
+    )
     return AllocationOutcome(center.id, center.currency, tuple(syncs), tuple(wallets.values()))
 
 

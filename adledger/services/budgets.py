@@ -24,9 +24,11 @@ from adledger.domain.budgets import (
     synced,
 )
 from adledger.domain.errors import CurrencyMismatch, InvalidInput, InvariantBroken
+from adledger.domain.events import EventType
 from adledger.domain.money import Currency, parse_amount
 from adledger.domain.wallets import MoneyIn
-from adledger.services import access
+from adledger.services import access, events
+from adledger.services import event_data_money as snapshots
 from adledger.services.actor import Actor
 from adledger.services.stops import account_left, drawable_now, reconsider, roll, setting_of, stop
 from adledger.store import budgets as repo
@@ -178,6 +180,17 @@ async def _record(
         after_period_end=after.period_end,
     )
     await repo.save(session, change)
+    by_sync = source is ChangeSource.BUDGET_SYNC
+    data = snapshots.budget_cap_change(account, before, after, by_sync, now)
+    await events.record(
+        session,
+        account.business_center_id,
+        EventType.ACCOUNT_BUDGET_CAP_CHANGED,
+        "AdAccount",
+        account.id,
+        data,
+        now,
+    )
 
 
 def _same(current: BudgetSetting, wanted: BudgetSetting) -> bool:

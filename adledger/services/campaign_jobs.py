@@ -153,7 +153,7 @@ async def _settle(
             f"Campaign {campaign.name} {what}: unspent budget returned",
             f"campaign:{campaign.id}:settle",
         )
-        await return_to_wallet(session, campaign, back)
+        await return_to_wallet(session, campaign, back, now)
         return Step.CREDITED
     if outcome.forfeit:
         await _forfeit(

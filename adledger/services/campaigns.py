@@ -344,7 +344,7 @@ async def _rebudget(
         await _take_more(session, campaign, difference, actor_user_id)
         outcome = CampaignOutcome(campaign.id, campaign.wallet_id, charged=difference)
     elif moves_money and difference < 0:
-        await _give_back(session, campaign, -difference, actor_user_id)
+        await _give_back(session, campaign, -difference, actor_user_id, now)
         outcome = CampaignOutcome(campaign.id, campaign.wallet_id, credited=-difference)
     campaign.price = price_after(campaign.price, budget, campaign.launched_at is not None)
     campaign.budget = budget
@@ -392,7 +392,7 @@ async def _take_more(
 
 
 async def _give_back(
-    session: AsyncSession, campaign: Campaign, amount: int, actor_user_id: int
+    session: AsyncSession, campaign: Campaign, amount: int, actor_user_id: int, now: datetime
 ) -> None:
     money = await campaign_money(session, campaign.id)
     back = Return(
@@ -403,7 +403,7 @@ async def _give_back(
         None,
         actor_user_id,
     )
-    await return_to_wallet(session, campaign, back)
+    await return_to_wallet(session, campaign, back, now)
 
 
 async def _restatus_after_budget(session: AsyncSession, campaign: Campaign, now: datetime) -> None:
@@ -554,6 +554,7 @@ async def end_early(
             f"campaign:{campaign.id}:release",
             actor_user_id,
         ),
+        now,
     )
     campaign.settled_at = now
     await repo.save(session, campaign)

@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.access import Permission
-from adledger.domain.cards import SavedCard
+from adledger.domain.cards import SavedCard, card_of
 from adledger.domain.errors import InvalidState, not_found
+from adledger.domain.events import EventType
 from adledger.payments.port import Card, CardSetup, CardSetupRequest, PaymentProvider
-from adledger.services import access, effect_kinds, outbox
+from adledger.services import access, effect_kinds, events, outbox
+from adledger.services import event_data_money as snapshots
 from adledger.services.actor import Actor
 from adledger.services.invoices import provider_customer
 from adledger.services.transact import Transact
@@ -84,7 +86,13 @@ async def record_card(
     if card.customer_reference not in (None, center.payment_customer_reference):
         return None  # a card of another customer must never pay this center's invoices
     saved = SavedCard(card.reference, card.brand, card.last4, card.exp_month, card.exp_year)
+    again = card_of(center) == saved  # the provider told it again: nothing to tell
     await repo.save_card(session, center_id, saved, now)
+    if again:
+        return center_id
+    data = snapshots.card(center_id, saved.brand, saved.last4, saved.exp_month, saved.exp_year)
+    saved_event = EventType.CARD_SAVED
+    await events.record(session, center_id, saved_event, "BusinessCenter", center_id, data, now)
     return center_id
 
 

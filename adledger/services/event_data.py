@@ -3,7 +3,8 @@ version `domain.events.API_VERSION`: field names as in schema.graphql, money as
 {amount: "12.50", currencyCode: "USD"}, instants as ISO 8601, ids as the API's global
 ids. A related object is only its id ({"id": ...}): a partner reads more by `node(id:)`.
 Kept next to the schema's own types (schema/billing.py, schema/campaigns.py): a field
-the API adds is added here too."""
+the API adds is added here too. Credits, refunds, makegoods and the center's money
+settings are in event_data_money.py."""
 
 from __future__ import annotations
 

@@ -17,7 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger.domain.allocation import AllocationMode
 from adledger.domain.budgets import StopReason
 from adledger.domain.campaigns import Action, CampaignStatus, Flight, Reserve, draw, transition
+from adledger.domain.events import EventType
 from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
+from adledger.services import event_data_money as snapshots
+from adledger.services import events
 from adledger.services.delivery import set_status
 from adledger.services.ledger import post_entry
 from adledger.services.stops import drawable_now, reconsider
@@ -210,9 +213,12 @@ class Return:
         return self.reserve.total + self.hold
 
 
-async def return_to_wallet(session: AsyncSession, campaign: Campaign, back: Return) -> None:
+async def return_to_wallet(
+    session: AsyncSession, campaign: Campaign, back: Return, now: datetime
+) -> None:
     """Cash parts to the wallet's cash, voucher parts to its vouchers: one transaction per
-    bucket touched. The caller has locked the campaign and its accounts."""
+    bucket touched, and one `credit.issued`. The caller has locked the campaign and its
+    accounts."""
     if back.total == 0:
         return
     wallet = await wallet_accounts(session, campaign.wallet_id)
@@ -236,3 +242,22 @@ async def return_to_wallet(session: AsyncSession, campaign: Campaign, back: Retu
         campaign_id=campaign.id,
     )
     campaign.credited += back.total
+    credit = snapshots.Credit(back.kind.value, back.total, back.description)
+    await credit_issued(session, campaign, credit, now)
+
+
+async def credit_issued(
+    session: AsyncSession, campaign: Campaign, credit: snapshots.Credit, now: datetime
+) -> None:
+    """The partner event of money of the campaign back to its wallet (none for nothing)."""
+    if credit.amount <= 0:
+        return
+    await events.record(
+        session,
+        campaign.business_center_id,
+        EventType.CREDIT_ISSUED,
+        "Campaign",
+        campaign.id,
+        snapshots.credit(campaign, credit),
+        now,
+    )

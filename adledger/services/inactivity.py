@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger.domain.access import Permission
 from adledger.domain.billing import add_months
 from adledger.domain.errors import InvalidState, InvariantBroken
+from adledger.domain.events import EventType
 from adledger.domain.refunds import RefundReason, RefundRequestStatus
 from adledger.services import access
 from adledger.services.actor import Actor
 from adledger.services.idempotency import run_idempotent
-from adledger.services.refunds import RefundOutcome, audit_request
+from adledger.services.refunds import RefundOutcome, audit_request, tell
 from adledger.store import business_centers as centers
 from adledger.store import refunds as repo
 from adledger.store import users as user_repo
@@ -68,6 +69,7 @@ async def request_inactivity_refund(
         )
         await repo.insert_periods(session, request.id, [i.id for i in periods])
         await audit_request(session, request, "INACTIVITY_REFUND_REQUESTED", actor.user_id, now)
+        await tell(session, request.id, [EventType.REFUND_REQUESTED], now)
         return RefundOutcome(request.id, wallet.id)
 
     body = {"center": center_id}

@@ -45,7 +45,8 @@ from adledger.domain.schedules import (
 from adledger.domain.stops import on_credit_line
 from adledger.services.config import BillingConfig
 from adledger.services.delivery import set_status
-from adledger.services.funding import flight_of, wallet_accounts
+from adledger.services.event_data_money import Credit
+from adledger.services.funding import credit_issued, flight_of, wallet_accounts
 from adledger.services.invoices import NewInvoice, open_invoice
 from adledger.services.invoices import event as invoice_event
 from adledger.services.ledger import post_entry
@@ -307,6 +308,10 @@ async def end_plan(
             campaign_id=campaign.id,
         )
     campaign.credited += settled.credit
+    what_came_back = f"Campaign {campaign.name} {what}: unspent part of what was paid returned"
+    await credit_issued(
+        session, campaign, Credit(credit_kind.value, settled.credit, what_came_back), now
+    )
     return settled.credit
 
 

@@ -32,7 +32,13 @@ from adledger.domain.conservation import (
 from adledger.domain.errors import InvalidState
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.stops import draws_as_it_spends
-from adledger.services.funding import WalletAccounts, campaign_money, wallet_accounts
+from adledger.services.event_data_money import Credit
+from adledger.services.funding import (
+    WalletAccounts,
+    campaign_money,
+    credit_issued,
+    wallet_accounts,
+)
 from adledger.services.installments import OWED, paid_by_card
 from adledger.services.ledger import post_entry
 from adledger.services.stops import stop
@@ -102,12 +108,21 @@ async def pay(
     wallet = await wallet_accounts(session, campaign.wallet_id)
     key = f"makegood:{offer_id}"
     to_cash = await _from_reserve(session, campaign, wallet, makegood.from_reserve, key, actor)
-    to_cash += await _from_revenue(session, campaign, wallet, makegood.from_revenue, key, actor)
+    reversed_to = await _from_revenue(session, campaign, wallet, makegood.from_revenue, key, actor)
+    to_cash += reversed_to.to_cash
     campaign.made_good_reserve += makegood.from_reserve
     campaign.budget -= makegood.from_reserve
     campaign.made_good_revenue += makegood.from_revenue
     if campaign.spent >= campaign.budget:
         stop(session, campaign, StopReason.CAMPAIGN_BUDGET_REACHED, now)
+    # One credit.issued per wallet the money reached: a campaign that draws as it spends
+    # gets back to its center's balance what was billed from there.
+    by_wallet = dict(reversed_to.by_wallet)
+    by_wallet[campaign.wallet_id] = by_wallet.get(campaign.wallet_id, 0) + makegood.from_reserve
+    what = f"Makegood for campaign {campaign.name}"
+    for wallet_id, amount in sorted(by_wallet.items()):
+        credit = Credit(KIND.value, amount, what, wallet_id)
+        await credit_issued(session, campaign, credit, now)
     return Paid(makegood, to_cash)
 
 
@@ -144,6 +159,14 @@ async def _from_reserve(
     return back.cash
 
 
+@dataclass(frozen=True, slots=True)
+class Reversed:
+    to_cash: int
+    """What reached the campaign's own wallet's cash."""
+    by_wallet: dict[int, int]
+    """What each wallet got back (its cash, vouchers or credit line)."""
+
+
 async def _from_revenue(
     session: AsyncSession,
     campaign: Campaign,
@@ -151,10 +174,11 @@ async def _from_revenue(
     amount: int,
     key: str,
     actor: int,
-) -> int:
+) -> Reversed:
     if not amount:
-        return 0
-    parts = reverse_billing(amount, await _rooms(session, campaign, wallet))
+        return Reversed(0, {})
+    rooms, owners = await _rooms(session, campaign, wallet)
+    parts = reverse_billing(amount, rooms)
     revenue = await ledger_repo.platform_account_id(session, AccountKind.REVENUE, campaign.currency)
     await post_entry(
         session,
@@ -166,25 +190,32 @@ async def _from_revenue(
         idempotency_key=f"{key}:revenue",
         campaign_id=campaign.id,
     )
-    return sum(part for target, part in parts if target == wallet.cash)
+    by_wallet: dict[int, int] = defaultdict(int)
+    for target, part in parts:
+        by_wallet[owners[target]] += part
+    to_cash = sum(part for target, part in parts if target == wallet.cash)
+    return Reversed(to_cash, dict(by_wallet))
 
 
 async def _rooms(
     session: AsyncSession, campaign: Campaign, wallet: WalletAccounts
-) -> list[tuple[int, int]]:
+) -> tuple[list[tuple[int, int]], dict[int, int]]:
     """Per bucket the campaign's spend came from: what was billed from it and not yet
     reversed, in the reverse of the order spend draws them. A reserve's spend came from
     the wallet's vouchers (drawn first), then its cash; a drawn campaign's from its
     account's cash, then vouchers, then its center's cash, then its credit line."""
     room: dict[int, int] = defaultdict(int)
     rank: dict[int, int] = {}
+    owner: dict[int, int] = {}
     for row in await repo.billed_from(session, campaign.id):
         # A reserve's spend goes back to the wallet bucket that funded it.
         funded_by = {"reserve": wallet.cash, "voucher_reserve": wallet.vouchers}
         target = funded_by.get(row.kind, row.account_id)
         room[target] += row.billed - row.reversed
         rank[target] = _rank(campaign, row.kind, row.wallet_id == campaign.wallet_id)
-    return [(target, room[target]) for target in sorted(room, key=rank.__getitem__)]
+        of_row = campaign.wallet_id if row.wallet_id is None else row.wallet_id
+        owner[target] = campaign.wallet_id if row.kind in funded_by else of_row
+    return [(target, room[target]) for target in sorted(room, key=rank.__getitem__)], owner
 
 
 def _rank(campaign: Campaign, kind: str, own_wallet: bool) -> int:

@@ -37,10 +37,12 @@ from adledger.domain.campaigns import (
 )
 from adledger.domain.conservation import at_most
 from adledger.domain.errors import InvalidInput, InvalidState, InvariantBroken, not_found
+from adledger.domain.events import EventType
 from adledger.domain.money import format_money
 from adledger.domain.refunds import RefundReason
 from adledger.domain.text import clean_text
-from adledger.services import access, makegood_draws, refunds
+from adledger.services import access, events, makegood_draws, refunds
+from adledger.services import event_data_money as snapshots
 from adledger.services.actor import Actor
 from adledger.services.delivery import set_status
 from adledger.services.funding import fund_waiting, lock_waiting
@@ -127,6 +129,7 @@ async def offer_makegood(
     message = f"Makegood offered for {missing} impressions not delivered: {what}"
     await _notify(session, campaign, "MAKEGOOD_OFFERED", message, actor.user_id, now)
     await _audit(session, campaign, actor.user_id, f"MAKEGOOD_OFFERED_{kind}", now, amount, text)
+    await _tell(session, offer.id, EventType.MAKEGOOD_OFFERED, now)
     return MakegoodOutcome(campaign.id, offer.id, campaign.wallet_id)
 
 
@@ -193,6 +196,7 @@ async def accept_makegood(
         action = f"MAKEGOOD_ACCEPTED_{offer.kind}"
         detail = None if paid == offer.amount else _offered_and_paid(offer.amount, paid, campaign)
         await _audit(session, campaign, actor.user_id, action, now, paid, detail)
+        await _tell(session, offer.id, EventType.MAKEGOOD_ACCEPTED, now)
         return MakegoodOutcome(campaign.id, offer.id, campaign.wallet_id, refund_id)
 
     body = {"offer": offer_id}
@@ -213,6 +217,7 @@ async def decline_makegood(
         session, offer.id, status="DECLINED", decided_by_user_id=actor.user_id, decided_at=now
     )
     await _audit(session, campaign, actor.user_id, "MAKEGOOD_DECLINED", now, offer.amount, None)
+    await _tell(session, offer.id, EventType.MAKEGOOD_DECLINED, now)
     return MakegoodOutcome(campaign.id, offer.id, campaign.wallet_id)
 
 
@@ -345,4 +350,15 @@ def _offered_and_paid(offered: int, paid: int, campaign: Campaign) -> str:
     return (
         f"offered {format_money(offered, campaign.currency)}, "
         f"paid {format_money(paid, campaign.currency)}"
+    )
+
+
+async def _tell(session: AsyncSession, offer_id: int, type_: EventType, now: datetime) -> None:
+    """The offer's event, its snapshot as this decision leaves it."""
+    offer = await repo.offer(session, offer_id)
+    if offer is None:
+        raise InvariantBroken("offer is not None (locked or made in this transaction)")
+    data = snapshots.makegood_offer(offer)
+    await events.record(
+        session, offer.business_center_id, type_, "MakegoodOffer", offer.id, data, now
     )

@@ -32,7 +32,8 @@ from adledger.domain.wallets import MoneyIn
 from adledger.services import access, invoices, refunds
 from adledger.services.actor import Actor
 from adledger.services.delivery import set_status
-from adledger.services.funding import flight_of, wallet_accounts
+from adledger.services.event_data_money import Credit
+from adledger.services.funding import credit_issued, flight_of, wallet_accounts
 from adledger.services.idempotency import run_idempotent
 from adledger.services.ledger import post_entry
 from adledger.store import audit
@@ -115,7 +116,7 @@ async def resolve_cancellation(
         )
         credit = max(kept - campaign.spent, 0)
         if credit:
-            await _credit(session, campaign, credit, actor.user_id)
+            await _credit(session, campaign, credit, actor.user_id, now)
         refund_id = None
         if resolution is Resolution.REFUND and credit:
             refund_id = await refunds.refund_campaign_money(
@@ -137,20 +138,24 @@ async def resolve_cancellation(
     return outcome
 
 
-async def _credit(session: AsyncSession, campaign: Campaign, amount: int, actor: int) -> None:
+async def _credit(
+    session: AsyncSession, campaign: Campaign, amount: int, actor: int, now: datetime
+) -> None:
     accounts = (await repo.campaign_accounts(session, [campaign.id]))[campaign.id]
     cash = (await wallet_accounts(session, campaign.wallet_id)).cash
     kind = TransactionKind.CANCELLATION_CREDIT
+    description = f"Campaign {campaign.name} canceled: unspent rest credited by billing"
     await post_entry(
         session,
         operation="cancellation_credit",
         moves=[Move(accounts[AccountKind.RESERVE], cash, amount, kind)],
-        description=f"Campaign {campaign.name} canceled: unspent rest credited by billing",
+        description=description,
         actor_user_id=actor,
         idempotency_key=f"campaign:{campaign.id}:cancellation-credit",
         campaign_id=campaign.id,
     )
     campaign.credited += amount
+    await credit_issued(session, campaign, Credit(kind.value, amount, description), now)
 
 
 async def void_invoice(
@@ -226,6 +231,7 @@ async def discount_invoice(
             **({"next_charge_at": now} if charge_again else {}),
             **_superseded(invoice),
         )
+        await invoices.event(session, invoice, EventType.INVOICE_DISCOUNTED, now)
         await adjustments.audit(session, invoice.id, actor.user_id, "DISCOUNT", cut.minor, text)
         detail = f"invoice {invoice.number}: {text}"
         await _audit(session, campaign, actor.user_id, "INVOICE_DISCOUNTED", now, cut.minor, detail)

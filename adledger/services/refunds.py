@@ -33,6 +33,7 @@ from adledger.domain.errors import (
     PaymentProviderFailed,
     not_found,
 )
+from adledger.domain.events import EventType
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency, format_money, parse_positive_amount
 from adledger.domain.refunds import (
@@ -48,7 +49,8 @@ from adledger.domain.refunds import RefundRequestStatus as RequestStatus
 from adledger.domain.text import clean_text
 from adledger.domain.wallets import MoneyIn
 from adledger.payments.port import PaymentProvider, ProviderRefund, RefundRequest
-from adledger.services import access, effect_kinds, outbox
+from adledger.services import access, effect_kinds, events, outbox
+from adledger.services import event_data_money as snapshots
 from adledger.services.actor import Actor
 from adledger.services.idempotency import run_idempotent
 from adledger.services.ledger import post_entry
@@ -130,6 +132,7 @@ async def request_refund(
             ),
         )
         await audit_request(session, request, "REFUND_REQUESTED", actor.user_id, now)
+        await tell(session, request.id, [EventType.REFUND_REQUESTED], now)
         return RefundOutcome(request.id, wallet_id)
 
     body = {"wallet": wallet_id, "amount": money.minor}
@@ -199,6 +202,8 @@ async def approve_refund(
             session, request.id, status=status, decided_by_user_id=actor.user_id, decided_at=now
         )
         await audit_request(session, request, "REFUND_APPROVED", actor.user_id, now)
+        told = [EventType.REFUND_APPROVED, *_settled_events(status)]
+        await tell(session, request.id, told, now)
         return RefundOutcome(request.id, request.wallet_id)
 
     body = {"request": request_id}
@@ -322,6 +327,7 @@ async def refund_to_payments(
     await _split(session, request.id, (amount, campaign.currency), lots)
     await audit_request(session, request, f"{reason}_REFUNDED", actor, now)
     await _take_from_cash(session, campaign.wallet_id, campaign.currency, amount, actor)
+    await tell(session, request.id, DECIDED_AT_ONCE, now)
     return request.id
 
 
@@ -360,6 +366,7 @@ async def refund_rejected_campaign(
         )
         await _split(session, request.id, (campaign.credited, campaign.currency), lots)
         await audit_request(session, request, "REJECTED_CAMPAIGN_REFUNDED", actor.user_id, now)
+        await tell(session, request.id, DECIDED_AT_ONCE, now)
         return RefundOutcome(request.id, campaign.wallet_id)
 
     body = {"campaign": campaign_id}
@@ -432,6 +439,7 @@ async def decline_refund(
             note=text,
         )
         await audit_request(session, request, "REFUND_DECLINED", actor.user_id, now, text)
+        await tell(session, request.id, [EventType.REFUND_DECLINED], now)
         return RefundOutcome(request.id, request.wallet_id)
 
     body = {"request": request_id, "reason": text}
@@ -559,7 +567,9 @@ async def settle(
             f"part of refund request {request.id}",
         ),
     )
-    await _close_request(session, request.id)
+    final = await _close_request(session, request.id)
+    if final is not None:
+        await tell(session, request.id, _settled_events(final), now)
     return True
 
 
@@ -633,8 +643,39 @@ async def audit_request(
     )
 
 
-async def _close_request(session: AsyncSession, request_id: int) -> None:
+async def _close_request(session: AsyncSession, request_id: int) -> RequestStatus | None:
+    """The request's final status once its last refund settled (None while one is
+    pending)."""
     refunds = await repo.refunds_of_requests(session, [request_id])
     final = final_status(r.status for r in refunds)
     if final is not None:
         await repo.update_request(session, request_id, status=final)
+    return final
+
+
+# -- partner events ---------------------------------------------------------------------
+
+DECIDED_AT_ONCE = (EventType.REFUND_REQUESTED, EventType.REFUND_APPROVED)
+"""A refund of a campaign's money is requested and approved in one step."""
+
+
+def _settled_events(status: RequestStatus) -> list[EventType]:
+    """The event a request's status is once it settled (none while refunds are pending):
+    a refund that failed, even in part, is `refund.failed` (its money is back in cash)."""
+    if status is RequestStatus.SUCCEEDED:
+        return [EventType.REFUND_SUCCEEDED]
+    if status in (RequestStatus.FAILED, RequestStatus.PARTLY_FAILED):
+        return [EventType.REFUND_FAILED]
+    return []
+
+
+async def tell(
+    session: AsyncSession, request_id: int, types: Sequence[EventType], now: datetime
+) -> None:
+    """The request's events, its snapshot (with its refunds) as this change leaves it."""
+    request = (await repo.requests_by_ids(session, [request_id]))[0]
+    data = snapshots.refund_request(request, await repo.refunds_of_requests(session, [request_id]))
+    for type_ in types:
+        await events.record(
+            session, request.business_center_id, type_, "RefundRequest", request.id, data, now
+        )

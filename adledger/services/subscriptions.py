@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger.domain.access import Permission
 from adledger.domain.billing import InvoiceKind, Plan, SubscriptionStatus, add_months
 from adledger.domain.errors import InvalidState, InvariantBroken, not_found
+from adledger.domain.events import EventType
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Currency
-from adledger.services import access, effect_kinds, outbox
+from adledger.services import access, effect_kinds, events, outbox
+from adledger.services import event_data_money as snapshots
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.idempotency import run_idempotent
@@ -72,7 +74,7 @@ async def _declare_issue(session: AsyncSession, invoice_id: int) -> None:
     await outbox.declare(session, effect_kinds.issue_invoice(invoice_id, provider_key(invoice_id)))
 
 
-async def cancel(session: AsyncSession, actor: Actor, center_id: int) -> int:
+async def cancel(session: AsyncSession, actor: Actor, center_id: int, now: datetime) -> int:
     """Cancellation takes effect at the end of the paid period (the seed's policy)."""
     await access.require(
         session, actor, center_id, Permission.MOVE_MONEY, field=CENTER_FIELD, what="business center"
@@ -82,6 +84,7 @@ async def cancel(session: AsyncSession, actor: Actor, center_id: int) -> int:
         raise InvalidState("there is no active subscription to cancel", CENTER_FIELD)
     subscription.status = SubscriptionStatus.CANCELS_AT_PERIOD_END.value
     await repo.save(session, subscription)
+    await _tell(session, subscription, EventType.PLAN_SUBSCRIPTION_CANCELED, now)
     return center_id
 
 
@@ -117,6 +120,8 @@ async def renew_one(
     outcome = await _renew(session, subscription, config, now)
     if outcome is None:
         return RenewalOutcome(Renewal.DEACTIVATED)
+    renewed = EventType.PLAN_SUBSCRIPTION_RENEWED
+    await _tell(session, subscription, renewed, now, outcome.invoice_id)
     if outcome.paid_from_balance:
         return RenewalOutcome(Renewal.PAID_FROM_BALANCE, outcome.invoice_id)
     await _declare_issue(session, outcome.invoice_id)
@@ -266,3 +271,16 @@ async def _pay_from_balance(
     )
     await mark_paid(session, invoice, paid_at)
     return True
+
+
+async def _tell(
+    session: AsyncSession,
+    subscription: PlanSubscription,
+    type_: EventType,
+    now: datetime,
+    invoice_id: int | None = None,
+) -> None:
+    """The subscription's event, as this change leaves it (a renewal: its new period)."""
+    center_id = subscription.business_center_id
+    data = snapshots.plan_subscription(subscription, invoice_id)
+    await events.record(session, center_id, type_, "BusinessCenter", center_id, data, now)

@@ -17,11 +17,13 @@ from adledger.domain.errors import (
     InvalidState,
     not_found,
 )
+from adledger.domain.events import EventType
 from adledger.domain.ledger import AccountKind, Move, TransactionKind
 from adledger.domain.money import Money, format_money, parse_amount, parse_positive_amount
 from adledger.domain.text import clean_text
 from adledger.domain.wallets import Bucket, CreditLineCycle, MoneyIn
-from adledger.services import access
+from adledger.services import access, events
+from adledger.services import event_data_money as snapshots
 from adledger.services.actor import Actor
 from adledger.services.business_centers import CenterOutcome
 from adledger.services.funding import fund_waiting, lock_waiting, wallet_accounts
@@ -156,13 +158,30 @@ async def set_credit_line(
             f"the limit may not be below what is used ({in_use})",
             ("input", "limit", "amount"),
         )
+    # Read under the line's lock, which every change of the line takes: what it was.
+    was = await _credit_line_terms(session, center_id)
     await repo.set_credit_limit(session, wallet.id, money.minor)
     at = now or clock.now()
     day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     await centers.set_credit_line_terms(session, center_id, cycle.value, net_terms_days, day)
+    terms = snapshots.CreditLineTerms(money.minor, cycle.value, net_terms_days)
+    if terms != was:
+        data = snapshots.credit_line(center_id, wallet.id, wallet.currency, terms, was, used)
+        changed = EventType.CREDIT_LINE_CHANGED
+        await events.record(session, center_id, changed, "BusinessCenter", center_id, data, at)
     # A raised line is money arriving: campaigns stopped for lack of it start again.
     await fund_waiting(session, wallet.id, waiting, at)
     return CenterOutcome(center_id)
+
+
+async def _credit_line_terms(session: AsyncSession, center_id: int) -> snapshots.CreditLineTerms:
+    wallet = (await repo.wallets_of_centers(session, [center_id]))[0]
+    center = await centers.business_center(session, center_id)
+    if center is None:
+        raise not_found("business center", ("input", "businessCenterId"))
+    return snapshots.CreditLineTerms(
+        wallet.credit_limit, center.credit_line_cycle, center.credit_line_net_terms_days
+    )
 
 
 async def credit_adjustment(
