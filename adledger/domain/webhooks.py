@@ -91,7 +91,9 @@ def _scheme(scheme: str, allow_private: bool) -> str:
         return scheme
     if scheme == "http":
         raise _bad_url("must use https")
-    raise _bad_url("must be an https:// URL")
+    raise _bad_url(
+        "must be an http:// or https:// URL" if allow_private else "must be an https:// URL"
+    )
 
 
 def _host(hostname: str | None) -> str:

@@ -400,3 +400,8 @@ def test_the_bound_counts_bytes_not_characters() -> None:
 
     assert json.loads(payload_text(event, limit=size)) == event
     assert json.loads(payload_text(event, limit=size - 1))["data"] == {"id": "x", "truncated": True}
+
+
+def test_where_http_is_allowed_a_refused_scheme_names_both() -> None:
+    with pytest.raises(InvalidInput, match="must be an http:// or https:// URL"):
+        endpoint_url("ftp://localhost/hooks", allow_private=True)
