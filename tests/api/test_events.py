@@ -23,6 +23,7 @@ from adledger.services import outbox
 from adledger.store import partitions
 from adledger.store.models import Event, OutboxEffect
 from tests.api.campaign_fixtures import move_flight, open_shop
+from tests.api.event_scenarios import FEED
 from tests.helpers import (
     add_member,
     campaign_action,
@@ -34,15 +35,6 @@ from tests.helpers import (
     subscribe,
     top_up,
 )
-
-FEED = """query($id: ID!, $first: Int, $after: String, $types: [String!]) {
-  businessCenter(id: $id) {
-    events(first: $first, after: $after, types: $types) {
-      edges { cursor node { id type sequence createdAt data businessCenter { id } } }
-      pageInfo { hasNextPage endCursor }
-    }
-  }
-}"""
 
 NODE = """query($id: ID!) { node(id: $id) { id ... on Event { type sequence data } } }"""
 
