@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 @strawberry.type(description="What the platform told a business center.")
 class Notification:
-    kind: str = strawberry.field(description="UNDERDELIVERY_LIKELY or MAKEGOOD_OFFERED.")
+    kind: str = strawberry.field(
+        description="UNDERDELIVERY_LIKELY, MAKEGOOD_OFFERED or WEBHOOK_ENDPOINT_DISABLED."
+    )
     message: str
     campaign_id: strawberry.ID | None
     created_at: datetime
