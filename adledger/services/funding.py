@@ -222,6 +222,10 @@ async def return_to_wallet(
     if back.total == 0:
         return
     wallet = await wallet_accounts(session, campaign.wallet_id)
+    # Both of the wallet's buckets, in id order, before either moves: a return moving only
+    # vouchers would otherwise hold them when fund_waiting, which often follows, takes the
+    # cash below them (out of the one order, and a deadlock with a writer in that order).
+    await ledger_repo.lock_accounts(session, [wallet.cash, wallet.vouchers])
     own = (await repo.campaign_accounts(session, [campaign.id]))[campaign.id]
     moves = [
         Move(own[AccountKind.HOLD], wallet.cash, back.hold, back.kind) if back.hold else None,

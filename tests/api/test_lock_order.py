@@ -19,7 +19,9 @@ from adledger.store import business_centers as centers
 from adledger.store import locks
 from adledger.store.locks import Level
 from adledger.store.models import Invoice, LedgerAccount, PlanSubscription
-from tests.helpers import create_center, subscribe, top_up
+from tests.api.campaign_fixtures import open_shop
+from tests.api.event_scenarios import usd
+from tests.helpers import campaign_action, create_center, launch, new_campaign, subscribe, top_up
 
 DOCS = Path(__file__).parents[2] / "docs" / "operations.md"
 FUNDED = 20  # renewals paid from the balance, with top-ups arriving meanwhile
@@ -192,3 +194,31 @@ async def test_the_guard_is_on_and_refuses_a_lock_below_one_held(sessions) -> No
         # when it asks for a business center's then
         with pytest.raises(locks.LockOrderViolation, match="BUSINESS_CENTERS"):
             await centers.lock_business_center(session, 1)
+
+
+GRANT = """
+mutation($input: GrantVouchersInput!) {
+  grantVouchers(input: $input) { __typename ... on UserError { code message } }
+}"""
+
+
+async def test_canceling_a_campaign_funded_by_vouchers_while_another_waits_keeps_the_order(
+    api, users
+) -> None:
+    # given an account with no cash, whose first campaign was funded by vouchers alone and
+    # whose second waits for money (found by the campaign state machine: the return moved
+    # only vouchers, so it held them when funding the waiting one took the cash below)
+    shop = await open_shop(api, users)
+    staff = await users.create("staff", staff=True)
+    funded = await new_campaign(api, shop.account, shop.token, "50.00")
+    waiting = await new_campaign(api, shop.account, shop.token, "400.00")
+    assert (await launch(api, funded, shop.token))["campaign"]["status"] == "PENDING_FUNDS"
+    assert (await launch(api, waiting, shop.token))["campaign"]["status"] == "PENDING_FUNDS"
+    grant = {"walletId": shop.account.wallet_id, "reason": "goodwill", "amount": usd("60.00")}
+    granted = (await api.data(GRANT, {"input": grant}, staff.token))["grantVouchers"]
+    assert granted["__typename"] == "GrantVouchersSuccess", granted
+    # when the funded one is canceled (the guard fails any lock out of the order)
+    canceled = await campaign_action(api, "cancelCampaign", funded, shop.token)
+    # then its vouchers are back, and the other still waits for more than they cover
+    assert canceled["campaign"]["status"] == "CANCELED", canceled
+    assert canceled["campaign"]["credited"]["amount"] == "50.00"
