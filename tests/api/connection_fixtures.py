@@ -21,6 +21,7 @@ from adledger.schema.ids import db_id_of, to_global_id
 from adledger.schema.pages import MAX_PAGE_SIZE
 from adledger.store import ledger as ledger_repo
 from adledger.store import models as m
+from adledger.store.webhook_models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from tests.helpers import Api, User, UserFactory, create_center
 
 PAGE = MAX_PAGE_SIZE
@@ -40,6 +41,8 @@ class World:
     """Oldest first; accounts[0] has MORE campaigns and MORE budget changes."""
     long_plan: str
     """A campaign of accounts[1] with MORE installment invoices."""
+    endpoint: str
+    """A webhook endpoint of the center with MORE delivery attempts, one per event."""
 
 
 async def build_world(api: Api, users: UserFactory, sessions: async_sessionmaker[Any]) -> World:
@@ -69,6 +72,7 @@ async def build_world(api: Api, users: UserFactory, sessions: async_sessionmaker
         center_wallet=center.wallet_id,
         accounts=[to_global_id("AdAccount", a) for a in accounts],
         long_plan=to_global_id("Campaign", long_plan),
+        endpoint=to_global_id("WebhookEndpoint", seed.endpoint_id),
     )
 
 
@@ -80,6 +84,7 @@ class _Seed:
         self.staff_id = staff_id
         self.now = clock.now()
         self.numbers = count(1)
+        self.endpoint_id = 0
 
     def _event(self, sequence: int) -> dict[str, Any]:
         """A numbered partner event of the center (the feed shows only those)."""
@@ -93,6 +98,40 @@ class _Seed:
             "data": {"id": to_global_id("TopUp", sequence)},
             "created_at": self.now,
         }
+
+    async def deliveries(self, events: list[int]) -> None:
+        """An endpoint of the center, one message per event, and one attempt each."""
+        s, now = self.session, self.now
+        endpoint = {
+            "business_center_id": self.center_id,
+            "url": "https://hooks.example.com/seeded",
+            "event_types": [],
+            "status": "ENABLED",
+            "secret": "whsec_c2VlZGVkLXNlZWRlZC1zZWVkZWQtc2VlZGVkLXM=",
+            "cursor": MORE,
+            "created_at": now,
+            "updated_at": now,
+        }
+        (self.endpoint_id,) = await _insert(s, WebhookEndpoint, [endpoint])
+        common = {"endpoint_id": self.endpoint_id, "event_created_at": now}
+        messages = await _insert(
+            s,
+            WebhookMessage,
+            [
+                {**common, "event_id": e, "sequence": n, "status": "DELIVERED", "attempts": 1}
+                | {"next_attempt_at": now, "created_at": now}
+                for n, e in enumerate(events, start=1)
+            ],
+        )
+        await _insert(
+            s,
+            WebhookAttempt,
+            [
+                {**common, "message_id": message, "event_id": e, "attempt": 1, "attempted_at": now}
+                | {"response_status": 200, "duration_ms": 5, "succeeded": True}
+                for message, e in zip(messages, events, strict=True)
+            ],
+        )
 
     async def run(self, finance_id: int) -> tuple[list[int], int]:
         s, center_id, now = self.session, self.center_id, self.now
@@ -127,7 +166,8 @@ class _Seed:
                 }
             ],
         )
-        await _insert(s, m.Event, [self._event(n) for n in range(1, MORE + 1)])
+        events = await _insert(s, m.Event, [self._event(n) for n in range(1, MORE + 1)])
+        await self.deliveries(events)
         center_wallet = await s.scalar(
             select(m.Wallet.id).where(
                 m.Wallet.business_center_id == center_id, m.Wallet.ad_account_id.is_(None)

@@ -351,6 +351,25 @@ def _check_events(nodes: list[dict[str, Any]], world: World) -> None:
     assert {n["businessCenter"]["name"] for n in nodes} == {"Acme"}
 
 
+DELIVERIES = """
+query($id: ID!, $first: Int!) { node(id: $id) { ... on WebhookEndpoint {
+  deliveries(first: $first) {
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node {
+      id attempt attemptedAt responseStatus durationMs succeeded nextAttemptAt responseBody error
+      event { id type sequence businessCenter { name } }
+    } }
+  }
+} } }"""
+
+
+def _check_deliveries(nodes: list[dict[str, Any]], world: World) -> None:
+    # newest first: the attempt of the last event first
+    assert [n["event"]["sequence"] for n in nodes] == list(range(PAGE + 1, 1, -1))
+    assert {(n["attempt"], n["responseStatus"], n["succeeded"]) for n in nodes} == {(1, 200, True)}
+    assert {n["event"]["businessCenter"]["name"] for n in nodes} == {"Acme"}
+
+
 @dataclass(frozen=True)
 class Case:
     document: str
@@ -410,6 +429,9 @@ CASES: dict[str, Case] = {
     ),
     "BusinessCenter.events": Case(
         EVENTS, lambda w: {"id": w.center}, ("businessCenter", "events"), _check_events
+    ),
+    "WebhookEndpoint.deliveries": Case(
+        DELIVERIES, lambda w: {"id": w.endpoint}, ("node", "deliveries"), _check_deliveries
     ),
     "Viewer.businessCenters": Case(
         BUSINESS_CENTERS, lambda w: {}, ("viewer", "businessCenters"), _check_business_centers
@@ -587,4 +609,4 @@ def test_every_connection_of_the_served_schema_has_a_statement_count_case() -> N
     connections = served_connections()
     # then a connection added later fails here until it has its case above
     assert sorted(connections) == sorted(CASES)
-    assert len(connections) == 12
+    assert len(connections) == 13

@@ -69,6 +69,8 @@ def test_the_audited_fields_are_those_a_role_may_be_refused() -> None:
         ("AdAccount", "budgetChanges"): {READ},
         ("AdAccount", "availableToSpend"): {READ_MONEY},
         ("BusinessCenter", "events"): {READ_MONEY},
+        ("BusinessCenter", "webhookEndpoints"): {READ_MONEY},
+        ("WebhookEndpoint", "deliveries"): {READ_MONEY},
         ("Wallet", "balance"): {READ_MONEY},
         ("Wallet", "pendingTopUps"): {READ_MONEY},
         ("Wallet", "transactions"): {READ_MONEY},
