@@ -111,10 +111,16 @@ async def _ended_campaigns(
     api: Api, shop: Shop, sessions: async_sessionmaker[AsyncSession], count: int
 ) -> datetime:
     ends = clock.now() - timedelta(hours=13)
-    for n in range(count):
+    campaign_ids = []
+    for _ in range(count):
         campaign_id = await new_campaign(api, shop.account, shop.token, "50.00")
         await launch(api, campaign_id, shop.token)
-        await record_spend(api, [spend_event(f"s{n}", campaign_id, "10.00")], shop.adserver.token)
+        campaign_ids.append(campaign_id)
+    # 10.00 spent by each, in one batch (one request, not one a campaign)
+    events = [spend_event(f"s{n}", c, "10.00") for n, c in enumerate(campaign_ids)]
+    spent = await record_spend(api, events, shop.adserver.token)
+    assert spent["accepted"] == count, spent
+    for campaign_id in campaign_ids:
         await move_flight(sessions, campaign_id, ends - timedelta(days=1), ends)
     return clock.now()
 
