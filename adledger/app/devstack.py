@@ -46,7 +46,7 @@ from adledger.app.settings import Settings
 from adledger.app.worker import WorkerSettings, redis_settings_for
 from adledger.payments.sandbox import SandboxProvider
 from adledger.schema.ids import to_global_id
-from adledger.services import effects, outbox
+from adledger.services import balance_guard, effects, outbox
 from adledger.store.db import make_engine, make_sessionmaker
 from adledger.store.migrate import upgrade
 from adledger.store.users import user_by_email
@@ -194,6 +194,7 @@ async def _demo_access(settings: Settings) -> DemoAccess:
         adserver_token = await demo.demo_adserver_token(session)
         delivering = await demo.delivering_campaign_ids(session)
         center_id = await _demo_center_id(session)
+        await balance_guard.settle(session)
         await session.commit()
     ids = {name: to_global_id("Campaign", cid) for name, cid in delivering.items()}
     return DemoAccess(

@@ -41,7 +41,7 @@ from adledger.jobs.ledger import (
 from adledger.jobs.outbox import run_outbox_cron
 from adledger.jobs.refunds import send_refunds_cron
 from adledger.jobs.webhooks import deliver_webhooks_cron
-from adledger.services import effects
+from adledger.services import balance_guard, effects
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 
 
@@ -59,7 +59,7 @@ async def startup(ctx: Ctx) -> None:
     )
     ctx["engine"] = engine
     ctx["sessions"] = make_sessionmaker(engine)
-    ctx["transact"] = transaction_runner(ctx["sessions"])
+    ctx["transact"] = transaction_runner(ctx["sessions"], before_commit=balance_guard.settle)
     ctx["billing"] = settings.billing_config()
     ctx["event_retention_days"] = settings.event_retention_days
     if settings.redis_url:

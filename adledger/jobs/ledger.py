@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
 from adledger.jobs.reports import VerifyReport, job_log_level
+from adledger.services import balance_guard
 from adledger.services.partitions import PartitionReport, create_partition, partitions_due
 from adledger.services.verify import (
     Progress,
@@ -37,6 +38,7 @@ async def in_transaction(ctx: Ctx, body: JobBody[T], now: datetime) -> T:
     commit, and a failed run must leave nothing half-done for its retry."""
     async with ctx["sessions"]() as session:
         result = await body(session, now)
+        await balance_guard.settle(session)
         await session.commit()
     return result
 

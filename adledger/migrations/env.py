@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from adledger.store import webhook_models  # noqa: F401  (its tables join Base.metadata)
+from adledger.store import guard_models, webhook_models  # noqa: F401  (their tables join Base.metadata)
 from adledger.store.models import Base
 
 config = context.config

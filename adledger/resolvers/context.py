@@ -20,7 +20,7 @@ from adledger.payments.port import PaymentProvider
 from adledger.resolvers.loaders import Loaders
 from adledger.resolvers.pubsub_hub import PubSubHub
 from adledger.schema.pages import PageArgs
-from adledger.services import effects, outbox, users
+from adledger.services import balance_guard, effects, outbox, users
 from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.webhook_endpoints import TargetRules
@@ -171,6 +171,7 @@ class RequestContext:
         for attempt in range(1, RETRIES + 1):
             try:
                 result = await run(session)
+                await balance_guard.settle(session)
                 await session.commit()
                 return result
             except BaseException as err:

@@ -24,7 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adledger import clock, faults
 from adledger.domain.errors import DomainError
 from adledger.payments.port import CardSetup, PaymentProvider
-from adledger.services import card_charges, cards, events, invoices, outbox, refunds, shortfalls
+from adledger.services import (
+    balance_guard,
+    card_charges,
+    cards,
+    events,
+    invoices,
+    outbox,
+    refunds,
+    shortfalls,
+)
 from adledger.services import effect_kinds as kinds
 from adledger.services.config import BillingConfig
 from adledger.services.transact import Transact
@@ -151,7 +160,9 @@ def transaction_runner(
             # database went away) is run-outbox's, never the edge's failure.
             log.exception("events not numbered after the commit; run-outbox numbers them")
 
-    transact: Transact = db.transaction_runner(sessions, after_commit)  # type: ignore[assignment]
+    transact: Transact = db.transaction_runner(  # type: ignore[assignment]
+        sessions, after_commit, before_commit=balance_guard.settle
+    )
     tools = Tools(transact, provider, billing)
     return transact
 

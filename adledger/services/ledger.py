@@ -22,6 +22,7 @@ from adledger.domain.ledger import (
     postings_for,
 )
 from adledger.domain.money import Money
+from adledger.services import guard_marks
 from adledger.store import ledger as repo
 from adledger.store import wallets as wallet_repo
 
@@ -45,6 +46,7 @@ async def post_entry(
     accounts = await _accounts(session, [p.account_id for p in postings], locked)
     applied = apply_postings(accounts, postings)
     platform = frozenset(i for i, state in accounts.items() if state.kind.is_platform)
+    guard_marks.touched(session, (i for i in applied.balances if i not in platform))
     if locked is not None:
         locked.update(
             (i, replace(accounts[i], balance=balance))

@@ -114,12 +114,14 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 def transaction_runner(
     sessions: async_sessionmaker[AsyncSession],
     after_commit: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    before_commit: Callable[[AsyncSession], Awaitable[None]] | None = None,
 ) -> Callable[[Callable[[AsyncSession], Awaitable[T]]], Awaitable[T]]:
     """Each call runs one unit of work in a fresh session and commits it: the edge's way to
     give multi-step work (a write, a provider call, another write) its transactions. Work
     that finds it must lock more than it chose (`LockScopeChanged`) is run again.
-    `after_commit` is given the session once its work is committed (services/effects.py
-    runs what the commit declared)."""
+    `before_commit` is given it after its work, before the commit (the balance guard);
+    `after_commit` once its work is committed (services/effects.py runs what the commit
+    declared)."""
 
     async def transact(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         for attempt in range(1, RETRIES + 1):
@@ -130,6 +132,8 @@ def transaction_runner(
                     if attempt == RETRIES:
                         raise
                     continue  # leaving the session rolls it back: run it again
+                if before_commit is not None:
+                    await before_commit(session)
                 await session.commit()
             if after_commit is not None:
                 await after_commit(session)  # closed: its connection is back in the pool
