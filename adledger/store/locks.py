@@ -39,8 +39,9 @@ class Level(IntEnum):
     CAMPAIGN_ROWS = 5
     LEDGER_ACCOUNTS = 6
     REFUND_ROWS = 7
-    INVOICE_COUNTER = 8
-    EVENT_SEQUENCE = 9
+    BALANCE_GUARD = 8
+    INVOICE_COUNTER = 9
+    EVENT_SEQUENCE = 10
 
     @property
     def by_id(self) -> bool:
@@ -71,6 +72,9 @@ _MEANINGS: dict[Level, str] = {
     "(reserve, voucher reserve, hold, receivable) in any order while its campaign is held "
     "(platform accounts are never locked)",
     Level.REFUND_ROWS: "refund requests, then a center's payment lots and refunds",
+    Level.BALANCE_GUARD: "a wallet's balance guard (its alerts, its recharge rule), taken "
+    "when the transaction's money moves are done, before it commits "
+    "(services/balance_guard.py)",
     Level.INVOICE_COUNTER: "the invoice counter (numbers are handed out in commit "
     "order, without gaps)",
     Level.EVENT_SEQUENCE: "a center's event sequence counter, last; the sequencer takes it "

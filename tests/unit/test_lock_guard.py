@@ -88,6 +88,7 @@ def test_the_documented_order_is_the_modules() -> None:
         "CAMPAIGN_ROWS",
         "LEDGER_ACCOUNTS",
         "REFUND_ROWS",
+        "BALANCE_GUARD",
         "INVOICE_COUNTER",
         "EVENT_SEQUENCE",
     ]
