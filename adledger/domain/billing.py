@@ -17,6 +17,9 @@ class InvoiceKind(enum.StrEnum):
     INSTALLMENT = "INSTALLMENT"
     CREDIT_LINE_CYCLE = "CREDIT_LINE_CYCLE"
     SUBSCRIPTION = "SUBSCRIPTION"
+    AUTO_RECHARGE = "AUTO_RECHARGE"
+    """Charged to the center's saved card when a wallet falls below its recharge rule's
+    threshold (services/auto_recharge.py)."""
 
 
 class InvoiceStatus(enum.StrEnum):
