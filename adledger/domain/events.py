@@ -63,6 +63,7 @@ class EventType(enum.StrEnum):
     PLAN_SUBSCRIPTION_RENEWED = "plan_subscription.renewed"
     PLAN_SUBSCRIPTION_CANCELED = "plan_subscription.canceled"
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+    AUTO_RECHARGE_SUSPENDED = "auto_recharge.suspended"
     TEST_PING = "test.ping"
 
 

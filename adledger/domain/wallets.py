@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from adledger.domain.ledger import AccountKind
 from adledger.domain.money import Currency
 
 
@@ -26,3 +27,13 @@ class MoneyIn:
 
     amount: object
     currency: Currency
+
+
+def available_balance(sums: dict[str, int], credit_limit: int) -> int:
+    """What a wallet can spend now (the API's `WalletBalance.available`): its cash beyond
+    what is held for campaigns, its vouchers and what its credit line has left. `sums` is
+    the balance of each of its account kinds (store.wallets.balances_by_wallet)."""
+    cash = sums.get(AccountKind.CASH.value, 0)
+    vouchers = sums.get(AccountKind.VOUCHERS.value, 0)
+    credit_left = credit_limit + sums.get(AccountKind.CREDIT_LINE.value, 0)
+    return cash + vouchers + credit_left

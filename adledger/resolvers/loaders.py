@@ -17,6 +17,7 @@ from adledger.schema.pages import PageArgs
 from adledger.services.actor import Actor
 from adledger.store import (
     audit,
+    auto_recharge,
     billing,
     budgets,
     campaigns,
@@ -59,6 +60,7 @@ class Loaders:
         self.center = self._rows(centers.business_centers_by_ids, "id")
         self.ad_account = self._rows(centers.ad_accounts_by_ids, "id")
         self.wallet = self._rows(wallets.wallets_by_ids, "id")
+        self.auto_recharge_rule = self._rows(auto_recharge.rules_by_wallet, "wallet_id")
         self.center_wallet = self._rows(wallets.wallets_of_centers, "business_center_id")
         self.account_wallet = self._rows(wallets.wallets_of_ad_accounts, "ad_account_id")
         self.transaction = self._rows(wallets.transactions_by_ids, "id")

@@ -25,6 +25,7 @@ from adledger.resolvers import (
     mutation,
     plans,
     query,
+    recharge,
     refunds,
     subscription,
     webhooks,
@@ -188,6 +189,18 @@ class Mutation:
         resolver=mutation.set_credit_line, description="Platform staff only."
     )
     top_up_wallet: results.TopUpWalletResult = strawberry.mutation(resolver=billing.top_up_wallet)
+    set_auto_recharge: results.WalletSettingsResult = strawberry.mutation(
+        resolver=recharge.set_auto_recharge,
+        description=(
+            "ADMIN or FINANCE_MANAGER: charge the center's saved card when the wallet's "
+            "available balance falls below a threshold. Needs a saved card on the wallet's "
+            "business center (INVALID_STATE otherwise)."
+        ),
+    )
+    disable_auto_recharge: results.WalletSettingsResult = strawberry.mutation(
+        resolver=recharge.disable_auto_recharge,
+        description="ADMIN or FINANCE_MANAGER: no automatic recharge until it is set again.",
+    )
     subscribe_to_plan: results.SubscribeToPlanResult = strawberry.mutation(
         resolver=billing.subscribe_to_plan
     )

@@ -312,3 +312,26 @@ class ReplayWebhookEventsInput:
         default=None,
         description="A cursor of BusinessCenter.events: replay the events after it; null: all.",
     )
+
+
+@strawberry.input
+class SetAutoRechargeInput:
+    wallet_id: strawberry.ID
+    threshold: MoneyInput = strawberry.field(
+        description="Recharge when the available balance falls below this."
+    )
+    amount: MoneyInput | None = strawberry.field(
+        default=None, description="Charge this much each time. Give this or targetBalance."
+    )
+    target_balance: MoneyInput | None = strawberry.field(
+        default=None, description="Charge what brings the available balance up to this."
+    )
+    monthly_cap: MoneyInput | None = strawberry.field(
+        default=None, description="At most this much recharged in a UTC month."
+    )
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class WalletSettingsInput:
+    wallet_id: strawberry.ID

@@ -18,6 +18,7 @@ from adledger.domain.errors import InvalidInput
 from adledger.domain.events import check_types
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency
+from adledger.domain.wallets import available_balance
 from adledger.schema.billing import Invoice, PlanSubscription, TopUp
 from adledger.schema.budgets import AccountBudget, AccountBudgetChangeConnection, cap_of
 from adledger.schema.campaigns import (
@@ -45,6 +46,7 @@ from adledger.schema.money import Money
 from adledger.schema.node import Node
 from adledger.schema.pages import PageArgs, PageInfo
 from adledger.schema.readable import needs
+from adledger.schema.recharge import AutoRechargeRule
 from adledger.schema.refunds import AuditEventConnection
 from adledger.schema.webhooks import WebhookEndpoint
 
@@ -349,6 +351,7 @@ class WalletBalance:
         vouchers = sums.get(AccountKind.VOUCHERS.value, 0)
         used = -sums.get(AccountKind.CREDIT_LINE.value, 0)
         total = cash + vouchers + credit_limit - used
+        available = available_balance(sums, credit_limit)  # total minus held
         return cls(
             total=Money.of(total, currency),
             cash=Money.of(cash, currency),
@@ -356,7 +359,7 @@ class WalletBalance:
             credit_line_limit=Money.of(credit_limit, currency),
             credit_line_used=Money.of(used, currency),
             held=Money.of(held, currency),
-            available=Money.of(total - held, currency),
+            available=Money.of(available, currency),
             wallet_id=wallet_id,
             currency=currency,
         )
@@ -397,6 +400,15 @@ class Wallet(Node):
     async def balance(self, info: Info) -> WalletBalance:
         await info.context.authorize(self.center_id, Permission.READ_MONEY)
         return await WalletBalance.load(info, self.row)
+
+    @strawberry.field(
+        description="The wallet's automatic recharge; null when it has none (or it is disabled)."
+    )
+    @needs(Permission.READ_MONEY)
+    async def auto_recharge(self, info: Info) -> AutoRechargeRule | None:
+        await info.context.authorize(self.center_id, Permission.READ_MONEY)
+        row = await info.context.loaders.auto_recharge_rule.load(self.db_id)
+        return AutoRechargeRule.from_row(row, self.row.currency, info.context.state.now())
 
     @strawberry.field(
         description="Top-ups whose invoice is not paid yet. Their amounts are not in the balance."

@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.domain.billing import InvoiceStatus
+from adledger.domain.billing import InvoiceKind, InvoiceStatus
 from adledger.domain.campaigns import CampaignStatus
 from adledger.domain.errors import PaymentDeclined, PaymentProviderFailed
 from adledger.domain.events import EventType
 from adledger.payments.port import PaymentProvider, ProviderInvoice
-from adledger.services import installments, invoices, webhooks
+from adledger.services import auto_recharge, installments, invoices, webhooks
 from adledger.services.config import BillingConfig
 from adledger.services.invoices import issue_invoice
 from adledger.services.transact import Transact
@@ -95,15 +95,24 @@ async def _locked(session: AsyncSession, invoice_id: int) -> tuple[Campaign, Inv
     return campaign, invoice
 
 
-async def _claim(session: AsyncSession, invoice_id: int, now: datetime) -> Claim | None:
+async def _locked_invoice(session: AsyncSession, invoice_id: int) -> Invoice | None:
+    """An automatic recharge's invoice (its writers' subject, locked first), or else an
+    installment's, locked after its campaign."""
+    found = await billing_repo.invoices_by_ids(session, [invoice_id])
+    if found and found[0].kind == InvoiceKind.AUTO_RECHARGE:
+        return await billing_repo.lock_invoice(session, invoice_id)
     locked = await _locked(session, invoice_id)
-    if locked is None:
+    return None if locked is None else locked[1]
+
+
+async def _claim(session: AsyncSession, invoice_id: int, now: datetime) -> Claim | None:
+    invoice = await _locked_invoice(session, invoice_id)
+    if invoice is None:
         return None
-    campaign, invoice = locked
     due = invoice.next_charge_at is not None and invoice.next_charge_at <= now
     if invoice.status != InvoiceStatus.OPEN or not due:
         return None
-    center = await centers.business_center(session, campaign.business_center_id)
+    center = await centers.business_center(session, invoice.business_center_id)
     if center is None or center.card_reference is None:
         return None
     await billing_repo.update_invoice(session, invoice.id, next_charge_at=now + LEASE)
@@ -115,6 +124,12 @@ async def _claim(session: AsyncSession, invoice_id: int, now: datetime) -> Claim
 async def _declined(
     session: AsyncSession, invoice_id: int, error: str, config: BillingConfig, now: datetime
 ) -> bool:
+    invoice = await _locked_invoice(session, invoice_id)
+    if invoice is not None and invoice.kind == InvoiceKind.AUTO_RECHARGE:
+        if invoice.status != InvoiceStatus.OPEN:
+            return False
+        retry_days = config.charge_retry_days
+        return await auto_recharge.charge_declined(session, invoice, error, retry_days, now)
     locked = await _locked(session, invoice_id)
     if locked is None or locked[1].status != InvoiceStatus.OPEN:
         return False
@@ -129,9 +144,9 @@ async def _declined(
 async def _paid(
     session: AsyncSession, invoice_id: int, fetched: ProviderInvoice, now: datetime
 ) -> None:
-    locked = await _locked(session, invoice_id)
-    if locked is not None:
-        await webhooks.reconcile(session, locked[1], fetched, "invoice.paid", now)
+    invoice = await _locked_invoice(session, invoice_id)
+    if invoice is not None:
+        await webhooks.reconcile(session, invoice, fetched, "invoice.paid", now)
 
 
 async def open_due(session: AsyncSession, invoice_id: int, now: datetime) -> str | None:

@@ -207,8 +207,9 @@ async def _snapshot(session: AsyncSession, invoice_id: int, provider_key: str) -
         amount=invoice.subtotal - invoice.discount,
         description=f"{invoice.number}: {lines[0][0]}" if lines else invoice.number,
         days_until_due=due_days,
-        # Installments are charged to the center's saved card (card_charges.py).
-        charge_automatically=invoice.kind == InvoiceKind.INSTALLMENT,
+        # Installments and automatic recharges are charged to the center's saved card
+        # (card_charges.py).
+        charge_automatically=invoice.kind in (InvoiceKind.INSTALLMENT, InvoiceKind.AUTO_RECHARGE),
     )
 
 

@@ -25,6 +25,7 @@ from adledger.payments.port import (
     ProviderRefund,
 )
 from adledger.services import (
+    auto_recharge,
     cards,
     credit_line_statements,
     installments,
@@ -56,6 +57,7 @@ LOT_KINDS = frozenset(
         InvoiceKind.CAMPAIGN_SHORTFALL,
         InvoiceKind.INSTALLMENT,
         InvoiceKind.SUBSCRIPTION,
+        InvoiceKind.AUTO_RECHARGE,
     }
 )
 MAX_ATTEMPTS = 10
@@ -242,6 +244,8 @@ async def _settle_paid(
         await shortfalls.shortfall_paid(session, invoice, now)
     elif invoice.kind == InvoiceKind.CREDIT_LINE_CYCLE:
         await credit_line_statements.credit_line_paid(session, invoice, now)
+    elif invoice.kind == InvoiceKind.AUTO_RECHARGE:
+        await auto_recharge.recharge_paid(session, invoice, now)
     elif invoice.kind == InvoiceKind.INSTALLMENT and invoice.campaign_id is not None:
         campaign = await campaigns.lock_campaign(session, invoice.campaign_id)
         if campaign is None:
@@ -270,3 +274,5 @@ async def _settle_void(session: AsyncSession, invoice: Invoice, now: datetime) -
         await top_ups.settle_unpaid_top_up(session, invoice, TopUpStatus.CANCELED, now)
     elif invoice.kind == InvoiceKind.SUBSCRIPTION:
         await subscriptions.release_unpaid(session, invoice)
+    elif invoice.kind == InvoiceKind.AUTO_RECHARGE:
+        await auto_recharge.recharge_voided(session, invoice)

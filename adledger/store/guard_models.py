@@ -92,5 +92,7 @@ class AutoRechargeRule(Base):
     )
     month: Mapped[date | None] = mapped_column(Date)
     recharged_this_month: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    cap_noted_month: Mapped[date | None] = mapped_column(Date)
+    """The month whose cap stopped a recharge and was told (a notification once a month)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

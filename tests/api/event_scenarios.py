@@ -52,6 +52,9 @@ from tests.helpers import (
 EVERY_PRODUCED_TYPE = frozenset(EventType) - {
     EventType.WEBHOOK_ENDPOINT_DISABLED,
     EventType.TEST_PING,
+    # Not produced by the scenario yet (issue 27, recharge): three declined charges over
+    # four days; tests/api/test_auto_recharge.py makes and checks it.
+    EventType.AUTO_RECHARGE_SUSPENDED,
 }
 """What `produce_every_event_type` makes: every published type but the webhooks' own."""
 

@@ -71,6 +71,7 @@ def test_the_audited_fields_are_those_a_role_may_be_refused() -> None:
         ("BusinessCenter", "events"): {READ_MONEY},
         ("BusinessCenter", "webhookEndpoints"): {READ_MONEY},
         ("WebhookEndpoint", "deliveries"): {READ_MONEY},
+        ("Wallet", "autoRecharge"): {READ_MONEY},
         ("Wallet", "balance"): {READ_MONEY},
         ("Wallet", "pendingTopUps"): {READ_MONEY},
         ("Wallet", "transactions"): {READ_MONEY},

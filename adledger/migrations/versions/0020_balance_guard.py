@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("in_flight_invoice_id", sa.BigInteger(), nullable=True),
         sa.Column("month", sa.Date(), nullable=True),
         sa.Column("recharged_this_month", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("cap_noted_month", sa.Date(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
