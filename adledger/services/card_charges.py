@@ -60,8 +60,9 @@ async def collect(
     config: BillingConfig,
     now: datetime,
 ) -> str:
-    """Charge one due invoice; answers what happened: paid, declined, paused (declined
-    for the last time), failed (the provider did not answer) or not due."""
+    """Charge one due invoice; answers what happened: paid, declined, paused or
+    suspended (declined for the last time: an installment's campaign paused, an automatic
+    recharge's rule suspended), failed (the provider did not answer) or not due."""
     claim = await transact(lambda s: _claim(s, invoice_id, now))
     if claim is None:
         return "not due"
@@ -74,8 +75,7 @@ async def collect(
         fetched = await provider.charge_invoice(reference, claim.card, key)
     except PaymentDeclined as err:
         error = err.message
-        paused = await transact(lambda s: _declined(s, invoice_id, error, config, now))
-        return "paused" if paused else "declined"
+        return await transact(lambda s: _declined(s, invoice_id, error, config, now))
     except PaymentProviderFailed as err:
         log.warning("invoice %s not charged yet (%s); retried after the lease", invoice_id, err)
         return "failed"
@@ -123,22 +123,32 @@ async def _claim(session: AsyncSession, invoice_id: int, now: datetime) -> Claim
 
 async def _declined(
     session: AsyncSession, invoice_id: int, error: str, config: BillingConfig, now: datetime
-) -> bool:
-    invoice = await _locked_invoice(session, invoice_id)
-    if invoice is not None and invoice.kind == InvoiceKind.AUTO_RECHARGE:
-        if invoice.status != InvoiceStatus.OPEN:
-            return False
-        retry_days = config.charge_retry_days
-        return await auto_recharge.charge_declined(session, invoice, error, retry_days, now)
+) -> str:
+    """declined (to be tried again), paused (an installment's campaign) or suspended (an
+    automatic recharge's rule), the last time."""
+    found = await billing_repo.invoices_by_ids(session, [invoice_id])
+    if found and found[0].kind == InvoiceKind.AUTO_RECHARGE:
+        return await _recharge_declined(session, invoice_id, error, config, now)
     locked = await _locked(session, invoice_id)
     if locked is None or locked[1].status != InvoiceStatus.OPEN:
-        return False
+        return "declined"
     campaign, invoice = locked
     paused = await installments.charge_failed(
         session, campaign, invoice, error, config.charge_retry_days, now
     )
     await repo.save(session, campaign)
-    return paused
+    return "paused" if paused else "declined"
+
+
+async def _recharge_declined(
+    session: AsyncSession, invoice_id: int, error: str, config: BillingConfig, now: datetime
+) -> str:
+    invoice = await billing_repo.lock_invoice(session, invoice_id)
+    if invoice is None or invoice.status != InvoiceStatus.OPEN:
+        return "declined"
+    retry_days = config.charge_retry_days
+    suspended = await auto_recharge.charge_declined(session, invoice, error, retry_days, now)
+    return "suspended" if suspended else "declined"
 
 
 async def _paid(

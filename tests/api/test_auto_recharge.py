@@ -3,7 +3,11 @@ threshold charges the center's saved card once per crossing, credited only when 
 
 from __future__ import annotations
 
+from adledger.jobs.installments import issue_invoices_job
 from adledger.services.verify import verify_ledger
+from tests.api.allocation_fixtures import campaign_state
+from tests.api.event_scenarios import feed_events
+from tests.api.installment_fixtures import attach_card, days_from_now
 from tests.api.recharge_fixtures import center, recharge_center, set_rule, spend, wallet
 
 
@@ -32,3 +36,167 @@ async def test_a_spend_crossing_the_threshold_recharges_the_wallet_once_paid(
     assert {"AUTO_RECHARGE_SET", "AUTO_RECHARGE_STARTED", "AUTO_RECHARGE_PAID"} <= set(actions)
     async with sessions() as session:
         assert await verify_ledger(session) == []
+
+
+async def test_a_target_rule_charges_what_brings_the_balance_back_to_it(
+    api, users, webhooks
+) -> None:
+    shop = await recharge_center(api, users, webhooks, "500.00")
+    await set_rule(api, shop, "200.00", amount=None, target="600.00")
+
+    await spend(api, shop, "350.00", "t1")
+
+    invoices = (await center(api, shop))["invoices"]
+    assert [(i["status"], i["amountDue"]["amount"]) for i in invoices] == [("PAID", "450.00")]
+    assert (await wallet(api, shop))["balance"]["available"]["amount"] == "600.00"
+
+
+async def test_a_rule_set_below_the_threshold_recharges_at_once(api, users, webhooks) -> None:
+    shop = await recharge_center(api, users, webhooks, "100.00")
+
+    made = await set_rule(api, shop, "200.00", amount="300.00")
+
+    assert made["__typename"] == "WalletSettingsSuccess", made
+    invoices = (await center(api, shop))["invoices"]
+    assert [(i["status"], i["amountDue"]["amount"]) for i in invoices] == [("PAID", "300.00")]
+    assert (await wallet(api, shop))["balance"]["available"]["amount"] == "400.00"
+
+
+async def test_a_balance_staying_below_the_threshold_recharges_once_per_crossing(
+    api, users, webhooks
+) -> None:
+    # given a recharge of 20.00 below 200.00: too little to climb back above it
+    shop = await recharge_center(api, users, webhooks, "500.00")
+    await set_rule(api, shop, "200.00", amount="20.00")
+    # when it spends on below the threshold, then climbs back above it and falls again
+    await spend(api, shop, "350.00", "c1")  # 150.00, recharged: 170.00
+    await spend(api, shop, "20.00", "c2")  # 150.00: the same crossing
+    await users.fund(shop.center.wallet_id, "100.00")  # 250.00 (no guard: a test's credit)
+    await spend(api, shop, "10.00", "c3")  # 240.00: above, armed again
+    await spend(api, shop, "100.00", "c4")  # 140.00: a second crossing, recharged: 160.00
+    # then one recharge per crossing
+    invoices = (await center(api, shop))["invoices"]
+    assert [(i["status"], i["amountDue"]["amount"]) for i in invoices] == [
+        ("PAID", "20.00"),
+        ("PAID", "20.00"),
+    ]
+    assert (await wallet(api, shop))["balance"]["available"]["amount"] == "160.00"
+
+
+# -- declines ----------------------------------------------------------------------------
+
+
+async def test_a_declined_recharge_is_retried_by_issue_invoices_and_charged_once(
+    api, users, webhooks, jobs, sessions
+) -> None:
+    # given a card that declines, and a spend crossing the threshold
+    shop = await recharge_center(api, users, webhooks, "500.00", declining=True)
+    await set_rule(api, shop, "200.00", amount="300.00")
+    await spend(api, shop, "350.00", "d1")
+    invoice = (await center(api, shop))["invoices"][0]
+    assert (invoice["status"], invoice["paidAt"]) == ("OPEN", None)
+    assert (await wallet(api, shop))["balance"]["available"]["amount"] == "150.00"
+    # when a card that pays is saved and the retry falls due a day later
+    await attach_card(api, shop, webhooks)
+    early = await issue_invoices_job(jobs, days_from_now(0.9))
+    retried = await issue_invoices_job(jobs, days_from_now(1.01))
+    again = await issue_invoices_job(jobs, days_from_now(5))
+    # then it is charged once, and credited
+    assert str(early) == "no invoices due"
+    assert retried.outcomes.get("paid") == 1
+    assert str(again) == "no invoices due"
+    paid = (await center(api, shop))["invoices"]
+    assert [(i["status"], i["amountDue"]["amount"]) for i in paid] == [("PAID", "300.00")]
+    assert await webhooks.sandbox.charges_made(paid[0]["paymentReference"]) == 1
+    shown = await wallet(api, shop)
+    assert shown["balance"]["available"]["amount"] == "450.00"
+    assert (shown["autoRecharge"]["status"], shown["autoRecharge"]["rechargedThisMonth"]) == (
+        "ACTIVE",
+        {"amount": "300.00"},
+    )
+    async with sessions() as session:
+        assert await verify_ledger(session) == []
+
+
+async def test_three_declines_void_the_recharge_and_suspend_the_rule_until_set_again(
+    api, users, webhooks, jobs
+) -> None:
+    # given a card that declines every charge
+    shop = await recharge_center(api, users, webhooks, "500.00", declining=True)
+    await set_rule(api, shop, "200.00", amount="300.00")
+    # when the crossing's charge and its retries (1 day, then 3 days later) decline
+    await spend(api, shop, "350.00", "x1")
+    second = await issue_invoices_job(jobs, days_from_now(1.01))
+    third = await issue_invoices_job(jobs, days_from_now(4.02))
+    after = await issue_invoices_job(jobs, days_from_now(10))
+    # then the third voids the invoice and suspends the rule, told once
+    assert second.outcomes.get("declined") == 1
+    assert third.outcomes.get("suspended") == 1
+    assert str(after) == "no invoices due"
+    found = await center(api, shop)
+    assert [i["status"] for i in found["invoices"]] == ["VOID"]
+    assert [n["kind"] for n in found["notifications"]].count("AUTO_RECHARGE_SUSPENDED") == 1
+    assert "AUTO_RECHARGE_SUSPENDED" in [a["action"] for a in found["audit"]]
+    shown = await wallet(api, shop)
+    assert shown["autoRecharge"]["status"] == "SUSPENDED"
+    assert shown["balance"]["available"]["amount"] == "150.00"
+    suspended = await feed_events(api, shop.center.id, shop.token, ["auto_recharge.suspended"])
+    assert [e["data"]["status"] for e in suspended] == ["SUSPENDED"]
+    assert suspended[0]["data"]["wallet"] == {"id": shop.center.wallet_id}
+    assert suspended[0]["data"]["invoice"] == {"id": found["invoices"][0]["id"]}
+    # and a suspended rule starts nothing, until a member sets it again
+    await spend(api, shop, "10.00", "x2")
+    assert len((await center(api, shop))["invoices"]) == 1
+    await attach_card(api, shop, webhooks)
+    again = await set_rule(api, shop, "200.00", amount="300.00")
+    assert again["wallet"]["autoRecharge"]["status"] == "ACTIVE"
+    statuses = [i["status"] for i in (await center(api, shop))["invoices"]]
+    assert statuses == ["PAID", "VOID"]  # newest first: recharged at once, 140.00 < 200.00
+    assert (await wallet(api, shop))["balance"]["available"]["amount"] == "440.00"
+
+
+async def test_a_landing_recharge_restarts_the_campaigns_stopped_for_money(
+    api, users, webhooks, jobs
+) -> None:
+    # given a center whose spend empties it while its recharge is declined
+    shop = await recharge_center(api, users, webhooks, "100.00", declining=True)
+    await set_rule(api, shop, "50.00", amount="300.00")
+    await spend(api, shop, "100.00", "r1")
+    state = await campaign_state(api, shop.campaigns[0], shop.token)
+    assert (state["status"], state["stopReasonCode"]) == ("BUDGET_EXHAUSTED", "BUSINESS_CENTER_BALANCE_EXHAUSTED")  # fmt: skip
+    # when the retry is paid by a new card
+    await attach_card(api, shop, webhooks)
+    retried = await issue_invoices_job(jobs, days_from_now(1.01))
+    # then the campaign delivers again (from the job's instant), on the recharged money
+    assert retried.outcomes.get("paid") == 1
+    state = await campaign_state(api, shop.campaigns[0], shop.token)
+    assert (state["status"], state["stopReason"]) == ("ACTIVE", None)
+    assert (await wallet(api, shop))["balance"]["available"]["amount"] == "300.00"
+
+
+# -- the monthly cap ---------------------------------------------------------------------
+
+
+async def test_the_monthly_cap_cuts_the_last_recharge_then_stops_them_and_tells_once(
+    api, users, webhooks
+) -> None:
+    # given recharges of 300.00 below 200.00, at most 400.00 a month
+    shop = await recharge_center(api, users, webhooks, "500.00")
+    await set_rule(api, shop, "200.00", amount="300.00", cap="400.00")
+    # when three crossings follow each other
+    await spend(api, shop, "350.00", "m1")  # 150.00 + 300.00 = 450.00
+    await spend(api, shop, "300.00", "m2")  # 150.00 + 100.00 (what the cap leaves) = 250.00
+    await spend(api, shop, "100.00", "m3")  # 150.00: the cap is reached
+    await users.fund(shop.center.wallet_id, "100.00")
+    await spend(api, shop, "10.00", "m4")  # 240.00: armed again
+    await spend(api, shop, "100.00", "m5")  # 140.00: still capped
+    # then 400.00 was recharged, and the cap told once
+    found = await center(api, shop)
+    assert [(i["status"], i["amountDue"]["amount"]) for i in found["invoices"]] == [
+        ("PAID", "100.00"),
+        ("PAID", "300.00"),
+    ]
+    assert [n["kind"] for n in found["notifications"]].count("AUTO_RECHARGE_CAP_REACHED") == 1
+    shown = await wallet(api, shop)
+    assert shown["autoRecharge"]["rechargedThisMonth"]["amount"] == "400.00"
+    assert shown["balance"]["available"]["amount"] == "140.00"
