@@ -3,12 +3,22 @@ threshold charges the center's saved card once per crossing, credited only when 
 
 from __future__ import annotations
 
+import pytest
+
 from adledger.jobs.installments import issue_invoices_job
 from adledger.services.verify import verify_ledger
-from tests.api.allocation_fixtures import campaign_state
+from tests.api.allocation_fixtures import campaign_state, open_center
 from tests.api.event_scenarios import feed_events
 from tests.api.installment_fixtures import attach_card, days_from_now
-from tests.api.recharge_fixtures import center, recharge_center, set_rule, spend, wallet
+from tests.api.recharge_fixtures import (
+    DISABLE,
+    center,
+    recharge_center,
+    set_rule,
+    spend,
+    wallet,
+)
+from tests.helpers import add_member
 
 
 async def test_a_spend_crossing_the_threshold_recharges_the_wallet_once_paid(
@@ -200,3 +210,121 @@ async def test_the_monthly_cap_cuts_the_last_recharge_then_stops_them_and_tells_
     shown = await wallet(api, shop)
     assert shown["autoRecharge"]["rechargedThisMonth"]["amount"] == "400.00"
     assert shown["balance"]["available"]["amount"] == "140.00"
+
+
+# -- bad settings, roles, keys -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "code", "field"),
+    [
+        ({"threshold": "0.00"}, "INVALID_INPUT", ["input", "threshold", "amount"]),
+        ({"amount": "-5.00"}, "INVALID_INPUT", ["input", "amount", "amount"]),
+        ({"amount": "5.00"}, "INVALID_INPUT", ["input", "amount", "amount"]),
+        ({"target": "600.00"}, "INVALID_INPUT", ["input", "amount"]),
+        ({"amount": None}, "INVALID_INPUT", ["input", "amount"]),
+        (
+            {"amount": None, "target": "200.00"},
+            "INVALID_INPUT",
+            ["input", "targetBalance", "amount"],
+        ),
+        (
+            {"amount": None, "target": "205.00"},
+            "INVALID_INPUT",
+            ["input", "targetBalance", "amount"],
+        ),
+        ({"cap": "299.99"}, "INVALID_INPUT", ["input", "monthlyCap", "amount"]),
+        ({"currency": "EUR"}, "CURRENCY_MISMATCH", ["input", "threshold", "currencyCode"]),
+    ],
+)
+async def test_bad_settings_are_refused_naming_the_field_and_change_nothing(
+    api, users, webhooks, given, code, field
+) -> None:
+    shop = await recharge_center(api, users, webhooks, "100.00")
+
+    refused = await set_rule(api, shop, **given)
+
+    assert (refused["code"], refused["field"]) == (code, field), refused
+    await _nothing_set(api, shop)
+
+
+async def test_without_a_saved_card_the_rule_is_refused(api, users) -> None:
+    shop = await open_center(api, users, ["0.00"])
+
+    refused = await set_rule(api, shop)
+
+    assert refused["__typename"] == "InvalidStateError"
+    assert "createCardSetup" in refused["message"]
+    await _nothing_set(api, shop)
+
+
+@pytest.mark.parametrize("role", ["FINANCE_ANALYST", "STANDARD"])
+async def test_only_admins_and_finance_managers_set_or_disable_it(
+    api, users, webhooks, role
+) -> None:
+    shop = await recharge_center(api, users, webhooks, "500.00")
+    member = await users.create(role.lower())
+    await add_member(api, shop.center, member, role)
+    manager = await users.create("finance")
+    await add_member(api, shop.center, manager, "FINANCE_MANAGER")
+
+    asked = {
+        "walletId": shop.center.wallet_id,
+        "threshold": {"amount": "200.00", "currencyCode": "USD"},
+        "amount": {"amount": "300.00", "currencyCode": "USD"},
+    }
+    refused = await api.data(BARE_SET, {"input": asked}, member.token)
+    allowed = await set_rule(api, shop, token=manager.token)
+    not_disabled = await api.data(BARE_DISABLE, {"input": {"walletId": asked["walletId"]}}, member.token)  # fmt: skip
+
+    assert refused["setAutoRecharge"] == {"__typename": "ForbiddenError", "code": "FORBIDDEN"}
+    assert allowed["__typename"] == "WalletSettingsSuccess"
+    assert not_disabled["disableAutoRecharge"]["code"] == "FORBIDDEN"
+    assert (await wallet(api, shop))["autoRecharge"]["status"] == "ACTIVE"
+
+
+async def test_disabling_stops_recharges_and_a_keyed_set_replays_without_a_change(
+    api, users, webhooks
+) -> None:
+    # given a rule set with a key
+    shop = await recharge_center(api, users, webhooks, "500.00")
+    first = await set_rule(api, shop, key="rule-1")
+    # when the same request is sent again, then another input with the same key
+    replayed = await set_rule(api, shop, key="rule-1")
+    reused = await set_rule(api, shop, amount="400.00", key="rule-1")
+    # then the replay answers the same and records nothing more; the reuse is refused
+    assert replayed == first
+    assert (reused["code"], reused["field"]) == ("IDEMPOTENCY_KEY_REUSED", ["input", "idempotencyKey"])  # fmt: skip
+    actions = [a["action"] for a in (await center(api, shop))["audit"]]
+    assert actions.count("AUTO_RECHARGE_SET") == 1
+    # when it is disabled, a crossing charges nothing
+    disabled = await _disable(api, shop, shop.token)
+    assert disabled == {"__typename": "WalletSettingsSuccess", "wallet": {"autoRecharge": None}}
+    await spend(api, shop, "350.00", "k1")
+    found = await center(api, shop)
+    assert found["invoices"] == []
+    assert "AUTO_RECHARGE_DISABLED" in [a["action"] for a in found["audit"]]
+    # and a replay of the old key sets nothing again
+    assert (await set_rule(api, shop, key="rule-1")) == {
+        "__typename": "WalletSettingsSuccess",
+        "wallet": {"id": shop.center.wallet_id, "autoRecharge": None},
+    }
+    assert (await wallet(api, shop))["autoRecharge"] is None
+
+
+BARE_SET = """mutation($input: SetAutoRechargeInput!) { setAutoRecharge(input: $input) {
+  __typename ... on UserError { code } } }"""
+BARE_DISABLE = """mutation($input: WalletSettingsInput!) { disableAutoRecharge(input: $input) {
+  __typename ... on UserError { code } } }"""
+
+
+async def _nothing_set(api, shop) -> None:
+    assert (await wallet(api, shop))["autoRecharge"] is None
+    found = await center(api, shop)
+    assert found["invoices"] == []
+    assert not [a for a in found["audit"] if a["action"].startswith("AUTO_RECHARGE")]
+
+
+async def _disable(api, shop, token: str) -> dict:
+    variables = {"input": {"walletId": shop.center.wallet_id}}
+    return (await api.data(DISABLE, variables, token))["disableAutoRecharge"]
