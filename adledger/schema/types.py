@@ -156,7 +156,8 @@ class BusinessCenter(Node):
     @strawberry.field(
         description=(
             "Every invoice of the business center (top-ups, campaign shortfalls and "
-            "installments, credit-line statements, plan subscriptions), newest first, "
+            "installments, credit-line statements, plan subscriptions, automatic "
+            "recharges), newest first, "
             "optionally only those of one status and/or one kind. Empty for members who may "
             "not read money."
         )
