@@ -27,6 +27,7 @@ from adledger import clock
 from adledger.domain.events import EventType
 from adledger.jobs.billing import renew_subscriptions_job
 from adledger.jobs.campaigns import complete_campaigns_job, credit_sweep_job
+from adledger.jobs.installments import issue_invoices_job
 from tests.api.allocation_fixtures import enable_allocation, set_budget
 from tests.api.campaign_fixtures import Shop, move_flight
 from tests.api.installment_fixtures import attach_card, card_campaign, plan_of
@@ -52,9 +53,6 @@ from tests.helpers import (
 EVERY_PRODUCED_TYPE = frozenset(EventType) - {
     EventType.WEBHOOK_ENDPOINT_DISABLED,
     EventType.TEST_PING,
-    # Not produced by the scenario yet (issue 27, recharge): three declined charges over
-    # four days; tests/api/test_auto_recharge.py makes and checks it.
-    EventType.AUTO_RECHARGE_SUSPENDED,
 }
 """What `produce_every_event_type` makes: every published type but the webhooks' own."""
 
@@ -109,6 +107,8 @@ VOID = """mutation($input: VoidInvoiceInput!) { voidInvoice(input: $input) {
   __typename ... on UserError { code message } } }"""
 CREATE = """mutation($input: CreateCampaignInput!) { createCampaign(input: $input) {
   __typename ... on CreateCampaignSuccess { campaign { id } } ... on UserError { code message } } }"""
+SET_AUTO_RECHARGE = """mutation($input: SetAutoRechargeInput!) { setAutoRecharge(input: $input) {
+  __typename ... on UserError { code message field } } }"""
 PERIOD = """query($id: ID!) { businessCenter(id: $id) { subscription { currentPeriodEnd } } }"""
 
 
@@ -239,6 +239,7 @@ async def produce_every_event_type(
     await _campaign_life(api, world)  # campaign.*, spend.applied
     await _makegoods(api, world, jobs, sessions)  # campaign.completed, makegood.*, credit
     await _plan(api, world, jobs)  # plan_subscription.renewed / canceled
+    await _recharge_suspended(api, world, jobs, webhooks)  # auto_recharge.suspended
     return world
 
 
@@ -348,3 +349,22 @@ async def _plan(api: Api, world: EveryEvent, jobs: dict[str, Any]) -> None:
     await renew_subscriptions_job(jobs, await period_end(api, world.center))
     canceled = await cancel_plan(api, world.center.id, world.token)
     assert canceled["__typename"] == "CancelPlanSubscriptionSuccess", canceled
+
+
+async def _recharge_suspended(
+    api: Api, world: EveryEvent, jobs: dict[str, Any], webhooks: Any
+) -> None:
+    """A card that declines; the ad account's wallet, already below the threshold of the
+    rule set on it, is recharged at once; the charge and its two retries (1 day, then 3
+    days later) decline, and the rule is suspended."""
+    await attach_card(api, world.shop, webhooks, declining=True)
+    rule = {
+        "walletId": world.shop.account.wallet_id,
+        "threshold": usd("5000.00"),
+        "amount": usd("20.00"),
+    }
+    made = await api.data(SET_AUTO_RECHARGE, {"input": rule}, world.token)
+    assert made["setAutoRecharge"]["__typename"] == "WalletSettingsSuccess", made
+    soon = clock.now()
+    for days in (1.01, 4.02):
+        await issue_invoices_job(jobs, soon + timedelta(days=days))
