@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from adledger.jobs.billing import renew_subscriptions_job
 from adledger.jobs.installments import issue_invoices_job
 from adledger.services.verify import verify_ledger
 from tests.api.allocation_fixtures import campaign_state, open_center
-from tests.api.event_scenarios import feed_events
+from tests.api.event_scenarios import feed_events, period_end
 from tests.api.installment_fixtures import attach_card, days_from_now
 from tests.api.recharge_fixtures import (
     DISABLE,
@@ -328,3 +329,20 @@ async def _nothing_set(api, shop) -> None:
 async def _disable(api, shop, token: str) -> dict:
     variables = {"input": {"walletId": shop.center.wallet_id}}
     return (await api.data(DISABLE, variables, token))["disableAutoRecharge"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (issue 27 scaffold): a plan renewal paid from a guarded wallet numbers its "
+    "invoice (INVOICE_COUNTER) before balance_guard.settle takes BALANCE_GUARD: "
+    "LockOrderViolation, and the renewal fails",
+)
+async def test_a_plan_renewal_paid_from_a_wallet_with_a_rule_renews(
+    api, users, webhooks, jobs
+) -> None:
+    shop = await recharge_center(api, users, webhooks, "300.00")
+    await set_rule(api, shop, "200.00", amount="300.00")
+
+    report = await renew_subscriptions_job(jobs, await period_end(api, shop.center))
+
+    assert "1 paid from balance" in str(report), str(report)
