@@ -64,6 +64,8 @@ class EventType(enum.StrEnum):
     PLAN_SUBSCRIPTION_CANCELED = "plan_subscription.canceled"
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
     TEST_PING = "test.ping"
+    BALANCE_LOW = "balance.low"
+    RUNWAY_LOW = "runway.low"
 
 
 _NAMES = frozenset(t.value for t in EventType)

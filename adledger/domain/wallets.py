@@ -4,8 +4,10 @@ cycle, and money as a client sends it."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from adledger.domain.ledger import AccountKind
 from adledger.domain.money import Currency
 
 
@@ -26,3 +28,14 @@ class MoneyIn:
 
     amount: object
     currency: Currency
+
+
+def available(sums: Mapping[str, int], credit_limit: int) -> int:
+    """What a wallet can spend now (DESIGN §4): cash + vouchers + (credit limit - used) -
+    held, from its ledger accounts' balances summed per kind (a campaign's hold is cash
+    set aside: the cash bucket does not hold it). `Wallet.balance.available`, the alerts
+    and the runway all read it here."""
+    cash = sums.get(AccountKind.CASH.value, 0)
+    vouchers = sums.get(AccountKind.VOUCHERS.value, 0)
+    used = -sums.get(AccountKind.CREDIT_LINE.value, 0)
+    return cash + vouchers + credit_limit - used

@@ -503,3 +503,19 @@ ReplayWebhookEventsResult = Annotated[
     ReplayWebhookEventsSuccess | InvalidInputError | NotFoundError | ForbiddenError,
     strawberry.union("ReplayWebhookEventsResult"),
 ]
+
+
+@strawberry.type
+class WalletSettingsSuccess:
+    wallet: Wallet
+
+
+WalletSettingsResult = Annotated[
+    WalletSettingsSuccess
+    | InvalidInputError
+    | NotFoundError
+    | ForbiddenError
+    | CurrencyMismatchError
+    | InvalidStateError,
+    strawberry.union("WalletSettingsResult"),
+]

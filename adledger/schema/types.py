@@ -14,10 +14,11 @@ from adledger.domain.access import Permission
 from adledger.domain.access import Role as DomainRole
 from adledger.domain.budgets import changes_remaining
 from adledger.domain.cards import SavedCard, card_of
-from adledger.domain.errors import InvalidInput
+from adledger.domain.errors import InvalidInput, InvariantBroken
 from adledger.domain.events import check_types
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency
+from adledger.domain.wallets import available
 from adledger.schema.billing import Invoice, PlanSubscription, TopUp
 from adledger.schema.budgets import AccountBudget, AccountBudgetChangeConnection, cap_of
 from adledger.schema.campaigns import (
@@ -38,6 +39,7 @@ from adledger.schema.enums import (
     WalletTransactionKind,
 )
 from adledger.schema.events import EventConnection
+from adledger.schema.guard import BalanceAlert, Runway
 from adledger.schema.ids import to_cursor, to_global_id
 from adledger.schema.invitations import BusinessCenterInvitation
 from adledger.schema.makegoods import NotificationConnection
@@ -91,6 +93,18 @@ class BusinessCenter(Node):
     @strawberry.field(description="The shared business center balance.")
     async def wallet(self, info: Info) -> Wallet:
         return Wallet.from_row(await info.context.loaders.center_wallet.load(self.db_id))
+
+    @strawberry.field(
+        description=(
+            "The center's own wallet and, under automatic allocation, everything its "
+            "accounts draw on it."
+        )
+    )
+    @needs(Permission.READ_MONEY)
+    async def runway(self, info: Info) -> Runway:
+        await info.context.authorize(self.db_id, Permission.READ_MONEY)
+        wallet = await info.context.loaders.center_wallet.load(self.db_id)
+        return await _runway(info, wallet.id, wallet.currency)
 
     @strawberry.field
     async def subscription(self, info: Info) -> PlanSubscription | None:
@@ -348,7 +362,7 @@ class WalletBalance:
         cash = sums.get(AccountKind.CASH.value, 0) + held
         vouchers = sums.get(AccountKind.VOUCHERS.value, 0)
         used = -sums.get(AccountKind.CREDIT_LINE.value, 0)
-        total = cash + vouchers + credit_limit - used
+        total = available(sums, credit_limit) + held
         return cls(
             total=Money.of(total, currency),
             cash=Money.of(cash, currency),
@@ -360,6 +374,13 @@ class WalletBalance:
             wallet_id=wallet_id,
             currency=currency,
         )
+
+
+async def _runway(info: Info, wallet_id: int, currency: str) -> Runway:
+    found = await info.context.loaders.runway.load(wallet_id)
+    if found is None:
+        raise InvariantBroken("a wallet the API shows has a runway")
+    return Runway.of(found, currency)
 
 
 WalletOwner = Annotated[BusinessCenter | AdAccount, strawberry.union("WalletOwner")]
@@ -421,6 +442,19 @@ class Wallet(Node):
         kind_key = None if kinds is None else tuple(sorted(TransactionKind(k).value for k in kinds))
         rows = await info.context.loaders.transaction_page.load((self.db_id, args, kind_key))
         return WalletTransactionConnection.build(args, rows, self.row.currency)
+
+    @strawberry.field
+    @needs(Permission.READ_MONEY)
+    async def runway(self, info: Info) -> Runway:
+        await info.context.authorize(self.center_id, Permission.READ_MONEY)
+        return await _runway(info, self.db_id, self.row.currency)
+
+    @strawberry.field
+    @needs(Permission.READ_MONEY)
+    async def balance_alerts(self, info: Info) -> list[BalanceAlert]:
+        await info.context.authorize(self.center_id, Permission.READ_MONEY)
+        rows = await info.context.loaders.balance_alerts.load(self.db_id)
+        return [BalanceAlert.from_row(row, self.row.currency) for row in rows]
 
 
 @strawberry.type

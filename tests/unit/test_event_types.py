@@ -37,10 +37,12 @@ ISSUE_26 = {
     "card.saved", "plan_subscription.renewed", "plan_subscription.canceled",
     "webhook_endpoint.disabled", "test.ping",
 }  # fmt: skip
+# Issue 27's low-balance alerts.
+ISSUE_27_ALERTS = {"balance.low", "runway.low"}
 
 
 def test_the_published_list_is_every_type_the_issue_names() -> None:
-    assert {t.value for t in EventType} == ISSUE_26
+    assert {t.value for t in EventType} == ISSUE_26 | ISSUE_27_ALERTS
     assert API_VERSION == "2026-12-01"
 
 
