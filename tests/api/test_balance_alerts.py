@@ -1,0 +1,209 @@
+"""Low-balance alerts (issue 27): set by finance roles, refused whole on bad input, fired
+once per real crossing by the transaction that moves the money (a notification and a
+partner event), never by one that rolled back."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from sqlalchemy import text
+
+from adledger import clock
+from adledger.domain.money import Currency
+from adledger.domain.wallets import Bucket, MoneyIn
+from adledger.schema.ids import db_id_of
+from adledger.services import balance_guard
+from adledger.services import wallets as wallet_service
+from adledger.services.actor import Actor
+from tests.api.campaign_fixtures import open_shop
+from tests.api.event_scenarios import feed_events
+from tests.helpers import add_member
+from tests.helpers import balance as read_balance
+
+SET = """mutation($input: SetBalanceAlertsInput!) { setBalanceAlerts(input: $input) {
+  __typename
+  ... on WalletSettingsSuccess { wallet { id balanceAlerts { kind threshold { amount currencyCode } days armed lastTriggeredAt } } }
+  ... on UserError { code message field } } }"""
+SET_BARE = """mutation($input: SetBalanceAlertsInput!) { setBalanceAlerts(input: $input) {
+  __typename ... on UserError { code message field } } }"""
+TRANSFER = """mutation($input: TransferBalanceInput!) { transferBalance(input: $input) {
+  __typename ... on UserError { code message field } } }"""
+ALERTS = """query($id: ID!) { node(id: $id) { ... on Wallet { balanceAlerts { kind armed lastTriggeredAt } } } }"""
+NOTIFICATIONS = """query($id: ID!) { businessCenter(id: $id) { notifications(first: 100) {
+  edges { node { kind message } } } } }"""
+
+
+def usd(amount: str) -> dict[str, str]:
+    return {"amount": amount, "currencyCode": "USD"}
+
+
+async def _set(
+    api, token: str, wallet_id: str, alerts: list[dict[str, Any]], document: str = SET
+) -> dict[str, Any]:
+    variables = {"input": {"walletId": wallet_id, "alerts": alerts}}
+    return (await api.data(document, variables, token))["setBalanceAlerts"]
+
+
+async def _audit_count(sessions, center_gid: str) -> int:
+    async with sessions() as session:
+        return await session.scalar(
+            text(
+                "SELECT count(*) FROM audit_events WHERE business_center_id = :c "
+                "AND action = 'balance_alerts.set'"
+            ),
+            {"c": db_id_of(center_gid, "BusinessCenter")},
+        )
+
+
+async def test_an_admin_sets_alerts_and_an_identical_replay_changes_nothing(
+    api, users, sessions
+) -> None:
+    # given a center
+    shop = await open_shop(api, users)
+    alerts = [
+        {"kind": "BALANCE_BELOW", "threshold": usd("500.00")},
+        {"kind": "RUNWAY_BELOW_DAYS", "days": 3.5},
+    ]
+    # when its admin sets two alerts, twice
+    first = await _set(api, shop.token, shop.center.wallet_id, alerts)
+    again = await _set(api, shop.token, shop.center.wallet_id, alerts)
+    # then both are listed, armed, and audited once
+    assert first["__typename"] == "WalletSettingsSuccess", first
+    assert first["wallet"]["balanceAlerts"] == [
+        {"kind": "BALANCE_BELOW", "threshold": usd("500.00"), "days": None, "armed": True, "lastTriggeredAt": None},
+        {"kind": "RUNWAY_BELOW_DAYS", "threshold": None, "days": 3.5, "armed": True, "lastTriggeredAt": None},
+    ]  # fmt: skip
+    assert again == first
+    assert await _audit_count(sessions, shop.center.id) == 1
+    # and an empty list removes them (audited)
+    cleared = await _set(api, shop.token, shop.center.wallet_id, [])
+    assert cleared["wallet"]["balanceAlerts"] == []
+    assert await _audit_count(sessions, shop.center.id) == 2
+
+
+async def test_bad_alerts_are_refused_whole_naming_the_field(api, users, sessions) -> None:
+    shop = await open_shop(api, users)
+    wallet = shop.center.wallet_id
+    good = {"kind": "BALANCE_BELOW", "threshold": usd("100.00")}
+    cases = [
+        ([good] * 6, "INVALID_INPUT", ["input", "alerts"]),
+        ([good, {"kind": "RUNWAY_BELOW_DAYS", "days": 0.4}], "INVALID_INPUT", ["input", "alerts", "1", "days"]),
+        ([good, {"kind": "RUNWAY_BELOW_DAYS", "days": 90.5}], "INVALID_INPUT", ["input", "alerts", "1", "days"]),
+        ([{"kind": "RUNWAY_BELOW_DAYS", "threshold": usd("1.00"), "days": 2}], "INVALID_INPUT", ["input", "alerts", "0", "threshold"]),
+        ([{"kind": "BALANCE_BELOW", "days": 2}], "INVALID_INPUT", ["input", "alerts", "0", "days"]),
+        ([{"kind": "BALANCE_BELOW"}], "INVALID_INPUT", ["input", "alerts", "0", "threshold"]),
+        ([{"kind": "BALANCE_BELOW", "threshold": usd("0.00")}], "INVALID_INPUT", ["input", "alerts", "0", "threshold", "amount"]),
+        ([good, good, {"kind": "BALANCE_BELOW", "threshold": {"amount": "5", "currencyCode": "EUR"}}], "CURRENCY_MISMATCH", ["input", "alerts", "2", "threshold", "currencyCode"]),
+    ]  # fmt: skip
+    for alerts, code, field in cases:
+        result = await _set(api, shop.token, wallet, alerts)
+        assert (result["__typename"], result["code"], result["field"]) == (
+            result["__typename"],
+            code,
+            field,
+        ), (alerts, result)
+    listed = (await api.data(ALERTS, {"id": wallet}, shop.token))["node"]["balanceAlerts"]
+    assert listed == []
+    assert await _audit_count(sessions, shop.center.id) == 0
+
+
+async def test_only_admins_and_finance_managers_set_alerts(api, users) -> None:
+    shop = await open_shop(api, users)
+    alerts = [{"kind": "BALANCE_BELOW", "threshold": usd("100.00")}]
+    for role in ("FINANCE_ANALYST", "STANDARD"):
+        member = await users.create(role.lower())
+        await add_member(api, shop.center, member, role)
+        result = await _set(api, member.token, shop.center.wallet_id, alerts, SET_BARE)
+        assert result["code"] == "FORBIDDEN", (role, result)
+    manager = await users.create("manager")
+    await add_member(api, shop.center, manager, "FINANCE_MANAGER")
+    result = await _set(api, manager.token, shop.center.wallet_id, alerts)
+    assert result["__typename"] == "WalletSettingsSuccess"
+
+
+def _expected_crossings(balances: list[int], threshold: int, margin: int) -> int:
+    """The rule, restated: fire when below the line while armed; re-arm at line + margin."""
+    armed, fired = True, 0
+    for balance in balances:
+        if armed and balance < threshold:
+            armed, fired = False, fired + 1
+        elif not armed and balance >= threshold + margin:
+            armed = True
+    return fired
+
+
+async def test_a_hovering_balance_alerts_once_per_real_crossing(api, users) -> None:
+    # given a center wallet of 600.00 with an alert below 500.00 (margin 50.00), and an
+    # ad account to move money to and from
+    shop = await open_shop(api, users, cash="2000.00")
+    await users.fund(shop.center.wallet_id, "600.00")
+    assert (await read_balance(api, shop.center.wallet_id, shop.token))["available"][
+        "amount"
+    ] == "600.00"
+    set_ = await _set(api, shop.token, shop.center.wallet_id, [{"kind": "BALANCE_BELOW", "threshold": usd("500.00")}])  # fmt: skip
+    assert set_["__typename"] == "WalletSettingsSuccess", set_
+    # when 100 transfers walk its balance around the line: out (spend-like) and back in
+    rng = random.Random(27)
+    balance, seen = 60_000, []
+    for _ in range(100):
+        step = rng.randint(1, 40) * 100 * rng.choice((-1, 1))
+        step = max(step, 42_000 - balance) if step < 0 else min(step, 60_000 - balance)
+        if step == 0:
+            continue
+        source, target = (
+            (shop.center.wallet_id, shop.account.wallet_id)
+            if step < 0
+            else (shop.account.wallet_id, shop.center.wallet_id)
+        )
+        amount = f"{abs(step) // 100}.{abs(step) % 100:02d}"
+        given = {"fromWalletId": source, "toWalletId": target, "amount": usd(amount)}
+        result = (await api.data(TRANSFER, {"input": given}, shop.token))["transferBalance"]
+        assert result["__typename"] == "TransferBalanceSuccess", result
+        balance += step
+        seen.append(balance)
+    # then it alerted exactly once per crossing, as notifications and as events
+    expected = _expected_crossings(seen, 50_000, 5_000)
+    assert expected >= 2  # the walk does cross, more than once
+    notified = await api.data(NOTIFICATIONS, {"id": shop.center.id}, shop.token)
+    kinds = [e["node"]["kind"] for e in notified["businessCenter"]["notifications"]["edges"]]
+    assert kinds.count("BALANCE_LOW") == expected
+    events = await feed_events(api, shop.center.id, shop.token, ["balance.low"])
+    assert len(events) == expected
+    assert events[0]["data"]["wallet"] == {"id": shop.center.wallet_id}
+    assert events[0]["data"]["alert"]["threshold"] == usd("500.00")
+    assert float(events[0]["data"]["available"]["amount"]) < 500
+
+
+async def test_a_rolled_back_transaction_fires_nothing(api, users, sessions) -> None:
+    # given a center wallet of 600.00 with an alert below 500.00
+    shop = await open_shop(api, users)
+    await users.fund(shop.center.wallet_id, "600.00")
+    await _set(api, shop.token, shop.center.wallet_id, [{"kind": "BALANCE_BELOW", "threshold": usd("500.00")}])  # fmt: skip
+    async with sessions() as session:
+        admin_id = await session.scalar(
+            text("SELECT id FROM users WHERE email = :e"), {"e": shop.admin.email}
+        )
+    admin = Actor(user_id=admin_id, email=shop.admin.email, is_staff=False)
+    # when a transaction moves 200.00 out, the guard settles, and it rolls back
+    async with sessions() as session:
+        await wallet_service.transfer_balance(
+            session,
+            admin,
+            wallet_service.Transfer(
+                from_wallet_id=db_id_of(shop.center.wallet_id, "Wallet"),
+                to_wallet_id=db_id_of(shop.account.wallet_id, "Wallet"),
+                amount=MoneyIn("200.00", Currency.USD),
+                bucket=Bucket.CASH,
+                idempotency_key=None,
+            ),
+            clock.now(),
+        )
+        await balance_guard.settle(session)
+        await session.rollback()
+    # then the alert is still armed, and nothing was notified or recorded
+    listed = (await api.data(ALERTS, {"id": shop.center.wallet_id}, shop.token))["node"]
+    assert listed["balanceAlerts"] == [{"kind": "BALANCE_BELOW", "armed": True, "lastTriggeredAt": None}]  # fmt: skip
+    notified = await api.data(NOTIFICATIONS, {"id": shop.center.id}, shop.token)
+    assert notified["businessCenter"]["notifications"]["edges"] == []
+    assert await feed_events(api, shop.center.id, shop.token, ["balance.low"]) == []
