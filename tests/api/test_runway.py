@@ -58,3 +58,39 @@ async def test_a_drawn_campaigns_spend_is_split_between_account_and_center(
         db_id_of(account.wallet_id, "Wallet"): 1_000,
         db_id_of(shop.center.wallet_id, "Wallet"): 1_500,
     }
+
+
+RUNWAY = """query($id: ID!) { businessCenter(id: $id) {
+  runway { burnRatePerDay { amount } daysLeft runsOutAt committedShortfallAt committedShortfall { amount } }
+  wallet { runway { committedShortfall { amount } } } } }"""
+
+
+async def _center_with_drawing_campaigns(api, users, accounts: int):
+    shop = await open_center(api, users, ["0.00"] * accounts)
+    await unlimited(api, shop)
+    await users.fund(shop.center.wallet_id, "300.00")
+    await live_campaigns(api, shop, budget="1000.00")
+    return shop
+
+
+async def test_a_centers_runway_costs_the_same_statements_for_50_accounts_as_for_1(
+    api, users, statements
+) -> None:
+    # given a center with one drawing campaign, and one with 50 (one per account)
+    small = await _center_with_drawing_campaigns(api, users, 1)
+    large = await _center_with_drawing_campaigns(api, users, 50)
+    # when each reads its runway
+    costs, answers = [], []
+    for shop in (small, large):
+        statements.count = 0
+        answers.append((await api.data(RUNWAY, {"id": shop.center.id}, shop.token))["businessCenter"])  # fmt: skip
+        costs.append(statements.count)
+    # then the same statements, a few; and the committed view of what the campaigns may take
+    assert costs[0] == costs[1], statements.statements
+    assert costs[1] <= 12
+    one, fifty = (a["runway"] for a in answers)
+    assert one["committedShortfall"] == {"amount": "700.00"}
+    assert fifty["committedShortfall"] == {"amount": "49700.00"}
+    assert fifty["committedShortfallAt"] is not None
+    assert (fifty["burnRatePerDay"], fifty["daysLeft"], fifty["runsOutAt"]) == ({"amount": "0.00"}, None, None)  # fmt: skip
+    assert answers[1]["wallet"]["runway"]["committedShortfall"] == {"amount": "49700.00"}
