@@ -16,9 +16,10 @@ from adledger.schema.ids import db_id_of
 from adledger.services import balance_guard
 from adledger.services import wallets as wallet_service
 from adledger.services.actor import Actor
+from tests.api.allocation_fixtures import live_campaigns, open_center, unlimited
 from tests.api.campaign_fixtures import open_shop
 from tests.api.event_scenarios import feed_events
-from tests.helpers import add_member
+from tests.helpers import add_member, record_spend, spend_event, top_up
 from tests.helpers import balance as read_balance
 
 SET = """mutation($input: SetBalanceAlertsInput!) { setBalanceAlerts(input: $input) {
@@ -122,15 +123,21 @@ async def test_only_admins_and_finance_managers_set_alerts(api, users) -> None:
     assert result["__typename"] == "WalletSettingsSuccess"
 
 
-def _expected_crossings(balances: list[int], threshold: int, margin: int) -> int:
-    """The rule, restated: fire when below the line while armed; re-arm at line + margin."""
-    armed, fired = True, 0
+def _fired(balances: list[int], threshold: int, margin: int) -> list[int]:
+    """The rule, restated: fire when below the line while armed; re-arm at line + margin.
+    The balances it fires at."""
+    armed, fired = True, []
     for balance in balances:
         if armed and balance < threshold:
-            armed, fired = False, fired + 1
+            armed = False
+            fired.append(balance)
         elif not armed and balance >= threshold + margin:
             armed = True
     return fired
+
+
+def _expected_crossings(balances: list[int], threshold: int, margin: int) -> int:
+    return len(_fired(balances, threshold, margin))
 
 
 async def test_a_hovering_balance_alerts_once_per_real_crossing(api, users) -> None:
@@ -173,6 +180,73 @@ async def test_a_hovering_balance_alerts_once_per_real_crossing(api, users) -> N
     assert events[0]["data"]["wallet"] == {"id": shop.center.wallet_id}
     assert events[0]["data"]["alert"]["threshold"] == usd("500.00")
     assert float(events[0]["data"]["available"]["amount"]) < 500
+
+
+def _dollars(minor: int) -> str:
+    return f"{minor // 100}.{minor % 100:02d}"
+
+
+def _hovering_steps(seed: int, steps: int, start: int) -> list[int]:
+    """A walk around 500.00, mostly between 440.00 and 580.00: spend (negative, 1.01 to
+    40.99, in a batch of two events) or a top-up (positive, 10.00 to 40.00: at least the
+    minimum top-up); a step that would leave the band goes the other way."""
+    rng = random.Random(seed)
+    balance, walk = start, []
+    for _ in range(steps):
+        spend = -rng.randint(101, 4_099)
+        refill = rng.randint(10, 40) * 100
+        step = rng.choice((spend, refill))
+        if balance + step < 44_000:
+            step = refill
+        elif balance + step > 58_000:
+            step = spend
+        balance += step
+        walk.append(step)
+    return walk
+
+
+async def test_spend_and_paid_top_ups_hovering_at_the_line_alert_once_per_crossing(
+    api, users, webhooks
+) -> None:
+    # given an automatic center whose wallet holds 600.00, with an alert below 500.00
+    # (margin 50.00), and a live campaign drawing on it as it spends (its account holds
+    # nothing, so every cent spent lowers the center's available balance)
+    shop = await open_center(api, users, ["0.00"])
+    await unlimited(api, shop)
+    await users.fund(shop.center.wallet_id, "600.00")
+    [campaign_id] = await live_campaigns(api, shop)
+    set_ = await _set(api, shop.token, shop.center.wallet_id, [{"kind": "BALANCE_BELOW", "threshold": usd("500.00")}])  # fmt: skip
+    assert set_["__typename"] == "WalletSettingsSuccess", set_
+    # when 100 steps walk it around the line: recordSpend batches and paid top-ups
+    balance, seen = 60_000, []
+    for n, step in enumerate(_hovering_steps(27, 100, balance)):
+        if step < 0:
+            half = -step // 2
+            batch = [
+                spend_event(f"h{n}a", campaign_id, _dollars(half)),
+                spend_event(f"h{n}b", campaign_id, _dollars(-step - half)),
+            ]
+            spent = await record_spend(api, batch, shop.adserver.token)
+            assert (spent["accepted"], spent["refused"]) == (2, []), spent
+        else:
+            asked = await top_up(api, shop.center.wallet_id, shop.token, amount=_dollars(step))
+            paid = await webhooks.pay(asked["topUp"]["invoice"]["paymentReference"])
+            assert paid.json()["outcome"] == "PROCESSED", paid.json()
+        balance += step
+        seen.append(balance)
+    # then the wallet holds what the walk says, and it alerted exactly once per real
+    # crossing (the margin rule restated above), as notifications and as events
+    held = await read_balance(api, shop.center.wallet_id, shop.token)
+    assert held["available"] == {"amount": _dollars(balance)}
+    fired = _fired(seen, 50_000, 5_000)
+    # (the walk is below the line after 31 steps, 13 times from above: 5 real crossings)
+    assert len(fired) == 5
+    notified = await api.data(NOTIFICATIONS, {"id": shop.center.id}, shop.token)
+    kinds = [e["node"]["kind"] for e in notified["businessCenter"]["notifications"]["edges"]]
+    assert kinds.count("BALANCE_LOW") == len(fired)
+    events = await feed_events(api, shop.center.id, shop.token, ["balance.low"])
+    assert [e["data"]["available"]["amount"] for e in events] == [_dollars(b) for b in fired]
+    assert {e["data"]["wallet"]["id"] for e in events} == {shop.center.wallet_id}
 
 
 async def test_a_rolled_back_transaction_fires_nothing(api, users, sessions) -> None:
