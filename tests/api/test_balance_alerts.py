@@ -5,6 +5,8 @@ partner event), never by one that rolled back."""
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import text
@@ -247,6 +249,72 @@ async def test_spend_and_paid_top_ups_hovering_at_the_line_alert_once_per_crossi
     events = await feed_events(api, shop.center.id, shop.token, ["balance.low"])
     assert [e["data"]["available"]["amount"] for e in events] == [_dollars(b) for b in fired]
     assert {e["data"]["wallet"]["id"] for e in events} == {shop.center.wallet_id}
+
+
+RUNWAY_ALERTS = """query($id: ID!) { node(id: $id) { ... on Wallet {
+  balanceAlerts { kind days armed lastTriggeredAt } runway { daysLeft } } } }"""
+
+
+def _runway_days(available: int, spent_days_ago: dict[int, int]) -> Fraction:
+    """The runway rule, restated: the 7 complete days before today, yesterday weighted 7,
+    the day before 6, ... the seventh day back 1; days left = available / that rate."""
+    burn = Fraction(sum((8 - ago) * spent for ago, spent in spent_days_ago.items() if 1 <= ago <= 7), 28)  # fmt: skip
+    return Fraction(available) / burn
+
+
+async def test_a_runway_alert_fires_once_the_recent_spend_leaves_under_its_days(
+    api, users, webhooks, time_travel
+) -> None:
+    # given (at noon UTC, so that a day's steps stay within it) an automatic center whose
+    # wallet holds 1000.00, a campaign drawing on it, and an alert under 5 days of runway
+    now = time_travel.now()
+    time_travel.to((now + timedelta(hours=12)).astimezone(UTC).replace(hour=12, minute=0, second=0))
+    shop = await open_center(api, users, ["0.00"])
+    await unlimited(api, shop)
+    await users.fund(shop.center.wallet_id, "1000.00")
+    [campaign_id] = await live_campaigns(api, shop)
+    wallet = shop.center.wallet_id
+    set_ = await _set(api, shop.token, wallet, [{"kind": "RUNWAY_BELOW_DAYS", "days": 5}])
+    assert set_["__typename"] == "WalletSettingsSuccess", set_
+    # when it spends 100.00 a day, day after day
+    states = []
+    for day in range(6):
+        spent = await record_spend(api, [spend_event(f"r{day}", campaign_id, "100.00")], shop.adserver.token)  # fmt: skip
+        assert spent["accepted"] == 1, spent
+        states.append((await api.data(RUNWAY_ALERTS, {"id": wallet}, shop.token))["node"])
+        if day < 5:
+            time_travel.by(timedelta(days=1))
+    # then the first day has no rate (no complete day yet), and the alert stays armed until
+    # the rate of the days before leaves under 5 days: 400.00 at 89.29 a day, on day 5
+    expected: list[Fraction | None] = [None]
+    for day in range(1, 6):  # (day+1) x 100.00 spent by then, 100.00 on each day before
+        left = 100_000 - 10_000 * (day + 1)
+        expected.append(_runway_days(left, {ago: 10_000 for ago in range(1, day + 1)}))
+    assert [round(float(e), 2) if e else None for e in expected] == [None, 32.0, 15.08, 9.33, 6.36, 4.48]  # fmt: skip
+    assert [s["runway"]["daysLeft"] for s in states] == [e if e is None else float(e) for e in expected]  # fmt: skip
+    assert [s["balanceAlerts"][0]["armed"] for s in states] == [True] * 5 + [False]
+    triggered = datetime.fromisoformat(states[5]["balanceAlerts"][0]["lastTriggeredAt"])
+    assert timedelta(0) <= time_travel.now() - triggered < timedelta(minutes=1)
+    [told] = await feed_events(api, shop.center.id, shop.token, ["runway.low"])
+    assert told["data"] == {
+        "wallet": {"id": wallet},
+        "alert": {"kind": "RUNWAY_BELOW_DAYS", "threshold": None, "days": 5.0},
+        "available": usd("400.00"),
+        "daysLeft": 4.48,
+    }
+    notified = await api.data(NOTIFICATIONS, {"id": shop.center.id}, shop.token)
+    kinds = [e["node"]["kind"] for e in notified["businessCenter"]["notifications"]["edges"]]
+    assert kinds == ["RUNWAY_LOW"]
+    # and a paid top-up of 1000.00 re-arms it (15.68 days: above 5 + a margin of 1 day);
+    # spending it again fires it again
+    asked = await top_up(api, wallet, shop.token, amount="1000.00")
+    await webhooks.pay(asked["topUp"]["invoice"]["paymentReference"])
+    rearmed = (await api.data(RUNWAY_ALERTS, {"id": wallet}, shop.token))["node"]
+    burned = _runway_days(140_000, {ago: 10_000 for ago in range(1, 6)})
+    assert (rearmed["balanceAlerts"][0]["armed"], rearmed["runway"]["daysLeft"]) == (True, float(burned))  # fmt: skip
+    await record_spend(api, [spend_event("r-big", campaign_id, "1000.00")], shop.adserver.token)
+    told = await feed_events(api, shop.center.id, shop.token, ["runway.low"])
+    assert [e["data"]["available"]["amount"] for e in told] == ["400.00", "400.00"]
 
 
 async def test_a_rolled_back_transaction_fires_nothing(api, users, sessions) -> None:
