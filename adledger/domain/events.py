@@ -65,6 +65,8 @@ class EventType(enum.StrEnum):
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
     AUTO_RECHARGE_SUSPENDED = "auto_recharge.suspended"
     TEST_PING = "test.ping"
+    BALANCE_LOW = "balance.low"
+    RUNWAY_LOW = "runway.low"
 
 
 _NAMES = frozenset(t.value for t in EventType)

@@ -4,6 +4,7 @@ cycle, and money as a client sends it."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from adledger.domain.ledger import AccountKind
@@ -29,11 +30,12 @@ class MoneyIn:
     currency: Currency
 
 
-def available_balance(sums: dict[str, int], credit_limit: int) -> int:
-    """What a wallet can spend now (the API's `WalletBalance.available`): its cash beyond
-    what is held for campaigns, its vouchers and what its credit line has left. `sums` is
-    the balance of each of its account kinds (store.wallets.balances_by_wallet)."""
+def available(sums: Mapping[str, int], credit_limit: int) -> int:
+    """What a wallet can spend now (DESIGN §4): cash + vouchers + (credit limit - used) -
+    held, from its ledger accounts' balances summed per kind (a campaign's hold is cash
+    set aside: the cash bucket does not hold it). `Wallet.balance.available`, the alerts
+    and the runway all read it here."""
     cash = sums.get(AccountKind.CASH.value, 0)
     vouchers = sums.get(AccountKind.VOUCHERS.value, 0)
-    credit_left = credit_limit + sums.get(AccountKind.CREDIT_LINE.value, 0)
-    return cash + vouchers + credit_left
+    used = -sums.get(AccountKind.CREDIT_LINE.value, 0)
+    return cash + vouchers + credit_limit - used

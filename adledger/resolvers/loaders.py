@@ -13,7 +13,9 @@ from strawberry.dataloader import DataLoader
 from adledger.domain.access import Role
 from adledger.domain.billing import TopUpStatus
 from adledger.domain.budgets import day_of
+from adledger.domain.runway import Runway
 from adledger.schema.pages import PageArgs
+from adledger.services import runway as runway_service
 from adledger.services.actor import Actor
 from adledger.store import (
     audit,
@@ -31,6 +33,7 @@ from adledger.store import (
     wallets,
     webhook_endpoints,
 )
+from adledger.store import balance_alerts as alert_repo
 from adledger.store import business_centers as centers
 
 K = TypeVar("K", bound=Hashable)
@@ -118,6 +121,16 @@ class Loaders:
         self.transaction_page: DataLoader[
             tuple[int, PageArgs, tuple[str, ...] | None], list[Any]
         ] = DataLoader(self._transaction_pages)
+        self.runway: DataLoader[int, Runway | None] = DataLoader(self._runways)
+        self.balance_alerts: DataLoader[int, list[Any]] = DataLoader(self._balance_alerts)
+
+    async def _runways(self, keys: list[int]) -> list[Runway | None]:
+        found = await self._read(lambda s: runway_service.runways(s, keys, self._now()))
+        return [found.get(key) for key in keys]
+
+    async def _balance_alerts(self, keys: list[int]) -> list[list[Any]]:
+        found = await self._read(lambda s: alert_repo.alerts_by_wallet(s, keys))
+        return [found.get(key, []) for key in keys]
 
     def _rows(
         self, fetch: Callable[[Any, Sequence[int]], Awaitable[Sequence[Any]]], attr: str

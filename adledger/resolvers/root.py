@@ -20,6 +20,7 @@ from adledger.resolvers import (
     billing,
     campaigns,
     cards,
+    guard,
     invitations,
     makegoods,
     mutation,
@@ -187,6 +188,9 @@ class Mutation:
     )
     set_credit_line: results.SetCreditLineResult = strawberry.mutation(
         resolver=mutation.set_credit_line, description="Platform staff only."
+    )
+    set_balance_alerts: results.WalletSettingsResult = strawberry.mutation(
+        resolver=guard.set_balance_alerts
     )
     top_up_wallet: results.TopUpWalletResult = strawberry.mutation(resolver=billing.top_up_wallet)
     set_auto_recharge: results.WalletSettingsResult = strawberry.mutation(

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 @strawberry.type(description="What the platform told a business center.")
 class Notification:
     kind: str = strawberry.field(
-        description="UNDERDELIVERY_LIKELY, MAKEGOOD_OFFERED or WEBHOOK_ENDPOINT_DISABLED."
+        description="UNDERDELIVERY_LIKELY, MAKEGOOD_OFFERED, WEBHOOK_ENDPOINT_DISABLED, "
+        "BALANCE_LOW or RUNWAY_LOW (a wallet's low-balance alert fired)."
     )
     message: str
     campaign_id: strawberry.ID | None

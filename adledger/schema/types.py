@@ -14,11 +14,11 @@ from adledger.domain.access import Permission
 from adledger.domain.access import Role as DomainRole
 from adledger.domain.budgets import changes_remaining
 from adledger.domain.cards import SavedCard, card_of
-from adledger.domain.errors import InvalidInput
+from adledger.domain.errors import InvalidInput, InvariantBroken
 from adledger.domain.events import check_types
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency
-from adledger.domain.wallets import available_balance
+from adledger.domain.wallets import available
 from adledger.schema.billing import Invoice, PlanSubscription, TopUp
 from adledger.schema.budgets import AccountBudget, AccountBudgetChangeConnection, cap_of
 from adledger.schema.campaigns import (
@@ -39,6 +39,7 @@ from adledger.schema.enums import (
     WalletTransactionKind,
 )
 from adledger.schema.events import EventConnection
+from adledger.schema.guard import BalanceAlert, Runway
 from adledger.schema.ids import to_cursor, to_global_id
 from adledger.schema.invitations import BusinessCenterInvitation
 from adledger.schema.makegoods import NotificationConnection
@@ -93,6 +94,18 @@ class BusinessCenter(Node):
     @strawberry.field(description="The shared business center balance.")
     async def wallet(self, info: Info) -> Wallet:
         return Wallet.from_row(await info.context.loaders.center_wallet.load(self.db_id))
+
+    @strawberry.field(
+        description=(
+            "The center's own wallet and, under automatic allocation, everything its "
+            "accounts draw on it."
+        )
+    )
+    @needs(Permission.READ_MONEY)
+    async def runway(self, info: Info) -> Runway:
+        await info.context.authorize(self.db_id, Permission.READ_MONEY)
+        wallet = await info.context.loaders.center_wallet.load(self.db_id)
+        return await _runway(info, wallet.id, wallet.currency)
 
     @strawberry.field
     async def subscription(self, info: Info) -> PlanSubscription | None:
@@ -351,8 +364,8 @@ class WalletBalance:
         cash = sums.get(AccountKind.CASH.value, 0) + held
         vouchers = sums.get(AccountKind.VOUCHERS.value, 0)
         used = -sums.get(AccountKind.CREDIT_LINE.value, 0)
-        total = cash + vouchers + credit_limit - used
-        available = available_balance(sums, credit_limit)  # total minus held
+        spendable = available(sums, credit_limit)
+        total = spendable + held
         return cls(
             total=Money.of(total, currency),
             cash=Money.of(cash, currency),
@@ -360,10 +373,17 @@ class WalletBalance:
             credit_line_limit=Money.of(credit_limit, currency),
             credit_line_used=Money.of(used, currency),
             held=Money.of(held, currency),
-            available=Money.of(available, currency),
+            available=Money.of(spendable, currency),
             wallet_id=wallet_id,
             currency=currency,
         )
+
+
+async def _runway(info: Info, wallet_id: int, currency: str) -> Runway:
+    found = await info.context.loaders.runway.load(wallet_id)
+    if found is None:
+        raise InvariantBroken("a wallet the API shows has a runway")
+    return Runway.of(found, currency)
 
 
 WalletOwner = Annotated[BusinessCenter | AdAccount, strawberry.union("WalletOwner")]
@@ -434,6 +454,19 @@ class Wallet(Node):
         kind_key = None if kinds is None else tuple(sorted(TransactionKind(k).value for k in kinds))
         rows = await info.context.loaders.transaction_page.load((self.db_id, args, kind_key))
         return WalletTransactionConnection.build(args, rows, self.row.currency)
+
+    @strawberry.field
+    @needs(Permission.READ_MONEY)
+    async def runway(self, info: Info) -> Runway:
+        await info.context.authorize(self.center_id, Permission.READ_MONEY)
+        return await _runway(info, self.db_id, self.row.currency)
+
+    @strawberry.field
+    @needs(Permission.READ_MONEY)
+    async def balance_alerts(self, info: Info) -> list[BalanceAlert]:
+        await info.context.authorize(self.center_id, Permission.READ_MONEY)
+        rows = await info.context.loaders.balance_alerts.load(self.db_id)
+        return [BalanceAlert.from_row(row, self.row.currency) for row in rows]
 
 
 @strawberry.type

@@ -27,7 +27,7 @@ from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency, Money
 from adledger.domain.months import month_of
 from adledger.domain.recharge import MAX_FAILED_CHARGES, Rule, RuleStatus, charge_for
-from adledger.domain.wallets import available_balance
+from adledger.domain.wallets import available as available_balance
 from adledger.services import effect_kinds, events, invoices, outbox
 from adledger.services.event_data import Data, money, ref
 from adledger.services.funding import fund_waiting, lock_waiting

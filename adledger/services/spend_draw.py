@@ -18,9 +18,10 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.budgets import StopReason
-from adledger.domain.campaigns import CampaignStatus, Reserve, SpendRefusal
+from adledger.domain.campaigns import CampaignStatus, PaymentPlan, Reserve, SpendRefusal
 from adledger.domain.errors import InvariantBroken
 from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
+from adledger.domain.runway import utc_day
 from adledger.domain.spend import (
     CampaignSpend,
     CampaignState,
@@ -39,6 +40,7 @@ from adledger.store import budgets as budget_repo
 from adledger.store import business_centers as centers
 from adledger.store import campaigns as repo
 from adledger.store import ledger as ledger_repo
+from adledger.store import runway as runway_repo
 from adledger.store import wallets as wallet_repo
 from adledger.store.locks import LockScopeChanged
 from adledger.store.models import AdAccount, Campaign
@@ -170,6 +172,8 @@ class _Money:
     """Center id → the center's own wallet id."""
     revenue: dict[str, int] = field(default_factory=dict)
     """Currency → the platform's revenue account, once looked up."""
+    paid_by: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    """Wallet id → what its money paid for in this batch (the runway's burn rate)."""
 
 
 async def apply_events(
@@ -207,6 +211,7 @@ async def apply_events(
     ]
     applied.stopped += await _stop_all(session, capped, StopReason.ACCOUNT_BUDGET_REACHED, now)
     applied.stopped += await _stop_unfunded(session, scope, decision, now)
+    await runway_repo.add_spend(session, utc_day(now), money.paid_by)
     for account in scope.accounts.values():
         await budget_repo.save(session, account)
     return applied
@@ -342,6 +347,7 @@ async def _post(
             campaign_id=campaign.id,
             locked=money.locked,
         )
+        _paid_by(campaign, money, taken)
         campaign.spent += taken.total
         if draws_as_it_spends(campaign.payment_plan):
             campaign.taken += taken.total
@@ -357,6 +363,19 @@ async def _revenue(session: AsyncSession, currency: str, money: _Money) -> int:
         money.locked[revenue] = AccountState.platform(AccountKind.REVENUE, currency)
         money.revenue[currency] = revenue
     return money.revenue[currency]
+
+
+def _paid_by(campaign: Campaign, money: _Money, taken: CampaignSpend) -> None:
+    """Whose money paid: a CREDIT_BALANCE campaign's reserve came from its account's
+    wallet at launch; a drawing campaign's account part from its account's wallet, the
+    rest from its center's. A card-paid campaign's came from no wallet."""
+    if campaign.payment_plan == PaymentPlan.CREDIT_BALANCE:
+        money.paid_by[campaign.wallet_id] += taken.total
+    elif draws_as_it_spends(campaign.payment_plan):
+        drawn = taken.drawn
+        money.paid_by[campaign.wallet_id] += drawn.account_cash + drawn.account_vouchers
+        center = money.center_wallets[campaign.business_center_id]
+        money.paid_by[center] += drawn.center_cash + drawn.center_credit
 
 
 def _sources(campaign: Campaign, money: _Money, taken: CampaignSpend) -> list[tuple[int, int]]:

@@ -72,8 +72,10 @@ _MEANINGS: dict[Level, str] = {
     "(reserve, voucher reserve, hold, receivable) in any order while its campaign is held "
     "(platform accounts are never locked)",
     Level.REFUND_ROWS: "refund requests, then a center's payment lots and refunds",
-    Level.BALANCE_GUARD: "a wallet's balance guard (its alerts, its recharge rule), taken "
-    "when the transaction's money moves are done, before it commits "
+    Level.BALANCE_GUARD: "a wallet's balance guard: its spend per day (a spend batch's one "
+    "upsert of `wallet_spend_days`, rows in ascending wallet id, after the batch's ledger "
+    "moves), then its alerts and its "
+    "recharge rule, taken when the transaction's money moves are done, before it commits "
     "(services/balance_guard.py)",
     Level.INVOICE_COUNTER: "the invoice counter (numbers are handed out in commit "
     "order, without gaps)",

@@ -38,7 +38,7 @@ ISSUE_26 = {
     "webhook_endpoint.disabled", "test.ping",
 }  # fmt: skip
 # Issue 27's, each with the code that records it.
-ISSUE_27 = {"auto_recharge.suspended"}
+ISSUE_27 = {"balance.low", "runway.low", "auto_recharge.suspended"}
 
 
 def test_the_published_list_is_every_type_the_issue_names() -> None:

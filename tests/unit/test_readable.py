@@ -75,6 +75,9 @@ def test_the_audited_fields_are_those_a_role_may_be_refused() -> None:
         ("Wallet", "balance"): {READ_MONEY},
         ("Wallet", "pendingTopUps"): {READ_MONEY},
         ("Wallet", "transactions"): {READ_MONEY},
+        ("Wallet", "runway"): {READ_MONEY},
+        ("Wallet", "balanceAlerts"): {READ_MONEY},
+        ("BusinessCenter", "runway"): {READ_MONEY},
     }
 
 
