@@ -7,10 +7,17 @@ end (`balance_guard.settle` calls `on_balances_changed`), under the rule's row l
 transactions that move one wallet's money queue there, so a burst of spend starts one
 recharge. A rule starts a recharge only while `armed` (it is disarmed by the recharge it
 starts, re-armed once the balance is back at or above the threshold: one per crossing)
-and with none in flight (`in_flight_invoice_id`). The charge is the outbox effect that
-charges installments (`invoice.collect`, services/card_charges.py), keyed by the invoice:
-run right after the commit, retried by issue-invoices on the installments' delays; the
-last failure voids the invoice and suspends the rule (`charge_declined`)."""
+and with none pending or in flight (`pending_since`, `in_flight_invoice_id`).
+
+The deciding transaction numbers no invoice: its guard rows come after the invoice counter
+in the lock order, and it may hold the counter already (a plan renewal paid from the
+balance, a launch opening a shortfall invoice). It marks the rule pending and declares the
+effect `auto_recharge.open`, keyed by the wallet and the crossing. The effect, after the
+commit, opens the invoice (the counter), then locks the rule to record it in flight, and
+declares its charge: the outbox effect that charges installments (`invoice.collect`,
+services/card_charges.py), keyed by the invoice, run at once, retried by issue-invoices on
+the installments' delays; the last failure voids the invoice and suspends the rule
+(`charge_declined`)."""
 
 from __future__ import annotations
 
@@ -38,6 +45,7 @@ from adledger.store import auto_recharge as repo
 from adledger.store import billing as billing_repo
 from adledger.store import wallets as wallet_repo
 from adledger.store.guard_models import AutoRechargeRule
+from adledger.store.locks import LockScopeChanged
 from adledger.store.makegoods import insert_notification
 from adledger.store.models import Invoice, Notification, Wallet
 
@@ -74,7 +82,7 @@ async def _decide(
     if available >= rule.threshold:
         rule.armed = True
         return
-    if not rule.armed or rule.in_flight_invoice_id is not None:
+    if not rule.armed or rule.pending_since is not None or rule.in_flight_invoice_id is not None:
         return
     rule.armed = False  # this crossing is served, or told why not
     minimum = PROVIDER_MINIMUM_MINOR[Currency(wallet.currency)]
@@ -84,14 +92,57 @@ async def _decide(
             rule.cap_noted_month = rule.month
             await _notify(session, wallet, CAP_NOTICE, _cap_message(rule, wallet), now)
         return
-    invoice = await _recharge_invoice(session, wallet, charge.amount, now)
+    rule.crossings += 1
+    rule.pending_since = now
+    # Opened right after the commit (a request's edge runs it; a job's or a webhook's
+    # leaves it to run-outbox): numbering it here would take the invoice counter after
+    # the guard's rows.
+    effect = effect_kinds.open_recharge(rule.wallet_id, rule.crossings, charge.amount)
+    await outbox.declare(session, effect, now)
+
+
+async def open_recharge(
+    session: AsyncSession, wallet_id: int, crossing: int, amount: int, now: datetime
+) -> int | None:
+    """The effect `auto_recharge.open`, in its own transaction: the `crossing`-th recharge
+    decided for the wallet opened as an invoice of `amount`, recorded in flight, its charge
+    declared. Answers the invoice to charge: the one opened, or the one this crossing
+    opened before (the effect run again); None when there is none (a rule disabled or
+    suspended meanwhile: its mark is cleared; a crossing superseded by a rule set again)."""
+    seen = await repo.rule_of(session, wallet_id)
+    if seen is None or seen.crossings != crossing:
+        return None
+    if seen.pending_since is None:
+        return seen.in_flight_invoice_id  # opened by an earlier run (None: paid since)
+    if seen.status != RuleStatus.ACTIVE:
+        await _drop_pending(session, wallet_id, crossing)
+        return None
+    wallet = await _wallet(session, wallet_id)
+    invoice = await _recharge_invoice(session, wallet, amount, now)  # the invoice counter
+    rule = await repo.lock_guard(session, wallet_id)  # then the guard: the one lock order
+    if rule is None or not _pending(rule, crossing) or rule.status != RuleStatus.ACTIVE:
+        # Changed between the read and the lock: rolled back (the invoice and its number
+        # with it) and run again on what is committed now.
+        raise LockScopeChanged("a recharge rule changed while its invoice was opened")
+    rule.pending_since = None
     rule.in_flight_invoice_id = invoice.id
-    # Charged to the saved card right after the commit (the edge runs it), else by
-    # run-outbox: the effect that charges installments, keyed by the invoice.
+    # The effect that charges installments, keyed by the invoice: run by the edge right
+    # after this commit, or by the caller (services/effects.py), else by run-outbox.
     await outbox.declare(session, effect_kinds.collect_invoice(invoice.id), now)
-    await audit_rule(
-        session, wallet, "AUTO_RECHARGE_STARTED", now, invoice.number, amount=charge.amount
-    )
+    await audit_rule(session, wallet, "AUTO_RECHARGE_STARTED", now, invoice.number, amount=amount)
+    return invoice.id
+
+
+def _pending(rule: AutoRechargeRule, crossing: int) -> bool:
+    return rule.crossings == crossing and rule.pending_since is not None
+
+
+async def _drop_pending(session: AsyncSession, wallet_id: int, crossing: int) -> None:
+    """A rule disabled or suspended before its recharge was opened: none is (the mark is
+    cleared, so a rule set again decides afresh)."""
+    rule = await repo.lock_guard(session, wallet_id)
+    if rule is not None and _pending(rule, crossing) and rule.status != RuleStatus.ACTIVE:
+        rule.pending_since = None
 
 
 def _roll_month(rule: AutoRechargeRule, now: datetime) -> None:

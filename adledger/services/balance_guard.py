@@ -6,9 +6,10 @@ Every entry (`ledger.post_entry`) notes the customer accounts it moved (`guard_m
 no statement); the edge that commits (the request's `ctx.write`, a job's `in_transaction`,
 `store.db.transaction_runner` for webhooks, jobs and the demo) calls `settle` right
 before the commit. Deciding there, and not at each entry: a transaction of many entries
-(a spend batch) crosses a threshold once, and what the guard locks and writes (its rows,
-a recharge's invoice number) comes after every ledger account the transaction takes, in
-the one lock order. Nothing touched: nothing read."""
+(a spend batch) crosses a threshold once, and the guard's rows are locked after every
+ledger account and invoice number the transaction takes, in the one lock order. The guard
+itself numbers no invoice: a recharge it decides is an outbox effect, opened after the
+commit (services/auto_recharge.py). Nothing touched: nothing read."""
 
 from __future__ import annotations
 

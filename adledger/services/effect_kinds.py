@@ -16,6 +16,7 @@ VOID_SHORTFALL = "invoice.void"
 SEND_REFUNDS = "refunds.send"
 OPEN_CARD_SETUP = "card_setup.open"
 SEQUENCE_EVENTS = "events.sequence"
+OPEN_RECHARGE = "auto_recharge.open"
 
 
 def issue_invoice_key(invoice_id: int) -> str:
@@ -66,3 +67,15 @@ def sequence_events(center_id: int, first_event_id: int) -> Effect:
     first of them: a transaction declares one per center)."""
     payload = {"business_center_id": center_id}
     return Effect(SEQUENCE_EVENTS, payload, sequence_events_key(first_event_id))
+
+
+def open_recharge_key(wallet_id: int, crossing: int) -> str:
+    return f"wallet:{wallet_id}:recharge-{crossing}:open"
+
+
+def open_recharge(wallet_id: int, crossing: int, amount: int) -> Effect:
+    """The wallet's `crossing`-th automatic recharge, decided for `amount` (minor units)
+    by the transaction that crossed its threshold: its invoice opened and charged after
+    that commit (services/auto_recharge.py)."""
+    payload = {"wallet_id": wallet_id, "crossing": crossing, "amount": amount}
+    return Effect(OPEN_RECHARGE, payload, open_recharge_key(wallet_id, crossing))

@@ -25,6 +25,7 @@ from adledger import clock, faults
 from adledger.domain.errors import DomainError
 from adledger.payments.port import CardSetup, PaymentProvider
 from adledger.services import (
+    auto_recharge,
     balance_guard,
     card_charges,
     cards,
@@ -108,6 +109,22 @@ async def _collect(tools: Tools, payload: dict[str, Any]) -> str:
     )
 
 
+async def _open_recharge(tools: Tools, payload: dict[str, Any]) -> int | None:
+    """The recharge a wallet's rule decided, opened in a transaction of its own (the
+    invoice counter, then the rule), then charged: its charge's effect runs here, unless
+    the edge ran it after that commit already (a request's). Run again (a crash, a
+    retry), it opens nothing more and charges what the crossing opened, once."""
+    wallet_id, crossing, amount = payload["wallet_id"], payload["crossing"], payload["amount"]
+
+    async def open_it(session: AsyncSession) -> int | None:
+        return await auto_recharge.open_recharge(session, wallet_id, crossing, amount, clock.now())
+
+    invoice_id = await tools.transact(open_it)
+    if invoice_id is not None:
+        await run_keys(tools, [kinds.collect_invoice_key(invoice_id)])
+    return invoice_id
+
+
 async def _void(tools: Tools, payload: dict[str, Any]) -> bool:
     return await shortfalls.void_one(tools.transact, tools.provider, payload["invoice_id"])
 
@@ -134,6 +151,7 @@ KINDS: dict[str, Kind] = {
     kinds.ISSUE_INVOICE: Kind(_issue),
     kinds.COLLECT_INVOICE: Kind(_collect),
     kinds.VOID_SHORTFALL: Kind(_void),
+    kinds.OPEN_RECHARGE: Kind(_open_recharge),
     kinds.SEND_REFUNDS: Kind(_send_refunds),
     # The caller waits for the setup's client secret: a failure is answered, and its
     # retry is a new setup.

@@ -104,6 +104,9 @@ async def _save(
         status=RuleStatus.ACTIVE.value,
         armed=True,
         failures=0,
+        # A recharge decided under the old settings and not opened yet never is (its
+        # effect finds no mark): the rule decides again at this commit, on these.
+        pending_since=None,
     )
     await audit_rule(session, wallet, "AUTO_RECHARGE_SET", now, _describe(ask), actor.user_id)
     # The guard decides before the commit (balance_guard.settle) for the wallets whose
@@ -116,7 +119,8 @@ async def disable_auto_recharge(
     session: AsyncSession, actor: Actor, wallet_id: int, now: datetime
 ) -> RuleOutcome:
     """DISABLED until set again; a recharge already in flight still lands (its money is
-    credited when paid). A wallet with no rule, or a disabled one, is left as it is."""
+    credited when paid), one decided and not opened yet never is (its effect finds the
+    rule disabled). A wallet with no rule, or a disabled one, is left as it is."""
     wallet = await wallet_for(session, actor, wallet_id, WALLET_FIELD)
     rule = await repo.lock_guard(session, wallet.id)
     if rule is not None and rule.status != RuleStatus.DISABLED:

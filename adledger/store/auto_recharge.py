@@ -49,6 +49,12 @@ async def lock_guard(session: AsyncSession, wallet_id: int) -> AutoRechargeRule 
     return (await lock_rules(session, [wallet_id])).get(wallet_id)
 
 
+async def rule_of(session: AsyncSession, wallet_id: int) -> AutoRechargeRule | None:
+    """The wallet's rule as committed, not locked (read again, not from the session)."""
+    stmt = select(AutoRechargeRule).where(AutoRechargeRule.wallet_id == wallet_id)
+    return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
 async def rules_by_wallet(
     session: AsyncSession, wallet_ids: Sequence[int]
 ) -> list[AutoRechargeRule]:

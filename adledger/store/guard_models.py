@@ -62,9 +62,10 @@ class BalanceAlert(Base):
 
 class AutoRechargeRule(Base):
     """A wallet's automatic recharge: below `threshold`, charge the center's saved card
-    `amount`, or up to `target_balance`; at most one in flight (`in_flight_invoice_id`),
-    one per crossing (`armed`), at most `monthly_cap` a month; SUSPENDED after 3 failed
-    charges in a row, DISABLED by a member."""
+    `amount`, or up to `target_balance`; at most one at a time (decided and not opened
+    yet: `pending_since`; opened and not paid or voided: `in_flight_invoice_id`), one per
+    crossing (`armed`), at most `monthly_cap` a month; SUSPENDED after 3 failed charges in
+    a row, DISABLED by a member."""
 
     __tablename__ = "auto_recharge_rules"
     __table_args__ = (
@@ -75,7 +76,13 @@ class AutoRechargeRule(Base):
             "target_balance > threshold) AND (monthly_cap IS NULL OR monthly_cap > 0)",
             name="amounts",
         ),
-        CheckConstraint("failures >= 0 AND recharged_this_month >= 0", name="counts_not_negative"),
+        CheckConstraint(
+            "failures >= 0 AND recharged_this_month >= 0 AND crossings >= 0",
+            name="counts_not_negative",
+        ),
+        CheckConstraint(
+            "pending_since IS NULL OR in_flight_invoice_id IS NULL", name="one_at_a_time"
+        ),
     )
     wallet_id: Mapped[int] = mapped_column(
         ForeignKey("wallets.id", ondelete="CASCADE"), primary_key=True
@@ -90,6 +97,12 @@ class AutoRechargeRule(Base):
     in_flight_invoice_id: Mapped[int | None] = mapped_column(
         ForeignKey("invoices.id", ondelete="SET NULL")
     )
+    crossings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How many recharges the rule decided: the n-th's outbox effect is keyed by n
+    (`effect_kinds.open_recharge`)."""
+    pending_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Since when the last decided recharge waits for its effect to open its invoice (set
+    by `balance_guard.settle`, which numbers no invoice; cleared by the effect)."""
     month: Mapped[date | None] = mapped_column(Date)
     recharged_this_month: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     cap_noted_month: Mapped[date | None] = mapped_column(Date)

@@ -39,8 +39,8 @@ class Level(IntEnum):
     CAMPAIGN_ROWS = 5
     LEDGER_ACCOUNTS = 6
     REFUND_ROWS = 7
-    BALANCE_GUARD = 8
-    INVOICE_COUNTER = 9
+    INVOICE_COUNTER = 8
+    BALANCE_GUARD = 9
     EVENT_SEQUENCE = 10
 
     @property
@@ -72,13 +72,16 @@ _MEANINGS: dict[Level, str] = {
     "(reserve, voucher reserve, hold, receivable) in any order while its campaign is held "
     "(platform accounts are never locked)",
     Level.REFUND_ROWS: "refund requests, then a center's payment lots and refunds",
-    Level.BALANCE_GUARD: "a wallet's balance guard: its spend per day (a spend batch's one "
-    "upsert of `wallet_spend_days`, rows in ascending wallet id, after the batch's ledger "
-    "moves), then its alerts and its "
-    "recharge rule, taken when the transaction's money moves are done, before it commits "
-    "(services/balance_guard.py)",
     Level.INVOICE_COUNTER: "the invoice counter (numbers are handed out in commit "
     "order, without gaps)",
+    Level.BALANCE_GUARD: "a wallet's balance guard, after the invoice counter: its spend "
+    "per day (a spend batch's one upsert of `wallet_spend_days`, rows in ascending wallet "
+    "id, after the batch's ledger moves), then its alerts and its recharge rule, taken "
+    "after the transaction's money moves (by services/balance_guard.py right before the "
+    "commit, by a recharge paid or declined, by a member setting them); a transaction "
+    "holding them numbers no invoice after (a recharge the rule decides is opened after "
+    "the commit, by its outbox effect, which takes the counter first: "
+    "services/auto_recharge.py)",
     Level.EVENT_SEQUENCE: "a center's event sequence counter, last; the sequencer takes it "
     "alone, in its own transaction after the commit that wrote the events (they are "
     "numbered in the order they are sequenced, without gaps)",

@@ -31,7 +31,8 @@ _ADD_SPEND = text(
 async def add_spend(session: AsyncSession, day: date, amounts: Mapping[int, int]) -> None:
     """Add `amounts` (wallet id → minor units, positive) to the wallets' spend of `day`.
     The rows are a wallet's balance guard (store/locks.py): taken after its ledger
-    accounts, before the invoice counter."""
+    accounts (and the invoice counter, if the transaction numbers one: the spend path does
+    not), and nothing after them numbers an invoice."""
     wanted = sorted(w for w, amount in amounts.items() if amount > 0)
     if not wanted:
         return

@@ -331,12 +331,6 @@ async def _disable(api, shop, token: str) -> dict:
     return (await api.data(DISABLE, variables, token))["disableAutoRecharge"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (issue 27 scaffold): a plan renewal paid from a guarded wallet numbers its "
-    "invoice (INVOICE_COUNTER) before balance_guard.settle takes BALANCE_GUARD: "
-    "LockOrderViolation, and the renewal fails",
-)
 async def test_a_plan_renewal_paid_from_a_wallet_with_a_rule_renews(
     api, users, webhooks, jobs
 ) -> None:

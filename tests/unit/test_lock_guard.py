@@ -88,8 +88,8 @@ def test_the_documented_order_is_the_modules() -> None:
         "CAMPAIGN_ROWS",
         "LEDGER_ACCOUNTS",
         "REFUND_ROWS",
-        "BALANCE_GUARD",
         "INVOICE_COUNTER",
+        "BALANCE_GUARD",
         "EVENT_SEQUENCE",
     ]
     assert [level for level in Level if level.by_id] == [

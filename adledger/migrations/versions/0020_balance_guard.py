@@ -71,6 +71,8 @@ def upgrade() -> None:
         sa.Column("armed", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("failures", sa.Integer(), server_default="0", nullable=False),
         sa.Column("in_flight_invoice_id", sa.BigInteger(), nullable=True),
+        sa.Column("crossings", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("pending_since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("month", sa.Date(), nullable=True),
         sa.Column("recharged_this_month", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("cap_noted_month", sa.Date(), nullable=True),
@@ -87,8 +89,12 @@ def upgrade() -> None:
             name=op.f("ck_auto_recharge_rules_amounts"),
         ),
         sa.CheckConstraint(
-            "failures >= 0 AND recharged_this_month >= 0",
+            "failures >= 0 AND recharged_this_month >= 0 AND crossings >= 0",
             name=op.f("ck_auto_recharge_rules_counts_not_negative"),
+        ),
+        sa.CheckConstraint(
+            "pending_since IS NULL OR in_flight_invoice_id IS NULL",
+            name=op.f("ck_auto_recharge_rules_one_at_a_time"),
         ),
         _wallet_fk("auto_recharge_rules"),
         sa.ForeignKeyConstraint(
