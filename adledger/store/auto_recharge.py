@@ -3,8 +3,10 @@
 A wallet's balance guard is its alerts and its recharge rule, one lock level
 (`Level.BALANCE_GUARD`), taken in one order within it: the alerts, then the rule, each by
 wallet id. `balance_guard.settle` asks the alerts first and the rule after; a writer that
-comes to a rule by another way (a recharge paid or declined, a member setting it) takes the
-wallet's alerts first too (`lock_guard`), so two writers never hold one each."""
+comes to a rule by another way (a recharge opened by its effect, paid or declined, a member
+setting it) takes the wallet's alerts first too (`lock_guard`), so two writers never hold
+one each. The level comes after the invoice counter: a writer that numbers an invoice
+does so before it locks a guard (the recharge's effect), never after."""
 
 from __future__ import annotations
 

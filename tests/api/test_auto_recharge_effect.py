@@ -203,3 +203,36 @@ async def test_a_launch_opening_a_shortfall_invoice_on_a_guarded_wallet_recharge
     assert held["available"]["amount"] == "300.00", held
     async with sessions() as session:
         assert await verify_ledger(session) == []
+
+
+async def test_a_rule_disabled_while_its_invoice_is_opened_rolls_the_invoice_back(
+    api, users, webhooks, jobs, sessions, monkeypatch
+) -> None:
+    # given a recharge declared by a renewal, whose effect reads the rule still active,
+    # and a member disabling the rule right after that read (before the effect locks it)
+    shop = await _renewed_below_the_threshold(api, users, webhooks, jobs)
+    effect = await _declared(sessions, shop)
+    read = auto_recharge.repo.rule_of
+    reads = 0
+
+    async def disabled_after_the_first_read(session, wallet_id):
+        nonlocal reads
+        reads += 1
+        seen = await read(session, wallet_id)
+        if reads == 1:
+            async with sessions() as other:
+                rule = await other.get(AutoRechargeRule, wallet_id)
+                assert rule is not None
+                rule.status = "DISABLED"
+                await other.commit()
+        return seen
+
+    monkeypatch.setattr(auto_recharge.repo, "rule_of", disabled_after_the_first_read)
+    # when the effect runs
+    opened = await effects.KINDS[OPEN_RECHARGE].run(tools_of(jobs), effect.payload)
+    # then the invoice it opened was rolled back with its transaction, and run again it
+    # found the rule disabled: nothing opened, the mark cleared
+    assert (opened, reads) == (None, 2)
+    assert (await center(api, shop))["invoices"] == []
+    rule = await _rule(sessions, shop)
+    assert (rule.status, rule.pending_since, rule.in_flight_invoice_id) == ("DISABLED", None, None)
