@@ -389,8 +389,7 @@ async def test_dev_serves_the_demo_and_stops_cleanly_on_ctrl_c(
     assert counted == [(1, 0, []), (0, 1, []), (1, 0, []), (1, 0, [])], spent
     # Contoso's 1,860.00 less 12.50, then the banner's 165.00: below 1,700.00, recharged
     # to 1,800.00 by its sandbox card within the request
-    crossing_line = "It has 1,860.00 USD available now: report 165.00 of spend on 'Holiday push'"
-    assert any(line.startswith(crossing_line) for line in banner), banner
+    assert "It has 1,860.00 USD available now: report 165.00 of spend on" in banner
     center = guard["data"]["businessCenter"]
     recharges = [edge["node"] for edge in center["invoices"]["edges"]]
     assert [(r["status"], r["amountDue"]["amount"]) for r in recharges] == [("PAID", "117.50")]

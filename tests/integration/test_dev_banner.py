@@ -213,8 +213,10 @@ async def test_the_banners_recharge_spend_crosses_the_threshold_and_is_paid_at_o
     seen = await api.data(look["query"], token=access.token)
     # then 165.00 crossed 1,700.00 (1,860.00 - 165.00 = 1,695.00): the recharge of 105.00
     # was charged to the sandbox card in that request, paid and credited up to 1,800.00
-    assert "report 165.00 of spend on 'Holiday push' to cross the threshold" in lines
-    assert "below 1,700.00 USD available" in lines and "up to 1,800.00 USD" in lines
+    assert "It has 1,860.00 USD available now: report 165.00 of spend on\n" in lines
+    assert "  'Holiday push' to take it below the threshold:\n" in lines
+    assert "Contoso Retail's wallet recharges itself: below 1,700.00 USD available" in lines
+    assert "up to 1,800.00 USD" in lines
     assert spend["variables"]["events"][0]["amount"] == {"amount": "165.00", "currencyCode": "USD"}
     assert answer["recordSpend"]["accepted"] == 1 and answer["recordSpend"]["refused"] == []
     center = seen["businessCenter"]

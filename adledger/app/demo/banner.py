@@ -103,12 +103,12 @@ def _rule_words(guard: GuardDemo) -> str:
     name = DEMO_AUTOMATIC_CENTER_NAME
     if guard.threshold is None or guard.target is None:
         return (
-            f"  {name!r}'s wallet: {alerts}. Automatic recharge needs a saved card\n"
+            f"  {name}'s wallet: {alerts}. Automatic recharge needs a saved card\n"
             "  (createCardSetup), then setAutoRecharge.\n"
         )
     cap = _shown(parse_amount(RECHARGE_MONTHLY_CAP, DEMO_CURRENCY).minor)
     return (
-        f"  {name!r}'s wallet recharges itself: below {_shown(guard.threshold)} available,\n"
+        f"  {name}'s wallet recharges itself: below {_shown(guard.threshold)} available,\n"
         f"  its saved sandbox card is charged up to {_shown(guard.target)} (at most {cap}\n"
         f"  a month), and {alerts}.\n"
     )
@@ -131,11 +131,12 @@ def _crossing(url: str, token: str, campaign_id: str | None, guard: GuardDemo) -
     shown = format_minor(amount, DEMO_CURRENCY)
     body = spend_body(campaign_id, "demo-recharge", shown)
     return (
-        f"{now}: report {shown} of spend on {DEMO_AUTOMATIC_CAMPAIGN!r} to cross the threshold:\n"
+        f"{now}: report {shown} of spend on\n"
+        f"  {DEMO_AUTOMATIC_CAMPAIGN!r} to take it below the threshold:\n"
         f"    {curl(url, token, body)}\n"
         "  The sandbox card pays at once, off-session: when that answers, the AUTO_RECHARGE\n"
         "  invoice is PAID and the wallet credited. Nothing to simulate (`payments simulate`\n"
-        "  pays invoices that wait on their hosted page, like the top-up above).\n"
+        "  pays invoices that wait on their hosted page, like Northwind's top-up below).\n"
     )
 
 
