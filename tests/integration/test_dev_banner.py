@@ -268,3 +268,14 @@ def test_the_crossing_spend_follows_the_balance_a_reused_demo_has() -> None:
     # then each spend takes the balance below 1,700.00, by a multiple of 5.00
     assert [at(170_000), at(170_001), at(184_750), at(186_000)] == [500, 500, 15_000, 16_500]
     assert at(169_999) is None
+
+
+def test_a_disabled_rule_is_said_so_and_no_spend_is_proposed() -> None:
+    # given Contoso's rule disabled by a member since the demo set it
+    guard = GuardDemo(1, 2, 186_000, 170_000, 180_000, "DISABLED", in_flight=False)
+    # when the banner is printed
+    lines = guard_example("http://x/graphql", "admin", "adserver", "Q2FtcGFpZ246MQ==", guard)
+    # then it says so, and proposes no spend to cross a threshold nothing watches
+    assert "Its automatic recharge is DISABLED:\n  setAutoRecharge starts it again." in lines
+    assert "It has 1,860.00 USD available now.\n" in lines
+    assert "recordSpend" not in lines

@@ -29,6 +29,8 @@ RECORD_SPEND = (
     "... on UserError { code message field } } }"
 )
 
+ACTIVE = "ACTIVE"
+
 # The spend that crosses the threshold goes past it by at least this step, and is a
 # multiple of it: a round amount, still crossing after a 12.50 example was run first.
 _STEP = 500
@@ -106,6 +108,11 @@ def _rule_words(guard: GuardDemo) -> str:
             f"  {name}'s wallet: {alerts}. Automatic recharge needs a saved card\n"
             "  (createCardSetup), then setAutoRecharge.\n"
         )
+    if guard.rule_status != ACTIVE:
+        return (
+            f"  {name}'s wallet: {alerts}. Its automatic recharge is {guard.rule_status}:\n"
+            "  setAutoRecharge starts it again.\n"
+        )
     cap = _shown(parse_amount(RECHARGE_MONTHLY_CAP, DEMO_CURRENCY).minor)
     return (
         f"  {name}'s wallet recharges itself: below {_shown(guard.threshold)} available,\n"
@@ -116,14 +123,15 @@ def _rule_words(guard: GuardDemo) -> str:
 
 def _crossing(url: str, token: str, campaign_id: str | None, guard: GuardDemo) -> str:
     now = f"  It has {_shown(guard.available)} available now"
-    if guard.threshold is None:
+    if guard.threshold is None or guard.rule_status != ACTIVE:
         return now + ".\n"
     amount = crossing_amount(guard)
     if amount is None:
         why = (
-            "a recharge is in flight (its invoice is below)"
+            "a recharge is in flight (its invoice is in the query below)"
             if guard.in_flight
-            else f"no recharge starts (autoRecharge {{ status }} is {guard.rule_status})"
+            else "its recharge is under way or was not made (this month's cap reached, or\n"
+            "  the card declined): the query below shows the rule and its invoices"
         )
         return f"{now}, below the threshold: {why}.\n"
     if campaign_id is None:
