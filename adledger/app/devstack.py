@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import uvicorn
 from arq.typing import WorkerSettingsType
@@ -32,7 +32,9 @@ from adledger import clock
 from adledger.app.asgi import create_app, settle_heap
 from adledger.app.demo import queries as demo_queries
 from adledger.app.demo import seed as demo
+from adledger.app.demo.banner import guard_example, spend_body
 from adledger.app.demo.cards import CardPlanDemo, ensure_card_plan
+from adledger.app.demo.guard import GuardDemo, ensure_balance_guard
 from adledger.app.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -52,6 +54,8 @@ from adledger.store.migrate import upgrade
 from adledger.store.users import user_by_email
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -155,11 +159,11 @@ async def _dev(settings: Settings) -> None:
     await asyncio.to_thread(upgrade, settings.database_url)
     access = await _demo_access(settings)
     await _issue_demo_invoices(settings)
-    card_plan = await _card_plan_demo(settings)
+    card_plan, guard = await _sandbox_demos(settings)
     reference = await _pending_reference(settings.database_url)
 
     def ready() -> None:
-        _banner(settings, access, reference)
+        _banner(settings, access, reference, guard)
         if card_plan is not None:
             print(_card_plan_example(settings, access.token, card_plan), flush=True)
 
@@ -234,30 +238,38 @@ async def _issue_demo_invoices(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _card_plan_demo(settings: Settings) -> CardPlanDemo | None:
-    """The demo's campaign paid by card, with a sandbox card (not with real Stripe)."""
+async def _sandbox_demos(settings: Settings) -> tuple[CardPlanDemo | None, GuardDemo | None]:
+    """The demo's campaign paid by card and Contoso Retail's balance guard, both with a
+    sandbox card (with real Stripe: no card plan, and the guard's alerts only)."""
     engine = make_engine(settings.database_url or "", pool_size=2, max_overflow=0)
     redis = Redis.from_url(settings.redis_url or "")
     provider = build_provider(settings, redis)
     try:
-        if not isinstance(provider, SandboxProvider):
-            return None
         billing = settings.billing_config()
         transact = effects.transaction_runner(make_sessionmaker(engine), provider, billing)
-        return await ensure_card_plan(
-            transact,
-            provider,
-            provider.confirm_card_setup,
-            settings.billing_config(),
-            clock.now(),
-        )
-    except Exception:
-        log.exception("the demo's campaign paid by card could not be set up")
-        return None
+        sandbox = provider if isinstance(provider, SandboxProvider) else None
+        card_plan = None
+        if sandbox is not None:
+            confirm = sandbox.confirm_card_setup
+            plan = ensure_card_plan(transact, sandbox, confirm, billing, clock.now())
+            card_plan = await _logged(plan, "the demo's campaign paid by card")
+        confirm_guard = None if sandbox is None else sandbox.confirm_card_setup
+        guard_set = ensure_balance_guard(transact, provider, confirm_guard, billing, clock.now())
+        guard = await _logged(guard_set, "the demo's balance guard")
+        return card_plan, guard
     finally:
         await close_provider(provider)
         await redis.aclose()
         await engine.dispose()
+
+
+async def _logged(work: Coroutine[Any, Any, T], what: str) -> T | None:
+    """A demo extra that fails is logged, and the rest of `adledger dev` still starts."""
+    try:
+        return await work
+    except Exception:
+        log.exception("%s could not be set up", what)
+        return None
 
 
 def _card_plan_example(settings: Settings, token: str, demo_plan: CardPlanDemo) -> str:
@@ -291,7 +303,12 @@ async def _pending_reference(database_url: str | None) -> str | None:
         return await demo.pending_top_up_reference(session)
 
 
-def _banner(settings: Settings, access: DemoAccess, pending_reference: str | None) -> None:
+def _banner(
+    settings: Settings,
+    access: DemoAccess,
+    pending_reference: str | None,
+    guard: GuardDemo | None = None,
+) -> None:
     url = f"{public_url(settings)}/graphql"
     token = access.token
     headers = f'{{"Authorization": "Bearer {token}"}}'
@@ -313,6 +330,10 @@ def _banner(settings: Settings, access: DemoAccess, pending_reference: str | Non
     print(_spend_example(url, access), flush=True)
     if access.automatic_campaign_id is not None:
         print(_automatic_example(url, access, access.automatic_campaign_id), flush=True)
+    if guard is not None:
+        campaign = access.automatic_campaign_id
+        example = guard_example(url, token, access.adserver_token, campaign, guard)
+        print(example, flush=True)
     if access.center_id is not None:
         print(listen_example(access.center_id), flush=True)
     if pending_reference is not None:
@@ -324,14 +345,6 @@ def _banner(settings: Settings, access: DemoAccess, pending_reference: str | Non
         )
 
 
-_RECORD_SPEND = (
-    "mutation($events: [SpendEventInput!]!) { recordSpend(input: {events: $events}) "
-    "{ __typename ... on RecordSpendSuccess { accepted duplicates "
-    "stoppedCampaigns { id status } refused { eventId reason amount { amount } } } "
-    "... on UserError { code message field } } }"
-)
-
-
 def _spend_example(url: str, access: DemoAccess) -> str:
     """The ad server's side: its token, and a delivery report for the demo campaign."""
     intro = (
@@ -341,7 +354,7 @@ def _spend_example(url: str, access: DemoAccess) -> str:
     )
     if access.campaign_id is None:
         return intro + "  (no demo campaign delivers now: launch one to report spend on it)\n"
-    body = _spend_body(access.campaign_id, "demo")
+    body = spend_body(access.campaign_id, "demo")
     return (
         f"{intro}  Report 12.50 of spend on the demo campaign {demo.DEMO_CAMPAIGN!r} with it:\n"
         f"    curl -s {url} -H 'Authorization: Bearer {access.adserver_token}' "
@@ -350,25 +363,9 @@ def _spend_example(url: str, access: DemoAccess) -> str:
     )
 
 
-def _spend_body(campaign_id: str, tag: str) -> str:
-    # Rounded up to the second, never down: a demo seeded a moment ago launched its
-    # campaigns within this second, and spend dated before the launch is refused.
-    now = clock.now()
-    if now.microsecond:
-        now = now.replace(microsecond=0) + timedelta(seconds=1)
-    event = {
-        "eventId": f"{tag}-{int(now.timestamp())}",
-        "campaignId": campaign_id,
-        "amount": {"amount": "12.50", "currencyCode": "USD"},
-        "impressions": 2500,
-        "occurredAt": now.isoformat(),
-    }
-    return json.dumps({"query": _RECORD_SPEND, "variables": {"events": [event]}})
-
-
 def _automatic_example(url: str, access: DemoAccess, campaign_id: str) -> str:
     """Spend drawn as it happens: the account's cash and vouchers, then the center's."""
-    body = _spend_body(campaign_id, "demo-auto")
+    body = spend_body(campaign_id, "demo-auto")
     return (
         f"  {demo.DEMO_AUTOMATIC_CENTER_NAME!r} draws spend on its shared balance (automatic\n"
         f"  allocation). Report 12.50 on its campaign {demo.DEMO_AUTOMATIC_CAMPAIGN!r}, then look "

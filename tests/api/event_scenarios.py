@@ -10,8 +10,9 @@ webhook machinery makes), for tests that want every type delivered.
 Its arguments are the API fixtures: `api`, `users`, `jobs` (the worker's context, for
 complete-campaigns, credit-sweep and renew-subscriptions), `webhooks` (the provider's
 signed events: payments, card setup, refunds) and `sessions` (to move a campaign's
-flight into the past, which the API refuses). It answers the center, its admin (who
-reads the feed), its one ad account, its ad server and a staff member.
+flight into the past, which the API refuses, and to give a wallet spend on a past day).
+It answers the center, its admin (who reads the feed), its one ad account, its ad server
+and a staff member.
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adledger import clock
 from adledger.domain.events import EventType
+from adledger.domain.runway import utc_day
 from adledger.jobs.billing import renew_subscriptions_job
 from adledger.jobs.campaigns import complete_campaigns_job, credit_sweep_job
 from adledger.jobs.installments import issue_invoices_job
+from adledger.schema.ids import db_id_of
 from tests.api.allocation_fixtures import enable_allocation, set_budget
 from tests.api.campaign_fixtures import Shop, move_flight
 from tests.api.installment_fixtures import attach_card, card_campaign, plan_of
@@ -53,10 +57,6 @@ from tests.helpers import (
 EVERY_PRODUCED_TYPE = frozenset(EventType) - {
     EventType.WEBHOOK_ENDPOINT_DISABLED,
     EventType.TEST_PING,
-    # Issue 27's alerts are produced and checked by tests/api/test_balance_alerts.py; not
-    # yet by this scenario (time): their webhook delivery is the same path as every type's.
-    EventType.BALANCE_LOW,
-    EventType.RUNWAY_LOW,
 }
 """What `produce_every_event_type` makes: every published type but the webhooks' own."""
 
@@ -112,6 +112,8 @@ VOID = """mutation($input: VoidInvoiceInput!) { voidInvoice(input: $input) {
 CREATE = """mutation($input: CreateCampaignInput!) { createCampaign(input: $input) {
   __typename ... on CreateCampaignSuccess { campaign { id } } ... on UserError { code message } } }"""
 SET_AUTO_RECHARGE = """mutation($input: SetAutoRechargeInput!) { setAutoRecharge(input: $input) {
+  __typename ... on UserError { code message field } } }"""
+SET_ALERTS = """mutation($input: SetBalanceAlertsInput!) { setBalanceAlerts(input: $input) {
   __typename ... on UserError { code message field } } }"""
 PERIOD = """query($id: ID!) { businessCenter(id: $id) { subscription { currentPeriodEnd } } }"""
 
@@ -232,7 +234,7 @@ async def produce_every_event_type(
     """One business center under automatic allocation (its one ad account MONTHLY_
     INVOICING) through every type of EVERY_PRODUCED_TYPE, each at least once. Order
     matters: allocation before any campaign (a PREPAID account would block it), the plan
-    renewed before it is canceled."""
+    renewed before it is canceled, the alerts last."""
     world = await _open(api, users)  # invoice.opened, invoice.paid (the plan)
     await _allocate(api, world)  # ad_account.budget_cap_changed, automatic_allocation.enabled
     line = await set_credit_line(api, world.staff, world.center.id, "500.00")
@@ -244,6 +246,9 @@ async def produce_every_event_type(
     await _makegoods(api, world, jobs, sessions)  # campaign.completed, makegood.*, credit
     await _plan(api, world, jobs)  # plan_subscription.renewed / canceled
     await _recharge_suspended(api, world, jobs, webhooks)  # auto_recharge.suspended
+    # Last: a plan paid from a wallet with an alert fails on the lock order for now (the
+    # strict xfail tests in tests/api/test_balance_alerts.py say why).
+    await _alerts(api, world, sessions)  # balance.low, runway.low
     return world
 
 
@@ -326,6 +331,32 @@ async def _campaign_life(api: Api, world: EveryEvent) -> None:
     assert (await launch(api, rejected, world.token))["__typename"] == "LaunchCampaignSuccess"
     done = await campaign_action(api, "rejectCampaign", rejected, world.staff.token, "creative")
     assert done["__typename"] == "CampaignActionSuccess", done
+
+
+async def _alerts(api: Api, world: EveryEvent, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The account's wallet (which a drawn campaign spends first; the makegood credit
+    went there) spent 1000.00 yesterday, and alerts below 100000.00 (more than it holds)
+    and under 90 days of runway (less than one at 250.00 a day): the next spend fires
+    both."""
+    wallet = world.shop.account.wallet_id
+    async with sessions() as session:
+        await session.execute(
+            text("INSERT INTO wallet_spend_days (wallet_id, day, amount) VALUES (:w, :d, 100000)"),
+            {"w": db_id_of(wallet, "Wallet"), "d": utc_day(clock.now()) - timedelta(days=1)},
+        )
+        await session.commit()
+    alerts = [
+        {"kind": "BALANCE_BELOW", "threshold": usd("100000.00")},
+        {"kind": "RUNWAY_BELOW_DAYS", "days": 90},
+    ]
+    given = {"walletId": wallet, "alerts": alerts}
+    done = (await api.data(SET_ALERTS, {"input": given}, world.token))["setBalanceAlerts"]
+    assert done["__typename"] == "WalletSettingsSuccess", done
+    campaign_id = await drawn_campaign(api, world.shop, "50.00")
+    reported = await record_spend(
+        api, [spend_event("every-alert", campaign_id, "20.00")], world.shop.adserver.token
+    )
+    assert reported["accepted"] == 1, reported
 
 
 async def _makegoods(

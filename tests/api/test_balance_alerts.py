@@ -9,19 +9,21 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from adledger import clock
 from adledger.domain.money import Currency
 from adledger.domain.wallets import Bucket, MoneyIn
+from adledger.jobs.billing import renew_subscriptions_job
 from adledger.schema.ids import db_id_of
 from adledger.services import balance_guard
 from adledger.services import wallets as wallet_service
 from adledger.services.actor import Actor
 from tests.api.allocation_fixtures import live_campaigns, open_center, unlimited
 from tests.api.campaign_fixtures import open_shop
-from tests.api.event_scenarios import feed_events
-from tests.helpers import add_member, record_spend, spend_event, top_up
+from tests.api.event_scenarios import feed_events, period_end
+from tests.helpers import add_member, create_center, record_spend, spend_event, subscribe, top_up
 from tests.helpers import balance as read_balance
 
 SET = """mutation($input: SetBalanceAlertsInput!) { setBalanceAlerts(input: $input) {
@@ -349,3 +351,42 @@ async def test_a_rolled_back_transaction_fires_nothing(api, users, sessions) -> 
     notified = await api.data(NOTIFICATIONS, {"id": shop.center.id}, shop.token)
     assert notified["businessCenter"]["notifications"]["edges"] == []
     assert await feed_events(api, shop.center.id, shop.token, ["balance.low"]) == []
+
+
+# A transaction that numbers an invoice (INVOICE_COUNTER) and then moves a guarded wallet's
+# money reaches `balance_guard.settle`, which locks the wallet's alerts (BALANCE_GUARD,
+# before INVOICE_COUNTER in store/locks.py): LockOrderViolation with LOCK_ORDER_CHECK on.
+# The plan paid from the balance (subscribe, renew) does; so may a launch's shortfall
+# invoice or a credit-line statement. Which way to fix (the guard after the counter, or
+# invoices numbered at the commit) is the lead's call: automatic recharge opens its
+# invoice inside settle, after the guard rows.
+LOCK_ORDER = pytest.mark.xfail(
+    strict=True, reason="settle locks BALANCE_GUARD after the plan's INVOICE_COUNTER"
+)
+
+
+async def _center_with_alert(api, users, subscribed: bool):
+    center = await create_center(api, await users.create("admin"))
+    await users.fund(center.wallet_id, "500.00")
+    if subscribed:
+        assert (await subscribe(api, center))["invoice"]["status"] == "PAID"
+    alert = [{"kind": "BALANCE_BELOW", "threshold": usd("1000.00")}]
+    set_ = await _set(api, center.admin.token, center.wallet_id, alert)
+    assert set_["__typename"] == "WalletSettingsSuccess", set_
+    return center
+
+
+@LOCK_ORDER
+async def test_a_plan_paid_from_a_wallet_with_an_alert_fires_it(api, users) -> None:
+    center = await _center_with_alert(api, users, subscribed=False)
+    subscribed = await subscribe(api, center)
+    assert subscribed["invoice"]["status"] == "PAID", subscribed
+    assert len(await feed_events(api, center.id, center.admin.token, ["balance.low"])) == 1
+
+
+@LOCK_ORDER
+async def test_a_plan_renewed_from_a_wallet_with_an_alert_fires_it(api, users, jobs) -> None:
+    center = await _center_with_alert(api, users, subscribed=True)
+    report = await renew_subscriptions_job(jobs, await period_end(api, center))
+    assert (report.paid_from_balance, report.failed) == (1, 0), report
+    assert len(await feed_events(api, center.id, center.admin.token, ["balance.low"])) == 1

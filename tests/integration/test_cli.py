@@ -321,15 +321,24 @@ def demo_token(banner: list[str]) -> str:
     return next(line.split()[-1] for line in banner if line.startswith("Demo token:"))
 
 
-async def read_until_curl(process: asyncio.subprocess.Process) -> list[str]:
-    """The banner's lines after the first example, up to the automatic center's curl."""
+async def read_until_curl(
+    process: asyncio.subprocess.Process, marker: str = "recordSpend"
+) -> list[str]:
+    """The banner's lines from where it was read up to the next curl with `marker`: by
+    default the automatic center's recordSpend, after the first example."""
     assert process.stdout is not None
     lines: list[str] = []
     while line := await process.stdout.readline():
         lines.append(line.decode().strip())
-        if lines[-1].startswith("curl") and "recordSpend" in lines[-1]:
+        if lines[-1].startswith("curl") and marker in lines[-1]:
             return lines
-    raise AssertionError(f"adledger dev printed no second spend example: {lines}")
+    raise AssertionError(f"adledger dev printed no curl with {marker}: {lines}")
+
+
+def guard_query(banner: list[str]) -> dict[str, Any]:
+    """The JSON body of the balance guard's `curl` line (its query names AUTO_RECHARGE)."""
+    curl = next(line for line in banner if line.startswith("curl") and "AUTO_RECHARGE" in line)
+    return dict(json.loads(curl.split(" -d '", 1)[1].rstrip("'")))
 
 
 def spend_example(banner: list[str], which: int = 0) -> tuple[str, dict[str, Any]]:
@@ -348,8 +357,9 @@ async def test_dev_serves_the_demo_and_stops_cleanly_on_ctrl_c(
     async with dev_process(database_url, redis_url, port, tmp_path / "dev.log") as process:
         banner = await asyncio.wait_for(read_banner(process), timeout=60)
         banner += await asyncio.wait_for(read_until_curl(process), timeout=30)
+        banner += await asyncio.wait_for(read_until_curl(process, "AUTO_RECHARGE"), timeout=30)
         token, (adserver, spend) = demo_token(banner), spend_example(banner)
-        _, drawn = spend_example(banner, 1)
+        (_, drawn), (_, crossing) = spend_example(banner, 1), spend_example(banner, 2)
         # when
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             page = await client.get("/graphql", headers={"Accept": "text/html"})
@@ -362,6 +372,9 @@ async def test_dev_serves_the_demo_and_stops_cleanly_on_ctrl_c(
             spent = [(await client.post("/graphql", json=spend, headers=bearer)).json()]
             spent.append((await client.post("/graphql", json=spend, headers=bearer)).json())
             spent.append((await client.post("/graphql", json=drawn, headers=bearer)).json())
+            spent.append((await client.post("/graphql", json=crossing, headers=bearer)).json())
+            admin = {"Authorization": f"Bearer {token}"}
+            guard = (await client.post("/graphql", json=guard_query(banner), headers=admin)).json()
         process.send_signal(signal.SIGINT)
         assert process.stdout is not None
         await process.stdout.read()
@@ -373,5 +386,12 @@ async def test_dev_serves_the_demo_and_stops_cleanly_on_ctrl_c(
     }
     reports = [answer["data"]["recordSpend"] for answer in spent]
     counted = [(r["accepted"], r["duplicates"], r["refused"]) for r in reports]
-    assert counted == [(1, 0, []), (0, 1, []), (1, 0, [])], spent
+    assert counted == [(1, 0, []), (0, 1, []), (1, 0, []), (1, 0, [])], spent
+    # Contoso's 1,860.00 less 12.50, then the banner's 165.00: below 1,700.00, recharged
+    # to 1,800.00 by its sandbox card within the request
+    assert "It has 1,860.00 USD available now: report 165.00 of spend on" in banner
+    center = guard["data"]["businessCenter"]
+    recharges = [edge["node"] for edge in center["invoices"]["edges"]]
+    assert [(r["status"], r["amountDue"]["amount"]) for r in recharges] == [("PAID", "117.50")]
+    assert center["wallet"]["balance"]["available"] == {"amount": "1800.00"}
     assert code == 0, (tmp_path / "dev.log").read_text()

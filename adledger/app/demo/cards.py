@@ -62,7 +62,7 @@ async def ensure_card_plan(
         return None
     tools = effects.Tools(transact, provider, config)
     if not found.has_card:
-        await _save_card(tools, confirm, found, now)
+        await save_card(tools, confirm, found.admin, found.center_id, now)
     campaign_id = found.campaign_id
     if campaign_id is None:
         campaign_id = await _launch(tools, found, now)
@@ -82,10 +82,12 @@ async def _find(session: AsyncSession) -> _Found | None:
     return _Found(actor, center.id, has_card, None if campaign is None else campaign.id)
 
 
-async def _save_card(tools: effects.Tools, confirm: Confirm, found: _Found, now: datetime) -> None:
-    started = await tools.transact(
-        lambda s: cards.begin_card_setup(s, found.admin, found.center_id, now)
-    )
+async def save_card(
+    tools: effects.Tools, confirm: Confirm, admin: Actor, center_id: int, now: datetime
+) -> None:
+    """The center's card saved as the API does it: the setup's effect opens it at the
+    provider after the commit, `confirm` plays Stripe.js, the card is recorded."""
+    started = await tools.transact(lambda s: cards.begin_card_setup(s, admin, center_id, now))
     key = effect_kinds.open_card_setup_key(started.setup_id)
     opened: CardSetup | None = (
         (await effects.run_keys(tools, [key])).get(key, effects.Ran()).result()
