@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from adledger import clock
@@ -354,15 +353,9 @@ async def test_a_rolled_back_transaction_fires_nothing(api, users, sessions) -> 
 
 
 # A transaction that numbers an invoice (INVOICE_COUNTER) and then moves a guarded wallet's
-# money reaches `balance_guard.settle`, which locks the wallet's alerts (BALANCE_GUARD,
-# before INVOICE_COUNTER in store/locks.py): LockOrderViolation with LOCK_ORDER_CHECK on.
-# The plan paid from the balance (subscribe, renew) does; so may a launch's shortfall
-# invoice or a credit-line statement. Which way to fix (the guard after the counter, or
-# invoices numbered at the commit) is the lead's call: automatic recharge opens its
-# invoice inside settle, after the guard rows.
-LOCK_ORDER = pytest.mark.xfail(
-    strict=True, reason="settle locks BALANCE_GUARD after the plan's INVOICE_COUNTER"
-)
+# money (the plan paid from the balance, subscribed or renewed) reaches
+# `balance_guard.settle`, which locks the wallet's alerts: BALANCE_GUARD comes after
+# INVOICE_COUNTER in store/locks.py, so this keeps the lock order (LOCK_ORDER_CHECK is on).
 
 
 async def _center_with_alert(api, users, subscribed: bool):
@@ -376,7 +369,6 @@ async def _center_with_alert(api, users, subscribed: bool):
     return center
 
 
-@LOCK_ORDER
 async def test_a_plan_paid_from_a_wallet_with_an_alert_fires_it(api, users) -> None:
     center = await _center_with_alert(api, users, subscribed=False)
     subscribed = await subscribe(api, center)
@@ -384,7 +376,6 @@ async def test_a_plan_paid_from_a_wallet_with_an_alert_fires_it(api, users) -> N
     assert len(await feed_events(api, center.id, center.admin.token, ["balance.low"])) == 1
 
 
-@LOCK_ORDER
 async def test_a_plan_renewed_from_a_wallet_with_an_alert_fires_it(api, users, jobs) -> None:
     center = await _center_with_alert(api, users, subscribed=True)
     report = await renew_subscriptions_job(jobs, await period_end(api, center))
