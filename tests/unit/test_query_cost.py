@@ -15,7 +15,7 @@ from graphql import (
     validate,
 )
 
-from adledger.app.devstack import _RECORD_SPEND
+from adledger.app.demo.banner import RECORD_SPEND
 from adledger.app.settings import Settings
 from adledger.resolvers.root import build_schema
 from adledger.schema.cost import CostModel
@@ -115,7 +115,7 @@ def _documented_operations() -> list[tuple[str, str]]:
                 continue
             if not validate(SCHEMA._schema, document):
                 found.append((name, inline))
-    found.append(("adledger/app/devstack.py", _RECORD_SPEND))
+    found.append(("adledger/app/demo/banner.py", RECORD_SPEND))
     return found
 
 
