@@ -246,8 +246,6 @@ async def produce_every_event_type(
     await _makegoods(api, world, jobs, sessions)  # campaign.completed, makegood.*, credit
     await _plan(api, world, jobs)  # plan_subscription.renewed / canceled
     await _recharge_suspended(api, world, jobs, webhooks)  # auto_recharge.suspended
-    # Last: a plan paid from a wallet with an alert fails on the lock order for now (the
-    # strict xfail tests in tests/api/test_balance_alerts.py say why).
     await _alerts(api, world, sessions)  # balance.low, runway.low
     return world
 
