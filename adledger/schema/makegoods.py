@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 class Notification:
     kind: str = strawberry.field(
         description="UNDERDELIVERY_LIKELY, MAKEGOOD_OFFERED, WEBHOOK_ENDPOINT_DISABLED, "
-        "BALANCE_LOW or RUNWAY_LOW (a wallet's low-balance alert fired)."
+        "BALANCE_LOW or RUNWAY_LOW (a wallet's low-balance alert fired), AUTO_RECHARGE_PAID, "
+        "AUTO_RECHARGE_SUSPENDED or AUTO_RECHARGE_CAP_REACHED (its automatic recharge)."
     )
     message: str
     campaign_id: strawberry.ID | None

@@ -49,6 +49,7 @@ from adledger.store.locks import LockScopeChanged
 from adledger.store.makegoods import insert_notification
 from adledger.store.models import Invoice, Notification, Wallet
 
+PAID_NOTICE = "AUTO_RECHARGE_PAID"
 SUSPENDED_NOTICE = "AUTO_RECHARGE_SUSPENDED"
 CAP_NOTICE = "AUTO_RECHARGE_CAP_REACHED"
 
@@ -216,6 +217,9 @@ async def recharge_paid(session: AsyncSession, invoice: Invoice, now: datetime) 
         rule.failures = 0
     wallet = await _wallet(session, wallet_id)
     await audit_rule(session, wallet, "AUTO_RECHARGE_PAID", now, invoice.number, amount=amount)
+    paid = format_money(amount, invoice.currency)
+    message = f"Automatic recharge of {paid} paid by the saved card ({invoice.number})."
+    await _notify(session, wallet, PAID_NOTICE, message, now)
 
 
 async def charge_declined(

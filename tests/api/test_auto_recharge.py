@@ -45,6 +45,18 @@ async def test_a_spend_crossing_the_threshold_recharges_the_wallet_once_paid(
     assert shown["autoRecharge"]["rechargedThisMonth"]["amount"] == "300.00"
     actions = [a["action"] for a in found["audit"]]
     assert {"AUTO_RECHARGE_SET", "AUTO_RECHARGE_STARTED", "AUTO_RECHARGE_PAID"} <= set(actions)
+    # and the center is told, once
+    number = found["invoices"][0]["number"]
+    told = [(n["kind"], n["message"]) for n in found["notifications"]]
+    assert (
+        told.count(
+            (
+                "AUTO_RECHARGE_PAID",
+                f"Automatic recharge of 300.00 USD paid by the saved card ({number}).",
+            )
+        )
+        == 1
+    )
     async with sessions() as session:
         assert await verify_ledger(session) == []
 

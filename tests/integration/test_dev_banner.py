@@ -234,7 +234,7 @@ async def test_the_banners_recharge_spend_crosses_the_threshold_and_is_paid_at_o
     fired = [(a["kind"], a["armed"], a["lastTriggeredAt"] is None) for a in wallet["balanceAlerts"]]
     assert fired == [("BALANCE_BELOW", False, False), ("RUNWAY_BELOW_DAYS", True, True)]
     kinds = [edge["node"]["kind"] for edge in center["notifications"]["edges"]]
-    assert kinds == ["BALANCE_LOW"]
+    assert kinds == ["AUTO_RECHARGE_PAID", "BALANCE_LOW"]  # newest first
     # (the runway weighs complete days only: today's spend counts from tomorrow)
     assert (wallet["runway"]["daysLeft"], wallet["runway"]["committedShortfall"]) == (
         None,
