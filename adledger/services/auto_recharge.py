@@ -35,7 +35,7 @@ from adledger.domain.money import Currency, Money
 from adledger.domain.months import month_of
 from adledger.domain.recharge import MAX_FAILED_CHARGES, Rule, RuleStatus, charge_for
 from adledger.domain.wallets import available as available_balance
-from adledger.services import effect_kinds, events, invoices, outbox
+from adledger.services import effect_kinds, events, invoices, notifications, outbox
 from adledger.services.event_data import Data, money, ref
 from adledger.services.funding import fund_waiting, lock_waiting
 from adledger.services.invoices import NewInvoice, open_invoice
@@ -46,8 +46,7 @@ from adledger.store import billing as billing_repo
 from adledger.store import wallets as wallet_repo
 from adledger.store.guard_models import AutoRechargeRule
 from adledger.store.locks import LockScopeChanged
-from adledger.store.makegoods import insert_notification
-from adledger.store.models import Invoice, Notification, Wallet
+from adledger.store.models import Invoice, Wallet
 
 PAID_NOTICE = "AUTO_RECHARGE_PAID"
 SUSPENDED_NOTICE = "AUTO_RECHARGE_SUSPENDED"
@@ -340,15 +339,7 @@ async def _wallet(session: AsyncSession, wallet_id: int) -> Wallet:
 async def _notify(
     session: AsyncSession, wallet: Wallet, kind: str, message: str, now: datetime
 ) -> None:
-    notice = Notification(
-        business_center_id=wallet.business_center_id,
-        campaign_id=None,
-        kind=kind,
-        message=message,
-        created_by_user_id=None,
-        created_at=now,
-    )
-    await insert_notification(session, notice)
+    await notifications.notify(session, wallet.business_center_id, kind, message, now)
 
 
 async def audit_rule(

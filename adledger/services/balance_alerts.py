@@ -31,17 +31,16 @@ from adledger.domain.events import EventType
 from adledger.domain.money import Currency, format_minor, parse_positive_amount
 from adledger.domain.runway import burn_rate, days_left, utc_day, window_days
 from adledger.domain.wallets import MoneyIn, available
-from adledger.services import events
+from adledger.services import events, notifications
 from adledger.services.actor import Actor
 from adledger.services.event_data import Data, money, ref
 from adledger.services.wallets import wallet_for
 from adledger.store import audit
 from adledger.store import balance_alerts as repo
-from adledger.store import makegoods as notifications
 from adledger.store import runway as runway_repo
 from adledger.store import wallets as wallet_repo
 from adledger.store.guard_models import BalanceAlert
-from adledger.store.models import Notification, Wallet
+from adledger.store.models import Wallet
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,17 +202,8 @@ async def _fire(
         message = f"The balance of {owner} lasts {lasts} ({why})."
     else:
         message = f"The available balance of {owner} is {shown} {wallet.currency} ({why})."
-    await notifications.insert_notification(
-        session,
-        Notification(
-            business_center_id=wallet.business_center_id,
-            campaign_id=None,
-            kind="RUNWAY_LOW" if runway else "BALANCE_LOW",
-            message=message,
-            created_by_user_id=None,
-            created_at=now,
-        ),
-    )
+    kind = "RUNWAY_LOW" if runway else "BALANCE_LOW"
+    await notifications.notify(session, wallet.business_center_id, kind, message, now)
     await events.record(
         session,
         wallet.business_center_id,

@@ -41,7 +41,7 @@ from adledger.domain.events import EventType
 from adledger.domain.money import format_money
 from adledger.domain.refunds import RefundReason
 from adledger.domain.text import clean_text
-from adledger.services import access, events, makegood_draws, refunds
+from adledger.services import access, events, makegood_draws, notifications, refunds
 from adledger.services import event_data_money as snapshots
 from adledger.services.actor import Actor
 from adledger.services.delivery import set_status
@@ -50,7 +50,7 @@ from adledger.services.idempotency import run_idempotent
 from adledger.store import audit
 from adledger.store import campaigns as campaign_repo
 from adledger.store import makegoods as repo
-from adledger.store.models import Campaign, MakegoodOffer, Notification
+from adledger.store.models import Campaign, MakegoodOffer
 
 CAMPAIGN_FIELD = ("input", "campaignId")
 OFFER_FIELD = ("input", "offerId")
@@ -321,16 +321,14 @@ async def _open(session: AsyncSession, offer_id: int) -> MakegoodOffer:
 async def _notify(
     session: AsyncSession, campaign: Campaign, kind: str, message: str, actor: int, at: datetime
 ) -> None:
-    await repo.insert_notification(
+    await notifications.notify(
         session,
-        Notification(
-            business_center_id=campaign.business_center_id,
-            campaign_id=campaign.id,
-            kind=kind,
-            message=message,
-            created_by_user_id=actor,
-            created_at=at,
-        ),
+        campaign.business_center_id,
+        kind,
+        message,
+        at,
+        campaign_id=campaign.id,
+        by_user_id=actor,
     )
 
 

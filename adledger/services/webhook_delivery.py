@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger.domain.errors import InvalidInput
 from adledger.domain.events import EventType
 from adledger.domain.webhooks import next_attempt_at, payload_text, signing_secrets
-from adledger.services import events, webhook_data
+from adledger.services import events, notifications, webhook_data
 from adledger.services.transact import Transact
 from adledger.services.webhook_client import (
     DELIVERY_TIMEOUT_SECONDS,
@@ -40,8 +40,7 @@ from adledger.services.webhook_client import (
 from adledger.services.webhook_signing import signed_headers
 from adledger.services.webhook_targets import Resolver, Target, resolve_and_check, system_resolver
 from adledger.store import webhook_deliveries as repo
-from adledger.store.makegoods import insert_notification
-from adledger.store.models import Event, Notification
+from adledger.store.models import Event
 from adledger.store.webhook_deliveries import Claimed
 from adledger.store.webhook_models import WebhookAttempt, WebhookEndpoint
 
@@ -362,16 +361,8 @@ async def _disable(session: AsyncSession, endpoint: WebhookEndpoint, now: dateti
         f"{failing.isoformat()} for 3 days. Once it answers again, set its status to ENABLED "
         "(updateWebhookEndpoint)."
     )
-    await insert_notification(
-        session,
-        Notification(
-            business_center_id=endpoint.business_center_id,
-            campaign_id=None,
-            kind=NOTIFICATION_KIND,
-            message=message,
-            created_by_user_id=None,
-            created_at=now,
-        ),
+    await notifications.notify(
+        session, endpoint.business_center_id, NOTIFICATION_KIND, message, now
     )
     await events.record(
         session,
