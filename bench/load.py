@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import os
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -25,48 +23,37 @@ from typing import Any
 import httpx
 import redis
 from _cpu import CpuWatch, describe
+from _shared import (
+    WEBHOOK_PATH,
+    Shop,
+    field_value,
+    mutation,
+    paid_webhook,
+    percentile,
+    shop,
+    verify_ledger,
+    webhook_processed,
+)
 from _stack import ROOT, api_process, fresh_database, servers, worker_processes
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
-from adledger.app.settings import SANDBOX_WEBHOOK_SECRET
-from adledger.domain.billing import Plan
-from adledger.domain.money import Currency, Money
-from adledger.domain.wallets import MoneyIn
 from adledger.payments.sandbox import SandboxProvider
-from adledger.payments.signing import sign_payload
-from adledger.schema.ids import to_global_id
-from adledger.services import business_centers as centers
 from adledger.services import users
 from adledger.services.actor import Actor
-from adledger.services.campaigns import NewCampaign, create_campaign, launch_campaign
-from adledger.services.config import BillingConfig
-from adledger.services.subscriptions import subscribe
-from adledger.services.wallets import credit_adjustment
 from adledger.store import users as user_repo
-from adledger.store import wallets as wallet_repo
 from adledger.store.db import make_engine, make_sessionmaker
 
 LOAD_DATABASE = "adledger_load"
 LOAD_REDIS_URL = "redis://127.0.0.1:6379/13"
 LOGS = ROOT / ".adledger" / "load"
-BUDGET = "1000000.00"
 USD = "USD"
 WALLET = "query($id: ID!) { wallet(id: $id) { balance { available { amount } cash { amount } } } }"
 
 
-def _mutation(name: str, selection: str) -> str:
-    kind = name[0].upper() + name[1:]
-    return (
-        f"mutation($input: {kind}Input!) {{ {name}(input: $input) {{ __typename "
-        f"... on {kind}Success {{ {selection} }} ... on UserError {{ code message }} }} }}"
-    )
-
-
-TOP_UP = _mutation("topUpWallet", "topUp { invoice { paymentReference } }")
-CREATE_CAMPAIGN = _mutation("createCampaign", "campaign { id }")
-LAUNCH_CAMPAIGN = _mutation("launchCampaign", "campaign { status }")
+TOP_UP = mutation("topUpWallet", "topUp { invoice { paymentReference } }")
+CREATE_CAMPAIGN = mutation("createCampaign", "campaign { id }")
+LAUNCH_CAMPAIGN = mutation("launchCampaign", "campaign { status }")
 RECORD_SPEND = (
     "mutation($events: [SpendEventInput!]!) { recordSpend(input: {events: $events}) "
     "{ __typename ... on RecordSpendSuccess { accepted refused { eventId } } "
@@ -74,14 +61,6 @@ RECORD_SPEND = (
 )
 WEBHOOK = "webhook invoice.paid"
 KINDS = ["wallet", "topUpWallet", WEBHOOK, "createCampaign", "launchCampaign", "recordSpend"]
-
-
-@dataclass(frozen=True)
-class Shop:  # one seeded business center, by global ids
-    center_wallet: str
-    account: str
-    account_wallet: str
-    campaign: str
 
 
 @dataclass(frozen=True)
@@ -133,7 +112,7 @@ def main() -> int:
             cores = watch.cores()
         _report(tallies, elapsed, options)
         print(describe(cores))
-        verified = _verify_ledger(database_url)  # everything stopped, servers still up
+        verified = verify_ledger(database_url)  # everything stopped, servers still up
     failed = any(tally.errors for tally in tallies.values())
     return verified or int(failed)
 
@@ -150,45 +129,12 @@ async def _seed(database_url: str, count: int) -> Seed:
             user = await user_repo.user_by_email(session, "load@example.com")
             assert user is not None
             admin = Actor(user.id, user.email, user.is_staff)
-            shops = [await _shop(session, admin, n, now) for n in range(count)]
+            shops = [await shop(session, admin, n, now) for n in range(count)]
             adserver = await users.create_user(session, "adserver@example.com", is_integration=True)
             await session.commit()
     finally:
         await engine.dispose()
     return Seed(token, adserver, shops)
-
-
-async def _shop(session: AsyncSession, admin: Actor, n: int, now: datetime) -> Shop:
-    """A subscribed, funded business center whose one ad account runs one big campaign."""
-    config = BillingConfig()
-    center = await centers.create_business_center(session, admin, f"Center {n}", Currency.USD)
-    center_id = center.business_center_id
-    (center_wallet,) = await wallet_repo.wallets_of_centers(session, [center_id])
-    await _fund(session, center_wallet.id)
-    await subscribe(session, admin, center_id, Plan.PRO, True, config, now)
-    prepaid, auction = centers.BillingOption.PREPAID, centers.AdAccountType.AUCTION
-    account = await centers.create_ad_account(
-        session, admin, center_id, f"Account {n}", prepaid, auction
-    )
-    (wallet,) = await wallet_repo.wallets_of_ad_accounts(session, [account.ad_account_id])
-    await _fund(session, wallet.id)
-    flight = (now - timedelta(hours=1), now + timedelta(days=30))
-    new = NewCampaign(
-        account.ad_account_id, f"Campaign {n}", MoneyIn(BUDGET, Currency.USD), *flight
-    )
-    created = await create_campaign(session, admin, new, config, now)
-    await launch_campaign(session, admin, created.campaign_id, config, now)
-    return Shop(
-        to_global_id("Wallet", center_wallet.id),
-        to_global_id("AdAccount", account.ad_account_id),
-        to_global_id("Wallet", wallet.id),
-        to_global_id("Campaign", created.campaign_id),
-    )
-
-
-async def _fund(session: AsyncSession, wallet_id: int) -> None:
-    money = Money(int(BUDGET.replace(".", "")), Currency.USD)
-    await credit_adjustment(session, wallet_id, money, "load benchmark funding", None)
 
 
 # -- the load ----------------------------------------------------------------------------
@@ -243,25 +189,8 @@ async def _graphql(load: Load, name: str, token: str, query: str, variables: Any
     """The value of the root field `name` (also the kind tallied) when it succeeded."""
     body = {"query": query, "variables": variables}
     headers = {"Authorization": f"Bearer {token}"}
-    check = functools.partial(_field, name)
+    check = functools.partial(field_value, name)
     return await _post(load, name, "/graphql", check, json=body, headers=headers)
-
-
-def _field(name: str, status: int, answer: dict[str, Any]) -> tuple[str | None, Any]:
-    result = (answer.get("data") or {}).get(name)
-    if status != 200 or answer.get("errors") or not isinstance(result, dict):
-        return f"HTTP {status}: {str(answer)[:300]}", None
-    typename = result.get("__typename", "Success")
-    if not typename.endswith("Success"):
-        return f"{typename}: {result.get('code')} {result.get('message')}", None
-    if result.get("refused"):  # recordSpend answered, but did not apply the batch whole
-        return f"refused: {str(result['refused'])[:300]}", None
-    return None, result
-
-
-def _processed(status: int, answer: dict[str, Any]) -> tuple[str | None, Any]:
-    ok = status == 200 and answer.get("outcome") == "PROCESSED"
-    return (None, answer) if ok else (f"HTTP {status}: {str(answer)[:300]}", None)
 
 
 async def _read_wallet(load: Load, rng: random.Random, _: str) -> None:
@@ -278,12 +207,8 @@ async def _top_up(load: Load, rng: random.Random, _: str) -> None:
     if result is None:
         return
     reference = result["topUp"]["invoice"]["paymentReference"]
-    invoice, event_type = await load.sandbox.settle(reference, "paid")
-    payload = SandboxProvider.event_payload(invoice, event_type)
-    signature = sign_payload(payload, SANDBOX_WEBHOOK_SECRET)
-    headers = {"Stripe-Signature": signature, "Content-Type": "application/json"}
-    path = "/webhooks/stripe"
-    await _post(load, WEBHOOK, path, _processed, content=payload, headers=headers)
+    payload, headers = await paid_webhook(load.sandbox, reference)
+    await _post(load, WEBHOOK, WEBHOOK_PATH, webhook_processed, content=payload, headers=headers)
 
 
 async def _launch(load: Load, rng: random.Random, tag: str) -> None:
@@ -334,11 +259,6 @@ def _draw(load: Load, done: float, total: float) -> None:
 # -- reporting ---------------------------------------------------------------------------
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
-
-
 def _report(tallies: dict[str, Tally], elapsed: float, options: argparse.Namespace) -> None:
     today = datetime.now(UTC).date().isoformat()
     print(
@@ -350,7 +270,7 @@ def _report(tallies: dict[str, Tally], elapsed: float, options: argparse.Namespa
     print(f"  {'request':<22}{'count':>8}{'ops/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
     for kind, tally in tallies.items():
         count = len(tally.latencies)
-        p50, p99 = (1000 * _percentile(tally.latencies, q) for q in (0.5, 0.99))
+        p50, p99 = (1000 * percentile(tally.latencies, q) for q in (0.5, 0.99))
         print(
             f"  {kind:<22}{count:>8}{count / elapsed:>9.1f}{p50:>9.1f}{p99:>9.1f}{tally.errors:>8}"
         )
@@ -359,15 +279,6 @@ def _report(tallies: dict[str, Tally], elapsed: float, options: argparse.Namespa
     for kind, tally in tallies.items():
         if tally.first_error:
             print(f"  first {kind} error: {tally.first_error}", file=sys.stderr)
-
-
-def _verify_ledger(database_url: str) -> int:
-    """`adledger verify-ledger` on the database, everything stopped; its exit code."""
-    env = {**os.environ, "DATABASE_URL": database_url}
-    command = [sys.executable, "-m", "adledger.app.cli", "verify-ledger"]
-    done = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, check=False)
-    print(f"verify-ledger (exit {done.returncode}): {done.stdout.strip()}")
-    return done.returncode
 
 
 def _arguments() -> argparse.Namespace:
