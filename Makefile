@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test check bench bench-spend bench-load bench-cost bench-calls bench-webhooks
+.PHONY: dev test check bench bench-spend bench-load bench-cost bench-calls bench-webhooks bench-mutations
 
 dev: $(STAMP)
 	$(BIN)/adledger dev
@@ -37,6 +37,9 @@ bench-calls: $(STAMP)
 
 bench-webhooks: $(STAMP)
 	$(BIN)/python bench/webhooks.py
+
+bench-mutations: $(STAMP)
+	$(BIN)/python bench/mutations.py
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
