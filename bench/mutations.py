@@ -116,6 +116,7 @@ class Failed(Exception):
 class Sample:
     rates: list[float] = field(default_factory=list)  # per round
     latencies: list[float] = field(default_factory=list)  # seconds, every round
+    client_cores: list[float] = field(default_factory=list)  # this process's CPU, per round
 
 
 def main() -> int:
@@ -352,17 +353,19 @@ async def _measure(
             for n in range(options.rounds):
                 print(f"round {n + 1} of {options.rounds}", file=sys.stderr)
                 for name, op in CASES.items():
-                    rate, latencies = await _round(driver, op, options.seconds)
+                    rate, latencies, cores = await _round(driver, op, options.seconds)
                     samples[name].rates.append(rate)
                     samples[name].latencies.extend(latencies)
+                    samples[name].client_cores.append(cores)
             return samples
     finally:
         for connection in connections:
             await connection.close()
 
 
-async def _round(driver: Driver, op: Op, seconds: float) -> tuple[float, list[float]]:
-    """Every client runs `op` back to back for `seconds`: (ops per second, latencies)."""
+async def _round(driver: Driver, op: Op, seconds: float) -> tuple[float, list[float], float]:
+    """Every client runs `op` back to back for `seconds`: (ops per second, latencies, the
+    cores this process kept busy: on 2 vCPUs a client near 1 would cap the server)."""
     deadline = time.monotonic() + seconds
     latencies: list[float] = []
 
@@ -372,9 +375,10 @@ async def _round(driver: Driver, op: Op, seconds: float) -> tuple[float, list[fl
             await op(driver, lane)
             latencies.append(time.perf_counter() - started)
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     await asyncio.gather(*(client(lane) for lane in range(len(driver.seed.lanes))))
-    return len(latencies) / (time.monotonic() - started), latencies
+    elapsed = time.monotonic() - started
+    return len(latencies) / elapsed, latencies, (time.process_time() - cpu) / elapsed
 
 
 # -- reporting ---------------------------------------------------------------------------
@@ -394,20 +398,31 @@ def _report(samples: dict[str, Sample], options: argparse.Namespace) -> None:
     print(
         f"adledger mutations, {today}: one API process, {options.clients} keep-alive clients "
         f"(a business center each), {options.rounds} interleaved rounds of "
-        f"{options.seconds:g} s per request; median rate of the rounds, latencies of all"
+        f"{options.seconds:g} s per request; median rate of the rounds, latencies of all;\n"
+        "  client: the cores this client process kept busy (median of the rounds)"
     )
-    print(f"  {'request':<34}{'per s':>8}{'/typename':>11}{'/SQL':>8}{'p50 ms':>9}{'p99 ms':>9}")
+    print(
+        f"  {'request':<34}{'per s':>8}{'rounds':>13}{'/typename':>11}{'/SQL':>8}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'client':>8}"
+    )
     for name, sample in samples.items():
         p50, p99 = (1000 * percentile(sample.latencies, q) for q in (0.5, 0.99))
         print(
-            f"  {name:<34}{rates[name]:>8.1f}{rates[name] / typename:>11.3f}"
+            f"  {name:<34}{rates[name]:>8.1f}{_spread(sample.rates):>13}"
+            f"{rates[name] / typename:>11.3f}"
             f"{rates[name] / floor:>8.3f}{p50:>9.1f}{p99:>9.1f}"
+            f"{statistics.median(sample.client_cores):>8.2f}"
         )
     for name, (of_typename, of_floor) in TARGETS.items():
         line = f"  {name}: " + _target(rates[name] / typename, of_typename, "typename")
         if of_floor is not None:
             line += ", " + _target(rates[name] / floor, of_floor, "the SQL floor")
         print(line)
+
+
+def _spread(rates: list[float]) -> str:
+    """The slowest and the fastest round."""
+    return f"{min(rates):.0f}\u2013{max(rates):.0f}"
 
 
 def _target(ratio: float, target: float, of: str) -> str:
