@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import statistics
 import sys
 import time
@@ -27,8 +28,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import httpx
 import redis
+from _http import Connection
 from _shared import (
     BUDGET,
     WEBHOOK_PATH,
@@ -64,7 +65,7 @@ USD = "USD"
 CENT = {"amount": "0.01", "currencyCode": USD}
 REFUNDABLE = "100000.00"  # the paid top-up each center's refunds go back to
 
-TYPENAME = "{ __typename }"
+TYPENAME_BODY = json.dumps({"query": "{ __typename }"}).encode()
 WALLET = "query($id: ID!) { wallet(id: $id) { balance { available { amount } cash { amount } } } }"
 BALANCE = "balance { available { amount } }"
 TRANSFER = mutation("transferBalance", f"from {{ {BALANCE} }} to {{ {BALANCE} }}")
@@ -93,7 +94,7 @@ class Seed:
 
 @dataclass
 class Driver:  # what every client shares
-    client: httpx.AsyncClient
+    http: list[Connection]  # one keep-alive connection per client
     sandbox: SandboxProvider
     connections: list[asyncpg.Connection]
     seed: Seed
@@ -176,8 +177,8 @@ def _wallet_id(wallet: str) -> int:
 async def _refundable(driver: Driver) -> None:
     """Each center's refunds need payments to go back to: one paid top-up each, through
     the API as the measured ones go."""
-    for lane in driver.seed.lanes:
-        await _top_up(driver, lane.shop.center_wallet, REFUNDABLE)
+    for n, lane in enumerate(driver.seed.lanes):
+        await _top_up(driver, n, lane.shop.center_wallet, REFUNDABLE)
 
 
 def _minor(amount: str) -> int:
@@ -191,23 +192,26 @@ def _amount(minor: int) -> str:
 # -- the requests ------------------------------------------------------------------------
 
 
-async def _graphql(driver: Driver, name: str, query: str, variables: Any = None) -> Any:
+async def _graphql(driver: Driver, lane: int, name: str, query: str, variables: Any) -> Any:
     """The root field `name`'s value; anything but success stops the run."""
-    response = await driver.client.post("/graphql", json={"query": query, "variables": variables})
-    problem, value = field_value(name, response.status_code, response.json())
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    status, answer = await driver.http[lane].post("/graphql", body)
+    problem, value = field_value(name, status, json.loads(answer))
     if problem is not None:
         raise Failed(f"{name} failed: {problem}")
     return value
 
 
-async def _typename(driver: Driver, _: int) -> None:
-    response = await driver.client.post("/graphql", json={"query": TYPENAME})
-    if response.status_code != 200 or response.json() != {"data": {"__typename": "Query"}}:
-        raise Failed(f"{{ __typename }} failed: {response.status_code} {response.text}")
+async def _typename(driver: Driver, lane: int) -> None:
+    status, answer = await driver.http[lane].post("/graphql", TYPENAME_BODY)
+    if status != 200 or json.loads(answer) != {"data": {"__typename": "Query"}}:
+        raise Failed(f"{{ __typename }} failed: {status} {answer!r}")
 
 
 async def _wallet(driver: Driver, lane: int) -> None:
-    await _graphql(driver, "wallet", WALLET, {"id": driver.seed.lanes[lane].shop.center_wallet})
+    await _graphql(
+        driver, lane, "wallet", WALLET, {"id": driver.seed.lanes[lane].shop.center_wallet}
+    )
 
 
 async def _transfer(driver: Driver, lane: int) -> None:
@@ -217,22 +221,22 @@ async def _transfer(driver: Driver, lane: int) -> None:
     if driver.turn("transfer", lane) % 2:
         wallets = wallets[::-1]
     given = {"fromWalletId": wallets[0], "toWalletId": wallets[1], "amount": CENT}
-    await _graphql(driver, "transferBalance", TRANSFER, {"input": given})
+    await _graphql(driver, lane, "transferBalance", TRANSFER, {"input": given})
 
 
 async def _top_up_paid(driver: Driver, lane: int) -> None:
-    await _top_up(driver, driver.seed.lanes[lane].shop.center_wallet, "10.00")
+    await _top_up(driver, lane, driver.seed.lanes[lane].shop.center_wallet, "10.00")
 
 
-async def _top_up(driver: Driver, wallet: str, amount: str) -> None:
+async def _top_up(driver: Driver, lane: int, wallet: str, amount: str) -> None:
     """A top-up, then the customer pays it: Stripe's signed `invoice.paid` to the webhook."""
     given = {"walletId": wallet, "amount": {"amount": amount, "currencyCode": USD}}
-    result = await _graphql(driver, "topUpWallet", TOP_UP, {"input": given})
+    result = await _graphql(driver, lane, "topUpWallet", TOP_UP, {"input": given})
     payload, headers = await paid_webhook(
         driver.sandbox, result["topUp"]["invoice"]["paymentReference"]
     )
-    response = await driver.client.post(WEBHOOK_PATH, content=payload, headers=headers)
-    problem, _ = webhook_processed(response.status_code, response.json())
+    status, answer = await driver.http[lane].post(WEBHOOK_PATH, payload, headers)
+    problem, _ = webhook_processed(status, json.loads(answer))
     if problem is not None:
         raise Failed(f"invoice.paid failed: {problem}")
 
@@ -247,9 +251,9 @@ async def _launch(driver: Driver, lane: int) -> None:
         "startsAt": starts.isoformat(),
         "endsAt": (starts + timedelta(days=7)).isoformat(),
     }
-    created = await _graphql(driver, "createCampaign", CREATE_CAMPAIGN, {"input": new})
+    created = await _graphql(driver, lane, "createCampaign", CREATE_CAMPAIGN, {"input": new})
     launch = {"input": {"campaignId": created["campaign"]["id"]}}
-    await _graphql(driver, "launchCampaign", LAUNCH_CAMPAIGN, launch)
+    await _graphql(driver, lane, "launchCampaign", LAUNCH_CAMPAIGN, launch)
 
 
 async def _rebudget(driver: Driver, lane: int) -> None:
@@ -260,12 +264,12 @@ async def _rebudget(driver: Driver, lane: int) -> None:
         "campaignId": seeded.shop.campaign,
         "budget": {"amount": _amount(budget), "currencyCode": USD},
     }
-    await _graphql(driver, "updateCampaignBudget", UPDATE_BUDGET, {"input": given})
+    await _graphql(driver, lane, "updateCampaignBudget", UPDATE_BUDGET, {"input": given})
 
 
 async def _refund(driver: Driver, lane: int) -> None:
     given = {"walletId": driver.seed.lanes[lane].shop.center_wallet, "amount": CENT}
-    await _graphql(driver, "requestRefund", REQUEST_REFUND, {"input": given})
+    await _graphql(driver, lane, "requestRefund", REQUEST_REFUND, {"input": given})
 
 
 # -- the floor: the transfer in plain SQL ------------------------------------------------
@@ -334,18 +338,13 @@ async def _measure(
     """A warm-up of every case, then `rounds` rounds of every case in turn (drift hits all
     alike); one case runs at a time."""
     clients = options.clients
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Bearer {seed.token}"}
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
     connections = [await asyncpg.connect(dsn) for _ in range(clients)]
+    http = [await Connection.open(base_url, headers) for _ in range(clients)]
     try:
-        async with (
-            Redis.from_url(redis_url) as sandbox_redis,
-            httpx.AsyncClient(
-                base_url=base_url, headers=headers, limits=limits, timeout=60
-            ) as client,
-        ):
-            driver = Driver(client, SandboxProvider(sandbox_redis), connections, seed)
+        async with Redis.from_url(redis_url) as sandbox_redis:
+            driver = Driver(http, SandboxProvider(sandbox_redis), connections, seed)
             await _refundable(driver)
             for op in CASES.values():
                 await _round(driver, op, options.warmup)
@@ -359,8 +358,8 @@ async def _measure(
                     samples[name].client_cores.append(cores)
             return samples
     finally:
-        for connection in connections:
-            await connection.close()
+        for closing in (*connections, *http):
+            await closing.close()
 
 
 async def _round(driver: Driver, op: Op, seconds: float) -> tuple[float, list[float], float]:
