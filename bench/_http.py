@@ -7,7 +7,12 @@ Content-Length for them), nothing more: no chunked bodies, no redirects, no TLS.
 from __future__ import annotations
 
 import asyncio
+import time
 from urllib.parse import urlsplit
+
+# uvicorn closes a keep-alive connection idle for 5 s (its default); a case that waits out
+# longer rounds of the others reconnects first instead of reading a closed socket.
+IDLE_REOPEN_SECONDS = 4.0
 
 
 class Connection:
@@ -15,6 +20,7 @@ class Connection:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: dict[str, str]
     ) -> None:
         self._reader, self._writer, self._headers = reader, writer, headers
+        self._last_used = time.monotonic()
 
     @classmethod
     async def open(cls, base_url: str, headers: dict[str, str]) -> Connection:
@@ -28,6 +34,8 @@ class Connection:
         self, path: str, body: bytes, headers: dict[str, str] | None = None
     ) -> tuple[int, bytes]:
         """(status, body) of a POST of `body` (JSON unless `headers` say otherwise)."""
+        if time.monotonic() - self._last_used > IDLE_REOPEN_SECONDS:
+            await self._reopen()
         sent = {"Content-Type": "application/json", **self._headers, **(headers or {})}
         sent["Content-Length"] = str(len(body))
         head = "".join(f"{name}: {value}\r\n" for name, value in sent.items())
@@ -40,7 +48,14 @@ class Connection:
                 length = int(value)
         if length is None:
             raise RuntimeError(f"an answer without Content-Length to POST {path}: {lines}")
-        return status, await self._reader.readexactly(length)
+        answer = await self._reader.readexactly(length)
+        self._last_used = time.monotonic()
+        return status, answer
+
+    async def _reopen(self) -> None:
+        self._writer.close()
+        host, _, port = self._headers["Host"].rpartition(":")
+        self._reader, self._writer = await asyncio.open_connection(host, int(port))
 
     async def close(self) -> None:
         self._writer.close()

@@ -346,12 +346,13 @@ async def _measure(
         async with Redis.from_url(redis_url) as sandbox_redis:
             driver = Driver(http, SandboxProvider(sandbox_redis), connections, seed)
             await _refundable(driver)
-            for op in CASES.values():
+            cases = _chosen(options.only)
+            for op in cases.values():
                 await _round(driver, op, options.warmup)
-            samples = {name: Sample() for name in CASES}
+            samples = {name: Sample() for name in cases}
             for n in range(options.rounds):
                 print(f"round {n + 1} of {options.rounds}", file=sys.stderr)
-                for name, op in CASES.items():
+                for name, op in cases.items():
                     rate, latencies, cores = await _round(driver, op, options.seconds)
                     samples[name].rates.append(rate)
                     samples[name].latencies.extend(latencies)
@@ -360,6 +361,16 @@ async def _measure(
     finally:
         for closing in (*connections, *http):
             await closing.close()
+
+
+def _chosen(only: list[str]) -> dict[str, Op]:
+    """The cases to run: all, or those named by --only, always with the two baselines."""
+    baselines = (TYPENAME_CASE, FLOOR_CASE)
+    return {
+        name: op
+        for name, op in CASES.items()
+        if not only or name in baselines or any(part in name for part in only)
+    }
 
 
 async def _round(driver: Driver, op: Op, seconds: float) -> tuple[float, list[float], float]:
@@ -413,6 +424,8 @@ def _report(samples: dict[str, Sample], options: argparse.Namespace) -> None:
             f"{statistics.median(sample.client_cores):>8.2f}"
         )
     for name, (of_typename, of_floor) in TARGETS.items():
+        if name not in rates:
+            continue
         line = f"  {name}: " + _target(rates[name] / typename, of_typename, "typename")
         if of_floor is not None:
             line += ", " + _target(rates[name] / floor, of_floor, "the SQL floor")
@@ -435,6 +448,13 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per request")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of one round")
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds per request, unmeasured")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="run only the requests whose name contains this (repeatable); "
+        "{ __typename } and the SQL floor always run",
+    )
     return parser.parse_args()
 
 

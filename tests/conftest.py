@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from adledger import clock
-from adledger.store import locks
+from adledger.store import locks, raw
 from adledger.store.db import make_engine, make_sessionmaker
 from adledger.store.migrate import upgrade
 from tests import stack
@@ -129,7 +129,9 @@ def statements() -> Iterator[StatementCounter]:
     """Counts SQL statements of every engine, the app's own included."""
     counter = StatementCounter()
     event.listen(Engine, "before_cursor_execute", counter)
+    stop_raw = raw.observe(lambda sql: counter(None, None, sql, None, None, False))
     yield counter
+    stop_raw()
     event.remove(Engine, "before_cursor_execute", counter)
 
 
