@@ -58,7 +58,9 @@ def servers(default_redis_url: str = DEFAULT_REDIS_URL) -> Iterator[tuple[str, s
 
 
 def fresh_database(admin_url: str, name: str = BENCH_DATABASE) -> str:
-    """The bench database, dropped, created and migrated; answers its URL."""
+    """The bench database, dropped, created and migrated; answers its URL. BENCH_DATABASE_SUFFIX
+    names another (benches run side by side from several checkouts each keep their own)."""
+    name += os.environ.get("BENCH_DATABASE_SUFFIX", "")
     asyncio.run(_recreate_database(admin_url, name))
     url = make_url(admin_url).set(database=name).render_as_string(False)
     upgrade(url)
