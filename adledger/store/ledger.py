@@ -18,6 +18,7 @@ from adledger.domain.ledger import (
     AccountState,
     Posting,
 )
+from adledger.store import raw
 from adledger.store.locks import Level, register, register_owned
 from adledger.store.models import LedgerAccount, LedgerPosting, Wallet
 
@@ -43,6 +44,27 @@ async def lock_accounts(session: AsyncSession, ids: Sequence[int]) -> dict[int, 
         platform = _states_query(wanted).where(LedgerAccount.kind.in_(_PLATFORM_KINDS))
         states.update(await _states(session, platform))
     return states
+
+
+async def lock_wallet_accounts(
+    session: AsyncSession, wallet_ids: Sequence[int], kind: AccountKind
+) -> dict[int, tuple[int, AccountState]]:
+    """The `kind` account of each wallet, locked in ascending id order as `lock_accounts`
+    locks them, found and locked in one statement: wallet id -> (account id, state)."""
+    rows = await raw.fetch(session, _LOCK_WALLET_ACCOUNTS, sorted(set(wallet_ids)), kind.value)
+    register(session, Level.LEDGER_ACCOUNTS, [row["id"] for row in rows])
+    return {
+        row["wallet_id"]: (row["id"], AccountState(kind, row["balance"], row["currency"], row[4]))
+        for row in rows
+    }
+
+
+# A wallet's accounts are customer accounts: no platform account is among them.
+_LOCK_WALLET_ACCOUNTS = (
+    "SELECT a.id, a.wallet_id, a.balance, a.currency, COALESCE(w.credit_limit, 0) "
+    "FROM ledger_accounts a JOIN wallets w ON w.id = a.wallet_id "
+    "WHERE a.wallet_id = ANY($1::bigint[]) AND a.kind = $2 ORDER BY a.id FOR NO KEY UPDATE OF a"
+)
 
 
 def _register(session: AsyncSession, states: dict[int, AccountState]) -> None:
@@ -125,45 +147,43 @@ async def write_entry(
     The entry and its postings are dated by the one clock as they are written, inside the
     transaction (so after its start; verify-ledger's horizon relies on it)."""
     cached = {i: balance for i, balance in balances.items() if i not in untracked}
-    params = {
-        "operation": operation,
-        "idempotency_key": idempotency_key,
-        "description": description,
-        "actor_user_id": actor_user_id,
-        "invoice_id": invoice_id,
-        "campaign_id": campaign_id,
-        "created_at": clock.now(),
-        "accounts": [p.account_id for p in postings],
-        "amounts": [p.amount for p in postings],
-        "afters": [
+    entry_id = await raw.fetchval(
+        session,
+        _WRITE_ENTRY,
+        operation,
+        idempotency_key,
+        description,
+        actor_user_id,
+        invoice_id,
+        campaign_id,
+        clock.now(),
+        [p.account_id for p in postings],
+        [p.amount for p in postings],
+        [
             None if p.account_id in untracked else after
             for p, after in zip(postings, balances_after, strict=True)
         ],
-        "kinds": [p.kind.value for p in postings],
-        "cached_ids": list(cached),
-        "cached_balances": list(cached.values()),
-    }
-    entry_id = await session.scalar(_WRITE_ENTRY, params)
+        [p.kind.value for p in postings],
+        list(cached),
+        list(cached.values()),
+    )
     if entry_id is None:
         raise InvariantBroken("entry_id is not None")
     return int(entry_id)
 
 
-_WRITE_ENTRY = text(
+_WRITE_ENTRY = (
     "WITH entry AS (INSERT INTO ledger_entries "
     "(operation, idempotency_key, description, actor_user_id, invoice_id, campaign_id, "
-    "created_at) VALUES (:operation, :idempotency_key, :description, :actor_user_id, "
-    ":invoice_id, :campaign_id, CAST(:created_at AS timestamptz)) RETURNING id, created_at), "
+    "created_at) VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6::bigint, $7::timestamptz) "
+    "RETURNING id, created_at), "
     "posted AS (INSERT INTO ledger_postings "
     "(entry_id, account_id, amount, balance_after, kind, created_at) "
     "SELECT entry.id, p.account_id, p.amount, p.balance_after, p.kind, entry.created_at "
-    "FROM entry, unnest("
-    "CAST(:accounts AS bigint[]), CAST(:amounts AS bigint[]), CAST(:afters AS bigint[]), "
-    "CAST(:kinds AS varchar[])) WITH ORDINALITY AS p(account_id, amount, balance_after, kind, n) "
-    "ORDER BY p.n), "
-    "cached AS (UPDATE ledger_accounts a SET balance = c.balance FROM unnest("
-    "CAST(:cached_ids AS bigint[]), CAST(:cached_balances AS bigint[])) AS c(id, balance) "
-    "WHERE a.id = c.id) "
+    "FROM entry, unnest($8::bigint[], $9::bigint[], $10::bigint[], $11::varchar[]) "
+    "WITH ORDINALITY AS p(account_id, amount, balance_after, kind, n) ORDER BY p.n), "
+    "cached AS (UPDATE ledger_accounts a SET balance = c.balance "
+    "FROM unnest($12::bigint[], $13::bigint[]) AS c(id, balance) WHERE a.id = c.id) "
     "SELECT id FROM entry"
 )
 

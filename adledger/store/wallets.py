@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from adledger.domain.ledger import WALLET_BUCKETS, AccountKind
+from adledger.store import raw
 from adledger.store.models import (
     AdAccount,
     BusinessCenter,
@@ -68,6 +69,38 @@ async def wallets_of_centers(session: AsyncSession, center_ids: Sequence[int]) -
     return list(await session.scalars(stmt.execution_options(populate_existing=True)))
 
 
+@dataclass(frozen=True, slots=True)
+class MovableWallet:
+    """A wallet as a money move checks and describes it (see `movable_wallets`)."""
+
+    id: int
+    business_center_id: int
+    ad_account_id: int | None
+    currency: str
+    credit_limit: int
+    role: str | None  # the caller's in the wallet's center; None: not a member
+    owner_name: str  # the name a customer knows it by: its ad account's, else its center's
+
+
+async def movable_wallets(
+    session: AsyncSession, user_id: int, wallet_ids: Sequence[int]
+) -> dict[int, MovableWallet]:
+    """The wallets with the user's role in each one's center and each one's owner name, in
+    one statement: what a transfer checks (access) and writes (its description)."""
+    rows = await raw.fetch(session, _MOVABLE_WALLETS, list(wallet_ids), user_id)
+    return {row["id"]: MovableWallet(*row) for row in rows}
+
+
+_MOVABLE_WALLETS = (
+    "SELECT w.id, w.business_center_id, w.ad_account_id, w.currency, w.credit_limit, m.role, "
+    "COALESCE(a.name, c.name) FROM wallets w "
+    "JOIN business_centers c ON c.id = w.business_center_id "
+    "LEFT JOIN ad_accounts a ON a.id = w.ad_account_id "
+    "LEFT JOIN memberships m ON m.business_center_id = w.business_center_id AND m.user_id = $2 "
+    "WHERE w.id = ANY($1::bigint[])"
+)
+
+
 async def owner_name(session: AsyncSession, wallet: Wallet) -> str:
     """The name a customer knows the wallet by: its ad account's, else its center's."""
     if wallet.ad_account_id is not None:
@@ -119,9 +152,8 @@ async def wallets_seen_by(
     statement: the object and its access check together. `balances`: also `kinds` and
     `totals`, each account kind of the wallet and its sum (what `balances_by_wallet`
     answers), in the same statement."""
-    stmt = _WALLETS_SEEN_WITH_SUMS if balances else _WALLETS_SEEN
-    rows = await session.execute(stmt, {"user_id": user_id, "wallets": list(wallet_ids)})
-    return list(rows.all())
+    sql = _WALLETS_SEEN_WITH_SUMS if balances else _WALLETS_SEEN
+    return await raw.fetch(session, sql, user_id, list(wallet_ids))
 
 
 _WALLETS_SEEN_COLUMNS = (
@@ -129,15 +161,15 @@ _WALLETS_SEEN_COLUMNS = (
 )
 _WALLETS_SEEN_FROM = (
     " FROM wallets w LEFT JOIN memberships m "
-    "ON m.business_center_id = w.business_center_id AND m.user_id = :user_id"
+    "ON m.business_center_id = w.business_center_id AND m.user_id = $1"
 )
-_WALLETS_SEEN = text(f"{_WALLETS_SEEN_COLUMNS}{_WALLETS_SEEN_FROM} WHERE w.id = ANY(:wallets)")
-_WALLETS_SEEN_WITH_SUMS = text(
+_WALLETS_SEEN = f"{_WALLETS_SEEN_COLUMNS}{_WALLETS_SEEN_FROM} WHERE w.id = ANY($2::bigint[])"
+_WALLETS_SEEN_WITH_SUMS = (
     f"{_WALLETS_SEEN_COLUMNS}, s.kinds, s.totals{_WALLETS_SEEN_FROM} "
     "LEFT JOIN LATERAL (SELECT array_agg(k.kind) AS kinds, array_agg(k.total) AS totals "
     "FROM (SELECT kind, SUM(balance)::bigint AS total FROM ledger_accounts "
     "WHERE wallet_id = w.id GROUP BY kind) k) s ON true "
-    "WHERE w.id = ANY(:wallets)"
+    "WHERE w.id = ANY($2::bigint[])"
 )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from adledger.services.actor import Actor
 from adledger.services.users import TokenCache, hash_token
+from adledger.store import raw
 from adledger.store.models import ApiToken
 from tests.helpers import BALANCE, TRANSFER, create_account, create_center
 
@@ -26,7 +27,8 @@ class Clock:
 
 
 class Statements:
-    """Each SQL statement of any engine with the isolation level it ran under."""
+    """Each SQL statement of any engine (store/raw.py's too) with the isolation level it ran
+    under."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str | None]] = []
@@ -39,7 +41,9 @@ class Statements:
 def sql() -> Iterator[Statements]:
     recorder = Statements()
     event.listen(Engine, "before_cursor_execute", recorder)
+    stop_raw = raw.observe(lambda statement, level: recorder.seen.append((statement, level)))
     yield recorder
+    stop_raw()
     event.remove(Engine, "before_cursor_execute", recorder)
 
 
