@@ -346,8 +346,12 @@ class RequestContext:
     async def publish_wallets(self, wallet_ids: list[int]) -> None:
         """Tell every API process which wallets changed. After the commit, and best effort:
         a lost notification delays a screen update, it never changes money."""
+        if not wallet_ids:
+            return
         try:
-            for wallet_id in wallet_ids:
-                await self.state.redis.publish(self.state.wallet_channel(wallet_id), "updated")
+            async with self.state.redis.pipeline(transaction=False) as pipe:
+                for wallet_id in wallet_ids:  # one round trip for all of them
+                    pipe.publish(self.state.wallet_channel(wallet_id), "updated")
+                await pipe.execute()
         except Exception:
             log.warning("could not publish wallet update", exc_info=True)

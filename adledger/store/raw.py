@@ -56,13 +56,26 @@ async def driver(session: AsyncSession | AsyncConnection) -> Connection:
 
 async def _adapted(session: AsyncSession | AsyncConnection) -> Any:
     """SQLAlchemy's adapter around the asyncpg connection, its transaction begun."""
-    if isinstance(session, AsyncSession):
-        if not session.sync_session._is_clean():  # pending ORM writes go first
-            await session.flush()
-        connection = await session.connection()
-    else:
-        connection = session
-    adapted: Any = (await connection.get_raw_connection()).dbapi_connection
+    if not isinstance(session, AsyncSession):
+        return await _begun((await session.get_raw_connection()).dbapi_connection)
+    if not session.sync_session._is_clean():  # pending ORM writes go first
+        await session.flush()
+    # Asking the session for its connection is a greenlet round of its own: kept for the
+    # rest of the transaction (a commit or rollback ends it; the next one asks again).
+    transaction = session.sync_session.get_transaction()
+    kept = session.info.get(_KEPT)
+    if transaction is not None and kept is not None and kept[0] is transaction:
+        return kept[1]
+    connection = await session.connection()
+    adapted = await _begun((await connection.get_raw_connection()).dbapi_connection)
+    session.info[_KEPT] = (session.sync_session.get_transaction(), adapted)
+    return adapted
+
+
+_KEPT = "adledger.raw.connection"
+
+
+async def _begun(adapted: Any) -> Any:
     # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement; a statement
     # sent around it must not run before (it would autocommit on its own).
     if adapted._transaction is None:
