@@ -159,10 +159,19 @@ class RequestContext:
             session = await self._current_session()
             result = await self._committed(session, run)
             declared = outbox.added(session)
+            await self._read_after_commit()
         self._forget_loaded()
         if declared:
             await self._run_effects(declared)
         return result
+
+    async def _read_after_commit(self) -> None:
+        """What follows a commit reads (the answer) as a query does: on an AUTOCOMMIT
+        connection, without a transaction of its own (no BEGIN, no ROLLBACK). A write
+        that follows opens one again."""
+        if self.autocommit_queries and self.state.read_engine is not None:
+            await self._close()
+            self._reads_only = True
 
     @staticmethod
     async def _committed(session: AsyncSession, run: Callable[[AsyncSession], Awaitable[T]]) -> T:
