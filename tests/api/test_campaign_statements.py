@@ -1,0 +1,84 @@
+"""What createCampaign and launchCampaign cost the database, counted (issue 28): a
+statement more per request is CPU every request pays. Counts, not times: they hold on any
+machine."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from adledger import clock
+from tests.api.campaign_fixtures import open_shop
+
+CREATE = """
+mutation($input: CreateCampaignInput!) {
+  createCampaign(input: $input) {
+    __typename
+    ... on CreateCampaignSuccess { campaign { id status budget { amount } } }
+  }
+}"""
+
+LAUNCH = """
+mutation($input: LaunchCampaignInput!) {
+  launchCampaign(input: $input) {
+    __typename
+    ... on LaunchCampaignSuccess { campaign { status funded { amount } } shortfallInvoice { id } }
+  }
+}"""
+
+
+def _new(account_id: str, name: str) -> dict[str, object]:
+    starts = clock.now() + timedelta(days=1)
+    return {
+        "input": {
+            "adAccountId": account_id,
+            "name": name,
+            "budget": {"amount": "50.00", "currencyCode": "USD"},
+            "startsAt": starts.isoformat(),
+            "endsAt": (starts + timedelta(days=7)).isoformat(),
+        }
+    }
+
+
+async def test_creating_and_launching_a_funded_campaign_costs_two_and_at_most_twelve_statements(
+    api, users, statements
+) -> None:
+    # given a subscribed center whose ad account holds 1,000.00, and a campaign created and
+    # launched there once already (the caller's token cached, its activity noted)
+    shop = await open_shop(api, users, cash="1000.00")
+    first = (await api.data(CREATE, _new(shop.account.id, "First"), shop.token))["createCampaign"]
+    launch_first = {"input": {"campaignId": first["campaign"]["id"]}}
+    await api.data(LAUNCH, launch_first, shop.token)
+    statements.count = 0
+    statements.statements.clear()
+
+    # when it creates a campaign of 50.00 starting tomorrow
+    created = (await api.data(CREATE, _new(shop.account.id, "Second"), shop.token))[
+        "createCampaign"
+    ]
+    create_statements = list(statements.statements)
+    statements.count = 0
+    statements.statements.clear()
+    # and launches it
+    launch = {"input": {"campaignId": created["campaign"]["id"]}}
+    launched = (await api.data(LAUNCH, launch, shop.token))["launchCampaign"]
+    launch_statements = list(statements.statements)
+
+    # then the answers are right: a draft of 50.00, then scheduled with all of it funded
+    assert created["__typename"] == "CreateCampaignSuccess"
+    assert (created["campaign"]["status"], created["campaign"]["budget"]["amount"]) == (
+        "DRAFT",
+        "50.00",
+    )
+    assert launched == {
+        "__typename": "LaunchCampaignSuccess",
+        "campaign": {"status": "SCHEDULED", "funded": {"amount": "50.00"}},
+        "shortfallInvoice": None,
+    }
+    # and creating took two statements besides BEGIN and COMMIT: the account with its
+    # center's mode, its wallet and the caller's role; the campaign with its accounts
+    assert len(create_statements) == 2, create_statements
+    # and launching at most twelve: the campaign's center, the caller's role and the
+    # subscription; the campaign locked; the wallet's and the campaign's accounts locked;
+    # the entry; the campaign written; the balance guard; the event and its sequencing
+    # effect; numbering the event after the commit (claim, counter, numbers, done)
+    assert len(launch_statements) <= 12, launch_statements
