@@ -329,13 +329,26 @@ class RequestContext:
         rows = await self.read_rows(
             lambda c: wallets.wallets_seen_by(c, actor.user_id, ids, balances=sums)
         )
+        found = self._note_seen(rows, sums)
+        return [found.get(wallet_id) for wallet_id, _ in keys]
+
+    def _note_seen(self, rows: list[Any], sums: bool) -> dict[int, Any]:
         found = {}
         for row in rows:
             found[row.id] = row
             self._roles[row.business_center_id] = Role(row.role) if row.role else None
             if sums:
                 self._balances[row.id] = dict(zip(row.kinds or (), row.totals or (), strict=True))
-        return [found.get(wallet_id) for wallet_id, _ in keys]
+        return found
+
+    def seen_in_write(self, rows: list[Any]) -> None:
+        """Wallets a write read for its answer (`wallets.wallets_seen_by` with balances, in
+        its transaction, right before the commit): `visible_wallet` answers them without a
+        statement, as they stood at the commit."""
+        if self._wallets_seen is None:
+            self._wallets_seen = DataLoader(self._load_wallets_seen)
+        for wallet_id, row in self._note_seen(rows, True).items():
+            self._wallets_seen.prime((wallet_id, True), row)
 
     async def viewer_business_centers(self, args: PageArgs) -> list[Any]:
         actor = await self.require_actor()

@@ -6,7 +6,8 @@ import asyncio
 import re
 import typing
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,8 @@ from adledger.services import access
 from adledger.services import business_centers as center_service
 from adledger.services import wallets as wallet_service
 from adledger.services.actor import Actor
+from adledger.services.wallets import TransferOutcome
+from adledger.store import wallets as wallet_repo
 
 Outcome = TypeVar("Outcome")
 
@@ -146,7 +149,7 @@ async def create_ad_account(
 async def transfer_balance(
     info: Info, input: inputs.TransferBalanceInput
 ) -> results.TransferBalanceResult:
-    async def run(session: AsyncSession, actor: Actor) -> wallet_service.TransferOutcome:
+    async def run(session: AsyncSession, actor: Actor) -> Answered[TransferOutcome]:
         command = wallet_service.Transfer(
             from_wallet_id=decode_id(input.from_wallet_id, "Wallet", ("input", "fromWalletId")),
             to_wallet_id=decode_id(input.to_wallet_id, "Wallet", ("input", "toWalletId")),
@@ -154,9 +157,13 @@ async def transfer_balance(
             bucket=Bucket(input.bucket.value if input.bucket else Bucket.CASH),
             idempotency_key=input.idempotency_key,
         )
-        return await wallet_service.transfer_balance(session, actor, command)
+        outcome = await wallet_service.transfer_balance(session, actor, command)
+        ids = [outcome.from_wallet_id, outcome.to_wallet_id]
+        return Answered(outcome, await _wallets_at_commit(session, actor, ids))
 
-    async def render(outcome: wallet_service.TransferOutcome) -> Any:
+    async def render(answered: Answered[TransferOutcome]) -> Any:
+        info.context.seen_in_write(answered.wallets)
+        outcome = answered.outcome
         source, target = await _answered_wallets(info, outcome.from_wallet_id, outcome.to_wallet_id)
         return results.TransferBalanceSuccess(from_=source, to=target)
 
@@ -165,8 +172,23 @@ async def transfer_balance(
         results.TransferBalanceResult,
         run,
         render,
-        lambda outcome: [outcome.from_wallet_id, outcome.to_wallet_id],
+        lambda answered: [answered.outcome.from_wallet_id, answered.outcome.to_wallet_id],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Answered(Generic[Outcome]):
+    """A service's outcome, and the wallets its answer shows as they stood at the commit."""
+
+    outcome: Outcome
+    wallets: list[Any]
+
+
+async def _wallets_at_commit(session: AsyncSession, actor: Actor, ids: list[int]) -> list[Any]:
+    """The wallets a money move answers, read in its transaction right before the commit
+    (with the caller's role and their balances): the answer needs no connection of its
+    own after the commit."""
+    return await wallet_repo.wallets_seen_by(session, actor.user_id, ids, balances=True)
 
 
 async def grant_vouchers(

@@ -39,6 +39,7 @@ async def lock_waiting(
     also: Sequence[int] = (),
     *,
     center: CenterMode | None = None,
+    waiting: Sequence[int] | None = None,
 ) -> Locked:
     """The wallet's waiting campaigns and `also`, locked together in id order. A campaign
     that starts waiting after this read waits for the next money to arrive.
@@ -47,8 +48,10 @@ async def lock_waiting(
     campaigns that stopped for lack of it: the center is locked first (spend draws on it
     under that lock), then those campaigns are locked with the rest. `center`: the
     wallet's center and its allocation mode, when the caller holds them already (it
-    locked the center): then they are not read again."""
-    waiting = await repo.waiting_campaign_ids(session, wallet_id)
+    locked the center); `waiting`: the waiting campaigns, when the caller read them (as
+    `waiting_campaign_ids` does, without a lock): then they are not read again."""
+    if waiting is None:
+        waiting = await repo.waiting_campaign_ids(session, wallet_id)
     stopped = await _stopped_for_funds(session, wallet_id, center)
     if not waiting and not stopped and not also:
         return {}

@@ -74,7 +74,7 @@ async def transfer_balance(
 
     async def run() -> TransferOutcome:
         kind = AccountKind(cmd.bucket.value.lower())
-        waiting = await lock_waiting(session, target.id, center=center)
+        waiting = await lock_waiting(session, target.id, center=center, waiting=target.waiting)
         accounts = await ledger_repo.lock_wallet_accounts(session, [source.id, target.id], kind)
         try:
             await post_entry(

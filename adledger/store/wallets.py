@@ -80,20 +80,24 @@ class MovableWallet:
     credit_limit: int
     role: str | None  # the caller's in the wallet's center; None: not a member
     owner_name: str  # the name a customer knows it by: its ad account's, else its center's
+    waiting: list[int]  # its campaigns waiting for its money (`waiting_campaign_ids`)
 
 
 async def movable_wallets(
     session: AsyncSession, user_id: int, wallet_ids: Sequence[int]
 ) -> dict[int, MovableWallet]:
-    """The wallets with the user's role in each one's center and each one's owner name, in
-    one statement: what a transfer checks (access) and writes (its description)."""
+    """The wallets with the user's role in each one's center, each one's owner name and
+    campaigns waiting for its money, in one statement: what a transfer checks (access),
+    writes (its description) and funds (read without a lock, as `waiting_campaign_ids`)."""
     rows = await raw.fetch(session, _MOVABLE_WALLETS, list(wallet_ids), user_id)
     return {row["id"]: MovableWallet(*row) for row in rows}
 
 
 _MOVABLE_WALLETS = (
     "SELECT w.id, w.business_center_id, w.ad_account_id, w.currency, w.credit_limit, m.role, "
-    "COALESCE(a.name, c.name) FROM wallets w "
+    "COALESCE(a.name, c.name), ARRAY(SELECT p.id FROM campaigns p WHERE p.wallet_id = w.id "
+    "AND p.status = 'PENDING_FUNDS' AND p.payment_plan = 'CREDIT_BALANCE' ORDER BY p.id) "
+    "FROM wallets w "
     "JOIN business_centers c ON c.id = w.business_center_id "
     "LEFT JOIN ad_accounts a ON a.id = w.ad_account_id "
     "LEFT JOIN memberships m ON m.business_center_id = w.business_center_id AND m.user_id = $2 "
