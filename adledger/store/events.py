@@ -10,13 +10,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, bindparam, func, select, text, true
+from sqlalchemy import BigInteger, bindparam, func, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
-from adledger.store import locks
+from adledger.store import locks, raw
 from adledger.store.models import Base, Event, EventSequence
 
 M = TypeVar("M", bound=Base)
@@ -43,22 +43,23 @@ def current_rows(session: Session, model: type[M], ids: Sequence[int]) -> dict[i
 
 async def lock_sequence(session: AsyncSession, center_id: int) -> int:
     """The center's last sequence number, its counter row locked (made on first use: one
-    statement as a rule, three the first time)."""
+    plain statement as a rule, three the first time)."""
     locks.register(session, locks.Level.EVENT_SEQUENCE)
-    stmt = (
-        select(EventSequence.last_sequence)
-        .where(EventSequence.business_center_id == center_id)
-        .with_for_update(key_share=True)
-    )
-    last = (await session.execute(stmt)).scalar_one_or_none()
+    last = await raw.fetchval(session, _LOCK_SEQUENCE, center_id)
     if last is None:
         await session.execute(
             pg_insert(EventSequence)
             .values(business_center_id=center_id, last_sequence=0)
             .on_conflict_do_nothing(index_elements=["business_center_id"])
         )
-        last = (await session.execute(stmt)).scalar_one()
+        last = await raw.fetchval(session, _LOCK_SEQUENCE, center_id)
     return int(last)
+
+
+# Every commit that wrote events runs it after: a plain statement.
+_LOCK_SEQUENCE = (
+    "SELECT last_sequence FROM event_sequences WHERE business_center_id = $1 FOR NO KEY UPDATE"
+)
 
 
 async def last_sequence(session: AsyncSession, center_id: int) -> int:
@@ -72,29 +73,28 @@ async def last_sequence(session: AsyncSession, center_id: int) -> int:
 # and the counter moved on as far (not written when nothing was numbered): one statement.
 # It sees only committed events: one whose transaction is still open is numbered by the
 # sequencer its own commit runs.
-_NUMBER = text(
+_NUMBER = (
     "WITH todo AS ("
     "  SELECT id, created_at, row_number() OVER (ORDER BY id) AS rn FROM ("
     "    SELECT id, created_at FROM events"
-    "    WHERE business_center_id = :center AND sequence IS NULL ORDER BY id LIMIT :limit"
+    "    WHERE business_center_id = $2 AND sequence IS NULL ORDER BY id LIMIT $3"
     "  ) AS first_ones"
     "), numbered AS ("
-    "  UPDATE events e SET sequence = :last + todo.rn FROM todo"
+    "  UPDATE events e SET sequence = $1 + todo.rn FROM todo"
     "  WHERE e.id = todo.id AND e.created_at = todo.created_at AND e.sequence IS NULL"
     "  RETURNING 1"
     ") "
-    "UPDATE event_sequences SET last_sequence = :last + (SELECT count(*) FROM numbered) "
-    "WHERE business_center_id = :center AND EXISTS (SELECT 1 FROM numbered) "
+    "UPDATE event_sequences SET last_sequence = $1 + (SELECT count(*) FROM numbered) "
+    "WHERE business_center_id = $2 AND EXISTS (SELECT 1 FROM numbered) "
     "RETURNING last_sequence"
-).bindparams(bindparam("last"), bindparam("center"), bindparam("limit"))
+)
 
 
 async def number_pending(session: AsyncSession, center_id: int, last: int, limit: int) -> int:
     """Numbers up to `limit` unnumbered events of the center after `last` (the caller
     holds the counter, `lock_sequence`) and moves the counter on; answers the new last
-    number."""
-    params = {"last": last, "center": center_id, "limit": limit}
-    moved = (await session.execute(_NUMBER, params)).scalar_one_or_none()
+    number. A plain statement (every commit that wrote events runs it after)."""
+    moved = await raw.fetchval(session, _NUMBER, last, center_id, limit)
     return last if moved is None else int(moved)
 
 
