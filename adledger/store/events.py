@@ -6,11 +6,13 @@ synchronous Session is at hand: those functions take a `Session`."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, bindparam, func, select, true
+from sqlalchemy import BigInteger, bindparam, func, select, text, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,14 +24,55 @@ from adledger.store.models import Base, Event, EventSequence
 M = TypeVar("M", bound=Base)
 
 
-def insert_events(session: Session, rows: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
-    """One statement for all of them, ids handed out in the rows' order; answers (id,
-    business_center_id) of each, in that order."""
-    stmt = pg_insert(Event).returning(
-        Event.id, Event.business_center_id, sort_by_parameter_order=True
-    )
-    # Many rows: SQLAlchemy's "insertmanyvalues" sends them as one INSERT ... VALUES.
-    return [(row[0], row[1]) for row in session.execute(stmt, list(rows))]
+def insert_events_and_sequencing(
+    session: Session,
+    rows: Sequence[dict[str, Any]],
+    effect: tuple[str, str, str],
+    now: datetime,
+    due_at: datetime,
+) -> dict[int, int]:
+    """The events (ids handed out in the rows' order) and, for each center among them, the
+    outbox row of the effect that numbers them, named after its first event, in one
+    statement: `effect` is (kind, key prefix, key suffix), the key being prefix + first
+    event id + suffix and the payload the center's id. Answers each center's first event
+    id. Declared twice (a replay), an effect stays one row."""
+    kind, prefix, suffix = effect
+    params = {
+        "centers": [row["business_center_id"] for row in rows],
+        "types": [row["type"] for row in rows],
+        "versions": [row["api_version"] for row in rows],
+        "subject_types": [row["subject_type"] for row in rows],
+        "subject_ids": [row["subject_id"] for row in rows],
+        "datas": [json.dumps(row["data"]) for row in rows],
+        "ats": [row["created_at"] for row in rows],
+        "kind": kind,
+        "prefix": prefix,
+        "suffix": suffix,
+        "now": now,
+        "due": due_at,
+    }
+    return {center: first for center, first in session.execute(_INSERT_EVENTS, params).all()}
+
+
+_INSERT_EVENTS = text(
+    "WITH e AS (INSERT INTO events "
+    "(business_center_id, type, api_version, subject_type, subject_id, data, created_at) "
+    "SELECT r.c, r.t, r.v, r.st, r.si, CAST(r.d AS jsonb), r.at FROM unnest("
+    "CAST(:centers AS bigint[]), CAST(:types AS varchar[]), CAST(:versions AS varchar[]), "
+    "CAST(:subject_types AS varchar[]), CAST(:subject_ids AS bigint[]), "
+    "CAST(:datas AS text[]), CAST(:ats AS timestamptz[])) "
+    "WITH ORDINALITY AS r(c, t, v, st, si, d, at, n) ORDER BY r.n "
+    "RETURNING id, business_center_id), "
+    "firsts AS (SELECT business_center_id, min(id) AS first FROM e GROUP BY business_center_id), "
+    "effects AS (INSERT INTO outbox "
+    "(kind, payload, idempotency_key, created_at, attempts, next_attempt_at) "
+    "SELECT CAST(:kind AS varchar), "
+    "jsonb_build_object('business_center_id', f.business_center_id), "
+    "CAST(:prefix AS varchar) || f.first || CAST(:suffix AS varchar), "
+    "CAST(:now AS timestamptz), 0, CAST(:due AS timestamptz) FROM firsts f "
+    "ON CONFLICT (idempotency_key) DO NOTHING) "
+    "SELECT business_center_id, first FROM firsts ORDER BY first"
+)
 
 
 def current_rows(session: Session, model: type[M], ids: Sequence[int]) -> dict[int, M]:

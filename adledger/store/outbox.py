@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import Row, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from adledger.store import raw
 from adledger.store.models import OutboxEffect as Outbox
@@ -30,13 +29,6 @@ async def insert(
     session: AsyncSession, kind: str, payload: dict[str, Any], key: str, due_at: datetime
 ) -> None:
     await session.execute(_insert(kind, payload, key, due_at))
-
-
-def insert_in_commit(
-    session: Session, kind: str, payload: dict[str, Any], key: str, due_at: datetime
-) -> None:
-    """`insert` from a before-commit hook, where only the synchronous Session is at hand."""
-    session.execute(_insert(kind, payload, key, due_at))
 
 
 def _free(now: datetime) -> Any:
