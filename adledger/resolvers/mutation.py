@@ -201,7 +201,8 @@ async def grant_vouchers(
         )
 
     async def render(outcome: wallet_service.WalletOutcome) -> Any:
-        return results.GrantVouchersSuccess(wallet=await _wallet(info, outcome.wallet_id))
+        (wallet,) = await _answered_wallets(info, outcome.wallet_id)
+        return results.GrantVouchersSuccess(wallet=wallet)
 
     return await mutate(
         info, results.GrantVouchersResult, run, render, lambda outcome: [outcome.wallet_id]
