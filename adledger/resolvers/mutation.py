@@ -21,7 +21,7 @@ from adledger.schema.errors import to_user_error
 from adledger.schema.ids import db_id_of
 from adledger.schema.pages import PageArgs
 from adledger.schema.types import AdAccount, BusinessCenter, Wallet
-from adledger.services import access
+from adledger.services import access, guard_marks
 from adledger.services import business_centers as center_service
 from adledger.services import wallets as wallet_service
 from adledger.services.actor import Actor
@@ -187,8 +187,10 @@ class Answered(Generic[Outcome]):
 async def _wallets_at_commit(session: AsyncSession, actor: Actor, ids: list[int]) -> list[Any]:
     """The wallets a money move answers, read in its transaction right before the commit
     (with the caller's role and their balances): the answer needs no connection of its
-    own after the commit."""
-    return await wallet_repo.wallets_seen_by(session, actor.user_id, ids, balances=True)
+    own after the commit. The same statement answers the balance guard for them."""
+    rows = await wallet_repo.wallets_at_commit(session, actor.user_id, ids)
+    guard_marks.unguarded(session, (i for row in rows if not row.guarded for i in row.account_ids))
+    return rows
 
 
 async def grant_vouchers(
@@ -201,7 +203,8 @@ async def grant_vouchers(
         )
 
     async def render(outcome: wallet_service.WalletOutcome) -> Any:
-        return results.GrantVouchersSuccess(wallet=await _wallet(info, outcome.wallet_id))
+        (wallet,) = await _answered_wallets(info, outcome.wallet_id)
+        return results.GrantVouchersSuccess(wallet=wallet)
 
     return await mutate(
         info, results.GrantVouchersResult, run, render, lambda outcome: [outcome.wallet_id]

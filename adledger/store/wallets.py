@@ -160,6 +160,16 @@ async def wallets_seen_by(
     return await raw.fetch(session, sql, user_id, list(wallet_ids))
 
 
+async def wallets_at_commit(
+    session: AsyncSession, user_id: int, wallet_ids: Sequence[int]
+) -> list[Any]:
+    """`wallets_seen_by` with balances, read by a write right before its commit for its
+    answer, and what the balance guard asks of the same wallets (`balance_guard.
+    guarded_wallets`): `guarded`, whether the wallet has an alert or an active recharge
+    rule, and `account_ids`, its accounts."""
+    return await raw.fetch(session, _WALLETS_AT_COMMIT, user_id, list(wallet_ids))
+
+
 _WALLETS_SEEN_COLUMNS = (
     "SELECT w.id, w.business_center_id, w.ad_account_id, w.currency, w.credit_limit, m.role"
 )
@@ -170,6 +180,18 @@ _WALLETS_SEEN_FROM = (
 _WALLETS_SEEN = f"{_WALLETS_SEEN_COLUMNS}{_WALLETS_SEEN_FROM} WHERE w.id = ANY($2::bigint[])"
 _WALLETS_SEEN_WITH_SUMS = (
     f"{_WALLETS_SEEN_COLUMNS}, s.kinds, s.totals{_WALLETS_SEEN_FROM} "
+    "LEFT JOIN LATERAL (SELECT array_agg(k.kind) AS kinds, array_agg(k.total) AS totals "
+    "FROM (SELECT kind, SUM(balance)::bigint AS total FROM ledger_accounts "
+    "WHERE wallet_id = w.id GROUP BY kind) k) s ON true "
+    "WHERE w.id = ANY($2::bigint[])"
+)
+_WALLETS_AT_COMMIT = (
+    f"{_WALLETS_SEEN_COLUMNS}, s.kinds, s.totals, "
+    "ARRAY(SELECT la.id FROM ledger_accounts la WHERE la.wallet_id = w.id) AS account_ids, "
+    "(EXISTS (SELECT 1 FROM balance_alerts a WHERE a.wallet_id = w.id) OR "
+    "EXISTS (SELECT 1 FROM auto_recharge_rules r WHERE r.wallet_id = w.id "
+    "AND r.status = 'ACTIVE')) AS guarded"
+    f"{_WALLETS_SEEN_FROM} "
     "LEFT JOIN LATERAL (SELECT array_agg(k.kind) AS kinds, array_agg(k.total) AS totals "
     "FROM (SELECT kind, SUM(balance)::bigint AS total FROM ledger_accounts "
     "WHERE wallet_id = w.id GROUP BY kind) k) s ON true "
