@@ -119,16 +119,17 @@ async def update_campaign_budget(
 ) -> results.UpdateCampaignBudgetResult:
     ctx = info.context
 
-    async def run(session: AsyncSession, actor: Actor) -> CampaignOutcome:
+    async def run(session: AsyncSession, actor: Actor) -> service.Answered:
         change = service.BudgetChange(
             _campaign_id(input), _money(input.budget), input.idempotency_key
         )
-        return await service.update_budget(
+        return await service.update_budget_answered(
             session, actor, change, ctx.state.billing, ctx.state.now()
         )
 
-    async def render(outcome: CampaignOutcome) -> Any:
-        campaign = await _campaign(info, outcome.campaign_id)
+    async def render(answered: service.Answered) -> Any:
+        outcome = answered.outcome
+        campaign = await _answered(info, answered)
         return results.UpdateCampaignBudgetSuccess(
             campaign=campaign,
             credited=Money.of(outcome.credited, campaign.currency),
@@ -136,7 +137,7 @@ async def update_campaign_budget(
         )
 
     return await mutate(
-        info, results.UpdateCampaignBudgetResult, run, render, lambda o: [o.wallet_id]
+        info, results.UpdateCampaignBudgetResult, run, render, lambda a: [a.outcome.wallet_id]
     )
 
 

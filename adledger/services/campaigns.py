@@ -57,6 +57,7 @@ from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.delivery import set_status
 from adledger.services.funding import (
+    CenterMode,
     Locked,
     Return,
     campaign_money,
@@ -64,7 +65,6 @@ from adledger.services.funding import (
     fund_waiting,
     lock_waiting,
     return_to_wallet,
-    wallet_accounts,
 )
 from adledger.services.idempotency import run_idempotent
 from adledger.services.invoices import NewInvoice, open_invoice, provider_key
@@ -72,7 +72,6 @@ from adledger.services.ledger import post_entry
 from adledger.services.stops import drawable_now, reconsider, stop
 from adledger.store import business_centers as centers
 from adledger.store import campaigns as repo
-from adledger.store import ledger as ledger_repo
 from adledger.store.models import Campaign
 
 CAMPAIGN_FIELD = ("input", "campaignId")
@@ -337,12 +336,20 @@ class BudgetChange:
 async def update_budget(
     session: AsyncSession, actor: Actor, change: BudgetChange, config: BillingConfig, now: datetime
 ) -> CampaignOutcome:
-    found = await campaign_for(session, actor, change.campaign_id)
+    return (await update_budget_answered(session, actor, change, config, now)).outcome
+
+
+async def update_budget_answered(
+    session: AsyncSession, actor: Actor, change: BudgetChange, config: BillingConfig, now: datetime
+) -> Answered:
+    found = await _campaign_access(session, actor, change.campaign_id)
     budget = _budget(found.currency, change.budget, BUDGET_FIELD)
     request = {"campaign": found.id, "budget": budget.minor}
+    center = CenterMode(found.business_center_id, found.allocation_mode)
+    left: list[Campaign] = []
 
     async def run() -> CampaignOutcome:
-        locked = await lock_waiting(session, found.wallet_id, also=[found.id])
+        locked = await lock_waiting(session, found.wallet_id, also=[found.id], center=center)
         campaign = _still_there(locked, found.id)
         status, flight = CampaignStatus(campaign.status), flight_of(campaign)
         transition(status, Action.CHANGE_BUDGET, flight, now)
@@ -362,9 +369,10 @@ async def update_budget(
         check_budget(budget.minor, lowest, campaign.currency, (*BUDGET_FIELD, "amount"))
         outcome = await _rebudget(session, campaign, budget.minor, now, actor.user_id)
         await fund_waiting(session, campaign.wallet_id, locked, now)
+        left.append(campaign)
         return outcome
 
-    return await run_idempotent(
+    outcome = await run_idempotent(
         session,
         actor,
         change.idempotency_key,
@@ -373,6 +381,20 @@ async def update_budget(
         CampaignOutcome,
         run,
     )
+    return Answered(outcome, _settled_row(left))
+
+
+def _settled_row(left: list[Campaign]) -> Campaign | None:
+    """The campaign as the transaction left it, for the answer, unless money arriving
+    after the commit (a recharge its effects pay) may still fund or restart it."""
+    if not left or left[-1].status in _MAY_CHANGE_AFTER_COMMIT:
+        return None
+    return left[-1]
+
+
+_MAY_CHANGE_AFTER_COMMIT = frozenset(
+    {CampaignStatus.PENDING_FUNDS.value, CampaignStatus.BUDGET_EXHAUSTED.value}
+)
 
 
 async def _rebudget(
@@ -399,10 +421,10 @@ async def _rebudget(
 async def _take_more(
     session: AsyncSession, campaign: Campaign, amount: int, actor_user_id: int
 ) -> None:
-    wallet = await wallet_accounts(session, campaign.wallet_id)
-    money = await campaign_money(session, campaign.id)
-    states = await ledger_repo.lock_accounts(session, [wallet.cash, wallet.vouchers])
-    vouchers, cash = states[wallet.vouchers].balance, states[wallet.cash].balance
+    held = await repo.lock_funding_accounts(session, campaign.wallet_id, campaign.id)
+    ids, states = held.ids, held.states
+    vouchers = states[ids[AccountKind.VOUCHERS]].balance
+    cash = states[ids[AccountKind.CASH]].balance
     taking = draw(amount, vouchers, cash)
     if taking.short:
         raise InsufficientFunds(
@@ -416,10 +438,10 @@ async def _take_more(
         )
     kind = TransactionKind.BUDGET_INCREASE
     moves = [
-        Move(wallet.vouchers, money.accounts[AccountKind.VOUCHER_RESERVE], taking.vouchers, kind)
+        Move(ids[AccountKind.VOUCHERS], ids[AccountKind.VOUCHER_RESERVE], taking.vouchers, kind)
         if taking.vouchers
         else None,
-        Move(wallet.cash, money.accounts[AccountKind.RESERVE], taking.cash, kind)
+        Move(ids[AccountKind.CASH], ids[AccountKind.RESERVE], taking.cash, kind)
         if taking.cash
         else None,
     ]
@@ -430,6 +452,7 @@ async def _take_more(
         description=f"Budget of campaign {campaign.name} increased",
         actor_user_id=actor_user_id,
         campaign_id=campaign.id,
+        locked=states,
     )
     campaign.taken += amount
 

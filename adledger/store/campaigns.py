@@ -150,8 +150,8 @@ _INSERT_CAMPAIGN = (
 @dataclass(frozen=True, slots=True)
 class CampaignAccess:
     """What a campaign's writers check before they lock it: its center, wallet and
-    currency, the caller's role there (None: not a member) and the center's plan
-    subscription status (None: none)."""
+    currency, the caller's role there (None: not a member), the center's plan
+    subscription status (None: none) and its allocation mode (read without a lock)."""
 
     id: int
     business_center_id: int
@@ -159,6 +159,7 @@ class CampaignAccess:
     currency: str
     role: str | None
     subscription_status: str | None
+    allocation_mode: str
 
 
 async def campaign_access(
@@ -169,8 +170,9 @@ async def campaign_access(
 
 
 _CAMPAIGN_ACCESS = (
-    "SELECT c.id, c.business_center_id, c.wallet_id, c.currency, m.role, s.status "
-    "FROM campaigns c "
+    "SELECT c.id, c.business_center_id, c.wallet_id, c.currency, m.role, s.status, "
+    "b.allocation_mode FROM campaigns c "
+    "JOIN business_centers b ON b.id = c.business_center_id "
     "LEFT JOIN memberships m ON m.business_center_id = c.business_center_id AND m.user_id = $2 "
     "LEFT JOIN plan_subscriptions s ON s.business_center_id = c.business_center_id "
     "WHERE c.id = $1"

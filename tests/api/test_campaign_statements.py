@@ -82,3 +82,53 @@ async def test_creating_and_launching_a_funded_campaign_costs_two_and_at_most_te
     # the entry; the campaign written; the balance guard; the event with its sequencing
     # effect; numbering the event after the commit (claimed done, counter, numbers)
     assert len(launch_statements) <= 10, launch_statements
+
+
+BUDGET = """
+mutation($input: UpdateCampaignBudgetInput!) {
+  updateCampaignBudget(input: $input) {
+    __typename
+    ... on UpdateCampaignBudgetSuccess {
+      campaign { budget { amount } }
+      charged { amount }
+      credited { amount }
+    }
+  }
+}"""
+
+
+async def test_raising_a_running_campaigns_budget_a_cent_costs_at_most_seven_statements(
+    api, users, statements
+) -> None:
+    # given a launched campaign of 50.00 on an account holding 1,000.00, whose budget was
+    # changed once already (the caller's token cached, its activity noted)
+    shop = await open_shop(api, users, cash="1000.00")
+    created = (await api.data(CREATE, _new(shop.account.id, "Running"), shop.token))[
+        "createCampaign"
+    ]
+    campaign_id = created["campaign"]["id"]
+    await api.data(LAUNCH, {"input": {"campaignId": campaign_id}}, shop.token)
+
+    def change(amount: str) -> dict[str, object]:
+        budget = {"amount": amount, "currencyCode": "USD"}
+        return {"input": {"campaignId": campaign_id, "budget": budget}}
+
+    await api.data(BUDGET, change("50.00"), shop.token)
+    statements.count = 0
+    statements.statements.clear()
+
+    # when its budget goes up by 0.01
+    raised = (await api.data(BUDGET, change("50.01"), shop.token))["updateCampaignBudget"]
+
+    # then the answer shows the new budget and the cent charged
+    assert raised == {
+        "__typename": "UpdateCampaignBudgetSuccess",
+        "campaign": {"budget": {"amount": "50.01"}},
+        "charged": {"amount": "0.01"},
+        "credited": {"amount": "0.00"},
+    }
+    # and it took at most seven statements besides BEGIN and COMMIT: the campaign with the
+    # caller's role and its center's mode; the wallet's waiting campaigns; the campaign
+    # locked; the wallet's and the campaign's accounts locked; the entry; the campaign
+    # written; the balance guard
+    assert len(statements.statements) <= 7, statements.statements
