@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Row, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
+from adledger.store import raw
 from adledger.store.models import OutboxEffect as Outbox
 
 _CLAIMED = (Outbox.id, Outbox.kind, Outbox.payload, Outbox.idempotency_key, Outbox.attempts)
@@ -31,13 +31,6 @@ async def insert(
     await session.execute(_insert(kind, payload, key, due_at))
 
 
-def insert_in_commit(
-    session: Session, kind: str, payload: dict[str, Any], key: str, due_at: datetime
-) -> None:
-    """`insert` from a before-commit hook, where only the synchronous Session is at hand."""
-    session.execute(_insert(kind, payload, key, due_at))
-
-
 def _free(now: datetime) -> Any:
     return and_(
         Outbox.done_at.is_(None), or_(Outbox.locked_until.is_(None), Outbox.locked_until <= now)
@@ -55,6 +48,29 @@ async def claim_key(
         .returning(*_CLAIMED)
     )
     return (await session.execute(stmt)).first()
+
+
+async def claim_key_done_in_claim(
+    session: AsyncSession,
+    key: str,
+    now: datetime,
+    lease: timedelta,
+    done_kinds: Sequence[str],
+) -> Any | None:
+    """`claim_key` in one plain statement, and one of `done_kinds` (run where it is
+    claimed, in the claim's transaction) marked done at once: its work follows in this
+    transaction, so a failure rolls the mark back with it."""
+    return await raw.fetchrow(session, _CLAIM_KEY_DONE, key, now + lease, now, list(done_kinds))
+
+
+_CLAIM_KEY_DONE = (
+    "UPDATE outbox SET attempts = attempts + 1, "
+    "locked_until = CASE WHEN kind = ANY($4::varchar[]) THEN NULL ELSE $2::timestamptz END, "
+    "done_at = CASE WHEN kind = ANY($4::varchar[]) THEN $3::timestamptz END "
+    "WHERE idempotency_key = $1 AND done_at IS NULL "
+    "AND (locked_until IS NULL OR locked_until <= $3::timestamptz) "
+    "RETURNING id, kind, payload, idempotency_key, attempts"
+)
 
 
 async def claim_due(
