@@ -5,12 +5,13 @@ back, nor lost for one that committed.
 A service records an event (`record`, `record_subject`, `record_campaign`); the session
 keeps it, and its commit writes all of the transaction's events in one INSERT (a
 before-commit hook: the snapshots show the objects as the transaction leaves them, a
-campaign's credit and stop reason included, set after its status), and declares one outbox
-effect, `events.sequence`, for the centers they belong to, which the edge runs right after the commit
-(a job's or a webhook's too, `effects.transaction_runner`; `run-outbox` takes what a
-crash left). The sequencer (`sequence`) numbers the center's committed events under its
-counter's lock: numbers are gapless and increase in the order events are numbered, and
-the feed shows numbered events only, so a cursor never passes one still to come.
+campaign's credit and stop reason included, set after its status), and declares one
+outbox effect, `events.sequence`, for the centers they belong to, which the edge runs
+right after the commit (a job's or a webhook's too, `effects.transaction_runner`;
+`run-outbox` takes what a crash left). The sequencer (`sequence_centers`) numbers each
+center's committed events under its counter's lock: numbers are gapless and increase in
+the order events are numbered, and the feed shows numbered events only, so a cursor never
+passes one still to come.
 """
 
 from __future__ import annotations

@@ -9,9 +9,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from adledger.domain.campaigns import Interval
 from adledger.domain.ledger import CAMPAIGN_KINDS, AccountKind
+from adledger.store import raw
 from adledger.store.locks import Level, register
 from adledger.store.models import (
     AdAccount,
@@ -99,6 +101,33 @@ async def waiting_campaign_ids(session: AsyncSession, wallet_id: int) -> list[in
 async def save(session: AsyncSession, row: Campaign) -> None:
     session.add(row)
     await session.flush()
+
+
+async def save_spend(session: AsyncSession, rows: Sequence[Campaign]) -> None:
+    """What a spend batch changed on its (locked) campaigns, `spent`, `taken` and
+    `impressions`, in one statement for all of them; the rows then hold those as written,
+    so a flush sends only what else changed (a stop)."""
+    if not rows:
+        return
+    await raw.execute(
+        session,
+        _SAVE_SPEND,
+        [row.id for row in rows],
+        [row.spent for row in rows],
+        [row.taken for row in rows],
+        [row.impressions for row in rows],
+    )
+    for row in rows:
+        for name in _SPEND_COLUMNS:
+            set_committed_value(row, name, getattr(row, name))
+
+
+_SPEND_COLUMNS = ("spent", "taken", "impressions")
+_SAVE_SPEND = (
+    "UPDATE campaigns c SET spent = v.spent, taken = v.taken, impressions = v.impressions "
+    "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) "
+    "AS v(id, spent, taken, impressions) WHERE c.id = v.id"
+)
 
 
 def add_delivery_interval(session: AsyncSession, campaign_id: int, interval: Interval) -> None:
