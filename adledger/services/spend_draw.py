@@ -48,12 +48,11 @@ from adledger.store import budgets as budget_repo
 from adledger.store import business_centers as centers
 from adledger.store import campaigns as repo
 from adledger.store import ledger as ledger_repo
-from adledger.store import ledger_batch
-from adledger.store import runway as runway_repo
+from adledger.store import spend_writes
 from adledger.store import wallets as wallet_repo
-from adledger.store.ledger_batch import NewEntry
 from adledger.store.locks import LockScopeChanged
 from adledger.store.models import AdAccount, Campaign
+from adledger.store.spend_writes import NewEntry, SpendWrites
 
 Accounts = dict[AccountKind, int]
 
@@ -221,16 +220,13 @@ async def apply_events(
         ):
             applied.stopped.append(campaign.id)
         scope.accounts[campaign.ad_account_id].budget_spent += taken.total
-    await _write(
-        session, entries, money, [scope.campaigns[t.campaign_id] for t in decision.campaigns]
-    )
-    await budget_repo.save_budget_spent(session, list(scope.accounts.values()))
+    taking = [scope.campaigns[t.campaign_id] for t in decision.campaigns]
+    await _write(session, entries, money, taking, scope, now)
     capped = [
         scope.campaigns[c] for c, why in decision.stops if why is StopReason.ACCOUNT_BUDGET_REACHED
     ]
     applied.stopped += await _stop_all(session, capped, StopReason.ACCOUNT_BUDGET_REACHED, now)
     applied.stopped += await _stop_unfunded(session, scope, decision, now)
-    await runway_repo.add_spend(session, utc_day(now), money.paid_by)
     await session.flush()  # what else changed: a stop, a budget period rolled over
     return applied
 
@@ -279,8 +275,12 @@ def _count(
 
 
 async def _lock_money(session: AsyncSession, batch: list[Campaign], scope: Scope) -> _Money:
+    """The reserves of the batch's campaigns locked, with the revenue accounts read, in one
+    statement; the buckets a drawing batch takes from in one or two more."""
     reserved = [c.id for c in batch if not draws_as_it_spends(c.payment_plan)]
-    reserves = await repo.campaign_accounts(session, reserved) if reserved else {}
+    currencies = sorted({c.currency for c in batch})
+    found = await repo.lock_reserves(session, reserved, currencies)
+    states = found.states
     wallets, buckets = (
         await wallet_repo.drawn_buckets(
             session,
@@ -290,12 +290,12 @@ async def _lock_money(session: AsyncSession, batch: list[Campaign], scope: Scope
         if scope.center_ids
         else ({}, {})
     )
-    ids = [i for own in reserves.values() for k, i in own.items() if k is not AccountKind.HOLD]
-    ids += [i for w, own in buckets.items() for k, i in own.items() if _drawn(k, wallets[w])]
-    states = await ledger_repo.lock_accounts(session, ids)
+    ids = [i for w, own in buckets.items() for k, i in own.items() if _drawn(k, wallets[w])]
+    if ids:
+        states.update(await ledger_repo.lock_accounts(session, ids))
     pools = _pools(batch, wallets, buckets, states)
     center_wallets = {center: wallet for wallet, center in wallets.items() if center is not None}
-    return _Money(reserves, states, pools, buckets, center_wallets)
+    return _Money(found.accounts, states, pools, buckets, center_wallets, found.revenue)
 
 
 def _drawn(kind: AccountKind, center_id: int | None) -> bool:
@@ -375,16 +375,22 @@ async def _entry(
 
 
 async def _write(
-    session: AsyncSession, entries: list[NewEntry], money: _Money, campaigns: list[Campaign]
+    session: AsyncSession,
+    entries: list[NewEntry],
+    money: _Money,
+    campaigns: list[Campaign],
+    scope: Scope,
+    now: datetime,
 ) -> None:
-    """The batch's entries and the customer accounts' balances they leave, in one
-    statement; the campaigns' totals in one more."""
+    """The batch's entries, the customer accounts' balances they leave, the campaigns'
+    and the ad accounts' totals and the wallets' spend of the day: one statement."""
     moved = {p.account_id for entry in entries for p in entry.postings}
     states = {i: money.locked[i] for i in sorted(moved)}
     balances = {i: state.balance for i, state in states.items() if not state.kind.is_platform}
     guard_marks.touched(session, balances)
-    await ledger_batch.write_entries(session, "spend", entries, balances)
-    await repo.save_spend(session, campaigns)
+    accounts = list(scope.accounts.values())
+    writes = SpendWrites(entries, balances, campaigns, accounts, utc_day(now), money.paid_by)
+    await spend_writes.write_spend(session, writes)
 
 
 async def _revenue(session: AsyncSession, currency: str, money: _Money) -> int:

@@ -8,9 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
-from adledger.store import raw
 from adledger.store.locks import Level, register
 from adledger.store.models import AdAccount, AdAccountBudgetChange, Campaign
 from adledger.store.pagination import pages_by_parent
@@ -47,25 +45,6 @@ async def lock_accounts_of_center(session: AsyncSession, center_id: int) -> list
 async def save(session: AsyncSession, row: AdAccount | AdAccountBudgetChange) -> None:
     session.add(row)
     await session.flush()
-
-
-async def save_budget_spent(session: AsyncSession, rows: Sequence[AdAccount]) -> None:
-    """The (locked) accounts' `budget_spent` after a spend batch, in one statement for
-    all of them; the rows then hold it as written, so a flush sends only what else changed
-    (a period rolled over)."""
-    if not rows:
-        return
-    await raw.execute(
-        session, _SAVE_SPENT, [row.id for row in rows], [row.budget_spent for row in rows]
-    )
-    for row in rows:
-        set_committed_value(row, "budget_spent", row.budget_spent)
-
-
-_SAVE_SPENT = (
-    "UPDATE ad_accounts a SET budget_spent = v.spent "
-    "FROM unnest($1::bigint[], $2::bigint[]) AS v(id, spent) WHERE a.id = v.id"
-)
 
 
 async def user_changes_since(

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from adledger.domain.campaigns import Interval
-from adledger.domain.ledger import CAMPAIGN_KINDS, AccountKind
+from adledger.domain.ledger import CAMPAIGN_KINDS, AccountKind, AccountState
 from adledger.store import raw
-from adledger.store.locks import Level, register
+from adledger.store.locks import Level, register, register_owned
 from adledger.store.models import (
     AdAccount,
     BusinessCenter,
@@ -103,33 +103,6 @@ async def save(session: AsyncSession, row: Campaign) -> None:
     await session.flush()
 
 
-async def save_spend(session: AsyncSession, rows: Sequence[Campaign]) -> None:
-    """What a spend batch changed on its (locked) campaigns, `spent`, `taken` and
-    `impressions`, in one statement for all of them; the rows then hold those as written,
-    so a flush sends only what else changed (a stop)."""
-    if not rows:
-        return
-    await raw.execute(
-        session,
-        _SAVE_SPEND,
-        [row.id for row in rows],
-        [row.spent for row in rows],
-        [row.taken for row in rows],
-        [row.impressions for row in rows],
-    )
-    for row in rows:
-        for name in _SPEND_COLUMNS:
-            set_committed_value(row, name, getattr(row, name))
-
-
-_SPEND_COLUMNS = ("spent", "taken", "impressions")
-_SAVE_SPEND = (
-    "UPDATE campaigns c SET spent = v.spent, taken = v.taken, impressions = v.impressions "
-    "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) "
-    "AS v(id, spent, taken, impressions) WHERE c.id = v.id"
-)
-
-
 def add_delivery_interval(session: AsyncSession, campaign_id: int, interval: Interval) -> None:
     """A delivering interval that just closed, written with the campaign's next flush."""
     session.add(
@@ -165,6 +138,50 @@ async def campaign_accounts(
         if campaign_id is not None:
             found[campaign_id][AccountKind(kind)] = account_id
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class LockedReserves:
+    accounts: dict[int, dict[AccountKind, int]]
+    """Campaign id → its locked accounts' ids by kind (its hold is not among them)."""
+    states: dict[int, AccountState]
+    """Those accounts' states, and the platform accounts' found (`AccountState.platform`)."""
+    revenue: dict[str, int]
+    """Currency → the platform's revenue account, for those that exist."""
+
+
+async def lock_reserves(
+    session: AsyncSession, campaign_ids: Sequence[int], currencies: Sequence[str]
+) -> LockedReserves:
+    """The campaigns' own ledger accounts but their holds, locked in ascending id (their
+    campaign rows are held: store/locks.py), with the platform's revenue accounts of these
+    currencies (read, never locked), in one statement: a spend batch's money of reserves,
+    whatever the number of its campaigns."""
+    register_owned(session, Level.CAMPAIGNS)
+    keys = [f"platform:{AccountKind.REVENUE.value}:{currency}" for currency in currencies]
+    rows = await raw.fetch(session, _LOCK_RESERVES, list(campaign_ids), keys)
+    found = LockedReserves(defaultdict(dict), {}, {})
+    for row in rows:
+        kind = AccountKind(row["kind"])
+        if row["key"] is not None:
+            found.revenue[row["currency"]] = row["id"]
+            found.states[row["id"]] = AccountState.platform(kind, row["currency"])
+        else:
+            found.accounts[row["campaign_id"]][kind] = row["id"]
+            limit = row["credit_limit"] or 0
+            found.states[row["id"]] = AccountState(kind, row["balance"], row["currency"], limit)
+    return found
+
+
+_LOCK_RESERVES = (
+    "WITH own AS (SELECT a.id, a.campaign_id, a.kind, a.balance, a.currency, w.credit_limit "
+    "FROM ledger_accounts a LEFT JOIN wallets w ON w.id = a.wallet_id "
+    "WHERE a.campaign_id = ANY($1::bigint[]) AND a.kind <> 'hold' "
+    "ORDER BY a.id FOR NO KEY UPDATE OF a) "
+    "SELECT id, campaign_id, kind, balance, currency, credit_limit, NULL AS key FROM own "
+    "UNION ALL SELECT id, NULL, kind, 0, currency, NULL, key FROM ledger_accounts "
+    "WHERE key = ANY($2::varchar[])"
+)
 
 
 async def campaign_balances(
