@@ -129,7 +129,7 @@ def statements() -> Iterator[StatementCounter]:
     """Counts SQL statements of every engine, the app's own included."""
     counter = StatementCounter()
     event.listen(Engine, "before_cursor_execute", counter)
-    stop_raw = raw.observe(lambda sql: counter(None, None, sql, None, None, False))
+    stop_raw = raw.observe(lambda sql, _level: counter(None, None, sql, None, None, False))
     yield counter
     stop_raw()
     event.remove(Engine, "before_cursor_execute", counter)

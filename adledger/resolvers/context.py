@@ -159,10 +159,19 @@ class RequestContext:
             session = await self._current_session()
             result = await self._committed(session, run)
             declared = outbox.added(session)
+            await self._read_after_commit()
         self._forget_loaded()
         if declared:
             await self._run_effects(declared)
         return result
+
+    async def _read_after_commit(self) -> None:
+        """What follows a commit reads (the answer) as a query does: on an AUTOCOMMIT
+        connection, without a transaction of its own (no BEGIN, no ROLLBACK). A write
+        that follows opens one again."""
+        if self.autocommit_queries and self.state.read_engine is not None:
+            await self._close()
+            self._reads_only = True
 
     @staticmethod
     async def _committed(session: AsyncSession, run: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -320,13 +329,26 @@ class RequestContext:
         rows = await self.read_rows(
             lambda c: wallets.wallets_seen_by(c, actor.user_id, ids, balances=sums)
         )
+        found = self._note_seen(rows, sums)
+        return [found.get(wallet_id) for wallet_id, _ in keys]
+
+    def _note_seen(self, rows: list[Any], sums: bool) -> dict[int, Any]:
         found = {}
         for row in rows:
             found[row.id] = row
             self._roles[row.business_center_id] = Role(row.role) if row.role else None
             if sums:
                 self._balances[row.id] = dict(zip(row.kinds or (), row.totals or (), strict=True))
-        return [found.get(wallet_id) for wallet_id, _ in keys]
+        return found
+
+    def seen_in_write(self, rows: list[Any]) -> None:
+        """Wallets a write read for its answer (`wallets.wallets_seen_by` with balances, in
+        its transaction, right before the commit): `visible_wallet` answers them without a
+        statement, as they stood at the commit."""
+        if self._wallets_seen is None:
+            self._wallets_seen = DataLoader(self._load_wallets_seen)
+        for wallet_id, row in self._note_seen(rows, True).items():
+            self._wallets_seen.prime((wallet_id, True), row)
 
     async def viewer_business_centers(self, args: PageArgs) -> list[Any]:
         actor = await self.require_actor()
@@ -346,8 +368,12 @@ class RequestContext:
     async def publish_wallets(self, wallet_ids: list[int]) -> None:
         """Tell every API process which wallets changed. After the commit, and best effort:
         a lost notification delays a screen update, it never changes money."""
+        if not wallet_ids:
+            return
         try:
-            for wallet_id in wallet_ids:
-                await self.state.redis.publish(self.state.wallet_channel(wallet_id), "updated")
+            async with self.state.redis.pipeline(transaction=False) as pipe:
+                for wallet_id in wallet_ids:  # one round trip for all of them
+                    pipe.publish(self.state.wallet_channel(wallet_id), "updated")
+                await pipe.execute()
         except Exception:
             log.warning("could not publish wallet update", exc_info=True)

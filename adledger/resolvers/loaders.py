@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,7 +50,8 @@ def _by_key(rows: Sequence[Any], keys: Sequence[Any], attr: str) -> list[Any]:
 
 class Loaders:
     """Built per request from what the loaders need of it: how it reads, its clock, its
-    caller (not the request context itself, which builds them)."""
+    caller (not the request context itself, which builds them). Each DataLoader is made
+    on first use: a request uses a few of the forty (a money mutation's answer, one)."""
 
     def __init__(
         self,
@@ -60,69 +62,166 @@ class Loaders:
         self._read = read
         self._now = now
         self._actor = actor
-        self.center = self._rows(centers.business_centers_by_ids, "id")
-        self.ad_account = self._rows(centers.ad_accounts_by_ids, "id")
-        self.wallet = self._rows(wallets.wallets_by_ids, "id")
-        self.auto_recharge_rule = self._rows(auto_recharge.rules_by_wallet, "wallet_id")
-        self.center_wallet = self._rows(wallets.wallets_of_centers, "business_center_id")
-        self.account_wallet = self._rows(wallets.wallets_of_ad_accounts, "ad_account_id")
-        self.transaction = self._rows(wallets.transactions_by_ids, "id")
-        self.invoice = self._rows(billing.invoices_by_ids, "id")
-        self.top_up = self._rows(billing.top_ups_by_ids, "id")
-        self.subscription = self._rows(billing.subscriptions_by_center, "business_center_id")
-        self.campaign = self._rows(campaigns.campaigns_by_ids, "id")
-        self.pending_refunds: DataLoader[int, int] = DataLoader(self._pending_refunds)
-        self.refunds_of_request: DataLoader[int, list[Any]] = DataLoader(self._refunds_of)
-        self.cancellation_request = self._rows(
-            plan_adjustments.requests_of_campaigns, "campaign_id"
-        )
-        self.campaign_page: DataLoader[tuple[int, PageArgs, str | None], list[Any]] = DataLoader(
-            self._campaign_pages
-        )
-        self.campaign_invoice_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(
-            self._campaign_invoice_pages
-        )
-        self.center_invoice_page: DataLoader[
-            tuple[int, PageArgs, str | None, str | None], list[Any]
-        ] = DataLoader(self._center_invoice_pages)
-        self.invoice_lines: DataLoader[int, list[tuple[str, int]]] = DataLoader(self._invoice_lines)
-        self.pending_top_ups: DataLoader[int, list[Any]] = DataLoader(self._pending_top_ups)
-        self.balances: DataLoader[int, dict[str, int]] = DataLoader(self._balances)
-        self.members: DataLoader[int, list[tuple[str, str]]] = DataLoader(self._members)
-        self.center_invitations: DataLoader[int, list[Any]] = DataLoader(self._invitations)
-        self.viewer_role: DataLoader[int, Role | None] = DataLoader(self._viewer_roles)
-        self.ad_account_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(
-            self._ad_account_pages
-        )
-        self.budget_changes_today: DataLoader[int, int] = DataLoader(self._budget_changes_today)
-        self.budget_change_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(
-            self._budget_change_pages
-        )
-        self.user_email: DataLoader[int, str | None] = DataLoader(self._user_emails)
-        self.audit_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(self._audit_pages)
-        self.notification_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(
-            self._notification_pages
-        )
-        self.campaign_notifications: DataLoader[int, list[Any]] = DataLoader(
-            self._campaign_notifications
-        )
-        self.makegood_offers: DataLoader[int, list[Any]] = DataLoader(self._makegood_offers)
-        self.event = self._rows(events.events_by_ids, "id")
-        self.event_page: DataLoader[tuple[int, PageArgs, tuple[str, ...] | None], list[Any]] = (
-            DataLoader(self._event_pages)
-        )
-        self.webhook_endpoint = self._rows(webhook_endpoints.endpoints_by_ids, "id")
-        self.center_webhook_endpoints: DataLoader[int, list[Any]] = DataLoader(
-            self._center_webhook_endpoints
-        )
-        self.webhook_delivery_page: DataLoader[tuple[int, PageArgs], list[Any]] = DataLoader(
-            self._webhook_delivery_pages
-        )
-        self.transaction_page: DataLoader[
-            tuple[int, PageArgs, tuple[str, ...] | None], list[Any]
-        ] = DataLoader(self._transaction_pages)
-        self.runway: DataLoader[int, Runway | None] = DataLoader(self._runways)
-        self.balance_alerts: DataLoader[int, list[Any]] = DataLoader(self._balance_alerts)
+
+    @cached_property
+    def center(self) -> DataLoader[int, Any]:
+        return self._rows(centers.business_centers_by_ids, "id")
+
+    @cached_property
+    def ad_account(self) -> DataLoader[int, Any]:
+        return self._rows(centers.ad_accounts_by_ids, "id")
+
+    @cached_property
+    def wallet(self) -> DataLoader[int, Any]:
+        return self._rows(wallets.wallets_by_ids, "id")
+
+    @cached_property
+    def auto_recharge_rule(self) -> DataLoader[int, Any]:
+        return self._rows(auto_recharge.rules_by_wallet, "wallet_id")
+
+    @cached_property
+    def center_wallet(self) -> DataLoader[int, Any]:
+        return self._rows(wallets.wallets_of_centers, "business_center_id")
+
+    @cached_property
+    def account_wallet(self) -> DataLoader[int, Any]:
+        return self._rows(wallets.wallets_of_ad_accounts, "ad_account_id")
+
+    @cached_property
+    def transaction(self) -> DataLoader[int, Any]:
+        return self._rows(wallets.transactions_by_ids, "id")
+
+    @cached_property
+    def invoice(self) -> DataLoader[int, Any]:
+        return self._rows(billing.invoices_by_ids, "id")
+
+    @cached_property
+    def top_up(self) -> DataLoader[int, Any]:
+        return self._rows(billing.top_ups_by_ids, "id")
+
+    @cached_property
+    def subscription(self) -> DataLoader[int, Any]:
+        return self._rows(billing.subscriptions_by_center, "business_center_id")
+
+    @cached_property
+    def campaign(self) -> DataLoader[int, Any]:
+        return self._rows(campaigns.campaigns_by_ids, "id")
+
+    @cached_property
+    def pending_refunds(self) -> DataLoader[int, int]:
+        return DataLoader(self._pending_refunds)
+
+    @cached_property
+    def refunds_of_request(self) -> DataLoader[int, list[Any]]:
+        return DataLoader(self._refunds_of)
+
+    @cached_property
+    def cancellation_request(self) -> DataLoader[int, Any]:
+        return self._rows(plan_adjustments.requests_of_campaigns, "campaign_id")
+
+    @cached_property
+    def campaign_page(self) -> DataLoader[tuple[int, PageArgs, str | None], list[Any]]:
+        return DataLoader(self._campaign_pages)
+
+    @cached_property
+    def campaign_invoice_page(self) -> DataLoader[tuple[int, PageArgs], list[Any]]:
+        return DataLoader(self._campaign_invoice_pages)
+
+    @cached_property
+    def center_invoice_page(
+        self,
+    ) -> DataLoader[tuple[int, PageArgs, str | None, str | None], list[Any]]:
+        return DataLoader(self._center_invoice_pages)
+
+    @cached_property
+    def invoice_lines(self) -> DataLoader[int, list[tuple[str, int]]]:
+        return DataLoader(self._invoice_lines)
+
+    @cached_property
+    def pending_top_ups(self) -> DataLoader[int, list[Any]]:
+        return DataLoader(self._pending_top_ups)
+
+    @cached_property
+    def balances(self) -> DataLoader[int, dict[str, int]]:
+        return DataLoader(self._balances)
+
+    @cached_property
+    def members(self) -> DataLoader[int, list[tuple[str, str]]]:
+        return DataLoader(self._members)
+
+    @cached_property
+    def center_invitations(self) -> DataLoader[int, list[Any]]:
+        return DataLoader(self._invitations)
+
+    @cached_property
+    def viewer_role(self) -> DataLoader[int, Role | None]:
+        return DataLoader(self._viewer_roles)
+
+    @cached_property
+    def ad_account_page(self) -> DataLoader[tuple[int, PageArgs], list[Any]]:
+        return DataLoader(self._ad_account_pages)
+
+    @cached_property
+    def budget_changes_today(self) -> DataLoader[int, int]:
+        return DataLoader(self._budget_changes_today)
+
+    @cached_property
+    def budget_change_page(self) -> DataLoader[tuple[int, PageArgs], list[Any]]:
+        return DataLoader(self._budget_change_pages)
+
+    @cached_property
+    def user_email(self) -> DataLoader[int, str | None]:
+        return DataLoader(self._user_emails)
+
+    @cached_property
+    def audit_page(self) -> DataLoader[tuple[int, PageArgs], list[Any]]:
+        return DataLoader(self._audit_pages)
+
+    @cached_property
+    def notification_page(self) -> DataLoader[tuple[int, PageArgs], list[Any]]:
+        return DataLoader(self._notification_pages)
+
+    @cached_property
+    def campaign_notifications(self) -> DataLoader[int, list[Any]]:
+        return DataLoader(self._campaign_notifications)
+
+    @cached_property
+    def makegood_offers(self) -> DataLoader[int, list[Any]]:
+        return DataLoader(self._makegood_offers)
+
+    @cached_property
+    def event(self) -> DataLoader[int, Any]:
+        return self._rows(events.events_by_ids, "id")
+
+    @cached_property
+    def event_page(self) -> DataLoader[tuple[int, PageArgs, tuple[str, ...] | None], list[Any]]:
+        return DataLoader(self._event_pages)
+
+    @cached_property
+    def webhook_endpoint(self) -> DataLoader[int, Any]:
+        return self._rows(webhook_endpoints.endpoints_by_ids, "id")
+
+    @cached_property
+    def center_webhook_endpoints(self) -> DataLoader[int, list[Any]]:
+        return DataLoader(self._center_webhook_endpoints)
+
+    @cached_property
+    def webhook_delivery_page(self) -> DataLoader[tuple[int, PageArgs], list[Any]]:
+        return DataLoader(self._webhook_delivery_pages)
+
+    @cached_property
+    def transaction_page(
+        self,
+    ) -> DataLoader[tuple[int, PageArgs, tuple[str, ...] | None], list[Any]]:
+        return DataLoader(self._transaction_pages)
+
+    @cached_property
+    def runway(self) -> DataLoader[int, Runway | None]:
+        return DataLoader(self._runways)
+
+    @cached_property
+    def balance_alerts(self) -> DataLoader[int, list[Any]]:
+        return DataLoader(self._balance_alerts)
 
     async def _runways(self, keys: list[int]) -> list[Runway | None]:
         found = await self._read(lambda s: runway_service.runways(s, keys, self._now()))

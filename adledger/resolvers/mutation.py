@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import typing
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,10 +21,12 @@ from adledger.schema.errors import to_user_error
 from adledger.schema.ids import db_id_of
 from adledger.schema.pages import PageArgs
 from adledger.schema.types import AdAccount, BusinessCenter, Wallet
-from adledger.services import access
+from adledger.services import access, guard_marks
 from adledger.services import business_centers as center_service
 from adledger.services import wallets as wallet_service
 from adledger.services.actor import Actor
+from adledger.services.wallets import TransferOutcome
+from adledger.store import wallets as wallet_repo
 
 Outcome = TypeVar("Outcome")
 
@@ -73,6 +77,17 @@ async def _center(info: Info, center_id: int) -> BusinessCenter:
 
 async def _wallet(info: Info, wallet_id: int) -> Wallet:
     return Wallet.from_row(await info.context.loaders.wallet.load(wallet_id))
+
+
+async def _answered_wallets(info: Info, *wallet_ids: int) -> list[Wallet]:
+    """The wallets a money move answers, with the caller's role and their balances, read
+    together in one statement (the balances the answer shows cost nothing more)."""
+    ctx = info.context
+    rows = await asyncio.gather(*(ctx.visible_wallet(i, balances=True) for i in wallet_ids))
+    return [
+        Wallet.from_row(row) if row is not None else await _wallet(info, wallet_id)
+        for wallet_id, row in zip(wallet_ids, rows, strict=True)
+    ]
 
 
 def money_in(money_input: Any) -> MoneyIn | None:
@@ -134,7 +149,7 @@ async def create_ad_account(
 async def transfer_balance(
     info: Info, input: inputs.TransferBalanceInput
 ) -> results.TransferBalanceResult:
-    async def run(session: AsyncSession, actor: Actor) -> wallet_service.TransferOutcome:
+    async def run(session: AsyncSession, actor: Actor) -> Answered[TransferOutcome]:
         command = wallet_service.Transfer(
             from_wallet_id=decode_id(input.from_wallet_id, "Wallet", ("input", "fromWalletId")),
             to_wallet_id=decode_id(input.to_wallet_id, "Wallet", ("input", "toWalletId")),
@@ -142,21 +157,40 @@ async def transfer_balance(
             bucket=Bucket(input.bucket.value if input.bucket else Bucket.CASH),
             idempotency_key=input.idempotency_key,
         )
-        return await wallet_service.transfer_balance(session, actor, command)
+        outcome = await wallet_service.transfer_balance(session, actor, command)
+        ids = [outcome.from_wallet_id, outcome.to_wallet_id]
+        return Answered(outcome, await _wallets_at_commit(session, actor, ids))
 
-    async def render(outcome: wallet_service.TransferOutcome) -> Any:
-        return results.TransferBalanceSuccess(
-            from_=await _wallet(info, outcome.from_wallet_id),
-            to=await _wallet(info, outcome.to_wallet_id),
-        )
+    async def render(answered: Answered[TransferOutcome]) -> Any:
+        info.context.seen_in_write(answered.wallets)
+        outcome = answered.outcome
+        source, target = await _answered_wallets(info, outcome.from_wallet_id, outcome.to_wallet_id)
+        return results.TransferBalanceSuccess(from_=source, to=target)
 
     return await mutate(
         info,
         results.TransferBalanceResult,
         run,
         render,
-        lambda outcome: [outcome.from_wallet_id, outcome.to_wallet_id],
+        lambda answered: [answered.outcome.from_wallet_id, answered.outcome.to_wallet_id],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Answered(Generic[Outcome]):
+    """A service's outcome, and the wallets its answer shows as they stood at the commit."""
+
+    outcome: Outcome
+    wallets: list[Any]
+
+
+async def _wallets_at_commit(session: AsyncSession, actor: Actor, ids: list[int]) -> list[Any]:
+    """The wallets a money move answers, read in its transaction right before the commit
+    (with the caller's role and their balances): the answer needs no connection of its
+    own after the commit. The same statement answers the balance guard for them."""
+    rows = await wallet_repo.wallets_at_commit(session, actor.user_id, ids)
+    guard_marks.unguarded(session, (i for row in rows if not row.guarded for i in row.account_ids))
+    return rows
 
 
 async def grant_vouchers(
@@ -169,7 +203,8 @@ async def grant_vouchers(
         )
 
     async def render(outcome: wallet_service.WalletOutcome) -> Any:
-        return results.GrantVouchersSuccess(wallet=await _wallet(info, outcome.wallet_id))
+        (wallet,) = await _answered_wallets(info, outcome.wallet_id)
+        return results.GrantVouchersSuccess(wallet=wallet)
 
     return await mutate(
         info, results.GrantVouchersResult, run, render, lambda outcome: [outcome.wallet_id]

@@ -51,7 +51,7 @@ from adledger.schema.readable import (
     root_fields,
 )
 from adledger.services.actor import Actor
-from adledger.store.subjects import KNOWN_TYPES, centers_of
+from adledger.store.subjects import KNOWN_TYPES, roles_in_centers_of
 
 log = logging.getLogger(__name__)
 MAX_REPORTED = 10  # errors in one answer; the first ones tell the client what to drop
@@ -139,9 +139,9 @@ async def _roles_in_named_centers(
             named.setdefault(parsed[0], set()).add(parsed[1])
     if not named:
         return []
-    center_ids = sorted(await ctx.read(lambda s: centers_of(s, named)))
-    roles = await ctx.loaders.viewer_role.load_many(center_ids)
-    return [role for role in roles if role is not None]
+    actor = await ctx.require_actor()
+    roles = await ctx.read(lambda s: roles_in_centers_of(s, actor.user_id, named))
+    return [Role(role) for role in roles.values() if role is not None]
 
 
 def _argument_ids(root: RootField, variables: Variables) -> Iterator[str]:

@@ -28,11 +28,23 @@ async def require(
     what: str = "object",
 ) -> Role | None:
     role = await role_in(session, actor, center_id)
+    check(actor, role, permission, field=field, what=what)
+    return role
+
+
+def check(
+    actor: Actor,
+    role: Role | None,
+    permission: Permission,
+    *,
+    field: tuple[str, ...] = (),
+    what: str = "object",
+) -> None:
+    """`require` for a role read along with the object (no statement of its own)."""
     if role is None and not actor.is_staff:
         raise not_found(what, field)
     if not role_allows(role, permission, is_staff=actor.is_staff):
         raise Forbidden(f"your role may not {permission.value.replace('_', ' ')} here", field)
-    return role
 
 
 async def ad_account_for(

@@ -33,28 +33,53 @@ from adledger.store.models import Campaign
 Locked = dict[int, Campaign]
 
 
-async def lock_waiting(session: AsyncSession, wallet_id: int, also: Sequence[int] = ()) -> Locked:
+async def lock_waiting(
+    session: AsyncSession,
+    wallet_id: int,
+    also: Sequence[int] = (),
+    *,
+    center: CenterMode | None = None,
+    waiting: Sequence[int] | None = None,
+) -> Locked:
     """The wallet's waiting campaigns and `also`, locked together in id order. A campaign
     that starts waiting after this read waits for the next money to arrive.
 
     Under automatic allocation, money arriving in any wallet of the center may restart the
     campaigns that stopped for lack of it: the center is locked first (spend draws on it
-    under that lock), then those campaigns are locked with the rest."""
-    waiting = await repo.waiting_campaign_ids(session, wallet_id)
-    stopped = await _stopped_for_funds(session, wallet_id)
+    under that lock), then those campaigns are locked with the rest. `center`: the
+    wallet's center and its allocation mode, when the caller holds them already (it
+    locked the center); `waiting`: the waiting campaigns, when the caller read them (as
+    `waiting_campaign_ids` does, without a lock): then they are not read again."""
+    if waiting is None:
+        waiting = await repo.waiting_campaign_ids(session, wallet_id)
+    stopped = await _stopped_for_funds(session, wallet_id, center)
     if not waiting and not stopped and not also:
         return {}
     return await repo.lock_campaigns(session, [*waiting, *stopped, *also])
 
 
-async def _stopped_for_funds(session: AsyncSession, wallet_id: int) -> list[int]:
-    wallet = await wallet_repo.wallet(session, wallet_id)
-    center = await centers.business_center(session, wallet.business_center_id) if wallet else None
+@dataclass(frozen=True, slots=True)
+class CenterMode:
+    center_id: int
+    allocation_mode: str
+
+
+async def _stopped_for_funds(
+    session: AsyncSession, wallet_id: int, center: CenterMode | None
+) -> list[int]:
+    if center is None:
+        center = await _center_mode(session, wallet_id)
     if center is None or center.allocation_mode != AllocationMode.AUTOMATIC:
         return []
-    await centers.lock_business_center(session, center.id)
+    await centers.lock_business_center(session, center.center_id)
     reason = StopReason.BUSINESS_CENTER_BALANCE_EXHAUSTED.value
-    return await repo.stopped_ids(session, reason, center_id=center.id)
+    return await repo.stopped_ids(session, reason, center_id=center.center_id)
+
+
+async def _center_mode(session: AsyncSession, wallet_id: int) -> CenterMode | None:
+    wallet = await wallet_repo.wallet(session, wallet_id)
+    center = await centers.business_center(session, wallet.business_center_id) if wallet else None
+    return None if center is None else CenterMode(center.id, center.allocation_mode)
 
 
 def flight_of(campaign: Campaign) -> Flight:

@@ -18,6 +18,15 @@ def touched(session: AsyncSession, account_ids: Iterable[int]) -> None:
     session.info.setdefault(_TOUCHED, set()).update(account_ids)
 
 
+def unguarded(session: AsyncSession, account_ids: Iterable[int]) -> None:
+    """These accounts' wallets were seen to have no alert and no active recharge rule by a
+    statement of this transaction after its last money move (a write's answer, read right
+    before the commit, as `balance_guard.settle` would read it): settle need not ask."""
+    touched_ids = session.info.get(_TOUCHED)
+    if touched_ids:
+        touched_ids.difference_update(account_ids)
+
+
 def taken(session: AsyncSession) -> list[int]:
     """The accounts noted since the last call, in id order; forgotten here."""
     return sorted(session.info.pop(_TOUCHED, None) or ())

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
-from adledger.domain.access import Permission
+from adledger.domain.access import Permission, Role
 from adledger.domain.allocation import AllocationMode
 from adledger.domain.errors import (
     CurrencyMismatch,
@@ -18,7 +18,7 @@ from adledger.domain.errors import (
     not_found,
 )
 from adledger.domain.events import EventType
-from adledger.domain.ledger import AccountKind, Move, TransactionKind
+from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
 from adledger.domain.money import Money, format_money, parse_amount, parse_positive_amount
 from adledger.domain.text import clean_text
 from adledger.domain.wallets import Bucket, CreditLineCycle, MoneyIn
@@ -26,13 +26,14 @@ from adledger.services import access, events
 from adledger.services import event_data_money as snapshots
 from adledger.services.actor import Actor
 from adledger.services.business_centers import CenterOutcome
-from adledger.services.funding import fund_waiting, lock_waiting, wallet_accounts
+from adledger.services.funding import CenterMode, fund_waiting, lock_waiting, wallet_accounts
 from adledger.services.idempotency import run_idempotent
 from adledger.services.ledger import PlatformCredit, credit_from_platform, post_entry
 from adledger.store import business_centers as centers
 from adledger.store import ledger as ledger_repo
 from adledger.store import wallets as repo
 from adledger.store.models import Wallet
+from adledger.store.wallets import MovableWallet
 
 MAX_NET_TERMS_DAYS = 120
 
@@ -60,10 +61,9 @@ class Transfer:
 async def transfer_balance(
     session: AsyncSession, actor: Actor, cmd: Transfer, now: datetime | None = None
 ) -> TransferOutcome:
-    source = await wallet_for(session, actor, cmd.from_wallet_id, ("input", "fromWalletId"))
-    target = await wallet_for(session, actor, cmd.to_wallet_id, ("input", "toWalletId"))
+    source, target = await _transfer_wallets(session, actor, cmd)
     money = _money_for(source, cmd.amount)
-    await _check_transfer(session, source, target, cmd.bucket)
+    center = await _check_transfer(session, source, target, cmd.bucket)
     request = {
         "from": source.id,
         "to": target.id,
@@ -74,14 +74,16 @@ async def transfer_balance(
 
     async def run() -> TransferOutcome:
         kind = AccountKind(cmd.bucket.value.lower())
-        waiting = await lock_waiting(session, target.id)
+        waiting = await lock_waiting(session, target.id, center=center, waiting=target.waiting)
+        accounts = await ledger_repo.lock_wallet_accounts(session, [source.id, target.id], kind)
         try:
             await post_entry(
                 session,
                 operation="transfer_balance",
-                moves=[await _wallet_move(session, source, target, kind, money.minor)],
-                description=await _transfer_description(session, source, target),
+                moves=[_wallet_move(accounts, source.id, target.id, money.minor)],
+                description=f"Transfer from {source.owner_name} to {target.owner_name}",
                 actor_user_id=actor.user_id,
+                locked=dict(accounts.values()),
             )
         except InsufficientFunds as short:
             held = f"the wallet's {cmd.bucket.value.lower()} holds {short.available()}"
@@ -92,6 +94,26 @@ async def transfer_balance(
     return await run_idempotent(
         session, actor, cmd.idempotency_key, "transferBalance", request, TransferOutcome, run
     )
+
+
+async def _transfer_wallets(
+    session: AsyncSession, actor: Actor, cmd: Transfer
+) -> tuple[MovableWallet, MovableWallet]:
+    """Both wallets and the caller's right to move their money, in one statement."""
+    ids = [cmd.from_wallet_id, cmd.to_wallet_id]
+    found = await repo.movable_wallets(session, actor.user_id, ids)
+    source = _movable(actor, found.get(cmd.from_wallet_id), ("input", "fromWalletId"))
+    target = _movable(actor, found.get(cmd.to_wallet_id), ("input", "toWalletId"))
+    return source, target
+
+
+def _movable(actor: Actor, wallet: MovableWallet | None, field: tuple[str, ...]) -> MovableWallet:
+    """The wallet, when the caller may move its money (NOT_FOUND for other customers)."""
+    if wallet is None:
+        raise not_found("wallet", field)
+    role = Role(wallet.role) if wallet.role else None
+    access.check(actor, role, Permission.MOVE_MONEY, field=field, what="wallet")
+    return wallet
 
 
 async def grant_vouchers(
@@ -210,29 +232,23 @@ async def credit_adjustment(
     return entry_id
 
 
-async def _wallet_move(
-    session: AsyncSession, source: Wallet, target: Wallet, kind: AccountKind, minor: int
+def _wallet_move(
+    accounts: dict[int, tuple[int, AccountState]], source: int, target: int, minor: int
 ) -> Move:
-    source_account = await repo.wallet_account(session, source.id, kind)
-    target_account = await repo.wallet_account(session, target.id, kind)
+    """`minor` from the source wallet's account to the target's (`accounts` by wallet id)."""
     return Move(
-        source_account.id,
-        target_account.id,
+        accounts[source][0],
+        accounts[target][0],
         minor,
         TransactionKind.ALLOCATION_OUT,
         TransactionKind.ALLOCATION_IN,
     )
 
 
-async def _transfer_description(session: AsyncSession, source: Wallet, target: Wallet) -> str:
-    source_name = await repo.owner_name(session, source)
-    target_name = await repo.owner_name(session, target)
-    return f"Transfer from {source_name} to {target_name}"
-
-
 async def _check_transfer(
-    session: AsyncSession, source: Wallet, target: Wallet, bucket: Bucket
-) -> None:
+    session: AsyncSession, source: MovableWallet, target: MovableWallet, bucket: Bucket
+) -> CenterMode:
+    """Refuse what no transfer may do; lock the center (answered with its mode)."""
     if source.id == target.id:
         raise InvalidInput("a transfer needs two different wallets", ("input", "toWalletId"))
     if source.business_center_id != target.business_center_id:
@@ -243,17 +259,16 @@ async def _check_transfer(
         raise InvalidInput("a credit line cannot be transferred", ("input", "bucket"))
     # The center first (the one lock order): its allocation mode holds until commit, and
     # money arriving may restart campaigns that draw on it (funding.lock_waiting).
-    center = await centers.lock_business_center(session, source.business_center_id)
-    if (
-        center is not None
-        and center.allocation_mode != AllocationMode.MANUAL
-        and bucket is Bucket.CASH
-    ):
+    mode = await centers.lock_allocation_mode(session, source.business_center_id)
+    if mode is None:
+        raise not_found("wallet", ("input", "fromWalletId"))
+    if mode != AllocationMode.MANUAL and bucket is Bucket.CASH:
         raise InvalidState(
             "under automatic allocation cash is drawn automatically, not transferred; "
             "vouchers (ad credits) are still allocated by hand",
             ("input", "bucket"),
         )
+    return CenterMode(source.business_center_id, mode)
 
 
 async def wallet_for(
@@ -287,7 +302,7 @@ async def _center_wallet(session: AsyncSession, center_id: int) -> Wallet:
 
 
 def _money_for(
-    wallet: Wallet,
+    wallet: Wallet | MovableWallet,
     amount: MoneyIn,
     *,
     allow_zero: bool = False,

@@ -90,12 +90,14 @@ async def lock_campaign(session: AsyncSession, campaign_id: int) -> Campaign | N
 async def waiting_campaign_ids(session: AsyncSession, wallet_id: int) -> list[int]:
     """Campaigns of the wallet waiting for its money, read without a lock (a campaign paid
     by card waits for its first invoice instead)."""
-    stmt = select(Campaign.id).where(
-        Campaign.wallet_id == wallet_id,
-        Campaign.status == "PENDING_FUNDS",
-        Campaign.payment_plan == "CREDIT_BALANCE",
-    )
-    return list(await session.scalars(stmt))
+    return [row[0] for row in await raw.fetch(session, _WAITING_CAMPAIGNS, wallet_id)]
+
+
+# Every money arrival asks it (a transfer, a top-up paid): a plain statement.
+_WAITING_CAMPAIGNS = (
+    "SELECT id FROM campaigns WHERE wallet_id = $1 AND status = 'PENDING_FUNDS' "
+    "AND payment_plan = 'CREDIT_BALANCE'"
+)
 
 
 async def save(session: AsyncSession, row: Campaign) -> None:

@@ -9,9 +9,10 @@ statements a money mutation runs on every request go through here instead: plain
 asyncpg Records.
 
 Same transaction, same connection: the session's (its BEGIN is sent first when the session
-has not started one yet; an AUTOCOMMIT connection stays in autocommit). Nothing here goes
-through the ORM: no flush happens first, so a caller never reads here what it added to the
-session and did not flush. Each statement is told to the observers (`observe`), as
+has not started one yet; an AUTOCOMMIT connection stays in autocommit). A session holding
+changes not yet flushed flushes them first, as the ORM's autoflush would before one of its
+own statements: the order of writes (and of the row locks they take) is what it was.
+Each statement is told to the observers (`observe`), as
 SQLAlchemy's `before_cursor_execute` tells its listeners, so the test suite's statement
 counts see these too.
 """
@@ -24,55 +25,92 @@ from typing import Any
 from asyncpg import Connection, Record
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-Observer = Callable[[str], None]
+
+class Row(Record):  # type: ignore[misc]  # asyncpg ships no types
+    """A Record whose columns read as attributes too (`row.id`), as SQLAlchemy's rows do,
+    so a repository can move a statement here without changing its callers."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+# Told each statement and the isolation level it runs under ("AUTOCOMMIT", or None for
+# the engine's default), as SQLAlchemy's execution options name it.
+Observer = Callable[[str, str | None], None]
 _observers: list[Observer] = []
 
 
 def observe(observer: Observer) -> Callable[[], None]:
-    """`observer` is called with every statement sent here; answers how to stop it."""
+    """`observer` is told every statement sent here; answers how to stop telling it."""
     _observers.append(observer)
     return lambda: _observers.remove(observer)
 
 
 async def driver(session: AsyncSession | AsyncConnection) -> Connection:
     """The asyncpg connection of the session's transaction, begun if it was not yet."""
-    connection = await session.connection() if isinstance(session, AsyncSession) else session
-    adapted: Any = (await connection.get_raw_connection()).dbapi_connection
+    return (await _adapted(session))._connection
+
+
+async def _adapted(session: AsyncSession | AsyncConnection) -> Any:
+    """SQLAlchemy's adapter around the asyncpg connection, its transaction begun."""
+    if not isinstance(session, AsyncSession):
+        return await _begun((await session.get_raw_connection()).dbapi_connection)
+    if not session.sync_session._is_clean():  # pending ORM writes go first
+        await session.flush()
+    # Asking the session for its connection is a greenlet round of its own: kept for the
+    # rest of the transaction (a commit or rollback ends it; the next one asks again).
+    transaction = session.sync_session.get_transaction()
+    kept = session.info.get(_KEPT)
+    if transaction is not None and kept is not None and kept[0] is transaction:
+        return kept[1]
+    connection = await session.connection()
+    adapted = await _begun((await connection.get_raw_connection()).dbapi_connection)
+    session.info[_KEPT] = (session.sync_session.get_transaction(), adapted)
+    return adapted
+
+
+_KEPT = "adledger.raw.connection"
+
+
+async def _begun(adapted: Any) -> Any:
     # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement; a statement
     # sent around it must not run before (it would autocommit on its own).
     if adapted._transaction is None:
         await adapted._start_transaction()
-    driver_connection: Connection = adapted._connection
-    return driver_connection
+    return adapted
 
 
-def _told(sql: str) -> None:
-    for observer in _observers:
-        observer(sql)
+async def _told(session: AsyncSession | AsyncConnection, sql: str) -> Connection:
+    """The connection to send `sql` on, once the observers know of it."""
+    adapted = await _adapted(session)
+    if _observers:
+        level = "AUTOCOMMIT" if adapted.isolation_level == "autocommit" else None
+        for observer in _observers:
+            observer(sql, level)
+    return adapted._connection
 
 
-async def fetch(session: AsyncSession | AsyncConnection, sql: str, *args: Any) -> list[Record]:
-    connection = await driver(session)
-    _told(sql)
-    rows: list[Record] = await connection.fetch(sql, *args)
+async def fetch(session: AsyncSession | AsyncConnection, sql: str, *args: Any) -> list[Row]:
+    connection = await _told(session, sql)
+    rows: list[Row] = await connection.fetch(sql, *args, record_class=Row)
     return rows
 
 
-async def fetchrow(session: AsyncSession | AsyncConnection, sql: str, *args: Any) -> Record | None:
-    connection = await driver(session)
-    _told(sql)
-    row: Record | None = await connection.fetchrow(sql, *args)
+async def fetchrow(session: AsyncSession | AsyncConnection, sql: str, *args: Any) -> Row | None:
+    connection = await _told(session, sql)
+    row: Row | None = await connection.fetchrow(sql, *args, record_class=Row)
     return row
 
 
 async def fetchval(session: AsyncSession | AsyncConnection, sql: str, *args: Any) -> Any:
-    connection = await driver(session)
-    _told(sql)
+    connection = await _told(session, sql)
     return await connection.fetchval(sql, *args)
 
 
 async def execute(session: AsyncSession | AsyncConnection, sql: str, *args: Any) -> str:
-    connection = await driver(session)
-    _told(sql)
+    connection = await _told(session, sql)
     status: str = await connection.execute(sql, *args)
     return status

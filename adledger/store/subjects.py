@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from sqlalchemy import ColumnElement, select, union
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.store import raw
 from adledger.store.models import (
     AdAccount,
     BusinessCenter,
@@ -37,17 +38,30 @@ _CENTER_OF: dict[str, tuple[ColumnElement[int], ColumnElement[int]]] = {
 KNOWN_TYPES = frozenset(_CENTER_OF)
 
 
-async def centers_of(session: AsyncSession, ids: Mapping[str, Collection[int]]) -> set[int]:
-    """The centers of the objects that exist among `ids` (type name → database ids); types
-    not in KNOWN_TYPES are ignored. One statement."""
-    selects = [
-        select(_CENTER_OF[type_name][1].label("center_id")).where(
-            _CENTER_OF[type_name][0].in_(sorted(db_ids))
-        )
-        for type_name, db_ids in sorted(ids.items())
-        if type_name in _CENTER_OF and db_ids
-    ]
-    if not selects:
-        return set()
-    statement = selects[0] if len(selects) == 1 else union(*selects)
-    return {center_id for (center_id,) in (await session.execute(statement)).all()}
+async def roles_in_centers_of(
+    session: AsyncSession, user_id: int, ids: Mapping[str, Collection[int]]
+) -> dict[int, str | None]:
+    """The centers of the objects that exist among `ids` (type name → database ids; types
+    not in KNOWN_TYPES are ignored) and the user's role in each (None: not a member), in
+    one statement: what a mutation's answer check asks before every mutation naming one."""
+    named = [(name, sorted(db_ids)) for name, db_ids in sorted(ids.items()) if name in _CENTER_OF]
+    named = [(name, db_ids) for name, db_ids in named if db_ids]
+    if not named:
+        return {}
+    selects = " UNION ".join(_center_select(name, n + 2) for n, (name, _) in enumerate(named))
+    sql = (
+        f"SELECT c.center_id, m.role FROM ({selects}) c LEFT JOIN memberships m "
+        "ON m.business_center_id = c.center_id AND m.user_id = $1"
+    )
+    rows = await raw.fetch(session, sql, user_id, *(db_ids for _, db_ids in named))
+    return {row[0]: row[1] for row in rows}
+
+
+def _center_select(type_name: str, parameter: int) -> str:
+    """The centers of this type's rows among the ids of `$parameter` (names from the models,
+    never from input: `type_name` is a key of _CENTER_OF)."""
+    row_id, center_id = _CENTER_OF[type_name]
+    table = row_id.table.name
+    return (
+        f"SELECT {center_id.name} AS center_id FROM {table} WHERE id = ANY(${parameter}::bigint[])"
+    )

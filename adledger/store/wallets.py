@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from adledger.domain.ledger import WALLET_BUCKETS, AccountKind
+from adledger.store import raw
 from adledger.store.models import (
     AdAccount,
     BusinessCenter,
@@ -68,6 +69,42 @@ async def wallets_of_centers(session: AsyncSession, center_ids: Sequence[int]) -
     return list(await session.scalars(stmt.execution_options(populate_existing=True)))
 
 
+@dataclass(frozen=True, slots=True)
+class MovableWallet:
+    """A wallet as a money move checks and describes it (see `movable_wallets`)."""
+
+    id: int
+    business_center_id: int
+    ad_account_id: int | None
+    currency: str
+    credit_limit: int
+    role: str | None  # the caller's in the wallet's center; None: not a member
+    owner_name: str  # the name a customer knows it by: its ad account's, else its center's
+    waiting: list[int]  # its campaigns waiting for its money (`waiting_campaign_ids`)
+
+
+async def movable_wallets(
+    session: AsyncSession, user_id: int, wallet_ids: Sequence[int]
+) -> dict[int, MovableWallet]:
+    """The wallets with the user's role in each one's center, each one's owner name and
+    campaigns waiting for its money, in one statement: what a transfer checks (access),
+    writes (its description) and funds (read without a lock, as `waiting_campaign_ids`)."""
+    rows = await raw.fetch(session, _MOVABLE_WALLETS, list(wallet_ids), user_id)
+    return {row["id"]: MovableWallet(*row) for row in rows}
+
+
+_MOVABLE_WALLETS = (
+    "SELECT w.id, w.business_center_id, w.ad_account_id, w.currency, w.credit_limit, m.role, "
+    "COALESCE(a.name, c.name), ARRAY(SELECT p.id FROM campaigns p WHERE p.wallet_id = w.id "
+    "AND p.status = 'PENDING_FUNDS' AND p.payment_plan = 'CREDIT_BALANCE' ORDER BY p.id) "
+    "FROM wallets w "
+    "JOIN business_centers c ON c.id = w.business_center_id "
+    "LEFT JOIN ad_accounts a ON a.id = w.ad_account_id "
+    "LEFT JOIN memberships m ON m.business_center_id = w.business_center_id AND m.user_id = $2 "
+    "WHERE w.id = ANY($1::bigint[])"
+)
+
+
 async def owner_name(session: AsyncSession, wallet: Wallet) -> str:
     """The name a customer knows the wallet by: its ad account's, else its center's."""
     if wallet.ad_account_id is not None:
@@ -81,11 +118,26 @@ async def set_credit_limit(session: AsyncSession, wallet_id: int, limit: int) ->
     await session.execute(update(Wallet).where(Wallet.id == wallet_id).values(credit_limit=limit))
 
 
-async def wallet_account(session: AsyncSession, wallet_id: int, kind: AccountKind) -> LedgerAccount:
-    stmt = select(LedgerAccount).where(
-        LedgerAccount.wallet_id == wallet_id, LedgerAccount.kind == kind.value
-    )
-    return (await session.scalars(stmt)).one()
+@dataclass(frozen=True, slots=True)
+class WalletAccount:
+    """Which account a wallet holds a bucket in (its balance is read under its lock:
+    `ledger.lock_accounts`)."""
+
+    id: int
+    wallet_id: int
+    kind: str
+    currency: str
+
+
+async def wallet_account(session: AsyncSession, wallet_id: int, kind: AccountKind) -> WalletAccount:
+    """A plain statement: every money move into or out of a wallet asks it."""
+    row = await raw.fetchrow(session, _WALLET_ACCOUNT, wallet_id, kind.value)
+    if row is None:
+        raise LookupError(f"wallet {wallet_id} has no {kind.value} account")
+    return WalletAccount(row["id"], wallet_id, kind.value, row["currency"])
+
+
+_WALLET_ACCOUNT = "SELECT id, currency FROM ledger_accounts WHERE wallet_id = $1 AND kind = $2"
 
 
 async def balances_by_wallet(
@@ -119,9 +171,18 @@ async def wallets_seen_by(
     statement: the object and its access check together. `balances`: also `kinds` and
     `totals`, each account kind of the wallet and its sum (what `balances_by_wallet`
     answers), in the same statement."""
-    stmt = _WALLETS_SEEN_WITH_SUMS if balances else _WALLETS_SEEN
-    rows = await session.execute(stmt, {"user_id": user_id, "wallets": list(wallet_ids)})
-    return list(rows.all())
+    sql = _WALLETS_SEEN_WITH_SUMS if balances else _WALLETS_SEEN
+    return await raw.fetch(session, sql, user_id, list(wallet_ids))
+
+
+async def wallets_at_commit(
+    session: AsyncSession, user_id: int, wallet_ids: Sequence[int]
+) -> list[Any]:
+    """`wallets_seen_by` with balances, read by a write right before its commit for its
+    answer, and what the balance guard asks of the same wallets (`balance_guard.
+    guarded_wallets`): `guarded`, whether the wallet has an alert or an active recharge
+    rule, and `account_ids`, its accounts."""
+    return await raw.fetch(session, _WALLETS_AT_COMMIT, user_id, list(wallet_ids))
 
 
 _WALLETS_SEEN_COLUMNS = (
@@ -129,15 +190,27 @@ _WALLETS_SEEN_COLUMNS = (
 )
 _WALLETS_SEEN_FROM = (
     " FROM wallets w LEFT JOIN memberships m "
-    "ON m.business_center_id = w.business_center_id AND m.user_id = :user_id"
+    "ON m.business_center_id = w.business_center_id AND m.user_id = $1"
 )
-_WALLETS_SEEN = text(f"{_WALLETS_SEEN_COLUMNS}{_WALLETS_SEEN_FROM} WHERE w.id = ANY(:wallets)")
-_WALLETS_SEEN_WITH_SUMS = text(
+_WALLETS_SEEN = f"{_WALLETS_SEEN_COLUMNS}{_WALLETS_SEEN_FROM} WHERE w.id = ANY($2::bigint[])"
+_WALLETS_SEEN_WITH_SUMS = (
     f"{_WALLETS_SEEN_COLUMNS}, s.kinds, s.totals{_WALLETS_SEEN_FROM} "
     "LEFT JOIN LATERAL (SELECT array_agg(k.kind) AS kinds, array_agg(k.total) AS totals "
     "FROM (SELECT kind, SUM(balance)::bigint AS total FROM ledger_accounts "
     "WHERE wallet_id = w.id GROUP BY kind) k) s ON true "
-    "WHERE w.id = ANY(:wallets)"
+    "WHERE w.id = ANY($2::bigint[])"
+)
+_WALLETS_AT_COMMIT = (
+    f"{_WALLETS_SEEN_COLUMNS}, s.kinds, s.totals, "
+    "ARRAY(SELECT la.id FROM ledger_accounts la WHERE la.wallet_id = w.id) AS account_ids, "
+    "(EXISTS (SELECT 1 FROM balance_alerts a WHERE a.wallet_id = w.id) OR "
+    "EXISTS (SELECT 1 FROM auto_recharge_rules r WHERE r.wallet_id = w.id "
+    "AND r.status = 'ACTIVE')) AS guarded"
+    f"{_WALLETS_SEEN_FROM} "
+    "LEFT JOIN LATERAL (SELECT array_agg(k.kind) AS kinds, array_agg(k.total) AS totals "
+    "FROM (SELECT kind, SUM(balance)::bigint AS total FROM ledger_accounts "
+    "WHERE wallet_id = w.id GROUP BY kind) k) s ON true "
+    "WHERE w.id = ANY($2::bigint[])"
 )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from adledger.services.actor import Actor
 from adledger.services.users import TokenCache, hash_token
+from adledger.store import raw
 from adledger.store.models import ApiToken
 from tests.helpers import BALANCE, TRANSFER, create_account, create_center
 
@@ -26,7 +27,8 @@ class Clock:
 
 
 class Statements:
-    """Each SQL statement of any engine with the isolation level it ran under."""
+    """Each SQL statement of any engine (store/raw.py's too) with the isolation level it ran
+    under."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str | None]] = []
@@ -39,7 +41,9 @@ class Statements:
 def sql() -> Iterator[Statements]:
     recorder = Statements()
     event.listen(Engine, "before_cursor_execute", recorder)
+    stop_raw = raw.observe(lambda statement, level: recorder.seen.append((statement, level)))
     yield recorder
+    stop_raw()
     event.remove(Engine, "before_cursor_execute", recorder)
 
 
@@ -197,7 +201,8 @@ async def test_a_mutation_runs_in_one_transaction(api, funded, sql) -> None:
         }
     }
     result = (await api.data(TRANSFER, variables, center.admin.token))["transferBalance"]
-    # then no statement of the request ran outside the request's transaction
+    # then no statement of the request ran outside the request's transaction: the answer's
+    # wallets were read in it, right before the commit
     assert result["__typename"] == "TransferBalanceSuccess", result
     assert sql.seen
     assert "AUTOCOMMIT" not in {level for _, level in sql.seen}

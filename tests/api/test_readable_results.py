@@ -13,7 +13,8 @@ from sqlalchemy import text
 from websockets.asyncio.client import connect
 
 from adledger.schema.ids import db_id_of
-from adledger.store.subjects import centers_of
+from adledger.store.subjects import roles_in_centers_of
+from adledger.store.users import user_by_email
 from tests.api.campaign_fixtures import open_shop
 from tests.helpers import (
     add_member,
@@ -283,7 +284,7 @@ async def test_a_standard_member_moving_money_and_selecting_the_balance_is_refus
     assert (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"] == "100.00"
 
 
-async def test_the_centers_of_every_type_an_input_names_are_found_in_one_statement(
+async def test_the_centers_of_every_type_an_input_names_and_the_roles_in_them_take_one_statement(
     api, users, sessions, statements
 ) -> None:
     shop = await open_shop(api, users, cash="100.00")
@@ -297,11 +298,14 @@ async def test_the_centers_of_every_type_an_input_names_are_found_in_one_stateme
     }
 
     async with sessions() as session:
+        admin = await user_by_email(session, shop.admin.email)
+        assert admin is not None
         before = statements.count
-        found = await centers_of(session, named)
+        found = await roles_in_centers_of(session, admin.id, named)
         used = statements.count - before
 
-    centers = {db_id_of(shop.center.id, "BusinessCenter"), db_id_of(other.center.id, "BusinessCenter")}  # fmt: skip
+    # then both centers are found, with the caller's role in its own and none in the other's
+    centers = {db_id_of(shop.center.id, "BusinessCenter"): "ADMIN", db_id_of(other.center.id, "BusinessCenter"): None}  # fmt: skip
     assert (found, used) == (centers, 1)
 
 

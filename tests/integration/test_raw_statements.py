@@ -30,7 +30,7 @@ async def test_raw_and_orm_statements_share_one_transaction(sessions, db) -> Non
         assert await raw.fetchval(session, "SELECT pg_backend_pid()") == backend
         assert await raw.fetchval(session, "SELECT txid_current()") == xid
         row = await raw.fetchrow(session, "SELECT $1::int AS n, $2::text AS t", 7, "x")
-        assert row is not None and (row["n"], row["t"]) == (7, "x")
+        assert row is not None and (row["n"], row.t) == (7, "x")
         assert [r["n"] for r in await raw.fetch(session, "SELECT generate_series(1, 3) AS n")] == [
             1,
             2,
