@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.campaigns import Interval
@@ -337,25 +337,25 @@ async def insert_new_events(
     if not rows:
         return {}
     ordered = sorted(rows, key=lambda row: str(row["event_id"]))
-    columns: dict[str, Any] = {name: [row[name] for row in ordered] for name in _EVENT_COLUMNS}
-    columns["recorded_at"] = recorded_at
-    return {event_id: row_id for event_id, row_id in await session.execute(_INSERT_EVENTS, columns)}
+    columns = [[row[name] for row in ordered] for name in _EVENT_COLUMNS]
+    found = await raw.fetch(session, _INSERT_EVENTS, *columns, recorded_at)
+    return {row[0]: row[1] for row in found}
 
 
 _EVENT_COLUMNS = ("event_id", "campaign_id", "amount", "impressions", "occurred_at")
 # recorded_at is the service's clock, the one account budget periods are counted on.
-_INSERT_EVENTS = text(
+_INSERT_EVENTS = (
     "WITH given AS (SELECT * FROM unnest("
-    "CAST(:event_id AS varchar[]), CAST(:campaign_id AS bigint[]), CAST(:amount AS bigint[]), "
-    "CAST(:impressions AS bigint[]), CAST(:occurred_at AS timestamptz[])) "
+    "$1::varchar[], $2::bigint[], $3::bigint[], "
+    "$4::bigint[], $5::timestamptz[]) "
     "WITH ORDINALITY AS t(e, c, a, i, o, n)), "
     # The once-ever claim: spend_events is partitioned by month, so it cannot hold it.
     "taken AS (INSERT INTO spend_event_ids (event_id, recorded_at) "
-    "SELECT e, CAST(:recorded_at AS timestamptz) FROM given ORDER BY n "
+    "SELECT e, $6::timestamptz FROM given ORDER BY n "
     "ON CONFLICT (event_id) DO NOTHING RETURNING event_id) "
     "INSERT INTO spend_events "
     "(event_id, campaign_id, amount, refused, impressions, occurred_at, recorded_at) "
-    "SELECT e, c, a, 0, i, o, CAST(:recorded_at AS timestamptz) "
+    "SELECT e, c, a, 0, i, o, $6::timestamptz "
     "FROM given JOIN taken ON taken.event_id = given.e RETURNING event_id, id"
 )
 

@@ -51,12 +51,20 @@ async def write_spend(session: AsyncSession, writes: SpendWrites) -> None:
     the wallets' spend of the day: those rows are their balance guard, taken last (after
     the ledger accounts), in ascending wallet id. Each entry is found again by its
     idempotency key (unique) to hang its postings on: an INSERT's RETURNING promises no
-    order. The rows then hold the columns written as written: a flush sends only what
-    else changed (a stop, a budget period rolled over)."""
+    order. The rows hold the columns written as written: a flush sends only what else
+    changed (a stop, a budget period rolled over)."""
     wallets = sorted(w for w, amount in writes.paid_by.items() if amount > 0)
     if wallets:
         register(session, Level.BALANCE_GUARD)
     entries, campaigns, accounts = writes.entries, writes.campaigns, writes.accounts
+    # Held as written before the statement: raw.py flushes what the session holds unflushed
+    # first, and these columns are this statement's to write (if it fails, the
+    # transaction and its session go).
+    for campaign in campaigns:
+        for name in ("spent", "taken", "impressions"):
+            set_committed_value(campaign, name, getattr(campaign, name))
+    for account in accounts:
+        set_committed_value(account, "budget_spent", account.budget_spent)
     await raw.execute(
         session,
         _WRITE_SPEND,
@@ -78,11 +86,6 @@ async def write_spend(session: AsyncSession, writes: SpendWrites) -> None:
         wallets,
         [writes.paid_by[w] for w in wallets],
     )
-    for campaign in campaigns:
-        for name in ("spent", "taken", "impressions"):
-            set_committed_value(campaign, name, getattr(campaign, name))
-    for account in accounts:
-        set_committed_value(account, "budget_spent", account.budget_spent)
 
 
 def _postings(entries: Sequence[NewEntry]) -> tuple[list[object], ...]:
