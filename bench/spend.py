@@ -12,7 +12,9 @@ In one run, on one freshly migrated database:
   from the same clients: nothing global (a platform account, a counter) may serialize them;
 - (c) one business center under automatic allocation, 20 ad accounts with one campaign
   each drawing on the center's shared balance as they spend, batches round-robin: the hot
-  center costs one row lock per batch (one debit per bucket and campaign), not per event.
+  center costs one row lock per batch (one debit per bucket and campaign), not per event;
+- (d) the 50 campaigns of (b) mixed: each batch's events cycle over all 50 campaigns of the
+  50 centers, as an ad server sends them: a batch locks and writes for 50 centers at once.
 
 Every event is 0.01; afterwards each campaign's `spent` is checked against what was sent,
 nothing may be refused, and `verify-ledger` must pass. Prints events/s and the ratios.
@@ -227,16 +229,24 @@ async def _batched(
             "one account": await _send(client, "a", [one], options.batches, options),
             "50 centers": await _send(client, "b", many, options.batches, options),
             "automatic center": await _send(client, "c", drawn, options.batches, options),
+            "mixed": await _send(client, "d", many, options.batches, options, mixed=True),
         }
 
 
 async def _send(
-    client: httpx.AsyncClient, tag: str, campaigns: list[int], batches: int, options: Options
+    client: httpx.AsyncClient,
+    tag: str,
+    campaigns: list[int],
+    batches: int,
+    options: Options,
+    mixed: bool = False,
 ) -> float:
-    """Events per second for `batches` batches, `options.clients` in flight at a time.
-    The bodies are encoded before the clock starts: the server is measured, not the
-    client sharing its CPUs."""
-    bodies = iter([_body(tag, n, campaigns, options.batch) for n in range(batches)])
+    """Events per second for `batches` batches, `options.clients` in flight at a time;
+    `mixed`: each batch's events cycle over all `campaigns`, else each batch is one
+    campaign's, round-robin. The bodies are encoded before the clock starts: the server is
+    measured, not the client sharing its CPUs."""
+    make = _mixed_body if mixed else _body
+    bodies = iter([make(tag, n, campaigns, options.batch) for n in range(batches)])
     started = time.perf_counter()
     await asyncio.gather(*(_client(client, bodies, options.batch) for _ in range(options.clients)))
     return batches * options.batch / (time.perf_counter() - started)
@@ -246,6 +256,13 @@ def _body(tag: str, number: int, campaigns: list[int], size: int) -> bytes:
     occurred = clock.now().isoformat()
     campaign_id = to_global_id("Campaign", campaigns[number % len(campaigns)])
     events = [_event(f"{tag}-{number}-{i}", campaign_id, occurred) for i in range(size)]
+    return json.dumps({"query": RECORD_SPEND, "variables": {"events": events}}).encode()
+
+
+def _mixed_body(tag: str, number: int, campaigns: list[int], size: int) -> bytes:
+    occurred = clock.now().isoformat()
+    ids = [to_global_id("Campaign", campaign_id) for campaign_id in campaigns]
+    events = [_event(f"{tag}-{number}-{i}", ids[i % len(ids)], occurred) for i in range(size)]
     return json.dumps({"query": RECORD_SPEND, "variables": {"events": events}}).encode()
 
 
@@ -284,13 +301,15 @@ async def _check(
     for number in range(options.batches):
         expected[many[number % len(many)]] += options.batch
         expected[drawn[number % len(drawn)]] += options.batch
+        for i in range(options.batch):
+            expected[many[i % len(many)]] += 1
     if spent != expected or violations:
         raise SystemExit(f"spend went wrong: {spent} vs {expected}; {violations}")
 
 
 def _report(rates: dict[str, float], options: Options) -> None:
     naive, one, many = rates["naive"], rates["one account"], rates["50 centers"]
-    drawn = rates["automatic center"]
+    drawn, mixed = rates["automatic center"], rates["mixed"]
     today = datetime.now(UTC).date().isoformat()
     print(
         f"adledger spend benchmark, {today}: {options.clients} clients, batches of "
@@ -301,9 +320,11 @@ def _report(rates: dict[str, float], options: Options) -> None:
         f"  (b) recordSpend, 50 business centers       {many:9.0f} events/s\n"
         f"  (c) recordSpend, 20 accounts of one center {drawn:9.0f} events/s "
         f"(automatic allocation)\n"
+        f"  (d) recordSpend, batches mixing 50 centers{mixed:10.0f} events/s\n"
         f"  (a) / naive: {one / naive:.1f}x   (b) / naive: {many / naive:.1f}x   "
         f"(b) / (a): {many / one:.2f}\n"
-        f"  (c) / naive: {drawn / naive:.1f}x   (c) / (a): {drawn / one:.2f}"
+        f"  (c) / naive: {drawn / naive:.1f}x   (c) / (a): {drawn / one:.2f}\n"
+        f"  (d) / naive: {mixed / naive:.1f}x   (d) / (a): {mixed / one:.2f}"
     )
 
 

@@ -67,10 +67,11 @@ def is_sequence_events_key(key: str) -> bool:
     return key.startswith("event:") and key.endswith(":sequence")
 
 
-def sequence_events(center_id: int, first_event_id: int) -> Effect:
-    """The center's events numbered, after the commit that wrote them (named after the
-    first of them: a transaction declares one per center)."""
-    payload = {"business_center_id": center_id}
+def sequence_events(center_ids: list[int], first_event_id: int) -> Effect:
+    """The events of these centers numbered, after the commit that wrote them (named after
+    the first of them): one effect per transaction, whatever the number of centers (an
+    older outbox row names one center, `business_center_id`: still run)."""
+    payload = {"business_center_ids": center_ids}
     return Effect(SEQUENCE_EVENTS, payload, sequence_events_key(first_event_id))
 
 

@@ -140,6 +140,8 @@ async def _open_card_setup(tools: Tools, payload: dict[str, Any]) -> CardSetup:
 
 
 async def _sequence_events(session: AsyncSession, payload: dict[str, Any]) -> int:
+    if "business_center_ids" in payload:
+        return await events.sequence_centers(session, payload["business_center_ids"])
     return await events.sequence(session, payload["business_center_id"])
 
 

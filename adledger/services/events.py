@@ -5,12 +5,13 @@ back, nor lost for one that committed.
 A service records an event (`record`, `record_subject`, `record_campaign`); the session
 keeps it, and its commit writes all of the transaction's events in one INSERT (a
 before-commit hook: the snapshots show the objects as the transaction leaves them, a
-campaign's credit and stop reason included, set after its status), and declares for each
-center one outbox effect, `events.sequence`, which the edge runs right after the commit
-(a job's or a webhook's too, `effects.transaction_runner`; `run-outbox` takes what a
-crash left). The sequencer (`sequence`) numbers the center's committed events under its
-counter's lock: numbers are gapless and increase in the order events are numbered, and
-the feed shows numbered events only, so a cursor never passes one still to come.
+campaign's credit and stop reason included, set after its status), and declares one
+outbox effect, `events.sequence`, for the centers they belong to, which the edge runs
+right after the commit (a job's or a webhook's too, `effects.transaction_runner`;
+`run-outbox` takes what a crash left). The sequencer (`sequence_centers`) numbers each
+center's committed events under its counter's lock: numbers are gapless and increase in
+the order events are numbered, and the feed shows numbered events only, so a cursor never
+passes one still to come.
 """
 
 from __future__ import annotations
@@ -125,12 +126,26 @@ async def sequence(session: AsyncSession, center_id: int) -> int:
         last = moved
 
 
+async def sequence_centers(session: AsyncSession, center_ids: Sequence[int]) -> int:
+    """`sequence` for every center a commit wrote events for, in two statements whatever
+    their number (a spend batch mixing fifty centers): their counters locked in one, in
+    ascending id, their events numbered in one; answers how many."""
+    first = await repo.lock_sequences(session, center_ids)
+    last, todo = dict(first), dict(first)
+    while todo:
+        moved = await repo.number_pending_of(session, todo, SEQUENCE_BATCH)
+        last.update(moved)
+        # A center with a backlog (after an outage) takes a few statements more.
+        todo = {c: moved[c] for c in todo if moved[c] - todo[c] >= SEQUENCE_BATCH}
+    return sum(last[c] - first[c] for c in first)
+
+
 # -- the commit ------------------------------------------------------------------------
 
 
 def _write_pending(session: Session) -> None:
-    """Before the commit: the transaction's events, and per center one sequencing effect,
-    in one statement of the same transaction."""
+    """Before the commit: the transaction's events, and one sequencing effect for the
+    centers they belong to, in one statement of the same transaction."""
     pending: list[_Pending] = session.info.pop(_PENDING, None) or []
     if not pending:
         return
@@ -138,12 +153,12 @@ def _write_pending(session: Session) -> None:
     rows = [
         _row(entry, data) for entry, data in zip(pending, _snapshots(session, pending), strict=True)
     ]
-    first = repo.insert_events_and_sequencing(
+    # One effect for all the centers: numbered in one transaction after the commit, not
+    # one per center (a spend batch may mix fifty).
+    centers, first = repo.insert_events_and_sequencing(
         session, rows, effect_kinds.SEQUENCE_EVENTS_SQL, clock.now(), clock.now() + outbox.GRACE
     )
-    for center_id, event_id in first.items():
-        effect = effect_kinds.sequence_events(center_id, event_id)
-        outbox.declared_in_commit(session, effect)
+    outbox.declared_in_commit(session, effect_kinds.sequence_events(centers, first))
 
 
 def _snapshots(session: Session, pending: Sequence[_Pending]) -> list[Data]:

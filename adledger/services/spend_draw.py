@@ -10,9 +10,10 @@ hot center costs one row lock per batch, not per event.
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger.domain.budgets import StopReason
 from adledger.domain.campaigns import CampaignStatus, PaymentPlan, Reserve, SpendRefusal
 from adledger.domain.errors import InvariantBroken
-from adledger.domain.ledger import AccountKind, AccountState, Move, TransactionKind
+from adledger.domain.ledger import (
+    AccountKind,
+    AccountState,
+    Move,
+    TransactionKind,
+    apply_postings,
+    postings_for,
+)
 from adledger.domain.runway import utc_day
 from adledger.domain.spend import (
     CampaignSpend,
@@ -33,17 +41,18 @@ from adledger.domain.spend import (
     decide,
 )
 from adledger.domain.stops import draws_as_it_spends, draws_on_center, on_credit_line
+from adledger.services import guard_marks
 from adledger.services.event_data import SpendTotals
-from adledger.services.ledger import post_entry
 from adledger.services.stops import account_left, roll, stop
 from adledger.store import budgets as budget_repo
 from adledger.store import business_centers as centers
 from adledger.store import campaigns as repo
 from adledger.store import ledger as ledger_repo
-from adledger.store import runway as runway_repo
+from adledger.store import spend_writes
 from adledger.store import wallets as wallet_repo
 from adledger.store.locks import LockScopeChanged
 from adledger.store.models import AdAccount, Campaign
+from adledger.store.spend_writes import NewEntry, SpendWrites
 
 Accounts = dict[AccountKind, int]
 
@@ -197,23 +206,28 @@ async def apply_events(
     applied = Applied()
     budget_reached = {c for c, why in decision.stops if why is StopReason.CAMPAIGN_BUDGET_REACHED}
     start = 0  # decision.events: campaign by campaign, in the order of decision.campaigns
+    entries: list[NewEntry] = []
     for taken in decision.campaigns:
         campaign = scope.campaigns[taken.campaign_id]
         mine = by_campaign[campaign.id]
         decided = decision.events[start : start + len(mine)]
         start += len(mine)
         _count(campaign, zip(mine, decided, strict=True), applied, taken.total)
-        if await _post(session, campaign, money, taken, now, campaign.id in budget_reached):
+        if taken.total:
+            entries.append(await _entry(session, campaign, money, taken))
+        if campaign.id in budget_reached and stop(
+            session, campaign, StopReason.CAMPAIGN_BUDGET_REACHED, now
+        ):
             applied.stopped.append(campaign.id)
         scope.accounts[campaign.ad_account_id].budget_spent += taken.total
+    taking = [scope.campaigns[t.campaign_id] for t in decision.campaigns]
+    await _write(session, entries, money, taking, scope, now)
     capped = [
         scope.campaigns[c] for c, why in decision.stops if why is StopReason.ACCOUNT_BUDGET_REACHED
     ]
     applied.stopped += await _stop_all(session, capped, StopReason.ACCOUNT_BUDGET_REACHED, now)
     applied.stopped += await _stop_unfunded(session, scope, decision, now)
-    await runway_repo.add_spend(session, utc_day(now), money.paid_by)
-    for account in scope.accounts.values():
-        await budget_repo.save(session, account)
+    await session.flush()  # what else changed: a stop, a budget period rolled over
     return applied
 
 
@@ -261,8 +275,12 @@ def _count(
 
 
 async def _lock_money(session: AsyncSession, batch: list[Campaign], scope: Scope) -> _Money:
+    """The reserves of the batch's campaigns locked, with the revenue accounts read, in one
+    statement; the buckets a drawing batch takes from in one or two more."""
     reserved = [c.id for c in batch if not draws_as_it_spends(c.payment_plan)]
-    reserves = await repo.campaign_accounts(session, reserved) if reserved else {}
+    currencies = sorted({c.currency for c in batch})
+    found = await repo.lock_reserves(session, reserved, currencies)
+    states = found.states
     wallets, buckets = (
         await wallet_repo.drawn_buckets(
             session,
@@ -272,12 +290,12 @@ async def _lock_money(session: AsyncSession, batch: list[Campaign], scope: Scope
         if scope.center_ids
         else ({}, {})
     )
-    ids = [i for own in reserves.values() for k, i in own.items() if k is not AccountKind.HOLD]
-    ids += [i for w, own in buckets.items() for k, i in own.items() if _drawn(k, wallets[w])]
-    states = await ledger_repo.lock_accounts(session, ids)
+    ids = [i for w, own in buckets.items() for k, i in own.items() if _drawn(k, wallets[w])]
+    if ids:
+        states.update(await ledger_repo.lock_accounts(session, ids))
     pools = _pools(batch, wallets, buckets, states)
     center_wallets = {center: wallet for wallet, center in wallets.items() if center is not None}
-    return _Money(reserves, states, pools, buckets, center_wallets)
+    return _Money(found.accounts, states, pools, buckets, center_wallets, found.revenue)
 
 
 def _drawn(kind: AccountKind, center_id: int | None) -> bool:
@@ -322,38 +340,57 @@ def _reserve(campaign: Campaign, money: _Money) -> Reserve:
     )
 
 
-async def _post(
+async def _entry(
+    session: AsyncSession, campaign: Campaign, money: _Money, taken: CampaignSpend
+) -> NewEntry:
+    """The campaign's SPEND entry of the batch, one posting per bucket it took from,
+    applied to the locked states (kept current for the next entry, as post_entry keeps
+    them); its totals moved on. Written with the batch's others (`_write`)."""
+    revenue = await _revenue(session, campaign.currency, money)
+    moves = [
+        Move(source, revenue, amount, TransactionKind.SPEND)
+        for source, amount in _sources(campaign, money, taken)
+        if amount
+    ]
+    postings = postings_for(moves)
+    states = {p.account_id: money.locked[p.account_id] for p in postings}
+    applied = apply_postings(states, postings)
+    platform = {i for i, state in states.items() if state.kind.is_platform}
+    money.locked.update(
+        (i, replace(states[i], balance=balance))
+        for i, balance in applied.balances.items()
+        if i not in platform
+    )
+    _paid_by(campaign, money, taken)
+    campaign.spent += taken.total
+    if draws_as_it_spends(campaign.payment_plan):
+        campaign.taken += taken.total
+    afters = [
+        None if p.account_id in platform else after
+        for p, after in zip(postings, applied.balances_after, strict=True)
+    ]
+    key = f"spend:{uuid.uuid4()}"
+    description = f"Delivery of campaign {campaign.name}"
+    return NewEntry(key, description, campaign.id, postings, afters)
+
+
+async def _write(
     session: AsyncSession,
-    campaign: Campaign,
+    entries: list[NewEntry],
     money: _Money,
-    taken: CampaignSpend,
+    campaigns: list[Campaign],
+    scope: Scope,
     now: datetime,
-    budget_reached: bool,
-) -> bool:
-    """One SPEND entry per campaign and batch, one posting per bucket it took from; True
-    when the campaign's own budget is reached (as decided) and it stopped."""
-    if taken.total:
-        revenue = await _revenue(session, campaign.currency, money)
-        await post_entry(
-            session,
-            operation="spend",
-            moves=[
-                Move(source, revenue, amount, TransactionKind.SPEND)
-                for source, amount in _sources(campaign, money, taken)
-                if amount
-            ],
-            description=f"Delivery of campaign {campaign.name}",
-            actor_user_id=None,
-            campaign_id=campaign.id,
-            locked=money.locked,
-        )
-        _paid_by(campaign, money, taken)
-        campaign.spent += taken.total
-        if draws_as_it_spends(campaign.payment_plan):
-            campaign.taken += taken.total
-    stops = budget_reached and stop(session, campaign, StopReason.CAMPAIGN_BUDGET_REACHED, now)
-    await repo.save(session, campaign)
-    return stops
+) -> None:
+    """The batch's entries, the customer accounts' balances they leave, the campaigns'
+    and the ad accounts' totals and the wallets' spend of the day: one statement."""
+    moved = {p.account_id for entry in entries for p in entry.postings}
+    states = {i: money.locked[i] for i in sorted(moved)}
+    balances = {i: state.balance for i, state in states.items() if not state.kind.is_platform}
+    guard_marks.touched(session, balances)
+    accounts = list(scope.accounts.values())
+    writes = SpendWrites(entries, balances, campaigns, accounts, utc_day(now), money.paid_by)
+    await spend_writes.write_spend(session, writes)
 
 
 async def _revenue(session: AsyncSession, currency: str, money: _Money) -> int:

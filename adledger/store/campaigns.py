@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
@@ -318,6 +318,50 @@ async def campaign_accounts(
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class LockedReserves:
+    accounts: dict[int, dict[AccountKind, int]]
+    """Campaign id → its locked accounts' ids by kind (its hold is not among them)."""
+    states: dict[int, AccountState]
+    """Those accounts' states, and the platform accounts' found (`AccountState.platform`)."""
+    revenue: dict[str, int]
+    """Currency → the platform's revenue account, for those that exist."""
+
+
+async def lock_reserves(
+    session: AsyncSession, campaign_ids: Sequence[int], currencies: Sequence[str]
+) -> LockedReserves:
+    """The campaigns' own ledger accounts but their holds, locked in ascending id (their
+    campaign rows are held: store/locks.py), with the platform's revenue accounts of these
+    currencies (read, never locked), in one statement: a spend batch's money of reserves,
+    whatever the number of its campaigns."""
+    register_owned(session, Level.CAMPAIGNS)
+    keys = [f"platform:{AccountKind.REVENUE.value}:{currency}" for currency in currencies]
+    rows = await raw.fetch(session, _LOCK_RESERVES, list(campaign_ids), keys)
+    found = LockedReserves(defaultdict(dict), {}, {})
+    for row in rows:
+        kind = AccountKind(row["kind"])
+        if row["key"] is not None:
+            found.revenue[row["currency"]] = row["id"]
+            found.states[row["id"]] = AccountState.platform(kind, row["currency"])
+        else:
+            found.accounts[row["campaign_id"]][kind] = row["id"]
+            limit = row["credit_limit"] or 0
+            found.states[row["id"]] = AccountState(kind, row["balance"], row["currency"], limit)
+    return found
+
+
+_LOCK_RESERVES = (
+    "WITH own AS (SELECT a.id, a.campaign_id, a.kind, a.balance, a.currency, w.credit_limit "
+    "FROM ledger_accounts a LEFT JOIN wallets w ON w.id = a.wallet_id "
+    "WHERE a.campaign_id = ANY($1::bigint[]) AND a.kind <> 'hold' "
+    "ORDER BY a.id FOR NO KEY UPDATE OF a) "
+    "SELECT id, campaign_id, kind, balance, currency, credit_limit, NULL AS key FROM own "
+    "UNION ALL SELECT id, NULL, kind, 0, currency, NULL, key FROM ledger_accounts "
+    "WHERE key = ANY($2::varchar[])"
+)
+
+
 async def campaign_balances(
     session: AsyncSession, campaign_ids: Sequence[int]
 ) -> dict[int, dict[str, int]]:
@@ -469,25 +513,25 @@ async def insert_new_events(
     if not rows:
         return {}
     ordered = sorted(rows, key=lambda row: str(row["event_id"]))
-    columns: dict[str, Any] = {name: [row[name] for row in ordered] for name in _EVENT_COLUMNS}
-    columns["recorded_at"] = recorded_at
-    return {event_id: row_id for event_id, row_id in await session.execute(_INSERT_EVENTS, columns)}
+    columns = [[row[name] for row in ordered] for name in _EVENT_COLUMNS]
+    found = await raw.fetch(session, _INSERT_EVENTS, *columns, recorded_at)
+    return {row[0]: row[1] for row in found}
 
 
 _EVENT_COLUMNS = ("event_id", "campaign_id", "amount", "impressions", "occurred_at")
 # recorded_at is the service's clock, the one account budget periods are counted on.
-_INSERT_EVENTS = text(
+_INSERT_EVENTS = (
     "WITH given AS (SELECT * FROM unnest("
-    "CAST(:event_id AS varchar[]), CAST(:campaign_id AS bigint[]), CAST(:amount AS bigint[]), "
-    "CAST(:impressions AS bigint[]), CAST(:occurred_at AS timestamptz[])) "
+    "$1::varchar[], $2::bigint[], $3::bigint[], "
+    "$4::bigint[], $5::timestamptz[]) "
     "WITH ORDINALITY AS t(e, c, a, i, o, n)), "
     # The once-ever claim: spend_events is partitioned by month, so it cannot hold it.
     "taken AS (INSERT INTO spend_event_ids (event_id, recorded_at) "
-    "SELECT e, CAST(:recorded_at AS timestamptz) FROM given ORDER BY n "
+    "SELECT e, $6::timestamptz FROM given ORDER BY n "
     "ON CONFLICT (event_id) DO NOTHING RETURNING event_id) "
     "INSERT INTO spend_events "
     "(event_id, campaign_id, amount, refused, impressions, occurred_at, recorded_at) "
-    "SELECT e, c, a, 0, i, o, CAST(:recorded_at AS timestamptz) "
+    "SELECT e, c, a, 0, i, o, $6::timestamptz "
     "FROM given JOIN taken ON taken.event_id = given.e RETURNING event_id, id"
 )
 

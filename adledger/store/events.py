@@ -30,12 +30,12 @@ def insert_events_and_sequencing(
     effect: tuple[str, str, str],
     now: datetime,
     due_at: datetime,
-) -> dict[int, int]:
-    """The events (ids handed out in the rows' order) and, for each center among them, the
-    outbox row of the effect that numbers them, named after its first event, in one
+) -> tuple[list[int], int]:
+    """The events (ids handed out in the rows' order) and the one outbox row of the effect
+    that numbers them all, whatever their centers, named after the first event, in one
     statement: `effect` is (kind, key prefix, key suffix), the key being prefix + first
-    event id + suffix and the payload the center's id. Answers each center's first event
-    id. Declared twice (a replay), an effect stays one row."""
+    event id + suffix and the payload the centers' ids, ascending. Answers (those centers,
+    the first event id). Declared twice (a replay), an effect stays one row."""
     kind, prefix, suffix = effect
     params = {
         "centers": [row["business_center_id"] for row in rows],
@@ -51,7 +51,8 @@ def insert_events_and_sequencing(
         "now": now,
         "due": due_at,
     }
-    return {center: first for center, first in session.execute(_INSERT_EVENTS, params).all()}
+    centers, first = session.execute(_INSERT_EVENTS, params).one()
+    return list(centers), int(first)
 
 
 _INSERT_EVENTS = text(
@@ -63,15 +64,16 @@ _INSERT_EVENTS = text(
     "CAST(:datas AS text[]), CAST(:ats AS timestamptz[])) "
     "WITH ORDINALITY AS r(c, t, v, st, si, d, at, n) ORDER BY r.n "
     "RETURNING id, business_center_id), "
-    "firsts AS (SELECT business_center_id, min(id) AS first FROM e GROUP BY business_center_id), "
+    "summary AS (SELECT min(id) AS first, "
+    "array_agg(DISTINCT business_center_id ORDER BY business_center_id) AS centers FROM e), "
     "effects AS (INSERT INTO outbox "
     "(kind, payload, idempotency_key, created_at, attempts, next_attempt_at) "
     "SELECT CAST(:kind AS varchar), "
-    "jsonb_build_object('business_center_id', f.business_center_id), "
-    "CAST(:prefix AS varchar) || f.first || CAST(:suffix AS varchar), "
-    "CAST(:now AS timestamptz), 0, CAST(:due AS timestamptz) FROM firsts f "
+    "jsonb_build_object('business_center_ids', to_jsonb(s.centers)), "
+    "CAST(:prefix AS varchar) || s.first || CAST(:suffix AS varchar), "
+    "CAST(:now AS timestamptz), 0, CAST(:due AS timestamptz) FROM summary s "
     "ON CONFLICT (idempotency_key) DO NOTHING) "
-    "SELECT business_center_id, first FROM firsts ORDER BY first"
+    "SELECT centers, first FROM summary"
 )
 
 
@@ -102,6 +104,65 @@ async def lock_sequence(session: AsyncSession, center_id: int) -> int:
 # Every commit that wrote events runs it after: a plain statement.
 _LOCK_SEQUENCE = (
     "SELECT last_sequence FROM event_sequences WHERE business_center_id = $1 FOR NO KEY UPDATE"
+)
+
+
+async def lock_sequences(session: AsyncSession, center_ids: Sequence[int]) -> dict[int, int]:
+    """The centers' last sequence numbers, their counter rows locked in ascending center
+    id in one statement (made on first use: one statement as a rule, three the first
+    time). Sequencers taking several centers' counters take them in that one order, so
+    two of them sharing centers queue instead of deadlocking."""
+    locks.register(session, locks.Level.EVENT_SEQUENCE)
+    ids = sorted(set(center_ids))
+    found = {row[0]: row[1] for row in await raw.fetch(session, _LOCK_SEQUENCES, ids)}
+    if len(found) < len(ids):
+        await raw.execute(session, _NEW_SEQUENCES, [i for i in ids if i not in found])
+        found = {row[0]: row[1] for row in await raw.fetch(session, _LOCK_SEQUENCES, ids)}
+    return found
+
+
+_LOCK_SEQUENCES = (
+    "SELECT business_center_id, last_sequence FROM event_sequences "
+    "WHERE business_center_id = ANY($1::bigint[]) ORDER BY business_center_id "
+    "FOR NO KEY UPDATE"
+)
+_NEW_SEQUENCES = (
+    "INSERT INTO event_sequences (business_center_id, last_sequence) "
+    "SELECT c, 0 FROM unnest($1::bigint[]) AS c ORDER BY c "
+    "ON CONFLICT (business_center_id) DO NOTHING"
+)
+
+
+async def number_pending_of(
+    session: AsyncSession, lasts: dict[int, int], limit: int
+) -> dict[int, int]:
+    """`number_pending` for several centers in one statement (the caller holds their
+    counters, `lock_sequences`): per center, up to `limit` of its unnumbered events by
+    id, numbered on from its last number; answers each center's new last number (a
+    center with nothing to number keeps its own)."""
+    centers = list(lasts)
+    rows = await raw.fetch(session, _NUMBER_MANY, centers, [lasts[c] for c in centers], limit)
+    return {**lasts, **{row[0]: row[1] for row in rows}}
+
+
+# `_NUMBER` over many centers: a LATERAL read per center along ix_events_unsequenced.
+_NUMBER_MANY = (
+    "WITH lasts AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS l(center, last)), "
+    "todo AS ("
+    "  SELECT f.id, f.created_at, l.center,"
+    "    l.last + row_number() OVER (PARTITION BY l.center ORDER BY f.id) AS seq"
+    "  FROM lasts l CROSS JOIN LATERAL ("
+    "    SELECT id, created_at FROM events"
+    "    WHERE business_center_id = l.center AND sequence IS NULL ORDER BY id LIMIT $3"
+    "  ) AS f"
+    "), numbered AS ("
+    "  UPDATE events e SET sequence = todo.seq FROM todo"
+    "  WHERE e.id = todo.id AND e.created_at = todo.created_at AND e.sequence IS NULL"
+    "  RETURNING todo.center"
+    "), moved AS (SELECT center, count(*) AS n FROM numbered GROUP BY center) "
+    "UPDATE event_sequences s SET last_sequence = l.last + moved.n FROM moved "
+    "JOIN lasts l ON l.center = moved.center WHERE s.business_center_id = moved.center "
+    "RETURNING s.business_center_id, s.last_sequence"
 )
 
 

@@ -82,9 +82,9 @@ _MEANINGS: dict[Level, str] = {
     "holding them numbers no invoice after (a recharge the rule decides is opened after "
     "the commit, by its outbox effect, which takes the counter first: "
     "services/auto_recharge.py)",
-    Level.EVENT_SEQUENCE: "a center's event sequence counter, last; the sequencer takes it "
-    "alone, in its own transaction after the commit that wrote the events (they are "
-    "numbered in the order they are sequenced, without gaps)",
+    Level.EVENT_SEQUENCE: "the centers' event sequence counters, last, in ascending center "
+    "id; the sequencer takes them alone, in its own transaction after the commit that wrote "
+    "the events (they are numbered in the order they are sequenced, without gaps)",
 }
 
 

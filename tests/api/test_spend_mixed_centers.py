@@ -1,0 +1,84 @@
+"""recordSpend batches that mix the campaigns of many business centers, as an ad server
+sends them: they lock and write per batch in a few set-based statements, not per center
+(issue 28)."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from tests.api.campaign_fixtures import open_shop
+from tests.helpers import campaign, launch, new_campaign, record_spend, spend_event
+
+
+async def _campaigns_of_centers(api, users, n: int) -> tuple[list[str], list[str], str]:
+    """`n` business centers with one launched campaign each: their ids, their admins'
+    tokens, and the ad server's token."""
+    ids, tokens, adserver = [], [], ""
+    for _ in range(n):
+        shop = await open_shop(api, users, cash="100.00")
+        campaign_id = await new_campaign(api, shop.account, shop.token, "100.00")
+        await launch(api, campaign_id, shop.token)
+        ids.append(campaign_id)
+        tokens.append(shop.token)
+        adserver = shop.adserver.token
+    return ids, tokens, adserver
+
+
+async def _mixed_batch(api, tag: str, ids: list[str], token: str, size: int) -> dict:
+    events = [spend_event(f"{tag}-{i}", ids[i % len(ids)], "0.01") for i in range(size)]
+    return await record_spend(api, events, token)
+
+
+async def test_a_batch_over_twenty_centers_costs_the_statements_of_one_over_two(
+    api, users, statements
+) -> None:
+    # given 2 centers and 20 centers, one campaign each, each having spent once already
+    two, _, token = await _campaigns_of_centers(api, users, 2)
+    twenty, _, _ = await _campaigns_of_centers(api, users, 20)
+    await _mixed_batch(api, "warm-2", two, token, 40)
+    await _mixed_batch(api, "warm-20", twenty, token, 40)
+
+    # when a batch of 200 events cycles over the 2 campaigns, then one over the 20
+    statements.statements.clear()
+    over_two = await _mixed_batch(api, "two", two, token, 200)
+    cost_two = len(statements.statements)
+    statements.statements.clear()
+    over_twenty = await _mixed_batch(api, "twenty", twenty, token, 200)
+    cost_twenty = len(statements.statements)
+
+    # then both are applied whole, the second costs no more statements than the first, and
+    # the campaigns' and accounts' totals go with the ledger entries (no UPDATE of their own)
+    assert (over_two["accepted"], over_two["refused"]) == (200, [])
+    assert (over_twenty["accepted"], over_twenty["refused"]) == (200, [])
+    assert cost_twenty <= cost_two, statements.statements
+    assert cost_two <= 15, statements.statements
+    own_updates = ("UPDATE campaigns", "UPDATE ad_accounts", "UPDATE ledger_accounts")
+    assert [s for s in statements.statements if s.startswith(own_updates)] == []
+
+
+async def test_a_mixed_batch_spends_each_campaign_its_events_and_numbers_each_centers_event(
+    api, users, sessions
+) -> None:
+    # given 5 centers with one campaign each
+    ids, tokens, adserver = await _campaigns_of_centers(api, users, 5)
+
+    # when one batch of 23 events of 0.01 cycles over their campaigns, and is sent again
+    first = await _mixed_batch(api, "mix", ids, adserver, 23)
+    replay = await _mixed_batch(api, "mix", ids, adserver, 23)
+
+    # then each campaign spent 0.01 per event it got, once, and each center's one
+    # spend.applied is numbered (its feed shows it)
+    assert (first["accepted"], first["duplicates"], first["refused"]) == (23, 0, [])
+    assert (replay["accepted"], replay["duplicates"]) == (0, 23)
+    spent = [
+        (await campaign(api, c, t))["spent"]["amount"] for c, t in zip(ids, tokens, strict=True)
+    ]
+    assert spent == ["0.05", "0.05", "0.05", "0.04", "0.04"]
+    async with sessions() as session:
+        rows = await session.execute(
+            text(
+                "SELECT count(*), count(sequence), count(DISTINCT business_center_id) "
+                "FROM events WHERE type = 'spend.applied'"
+            )
+        )
+        assert rows.one() == (5, 5, 5)
