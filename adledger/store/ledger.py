@@ -61,7 +61,8 @@ async def lock_wallet_accounts(
 ) -> dict[int, tuple[int, AccountState]]:
     """The `kind` account of each wallet, locked in ascending id order as `lock_accounts`
     locks them, found and locked in one statement: wallet id -> (account id, state)."""
-    rows = await raw.fetch(session, _LOCK_WALLET_ACCOUNTS, sorted(set(wallet_ids)), kind.value)
+    keys = [f"wallet:{wallet_id}:{kind.value}" for wallet_id in sorted(set(wallet_ids))]
+    rows = await raw.fetch(session, _LOCK_WALLET_ACCOUNTS, keys)
     register(session, Level.LEDGER_ACCOUNTS, [row["id"] for row in rows])
     return {
         row["wallet_id"]: (row["id"], AccountState(kind, row["balance"], row["currency"], row[4]))
@@ -69,11 +70,13 @@ async def lock_wallet_accounts(
     }
 
 
-# A wallet's accounts are customer accounts: no platform account is among them.
+# A wallet's accounts are customer accounts: no platform account is among them. Found by
+# key (unique), not by wallet and kind: every campaign of a wallet adds four accounts
+# under it, and a wallet of many campaigns would make that a long scan.
 _LOCK_WALLET_ACCOUNTS = (
     "SELECT a.id, a.wallet_id, a.balance, a.currency, COALESCE(w.credit_limit, 0) "
     "FROM ledger_accounts a JOIN wallets w ON w.id = a.wallet_id "
-    "WHERE a.wallet_id = ANY($1::bigint[]) AND a.kind = $2 ORDER BY a.id FOR NO KEY UPDATE OF a"
+    "WHERE a.key = ANY($1::varchar[]) ORDER BY a.id FOR NO KEY UPDATE OF a"
 )
 
 

@@ -131,13 +131,14 @@ class WalletAccount:
 
 async def wallet_account(session: AsyncSession, wallet_id: int, kind: AccountKind) -> WalletAccount:
     """A plain statement: every money move into or out of a wallet asks it."""
-    row = await raw.fetchrow(session, _WALLET_ACCOUNT, wallet_id, kind.value)
+    row = await raw.fetchrow(session, _WALLET_ACCOUNT, f"wallet:{wallet_id}:{kind.value}")
     if row is None:
         raise LookupError(f"wallet {wallet_id} has no {kind.value} account")
     return WalletAccount(row["id"], wallet_id, kind.value, row["currency"])
 
 
-_WALLET_ACCOUNT = "SELECT id, currency FROM ledger_accounts WHERE wallet_id = $1 AND kind = $2"
+# By key (unique): a wallet's campaigns hold accounts under it too, four each.
+_WALLET_ACCOUNT = "SELECT id, currency FROM ledger_accounts WHERE key = $1"
 
 
 async def balances_by_wallet(
@@ -202,7 +203,9 @@ _WALLETS_SEEN_WITH_SUMS = (
 )
 _WALLETS_AT_COMMIT = (
     f"{_WALLETS_SEEN_COLUMNS}, s.kinds, s.totals, "
-    "ARRAY(SELECT la.id FROM ledger_accounts la WHERE la.wallet_id = w.id) AS account_ids, "
+    "ARRAY(SELECT la.id FROM ledger_accounts la WHERE la.key = ANY(ARRAY["
+    "'wallet:' || w.id || ':cash', 'wallet:' || w.id || ':vouchers', "
+    "'wallet:' || w.id || ':credit_line'])) AS account_ids, "
     "(EXISTS (SELECT 1 FROM balance_alerts a WHERE a.wallet_id = w.id) OR "
     "EXISTS (SELECT 1 FROM auto_recharge_rules r WHERE r.wallet_id = w.id "
     "AND r.status = 'ACTIVE')) AS guarded"
