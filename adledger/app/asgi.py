@@ -104,15 +104,6 @@ class AdledgerGraphQL(GraphQL):  # type: ignore[type-arg]
             raise json.JSONDecodeError("the JSON is nested too deeply", "", 0) from exc
 
 
-def _freeze_startup_objects() -> None:
-    """What startup built (the schema, the mappers, the pools: ~200,000 objects) lives as
-    long as the process: the collector's full passes need not walk it on every request's
-    garbage. Issue 28's profile: a money mutation spent ~10 % of its CPU in those passes.
-    Unfrozen at shutdown, so a process that builds many apps (the tests) leaks nothing."""
-    gc.collect()
-    gc.freeze()
-
-
 def create_app(settings: Settings, *, graphiql_demo_token: str | None = None) -> Starlette:
     """`graphiql_demo_token`: only `adledger dev` passes one, for GraphiQL's Headers tab."""
     if not settings.database_url or not settings.redis_url:
@@ -171,11 +162,9 @@ def create_app(settings: Settings, *, graphiql_demo_token: str | None = None) ->
             webhook_targets=TargetRules(allow_private=settings.webhook_allow_private_targets),
         )
         app.state.adledger = holder["state"]  # for the CLI and tests that drive the process
-        _freeze_startup_objects()
         try:
             yield
         finally:
-            gc.unfreeze()
             await graphql.connection_slots.aclose()
             await hub.aclose()
             await close_provider(provider)
