@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind
+from adledger.store import raw
 from adledger.store.locks import Level, register
 from adledger.store.models import (
     Campaign,
@@ -82,6 +83,34 @@ def _registered(session: AsyncSession, invoice: Invoice | None) -> Invoice | Non
         installment = invoice.kind == InvoiceKind.INSTALLMENT and invoice.campaign_id
         register(session, Level.CAMPAIGN_ROWS if installment else Level.SUBJECT)
     return invoice
+
+
+_ISSUE_FACTS = """
+SELECT i.id, i.number, i.kind, i.currency, i.subtotal - i.discount AS amount, i.issue_on,
+       i.due_at, i.payment_reference, c.id AS center_id, c.name AS center_name,
+       c.payment_customer_reference,
+       (SELECT l.description FROM invoice_lines l WHERE l.invoice_id = i.id
+        ORDER BY l.id LIMIT 1) AS first_line
+FROM invoices i JOIN business_centers c ON c.id = i.business_center_id
+WHERE i.id = $1"""
+
+
+async def issue_facts(session: AsyncSession, invoice_id: int) -> raw.Row | None:
+    """What issuing the invoice at the provider needs, its center's name and customer
+    and its first line's text included, in one statement."""
+    return await raw.fetchrow(session, _ISSUE_FACTS, invoice_id)
+
+
+_RECORD_ISSUE = """
+UPDATE invoices SET payment_reference = $2, hosted_url = $3 WHERE id = $1 RETURNING status"""
+
+
+async def record_issue(
+    session: AsyncSession, invoice_id: int, reference: str, hosted_url: str | None
+) -> str | None:
+    """The provider's reference saved; answers the invoice's status as of now (the row
+    is locked by the update: a void committed meanwhile is seen)."""
+    return await raw.fetchval(session, _RECORD_ISSUE, invoice_id, reference, hosted_url)
 
 
 async def unissued_invoices(

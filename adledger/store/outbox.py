@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from adledger.store import raw
 from adledger.store.models import OutboxEffect as Outbox
 
 _CLAIMED = (Outbox.id, Outbox.kind, Outbox.payload, Outbox.idempotency_key, Outbox.attempts)
@@ -55,6 +56,29 @@ async def claim_key(
         .returning(*_CLAIMED)
     )
     return (await session.execute(stmt)).first()
+
+
+_CLAIM_KEYS = """
+UPDATE outbox
+SET attempts = attempts + 1,
+    locked_until = CASE WHEN kind = ANY($4::varchar[]) THEN NULL ELSE $3::timestamptz END,
+    done_at = CASE WHEN kind = ANY($4::varchar[]) THEN $2::timestamptz END
+WHERE idempotency_key = ANY($1::varchar[]) AND done_at IS NULL
+  AND (locked_until IS NULL OR locked_until <= $2::timestamptz)
+RETURNING id, kind, payload, idempotency_key, attempts"""
+
+
+async def claim_keys(
+    session: AsyncSession,
+    keys: Sequence[str],
+    now: datetime,
+    lease: timedelta,
+    done_kinds: Sequence[str],
+) -> list[raw.Row]:
+    """`claim_key` for several keys in one statement; the effects of `done_kinds` are
+    marked done by it too: their work runs in this same transaction, so they are done
+    exactly when it commits (rolled back, they are free again). In no order."""
+    return await raw.fetch(session, _CLAIM_KEYS, list(keys), now, now + lease, list(done_kinds))
 
 
 async def claim_due(
