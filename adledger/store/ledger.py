@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
@@ -20,7 +19,7 @@ from adledger.domain.ledger import (
 )
 from adledger.store import raw
 from adledger.store.locks import Level, register, register_owned
-from adledger.store.models import LedgerAccount, LedgerPosting, Wallet
+from adledger.store.models import LedgerPosting
 
 _PLATFORM_KINDS = [kind.value for kind in PLATFORM_KINDS]
 
@@ -33,17 +32,28 @@ async def lock_accounts(session: AsyncSession, ids: Sequence[int]) -> dict[int, 
     each of them the row every customer's money queues behind. Their balance is not
     cached (it is the sum of their postings), so their state carries a balance of 0."""
     wanted = sorted(set(ids))
-    customer = (
-        _states_query(wanted)
-        .where(LedgerAccount.kind.not_in(_PLATFORM_KINDS))
-        .with_for_update(of=LedgerAccount, key_share=True)
-    )
-    states = await _states(session, customer)
+    rows = await raw.fetch(session, _LOCK_CUSTOMER_ACCOUNTS, wanted, _PLATFORM_KINDS)
+    states = {
+        row["id"]: AccountState(AccountKind(row["kind"]), row["balance"], row["currency"], row[4])
+        for row in rows
+    }
     _register(session, states)
     if len(states) < len(wanted):
-        platform = _states_query(wanted).where(LedgerAccount.kind.in_(_PLATFORM_KINDS))
-        states.update(await _states(session, platform))
+        for row in await raw.fetch(session, _PLATFORM_ACCOUNTS, wanted, _PLATFORM_KINDS):
+            states[row["id"]] = AccountState.platform(AccountKind(row["kind"]), row["currency"])
     return states
+
+
+_LOCK_CUSTOMER_ACCOUNTS = (
+    "SELECT a.id, a.kind, a.balance, a.currency, COALESCE(w.credit_limit, 0) "
+    "FROM ledger_accounts a LEFT JOIN wallets w ON w.id = a.wallet_id "
+    "WHERE a.id = ANY($1::bigint[]) AND a.kind <> ALL($2::varchar[]) "
+    "ORDER BY a.id FOR NO KEY UPDATE OF a"
+)
+_PLATFORM_ACCOUNTS = (
+    "SELECT id, kind, currency FROM ledger_accounts "
+    "WHERE id = ANY($1::bigint[]) AND kind = ANY($2::varchar[]) ORDER BY id"
+)
 
 
 async def lock_wallet_accounts(
@@ -78,50 +88,26 @@ def _register(session: AsyncSession, states: dict[int, AccountState]) -> None:
     )
 
 
-def _states_query(ids: list[int]) -> Select[*tuple[Any, ...]]:
-    return (
-        select(LedgerAccount, Wallet.credit_limit)
-        .outerjoin(Wallet, Wallet.id == LedgerAccount.wallet_id)
-        .where(LedgerAccount.id.in_(ids))
-        .order_by(LedgerAccount.id)
-        # Balances change by bulk UPDATE within a transaction; never trust the identity map.
-        .execution_options(populate_existing=True)
-    )
-
-
-async def _states(session: AsyncSession, stmt: Select[*tuple[Any, ...]]) -> dict[int, AccountState]:
-    states: dict[int, AccountState] = {}
-    for account, credit_limit in (await session.execute(stmt)).all():
-        kind = AccountKind(account.kind)
-        states[account.id] = (
-            AccountState.platform(kind, account.currency)
-            if kind.is_platform
-            else AccountState(kind, account.balance, account.currency, credit_limit or 0)
-        )
-    return states
-
-
 async def platform_account_id(session: AsyncSession, kind: AccountKind, currency: str) -> int:
     """The platform's account of this kind and currency, created on first use, in one
     round trip (spend asks for revenue's on every batch)."""
     key = f"platform:{kind.value}:{currency}"
-    params = {"key": key, "kind": kind.value, "currency": currency, "at": clock.now()}
-    found = await session.scalar(_PLATFORM_ACCOUNT, params)
+    found = await raw.fetchval(session, _PLATFORM_ACCOUNT, key, kind.value, currency, clock.now())
     if found is None:
         # Created by a transaction that committed after this statement's snapshot was
         # taken: ON CONFLICT waited for it, and a new statement sees it.
-        found = await session.scalar(select(LedgerAccount.id).where(LedgerAccount.key == key))
+        found = await raw.fetchval(session, "SELECT id FROM ledger_accounts WHERE key = $1", key)
     if found is None:
         raise InvariantBroken("found is not None")
     return int(found)
 
 
-_PLATFORM_ACCOUNT = text(
+_PLATFORM_ACCOUNT = (
     "WITH created AS (INSERT INTO ledger_accounts (key, kind, currency, balance, created_at) "
-    "VALUES (:key, :kind, :currency, 0, CAST(:at AS timestamptz)) "
+    "VALUES ($1, $2, $3, 0, $4::timestamptz) "
     "ON CONFLICT (key) DO NOTHING RETURNING id) "
     "SELECT id FROM created UNION ALL "
-    "SELECT id FROM ledger_accounts WHERE key = :key LIMIT 1"
+    "SELECT id FROM ledger_accounts WHERE key = $1 LIMIT 1"
 )
 
 

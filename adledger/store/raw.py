@@ -9,9 +9,10 @@ statements a money mutation runs on every request go through here instead: plain
 asyncpg Records.
 
 Same transaction, same connection: the session's (its BEGIN is sent first when the session
-has not started one yet; an AUTOCOMMIT connection stays in autocommit). A session holding
-changes not yet flushed flushes them first, as the ORM's autoflush would before one of its
-own statements: the order of writes (and of the row locks they take) is what it was.
+has not started one yet; an AUTOCOMMIT connection stays in autocommit). Nothing is flushed
+first, as the ORM's own statements flush nothing first (sessions do not autoflush:
+store/db.py): changes the session holds reach the database when their service flushes or
+the edge commits, in the order (and with the row locks) they always did.
 Each statement is told to the observers (`observe`), as
 SQLAlchemy's `before_cursor_execute` tells its listeners, so the test suite's statement
 counts see these too.
@@ -58,8 +59,6 @@ async def _adapted(session: AsyncSession | AsyncConnection) -> Any:
     """SQLAlchemy's adapter around the asyncpg connection, its transaction begun."""
     if not isinstance(session, AsyncSession):
         return await _begun((await session.get_raw_connection()).dbapi_connection)
-    if not session.sync_session._is_clean():  # pending ORM writes go first
-        await session.flush()
     # Asking the session for its connection is a greenlet round of its own: kept for the
     # rest of the transaction (a commit or rollback ends it; the next one asks again).
     transaction = session.sync_session.get_transaction()

@@ -118,11 +118,26 @@ async def set_credit_limit(session: AsyncSession, wallet_id: int, limit: int) ->
     await session.execute(update(Wallet).where(Wallet.id == wallet_id).values(credit_limit=limit))
 
 
-async def wallet_account(session: AsyncSession, wallet_id: int, kind: AccountKind) -> LedgerAccount:
-    stmt = select(LedgerAccount).where(
-        LedgerAccount.wallet_id == wallet_id, LedgerAccount.kind == kind.value
-    )
-    return (await session.scalars(stmt)).one()
+@dataclass(frozen=True, slots=True)
+class WalletAccount:
+    """Which account a wallet holds a bucket in (its balance is read under its lock:
+    `ledger.lock_accounts`)."""
+
+    id: int
+    wallet_id: int
+    kind: str
+    currency: str
+
+
+async def wallet_account(session: AsyncSession, wallet_id: int, kind: AccountKind) -> WalletAccount:
+    """A plain statement: every money move into or out of a wallet asks it."""
+    row = await raw.fetchrow(session, _WALLET_ACCOUNT, wallet_id, kind.value)
+    if row is None:
+        raise LookupError(f"wallet {wallet_id} has no {kind.value} account")
+    return WalletAccount(row["id"], wallet_id, kind.value, row["currency"])
+
+
+_WALLET_ACCOUNT = "SELECT id, currency FROM ledger_accounts WHERE wallet_id = $1 AND kind = $2"
 
 
 async def balances_by_wallet(
