@@ -74,7 +74,7 @@ async def open_invoice(session: AsyncSession, new: NewInvoice) -> Invoice:
 
 
 async def mark_paid(session: AsyncSession, invoice: Invoice, paid_at: datetime) -> None:
-    await repo.update_invoice(session, invoice.id, status=InvoiceStatus.PAID.value, paid_at=paid_at)
+    await repo.mark_invoice_paid(session, invoice.id, paid_at)
     await event(session, invoice, EventType.INVOICE_PAID, paid_at)
 
 

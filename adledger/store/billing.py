@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -17,27 +18,24 @@ from adledger.store.locks import Level, register
 from adledger.store.models import (
     Campaign,
     Invoice,
-    InvoiceCounter,
     InvoiceLine,
     PlanSubscription,
     TopUp,
     WebhookEvent,
 )
 
+_NEXT_INVOICE_SEQUENCE = """
+INSERT INTO invoice_counters (year, last_number) VALUES ($1, 1)
+ON CONFLICT (year) DO UPDATE SET last_number = invoice_counters.last_number + 1
+RETURNING last_number"""
+
 
 async def next_invoice_sequence(session: AsyncSession, year: int) -> int:
     """The year's next number; the row lock it takes is held until our commit, so numbers
     are handed out in commit order and a rollback returns its number."""
     register(session, Level.INVOICE_COUNTER)
-    stmt = (
-        pg_insert(InvoiceCounter)
-        .values(year=year, last_number=1)
-        .on_conflict_do_update(
-            index_elements=["year"], set_={"last_number": InvoiceCounter.last_number + 1}
-        )
-        .returning(InvoiceCounter.last_number)
-    )
-    return (await session.scalars(stmt)).one()
+    sequence: int = await raw.fetchval(session, _NEXT_INVOICE_SEQUENCE, year)
+    return sequence
 
 
 async def insert_invoice(
@@ -138,6 +136,15 @@ async def unissued_invoices(
 
 async def update_invoice(session: AsyncSession, invoice_id: int, **values: Any) -> None:
     await session.execute(update(Invoice).where(Invoice.id == invoice_id).values(**values))
+
+
+async def mark_invoice_paid(session: AsyncSession, invoice_id: int, paid_at: datetime) -> None:
+    await raw.execute(
+        session,
+        "UPDATE invoices SET status = 'PAID', paid_at = $2 WHERE id = $1",
+        invoice_id,
+        paid_at,
+    )
 
 
 async def lines_by_invoice(
@@ -371,6 +378,17 @@ async def save(session: AsyncSession, row: Any) -> None:
     await session.flush()
 
 
+_CLAIM_EVENT = """
+INSERT INTO webhook_events (event_id, type, payload, status, attempts, processed_at,
+                            received_at)
+VALUES ($1, $2, $3::jsonb, 'PROCESSED', 1, $4, $4)
+ON CONFLICT (event_id) DO UPDATE
+SET status = 'PROCESSED', processed_at = $4, last_error = NULL,
+    attempts = webhook_events.attempts + 1
+WHERE webhook_events.status = 'FAILED'
+RETURNING id"""
+
+
 async def claim_event(
     session: AsyncSession,
     event_id: str,
@@ -382,18 +400,9 @@ async def claim_event(
     already handled it (a concurrent one waits here for that delivery's commit). It is
     stored PROCESSED, what nearly every event ends as: only another outcome is written
     again (`finish_event`); a failure rolls it back with the rest."""
-    done = {"status": "PROCESSED", "processed_at": now, "last_error": None}
-    stmt = (
-        pg_insert(WebhookEvent)
-        .values(event_id=event_id, type=event_type, payload=payload, attempts=1, **done)
-        .on_conflict_do_update(
-            index_elements=["event_id"],
-            set_={**done, "attempts": WebhookEvent.attempts + 1},
-            where=WebhookEvent.status == "FAILED",
-        )
-        .returning(WebhookEvent.id)
-    )
-    return await session.scalar(stmt)
+    body = json.dumps(payload)
+    row_id: int | None = await raw.fetchval(session, _CLAIM_EVENT, event_id, event_type, body, now)
+    return row_id
 
 
 async def finish_event(session: AsyncSession, row_id: int, status: str, now: datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from adledger import clock
 from adledger.store import raw
 from adledger.store.models import OutboxEffect as Outbox
 
@@ -26,10 +28,17 @@ def _insert(kind: str, payload: dict[str, Any], key: str, due_at: datetime) -> A
     )
 
 
+_INSERT = """
+INSERT INTO outbox (kind, payload, idempotency_key, next_attempt_at, created_at, attempts)
+VALUES ($1, $2::jsonb, $3, $4, $5, 0) ON CONFLICT (idempotency_key) DO NOTHING"""
+
+
 async def insert(
     session: AsyncSession, kind: str, payload: dict[str, Any], key: str, due_at: datetime
 ) -> None:
-    await session.execute(_insert(kind, payload, key, due_at))
+    """Declared twice (a replayed request), the effect stays one row."""
+    now = clock.now()
+    await raw.execute(session, _INSERT, kind, json.dumps(payload), key, due_at, now)
 
 
 def insert_in_commit(
@@ -102,9 +111,16 @@ async def claim_due(
     return (await session.execute(stmt)).all()
 
 
+_MARK_DONE = """
+UPDATE outbox SET done_at = $2, locked_until = NULL WHERE id = $1 AND done_at IS NULL"""
+
+
 async def mark_done(
     session: AsyncSession, effect_id: int, now: datetime, note: str | None = None
 ) -> None:
+    if note is None:
+        await raw.execute(session, _MARK_DONE, effect_id, now)
+        return
     stmt = update(Outbox).where(Outbox.id == effect_id, Outbox.done_at.is_(None))
     values: dict[str, Any] = {"done_at": now, "locked_until": None}
     if note is not None:
