@@ -48,7 +48,7 @@ async def create_campaign(
 ) -> results.CreateCampaignResult:
     ctx = info.context
 
-    async def run(session: AsyncSession, actor: Actor) -> CampaignOutcome:
+    async def run(session: AsyncSession, actor: Actor) -> service.Answered:
         new = service.NewCampaign(
             ad_account_id=decode_id(input.ad_account_id, "AdAccount", ("input", "adAccountId")),
             name=input.name,
@@ -62,12 +62,13 @@ async def create_campaign(
             idempotency_key=input.idempotency_key,
             booked_impressions=input.booked_impressions,
         )
-        return await service.create_campaign(
+        return await service.create_campaign_answered(
             session, actor, new, ctx.state.billing, ctx.state.now()
         )
 
-    async def render(outcome: CampaignOutcome) -> Any:
-        return results.CreateCampaignSuccess(campaign=await _campaign(info, outcome.campaign_id))
+    async def render(answered: service.Answered) -> Any:
+        campaign = await _answered(info, answered)
+        return results.CreateCampaignSuccess(campaign=campaign)
 
     return await mutate(info, results.CreateCampaignResult, run, render)
 
@@ -79,8 +80,8 @@ async def launch_campaign(
     the issue-pending-invoices job: the launch itself is complete either way."""
     ctx = info.context
 
-    async def run(session: AsyncSession, actor: Actor) -> CampaignOutcome:
-        return await service.launch_campaign(
+    async def run(session: AsyncSession, actor: Actor) -> service.Answered:
+        return await service.launch_campaign_answered(
             session,
             actor,
             _campaign_id(input),
@@ -89,16 +90,28 @@ async def launch_campaign(
             input.idempotency_key,
         )
 
-    async def render(outcome: CampaignOutcome) -> Any:
+    async def render(answered: service.Answered) -> Any:
+        outcome = answered.outcome
         invoice = None
         if outcome.shortfall_invoice_id is not None:
             row = await ctx.loaders.invoice.load(outcome.shortfall_invoice_id)
             invoice = Invoice.from_row(row)
         return results.LaunchCampaignSuccess(
-            campaign=await _campaign(info, outcome.campaign_id), shortfall_invoice=invoice
+            campaign=await _answered(info, answered), shortfall_invoice=invoice
         )
 
-    return await mutate(info, results.LaunchCampaignResult, run, render, lambda o: [o.wallet_id])
+    return await mutate(
+        info, results.LaunchCampaignResult, run, render, lambda a: [a.outcome.wallet_id]
+    )
+
+
+async def _answered(info: Info, answered: service.Answered) -> Campaign:
+    """The campaign as the mutation's transaction left it, when the service kept it (its
+    fields cost no read; the request's loader answers it from then on), else read."""
+    campaign_id = answered.outcome.campaign_id
+    if answered.row is not None:
+        info.context.loaders.campaign.prime(campaign_id, answered.row)
+    return await _campaign(info, campaign_id)
 
 
 async def update_campaign_budget(
@@ -106,16 +119,17 @@ async def update_campaign_budget(
 ) -> results.UpdateCampaignBudgetResult:
     ctx = info.context
 
-    async def run(session: AsyncSession, actor: Actor) -> CampaignOutcome:
+    async def run(session: AsyncSession, actor: Actor) -> service.Answered:
         change = service.BudgetChange(
             _campaign_id(input), _money(input.budget), input.idempotency_key
         )
-        return await service.update_budget(
+        return await service.update_budget_answered(
             session, actor, change, ctx.state.billing, ctx.state.now()
         )
 
-    async def render(outcome: CampaignOutcome) -> Any:
-        campaign = await _campaign(info, outcome.campaign_id)
+    async def render(answered: service.Answered) -> Any:
+        outcome = answered.outcome
+        campaign = await _answered(info, answered)
         return results.UpdateCampaignBudgetSuccess(
             campaign=campaign,
             credited=Money.of(outcome.credited, campaign.currency),
@@ -123,7 +137,7 @@ async def update_campaign_budget(
         )
 
     return await mutate(
-        info, results.UpdateCampaignBudgetResult, run, render, lambda o: [o.wallet_id]
+        info, results.UpdateCampaignBudgetResult, run, render, lambda a: [a.outcome.wallet_id]
     )
 
 

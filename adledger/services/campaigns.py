@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.domain.access import Permission
+from adledger.domain.access import Permission, Role
 from adledger.domain.ad_accounts import BillingOption
 from adledger.domain.allocation import AllocationMode
 from adledger.domain.billing import InvoiceKind, SubscriptionStatus
@@ -56,6 +57,7 @@ from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.delivery import set_status
 from adledger.services.funding import (
+    CenterMode,
     Locked,
     Return,
     campaign_money,
@@ -63,18 +65,14 @@ from adledger.services.funding import (
     fund_waiting,
     lock_waiting,
     return_to_wallet,
-    wallet_accounts,
 )
 from adledger.services.idempotency import run_idempotent
 from adledger.services.invoices import NewInvoice, open_invoice, provider_key
 from adledger.services.ledger import post_entry
 from adledger.services.stops import drawable_now, reconsider, stop
-from adledger.store import billing as billing_repo
 from adledger.store import business_centers as centers
 from adledger.store import campaigns as repo
-from adledger.store import ledger as ledger_repo
-from adledger.store import wallets as wallet_repo
-from adledger.store.models import AdAccount, Campaign
+from adledger.store.models import Campaign
 
 CAMPAIGN_FIELD = ("input", "campaignId")
 BUDGET_FIELD = ("input", "budget")
@@ -121,16 +119,27 @@ def _booked(new: NewCampaign) -> int | None:
     return new.booked_impressions
 
 
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """A mutation's outcome and the campaign as its transaction leaves it, which the answer
+    shows instead of reading it again (None: a replay, or effects after the commit may
+    change it: the answer reads it then)."""
+
+    outcome: CampaignOutcome
+    row: Any | None
+
+
 async def create_campaign(
     session: AsyncSession, actor: Actor, new: NewCampaign, config: BillingConfig, now: datetime
 ) -> CampaignOutcome:
-    account = await access.ad_account_for(
-        session, actor, new.ad_account_id, Permission.RUN_CAMPAIGNS
-    )
-    center = await centers.business_center(session, account.business_center_id)
-    if center is None:
-        raise InvariantBroken("center is not None (the account belongs to it)")
-    plan = _payment_plan(account, center.allocation_mode, new.payment_plan)
+    return (await create_campaign_answered(session, actor, new, config, now)).outcome
+
+
+async def create_campaign_answered(
+    session: AsyncSession, actor: Actor, new: NewCampaign, config: BillingConfig, now: datetime
+) -> Answered:
+    account = await _account_for_campaign(session, actor, new.ad_account_id)
+    plan = _payment_plan(account.billing_option, account.allocation_mode, new.payment_plan)
     budget = _budget(account.currency, new.budget, BUDGET_FIELD)
     minimum = config.minimum_campaign_budget(budget.currency).minor
     check_budget(budget.minor, minimum, account.currency, (*BUDGET_FIELD, "amount"))
@@ -146,36 +155,50 @@ async def create_campaign(
         "booked": booked,
         "plan": plan.value,
     }
+    written: list[Any] = []
 
     async def run() -> CampaignOutcome:
-        wallet = (await wallet_repo.wallets_of_ad_accounts(session, [account.id]))[0]
-        row = Campaign(
-            ad_account_id=account.id,
-            business_center_id=account.business_center_id,
-            wallet_id=wallet.id,
-            name=name,
-            status=CampaignStatus.DRAFT.value,
-            delivery_type=new.delivery_type.value,
-            booked_impressions=booked,
-            payment_plan=plan.value,
-            currency=account.currency,
-            budget=budget.minor,
-            taken=0,
-            spent=0,
-            credited=0,
-            forfeited=0,
-            impressions=0,
-            starts_at=flight.starts_at,
-            ends_at=flight.ends_at,
-            paused_at_end=False,
-            created_by_user_id=actor.user_id,
+        row = await repo.insert_campaign_row(
+            session,
+            {
+                "ad_account_id": account.id,
+                "business_center_id": account.business_center_id,
+                "wallet_id": account.wallet_id,
+                "name": name,
+                "status": CampaignStatus.DRAFT.value,
+                "delivery_type": new.delivery_type.value,
+                "booked_impressions": booked,
+                "payment_plan": plan.value,
+                "currency": account.currency,
+                "budget": budget.minor,
+                "starts_at": flight.starts_at,
+                "ends_at": flight.ends_at,
+                "created_by_user_id": actor.user_id,
+            },
         )
-        await repo.insert_campaign(session, row)
-        return CampaignOutcome(row.id, wallet.id)
+        written.append(row)
+        return CampaignOutcome(row.id, row.wallet_id)
 
-    return await run_idempotent(
+    outcome = await run_idempotent(
         session, actor, new.idempotency_key, "createCampaign", request, CampaignOutcome, run
     )
+    return Answered(outcome, written[-1] if written else None)
+
+
+async def _account_for_campaign(
+    session: AsyncSession, actor: Actor, account_id: int
+) -> repo.AccountForCampaign:
+    """The ad account, its center's mode and its wallet, when the caller may run its
+    campaigns (NOT_FOUND for other customers'), in one statement."""
+    field = ("input", "adAccountId")
+    account = await repo.account_for_campaign(session, actor.user_id, account_id)
+    if account is None:
+        raise not_found("ad account", field)
+    role = Role(account.role) if account.role else None
+    access.check(actor, role, Permission.RUN_CAMPAIGNS, field=field, what="ad account")
+    if account.wallet_id is None:
+        raise InvariantBroken("wallet_id is not None (every ad account has its wallet)")
+    return account
 
 
 async def launch_campaign(
@@ -186,21 +209,39 @@ async def launch_campaign(
     now: datetime,
     key: str | None = None,
 ) -> CampaignOutcome:
-    found = await campaign_for(session, actor, campaign_id)
+    answered = await launch_campaign_answered(session, actor, campaign_id, config, now, key)
+    return answered.outcome
+
+
+async def launch_campaign_answered(
+    session: AsyncSession,
+    actor: Actor,
+    campaign_id: int,
+    config: BillingConfig,
+    now: datetime,
+    key: str | None = None,
+) -> Answered:
+    found = await _campaign_access(session, actor, campaign_id)
+    left: list[Campaign] = []
 
     async def run() -> CampaignOutcome:
-        await _require_subscription(session, found.business_center_id)
+        _require_subscribed(found.subscription_status)
         campaign = await _lock(session, campaign_id)
         status = CampaignStatus(campaign.status)
         transition(status, Action.LAUNCH, flight_of(campaign), now)
         check_launchable(flight_of(campaign), now)
-        return await _launch(session, campaign, config, now, actor.user_id)
+        outcome = await _launch(session, campaign, config, now, actor.user_id)
+        left.append(campaign)
+        return outcome
 
     outcome = await run_idempotent(
         session, actor, key, "launchCampaign", {"campaign": campaign_id}, CampaignOutcome, run
     )
     await _declare_launch_effects(session, outcome)
-    return outcome
+    # The effects a launch declares (an invoice issued, a card charged) may change the
+    # campaign after the commit: its answer then reads it.
+    quiet = outcome.shortfall_invoice_id is None and outcome.charge_invoice_id is None
+    return Answered(outcome, left[-1] if left and quiet else None)
 
 
 async def _declare_launch_effects(session: AsyncSession, outcome: CampaignOutcome) -> None:
@@ -240,17 +281,17 @@ async def _launch(
         return CampaignOutcome(
             campaign.id, campaign.wallet_id, charge_invoice_id=plan.first_invoice_id
         )
-    wallet = await wallet_accounts(session, campaign.wallet_id)
-    money = await campaign_money(session, campaign.id)
-    states = await ledger_repo.lock_accounts(session, [wallet.cash, wallet.vouchers])
-    taking = draw(campaign.budget, states[wallet.vouchers].balance, states[wallet.cash].balance)
+    held = await repo.lock_funding_accounts(session, campaign.wallet_id, campaign.id)
+    ids, states = held.ids, held.states
+    vouchers, cash = ids[AccountKind.VOUCHERS], ids[AccountKind.CASH]
+    taking = draw(campaign.budget, states[vouchers].balance, states[cash].balance)
     cash_to = AccountKind.HOLD if taking.short else AccountKind.RESERVE
     kind = TransactionKind.CAMPAIGN_LAUNCH
     moves = [
-        Move(wallet.vouchers, money.accounts[AccountKind.VOUCHER_RESERVE], taking.vouchers, kind)
+        Move(vouchers, ids[AccountKind.VOUCHER_RESERVE], taking.vouchers, kind)
         if taking.vouchers
         else None,
-        Move(wallet.cash, money.accounts[cash_to], taking.cash, kind) if taking.cash else None,
+        Move(cash, ids[cash_to], taking.cash, kind) if taking.cash else None,
     ]
     if taking.total:
         await post_entry(
@@ -261,6 +302,7 @@ async def _launch(
             actor_user_id=actor_user_id,
             idempotency_key=f"campaign:{campaign.id}:launch",
             campaign_id=campaign.id,
+            locked=states,
         )
     campaign.taken += taking.total
     campaign.launched_at = now
@@ -294,12 +336,20 @@ class BudgetChange:
 async def update_budget(
     session: AsyncSession, actor: Actor, change: BudgetChange, config: BillingConfig, now: datetime
 ) -> CampaignOutcome:
-    found = await campaign_for(session, actor, change.campaign_id)
+    return (await update_budget_answered(session, actor, change, config, now)).outcome
+
+
+async def update_budget_answered(
+    session: AsyncSession, actor: Actor, change: BudgetChange, config: BillingConfig, now: datetime
+) -> Answered:
+    found = await _campaign_access(session, actor, change.campaign_id)
     budget = _budget(found.currency, change.budget, BUDGET_FIELD)
     request = {"campaign": found.id, "budget": budget.minor}
+    center = CenterMode(found.business_center_id, found.allocation_mode)
+    left: list[Campaign] = []
 
     async def run() -> CampaignOutcome:
-        locked = await lock_waiting(session, found.wallet_id, also=[found.id])
+        locked = await lock_waiting(session, found.wallet_id, also=[found.id], center=center)
         campaign = _still_there(locked, found.id)
         status, flight = CampaignStatus(campaign.status), flight_of(campaign)
         transition(status, Action.CHANGE_BUDGET, flight, now)
@@ -319,9 +369,10 @@ async def update_budget(
         check_budget(budget.minor, lowest, campaign.currency, (*BUDGET_FIELD, "amount"))
         outcome = await _rebudget(session, campaign, budget.minor, now, actor.user_id)
         await fund_waiting(session, campaign.wallet_id, locked, now)
+        left.append(campaign)
         return outcome
 
-    return await run_idempotent(
+    outcome = await run_idempotent(
         session,
         actor,
         change.idempotency_key,
@@ -330,6 +381,20 @@ async def update_budget(
         CampaignOutcome,
         run,
     )
+    return Answered(outcome, _settled_row(left))
+
+
+def _settled_row(left: list[Campaign]) -> Campaign | None:
+    """The campaign as the transaction left it, for the answer, unless money arriving
+    after the commit (a recharge its effects pay) may still fund or restart it."""
+    if not left or left[-1].status in _MAY_CHANGE_AFTER_COMMIT:
+        return None
+    return left[-1]
+
+
+_MAY_CHANGE_AFTER_COMMIT = frozenset(
+    {CampaignStatus.PENDING_FUNDS.value, CampaignStatus.BUDGET_EXHAUSTED.value}
+)
 
 
 async def _rebudget(
@@ -356,10 +421,10 @@ async def _rebudget(
 async def _take_more(
     session: AsyncSession, campaign: Campaign, amount: int, actor_user_id: int
 ) -> None:
-    wallet = await wallet_accounts(session, campaign.wallet_id)
-    money = await campaign_money(session, campaign.id)
-    states = await ledger_repo.lock_accounts(session, [wallet.cash, wallet.vouchers])
-    vouchers, cash = states[wallet.vouchers].balance, states[wallet.cash].balance
+    held = await repo.lock_funding_accounts(session, campaign.wallet_id, campaign.id)
+    ids, states = held.ids, held.states
+    vouchers = states[ids[AccountKind.VOUCHERS]].balance
+    cash = states[ids[AccountKind.CASH]].balance
     taking = draw(amount, vouchers, cash)
     if taking.short:
         raise InsufficientFunds(
@@ -373,10 +438,10 @@ async def _take_more(
         )
     kind = TransactionKind.BUDGET_INCREASE
     moves = [
-        Move(wallet.vouchers, money.accounts[AccountKind.VOUCHER_RESERVE], taking.vouchers, kind)
+        Move(ids[AccountKind.VOUCHERS], ids[AccountKind.VOUCHER_RESERVE], taking.vouchers, kind)
         if taking.vouchers
         else None,
-        Move(wallet.cash, money.accounts[AccountKind.RESERVE], taking.cash, kind)
+        Move(ids[AccountKind.CASH], ids[AccountKind.RESERVE], taking.cash, kind)
         if taking.cash
         else None,
     ]
@@ -387,6 +452,7 @@ async def _take_more(
         description=f"Budget of campaign {campaign.name} increased",
         actor_user_id=actor_user_id,
         campaign_id=campaign.id,
+        locked=states,
     )
     campaign.taken += amount
 
@@ -616,13 +682,28 @@ def _still_there(locked: Locked, campaign_id: int) -> Campaign:
     return locked[campaign_id]
 
 
-async def _require_subscription(session: AsyncSession, center_id: int) -> None:
-    found = await billing_repo.subscriptions_by_center(session, [center_id])
-    if not found or not SubscriptionStatus(found[0].status).allows_top_ups:
+async def _campaign_access(
+    session: AsyncSession,
+    actor: Actor,
+    campaign_id: int,
+    permission: Permission = Permission.RUN_CAMPAIGNS,
+) -> repo.CampaignAccess:
+    """`campaign_for` in one statement, for writers that lock the campaign afterwards:
+    what they check first, not the row (NOT_FOUND for other customers')."""
+    found = await repo.campaign_access(session, actor.user_id, campaign_id)
+    if found is None:
+        raise not_found("campaign", CAMPAIGN_FIELD)
+    role = Role(found.role) if found.role else None
+    access.check(actor, role, permission, field=CAMPAIGN_FIELD, what="campaign")
+    return found
+
+
+def _require_subscribed(status: str | None) -> None:
+    if status is None or not SubscriptionStatus(status).allows_top_ups:
         raise SubscriptionRequired(message="launching a campaign needs an active plan subscription")
 
 
-def _payment_plan(account: AdAccount, mode: str, given: PaymentPlan | None) -> PaymentPlan:
+def _payment_plan(billing_option: str, mode: str, given: PaymentPlan | None) -> PaymentPlan:
     """Any account may pay by card or on the center's credit line. Otherwise, under
     automatic allocation every campaign draws on the business center as it spends, and a
     PREPAID account's campaigns are paid from its balance at launch."""
@@ -638,7 +719,7 @@ def _payment_plan(account: AdAccount, mode: str, given: PaymentPlan | None) -> P
                 field,
             )
         return plan
-    if account.billing_option != BillingOption.PREPAID:
+    if billing_option != BillingOption.PREPAID:
         raise InvalidInput(
             "campaigns of MONTHLY_INVOICING accounts draw on the business center balance, "
             "which needs automatic allocation; enable it first",

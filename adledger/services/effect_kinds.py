@@ -58,6 +58,11 @@ def sequence_events_key(first_event_id: int) -> str:
     return f"event:{first_event_id}:sequence"
 
 
+# `sequence_events` as the statement that writes the events declares it (the key is
+# prefix + first event id + suffix: store/events.py insert_events_and_sequencing).
+SEQUENCE_EVENTS_SQL = (SEQUENCE_EVENTS, "event:", ":sequence")
+
+
 def is_sequence_events_key(key: str) -> bool:
     return key.startswith("event:") and key.endswith(":sequence")
 

@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from adledger import clock
 from adledger.domain.campaigns import CampaignStatus
 from adledger.domain.events import API_VERSION, EventType, bounded, campaign_event_types
 from adledger.domain.ids import to_global_id
@@ -128,8 +129,8 @@ async def sequence(session: AsyncSession, center_id: int) -> int:
 
 
 def _write_pending(session: Session) -> None:
-    """Before the commit: the transaction's events in one INSERT, and per center one
-    sequencing effect, in the same transaction."""
+    """Before the commit: the transaction's events, and per center one sequencing effect,
+    in one statement of the same transaction."""
     pending: list[_Pending] = session.info.pop(_PENDING, None) or []
     if not pending:
         return
@@ -137,12 +138,12 @@ def _write_pending(session: Session) -> None:
     rows = [
         _row(entry, data) for entry, data in zip(pending, _snapshots(session, pending), strict=True)
     ]
-    written = repo.insert_events(session, rows)
-    first: dict[int, int] = {}
-    for event_id, center_id in written:
-        first.setdefault(center_id, event_id)
+    first = repo.insert_events_and_sequencing(
+        session, rows, effect_kinds.SEQUENCE_EVENTS_SQL, clock.now(), clock.now() + outbox.GRACE
+    )
     for center_id, event_id in first.items():
-        outbox.declare_in_commit(session, effect_kinds.sequence_events(center_id, event_id))
+        effect = effect_kinds.sequence_events(center_id, event_id)
+        outbox.declared_in_commit(session, effect)
 
 
 def _snapshots(session: Session, pending: Sequence[_Pending]) -> list[Data]:

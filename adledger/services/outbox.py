@@ -46,11 +46,11 @@ async def declare(session: AsyncSession, effect: Effect, now: datetime | None = 
     await add(session, effect.kind, effect.payload, effect.key, now)
 
 
-def declare_in_commit(session: Session, effect: Effect) -> None:
-    """`declare` from a before-commit hook (services/events.py): the same row, remembered
-    the same way, so the edge runs it right after this commit (due after the effects the
+def declared_in_commit(session: Session, effect: Effect) -> None:
+    """An effect a before-commit hook wrote the row of (services/events.py writes its
+    events and their sequencing effects in one statement), remembered as `declare`
+    remembers one, so the edge runs it right after this commit (due after the effects the
     transaction declared before)."""
-    repo.insert_in_commit(session, effect.kind, effect.payload, effect.key, clock.now() + GRACE)
     session.info.setdefault(_ADDED, []).append(effect.key)
 
 

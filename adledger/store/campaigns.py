@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger import clock
 from adledger.domain.campaigns import Interval
-from adledger.domain.ledger import CAMPAIGN_KINDS, AccountKind
+from adledger.domain.ledger import CAMPAIGN_KINDS, AccountKind, AccountState
 from adledger.store import raw
-from adledger.store.locks import Level, register
+from adledger.store.locks import Level, register, register_owned
 from adledger.store.models import (
     AdAccount,
     BusinessCenter,
@@ -44,6 +46,181 @@ async def insert_campaign(session: AsyncSession, campaign: Campaign) -> Campaign
     )
     await session.flush()
     return campaign
+
+
+# -- the hot path of createCampaign and launchCampaign: plain statements (store/raw.py) --
+
+
+@dataclass(frozen=True, slots=True)
+class AccountForCampaign:
+    """An ad account as a new campaign needs it, with its center's allocation mode, its
+    wallet and the caller's role in its center (None: not a member)."""
+
+    id: int
+    business_center_id: int
+    currency: str
+    billing_option: str
+    allocation_mode: str
+    wallet_id: int | None
+    role: str | None
+
+
+async def account_for_campaign(
+    session: AsyncSession, user_id: int, ad_account_id: int
+) -> AccountForCampaign | None:
+    """One statement for what createCampaign reads before it writes."""
+    row = await raw.fetchrow(session, _ACCOUNT_FOR_CAMPAIGN, ad_account_id, user_id)
+    return None if row is None else AccountForCampaign(*row)
+
+
+_ACCOUNT_FOR_CAMPAIGN = (
+    "SELECT a.id, a.business_center_id, a.currency, a.billing_option, c.allocation_mode, "
+    "w.id, m.role FROM ad_accounts a "
+    "JOIN business_centers c ON c.id = a.business_center_id "
+    "LEFT JOIN wallets w ON w.ad_account_id = a.id "
+    "LEFT JOIN memberships m ON m.business_center_id = a.business_center_id AND m.user_id = $2 "
+    "WHERE a.id = $1"
+)
+
+
+async def insert_campaign_row(session: AsyncSession, values: dict[str, Any]) -> raw.Row:
+    """`insert_campaign` in one plain statement: the campaign (`values`, its columns) with
+    its ledger accounts; answers the row as written (every column: the answer reads it)."""
+    now = clock.now()
+    given = {**_NEW_ROW_DEFAULTS, "price": values["budget"], "created_at": now, **values}
+    args = [given[column] for column in _INSERTED]
+    row = await raw.fetchrow(session, _INSERT_CAMPAIGN, *args, _CAMPAIGN_KIND_VALUES, now)
+    if row is None:
+        raise LookupError("INSERT ... RETURNING answers its row")
+    return row
+
+
+_NEW_ROW_DEFAULTS: dict[str, Any] = {
+    "taken": 0,
+    "spent": 0,
+    "credited": 0,
+    "forfeited": 0,
+    "made_good_reserve": 0,
+    "made_good_revenue": 0,
+    "impressions": 0,
+    "paused_at_end": False,
+    "booked_impressions": None,
+    "created_by_user_id": None,
+}
+_INSERTED = (
+    "ad_account_id",
+    "business_center_id",
+    "wallet_id",
+    "name",
+    "status",
+    "delivery_type",
+    "payment_plan",
+    "currency",
+    "budget",
+    "price",
+    "taken",
+    "spent",
+    "credited",
+    "forfeited",
+    "made_good_reserve",
+    "made_good_revenue",
+    "impressions",
+    "starts_at",
+    "ends_at",
+    "paused_at_end",
+    "booked_impressions",
+    "created_by_user_id",
+    "created_at",
+)
+_CAMPAIGN_KIND_VALUES = [kind.value for kind in CAMPAIGN_KINDS]
+_n = len(_INSERTED)
+# The accounts go in CAMPAIGN_KINDS order, as `insert_campaign` adds them (ids ascending).
+_INSERT_CAMPAIGN = (
+    f"WITH c AS (INSERT INTO campaigns ({', '.join(_INSERTED)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, _n + 1))}) RETURNING *), "
+    "accounts AS (INSERT INTO ledger_accounts "
+    "(key, kind, currency, wallet_id, campaign_id, balance, created_at) "
+    "SELECT 'campaign:' || c.id || ':' || k.kind, k.kind, c.currency, c.wallet_id, c.id, 0, "
+    f"${_n + 2}::timestamptz FROM c, unnest(${_n + 1}::varchar[]) WITH ORDINALITY AS k(kind, n) "
+    "ORDER BY k.n) "
+    "SELECT * FROM c"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignAccess:
+    """What a campaign's writers check before they lock it: its center, wallet and
+    currency, the caller's role there (None: not a member), the center's plan
+    subscription status (None: none) and its allocation mode (read without a lock)."""
+
+    id: int
+    business_center_id: int
+    wallet_id: int
+    currency: str
+    role: str | None
+    subscription_status: str | None
+    allocation_mode: str
+
+
+async def campaign_access(
+    session: AsyncSession, user_id: int, campaign_id: int
+) -> CampaignAccess | None:
+    row = await raw.fetchrow(session, _CAMPAIGN_ACCESS, campaign_id, user_id)
+    return None if row is None else CampaignAccess(*row)
+
+
+_CAMPAIGN_ACCESS = (
+    "SELECT c.id, c.business_center_id, c.wallet_id, c.currency, m.role, s.status, "
+    "b.allocation_mode FROM campaigns c "
+    "JOIN business_centers b ON b.id = c.business_center_id "
+    "LEFT JOIN memberships m ON m.business_center_id = c.business_center_id AND m.user_id = $2 "
+    "LEFT JOIN plan_subscriptions s ON s.business_center_id = c.business_center_id "
+    "WHERE c.id = $1"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FundingAccounts:
+    """A campaign's own ledger accounts and its wallet's cash and vouchers, held: their
+    ids by kind, and their states by id (post_entry's `locked`)."""
+
+    ids: dict[AccountKind, int]
+    states: dict[int, AccountState]
+
+
+async def lock_funding_accounts(
+    session: AsyncSession, wallet_id: int, campaign_id: int
+) -> FundingAccounts:
+    """The wallet's cash and vouchers and the campaign's own accounts, found by their keys
+    and locked in one statement, in ascending id order (the campaign row is held: its own
+    accounts may be taken in any order, the wallet's are taken by id)."""
+    keys = [
+        f"wallet:{wallet_id}:{AccountKind.CASH.value}",
+        f"wallet:{wallet_id}:{AccountKind.VOUCHERS.value}",
+        *(f"campaign:{campaign_id}:{kind.value}" for kind in CAMPAIGN_KINDS),
+    ]
+    register_owned(session, Level.CAMPAIGNS)
+    rows = await raw.fetch(session, _LOCK_FUNDING_ACCOUNTS, keys)
+    kinds = {row["id"]: AccountKind(row["kind"]) for row in rows}
+    register(
+        session, Level.LEDGER_ACCOUNTS, [i for i, k in kinds.items() if k not in CAMPAIGN_KINDS]
+    )
+    return FundingAccounts(
+        {kind: account_id for account_id, kind in kinds.items()},
+        {
+            row["id"]: AccountState(
+                kinds[row["id"]], row["balance"], row["currency"], row["credit_limit"]
+            )
+            for row in rows
+        },
+    )
+
+
+_LOCK_FUNDING_ACCOUNTS = (
+    "SELECT a.id, a.kind, a.balance, a.currency, COALESCE(w.credit_limit, 0) AS credit_limit "
+    "FROM ledger_accounts a LEFT JOIN wallets w ON w.id = a.wallet_id "
+    "WHERE a.key = ANY($1::varchar[]) ORDER BY a.id FOR NO KEY UPDATE OF a"
+)
 
 
 async def campaigns_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Campaign]:

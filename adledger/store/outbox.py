@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Row, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from adledger import clock
 from adledger.store import raw
@@ -39,13 +38,6 @@ async def insert(
     """Declared twice (a replayed request), the effect stays one row."""
     now = clock.now()
     await raw.execute(session, _INSERT, kind, json.dumps(payload), key, due_at, now)
-
-
-def insert_in_commit(
-    session: Session, kind: str, payload: dict[str, Any], key: str, due_at: datetime
-) -> None:
-    """`insert` from a before-commit hook, where only the synchronous Session is at hand."""
-    session.execute(_insert(kind, payload, key, due_at))
 
 
 def _free(now: datetime) -> Any:
@@ -88,6 +80,29 @@ async def claim_keys(
     marked done by it too: their work runs in this same transaction, so they are done
     exactly when it commits (rolled back, they are free again). In no order."""
     return await raw.fetch(session, _CLAIM_KEYS, list(keys), now, now + lease, list(done_kinds))
+
+
+async def claim_key_done_in_claim(
+    session: AsyncSession,
+    key: str,
+    now: datetime,
+    lease: timedelta,
+    done_kinds: Sequence[str],
+) -> Any | None:
+    """`claim_key` in one plain statement, and one of `done_kinds` (run where it is
+    claimed, in the claim's transaction) marked done at once: its work follows in this
+    transaction, so a failure rolls the mark back with it."""
+    return await raw.fetchrow(session, _CLAIM_KEY_DONE, key, now + lease, now, list(done_kinds))
+
+
+_CLAIM_KEY_DONE = (
+    "UPDATE outbox SET attempts = attempts + 1, "
+    "locked_until = CASE WHEN kind = ANY($4::varchar[]) THEN NULL ELSE $2::timestamptz END, "
+    "done_at = CASE WHEN kind = ANY($4::varchar[]) THEN $3::timestamptz END "
+    "WHERE idempotency_key = $1 AND done_at IS NULL "
+    "AND (locked_until IS NULL OR locked_until <= $3::timestamptz) "
+    "RETURNING id, kind, payload, idempotency_key, attempts"
+)
 
 
 async def claim_due(
