@@ -341,14 +341,17 @@ class RequestContext:
                 self._balances[row.id] = dict(zip(row.kinds or (), row.totals or (), strict=True))
         return found
 
-    def seen_in_write(self, rows: list[Any]) -> None:
-        """Wallets a write read for its answer (`wallets.wallets_seen_by` with balances, in
-        its transaction, right before the commit): `visible_wallet` answers them without a
-        statement, as they stood at the commit."""
+    def seen_in_write(self, rows: list[Any]) -> dict[int, Any]:
+        """Wallets a write read for its answer (`wallets.wallets_at_commit`, in its
+        transaction, right before the commit), by id: their balances and the caller's
+        roles are kept, and `visible_wallet` answers them without a statement, as they
+        stood at the commit."""
         if self._wallets_seen is None:
             self._wallets_seen = DataLoader(self._load_wallets_seen)
-        for wallet_id, row in self._note_seen(rows, True).items():
+        found = self._note_seen(rows, True)
+        for wallet_id, row in found.items():
             self._wallets_seen.prime((wallet_id, True), row)
+        return found
 
     async def viewer_business_centers(self, args: PageArgs) -> list[Any]:
         actor = await self.require_actor()

@@ -162,10 +162,14 @@ async def transfer_balance(
         return Answered(outcome, await _wallets_at_commit(session, actor, ids))
 
     async def render(answered: Answered[TransferOutcome]) -> Any:
-        info.context.seen_in_write(answered.wallets)
+        # Both wallets as the transaction left them. The service found the caller may
+        # move their money, in this transaction: every role that may, may read them.
+        seen = info.context.seen_in_write(answered.wallets)
         outcome = answered.outcome
-        source, target = await _answered_wallets(info, outcome.from_wallet_id, outcome.to_wallet_id)
-        return results.TransferBalanceSuccess(from_=source, to=target)
+        return results.TransferBalanceSuccess(
+            from_=Wallet.from_row(seen[outcome.from_wallet_id]),
+            to=Wallet.from_row(seen[outcome.to_wallet_id]),
+        )
 
     return await mutate(
         info,
