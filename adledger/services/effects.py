@@ -70,6 +70,20 @@ InClaim = Callable[[AsyncSession, dict[str, Any]], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
+class Staged:
+    """An effect in two transactions instead of four: what the provider call needs is
+    `read` in the transaction that claims it, the `call` runs outside any transaction, and
+    what it answered is `record`ed in the transaction that marks it done (so it is done
+    exactly when its record commits). Its `Kind.run` does the same in transactions of
+    its own (a claim that failed, the job's sweeps)."""
+
+    read: InClaim
+    call: Callable[[Tools, Any], Awaitable[Any]]
+    record: Callable[[AsyncSession, Any, Any], Awaitable[Any]]
+    """(session, what `read` answered, what `call` answered) -> the effect's value."""
+
+
+@dataclass(frozen=True, slots=True)
 class Kind:
     run: Handler
     retried: bool = True
@@ -78,6 +92,7 @@ class Kind:
     """Work on our own tables only: done in the transaction that claims the effect and
     marks it done (one transaction, not three; done exactly when the work commits). If it
     fails there, the effect is claimed again and `run` as any other, with backoff."""
+    staged: Staged | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +115,25 @@ async def _issue(tools: Tools, payload: dict[str, Any]) -> str:
     return await invoices.issue_invoice(
         tools.transact, tools.provider, payload["invoice_id"], payload["provider_key"]
     )
+
+
+async def _issue_read(session: AsyncSession, payload: dict[str, Any]) -> invoices.IssueSnapshot:
+    return await invoices.issue_snapshot(session, payload["invoice_id"], payload["provider_key"])
+
+
+async def _issue_call(tools: Tools, snapshot: invoices.IssueSnapshot) -> invoices.Issued | None:
+    if snapshot.reference is not None:
+        return None
+    return await invoices.issue_at_provider(tools.provider, snapshot)
+
+
+async def _issue_record(
+    session: AsyncSession, snapshot: invoices.IssueSnapshot, issued: invoices.Issued | None
+) -> str:
+    if issued is None:
+        assert snapshot.reference is not None  # issued already: nothing was called
+        return snapshot.reference
+    return await invoices.record_issue(session, snapshot, issued)
 
 
 async def _collect(tools: Tools, payload: dict[str, Any]) -> str:
@@ -150,7 +184,7 @@ async def _sequence_events_apart(tools: Tools, payload: dict[str, Any]) -> int:
 
 
 KINDS: dict[str, Kind] = {
-    kinds.ISSUE_INVOICE: Kind(_issue),
+    kinds.ISSUE_INVOICE: Kind(_issue, staged=Staged(_issue_read, _issue_call, _issue_record)),
     kinds.COLLECT_INVOICE: Kind(_collect),
     kinds.VOID_SHORTFALL: Kind(_void),
     kinds.OPEN_RECHARGE: Kind(_open_recharge),
@@ -225,9 +259,61 @@ async def send_refund(tools: Tools, refund_id: int) -> None:
 Claim = Callable[[AsyncSession], Awaitable[Any | None]]
 
 
+@dataclass(slots=True)
+class _Claimed:
+    row: Any
+    done: Ran | None = None
+    """Run and done in its claim (`Kind.in_claim`)."""
+    read: Any = None
+    has_read: bool = False
+    """`Staged.read` ran in its claim: `read` is what it answered."""
+
+
 async def run_keys(tools: Tools, keys: Iterable[str]) -> dict[str, Ran]:
     """Run now the effects of these keys that are not done and nobody holds (the edge,
-    right after the commit that declared them)."""
+    right after the commit that declared them). All are claimed in one transaction, where
+    the in-claim ones are run and done and the staged ones read what they need; if that
+    transaction fails, each is claimed and run on its own."""
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return {}
+    try:
+        claimed = await tools.transact(lambda session: _claim_all(session, wanted))
+    except Exception:
+        log.warning("effects failed where they were claimed; each run on its own", exc_info=True)
+        return await _run_each(tools, wanted)
+    ran: dict[str, Ran] = {}
+    for key in wanted:
+        found = claimed.get(key)
+        if found is None:
+            continue
+        if found.done is not None:
+            ran[key] = found.done
+        elif found.has_read:
+            ran[key] = await _run_staged(tools, found)
+        else:
+            ran[key] = await _run(tools, found.row)
+    return ran
+
+
+async def _claim_all(session: AsyncSession, keys: list[str]) -> dict[str, _Claimed]:
+    rows = await repo.claim_keys(session, keys, clock.now(), LEASE, _DONE_IN_CLAIM)
+    by_key = {row.idempotency_key: row for row in rows}
+    claimed: dict[str, _Claimed] = {}
+    for key in keys:  # in the order they were declared
+        row = by_key.get(key)
+        if row is None:
+            continue
+        kind = KINDS.get(row.kind)
+        found = claimed[key] = _Claimed(row)
+        if kind is not None and kind.in_claim is not None:
+            found.done = Ran(value=await kind.in_claim(session, row.payload))
+        elif kind is not None and kind.staged is not None:
+            found.read, found.has_read = await kind.staged.read(session, row.payload), True
+    return claimed
+
+
+async def _run_each(tools: Tools, keys: list[str]) -> dict[str, Ran]:
     ran: dict[str, Ran] = {}
     for key in keys:
         claimed, done = await _claim(tools, _by_key(key), _by_key_done_in_claim(key))
@@ -236,6 +322,26 @@ async def run_keys(tools: Tools, keys: Iterable[str]) -> dict[str, Ran]:
         elif claimed is not None:
             ran[key] = await _run(tools, claimed)
     return ran
+
+
+async def _run_staged(tools: Tools, found: _Claimed) -> Ran:
+    row, kind = found.row, KINDS[found.row.kind]
+    staged = kind.staged
+    assert staged is not None  # has_read: a staged kind
+    try:
+        called = await staged.call(tools, found.read)
+        faults.hit("mid-effect")
+        value = await tools.transact(lambda s: _recorded(s, staged, found, called))
+    except Exception as err:
+        await _failed(tools, row, kind, err)
+        return Ran(error=err)
+    return Ran(value=value)
+
+
+async def _recorded(session: AsyncSession, staged: Staged, found: _Claimed, called: Any) -> Any:
+    value = await staged.record(session, found.read, called)
+    await repo.mark_done(session, found.row.id, clock.now())
+    return value
 
 
 def _by_key(key: str) -> Claim:

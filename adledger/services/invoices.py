@@ -74,7 +74,7 @@ async def open_invoice(session: AsyncSession, new: NewInvoice) -> Invoice:
 
 
 async def mark_paid(session: AsyncSession, invoice: Invoice, paid_at: datetime) -> None:
-    await repo.update_invoice(session, invoice.id, status=InvoiceStatus.PAID.value, paid_at=paid_at)
+    await repo.mark_invoice_paid(session, invoice.id, paid_at)
     await event(session, invoice, EventType.INVOICE_PAID, paid_at)
 
 
@@ -96,7 +96,7 @@ async def flag(session: AsyncSession, invoice: Invoice, reason: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class _IssueSnapshot:
+class IssueSnapshot:
     invoice_id: int
     reference: str | None
     provider_key: str
@@ -134,15 +134,26 @@ async def issue_invoice(
     reference there. Every provider call is keyed by our ids, so running this again (a
     retry, a second worker) reaches the same provider objects. Raises
     PaymentProviderFailed."""
-    snapshot = await transact(lambda s: _snapshot(s, invoice_id, provider_key))
+    snapshot = await transact(lambda s: issue_snapshot(s, invoice_id, provider_key))
     if snapshot.reference is not None:
         return snapshot.reference
+    issued = await issue_at_provider(provider, snapshot)
+    return await transact(lambda s: record_issue(s, snapshot, issued))
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    customer: str
+    invoice: ProviderInvoice
+
+
+async def issue_at_provider(provider: PaymentProvider, snapshot: IssueSnapshot) -> Issued:
+    """The provider calls (the customer on first use, the invoice), outside any
+    transaction."""
     customer = snapshot.customer_reference or await provider.create_customer(
         _customer_request(snapshot.center_id, snapshot.center_name)
     )
-    issued = await provider.create_invoice(_request(snapshot, customer))
-    await transact(lambda s: _record_issue(s, snapshot, customer, issued))
-    return issued.reference
+    return Issued(customer, await provider.create_invoice(_request(snapshot, customer)))
 
 
 async def provider_customer(transact: Transact, provider: PaymentProvider, center_id: int) -> str:
@@ -170,7 +181,7 @@ def _customer_request(center_id: int, name: str) -> CustomerRequest:
     )
 
 
-def _request(snapshot: _IssueSnapshot, customer: str) -> InvoiceRequest:
+def _request(snapshot: IssueSnapshot, customer: str) -> InvoiceRequest:
     return InvoiceRequest(
         key=snapshot.provider_key,
         customer_reference=customer,
@@ -186,44 +197,41 @@ def _request(snapshot: _IssueSnapshot, customer: str) -> InvoiceRequest:
     )
 
 
-async def _snapshot(session: AsyncSession, invoice_id: int, provider_key: str) -> _IssueSnapshot:
-    found = await repo.invoices_by_ids(session, [invoice_id])
-    if not found:
+async def issue_snapshot(
+    session: AsyncSession, invoice_id: int, provider_key: str
+) -> IssueSnapshot:
+    found = await repo.issue_facts(session, invoice_id)
+    if found is None:
         raise not_found("invoice")
-    invoice = found[0]
-    center = await centers.business_center(session, invoice.business_center_id)
-    if center is None:
-        raise not_found("business center")
-    lines = (await repo.lines_by_invoice(session, [invoice_id]))[invoice_id]
-    due_days = (invoice.due_at - invoice.issue_on).days if invoice.due_at else 0
-    return _IssueSnapshot(
-        invoice_id=invoice.id,
-        reference=invoice.payment_reference,
+    due_days = (found.due_at - found.issue_on).days if found.due_at else 0
+    line = found.first_line
+    return IssueSnapshot(
+        invoice_id=found.id,
+        reference=found.payment_reference,
         provider_key=provider_key,
-        center_id=center.id,
-        center_name=center.name,
-        customer_reference=center.payment_customer_reference,
-        currency=invoice.currency,
-        amount=invoice.subtotal - invoice.discount,
-        description=f"{invoice.number}: {lines[0][0]}" if lines else invoice.number,
+        center_id=found.center_id,
+        center_name=found.center_name,
+        customer_reference=found.payment_customer_reference,
+        currency=found.currency,
+        amount=found.amount,
+        description=f"{found.number}: {line}" if line is not None else found.number,
         days_until_due=due_days,
         # Installments and automatic recharges are charged to the center's saved card
         # (card_charges.py).
-        charge_automatically=invoice.kind in (InvoiceKind.INSTALLMENT, InvoiceKind.AUTO_RECHARGE),
+        charge_automatically=found.kind in (InvoiceKind.INSTALLMENT, InvoiceKind.AUTO_RECHARGE),
     )
 
 
-async def _record_issue(
-    session: AsyncSession, snapshot: _IssueSnapshot, customer: str, issued: ProviderInvoice
-) -> None:
-    await centers.set_payment_customer(session, snapshot.center_id, customer)
-    await repo.update_invoice(
-        session,
-        snapshot.invoice_id,
-        payment_reference=issued.reference,
-        hosted_url=issued.hosted_url,
+async def record_issue(session: AsyncSession, snapshot: IssueSnapshot, issued: Issued) -> str:
+    """The provider's reference kept (and the center's customer, when it is new); answers
+    the reference."""
+    if issued.customer != snapshot.customer_reference:
+        await centers.set_payment_customer(session, snapshot.center_id, issued.customer)
+    reference = issued.invoice.reference
+    status = await repo.record_issue(
+        session, snapshot.invoice_id, reference, issued.invoice.hosted_url
     )
-    voided_meanwhile = await repo.invoices_by_ids(session, [snapshot.invoice_id])
-    if voided_meanwhile and voided_meanwhile[0].status == InvoiceStatus.VOID:
+    if status == InvoiceStatus.VOID:
         # Voided here while the provider was creating it: void it there too (the job).
         await repo.update_invoice(session, snapshot.invoice_id, void_pending=True)
+    return reference

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger import clock
 from adledger.domain.billing import (
     InvoiceKind,
+    InvoiceStatus,
     SubscriptionStatus,
     TopUpAsk,
     TopUpStatus,
+    format_invoice_number,
     top_up_amount,
 )
 from adledger.domain.errors import CurrencyMismatch, SubscriptionRequired
@@ -24,13 +27,14 @@ from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.funding import fund_waiting, lock_waiting
 from adledger.services.idempotency import run_idempotent
-from adledger.services.invoices import NewInvoice, mark_void, open_invoice, provider_key
+from adledger.services.invoices import mark_void, provider_key
 from adledger.services.ledger import PlatformCredit, credit_from_platform
 from adledger.services.wallets import wallet_for
 from adledger.store import billing as repo
 from adledger.store import ledger as ledger_repo
-from adledger.store import wallets as wallet_repo
 from adledger.store.models import Invoice, TopUp, Wallet
+
+TOP_UP_LINE = "Credit balance top-up"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +67,6 @@ async def request_top_up(
     fingerprint = {"wallet": wallet.id, "amount": _minor(ask.amount), "target": _minor(ask.target)}
 
     async def run() -> TopUpOutcome:
-        await _require_subscription(session, wallet.business_center_id)
         return await _create(session, actor, wallet, ask, config, now)
 
     outcome = await run_idempotent(
@@ -92,37 +95,43 @@ async def _create(
     currency = Currency(wallet.currency)
     # The wallet's cash account is the lock that serialises top-ups of one wallet: two
     # target top-ups at once would otherwise both invoice the same gap.
-    cash_account = await wallet_repo.wallet_account(session, wallet.id, AccountKind.CASH)
-    cash = (await ledger_repo.lock_accounts(session, [cash_account.id]))[cash_account.id].balance
-    pending = await repo.pending_top_up_total(session, wallet.id, TopUpStatus.AWAITING_PAYMENT)
+    locked = await ledger_repo.lock_wallet_accounts(session, [wallet.id], AccountKind.CASH)
+    cash = locked[wallet.id][1].balance
+    subscription, pending = await repo.top_up_checks(
+        session, wallet.business_center_id, wallet.id, TopUpStatus.AWAITING_PAYMENT
+    )
+    if subscription is None or not SubscriptionStatus(subscription).allows_top_ups:
+        raise SubscriptionRequired()
     amount = top_up_amount(
         ask, Money(cash, currency), Money(pending, currency), config.minimum_top_up(currency)
     )
-    invoice = await open_invoice(
-        session,
-        NewInvoice(
-            wallet.business_center_id,
-            wallet.id,
-            InvoiceKind.TOP_UP,
-            wallet.currency,
-            [("Credit balance top-up", amount.minor)],
-            now,
-            config.days_until_due,
-        ),
+    # The invoice counter last (the lock order), and as little as possible after it: it
+    # is every top-up's queue until the commit.
+    year = now.year
+    sequence = await repo.next_invoice_sequence(session, year)
+    invoice = Invoice(
+        number=format_invoice_number(year, sequence),
+        business_center_id=wallet.business_center_id,
+        wallet_id=wallet.id,
+        kind=InvoiceKind.TOP_UP.value,
+        status=InvoiceStatus.OPEN.value,
+        currency=wallet.currency,
+        subtotal=amount.minor,
+        issue_on=now,
+        due_at=now + timedelta(days=config.days_until_due),
     )
-    top_up = await repo.insert_top_up(
-        session,
-        TopUp(
-            wallet_id=wallet.id,
-            invoice_id=invoice.id,
-            currency=wallet.currency,
-            status=TopUpStatus.AWAITING_PAYMENT.value,
-            amount=amount.minor,
-            target_balance=_minor(ask.target),
-            actor_user_id=actor.user_id,
-        ),
+    top_up = TopUp(
+        status=TopUpStatus.AWAITING_PAYMENT.value,
+        target_balance=_minor(ask.target),
+        actor_user_id=actor.user_id,
     )
-    return TopUpOutcome(top_up.id, invoice.id, wallet.id)
+    invoice_id, top_up_id = await repo.insert_top_up_invoice(
+        session, invoice, TOP_UP_LINE, top_up, clock.now()
+    )
+    await events.record_subject(
+        session, wallet.business_center_id, EventType.INVOICE_OPENED, "Invoice", invoice_id, now
+    )
+    return TopUpOutcome(top_up_id, invoice_id, wallet.id)
 
 
 async def cancel_unissued(session: AsyncSession, outcome: TopUpOutcome, now: datetime) -> None:
@@ -138,10 +147,11 @@ async def cancel_unissued(session: AsyncSession, outcome: TopUpOutcome, now: dat
 
 
 async def credit_paid_top_up(session: AsyncSession, invoice: Invoice, paid_at: datetime) -> None:
-    """Credit the wallet once: the top-up row is locked and its status checked, and the
-    ledger entry's key is unique per top-up, so a replayed event cannot credit twice."""
-    top_up = await repo.lock_top_up_of_invoice(session, invoice.id)
-    if top_up is None or top_up.status in (TopUpStatus.PAID, TopUpStatus.CANCELED):
+    """Credit the wallet once: the top-up row is locked and marked paid in one statement
+    that skips a paid or canceled one, and the ledger entry's key is unique per top-up,
+    so a replayed event cannot credit twice."""
+    top_up = await repo.mark_top_up_paid(session, invoice.id, paid_at)
+    if top_up is None:
         return
     waiting = await lock_waiting(session, top_up.wallet_id)
     await credit_from_platform(
@@ -158,8 +168,10 @@ async def credit_paid_top_up(session: AsyncSession, invoice: Invoice, paid_at: d
             invoice_id=invoice.id,
         ),
     )
-    await repo.update_top_up(session, top_up.id, status=TopUpStatus.PAID.value, paid_at=paid_at)
-    await _event(session, invoice, top_up, EventType.TOP_UP_PAID, paid_at)
+    center_id = invoice.business_center_id
+    await events.record_subject(
+        session, center_id, EventType.TOP_UP_PAID, "TopUp", top_up.id, paid_at
+    )
     await fund_waiting(session, top_up.wallet_id, waiting, paid_at)
 
 
@@ -182,12 +194,6 @@ async def _event(
 ) -> None:
     center_id = invoice.business_center_id
     await events.record_subject(session, center_id, type_, "TopUp", top_up.id, now)
-
-
-async def _require_subscription(session: AsyncSession, center_id: int) -> None:
-    found = await repo.subscriptions_by_center(session, [center_id])
-    if not found or not SubscriptionStatus(found[0].status).allows_top_ups:
-        raise SubscriptionRequired()
 
 
 def _money(wallet: Wallet, given: MoneyIn | None, field: tuple[str, ...]) -> Money | None:

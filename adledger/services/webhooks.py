@@ -96,13 +96,13 @@ async def process_event(
 async def _apply_refund(
     session: AsyncSession, event: dict[str, Any], fetched: ProviderRefund, now: datetime
 ) -> EventResult:
-    row_id = await repo.claim_event(session, str(event["id"]), str(event["type"]), event)
+    row_id = await repo.claim_event(session, str(event["id"]), str(event["type"]), event, now)
     if row_id is None:
         return EventResult("DUPLICATE")
     refund_id = await refunds.refund_id_of(session, fetched)
     changed = refund_id is not None and await refunds.settle(session, refund_id, fetched, now)
     status = "IGNORED" if refund_id is None else "PROCESSED"
-    await repo.finish_event(session, row_id, status, now)
+    await _finish(session, row_id, status, now)
     wallet_id = await refunds.wallet_of_refund(session, refund_id) if changed else None
     return EventResult(status, wallet_id)
 
@@ -116,12 +116,12 @@ async def _fetch_setup(provider: PaymentProvider, reference: str) -> tuple[CardS
 async def _apply_setup(
     session: AsyncSession, event: dict[str, Any], setup: CardSetup, card: Card | None, now: datetime
 ) -> EventResult:
-    row_id = await repo.claim_event(session, str(event["id"]), str(event["type"]), event)
+    row_id = await repo.claim_event(session, str(event["id"]), str(event["type"]), event, now)
     if row_id is None:
         return EventResult("DUPLICATE")
     center_id = await cards.record_card(session, setup, card, now) if card else None
     status = "IGNORED" if center_id is None else "PROCESSED"
-    await repo.finish_event(session, row_id, status, now)
+    await _finish(session, row_id, status, now)
     return EventResult(status)
 
 
@@ -156,31 +156,39 @@ async def _retry_one(
 async def _store_only(
     session: AsyncSession, event: dict[str, Any], status: str, now: datetime
 ) -> EventResult:
-    row_id = await repo.claim_event(session, str(event["id"]), str(event["type"]), event)
+    row_id = await repo.claim_event(session, str(event["id"]), str(event["type"]), event, now)
     if row_id is None:
         return EventResult("DUPLICATE")
-    await repo.finish_event(session, row_id, status, now)
+    await _finish(session, row_id, status, now)
     return EventResult(status)
 
 
 async def _apply(
     session: AsyncSession, event: dict[str, Any], fetched: ProviderInvoice, now: datetime
 ) -> EventResult:
-    row_id = await repo.claim_event(session, str(event["id"]), str(event["type"]), event)
+    row_id = await repo.claim_event(session, str(event["id"]), str(event["type"]), event, now)
     if row_id is None:
         return EventResult("DUPLICATE")
     invoice = await _our_invoice(session, fetched)
     if invoice is None:
-        await repo.finish_event(session, row_id, "IGNORED", now)
+        await _finish(session, row_id, "IGNORED", now)
         return EventResult("IGNORED")
     await reconcile(session, invoice, fetched, str(event["type"]), now)
-    await repo.finish_event(session, row_id, "PROCESSED", now)
     return EventResult("PROCESSED", invoice.wallet_id)
+
+
+async def _finish(session: AsyncSession, row_id: int, status: str, now: datetime) -> None:
+    """The event was claimed as PROCESSED: any other outcome is written over it."""
+    if status != "PROCESSED":
+        await repo.finish_event(session, row_id, status, now)
 
 
 async def _our_invoice(session: AsyncSession, fetched: ProviderInvoice) -> Invoice | None:
     """The invoice, locked; an installment's campaign is locked before it (the order
     every writer of a campaign's invoices takes)."""
+    locked = await repo.lock_invoice_by_reference_unless_installment(session, fetched.reference)
+    if locked is not None:
+        return locked
     found = await repo.invoice_by_reference(session, fetched.reference)
     invoice_id = found.id if found is not None else _invoice_id_of(fetched)
     if invoice_id is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -12,31 +13,29 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind
+from adledger.store import raw
 from adledger.store.locks import Level, register
 from adledger.store.models import (
     Campaign,
     Invoice,
-    InvoiceCounter,
     InvoiceLine,
     PlanSubscription,
     TopUp,
     WebhookEvent,
 )
 
+_NEXT_INVOICE_SEQUENCE = """
+INSERT INTO invoice_counters (year, last_number) VALUES ($1, 1)
+ON CONFLICT (year) DO UPDATE SET last_number = invoice_counters.last_number + 1
+RETURNING last_number"""
+
 
 async def next_invoice_sequence(session: AsyncSession, year: int) -> int:
     """The year's next number; the row lock it takes is held until our commit, so numbers
     are handed out in commit order and a rollback returns its number."""
     register(session, Level.INVOICE_COUNTER)
-    stmt = (
-        pg_insert(InvoiceCounter)
-        .values(year=year, last_number=1)
-        .on_conflict_do_update(
-            index_elements=["year"], set_={"last_number": InvoiceCounter.last_number + 1}
-        )
-        .returning(InvoiceCounter.last_number)
-    )
-    return (await session.scalars(stmt)).one()
+    sequence: int = await raw.fetchval(session, _NEXT_INVOICE_SEQUENCE, year)
+    return sequence
 
 
 async def insert_invoice(
@@ -84,6 +83,37 @@ def _registered(session: AsyncSession, invoice: Invoice | None) -> Invoice | Non
     return invoice
 
 
+_ISSUE_FACTS = """
+SELECT i.id, i.number, i.kind, i.currency, i.subtotal - i.discount AS amount, i.issue_on,
+       i.due_at, i.payment_reference, c.id AS center_id, c.name AS center_name,
+       c.payment_customer_reference,
+       (SELECT l.description FROM invoice_lines l WHERE l.invoice_id = i.id
+        ORDER BY l.id LIMIT 1) AS first_line
+FROM invoices i JOIN business_centers c ON c.id = i.business_center_id
+WHERE i.id = $1"""
+
+
+async def issue_facts(session: AsyncSession, invoice_id: int) -> raw.Row | None:
+    """What issuing the invoice at the provider needs, its center's name and customer
+    and its first line's text included, in one statement."""
+    return await raw.fetchrow(session, _ISSUE_FACTS, invoice_id)
+
+
+_RECORD_ISSUE = """
+UPDATE invoices SET payment_reference = $2, hosted_url = $3 WHERE id = $1 RETURNING status"""
+
+
+async def record_issue(
+    session: AsyncSession, invoice_id: int, reference: str, hosted_url: str | None
+) -> str | None:
+    """The provider's reference saved; answers the invoice's status as of now (the row
+    is locked by the update: a void committed meanwhile is seen)."""
+    status: str | None = await raw.fetchval(
+        session, _RECORD_ISSUE, invoice_id, reference, hosted_url
+    )
+    return status
+
+
 async def unissued_invoices(
     session: AsyncSession, created_before: datetime, limit: int
 ) -> list[tuple[int, int | None]]:
@@ -108,6 +138,15 @@ async def update_invoice(session: AsyncSession, invoice_id: int, **values: Any) 
     await session.execute(update(Invoice).where(Invoice.id == invoice_id).values(**values))
 
 
+async def mark_invoice_paid(session: AsyncSession, invoice_id: int, paid_at: datetime) -> None:
+    await raw.execute(
+        session,
+        "UPDATE invoices SET status = 'PAID', paid_at = $2 WHERE id = $1",
+        invoice_id,
+        paid_at,
+    )
+
+
 async def lines_by_invoice(
     session: AsyncSession, invoice_ids: Sequence[int]
 ) -> dict[int, list[tuple[str, int]]]:
@@ -126,6 +165,94 @@ async def insert_top_up(session: AsyncSession, top_up: TopUp) -> TopUp:
     session.add(top_up)
     await session.flush()
     return top_up
+
+
+_INSERT_TOP_UP = """
+WITH invoice AS (
+  INSERT INTO invoices (number, business_center_id, wallet_id, kind, status, currency,
+                        subtotal, discount, issue_on, due_at, created_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10) RETURNING id),
+line AS (
+  INSERT INTO invoice_lines (invoice_id, description, amount) SELECT id, $11, $7 FROM invoice),
+top_up AS (
+  INSERT INTO top_ups (wallet_id, invoice_id, status, currency, amount, target_balance,
+                       actor_user_id, created_at)
+  SELECT $3, id, $12, $6, $7, $13, $14, $10 FROM invoice RETURNING id)
+SELECT invoice.id AS invoice_id, top_up.id AS top_up_id FROM invoice, top_up"""
+
+
+async def insert_top_up_invoice(
+    session: AsyncSession, invoice: Invoice, line: str, top_up: TopUp, now: datetime
+) -> tuple[int, int]:
+    """A top-up with its one-line invoice, in one statement: (invoice id, top-up id)."""
+    row = await raw.fetchrow(
+        session,
+        _INSERT_TOP_UP,
+        invoice.number,
+        invoice.business_center_id,
+        invoice.wallet_id,
+        invoice.kind,
+        invoice.status,
+        invoice.currency,
+        invoice.subtotal,
+        invoice.issue_on,
+        invoice.due_at,
+        now,
+        line,
+        top_up.status,
+        top_up.target_balance,
+        top_up.actor_user_id,
+    )
+    assert row is not None  # an INSERT ... RETURNING of one row
+    return row["invoice_id"], row["top_up_id"]
+
+
+_TOP_UP_CHECKS = """
+SELECT (SELECT status FROM plan_subscriptions WHERE business_center_id = $1
+        ORDER BY id LIMIT 1) AS subscription,
+       (SELECT coalesce(sum(amount), 0) FROM top_ups
+        WHERE wallet_id = $2 AND status = $3) AS pending"""
+
+
+async def top_up_checks(
+    session: AsyncSession, center_id: int, wallet_id: int, pending_status: str
+) -> tuple[str | None, int]:
+    """The center's plan subscription status (None: none) and the wallet's top-ups still
+    awaiting payment, summed: what a top-up checks, in one statement."""
+    row = await raw.fetchrow(session, _TOP_UP_CHECKS, center_id, wallet_id, pending_status)
+    assert row is not None  # a SELECT of scalars is one row
+    return row["subscription"], int(row["pending"])
+
+
+async def lock_invoice_by_reference_unless_installment(
+    session: AsyncSession, reference: str
+) -> Invoice | None:
+    """The invoice of this provider reference, locked, in one statement, unless it is an
+    installment (locked after its campaign: `lock_invoice`) or unknown (None for both)."""
+    stmt = (
+        select(Invoice)
+        .where(Invoice.payment_reference == reference, Invoice.kind != InvoiceKind.INSTALLMENT)
+        .with_for_update(key_share=True)
+    )
+    found = await session.scalar(stmt.execution_options(populate_existing=True))
+    if found is not None:
+        register(session, Level.SUBJECT)  # its writer's subject, the first lock taken
+    return found
+
+
+_MARK_TOP_UP_PAID = """
+UPDATE top_ups SET status = 'PAID', paid_at = $2
+WHERE invoice_id = $1 AND status NOT IN ('PAID', 'CANCELED')
+RETURNING id, wallet_id, currency, amount, actor_user_id"""
+
+
+async def mark_top_up_paid(
+    session: AsyncSession, invoice_id: int, paid_at: datetime
+) -> raw.Row | None:
+    """The invoice's top-up locked and marked paid in one statement, unless it is paid or
+    canceled already (or there is none): None."""
+    register(session, Level.SUBJECT)
+    return await raw.fetchrow(session, _MARK_TOP_UP_PAID, invoice_id, paid_at)
 
 
 async def top_ups_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[TopUp]:
@@ -251,24 +378,31 @@ async def save(session: AsyncSession, row: Any) -> None:
     await session.flush()
 
 
+_CLAIM_EVENT = """
+INSERT INTO webhook_events (event_id, type, payload, status, attempts, processed_at,
+                            received_at)
+VALUES ($1, $2, $3::jsonb, 'PROCESSED', 1, $4, $4)
+ON CONFLICT (event_id) DO UPDATE
+SET status = 'PROCESSED', processed_at = $4, last_error = NULL,
+    attempts = webhook_events.attempts + 1
+WHERE webhook_events.status = 'FAILED'
+RETURNING id"""
+
+
 async def claim_event(
-    session: AsyncSession, event_id: str, event_type: str, payload: dict[str, Any]
+    session: AsyncSession,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    now: datetime,
 ) -> int | None:
     """Insert the event, or take back one whose processing failed. None: another delivery
-    already handled it (a concurrent one waits here for that delivery's commit)."""
-    stmt = (
-        pg_insert(WebhookEvent)
-        .values(
-            event_id=event_id, type=event_type, payload=payload, status="PROCESSING", attempts=1
-        )
-        .on_conflict_do_update(
-            index_elements=["event_id"],
-            set_={"status": "PROCESSING", "attempts": WebhookEvent.attempts + 1},
-            where=WebhookEvent.status == "FAILED",
-        )
-        .returning(WebhookEvent.id)
-    )
-    return await session.scalar(stmt)
+    already handled it (a concurrent one waits here for that delivery's commit). It is
+    stored PROCESSED, what nearly every event ends as: only another outcome is written
+    again (`finish_event`); a failure rolls it back with the rest."""
+    body = json.dumps(payload)
+    row_id: int | None = await raw.fetchval(session, _CLAIM_EVENT, event_id, event_type, body, now)
+    return row_id
 
 
 async def finish_event(session: AsyncSession, row_id: int, status: str, now: datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ from sqlalchemy import Row, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger import clock
 from adledger.store import raw
 from adledger.store.models import OutboxEffect as Outbox
 
@@ -25,10 +27,17 @@ def _insert(kind: str, payload: dict[str, Any], key: str, due_at: datetime) -> A
     )
 
 
+_INSERT = """
+INSERT INTO outbox (kind, payload, idempotency_key, next_attempt_at, created_at, attempts)
+VALUES ($1, $2::jsonb, $3, $4, $5, 0) ON CONFLICT (idempotency_key) DO NOTHING"""
+
+
 async def insert(
     session: AsyncSession, kind: str, payload: dict[str, Any], key: str, due_at: datetime
 ) -> None:
-    await session.execute(_insert(kind, payload, key, due_at))
+    """Declared twice (a replayed request), the effect stays one row."""
+    now = clock.now()
+    await raw.execute(session, _INSERT, kind, json.dumps(payload), key, due_at, now)
 
 
 def _free(now: datetime) -> Any:
@@ -48,6 +57,29 @@ async def claim_key(
         .returning(*_CLAIMED)
     )
     return (await session.execute(stmt)).first()
+
+
+_CLAIM_KEYS = """
+UPDATE outbox
+SET attempts = attempts + 1,
+    locked_until = CASE WHEN kind = ANY($4::varchar[]) THEN NULL ELSE $3::timestamptz END,
+    done_at = CASE WHEN kind = ANY($4::varchar[]) THEN $2::timestamptz END
+WHERE idempotency_key = ANY($1::varchar[]) AND done_at IS NULL
+  AND (locked_until IS NULL OR locked_until <= $2::timestamptz)
+RETURNING id, kind, payload, idempotency_key, attempts"""
+
+
+async def claim_keys(
+    session: AsyncSession,
+    keys: Sequence[str],
+    now: datetime,
+    lease: timedelta,
+    done_kinds: Sequence[str],
+) -> list[raw.Row]:
+    """`claim_key` for several keys in one statement; the effects of `done_kinds` are
+    marked done by it too: their work runs in this same transaction, so they are done
+    exactly when it commits (rolled back, they are free again). In no order."""
+    return await raw.fetch(session, _CLAIM_KEYS, list(keys), now, now + lease, list(done_kinds))
 
 
 async def claim_key_done_in_claim(
@@ -94,9 +126,16 @@ async def claim_due(
     return (await session.execute(stmt)).all()
 
 
+_MARK_DONE = """
+UPDATE outbox SET done_at = $2, locked_until = NULL WHERE id = $1 AND done_at IS NULL"""
+
+
 async def mark_done(
     session: AsyncSession, effect_id: int, now: datetime, note: str | None = None
 ) -> None:
+    if note is None:
+        await raw.execute(session, _MARK_DONE, effect_id, now)
+        return
     stmt = update(Outbox).where(Outbox.id == effect_id, Outbox.done_at.is_(None))
     values: dict[str, Any] = {"done_at": now, "locked_until": None}
     if note is not None:
