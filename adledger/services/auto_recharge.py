@@ -47,6 +47,7 @@ from adledger.store import wallets as wallet_repo
 from adledger.store.guard_models import AutoRechargeRule
 from adledger.store.locks import LockScopeChanged
 from adledger.store.models import Invoice, Wallet
+from adledger.store.wallets import MovableWallet
 
 PAID_NOTICE = "AUTO_RECHARGE_PAID"
 SUSPENDED_NOTICE = "AUTO_RECHARGE_SUSPENDED"
@@ -344,7 +345,7 @@ async def _notify(
 
 async def audit_rule(
     session: AsyncSession,
-    wallet: Wallet,
+    wallet: Wallet | MovableWallet,
     action: str,
     at: datetime,
     detail: str | None,

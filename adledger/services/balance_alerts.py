@@ -41,6 +41,7 @@ from adledger.store import runway as runway_repo
 from adledger.store import wallets as wallet_repo
 from adledger.store.guard_models import BalanceAlert
 from adledger.store.models import Wallet
+from adledger.store.wallets import MovableWallet
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,7 @@ async def set_balance_alerts(
     return AlertsOutcome(wallet.id)
 
 
-def _setting(wallet: Wallet, alert: AlertIn, index: int) -> AlertSetting:
+def _setting(wallet: Wallet | MovableWallet, alert: AlertIn, index: int) -> AlertSetting:
     field = ("input", "alerts", str(index))
     if alert.kind is AlertKind.BALANCE_BELOW:
         if alert.days is not None:

@@ -25,6 +25,7 @@ from adledger.store import auto_recharge as repo
 from adledger.store import business_centers as centers
 from adledger.store import wallets as wallet_repo
 from adledger.store.models import Wallet
+from adledger.store.wallets import MovableWallet
 
 WALLET_FIELD = ("input", "walletId")
 
@@ -90,7 +91,7 @@ async def _require_card(session: AsyncSession, center_id: int) -> None:
 
 
 async def _save(
-    session: AsyncSession, actor: Actor, wallet: Wallet, ask: RuleAsk, now: datetime
+    session: AsyncSession, actor: Actor, wallet: Wallet | MovableWallet, ask: RuleAsk, now: datetime
 ) -> None:
     await repo.lock_guard(session, wallet.id)
     await repo.save_rule(
@@ -147,13 +148,15 @@ def _describe(ask: RuleAsk) -> str:
     return f"below {shown(ask.threshold)}: {charge}{cap}"
 
 
-def _money(wallet: Wallet, given: MoneyIn, field: tuple[str, ...]) -> Money:
+def _money(wallet: Wallet | MovableWallet, given: MoneyIn, field: tuple[str, ...]) -> Money:
     if given.currency.value != wallet.currency:
         raise CurrencyMismatch(expected=wallet.currency, field=(*field, "currencyCode"))
     return parse_positive_amount(given.amount, given.currency, (*field, "amount"))
 
 
-def _optional(wallet: Wallet, given: MoneyIn | None, field: tuple[str, ...]) -> Money | None:
+def _optional(
+    wallet: Wallet | MovableWallet, given: MoneyIn | None, field: tuple[str, ...]
+) -> Money | None:
     return None if given is None else _money(wallet, given, field)
 
 

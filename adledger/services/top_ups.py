@@ -33,6 +33,7 @@ from adledger.services.wallets import wallet_for
 from adledger.store import billing as repo
 from adledger.store import ledger as ledger_repo
 from adledger.store.models import Invoice, TopUp, Wallet
+from adledger.store.wallets import MovableWallet
 
 TOP_UP_LINE = "Credit balance top-up"
 
@@ -87,7 +88,7 @@ def _issue_effect(outcome: TopUpOutcome) -> outbox.Effect:
 async def _create(
     session: AsyncSession,
     actor: Actor,
-    wallet: Wallet,
+    wallet: Wallet | MovableWallet,
     ask: TopUpAsk,
     config: BillingConfig,
     now: datetime,
@@ -196,7 +197,9 @@ async def _event(
     await events.record_subject(session, center_id, type_, "TopUp", top_up.id, now)
 
 
-def _money(wallet: Wallet, given: MoneyIn | None, field: tuple[str, ...]) -> Money | None:
+def _money(
+    wallet: Wallet | MovableWallet, given: MoneyIn | None, field: tuple[str, ...]
+) -> Money | None:
     if given is None:
         return None
     if given.currency.value != wallet.currency:

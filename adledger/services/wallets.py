@@ -273,18 +273,11 @@ async def _check_transfer(
 
 async def wallet_for(
     session: AsyncSession, actor: Actor, wallet_id: int, field: tuple[str, ...]
-) -> Wallet:
-    """The wallet, when the caller may move its money (NOT_FOUND for other customers)."""
-    wallet = await _existing_wallet(session, wallet_id, field)
-    await access.require(
-        session,
-        actor,
-        wallet.business_center_id,
-        Permission.MOVE_MONEY,
-        field=field,
-        what="wallet",
-    )
-    return wallet
+) -> MovableWallet:
+    """The wallet, when the caller may move its money (NOT_FOUND for other customers): the
+    wallet and the caller's role in one statement."""
+    found = await repo.movable_wallets(session, actor.user_id, [wallet_id])
+    return _movable(actor, found.get(wallet_id), field)
 
 
 async def _existing_wallet(session: AsyncSession, wallet_id: int, field: tuple[str, ...]) -> Wallet:

@@ -105,7 +105,7 @@ _MOVABLE_WALLETS = (
 )
 
 
-async def owner_name(session: AsyncSession, wallet: Wallet) -> str:
+async def owner_name(session: AsyncSession, wallet: Wallet | MovableWallet) -> str:
     """The name a customer knows the wallet by: its ad account's, else its center's."""
     if wallet.ad_account_id is not None:
         stmt = select(AdAccount.name).where(AdAccount.id == wallet.ad_account_id)
