@@ -22,7 +22,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adledger import clock, faults
-from adledger.domain.errors import DomainError
+from adledger.domain.errors import DomainError, InvariantBroken
 from adledger.payments.port import CardSetup, PaymentProvider
 from adledger.services import (
     auto_recharge,
@@ -131,7 +131,8 @@ async def _issue_record(
     session: AsyncSession, snapshot: invoices.IssueSnapshot, issued: invoices.Issued | None
 ) -> str:
     if issued is None:
-        assert snapshot.reference is not None  # issued already: nothing was called
+        if snapshot.reference is None:  # issued already: nothing was called
+            raise InvariantBroken("snapshot.reference is not None")
         return snapshot.reference
     return await invoices.record_issue(session, snapshot, issued)
 
@@ -327,7 +328,8 @@ async def _run_each(tools: Tools, keys: list[str]) -> dict[str, Ran]:
 async def _run_staged(tools: Tools, found: _Claimed) -> Ran:
     row, kind = found.row, KINDS[found.row.kind]
     staged = kind.staged
-    assert staged is not None  # has_read: a staged kind
+    if staged is None:  # has_read: a staged kind
+        raise InvariantBroken("staged is not None")
     try:
         called = await staged.call(tools, found.read)
         faults.hit("mid-effect")

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.billing import InvoiceKind
+from adledger.domain.errors import InvariantBroken
 from adledger.store import raw
 from adledger.store.locks import Level, register
 from adledger.store.models import (
@@ -203,7 +204,8 @@ async def insert_top_up_invoice(
         top_up.target_balance,
         top_up.actor_user_id,
     )
-    assert row is not None  # an INSERT ... RETURNING of one row
+    if row is None:  # an INSERT ... RETURNING of one row
+        raise InvariantBroken("row is not None")
     return row["invoice_id"], row["top_up_id"]
 
 
@@ -220,7 +222,8 @@ async def top_up_checks(
     """The center's plan subscription status (None: none) and the wallet's top-ups still
     awaiting payment, summed: what a top-up checks, in one statement."""
     row = await raw.fetchrow(session, _TOP_UP_CHECKS, center_id, wallet_id, pending_status)
-    assert row is not None  # a SELECT of scalars is one row
+    if row is None:  # a SELECT of scalars is one row
+        raise InvariantBroken("row is not None")
     return row["subscription"], int(row["pending"])
 
 
