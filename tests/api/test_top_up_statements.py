@@ -4,30 +4,21 @@ times: they hold on any machine."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.helpers import create_center, subscribe
+from tests.api.test_top_ups import center  # noqa: F401  (fixture: a subscribed, funded center)
 
 TOP_UP = """mutation($input: TopUpWalletInput!) { topUpWallet(input: $input) {
   __typename ... on TopUpWalletSuccess { topUp { invoice { paymentReference } } } } }"""
 
 
-@pytest.fixture
-async def center(api, users):
-    """A subscribed center that topped up and was paid once (its provider customer made)."""
-    center = await create_center(api, await users.create("admin"))
-    await users.fund(center.wallet_id, "399.00")
-    subscribed = await subscribe(api, center)
-    assert subscribed["__typename"] == "SubscribeToPlanSuccess", subscribed
-    return center
-
-
-def _given(center) -> dict:
+def _given(center) -> dict:  # noqa: F811
     return {"walletId": center.wallet_id, "amount": {"amount": "10.00", "currencyCode": "USD"}}
 
 
 async def test_a_top_up_and_its_paid_webhook_stay_within_their_statement_budgets(
-    api, center, webhooks, statements
+    api,
+    center,  # noqa: F811
+    webhooks,
+    statements,
 ) -> None:
     # given a center whose first top-up was paid already
     first = (await api.data(TOP_UP, {"input": _given(center)}, center.admin.token))["topUpWallet"]
