@@ -48,10 +48,20 @@ def provider_key(invoice_id: int, top_up_id: int | None = None) -> str:
 
 
 async def open_invoice(session: AsyncSession, new: NewInvoice) -> Invoice:
+    invoice = await numbered_invoice(session, new)
+    inserted = await repo.insert_invoice(session, invoice, new.lines)
+    if new.status is InvoiceStatus.OPEN:
+        await event(session, inserted, EventType.INVOICE_OPENED, new.issue_on)
+    return inserted
+
+
+async def numbered_invoice(session: AsyncSession, new: NewInvoice) -> Invoice:
+    """The invoice row, not yet written, with the next number of its year: the invoice
+    counter is taken here (last in the lock order; held until the commit)."""
     year = (new.numbered_on or new.issue_on).year
     sequence = await repo.next_invoice_sequence(session, year)
     number, count = new.installment or (None, None)
-    invoice = Invoice(
+    return Invoice(
         number=format_invoice_number(year, sequence),
         business_center_id=new.center_id,
         wallet_id=new.wallet_id,
@@ -67,10 +77,6 @@ async def open_invoice(session: AsyncSession, new: NewInvoice) -> Invoice:
         installment_count=count,
         next_charge_at=new.next_charge_at,
     )
-    inserted = await repo.insert_invoice(session, invoice, new.lines)
-    if new.status is InvoiceStatus.OPEN:
-        await event(session, inserted, EventType.INVOICE_OPENED, new.issue_on)
-    return inserted
 
 
 async def mark_paid(session: AsyncSession, invoice: Invoice, paid_at: datetime) -> None:

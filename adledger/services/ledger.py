@@ -17,6 +17,7 @@ from adledger.domain.ledger import (
     AccountKind,
     AccountState,
     Move,
+    Posting,
     TransactionKind,
     apply_postings,
     postings_for,
@@ -44,15 +45,8 @@ async def post_entry(
     locks nothing more, and their states are kept current for the next entry."""
     postings = postings_for(moves)
     accounts = await _accounts(session, [p.account_id for p in postings], locked)
-    applied = apply_postings(accounts, postings)
-    platform = frozenset(i for i, state in accounts.items() if state.kind.is_platform)
-    guard_marks.touched(session, (i for i in applied.balances if i not in platform))
-    if locked is not None:
-        locked.update(
-            (i, replace(accounts[i], balance=balance))
-            for i, balance in applied.balances.items()
-            if i not in platform
-        )
+    applied = apply_entry(postings, accounts, locked)
+    guard_marks.touched(session, applied.balances)
     return await repo.write_entry(
         session,
         operation=operation,
@@ -64,8 +58,35 @@ async def post_entry(
         postings=postings,
         balances_after=applied.balances_after,
         balances=applied.balances,
-        untracked=platform,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedEntry:
+    balances_after: list[int | None]
+    """Each posting's running balance; None for a platform account's (never cached)."""
+    balances: dict[int, int]
+    """Each customer account the entry moves → its balance after it."""
+
+
+def apply_entry(
+    postings: Sequence[Posting],
+    accounts: dict[int, AccountState],
+    locked: dict[int, AccountState] | None = None,
+) -> AppliedEntry:
+    """The entry's postings applied to the states of the accounts it moves (the domain's
+    floors: InsufficientFunds); the customer accounts' new states kept in `locked`, for
+    the transaction's next entry. Every writer of entries applies them here."""
+    applied = apply_postings(accounts, postings)
+    platform = {i for i, state in accounts.items() if state.kind.is_platform}
+    balances = {i: b for i, b in applied.balances.items() if i not in platform}
+    if locked is not None:
+        locked.update((i, replace(accounts[i], balance=b)) for i, b in balances.items())
+    afters = [
+        None if p.account_id in platform else after
+        for p, after in zip(postings, applied.balances_after, strict=True)
+    ]
+    return AppliedEntry(afters, balances)
 
 
 async def _accounts(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +26,6 @@ from adledger.domain.ledger import (
     AccountState,
     Move,
     TransactionKind,
-    apply_postings,
     postings_for,
 )
 from adledger.domain.runway import utc_day
@@ -43,6 +42,7 @@ from adledger.domain.spend import (
 from adledger.domain.stops import draws_as_it_spends, draws_on_center, on_credit_line
 from adledger.services import guard_marks
 from adledger.services.event_data import SpendTotals
+from adledger.services.ledger import apply_entry
 from adledger.services.stops import account_left, roll, stop
 from adledger.store import budgets as budget_repo
 from adledger.store import business_centers as centers
@@ -354,24 +354,14 @@ async def _entry(
     ]
     postings = postings_for(moves)
     states = {p.account_id: money.locked[p.account_id] for p in postings}
-    applied = apply_postings(states, postings)
-    platform = {i for i, state in states.items() if state.kind.is_platform}
-    money.locked.update(
-        (i, replace(states[i], balance=balance))
-        for i, balance in applied.balances.items()
-        if i not in platform
-    )
+    applied = apply_entry(postings, states, money.locked)
     _paid_by(campaign, money, taken)
     campaign.spent += taken.total
     if draws_as_it_spends(campaign.payment_plan):
         campaign.taken += taken.total
-    afters = [
-        None if p.account_id in platform else after
-        for p, after in zip(postings, applied.balances_after, strict=True)
-    ]
     key = f"spend:{uuid.uuid4()}"
     description = f"Delivery of campaign {campaign.name}"
-    return NewEntry(key, description, campaign.id, postings, afters)
+    return NewEntry(key, description, campaign.id, postings, applied.balances_after)
 
 
 async def _write(

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
 from adledger.domain.billing import (
     InvoiceKind,
-    InvoiceStatus,
     SubscriptionStatus,
     TopUpAsk,
     TopUpStatus,
-    format_invoice_number,
     top_up_amount,
 )
 from adledger.domain.errors import CurrencyMismatch, SubscriptionRequired
@@ -27,7 +25,7 @@ from adledger.services.actor import Actor
 from adledger.services.config import BillingConfig
 from adledger.services.funding import fund_waiting, lock_waiting
 from adledger.services.idempotency import run_idempotent
-from adledger.services.invoices import mark_void, provider_key
+from adledger.services.invoices import NewInvoice, mark_void, numbered_invoice, provider_key
 from adledger.services.ledger import PlatformCredit, credit_from_platform
 from adledger.services.wallets import wallet_for
 from adledger.store import billing as repo
@@ -108,18 +106,18 @@ async def _create(
     )
     # The invoice counter last (the lock order), and as little as possible after it: it
     # is every top-up's queue until the commit.
-    year = now.year
-    sequence = await repo.next_invoice_sequence(session, year)
-    invoice = Invoice(
-        number=format_invoice_number(year, sequence),
-        business_center_id=wallet.business_center_id,
-        wallet_id=wallet.id,
-        kind=InvoiceKind.TOP_UP.value,
-        status=InvoiceStatus.OPEN.value,
-        currency=wallet.currency,
-        subtotal=amount.minor,
-        issue_on=now,
-        due_at=now + timedelta(days=config.days_until_due),
+    lines = [(TOP_UP_LINE, amount.minor)]
+    invoice = await numbered_invoice(
+        session,
+        NewInvoice(
+            wallet.business_center_id,
+            wallet.id,
+            InvoiceKind.TOP_UP,
+            wallet.currency,
+            lines,
+            now,
+            config.days_until_due,
+        ),
     )
     top_up = TopUp(
         status=TopUpStatus.AWAITING_PAYMENT.value,

@@ -124,18 +124,17 @@ async def write_entry(
     invoice_id: int | None,
     postings: Sequence[Posting],
     campaign_id: int | None = None,
-    balances_after: Sequence[int],
+    balances_after: Sequence[int | None],
     balances: dict[int, int],
-    untracked: frozenset[int] = frozenset(),
 ) -> int:
-    """Append the entry; `untracked` accounts (the platform's) get no cached balance and no
-    running balance on their postings, so writing them takes no lock. One statement: the
+    """Append the entry. `balances_after`: each posting's running balance, None for a
+    platform account's; `balances`: the customer accounts' cached balances after it
+    (platform accounts have none, so writing them takes no lock). One statement: the
     entry, its postings in order, and the cached balances (it runs under the locks of
     every account it moves, so each round trip here is one every writer queues behind).
 
     The entry and its postings are dated by the one clock as they are written, inside the
     transaction (so after its start; verify-ledger's horizon relies on it)."""
-    cached = {i: balance for i, balance in balances.items() if i not in untracked}
     entry_id = await raw.fetchval(
         session,
         _WRITE_ENTRY,
@@ -148,13 +147,10 @@ async def write_entry(
         clock.now(),
         [p.account_id for p in postings],
         [p.amount for p in postings],
-        [
-            None if p.account_id in untracked else after
-            for p, after in zip(postings, balances_after, strict=True)
-        ],
+        list(balances_after),
         [p.kind.value for p in postings],
-        list(cached),
-        list(cached.values()),
+        list(balances),
+        list(balances.values()),
     )
     if entry_id is None:
         raise InvariantBroken("entry_id is not None")

@@ -89,20 +89,9 @@ async def claim_key_done_in_claim(
     lease: timedelta,
     done_kinds: Sequence[str],
 ) -> Any | None:
-    """`claim_key` in one plain statement, and one of `done_kinds` (run where it is
-    claimed, in the claim's transaction) marked done at once: its work follows in this
-    transaction, so a failure rolls the mark back with it."""
-    return await raw.fetchrow(session, _CLAIM_KEY_DONE, key, now + lease, now, list(done_kinds))
-
-
-_CLAIM_KEY_DONE = (
-    "UPDATE outbox SET attempts = attempts + 1, "
-    "locked_until = CASE WHEN kind = ANY($4::varchar[]) THEN NULL ELSE $2::timestamptz END, "
-    "done_at = CASE WHEN kind = ANY($4::varchar[]) THEN $3::timestamptz END "
-    "WHERE idempotency_key = $1 AND done_at IS NULL "
-    "AND (locked_until IS NULL OR locked_until <= $3::timestamptz) "
-    "RETURNING id, kind, payload, idempotency_key, attempts"
-)
+    """`claim_keys` for one key: claimed (and, of `done_kinds`, marked done) or None."""
+    rows = await claim_keys(session, [key], now, lease, done_kinds)
+    return rows[0] if rows else None
 
 
 async def claim_due(

@@ -57,9 +57,9 @@ async def write_spend(session: AsyncSession, writes: SpendWrites) -> None:
     if wallets:
         register(session, Level.BALANCE_GUARD)
     entries, campaigns, accounts = writes.entries, writes.campaigns, writes.accounts
-    # Held as written before the statement: raw.py flushes what the session holds unflushed
-    # first, and these columns are this statement's to write (if it fails, the
-    # transaction and its session go).
+    # Held as written before the statement: these columns are this statement's to write,
+    # and the flush that follows (a stop, a budget period) must not send them again row
+    # by row (if the statement fails, the transaction and its session go).
     for campaign in campaigns:
         for name in ("spent", "taken", "impressions"):
             set_committed_value(campaign, name, getattr(campaign, name))
