@@ -48,13 +48,14 @@ from adledger.schema.readable import (
     RootField,
     TooLarge,
     Variables,
-    root_fields,
+    Walks,
 )
 from adledger.services.actor import Actor
 from adledger.store.subjects import KNOWN_TYPES, roles_in_centers_of
 
 log = logging.getLogger(__name__)
 MAX_REPORTED = 10  # errors in one answer; the first ones tell the client what to drop
+_WALKS = Walks()
 
 
 class ReadableResults(SchemaExtension):
@@ -89,7 +90,9 @@ async def refusals(context: ExecutionContext, budget: int) -> list[GraphQLError]
     schema = context.schema._schema
     variables = Variables(schema, operation, context.variables)
     try:
-        roots = root_fields(schema, fragments, operation, variables, budget)
+        roots = _WALKS.root_fields(
+            context.query, context.operation_name, fragments, operation, variables, budget
+        )
     except TooLarge:
         return [too_complex("the operation selects too many fields to check")]
     bad = [_unanswerable(arg) for root in roots for arg in root.bad_arguments]

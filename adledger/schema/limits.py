@@ -13,7 +13,7 @@ too, once the expansion is known to be small.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -192,28 +192,60 @@ def check_document(
     document: DocumentNode, max_selections: int, max_spreads: int, max_repeats: int
 ) -> GraphQLError | None:
     """The error to answer instead of validating and running the document, if any."""
+    problem = _problem(document, max_selections, max_spreads, max_repeats)
+    return None if problem is None else too_complex(problem)
+
+
+def _problem(
+    document: DocumentNode, max_selections: int, max_spreads: int, max_repeats: int
+) -> str | None:
     fragments, operations = _definitions(document)
     try:
         order = _fragment_order(fragments)
     except FragmentCycle as cycle:
-        return too_complex(f"the fragment {cycle.name} spreads itself")
+        return f"the fragment {cycle.name} spreads itself"
     size = _measure(fragments, operations, order)
     if size.selections > max_selections:
-        return too_complex(
+        return (
             "the query is too large once its fragments are expanded "
             f"({_shown(size.selections)} > {max_selections} selections)"
         )
     if size.spreads > max_spreads:
-        return too_complex(
+        return (
             "the query spreads too many fragments once they are expanded "
             f"({_shown(size.spreads)} > {max_spreads})"
         )
     name, repeats = _most_repeated(fragments, operations, order)
     if repeats > max_repeats:
-        return too_complex(
-            f"the query selects {name} {repeats} times in one selection set (> {max_repeats})"
-        )
+        return f"the query selects {name} {repeats} times in one selection set (> {max_repeats})"
     return None
+
+
+class _Verdicts:
+    """What `_problem` said of each recent query text (None: nothing): a client sends the
+    same few documents over and over, and the text alone decides the verdict. Bounded as
+    the parser's cache is; an error is made afresh for each request from the message."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._seen: OrderedDict[tuple[str, tuple[int, int, int]], str | None] = OrderedDict()
+
+    def problem(
+        self, text: str, document: DocumentNode, limits: tuple[int, int, int]
+    ) -> str | None:
+        key = (text, limits)
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return self._seen[key]
+        found = self._seen[key] = _problem(document, *limits)
+        if len(self._seen) > self.maxsize:
+            self._seen.popitem(last=False)
+        return found
+
+
+_VERDICTS = _Verdicts(maxsize=256)
+CACHED_TEXT = 16_384
+"""Longer query texts are checked every time: the cache never holds more than 256 of these."""
 
 
 def too_complex(message: str) -> GraphQLError:
@@ -238,9 +270,14 @@ class ExpandedSizeLimiter(SchemaExtension):
         context = self.execution_context
         if context.graphql_document is None:
             return
-        error = check_document(context.graphql_document, *self.limits)
-        if error is not None:
-            context.pre_execution_errors = [error]
+        document, text = context.graphql_document, context.query
+        problem = (
+            _problem(document, *self.limits)
+            if text is None or len(text) > CACHED_TEXT
+            else _VERDICTS.problem(text, document, self.limits)
+        )
+        if problem is not None:
+            context.pre_execution_errors = [too_complex(problem)]
 
 
 class GuardedValidationCache(ValidationCache):

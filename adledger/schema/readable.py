@@ -19,6 +19,7 @@ stops at the same budget anyway.
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -153,9 +154,15 @@ class Variables:
         self._schema, self._operation, self._given = schema, operation, given
         self._values: VariableValues | None = None
         self._coerced = False
+        self.consulted = False  # a walk that never asked depends on the document alone
+
+    @property
+    def schema(self) -> GraphQLSchema:
+        return self._schema
 
     def values(self) -> VariableValues | None:
         """None when execution will refuse them (and then run nothing)."""
+        self.consulted = True
         if not self._coerced:
             self._coerced = True
             given = dict(self._given or {})
@@ -266,6 +273,43 @@ def root_fields(
             reads, bad = walk.answer(below, node.selection_set, path)
         roots.append(RootField(node, definition, tuple(reads), tuple(bad)))
     return roots
+
+
+class Walks:
+    """`root_fields` of recent documents, by query text and operation name, for those whose
+    walk never read a variable (no @skip or @include, no page argument given by variable):
+    then the text alone decides what the answer reads. A client sends the same few
+    mutations over and over; bounded as the parser's cache is."""
+
+    def __init__(self, maxsize: int = 256, longest: int = 16_384) -> None:
+        self.maxsize, self.longest = maxsize, longest
+        self._known: weakref.WeakKeyDictionary[
+            GraphQLSchema, OrderedDict[tuple[str, str | None, int], list[RootField]]
+        ] = weakref.WeakKeyDictionary()
+
+    def root_fields(
+        self,
+        text: str | None,
+        operation_name: str | None,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        operation: OperationDefinitionNode,
+        variables: Variables,
+        budget: int,
+    ) -> list[RootField]:
+        schema = variables.schema
+        if text is None or len(text) > self.longest:
+            return root_fields(schema, fragments, operation, variables, budget)
+        known = self._known.setdefault(schema, OrderedDict())
+        key = (text, operation_name, budget)
+        if key in known:
+            known.move_to_end(key)
+            return known[key]
+        roots = root_fields(schema, fragments, operation, variables, budget)
+        if not variables.consulted:
+            known[key] = roots
+            if len(known) > self.maxsize:
+                known.popitem(last=False)
+        return roots
 
 
 def _key(node: FieldNode) -> str:

@@ -61,9 +61,9 @@ class Transfer:
 async def transfer_balance(
     session: AsyncSession, actor: Actor, cmd: Transfer, now: datetime | None = None
 ) -> TransferOutcome:
-    source, target = await _transfer_wallets(session, actor, cmd)
+    source, target, modes = await _transfer_wallets(session, actor, cmd)
     money = _money_for(source, cmd.amount)
-    center = await _check_transfer(session, source, target, cmd.bucket)
+    center = _check_transfer(source, target, cmd.bucket, modes)
     request = {
         "from": source.id,
         "to": target.id,
@@ -98,13 +98,16 @@ async def transfer_balance(
 
 async def _transfer_wallets(
     session: AsyncSession, actor: Actor, cmd: Transfer
-) -> tuple[MovableWallet, MovableWallet]:
-    """Both wallets and the caller's right to move their money, in one statement."""
+) -> tuple[MovableWallet, MovableWallet, dict[int, str]]:
+    """Both wallets, the caller's right to move their money, and their center locked (the
+    one lock order begins there) with its allocation mode, in one statement."""
     ids = [cmd.from_wallet_id, cmd.to_wallet_id]
-    found = await repo.movable_wallets(session, actor.user_id, ids)
+    found, modes = await repo.lock_centers_of_movable_wallets(
+        session, actor.user_id, ids, staff=actor.is_staff
+    )
     source = _movable(actor, found.get(cmd.from_wallet_id), ("input", "fromWalletId"))
     target = _movable(actor, found.get(cmd.to_wallet_id), ("input", "toWalletId"))
-    return source, target
+    return source, target, modes
 
 
 def _movable(actor: Actor, wallet: MovableWallet | None, field: tuple[str, ...]) -> MovableWallet:
@@ -245,10 +248,10 @@ def _wallet_move(
     )
 
 
-async def _check_transfer(
-    session: AsyncSession, source: MovableWallet, target: MovableWallet, bucket: Bucket
+def _check_transfer(
+    source: MovableWallet, target: MovableWallet, bucket: Bucket, modes: dict[int, str]
 ) -> CenterMode:
-    """Refuse what no transfer may do; lock the center (answered with its mode)."""
+    """Refuse what no transfer may do; the center, locked, with its allocation mode."""
     if source.id == target.id:
         raise InvalidInput("a transfer needs two different wallets", ("input", "toWalletId"))
     if source.business_center_id != target.business_center_id:
@@ -257,11 +260,10 @@ async def _check_transfer(
         )
     if bucket is Bucket.CREDIT_LINE:
         raise InvalidInput("a credit line cannot be transferred", ("input", "bucket"))
-    # The center first (the one lock order): its allocation mode holds until commit, and
-    # money arriving may restart campaigns that draw on it (funding.lock_waiting).
-    mode = await centers.lock_allocation_mode(session, source.business_center_id)
-    if mode is None:
-        raise not_found("wallet", ("input", "fromWalletId"))
+    # Locked with the wallets (the one lock order begins there): its allocation mode holds
+    # until commit, and money arriving may restart campaigns that draw on it
+    # (funding.lock_waiting).
+    mode = modes[source.business_center_id]
     if mode != AllocationMode.MANUAL and bucket is Bucket.CASH:
         raise InvalidState(
             "under automatic allocation cash is drawn automatically, not transferred; "

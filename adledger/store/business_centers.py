@@ -6,7 +6,6 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adledger.store import raw
 from adledger.store.locks import Level, register
 from adledger.store.models import AdAccount, BusinessCenter, Membership, User
 from adledger.store.pagination import pages_by_parent
@@ -140,19 +139,6 @@ async def lock_business_center(session: AsyncSession, center_id: int) -> Busines
         select(BusinessCenter).where(BusinessCenter.id == center_id).with_for_update(key_share=True)
     )
     return await session.scalar(stmt.execution_options(populate_existing=True))
-
-
-async def lock_allocation_mode(session: AsyncSession, center_id: int) -> str | None:
-    """`lock_business_center` for a writer that needs only the center's allocation mode
-    (None: no such center): one plain statement, no ORM object."""
-    register(session, Level.BUSINESS_CENTERS, [center_id])
-    mode: str | None = await raw.fetchval(session, _LOCK_ALLOCATION_MODE, center_id)
-    return mode
-
-
-_LOCK_ALLOCATION_MODE = (
-    "SELECT allocation_mode FROM business_centers WHERE id = $1 FOR NO KEY UPDATE"
-)
 
 
 async def lock_business_centers(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from adledger.domain.ledger import WALLET_BUCKETS, AccountKind
 from adledger.store import raw
+from adledger.store.locks import Level, register
 from adledger.store.models import (
     AdAccount,
     BusinessCenter,
@@ -93,15 +94,38 @@ async def movable_wallets(
     return {row["id"]: MovableWallet(*row) for row in rows}
 
 
-_MOVABLE_WALLETS = (
+_MOVABLE_COLUMNS = (
     "SELECT w.id, w.business_center_id, w.ad_account_id, w.currency, w.credit_limit, m.role, "
     "COALESCE(a.name, c.name), ARRAY(SELECT p.id FROM campaigns p WHERE p.wallet_id = w.id "
-    "AND p.status = 'PENDING_FUNDS' AND p.payment_plan = 'CREDIT_BALANCE' ORDER BY p.id) "
+    "AND p.status = 'PENDING_FUNDS' AND p.payment_plan = 'CREDIT_BALANCE' ORDER BY p.id)"
+)
+_MOVABLE_FROM = (
     "FROM wallets w "
     "JOIN business_centers c ON c.id = w.business_center_id "
     "LEFT JOIN ad_accounts a ON a.id = w.ad_account_id "
     "LEFT JOIN memberships m ON m.business_center_id = w.business_center_id AND m.user_id = $2 "
     "WHERE w.id = ANY($1::bigint[])"
+)
+_MOVABLE_WALLETS = f"{_MOVABLE_COLUMNS} {_MOVABLE_FROM}"
+
+
+async def lock_centers_of_movable_wallets(
+    session: AsyncSession, user_id: int, wallet_ids: Sequence[int], *, staff: bool
+) -> tuple[dict[int, MovableWallet], dict[int, str]]:
+    """`movable_wallets` that also locks their business centers (the first level of the
+    lock order, by id) in the same statement, and answers each center's allocation mode.
+    Only wallets of centers where the user is a member are read, and their centers locked
+    (all of them for staff): naming another customer's wallet takes no lock on its center."""
+    rows = await raw.fetch(session, _LOCK_MOVABLE_WALLETS, list(wallet_ids), user_id, staff)
+    register(session, Level.BUSINESS_CENTERS, sorted({row["business_center_id"] for row in rows}))
+    wallets = {row["id"]: MovableWallet(*tuple(row)[:-1]) for row in rows}
+    return wallets, {row["business_center_id"]: row["allocation_mode"] for row in rows}
+
+
+# Rows come out of the sort, then are locked: the centers are taken in id order.
+_LOCK_MOVABLE_WALLETS = (
+    f"{_MOVABLE_COLUMNS}, c.allocation_mode {_MOVABLE_FROM} "
+    "AND (m.role IS NOT NULL OR $3::boolean) ORDER BY c.id FOR NO KEY UPDATE OF c"
 )
 
 

@@ -9,9 +9,18 @@ from datetime import timedelta
 from sqlalchemy import insert, text
 
 from adledger import clock
+from adledger.services import users
 from adledger.store import billing
 from adledger.store import business_centers as centers
-from adledger.store.models import BusinessCenterInvitation, Invoice, InvoiceLine
+from adledger.store import users as user_repo
+from adledger.store import wallets as wallet_repo
+from adledger.store.models import (
+    BusinessCenterInvitation,
+    Invoice,
+    InvoiceLine,
+    Membership,
+    Wallet,
+)
 
 
 async def _center_id(sessions) -> int:
@@ -88,3 +97,60 @@ async def test_a_locked_invoice_does_not_block_inserting_its_lines(db, sessions)
             )
             await other.rollback()
         await holder.rollback()
+
+
+async def _wallet_of_member(sessions, member_email: str) -> tuple[int, int, int]:
+    """A center with its own wallet and one member: (center id, wallet id, member's id)."""
+    async with sessions() as session:
+        await users.create_user(session, member_email)
+        member = await user_repo.user_by_email(session, member_email)
+        center = await centers.insert_business_center(session, "Held", "USD")
+        wallet = Wallet(business_center_id=center.id, currency="USD")
+        session.add_all(
+            [wallet, Membership(business_center_id=center.id, user_id=member.id, role="ADMIN")]
+        )
+        await session.flush()
+        ids = (center.id, wallet.id, member.id)
+        await session.commit()
+        return ids
+
+
+async def _center_is_free(sessions, center_id: int) -> bool:
+    """Whether another transaction may lock the center now (without waiting for it)."""
+    async with sessions() as session:
+        taken = await session.scalars(
+            text("SELECT id FROM business_centers WHERE id = :id FOR NO KEY UPDATE SKIP LOCKED"),
+            {"id": center_id},
+        )
+        free = taken.all() == [center_id]
+        await session.rollback()
+        return free
+
+
+async def test_a_transfer_locks_the_center_of_a_member_only(db, sessions) -> None:
+    # given a center with a member, and another customer's user
+    center_id, wallet_id, member_id = await _wallet_of_member(sessions, "member@example.com")
+    async with sessions() as session:
+        await users.create_user(session, "stranger@example.com")
+        stranger = await user_repo.user_by_email(session, "stranger@example.com")
+        await session.commit()
+
+    # when the stranger's transfer reads that center's wallet, its transaction still open
+    async with sessions() as session:
+        found, modes = await wallet_repo.lock_centers_of_movable_wallets(
+            session, stranger.id, [wallet_id], staff=False
+        )
+        # then it read nothing and the center is not locked
+        assert (found, modes) == ({}, {})
+        assert await _center_is_free(sessions, center_id)
+        await session.rollback()
+
+    # when the member's does, then the center is locked until its transaction ends
+    async with sessions() as session:
+        found, modes = await wallet_repo.lock_centers_of_movable_wallets(
+            session, member_id, [wallet_id], staff=False
+        )
+        assert (list(found), modes) == ([wallet_id], {center_id: "MANUAL"})
+        assert not await _center_is_free(sessions, center_id)
+        await session.rollback()
+    assert await _center_is_free(sessions, center_id)

@@ -8,6 +8,7 @@ from graphql import parse
 from adledger.schema.limits import (
     ExpandedSize,
     FragmentCycle,
+    _Verdicts,
     check_document,
     measure,
     most_repeated_field,
@@ -79,3 +80,20 @@ def test_repeats_are_counted_per_selection_set() -> None:
     refused = check_document(document, 100, 100, max_repeats=2)
     assert refused is not None
     assert refused.message == "the query selects email 3 times in one selection set (> 2)"
+
+
+def test_a_verdict_is_kept_per_text_and_limits_and_the_oldest_goes_first() -> None:
+    # given a cache of two verdicts and a document that selects `a` three times
+    verdicts = _Verdicts(maxsize=2)
+    text = "{ a a a }"
+    document = parse(text)
+
+    # when it is judged under two limits of repeats, then a third text comes
+    refused = verdicts.problem(text, document, (100, 100, 2))
+    allowed = verdicts.problem(text, document, (100, 100, 3))
+    verdicts.problem("{ b }", parse("{ b }"), (100, 100, 2))
+
+    # then each limit got its own verdict, and the oldest was forgotten
+    assert refused == "the query selects a 3 times in one selection set (> 2)"
+    assert allowed is None
+    assert list(verdicts._seen) == [(text, (100, 100, 3)), ("{ b }", (100, 100, 2))]

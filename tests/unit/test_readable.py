@@ -10,7 +10,7 @@ from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
 
 from adledger.domain.access import Permission
 from adledger.resolvers.root import build_schema
-from adledger.schema.readable import TooLarge, Variables, guards_of, root_fields
+from adledger.schema.readable import TooLarge, Variables, Walks, guards_of, root_fields
 
 SCHEMA = build_schema()._schema
 ROOTS = {"Query", "Mutation", "Subscription"}
@@ -184,3 +184,44 @@ def test_page_arguments_it_would_take_are_not_refused() -> None:
     [root] = _roots(document, {"n": 500})
 
     assert root.bad_arguments == ()
+
+
+def _walked(walks: Walks, document: str, variables: dict[str, object]) -> list:
+    parsed = parse(document)
+    [operation] = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
+    fragments = {
+        d.name.value: d for d in parsed.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    given = Variables(SCHEMA, operation, variables)
+    return walks.root_fields(document, None, fragments, operation, given, 1000)
+
+
+def _paths(roots: list) -> list[tuple[str, ...]]:
+    return [read.path for root in roots for read in root.reads]
+
+
+def test_a_walk_that_read_no_variable_is_kept_for_the_same_text() -> None:
+    # given a mutation whose answer depends on its text alone
+    walks = Walks()
+    text = 'mutation { launchCampaign(input: {campaignId: "x"}) { __typename } }'
+
+    # when it is walked twice
+    first, second = _walked(walks, text, {}), _walked(walks, text, {})
+
+    # then the second walk is the first one's result
+    assert second is first
+
+
+def test_a_walk_that_read_a_variable_is_walked_again_for_other_values() -> None:
+    # given a mutation whose answer includes the ad account only when $no is true
+    walks = Walks()
+    ad_account = ("launchCampaign", "campaign", "ad")
+
+    # when it is walked with $no false, then true
+    without = _walked(walks, DOCUMENT, {"id": "x", "events": [], "no": False})
+    with_it = _walked(walks, DOCUMENT, {"id": "x", "events": [], "no": True})
+
+    # then each walk follows its own values
+    assert ("spend", "stoppedCampaigns", "adAccount") not in _paths(without)
+    assert ("spend", "stoppedCampaigns", "adAccount") in _paths(with_it)
+    assert ad_account in _paths(without)
