@@ -166,6 +166,7 @@ def create_app(settings: Settings, *, graphiql_demo_token: str | None = None) ->
             yield
         finally:
             await graphql.connection_slots.aclose()
+            await holder["state"].nudges.aclose()
             await hub.aclose()
             await close_provider(provider)
             await redis.aclose()

@@ -248,14 +248,16 @@ async def _post(url: str, payload: bytes, header: str) -> str:
 async def _state(settings: Settings) -> AsyncIterator[AppState]:
     engine = make_engine(settings.database_url or "", pool_size=2, max_overflow=0)
     redis = Redis.from_url(settings.redis_url or "")
+    state = AppState(
+        sessions=make_sessionmaker(engine),
+        redis=redis,
+        provider=SandboxProvider(redis),
+        billing=settings.billing_config(),
+        webhook_secret=settings.webhook_secret,
+    )
     try:
-        yield AppState(
-            sessions=make_sessionmaker(engine),
-            redis=redis,
-            provider=SandboxProvider(redis),
-            billing=settings.billing_config(),
-            webhook_secret=settings.webhook_secret,
-        )
+        yield state
     finally:
+        await state.nudges.aclose()  # the wallet updates its deliveries published
         await redis.aclose()
         await engine.dispose()

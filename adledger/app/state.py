@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adledger import clock
 from adledger.payments.port import PaymentProvider
 from adledger.resolvers.pubsub_hub import PubSubHub
+from adledger.resolvers.wallet_nudges import WalletNudges
 from adledger.services import users
 from adledger.services.config import BillingConfig
 from adledger.services.webhook_endpoints import TargetRules
@@ -52,6 +54,12 @@ class AppState:
 
     def wallet_channel(self, wallet_id: int) -> str:
         return wallet_channel(wallet_id, redis_database(self.redis))
+
+    @cached_property
+    def nudges(self) -> WalletNudges:
+        """Publishes wallet updates after commits (made on first use; the app's lifespan
+        closes it, publishing what is still waiting)."""
+        return WalletNudges(self.redis, self.wallet_channel)
 
     def now(self) -> datetime:
         """The one clock (adledger/clock.py): every request's `now`."""

@@ -50,12 +50,5 @@ async def deliver(state: AppState, event: dict[str, Any]) -> str:
         )
         return "FAILED"
     if result.wallet_id is not None:
-        await _publish(state, result.wallet_id)
+        state.nudges.nudge([result.wallet_id])
     return result.status
-
-
-async def _publish(state: AppState, wallet_id: int) -> None:
-    try:
-        await state.redis.publish(state.wallet_channel(wallet_id), "updated")
-    except Exception:
-        log.warning("could not publish wallet update", exc_info=True)

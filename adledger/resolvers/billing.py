@@ -44,7 +44,7 @@ async def top_up_wallet(info: Info, input: inputs.TopUpWalletInput) -> results.T
         return user_error(err, results.TopUpWalletResult)
     except DomainError as err:
         return user_error(err, results.TopUpWalletResult)
-    await ctx.publish_wallets([outcome.wallet_id])
+    ctx.publish_wallets([outcome.wallet_id])
     return results.TopUpWalletSuccess(
         top_up=TopUp.from_row(await ctx.loaders.top_up.load(outcome.top_up_id))
     )

@@ -19,6 +19,7 @@ from adledger.domain.errors import InvariantBroken
 from adledger.payments.port import PaymentProvider
 from adledger.resolvers.loaders import Loaders
 from adledger.resolvers.pubsub_hub import PubSubHub
+from adledger.resolvers.wallet_nudges import WalletNudges
 from adledger.schema.pages import PageArgs
 from adledger.services import balance_guard, effects, outbox, users
 from adledger.services.actor import Actor
@@ -64,6 +65,9 @@ class Services(Protocol):
     def webhook_targets(self) -> TargetRules: ...
 
     def wallet_channel(self, wallet_id: int) -> str: ...
+
+    @property
+    def nudges(self) -> WalletNudges: ...
 
     def now(self) -> datetime: ...
 
@@ -368,15 +372,8 @@ class RequestContext:
         email, now = actor.email.strip().lower(), self.state.now()
         return await self.read(lambda s: invitations.pending_for_email(s, email, now))
 
-    async def publish_wallets(self, wallet_ids: list[int]) -> None:
-        """Tell every API process which wallets changed. After the commit, and best effort:
-        a lost notification delays a screen update, it never changes money."""
-        if not wallet_ids:
-            return
-        try:
-            async with self.state.redis.pipeline(transaction=False) as pipe:
-                for wallet_id in wallet_ids:  # one round trip for all of them
-                    pipe.publish(self.state.wallet_channel(wallet_id), "updated")
-                await pipe.execute()
-        except Exception:
-            log.warning("could not publish wallet update", exc_info=True)
+    def publish_wallets(self, wallet_ids: list[int]) -> None:
+        """Tell every API process which wallets changed: after the commit, in the
+        background (resolvers/wallet_nudges.py), best effort."""
+        if wallet_ids:
+            self.state.nudges.nudge(wallet_ids)

@@ -67,7 +67,7 @@ async def mutate(
         outcome = await ctx.write(lambda session: run(session, actor))
     except DomainError as err:
         return user_error(err, result_union)
-    await ctx.publish_wallets(wallets_of(outcome))
+    ctx.publish_wallets(wallets_of(outcome))
     return await render(outcome)
 
 
