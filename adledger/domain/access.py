@@ -46,3 +46,10 @@ def role_allows(role: Role | None, permission: Permission, *, is_staff: bool = F
 
 
 _STAFF_GRANTS = frozenset({Permission.READ, Permission.READ_MONEY})
+
+
+def implies(held: Permission, needed: Permission) -> bool:
+    """Whoever holds `held` in a business center holds `needed` there too, whatever its
+    role, staff or not (staff hold their grants besides any role's)."""
+    held_by = [*_GRANTS.values(), *(g | _STAFF_GRANTS for g in _GRANTS.values()), _STAFF_GRANTS]
+    return all(needed in grants for grants in held_by if held in grants)

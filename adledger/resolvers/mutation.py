@@ -13,6 +13,7 @@ from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
+from adledger.domain.access import Permission
 from adledger.domain.ad_accounts import AdAccountType, BillingOption
 from adledger.domain.errors import DomainError, InvariantBroken, not_found
 from adledger.domain.wallets import Bucket, CreditLineCycle, MoneyIn
@@ -20,6 +21,7 @@ from adledger.schema import inputs, results
 from adledger.schema.errors import to_user_error
 from adledger.schema.ids import db_id_of
 from adledger.schema.pages import PageArgs
+from adledger.schema.readable import acts_with
 from adledger.schema.types import AdAccount, BusinessCenter, Wallet
 from adledger.services import access, guard_marks
 from adledger.services import business_centers as center_service
@@ -146,6 +148,7 @@ async def create_ad_account(
     return await mutate(info, results.CreateAdAccountResult, run, render)
 
 
+@acts_with(Permission.MOVE_MONEY)  # on both wallets (services/wallets.py `_movable`)
 async def transfer_balance(
     info: Info, input: inputs.TransferBalanceInput
 ) -> results.TransferBalanceResult:

@@ -12,7 +12,10 @@ mutations runs:
 - an integration token (the ad server) reads none: it is never a member of a center;
 - a member reads what its role grants in the business centers the mutation's input names.
   Centers where it holds no role are left out: the mutation answers NOT_FOUND there, and
-  refusing would tell that the id exists.
+  refusing would tell that the id exists;
+- a mutation marked `acts_with(permission)` (transferBalance: MOVE_MONEY) is not checked
+  when that permission implies every one its answer reads: it changes nothing for a
+  caller who could not read its answer, and no roles are asked.
 
 Page arguments a connection of the answer would refuse (`invoices(first: -1)`) are refused
 the same way first, INVALID_INPUT, whoever asks.
@@ -38,7 +41,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
-from adledger.domain.access import Permission, Role, role_allows
+from adledger.domain.access import Permission, Role, implies, role_allows
 from adledger.resolvers.context import RequestContext
 from adledger.schema.ids import from_global_id
 from adledger.schema.limits import too_complex
@@ -49,6 +52,7 @@ from adledger.schema.readable import (
     TooLarge,
     Variables,
     Walks,
+    acting_permission,
 )
 from adledger.services.actor import Actor
 from adledger.store.subjects import KNOWN_TYPES, roles_in_centers_of
@@ -118,6 +122,9 @@ async def _unreadable(
     needed = {read.permission for read in root.reads}
     if all(_granted_wherever_it_acts(actor, permission) for permission in needed):
         return []
+    acting = acting_permission(root.definition)
+    if acting is not None and all(implies(acting, permission) for permission in needed):
+        return []  # it changes nothing for a caller who could not read its answer
     roles = await _roles_in_named_centers(ctx, root, variables)
     lacking = {p for p in needed for r in roles if not role_allows(r, p, is_staff=actor.is_staff)}
     return [read for read in root.reads if read.permission in lacking]

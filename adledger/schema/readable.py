@@ -55,6 +55,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 Guards = Mapping[tuple[str, str], frozenset[Permission]]
 
 _NEEDS = "__adledger_needs__"
+_ACTS_WITH = "__adledger_acts_with__"
 _DEFINITION = "strawberry-definition"  # where strawberry keeps its field on graphql-core's
 _guards: weakref.WeakKeyDictionary[GraphQLSchema, Guards] = weakref.WeakKeyDictionary()
 _PAGE_ARGUMENTS = frozenset({"first", "after"})
@@ -71,6 +72,24 @@ def needs(permission: Permission) -> Callable[[F], F]:
         return resolver
 
     return mark
+
+
+def acts_with(permission: Permission) -> Callable[[F], F]:
+    """Marks a mutation's resolver that changes nothing unless the caller holds
+    `permission` in every business center its input names (its service checks it, in the
+    transaction). When that permission implies every one its answer reads (`implies`),
+    whoever it succeeds for may read its answer, and `ReadableResults` asks no roles."""
+
+    def mark(resolver: F) -> F:
+        setattr(resolver, _ACTS_WITH, permission)
+        return resolver
+
+    return mark
+
+
+def acting_permission(definition: GraphQLField) -> Permission | None:
+    """What `acts_with` marked the field's resolver with, if anything."""
+    return _mark_of(definition, _ACTS_WITH)
 
 
 def guards_of(schema: GraphQLSchema) -> Guards:
@@ -101,10 +120,10 @@ def _collect_guards(schema: GraphQLSchema) -> Guards:
     return found
 
 
-def _mark_of(definition: GraphQLField) -> Permission | None:
+def _mark_of(definition: GraphQLField, mark: str = _NEEDS) -> Permission | None:
     strawberry_field = (definition.extensions or {}).get(_DEFINITION)
     resolver = getattr(strawberry_field, "base_resolver", None)
-    permission = getattr(getattr(resolver, "wrapped_func", None), _NEEDS, None)
+    permission = getattr(getattr(resolver, "wrapped_func", None), mark, None)
     return permission if isinstance(permission, Permission) else None
 
 

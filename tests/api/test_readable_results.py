@@ -261,8 +261,8 @@ async def test_a_standard_member_changing_a_budget_may_not_select_available_to_s
     assert (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"] == "200.00"
 
 
-async def test_a_standard_member_moving_money_and_selecting_the_balance_is_refused_first(
-    api, users
+async def test_a_standard_member_moving_money_and_selecting_the_balance_is_refused_by_the_move(
+    api, users, statements
 ) -> None:
     # given a STANDARD member, and 100.00 in the center's wallet
     shop = await open_shop(api, users, cash="100.00")
@@ -275,13 +275,39 @@ async def test_a_standard_member_moving_money_and_selecting_the_balance_is_refus
       }
     }"""  # fmt: skip
     wallets = {"from": shop.center.wallet_id, "to": shop.account.wallet_id}
+    statements.statements.clear()
 
     # when it transfers (which its role may not do) and asks for a balance (not its to read)
-    refused = await api.post(document, wallets, member.token)
+    answer = await api.data(document, wallets, member.token)
 
-    # then the request is refused before the mutation runs, and nothing moved
-    assert _refusal(refused) == ("FORBIDDEN", ["transferBalance", "from", "balance"])
+    # then the transfer itself refuses it (whoever may move money may read the balance, so
+    # no roles were asked before it ran), and nothing moved
+    assert answer == {"transferBalance": {"code": "FORBIDDEN"}}
+    assert not [sql for sql in statements.statements if "c.center_id, m.role" in sql]
     assert (await balance(api, shop.account.wallet_id, shop.token))["cash"]["amount"] == "100.00"
+
+
+async def test_a_finance_manager_moving_money_gets_the_balances_it_selected(api, users) -> None:
+    # given a FINANCE_MANAGER of a center whose wallet holds 100.00
+    shop = await open_shop(api, users, cash="100.00")
+    member = await users.create("finance")
+    await add_member(api, shop.center, member, "FINANCE_MANAGER")
+    document = """mutation($from: ID!, $to: ID!) {
+      transferBalance(input: {fromWalletId: $from, toWalletId: $to, amount: {amount: "1.00", currencyCode: USD}}) {
+        ... on TransferBalanceSuccess { from { balance { cash { amount } } } to { balance { cash { amount } } } }
+        ... on UserError { code }
+      }
+    }"""  # fmt: skip
+    wallets = {"from": shop.account.wallet_id, "to": shop.center.wallet_id}
+
+    # when it moves 1.00 and asks both balances
+    answer = (await api.data(document, wallets, member.token))["transferBalance"]
+
+    # then it reads both, as the move left them
+    assert answer == {
+        "from": {"balance": {"cash": {"amount": "99.00"}}},
+        "to": {"balance": {"cash": {"amount": "1.00"}}},
+    }
 
 
 async def test_the_centers_of_every_type_an_input_names_and_the_roles_in_them_take_one_statement(
