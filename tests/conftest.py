@@ -167,8 +167,8 @@ class _KeptEngine(AsyncEngine):
 
 
 @pytest.fixture(scope="session")
-async def _app_engines() -> AsyncIterator[dict[tuple[str, int, int], AsyncEngine]]:
-    engines: dict[tuple[str, int, int], AsyncEngine] = {}
+async def _app_engines() -> AsyncIterator[dict[tuple[str, int, int, bool], AsyncEngine]]:
+    engines: dict[tuple[str, int, int, bool], AsyncEngine] = {}
     yield engines
     for engine in engines.values():
         await AsyncEngine(engine.sync_engine).dispose()
@@ -179,16 +179,20 @@ async def app(
     db: None,
     database_url: str,
     redis_url: str,
-    _app_engines: dict[tuple[str, int, int], AsyncEngine],
+    _app_engines: dict[tuple[str, int, int, bool], AsyncEngine],
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[object]:
     from adledger.app import asgi
     from adledger.app.settings import Settings
 
-    def kept_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
-        key = (url, pool_size, max_overflow)
+    def kept_engine(
+        url: str, *, pool_size: int = 10, max_overflow: int = 20, generic_plans: bool = False
+    ) -> AsyncEngine:
+        key = (url, pool_size, max_overflow, generic_plans)
         if key not in _app_engines:
-            engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+            engine = make_engine(
+                url, pool_size=pool_size, max_overflow=max_overflow, generic_plans=generic_plans
+            )
             _app_engines[key] = _KeptEngine(engine.sync_engine)
         return _app_engines[key]
 

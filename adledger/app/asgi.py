@@ -142,6 +142,7 @@ def create_app(settings: Settings, *, graphiql_demo_token: str | None = None) ->
             settings.database_url or "",
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            generic_plans=True,
         )
         redis = Redis.from_url(settings.redis_url or "")
         budget.start(redis)
