@@ -228,7 +228,7 @@ async def _issue_demo_invoices(settings: Settings) -> None:
     provider = build_provider(settings, redis)
     try:
         billing = settings.billing_config()
-        transact = effects.transaction_runner(make_sessionmaker(engine), provider, billing)
+        transact = effects.transaction_runner(make_sessionmaker(engine))
         tools = effects.Tools(transact, provider, billing)
         await effects.run_due(tools, clock.now() + outbox.GRACE)
         await effects.issue_unissued(tools, clock.now() + timedelta(seconds=1))
@@ -246,7 +246,7 @@ async def _sandbox_demos(settings: Settings) -> tuple[CardPlanDemo | None, Guard
     provider = build_provider(settings, redis)
     try:
         billing = settings.billing_config()
-        transact = effects.transaction_runner(make_sessionmaker(engine), provider, billing)
+        transact = effects.transaction_runner(make_sessionmaker(engine))
         sandbox = provider if isinstance(provider, SandboxProvider) else None
         card_plan = None
         if sandbox is not None:

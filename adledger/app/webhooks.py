@@ -37,7 +37,7 @@ async def deliver(state: AppState, event: dict[str, Any]) -> str:
     """The one path every verified event takes, from Stripe or from the sandbox's
     `adledger payments simulate`. A failure is stored for the retry job, never lost."""
     # Its commits number the events they recorded at once, as a request's do.
-    transact = effects.transaction_runner(state.sessions, state.provider, state.billing)
+    transact = effects.transaction_runner(state.sessions)
     try:
         result = await process_event(transact, state.provider, event, state.now())
     except Exception as err:

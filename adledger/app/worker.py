@@ -41,7 +41,7 @@ from adledger.jobs.ledger import (
 from adledger.jobs.outbox import run_outbox_cron
 from adledger.jobs.refunds import send_refunds_cron
 from adledger.jobs.webhooks import deliver_webhooks_cron
-from adledger.services import balance_guard, effects
+from adledger.services import balance_guard
 from adledger.store.db import make_engine, make_sessionmaker, transaction_runner
 
 
@@ -65,10 +65,6 @@ async def startup(ctx: Ctx) -> None:
     if settings.redis_url:
         ctx["app_redis"] = Redis.from_url(settings.redis_url)
         ctx["provider"] = build_provider(settings, ctx["app_redis"])
-        # A job's commits number the events they recorded at once, as a request's do.
-        ctx["transact"] = effects.transaction_runner(
-            ctx["sessions"], ctx["provider"], ctx["billing"]
-        )
 
 
 async def shutdown(ctx: Ctx) -> None:

@@ -54,27 +54,6 @@ def open_card_setup(setup_id: int, center_id: int) -> Effect:
     return Effect(OPEN_CARD_SETUP, payload, open_card_setup_key(setup_id))
 
 
-def sequence_events_key(first_event_id: int) -> str:
-    return f"event:{first_event_id}:sequence"
-
-
-# `sequence_events` as the statement that writes the events declares it (the key is
-# prefix + first event id + suffix: store/events.py insert_events_and_sequencing).
-SEQUENCE_EVENTS_SQL = (SEQUENCE_EVENTS, "event:", ":sequence")
-
-
-def is_sequence_events_key(key: str) -> bool:
-    return key.startswith("event:") and key.endswith(":sequence")
-
-
-def sequence_events(center_ids: list[int], first_event_id: int) -> Effect:
-    """The events of these centers numbered, after the commit that wrote them (named after
-    the first of them): one effect per transaction, whatever the number of centers (an
-    older outbox row names one center, `business_center_id`: still run)."""
-    payload = {"business_center_ids": center_ids}
-    return Effect(SEQUENCE_EVENTS, payload, sequence_events_key(first_event_id))
-
-
 def open_recharge_key(wallet_id: int, crossing: int) -> str:
     return f"wallet:{wallet_id}:recharge-{crossing}:open"
 

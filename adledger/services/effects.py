@@ -31,7 +31,6 @@ from adledger.services import (
     cards,
     events,
     invoices,
-    outbox,
     refunds,
     shortfalls,
 )
@@ -193,32 +192,19 @@ KINDS: dict[str, Kind] = {
     # The caller waits for the setup's client secret: a failure is answered, and its
     # retry is a new setup.
     kinds.OPEN_CARD_SETUP: Kind(_open_card_setup, retried=False),
+    # Commits number their events now (services/events.py); rows declared before still run.
     kinds.SEQUENCE_EVENTS: Kind(_sequence_events_apart, in_claim=_sequence_events),
 }
 
 
-def transaction_runner(
-    sessions: async_sessionmaker[AsyncSession], provider: PaymentProvider, billing: BillingConfig
-) -> Transact:
+def transaction_runner(sessions: async_sessionmaker[AsyncSession]) -> Transact:
     """`store.db.transaction_runner` for the edges outside a request (a webhook, a job):
-    right after each commit, the events it recorded are numbered, as after a request's
-    (`RequestContext.write` runs every effect its commit declared). Other effects are
-    left to the sweeps and run-outbox, as they were."""
-    tools: Tools
-
-    async def after_commit(session: AsyncSession) -> None:
-        keys = [key for key in outbox.added(session) if kinds.is_sequence_events_key(key)]
-        try:
-            await run_keys(tools, keys)
-        except Exception:
-            # The work committed: a numbering that could not even be claimed now (the
-            # database went away) is run-outbox's, never the edge's failure.
-            log.exception("events not numbered after the commit; run-outbox numbers them")
-
+    the balance guard settled before each commit, whose events its own before-commit hook
+    numbers (services/events.py). The effects it declared are left to the sweeps and
+    run-outbox."""
     transact: Transact = db.transaction_runner(  # type: ignore[assignment]
-        sessions, after_commit, before_commit=balance_guard.settle
+        sessions, before_commit=balance_guard.settle
     )
-    tools = Tools(transact, provider, billing)
     return transact
 
 

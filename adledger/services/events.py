@@ -3,15 +3,16 @@ an event to its own transaction, so an event is never written for a change that 
 back, nor lost for one that committed.
 
 A service records an event (`record`, `record_subject`, `record_campaign`); the session
-keeps it, and its commit writes all of the transaction's events in one INSERT (a
+keeps it, and its commit writes all of the transaction's events and numbers them (a
 before-commit hook: the snapshots show the objects as the transaction leaves them, a
-campaign's credit and stop reason included, set after its status), and declares one
-outbox effect, `events.sequence`, for the centers they belong to, which the edge runs
-right after the commit (a job's or a webhook's too, `effects.transaction_runner`;
-`run-outbox` takes what a crash left). The sequencer (`sequence_centers`) numbers each
-center's committed events under its counter's lock: numbers are gapless and increase in
-the order events are numbered, and the feed shows numbered events only, so a cursor never
-passes one still to come.
+campaign's credit and stop reason included, set after its status). They are written with
+their centers' counters locked, the last locks of the one lock order, and numbered on from
+each counter in the next statement: a counter is held only by that and the commit, so
+numbers are gapless and increase in commit order, and an event is never seen unnumbered.
+(Issue 28: they were numbered in a transaction of their own after the commit, declared as
+an `events.sequence` effect. That cost every event-writing request a second transaction
+and a second WAL flush for no ordering it did not already have. `run-outbox` still runs
+such an effect a process left behind: `sequence_centers`.)
 """
 
 from __future__ import annotations
@@ -25,11 +26,9 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from adledger import clock
 from adledger.domain.campaigns import CampaignStatus
 from adledger.domain.events import API_VERSION, EventType, bounded, campaign_event_types
 from adledger.domain.ids import to_global_id
-from adledger.services import effect_kinds, outbox
 from adledger.services import event_data as snapshots
 from adledger.services.event_data import Data, SpendTotals
 from adledger.store import events as repo
@@ -144,8 +143,7 @@ async def sequence_centers(session: AsyncSession, center_ids: Sequence[int]) -> 
 
 
 def _write_pending(session: Session) -> None:
-    """Before the commit: the transaction's events, and one sequencing effect for the
-    centers they belong to, in one statement of the same transaction."""
+    """Before the commit: the transaction's events, written and numbered."""
     pending: list[_Pending] = session.info.pop(_PENDING, None) or []
     if not pending:
         return
@@ -153,12 +151,9 @@ def _write_pending(session: Session) -> None:
     rows = [
         _row(entry, data) for entry, data in zip(pending, _snapshots(session, pending), strict=True)
     ]
-    # One effect for all the centers: numbered in one transaction after the commit, not
-    # one per center (a spend batch may mix fifty).
-    centers, first = repo.insert_events_and_sequencing(
-        session, rows, effect_kinds.SEQUENCE_EVENTS_SQL, clock.now(), clock.now() + outbox.GRACE
-    )
-    outbox.declared_in_commit(session, effect_kinds.sequence_events(centers, first))
+    # Numbered here, the last locks the transaction takes (a spend batch may mix fifty
+    # centers: two statements whatever their number).
+    repo.insert_events_numbered(session, rows, SEQUENCE_BATCH)
 
 
 def _snapshots(session: Session, pending: Sequence[_Pending]) -> list[Data]:

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from adledger import clock
 from adledger.store import outbox as repo
@@ -44,14 +43,6 @@ async def add(
 
 async def declare(session: AsyncSession, effect: Effect, now: datetime | None = None) -> None:
     await add(session, effect.kind, effect.payload, effect.key, now)
-
-
-def declared_in_commit(session: Session, effect: Effect) -> None:
-    """An effect a before-commit hook wrote the row of (services/events.py writes its
-    events and their sequencing effects in one statement), remembered as `declare`
-    remembers one, so the edge runs it right after this commit (due after the effects the
-    transaction declared before)."""
-    session.info.setdefault(_ADDED, []).append(effect.key)
 
 
 def added(session: AsyncSession) -> list[str]:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, bindparam, func, select, text, true
+from sqlalchemy import BigInteger, bindparam, func, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,56 +23,63 @@ from adledger.store.models import Base, Event, EventSequence
 M = TypeVar("M", bound=Base)
 
 
-def insert_events_and_sequencing(
-    session: Session,
-    rows: Sequence[dict[str, Any]],
-    effect: tuple[str, str, str],
-    now: datetime,
-    due_at: datetime,
-) -> tuple[list[int], int]:
-    """The events (ids handed out in the rows' order) and the one outbox row of the effect
-    that numbers them all, whatever their centers, named after the first event, in one
-    statement: `effect` is (kind, key prefix, key suffix), the key being prefix + first
-    event id + suffix and the payload the centers' ids, ascending. Answers (those centers,
-    the first event id). Declared twice (a replay), an effect stays one row."""
-    kind, prefix, suffix = effect
-    params = {
-        "centers": [row["business_center_id"] for row in rows],
-        "types": [row["type"] for row in rows],
-        "versions": [row["api_version"] for row in rows],
-        "subject_types": [row["subject_type"] for row in rows],
-        "subject_ids": [row["subject_id"] for row in rows],
-        "datas": [json.dumps(row["data"]) for row in rows],
-        "ats": [row["created_at"] for row in rows],
-        "kind": kind,
-        "prefix": prefix,
-        "suffix": suffix,
-        "now": now,
-        "due": due_at,
-    }
-    centers, first = session.execute(_INSERT_EVENTS, params).one()
-    return list(centers), int(first)
+def insert_events_numbered(
+    session: Session, rows: Sequence[dict[str, Any]], limit: int
+) -> dict[int, int]:
+    """The transaction's events, numbered: written and their centers' counters locked
+    (ascending center id) in one statement, then numbered on from each counter in one more
+    (a center's counter made on its first event; a backlog left by an older sequencer
+    numbered too, `limit` per statement). Called right before the commit, so a counter is
+    held only by the numbering and the commit that follows: numbers are gapless and show
+    in commit order. Answers each center's last number."""
+    locks.register(session, locks.Level.EVENT_SEQUENCE)
+    centers = sorted({row["business_center_id"] for row in rows})
+    found = raw.fetch_in_hook(session, _INSERT_EVENTS_LOCKING, *_columns(rows), centers)
+    lasts = {row[0]: row[1] for row in found}
+    if len(lasts) < len(centers):
+        raw.fetch_in_hook(session, _NEW_SEQUENCES, [c for c in centers if c not in lasts])
+        lasts = {row[0]: row[1] for row in raw.fetch_in_hook(session, _LOCK_SEQUENCES, centers)}
+    todo = dict(lasts)
+    while todo:
+        numbered = _number_many(raw.fetch_in_hook(session, _NUMBER_MANY, *_lasts(todo), limit))
+        lasts.update(numbered)
+        todo = {c: numbered[c] for c in todo if numbered.get(c, todo[c]) - todo[c] >= limit}
+    return lasts
 
 
-_INSERT_EVENTS = text(
+def _columns(rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [row["business_center_id"] for row in rows],
+        [row["type"] for row in rows],
+        [row["api_version"] for row in rows],
+        [row["subject_type"] for row in rows],
+        [row["subject_id"] for row in rows],
+        [json.dumps(row["data"]) for row in rows],
+        [row["created_at"] for row in rows],
+    ]
+
+
+def _lasts(lasts: dict[int, int]) -> tuple[list[int], list[int]]:
+    centers = list(lasts)
+    return centers, [lasts[c] for c in centers]
+
+
+def _number_many(rows: Sequence[Any]) -> dict[int, int]:
+    return {row[0]: row[1] for row in rows}
+
+
+# The events in the rows' order (ids handed out so), and the counters of the centers they
+# belong to locked in ascending id: the INSERT runs to completion whether or not the
+# SELECT reads it, and an event's insert takes no lock a counter's holder waits for.
+_INSERT_EVENTS_LOCKING = (
     "WITH e AS (INSERT INTO events "
     "(business_center_id, type, api_version, subject_type, subject_id, data, created_at) "
     "SELECT r.c, r.t, r.v, r.st, r.si, CAST(r.d AS jsonb), r.at FROM unnest("
-    "CAST(:centers AS bigint[]), CAST(:types AS varchar[]), CAST(:versions AS varchar[]), "
-    "CAST(:subject_types AS varchar[]), CAST(:subject_ids AS bigint[]), "
-    "CAST(:datas AS text[]), CAST(:ats AS timestamptz[])) "
-    "WITH ORDINALITY AS r(c, t, v, st, si, d, at, n) ORDER BY r.n "
-    "RETURNING id, business_center_id), "
-    "summary AS (SELECT min(id) AS first, "
-    "array_agg(DISTINCT business_center_id ORDER BY business_center_id) AS centers FROM e), "
-    "effects AS (INSERT INTO outbox "
-    "(kind, payload, idempotency_key, created_at, attempts, next_attempt_at) "
-    "SELECT CAST(:kind AS varchar), "
-    "jsonb_build_object('business_center_ids', to_jsonb(s.centers)), "
-    "CAST(:prefix AS varchar) || s.first || CAST(:suffix AS varchar), "
-    "CAST(:now AS timestamptz), 0, CAST(:due AS timestamptz) FROM summary s "
-    "ON CONFLICT (idempotency_key) DO NOTHING) "
-    "SELECT centers, first FROM summary"
+    "$1::bigint[], $2::varchar[], $3::varchar[], $4::varchar[], $5::bigint[], $6::text[], "
+    "$7::timestamptz[]) WITH ORDINALITY AS r(c, t, v, st, si, d, at, n) ORDER BY r.n) "
+    "SELECT business_center_id, last_sequence FROM event_sequences "
+    "WHERE business_center_id = ANY($8::bigint[]) ORDER BY business_center_id "
+    "FOR NO KEY UPDATE"
 )
 
 

@@ -83,8 +83,8 @@ _MEANINGS: dict[Level, str] = {
     "the commit, by its outbox effect, which takes the counter first: "
     "services/auto_recharge.py)",
     Level.EVENT_SEQUENCE: "the centers' event sequence counters, last, in ascending center "
-    "id; the sequencer takes them alone, in its own transaction after the commit that wrote "
-    "the events (they are numbered in the order they are sequenced, without gaps)",
+    "id, taken with the transaction's events right before its commit (they are numbered in "
+    "commit order, without gaps)",
 }
 
 

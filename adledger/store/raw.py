@@ -15,7 +15,8 @@ store/db.py): changes the session holds reach the database when their service fl
 the edge commits, in the order (and with the row locks) they always did.
 Each statement is told to the observers (`observe`), as
 SQLAlchemy's `before_cursor_execute` tells its listeners, so the test suite's statement
-counts see these too.
+counts see these too. A session hook (before its commit, where only the synchronous
+Session is at hand, inside SQLAlchemy's greenlet) runs them with `fetch_in_hook`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 
 from asyncpg import Connection, Record
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only
 
 
 class Row(Record):  # type: ignore[misc]  # asyncpg ships no types
@@ -113,3 +116,17 @@ async def execute(session: AsyncSession | AsyncConnection, sql: str, *args: Any)
     connection = await _told(session, sql)
     status: str = await connection.execute(sql, *args)
     return status
+
+
+def fetch_in_hook(session: Session, sql: str, *args: Any) -> list[Row]:
+    """`fetch` from a synchronous session hook (a before-commit listener): on the
+    transaction's connection, awaited through SQLAlchemy's greenlet."""
+    adapted = session.connection().connection.dbapi_connection
+    if adapted is None:
+        raise LookupError("the session's connection is closed")
+    if adapted._transaction is None:  # as `_begun`: never a statement outside it
+        await_only(adapted._start_transaction())
+    for observer in _observers:
+        observer(sql, None)
+    rows: list[Row] = await_only(adapted._connection.fetch(sql, *args, record_class=Row))
+    return rows

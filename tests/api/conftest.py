@@ -73,7 +73,7 @@ def jobs(sessions, sandbox: SandboxProvider) -> dict[str, Any]:
     partner events they recorded), the provider, billing."""
     billing = BillingConfig()
     return {
-        "transact": effects.transaction_runner(sessions, sandbox, billing),
+        "transact": effects.transaction_runner(sessions),
         "provider": sandbox,
         "billing": billing,
     }

@@ -248,8 +248,8 @@ async def test_a_spend_batch_is_one_event_per_campaign_with_its_totals(api, user
     assert by_campaign[small]["campaign"]["status"] == "BUDGET_EXHAUSTED"
 
 
-async def test_a_spend_batch_writes_its_events_in_one_statement_and_one_outbox_row(
-    api, users, statements
+async def test_a_spend_batch_writes_and_numbers_its_events_in_its_own_transaction(
+    api, users, statements, sessions
 ) -> None:
     shop = await open_shop(api, users, cash="300.00")
     ids = [await new_campaign(api, shop.account, shop.token, "50.00") for _ in range(3)]
@@ -261,10 +261,15 @@ async def test_a_spend_batch_writes_its_events_in_one_statement_and_one_outbox_r
         api, [spend_event(f"e{i}", ids[i % 3], "1.00") for i in range(30)], shop.adserver.token
     )
 
-    # (one statement writes both: the events, and the outbox row that numbers them)
+    # one statement writes the events and locks their center's counter, one numbers them,
+    # and no transaction of its own follows to number them (no outbox row, no BEGIN)
     inserts = [s for s in statements.statements if "INSERT INTO events" in s]
+    numbering = [s for s in statements.statements if "UPDATE events e SET sequence" in s]
     declared = [s for s in statements.statements if "INSERT INTO outbox" in s]
-    assert (len(inserts), len(declared)) == (1, 1)
+    assert (len(inserts), len(numbering), len(declared)) == (1, 1, 0)
+    async with sessions() as session:
+        unnumbered = select(func.count()).where(Event.sequence.is_(None))
+        assert await session.scalar(unnumbered.select_from(Event)) == 0
 
 
 # -- never for a change that rolled back -----------------------------------------------

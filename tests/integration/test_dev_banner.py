@@ -121,7 +121,7 @@ async def _seeded_guard(
 async def _ensure_guard(
     sessions: async_sessionmaker[AsyncSession], sandbox: SandboxProvider
 ) -> GuardDemo | None:
-    transact = effects.transaction_runner(sessions, sandbox, BillingConfig())
+    transact = effects.transaction_runner(sessions)
     return await ensure_balance_guard(
         transact, sandbox, sandbox.confirm_card_setup, BillingConfig(), clock.now()
     )

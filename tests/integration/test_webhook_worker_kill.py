@@ -20,10 +20,8 @@ from redis.asyncio import Redis
 
 from adledger import clock
 from adledger.domain.events import EventType
-from adledger.payments.sandbox import SandboxProvider
 from adledger.schema.ids import db_id_of
 from adledger.services import effects
-from adledger.services.config import BillingConfig
 from tests.helpers import create_center
 from tests.webhook_receivers import attempts, emit, make_endpoint, messages, receiver
 
@@ -38,7 +36,7 @@ FEED = """query($id: ID!) {
 async def transact(sessions: Any, redis_url: str) -> AsyncIterator[Any]:
     """Transactions whose commits number the events they recorded, as a job's do."""
     redis = Redis.from_url(redis_url)
-    yield effects.transaction_runner(sessions, SandboxProvider(redis), BillingConfig())
+    yield effects.transaction_runner(sessions)
     await redis.aclose()
 
 
