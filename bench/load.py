@@ -12,17 +12,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import json
 import random
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import redis
 from _cpu import CpuWatch, describe
+from _http import Connection
 from _shared import (
     WEBHOOK_PATH,
     Shop,
@@ -79,7 +81,7 @@ class Tally:
 
 @dataclass
 class Load:  # what every client shares
-    client: httpx.AsyncClient
+    base_url: str
     sandbox: SandboxProvider
     seed: Seed
     options: argparse.Namespace
@@ -143,14 +145,10 @@ async def _seed(database_url: str, count: int) -> Seed:
 async def _drive(
     base_url: str, redis_url: str, seed: Seed, options: argparse.Namespace
 ) -> tuple[dict[str, Tally], float]:
-    limits = httpx.Limits(max_connections=4 * options.concurrency)
-    async with (
-        Redis.from_url(redis_url) as sandbox_redis,
-        httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client,
-    ):
+    steps = [_read_wallet, _top_up, _launch, _spend]
+    async with Redis.from_url(redis_url) as sandbox_redis:
         until = time.monotonic() + options.seconds
-        load = Load(client, SandboxProvider(sandbox_redis), seed, options, until)
-        steps = [_read_wallet, _top_up, _launch, _spend]
+        load = Load(base_url, SandboxProvider(sandbox_redis), seed, options, until)
         loops = [
             _loop(load, step, f"{step.__name__}-{n}")
             for step in steps
@@ -165,32 +163,47 @@ Step = Callable[[Load, random.Random, str], Awaitable[None]]
 Check = Callable[[int, dict[str, Any]], tuple[str | None, Any]]
 
 
+# Each client loop's own keep-alive connection (bench/_http.py: httpx spent about a
+# millisecond of this process's CPU per request, a quarter of the 2 vCPUs the API shares
+# with it, and set the pace).
+_CONNECTION: ContextVar[Connection] = ContextVar("connection")
+
+
 async def _loop(load: Load, step: Step, tag: str) -> None:
     rng = random.Random(tag)
+    _CONNECTION.set(await Connection.open(load.base_url, {}))
     n = 0
-    while time.monotonic() < load.until:
-        await step(load, rng, f"{tag}-{n}")
-        n += 1
+    try:
+        while time.monotonic() < load.until:
+            await step(load, rng, f"{tag}-{n}")
+            n += 1
+    finally:
+        await _CONNECTION.get().close()
 
 
-async def _post(load: Load, kind: str, path: str, check: Check, **request: Any) -> Any:
+async def _post(
+    load: Load, kind: str, path: str, check: Check, body: bytes, headers: dict[str, str]
+) -> Any:
     """One request, timed and tallied; answers what `check` made of it, None if it failed."""
+    connection = _CONNECTION.get()
     started = time.perf_counter()
     try:
-        response = await load.client.post(path, **request)
-        problem, value = check(response.status_code, response.json())
-    except (httpx.HTTPError, ValueError) as exc:
+        status, answer = await connection.post(path, body, headers)
+        problem, value = check(status, json.loads(answer))
+    except (OSError, asyncio.IncompleteReadError, RuntimeError, ValueError) as exc:
         problem, value = f"{type(exc).__name__}: {exc}", None
+        await connection.close()  # what is left to read on it is unknown
+        _CONNECTION.set(await Connection.open(load.base_url, {}))
     load.record(kind, time.perf_counter() - started, problem)
     return None if problem else value
 
 
 async def _graphql(load: Load, name: str, token: str, query: str, variables: Any) -> Any:
     """The value of the root field `name` (also the kind tallied) when it succeeded."""
-    body = {"query": query, "variables": variables}
+    body = json.dumps({"query": query, "variables": variables}).encode()
     headers = {"Authorization": f"Bearer {token}"}
     check = functools.partial(field_value, name)
-    return await _post(load, name, "/graphql", check, json=body, headers=headers)
+    return await _post(load, name, "/graphql", check, body, headers)
 
 
 async def _read_wallet(load: Load, rng: random.Random, _: str) -> None:
@@ -208,7 +221,7 @@ async def _top_up(load: Load, rng: random.Random, _: str) -> None:
         return
     reference = result["topUp"]["invoice"]["paymentReference"]
     payload, headers = await paid_webhook(load.sandbox, reference)
-    await _post(load, WEBHOOK, WEBHOOK_PATH, webhook_processed, content=payload, headers=headers)
+    await _post(load, WEBHOOK, WEBHOOK_PATH, webhook_processed, payload, headers)
 
 
 async def _launch(load: Load, rng: random.Random, tag: str) -> None:
