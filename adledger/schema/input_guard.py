@@ -34,6 +34,13 @@ def text_problem(text: str) -> str | None:
     """Why this text cannot be taken, if it cannot."""
     if len(text) > MAX_INPUT_TEXT_LENGTH:
         return f"is longer than {MAX_INPUT_TEXT_LENGTH} characters"
+    return _unstorable(text)
+
+
+def _unstorable(text: str) -> str | None:
+    """Why PostgreSQL could not store this text, if it could not: a NUL, or a character
+    UTF-8 cannot encode. Either is in the concatenation of texts iff it is in one of them
+    (Python never pairs the surrogates of two strings)."""
     if "\x00" in text:
         return "may not contain the NUL character (U+0000)"
     if not text.isascii():
@@ -61,21 +68,28 @@ def _children(value: Any, path: Path, info: Info) -> Iterator[tuple[Path, Any]]:
 
 def _has_bad_text(values: Iterable[Any]) -> bool:
     """The quick pass: whether any text is bad, without the paths that name it (building
-    them for every value of a 1,000-event batch cost more than the check itself)."""
+    them for every value of a 1,000-event batch cost more than the check itself). The
+    texts are gathered, then checked at once: their longest, and their concatenation."""
+    texts: list[str] = []
     stack = list(values)
     while stack:
         value = stack.pop()
-        if isinstance(value, str):
-            if text_problem(value) is not None:
-                return True
+        kind = type(value)
+        if kind is str:
+            texts.append(value)
+        elif kind is list or kind is tuple:
+            stack.extend(value)
+        elif fields := _input_fields(kind):
+            stack.extend([getattr(value, name, None) for name in fields])
+        elif isinstance(value, str):  # a str subclass: an enum's value
+            texts.append(value)
         elif isinstance(value, list | tuple):
             stack.extend(value)
-        elif isinstance(value, dict):
+        elif isinstance(value, dict):  # a scalar that passes JSON through
             stack.extend(value.keys())
             stack.extend(value.values())
-        else:
-            stack.extend(getattr(value, name, None) for name in _input_fields(type(value)))
-    return False
+    longest = max(map(len, texts), default=0)
+    return longest > MAX_INPUT_TEXT_LENGTH or _unstorable("".join(texts)) is not None
 
 
 @functools.cache

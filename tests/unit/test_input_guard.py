@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adledger.schema.errors import InvalidInputError, UserError
-from adledger.schema.input_guard import guard_mutations
+from adledger.schema.input_guard import _has_bad_text, guard_mutations, text_problem
 
 ran: list[str] = []
 
@@ -84,3 +86,25 @@ async def test_ordinary_text_runs_the_mutation() -> None:
     assert [type(e).__name__ for e in Mutation.__strawberry_definition__.fields[0].extensions] == [
         "GuardInputText"
     ]
+
+
+_TEXTS = st.lists(
+    st.one_of(
+        st.text(max_size=20),
+        st.sampled_from(["\x00", "\ud800", "\udc00", "é", "x" * 10_001, "x" * 10_000]),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=300)
+@given(texts=_TEXTS, nested=st.booleans())
+def test_the_quick_pass_finds_bad_text_exactly_when_one_text_is_bad(
+    texts: list[str], nested: bool
+) -> None:
+    # given texts, flat or spread over lists and dicts (two lone surrogates of two texts
+    # do not make a pair: each is still unstorable)
+    values: list[object] = [[t, {"k": [t]}] for t in texts] if nested else list(texts)
+
+    # when the quick pass checks them all at once, then it agrees with each text's check
+    assert _has_bad_text(values) == any(text_problem(t) is not None for t in texts)
