@@ -77,9 +77,8 @@ async def _stopped_for_funds(
 
 
 async def _center_mode(session: AsyncSession, wallet_id: int) -> CenterMode | None:
-    wallet = await wallet_repo.wallet(session, wallet_id)
-    center = await centers.business_center(session, wallet.business_center_id) if wallet else None
-    return None if center is None else CenterMode(center.id, center.allocation_mode)
+    found = await wallet_repo.center_mode_of(session, wallet_id)
+    return None if found is None else CenterMode(*found)
 
 
 def flight_of(campaign: Campaign) -> Flight:

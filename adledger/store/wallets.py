@@ -129,6 +129,19 @@ _LOCK_MOVABLE_WALLETS = (
 )
 
 
+async def center_mode_of(session: AsyncSession, wallet_id: int) -> tuple[int, str] | None:
+    """The wallet's business center and its allocation mode, read without a lock (every
+    money arrival asks it: one plain statement)."""
+    row = await raw.fetchrow(session, _CENTER_MODE, wallet_id)
+    return None if row is None else (row[0], row[1])
+
+
+_CENTER_MODE = (
+    "SELECT c.id, c.allocation_mode FROM wallets w "
+    "JOIN business_centers c ON c.id = w.business_center_id WHERE w.id = $1"
+)
+
+
 async def owner_name(session: AsyncSession, wallet: Wallet | MovableWallet) -> str:
     """The name a customer knows the wallet by: its ad account's, else its center's."""
     if wallet.ad_account_id is not None:
