@@ -4,6 +4,8 @@ sends them: they lock and write per batch in a few set-based statements, not per
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import text
 
 from tests.api.campaign_fixtures import open_shop
@@ -82,3 +84,38 @@ async def test_a_mixed_batch_spends_each_campaign_its_events_and_numbers_each_ce
             )
         )
         assert rows.one() == (5, 5, 5)
+
+
+async def test_concurrent_mixed_batches_and_launches_number_each_centers_events_gaplessly(
+    api, users, sessions
+) -> None:
+    # given 4 centers with one delivering campaign each, and a draft in each one
+    shops = [await open_shop(api, users, cash="200.00") for _ in range(4)]
+    ids = [await new_campaign(api, shop.account, shop.token, "50.00") for shop in shops]
+    for campaign_id, shop in zip(ids, shops, strict=True):
+        await launch(api, campaign_id, shop.token)
+    drafts = [await new_campaign(api, shop.account, shop.token, "50.00") for shop in shops]
+    adserver = shops[0].adserver.token
+
+    # when 12 batches, each cycling over the 4 campaigns from another one first, run at
+    # once beside the drafts' launches (the counters are the last locks of each
+    # transaction, taken in center order whatever the order of the events)
+    batches = [
+        _mixed_batch(api, f"c{n}", ids[n % 4 :] + ids[: n % 4], adserver, 8) for n in range(12)
+    ]
+    launches = [launch(api, d, shop.token) for d, shop in zip(drafts, shops, strict=True)]
+    answers = await asyncio.gather(*batches, *launches)
+
+    # then every batch was applied whole, and each center's events are numbered 1..n
+    assert [(a["accepted"], a["refused"]) for a in answers[:12]] == [(8, [])] * 12
+    async with sessions() as session:
+        rows = await session.execute(
+            text(
+                "SELECT business_center_id, array_agg(sequence ORDER BY sequence) "
+                "FROM events GROUP BY business_center_id"
+            )
+        )
+        numbered = {center: list(sequences) for center, sequences in rows}
+    assert len(numbered) >= 4
+    for sequences in numbered.values():
+        assert sequences == list(range(1, len(sequences) + 1))
