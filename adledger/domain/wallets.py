@@ -7,7 +7,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from adledger.domain.ledger import AccountKind
+from adledger.domain.ledger import WALLET_BUCKETS, AccountKind
 from adledger.domain.money import Currency
 
 
@@ -28,6 +28,11 @@ class MoneyIn:
 
     amount: object
     currency: Currency
+
+
+BALANCE_KINDS = (*WALLET_BUCKETS, AccountKind.HOLD)
+"""The account kinds a wallet's balance reads (`available`, `Wallet.balance`): its buckets
+and its campaigns' holds (a campaign's other accounts under the wallet never count)."""
 
 
 def available(sums: Mapping[str, int], credit_limit: int) -> int:

@@ -202,14 +202,14 @@ class LedgerAccount(Base):
             "OR balance >= 0",
             name="customer_balance_non_negative",
         ),
+        # A wallet's balance reads its accounts of four kinds among its campaigns' many.
+        Index("ix_ledger_accounts_wallet_id_kind", "wallet_id", "kind"),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(120), unique=True)
     kind: Mapped[str] = mapped_column(String(32))
     currency: Mapped[str] = mapped_column(String(3))
-    wallet_id: Mapped[int | None] = mapped_column(
-        ForeignKey("wallets.id", ondelete="RESTRICT"), index=True
-    )
+    wallet_id: Mapped[int | None] = mapped_column(ForeignKey("wallets.id", ondelete="RESTRICT"))
     campaign_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = _created_at()

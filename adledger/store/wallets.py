@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from adledger.domain.ledger import WALLET_BUCKETS, AccountKind
+from adledger.domain.wallets import BALANCE_KINDS
 from adledger.store import raw
 from adledger.store.locks import Level, register
 from adledger.store.models import (
@@ -181,7 +182,8 @@ _WALLET_ACCOUNT = "SELECT id, currency FROM ledger_accounts WHERE key = $1"
 async def balances_by_wallet(
     session: AsyncSession, wallet_ids: Sequence[int]
 ) -> dict[int, dict[str, int]]:
-    """Sum of each account kind per wallet (bucket accounts and campaign holds alike)."""
+    """Sum of each account kind of the balance per wallet (`BALANCE_KINDS`: its buckets and
+    its campaigns' holds)."""
     rows = await session.execute(_BALANCES, {"wallets": list(wallet_ids)})
     sums: dict[int, dict[str, int]] = defaultdict(dict)
     for wallet_id, kind, total in rows.all():
@@ -191,9 +193,12 @@ async def balances_by_wallet(
 
 # The hot reads below are Core statements built once (their cache key is computed once),
 # answering plain rows: no ORM object to build, no IN list to expand per call.
+# Only the kinds the balance reads, along ix_ledger_accounts_wallet_id_kind: a wallet's
+# campaigns add four accounts each under it, of which the balance reads the hold.
+_KINDS = "ARRAY[" + ", ".join(f"'{kind.value}'" for kind in BALANCE_KINDS) + "]::varchar[]"
 _BALANCES = text(
     "SELECT wallet_id, kind, SUM(balance)::bigint FROM ledger_accounts "
-    "WHERE wallet_id = ANY(:wallets) GROUP BY wallet_id, kind"
+    f"WHERE wallet_id = ANY(:wallets) AND kind = ANY({_KINDS}) GROUP BY wallet_id, kind"
 )
 
 
@@ -235,7 +240,7 @@ _WALLETS_SEEN_WITH_SUMS = (
     f"{_WALLETS_SEEN_COLUMNS}, s.kinds, s.totals{_WALLETS_SEEN_FROM} "
     "LEFT JOIN LATERAL (SELECT array_agg(k.kind) AS kinds, array_agg(k.total) AS totals "
     "FROM (SELECT kind, SUM(balance)::bigint AS total FROM ledger_accounts "
-    "WHERE wallet_id = w.id GROUP BY kind) k) s ON true "
+    f"WHERE wallet_id = w.id AND kind = ANY({_KINDS}) GROUP BY kind) k) s ON true "
     "WHERE w.id = ANY($2::bigint[])"
 )
 _WALLETS_AT_COMMIT = (
@@ -249,7 +254,7 @@ _WALLETS_AT_COMMIT = (
     f"{_WALLETS_SEEN_FROM} "
     "LEFT JOIN LATERAL (SELECT array_agg(k.kind) AS kinds, array_agg(k.total) AS totals "
     "FROM (SELECT kind, SUM(balance)::bigint AS total FROM ledger_accounts "
-    "WHERE wallet_id = w.id GROUP BY kind) k) s ON true "
+    f"WHERE wallet_id = w.id AND kind = ANY({_KINDS}) GROUP BY kind) k) s ON true "
     "WHERE w.id = ANY($2::bigint[])"
 )
 
