@@ -13,7 +13,7 @@ too, once the expansion is known to be small.
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -28,6 +28,8 @@ from graphql import (
     SelectionSetNode,
 )
 from strawberry.extensions import SchemaExtension, ValidationCache
+
+from adledger.schema.recent import LONGEST_TEXT, Recent
 
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 
@@ -222,30 +224,25 @@ def _problem(
 
 
 class _Verdicts:
-    """What `_problem` said of each recent query text (None: nothing): a client sends the
-    same few documents over and over, and the text alone decides the verdict. Bounded as
-    the parser's cache is; an error is made afresh for each request from the message."""
+    """What `_problem` said of each recent query text (None: nothing): the text alone
+    decides it (schema/recent.py). An error is made afresh for each request from the
+    message."""
 
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._seen: OrderedDict[tuple[str, tuple[int, int, int]], str | None] = OrderedDict()
+    def __init__(self, maxsize: int = 256) -> None:
+        self.seen: Recent[tuple[str, tuple[int, int, int]], str | None] = Recent(maxsize)
 
     def problem(
-        self, text: str, document: DocumentNode, limits: tuple[int, int, int]
+        self, text: str | None, document: DocumentNode, limits: tuple[int, int, int]
     ) -> str | None:
+        if text is None or len(text) > LONGEST_TEXT:
+            return _problem(document, *limits)
         key = (text, limits)
-        if key in self._seen:
-            self._seen.move_to_end(key)
-            return self._seen[key]
-        found = self._seen[key] = _problem(document, *limits)
-        if len(self._seen) > self.maxsize:
-            self._seen.popitem(last=False)
-        return found
+        if key not in self.seen:
+            self.seen[key] = _problem(document, *limits)
+        return self.seen[key]
 
 
-_VERDICTS = _Verdicts(maxsize=256)
-CACHED_TEXT = 16_384
-"""Longer query texts are checked every time: the cache never holds more than 256 of these."""
+_VERDICTS = _Verdicts()
 
 
 def too_complex(message: str) -> GraphQLError:
@@ -270,12 +267,7 @@ class ExpandedSizeLimiter(SchemaExtension):
         context = self.execution_context
         if context.graphql_document is None:
             return
-        document, text = context.graphql_document, context.query
-        problem = (
-            _problem(document, *self.limits)
-            if text is None or len(text) > CACHED_TEXT
-            else _VERDICTS.problem(text, document, self.limits)
-        )
+        problem = _VERDICTS.problem(context.query, context.graphql_document, self.limits)
         if problem is not None:
             context.pre_execution_errors = [too_complex(problem)]
 

@@ -19,7 +19,6 @@ stops at the same budget anyway.
 from __future__ import annotations
 
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -50,6 +49,7 @@ from graphql import (
 
 from adledger.domain.access import Permission
 from adledger.schema.pages import page_problem
+from adledger.schema.recent import LONGEST_TEXT, Recent
 
 F = TypeVar("F", bound=Callable[..., Any])
 Guards = Mapping[tuple[str, str], frozenset[Permission]]
@@ -297,13 +297,12 @@ def root_fields(
 class Walks:
     """`root_fields` of recent documents, by query text and operation name, for those whose
     walk never read a variable (no @skip or @include, no page argument given by variable):
-    then the text alone decides what the answer reads. A client sends the same few
-    mutations over and over; bounded as the parser's cache is."""
+    then the text alone decides what the answer reads (schema/recent.py)."""
 
-    def __init__(self, maxsize: int = 256, longest: int = 16_384) -> None:
-        self.maxsize, self.longest = maxsize, longest
+    def __init__(self, maxsize: int = 256) -> None:
+        self.maxsize = maxsize
         self._known: weakref.WeakKeyDictionary[
-            GraphQLSchema, OrderedDict[tuple[str, str | None, int], list[RootField]]
+            GraphQLSchema, Recent[tuple[str, str | None, int], list[RootField]]
         ] = weakref.WeakKeyDictionary()
 
     def root_fields(
@@ -316,18 +315,15 @@ class Walks:
         budget: int,
     ) -> list[RootField]:
         schema = variables.schema
-        if text is None or len(text) > self.longest:
+        if text is None or len(text) > LONGEST_TEXT:
             return root_fields(schema, fragments, operation, variables, budget)
-        known = self._known.setdefault(schema, OrderedDict())
+        known = self._known.setdefault(schema, Recent(self.maxsize))
         key = (text, operation_name, budget)
         if key in known:
-            known.move_to_end(key)
             return known[key]
         roots = root_fields(schema, fragments, operation, variables, budget)
         if not variables.consulted:
             known[key] = roots
-            if len(known) > self.maxsize:
-                known.popitem(last=False)
         return roots
 
 

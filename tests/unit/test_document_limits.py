@@ -96,4 +96,4 @@ def test_a_verdict_is_kept_per_text_and_limits_and_the_oldest_goes_first() -> No
     # then each limit got its own verdict, and the oldest was forgotten
     assert refused == "the query selects a 3 times in one selection set (> 2)"
     assert allowed is None
-    assert list(verdicts._seen) == [(text, (100, 100, 3)), ("{ b }", (100, 100, 2))]
+    assert verdicts.seen.keys() == [(text, (100, 100, 3)), ("{ b }", (100, 100, 2))]
