@@ -114,29 +114,15 @@ async def record_spend(session: AsyncSession, totals: Iterable[SpendTotals], now
 
 
 async def sequence(session: AsyncSession, center_id: int) -> int:
-    """Number every committed, unnumbered event of the center after its last number, in
-    id order, under its counter's lock; answers how many. A statement numbers at most
-    SEQUENCE_BATCH: a backlog (after an outage) takes a few, in this one transaction."""
-    first = last = await repo.lock_sequence(session, center_id)
-    while True:
-        moved = await repo.number_pending(session, center_id, last, SEQUENCE_BATCH)
-        if moved - last < SEQUENCE_BATCH:
-            return moved - first
-        last = moved
+    """`sequence_centers` for one center."""
+    return await sequence_centers(session, [center_id])
 
 
 async def sequence_centers(session: AsyncSession, center_ids: Sequence[int]) -> int:
-    """`sequence` for every center a commit wrote events for, in two statements whatever
-    their number (a spend batch mixing fifty centers): their counters locked in one, in
-    ascending id, their events numbered in one; answers how many."""
-    first = await repo.lock_sequences(session, center_ids)
-    last, todo = dict(first), dict(first)
-    while todo:
-        moved = await repo.number_pending_of(session, todo, SEQUENCE_BATCH)
-        last.update(moved)
-        # A center with a backlog (after an outage) takes a few statements more.
-        todo = {c: moved[c] for c in todo if moved[c] - todo[c] >= SEQUENCE_BATCH}
-    return sum(last[c] - first[c] for c in first)
+    """Number every committed, unnumbered event of these centers (an `events.sequence`
+    effect an older process left), under their counters' locks; answers how many."""
+    numbered: int = await session.run_sync(repo.number_centers, center_ids, SEQUENCE_BATCH)
+    return numbered
 
 
 # -- the commit ------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, bindparam, func, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
@@ -23,28 +22,49 @@ from adledger.store.models import Base, Event, EventSequence
 M = TypeVar("M", bound=Base)
 
 
-def insert_events_numbered(
-    session: Session, rows: Sequence[dict[str, Any]], limit: int
-) -> dict[int, int]:
+def insert_events_numbered(session: Session, rows: Sequence[dict[str, Any]], limit: int) -> None:
     """The transaction's events, numbered: written and their centers' counters locked
     (ascending center id) in one statement, then numbered on from each counter in one more
-    (a center's counter made on its first event; a backlog left by an older sequencer
-    numbered too, `limit` per statement). Called right before the commit, so a counter is
-    held only by the numbering and the commit that follows: numbers are gapless and show
-    in commit order. Answers each center's last number."""
+    (`number_pending`). Called right before the commit, so a counter is held only by the
+    numbering and the commit that follows: numbers are gapless and show in commit order."""
     locks.register(session, locks.Level.EVENT_SEQUENCE)
     centers = sorted({row["business_center_id"] for row in rows})
-    found = raw.fetch_in_hook(session, _INSERT_EVENTS_LOCKING, *_columns(rows), centers)
-    lasts = {row[0]: row[1] for row in found}
+    found = raw.fetch_sync(session, _INSERT_EVENTS_LOCKING, *_columns(rows), centers)
+    number_pending(session, _counters(session, centers, found), limit)
+
+
+def number_centers(session: Session, center_ids: Sequence[int], limit: int) -> int:
+    """Every committed, unnumbered event of these centers numbered, their counters locked
+    in ascending id in one statement (the one order: two numberings sharing centers queue
+    instead of deadlocking); answers how many."""
+    locks.register(session, locks.Level.EVENT_SEQUENCE)
+    centers = sorted(set(center_ids))
+    first = _counters(session, centers, raw.fetch_sync(session, _LOCK_SEQUENCES, centers))
+    last = number_pending(session, first, limit)
+    return sum(last[c] - first[c] for c in first)
+
+
+def _counters(session: Session, centers: list[int], locked: Sequence[Any]) -> dict[int, int]:
+    """The centers' last numbers from their locked counter rows; a center without one yet
+    gets it made, and locked (two statements more, once per center ever)."""
+    lasts = {row[0]: row[1] for row in locked}
     if len(lasts) < len(centers):
-        raw.fetch_in_hook(session, _NEW_SEQUENCES, [c for c in centers if c not in lasts])
-        lasts = {row[0]: row[1] for row in raw.fetch_in_hook(session, _LOCK_SEQUENCES, centers)}
-    todo = dict(lasts)
-    while todo:
-        numbered = _number_many(raw.fetch_in_hook(session, _NUMBER_MANY, *_lasts(todo), limit))
-        lasts.update(numbered)
-        todo = {c: numbered[c] for c in todo if numbered.get(c, todo[c]) - todo[c] >= limit}
+        raw.fetch_sync(session, _NEW_SEQUENCES, [c for c in centers if c not in lasts])
+        lasts = {row[0]: row[1] for row in raw.fetch_sync(session, _LOCK_SEQUENCES, centers)}
     return lasts
+
+
+def number_pending(session: Session, lasts: dict[int, int], limit: int) -> dict[int, int]:
+    """The unnumbered events of each center (the caller holds their counters), numbered on
+    from its last number in id order, `limit` per center and statement (a backlog takes a
+    few); answers each center's new last number."""
+    last, todo = dict(lasts), dict(lasts)
+    while todo:
+        rows = raw.fetch_sync(session, _NUMBER_MANY, *_lasts(todo), limit)
+        moved = {row[0]: row[1] for row in rows}
+        last.update(moved)
+        todo = {c: moved[c] for c in todo if moved.get(c, todo[c]) - todo[c] >= limit}
+    return last
 
 
 def _columns(rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
@@ -62,10 +82,6 @@ def _columns(rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
 def _lasts(lasts: dict[int, int]) -> tuple[list[int], list[int]]:
     centers = list(lasts)
     return centers, [lasts[c] for c in centers]
-
-
-def _number_many(rows: Sequence[Any]) -> dict[int, int]:
-    return {row[0]: row[1] for row in rows}
 
 
 # The events in the rows' order (ids handed out so), and the counters of the centers they
@@ -92,41 +108,6 @@ def current_rows(session: Session, model: type[M], ids: Sequence[int]) -> dict[i
     return {row.id: row for row in found}  # type: ignore[attr-defined]
 
 
-async def lock_sequence(session: AsyncSession, center_id: int) -> int:
-    """The center's last sequence number, its counter row locked (made on first use: one
-    plain statement as a rule, three the first time)."""
-    locks.register(session, locks.Level.EVENT_SEQUENCE)
-    last = await raw.fetchval(session, _LOCK_SEQUENCE, center_id)
-    if last is None:
-        await session.execute(
-            pg_insert(EventSequence)
-            .values(business_center_id=center_id, last_sequence=0)
-            .on_conflict_do_nothing(index_elements=["business_center_id"])
-        )
-        last = await raw.fetchval(session, _LOCK_SEQUENCE, center_id)
-    return int(last)
-
-
-# Every commit that wrote events runs it after: a plain statement.
-_LOCK_SEQUENCE = (
-    "SELECT last_sequence FROM event_sequences WHERE business_center_id = $1 FOR NO KEY UPDATE"
-)
-
-
-async def lock_sequences(session: AsyncSession, center_ids: Sequence[int]) -> dict[int, int]:
-    """The centers' last sequence numbers, their counter rows locked in ascending center
-    id in one statement (made on first use: one statement as a rule, three the first
-    time). Sequencers taking several centers' counters take them in that one order, so
-    two of them sharing centers queue instead of deadlocking."""
-    locks.register(session, locks.Level.EVENT_SEQUENCE)
-    ids = sorted(set(center_ids))
-    found = {row[0]: row[1] for row in await raw.fetch(session, _LOCK_SEQUENCES, ids)}
-    if len(found) < len(ids):
-        await raw.execute(session, _NEW_SEQUENCES, [i for i in ids if i not in found])
-        found = {row[0]: row[1] for row in await raw.fetch(session, _LOCK_SEQUENCES, ids)}
-    return found
-
-
 _LOCK_SEQUENCES = (
     "SELECT business_center_id, last_sequence FROM event_sequences "
     "WHERE business_center_id = ANY($1::bigint[]) ORDER BY business_center_id "
@@ -139,19 +120,9 @@ _NEW_SEQUENCES = (
 )
 
 
-async def number_pending_of(
-    session: AsyncSession, lasts: dict[int, int], limit: int
-) -> dict[int, int]:
-    """`number_pending` for several centers in one statement (the caller holds their
-    counters, `lock_sequences`): per center, up to `limit` of its unnumbered events by
-    id, numbered on from its last number; answers each center's new last number (a
-    center with nothing to number keeps its own)."""
-    centers = list(lasts)
-    rows = await raw.fetch(session, _NUMBER_MANY, centers, [lasts[c] for c in centers], limit)
-    return {**lasts, **{row[0]: row[1] for row in rows}}
-
-
-# `_NUMBER` over many centers: a LATERAL read per center along ix_events_unsequenced.
+# Per center, the first `limit` events still to number, by id, numbered on from its last
+# number, and its counter moved on as far: one statement, a LATERAL read per center along
+# ix_events_unsequenced. It sees only committed events and the transaction's own.
 _NUMBER_MANY = (
     "WITH lasts AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS l(center, last)), "
     "todo AS ("
@@ -177,35 +148,6 @@ async def last_sequence(session: AsyncSession, center_id: int) -> int:
     where a reader starting "from now" begins (`adledger events listen`)."""
     stmt = select(EventSequence.last_sequence).where(EventSequence.business_center_id == center_id)
     return int((await session.execute(stmt)).scalar_one_or_none() or 0)
-
-
-# The first `limit` events of the center still to number, by id, numbered on from `last`,
-# and the counter moved on as far (not written when nothing was numbered): one statement.
-# It sees only committed events: one whose transaction is still open is numbered by the
-# sequencer its own commit runs.
-_NUMBER = (
-    "WITH todo AS ("
-    "  SELECT id, created_at, row_number() OVER (ORDER BY id) AS rn FROM ("
-    "    SELECT id, created_at FROM events"
-    "    WHERE business_center_id = $2 AND sequence IS NULL ORDER BY id LIMIT $3"
-    "  ) AS first_ones"
-    "), numbered AS ("
-    "  UPDATE events e SET sequence = $1 + todo.rn FROM todo"
-    "  WHERE e.id = todo.id AND e.created_at = todo.created_at AND e.sequence IS NULL"
-    "  RETURNING 1"
-    ") "
-    "UPDATE event_sequences SET last_sequence = $1 + (SELECT count(*) FROM numbered) "
-    "WHERE business_center_id = $2 AND EXISTS (SELECT 1 FROM numbered) "
-    "RETURNING last_sequence"
-)
-
-
-async def number_pending(session: AsyncSession, center_id: int, last: int, limit: int) -> int:
-    """Numbers up to `limit` unnumbered events of the center after `last` (the caller
-    holds the counter, `lock_sequence`) and moves the counter on; answers the new last
-    number. A plain statement (every commit that wrote events runs it after)."""
-    moved = await raw.fetchval(session, _NUMBER, last, center_id, limit)
-    return last if moved is None else int(moved)
 
 
 async def feed_pages(

@@ -16,7 +16,8 @@ the edge commits, in the order (and with the row locks) they always did.
 Each statement is told to the observers (`observe`), as
 SQLAlchemy's `before_cursor_execute` tells its listeners, so the test suite's statement
 counts see these too. A session hook (before its commit, where only the synchronous
-Session is at hand, inside SQLAlchemy's greenlet) runs them with `fetch_in_hook`.
+Session is at hand, inside SQLAlchemy's greenlet; or a function given to `run_sync`) runs
+them with `fetch_sync`.
 """
 
 from __future__ import annotations
@@ -118,9 +119,10 @@ async def execute(session: AsyncSession | AsyncConnection, sql: str, *args: Any)
     return status
 
 
-def fetch_in_hook(session: Session, sql: str, *args: Any) -> list[Row]:
-    """`fetch` from a synchronous session hook (a before-commit listener): on the
-    transaction's connection, awaited through SQLAlchemy's greenlet."""
+def fetch_sync(session: Session, sql: str, *args: Any) -> list[Row]:
+    """`fetch` from synchronous code the session runs (a before-commit listener, a function
+    given to `AsyncSession.run_sync`): on the transaction's connection, awaited through
+    SQLAlchemy's greenlet."""
     adapted = session.connection().connection.dbapi_connection
     if adapted is None:
         raise LookupError("the session's connection is closed")
