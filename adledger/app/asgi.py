@@ -223,9 +223,16 @@ def settle_heap() -> None:
     SQLAlchemy's mappers: hundreds of thousands of objects that live as long as the
     process) leaves the garbage collector's view. A recordSpend batch allocates enough to
     set off several collections, and each full one walked all of it: about a tenth of the
-    API's CPU under spend load (bench/spend.py)."""
+    API's CPU under spend load (bench/spend.py).
+
+    Then collections are made rarer. A request's garbage is freed by reference counting
+    (schema/executor.py); the collector mostly walks the requests still in flight, and
+    at the default pace (every 700 allocations) a 500-event batch set off dozens of
+    collections, and the batches beside it were walked again in each: every 10,000 halves
+    the collector's time under spend load."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 async def _db_ready(state: AppState) -> bool:

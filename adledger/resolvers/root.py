@@ -37,6 +37,7 @@ from adledger.schema.billing import Invoice
 from adledger.schema.campaigns import Campaign
 from adledger.schema.error_log import LoggedSchema, MaskUnexpected, log_user_errors
 from adledger.schema.errors import UserError
+from adledger.schema.executor import ReleasingExecutor
 from adledger.schema.input_guard import guard_mutations
 from adledger.schema.limit_codes import (
     QUERY_TOO_DEEP,
@@ -341,6 +342,7 @@ def build_schema(
         subscription=Subscription,
         types=[UserError],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        execution_context_class=ReleasingExecutor,
         extensions=[
             # Before any validation rule: the depth and alias limiters below are rules.
             lambda: ExpandedSizeLimiter(max_query_nodes, max_fragment_spreads, max_field_repeats),
