@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from strawberry.relay import GlobalID
 from strawberry.types.arguments import InputContext
 from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
-from strawberry.types.enum import has_enum_definition
+from strawberry.types.enum import StrawberryEnumDefinition, has_enum_definition
 
 T = TypeVar("T", bound=type)
 
@@ -101,4 +101,7 @@ def _is_scalar(field_type: Any, context: InputContext) -> bool:
         field_type = field_type.of_type
     if field_type is GlobalID:
         return False
+    # A field's resolved enum type is its definition, not the enum class.
+    if isinstance(field_type, StrawberryEnumDefinition):
+        return True
     return field_type in context.scalar_registry or has_enum_definition(field_type)
