@@ -85,15 +85,20 @@ async def record_spend(
     checked = [_each(i, event, campaigns, minor_of) for i, event in enumerate(events)]
     valid = [e for e in checked if isinstance(e, CheckedEvent)]
     invalid = [e for e in checked if isinstance(e, RefusedSpend)]
-    if not valid:
-        return SpendOutcome(accepted=0, duplicates=0, stopped_campaign_ids=[], refused=invalid)
-    asked: dict[int, int] = defaultdict(int)
-    for event in valid:
-        asked[event.campaign.id] += event.amount
-    scope = await lock_scope(session, {c: campaigns[c] for c in asked}, accounts, asked, now)
-    fresh, repeated = _first_of_each(valid, scope.campaigns)
+    fresh = _first_of_each(valid)
+    # Claimed before any row lock (the lock order's first level): the insert can take
+    # milliseconds for a big batch, and whatever comes after the campaign locks holds
+    # them until the commit, against every batch that spends on the same campaigns.
     inserted = await repo.insert_new_events(session, [_row(e) for e in fresh], now)
     new = [e for e in fresh if e.event_id in inserted]
+    duplicates = len(valid) - len(new)
+    if not new:  # a replay, or nothing valid: nothing to lock
+        return SpendOutcome(0, duplicates, stopped_campaign_ids=[], refused=invalid)
+    asked: dict[int, int] = defaultdict(int)
+    for event in new:
+        asked[event.campaign.id] += event.amount
+    scope = await lock_scope(session, {c: campaigns[c] for c in asked}, accounts, asked, now)
+    new = _on_locked_rows(new, scope.campaigns)
     refusals = await _refusals_by_time(session, new, _clock(config, now))
     applied = await apply_events(session, new, refusals, scope, now)
     refused = applied.refused
@@ -103,7 +108,7 @@ async def record_spend(
     await partner_events.record_spend(session, applied.totals, now)
     return SpendOutcome(
         accepted=applied.applied_events,
-        duplicates=repeated + len(fresh) - len(new),
+        duplicates=duplicates,
         stopped_campaign_ids=applied.stopped,
         refused=[*invalid, *refused],
     )
@@ -231,22 +236,26 @@ def _target(campaign: Campaign, closed: list[Interval]) -> SpendTarget:
     )
 
 
-def _first_of_each(
-    events: list[CheckedEvent], locked: dict[int, Campaign]
-) -> tuple[list[CheckedEvent], int]:
-    """Events of the batch by first occurrence of their id, on the locked campaign rows;
-    and how many repeated an id earlier in the batch."""
+def _first_of_each(events: list[CheckedEvent]) -> list[CheckedEvent]:
+    """Events of the batch by first occurrence of their id (a repeat is a duplicate)."""
     seen: set[str] = set()
     fresh: list[CheckedEvent] = []
     for event in events:
-        if event.event_id in seen:
-            continue
-        seen.add(event.event_id)
-        campaign = locked[event.campaign.id]
-        # The same row object, as a rule (the session's identity map): no copy then.
-        same = campaign is event.campaign
-        fresh.append(event if same else dataclasses.replace(event, campaign=campaign))
-    return fresh, len(events) - len(fresh)
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            fresh.append(event)
+    return fresh
+
+
+def _on_locked_rows(events: list[CheckedEvent], locked: dict[int, Campaign]) -> list[CheckedEvent]:
+    """The events on their campaigns' rows as locked: the same row objects, as a rule
+    (the session's identity map), so no copy then."""
+    return [
+        event
+        if locked[event.campaign.id] is event.campaign
+        else dataclasses.replace(event, campaign=locked[event.campaign.id])
+        for event in events
+    ]
 
 
 def _row(event: CheckedEvent) -> dict[str, object]:

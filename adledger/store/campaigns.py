@@ -507,11 +507,14 @@ async def insert_new_events(
     ids. A concurrent batch holding the same id makes this wait for its commit, then skip
     the id.
 
-    One statement over arrays, whatever the batch size: a multi-row VALUES would be
+    The ids are claimed first of all the batch takes (the lock order's first level), so a
+    batch waiting for another's id holds nothing that one may need. One statement over
+    arrays, whatever the batch size: a multi-row VALUES would be
     compiled anew for every size, which cost more than the insert itself. Rows go in
     event-id order, so two batches sharing ids wait on each other instead of deadlocking."""
     if not rows:
         return {}
+    register(session, Level.SUBJECT)  # a concurrent batch's same id is waited for
     ordered = sorted(rows, key=lambda row: str(row["event_id"]))
     columns = [[row[name] for row in ordered] for name in _EVENT_COLUMNS]
     found = await raw.fetch(session, _INSERT_EVENTS, *columns, recorded_at)

@@ -59,7 +59,8 @@ _BY_ID = frozenset(
 
 _MEANINGS: dict[Level, str] = {
     Level.SUBJECT: "the row a webhook or job acts on, taken first: an invoice that belongs "
-    "to no campaign and its top-up, an invitation",
+    "to no campaign and its top-up, an invitation; a spend batch's event ids, claimed by "
+    "inserting them in id order before it locks any campaign",
     Level.BUSINESS_CENTERS: "business centers, by id, and their per-center rows (plan "
     "subscription)",
     Level.CAMPAIGNS: "campaigns, by id",

@@ -119,3 +119,38 @@ async def test_concurrent_mixed_batches_and_launches_number_each_centers_events_
     assert len(numbered) >= 4
     for sequences in numbered.values():
         assert sequences == list(range(1, len(sequences) + 1))
+
+
+async def test_concurrent_batches_sharing_event_ids_apply_each_once(api, users, sessions) -> None:
+    # given 4 centers with one delivering campaign each
+    ids, _, adserver = await _campaigns_of_centers(api, users, 4)
+    events = [spend_event(f"shared-{i}", ids[i % 4], "0.01") for i in range(20)]
+
+    # when 6 batches holding the same 20 events, each in another order, run at once (their
+    # ids are claimed before any campaign is locked: a batch waiting for another's id
+    # holds no lock that one needs)
+    orders = [events[n:] + events[:n] for n in range(0, 18, 3)]
+    answers = await asyncio.gather(*(record_spend(api, order, adserver) for order in orders))
+
+    # then each event was applied once, by one batch or another
+    assert sum(a["accepted"] for a in answers) == 20
+    assert sum(a["duplicates"] for a in answers) == 100
+    async with sessions() as session:
+        spent = await session.execute(
+            text("SELECT sum(spent) FROM campaigns WHERE status = 'ACTIVE'")
+        )
+        assert spent.scalar_one() == 20
+
+
+async def test_a_replayed_batch_locks_nothing(api, users, statements) -> None:
+    # given a mixed batch applied once
+    ids, _, adserver = await _campaigns_of_centers(api, users, 3)
+    first = await _mixed_batch(api, "again", ids, adserver, 9)
+
+    # when it is sent again
+    statements.statements.clear()
+    replay = await _mixed_batch(api, "again", ids, adserver, 9)
+
+    # then every event is a duplicate, and no row was locked for it
+    assert (first["accepted"], replay["accepted"], replay["duplicates"]) == (9, 0, 9)
+    assert [s for s in statements.statements if "FOR NO KEY UPDATE" in s] == []
