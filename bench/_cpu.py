@@ -28,7 +28,7 @@ def _group(process: psutil.Process, mine: int) -> str | None:
         return "Redis"
     if "adledger.app.cli worker" in command:
         return "workers"
-    if "adledger.app.cli serve" in f"{command} {ancestors}":
+    if "adledger.app.cli serve" in f"{command} {ancestors}" or "_stack.py --serve-port" in command:
         return "API processes"
     return None
 
@@ -68,6 +68,12 @@ class CpuWatch:
                 earlier = self.before.get(process.pid, (group, 0.0))[1]
                 used[group] += _seconds(process) - earlier
         return {group: used[group] / elapsed for group in GROUPS}
+
+    def seconds(self) -> dict[str, float]:
+        """CPU seconds each group used since `start`."""
+        return {
+            group: used * (time.monotonic() - self.started) for group, used in self.cores().items()
+        }
 
 
 def describe(cores: dict[str, float]) -> str:
