@@ -34,6 +34,7 @@ from adledger.jobs.events import prune_events_cron
 from adledger.jobs.installments import issue_invoices_cron
 from adledger.jobs.ledger import (
     Ctx,
+    close_ledger_months_cron,
     create_partitions_cron,
     verify_ledger_cron,
     verify_ledger_job,
@@ -103,6 +104,8 @@ class WorkerSettings:
         cron(verify_ledger_cron, name="verify_ledger_hourly", minute=0, second=0),
         # Daily, months ahead: see services/partitions.py.
         cron(create_partitions_cron, name="create_partitions", hour=3, minute=20, second=0),
+        # Hourly: a month is closed once its postings are all committed (services/closings.py).
+        cron(close_ledger_months_cron, name="close_ledger_months", minute=15, second=0),
         # Daily: partner events older than EVENT_RETENTION_DAYS, a whole month at a time.
         cron(prune_events_cron, name="prune_events", hour=3, minute=40, second=0),
         cron(renew_subscriptions_cron, name="renew_subscriptions", minute={5, 35}, second=0),

@@ -37,3 +37,7 @@ def boundaries_between(first: datetime, last: datetime) -> list[datetime]:
         starts.append(month_start(month))
         month = next_month(month)
     return starts
+
+
+def previous_month(month: date) -> date:
+    return date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)

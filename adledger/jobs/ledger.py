@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adledger import clock
 from adledger.jobs.reports import VerifyReport, job_log_level
 from adledger.services import balance_guard
+from adledger.services.closings import ClosedMonth, close_next_month
 from adledger.services.partitions import PartitionReport, create_partition, partitions_due
 from adledger.services.verify import (
     Progress,
@@ -115,3 +116,29 @@ async def _create(table: str, month: date, session: AsyncSession, _now: datetime
 
 async def create_partitions_cron(ctx: Ctx) -> PartitionReport:
     return await create_partitions_job(ctx, clock.now())
+
+
+async def close_ledger_months_job(ctx: Ctx, now: datetime) -> list[ClosedMonth]:
+    """Close every month that ended before the settled horizon, oldest first, one month
+    per transaction (the first run on an old ledger closes all its past months)."""
+    async with ctx["sessions"]() as session:
+        horizon = await settled_horizon(session)
+        await session.rollback()
+    closed: list[ClosedMonth] = []
+    while (month := await in_transaction(ctx, partial(_close_next, horizon), now)) is not None:
+        closed.append(month)
+    level = job_log_level(bool(closed))
+    log.log(
+        level, "months closed at %s: %s", now.isoformat(), ", ".join(map(str, closed)) or "none"
+    )
+    return closed
+
+
+async def _close_next(
+    horizon: datetime, session: AsyncSession, now: datetime
+) -> ClosedMonth | None:
+    return await close_next_month(session, horizon, now)
+
+
+async def close_ledger_months_cron(ctx: Ctx) -> list[ClosedMonth]:
+    return await close_ledger_months_job(ctx, clock.now())

@@ -16,7 +16,12 @@ from adledger.jobs.campaigns import (
 from adledger.jobs.credit_line import close_credit_line_cycles_job
 from adledger.jobs.events import prune_events_job
 from adledger.jobs.installments import issue_invoices_job
-from adledger.jobs.ledger import Job, create_partitions_job, verify_ledger_job
+from adledger.jobs.ledger import (
+    Job,
+    close_ledger_months_job,
+    create_partitions_job,
+    verify_ledger_job,
+)
 from adledger.jobs.outbox import run_outbox_job
 from adledger.jobs.refunds import send_refunds_job
 from adledger.jobs.webhooks import deliver_webhooks_job
@@ -36,6 +41,7 @@ JOBS: dict[str, Job] = {
     "send-refunds": send_refunds_job,
     "run-outbox": run_outbox_job,
     "create-partitions": create_partitions_job,
+    "close-ledger-months": close_ledger_months_job,
     "prune-events": prune_events_job,
     "deliver-webhooks": deliver_webhooks_job,
 }

@@ -14,10 +14,12 @@ from strawberry.dataloader import DataLoader
 from adledger.domain.access import Role
 from adledger.domain.billing import TopUpStatus
 from adledger.domain.budgets import day_of
+from adledger.domain.errors import InvalidInput
 from adledger.domain.runway import Runway
 from adledger.schema.pages import PageArgs
-from adledger.services import runway as runway_service
+from adledger.services import statements
 from adledger.services.actor import Actor
+from adledger.services.statements import Snapshot
 from adledger.store import (
     audit,
     auto_recharge,
@@ -34,7 +36,6 @@ from adledger.store import (
     wallets,
     webhook_endpoints,
 )
-from adledger.store import balance_alerts as alert_repo
 from adledger.store import business_centers as centers
 
 K = TypeVar("K", bound=Hashable)
@@ -220,16 +221,24 @@ class Loaders:
         return DataLoader(self._runways)
 
     @cached_property
-    def balance_alerts(self) -> DataLoader[int, list[Any]]:
-        return DataLoader(self._balance_alerts)
+    def balance_at(self) -> DataLoader[tuple[int, datetime], Snapshot]:
+        """(wallet id, instant): one read per instant asked, for all its wallets."""
+        return DataLoader(self._balances_at)
 
-    async def _runways(self, keys: list[int]) -> list[Runway | None]:
-        found = await self._read(lambda s: runway_service.runways(s, keys, self._now()))
-        return [found.get(key) for key in keys]
-
-    async def _balance_alerts(self, keys: list[int]) -> list[list[Any]]:
-        found = await self._read(lambda s: alert_repo.alerts_by_wallet(s, keys))
-        return [found.get(key, []) for key in keys]
+    async def _balances_at(self, keys: list[tuple[int, datetime]]) -> list[Any]:
+        by_instant: dict[datetime, list[int]] = defaultdict(list)
+        for wallet_id, at in keys:
+            by_instant[at].append(wallet_id)
+        found: dict[tuple[int, datetime], Any] = {}
+        for at, ids in by_instant.items():
+            try:
+                snapshots = await self._read(
+                    lambda s, at=at, ids=ids: statements.snapshots_at(s, ids, at, self._now())
+                )
+            except InvalidInput as refused:
+                snapshots = {wallet_id: refused for wallet_id in ids}
+            found.update({(w, at): snapshot for w, snapshot in snapshots.items()})
+        return [found[key] for key in keys]
 
     def _rows(
         self, fetch: Callable[[Any, Sequence[int]], Awaitable[Sequence[Any]]], attr: str

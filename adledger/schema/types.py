@@ -49,7 +49,14 @@ from adledger.schema.pages import PageArgs, PageInfo
 from adledger.schema.readable import needs
 from adledger.schema.recharge import AutoRechargeRule
 from adledger.schema.refunds import AuditEventConnection
+from adledger.schema.statements import (
+    BalanceSnapshot,
+    CenterBalanceSnapshot,
+    Statement,
+    refusing_bad_input,
+)
 from adledger.schema.webhooks import WebhookEndpoint
+from adledger.services import statements
 
 
 @strawberry.type
@@ -90,6 +97,22 @@ class BusinessCenter(Node):
         if self.card is None or not await info.context.can(self.db_id, Permission.READ_MONEY):
             return None
         return self.card
+
+    @strawberry.field(
+        description="The center's own wallet and its ad accounts' wallets (summed) as they "
+        "stood at `at`, for any instant since the center was opened, up to now."
+    )
+    @needs(Permission.READ_MONEY)
+    async def balance_at(self, info: Info, at: datetime) -> CenterBalanceSnapshot:
+        await info.context.authorize(self.db_id, Permission.READ_MONEY)
+        now, currency = info.context.state.now(), self.currency_code.value
+        own, accounts = await refusing_bad_input(
+            lambda: info.context.read(lambda s: statements.center_snapshots(s, self.db_id, at, now))
+        )
+        return CenterBalanceSnapshot(
+            own=BalanceSnapshot.of(own, currency),
+            ad_accounts=BalanceSnapshot.of(accounts, currency),
+        )
 
     @strawberry.field(description="The shared business center balance.")
     async def wallet(self, info: Info) -> Wallet:
@@ -467,6 +490,30 @@ class Wallet(Node):
         await info.context.authorize(self.center_id, Permission.READ_MONEY)
         rows = await info.context.loaders.balance_alerts.load(self.db_id)
         return [BalanceAlert.from_row(row, self.row.currency) for row in rows]
+
+    @strawberry.field(
+        description="Every bucket as it stood at `at` (postings at it included), for any "
+        "instant since the wallet was opened, up to now."
+    )
+    @needs(Permission.READ_MONEY)
+    async def balance_at(self, info: Info, at: datetime) -> BalanceSnapshot:
+        await info.context.authorize(self.center_id, Permission.READ_MONEY)
+        snapshot = await refusing_bad_input(
+            lambda: info.context.loaders.balance_at.load((self.db_id, at))
+        )
+        return BalanceSnapshot.of(snapshot, self.row.currency)
+
+    @strawberry.field(
+        description='The statement of a month ("2026-11", UTC) the wallet existed in.'
+    )
+    @needs(Permission.READ_MONEY)
+    async def statement(self, info: Info, month: str) -> Statement:
+        await info.context.authorize(self.center_id, Permission.READ_MONEY)
+        now = info.context.state.now()
+        data = await refusing_bad_input(
+            lambda: info.context.read(lambda s: statements.statement(s, self.db_id, month, now))
+        )
+        return Statement.of(data, self.row.currency)
 
 
 @strawberry.type

@@ -6,12 +6,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger import clock
 from adledger.domain.errors import InvariantBroken
 from adledger.domain.months import boundaries_between
+from adledger.store import closing_checks
 from adledger.store import ledger_checks as checks
 from adledger.store.ledger import Violation
 
@@ -31,6 +33,8 @@ class Verification:
     window: checks.Moved = field(repr=False)
     follows: checks.Checkpoint | None = None
     recorded: bool = False
+    months: list[date] = field(default_factory=list)
+    """The closed months whose closings this run checked against their postings."""
 
 
 async def verify_ledger(session: AsyncSession) -> list[Violation]:
@@ -38,6 +42,7 @@ async def verify_ledger(session: AsyncSession) -> list[Violation]:
     await _one_snapshot(session)
     window, violations = await _read(session, await _stretches(session, None, None), None)
     violations += checks.unbalanced_currencies(window)
+    violations += (await _closed_months(session, full=True))[1]
     return violations + await _hold_against(session, window, recorded=False)
 
 
@@ -69,8 +74,16 @@ async def verify_since_checkpoint(
     since_checkpoint.add(tail)
     violations = found + tail_found + checks.unbalanced_currencies(window)
     violations += await _hold_against(session, since_checkpoint, recorded=start is not None)
+    months, month_violations = await _closed_months(session, full=start is None)
     return Verification(
-        violations, start is None, start, until, since_checkpoint.postings, window, latest
+        violations + month_violations,
+        start is None,
+        start,
+        until,
+        since_checkpoint.postings,
+        window,
+        latest,
+        months=months,
     )
 
 
@@ -85,7 +98,20 @@ async def record_checkpoint(session: AsyncSession, verification: Verification) -
         until=verification.until,
         window=verification.window,
     )
+    await closing_checks.mark_verified(session, verification.months, clock.now())
     return replace(verification, recorded=True)
+
+
+async def _closed_months(
+    session: AsyncSession, *, full: bool
+) -> tuple[list[date], list[Violation]]:
+    """Every closed month's closings against its postings (incremental runs: those no clean
+    run checked yet; a closed month never changes)."""
+    months = await closing_checks.months_to_verify(session, full=full)
+    violations = []
+    for month in months:
+        violations += await closing_checks.month_violations(session, month)
+    return months, violations
 
 
 async def _one_snapshot(session: AsyncSession) -> None:

@@ -185,8 +185,8 @@ async def set_credit_line(
         )
     # Read under the line's lock, which every change of the line takes: what it was.
     was = await _credit_line_terms(session, center_id)
-    await repo.set_credit_limit(session, wallet.id, money.minor)
     at = now or clock.now()
+    await repo.set_credit_limit(session, wallet.id, money.minor, at)
     day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     await centers.set_credit_line_terms(session, center_id, cycle.value, net_terms_days, day)
     terms = snapshots.CreditLineTerms(money.minor, cycle.value, net_terms_days)

@@ -152,8 +152,16 @@ async def owner_name(session: AsyncSession, wallet: Wallet | MovableWallet) -> s
     return (await session.scalars(stmt)).one()
 
 
-async def set_credit_limit(session: AsyncSession, wallet_id: int, limit: int) -> None:
+async def set_credit_limit(session: AsyncSession, wallet_id: int, limit: int, at: datetime) -> None:
+    """The wallet's limit from `at` on; the limits it had are kept (a balance at an
+    instant reads the one of that instant)."""
     await session.execute(update(Wallet).where(Wallet.id == wallet_id).values(credit_limit=limit))
+    await raw.execute(session, _KEEP_CREDIT_LIMIT, wallet_id, at, limit)
+
+
+_KEEP_CREDIT_LIMIT = (
+    "INSERT INTO wallet_credit_limits (wallet_id, set_at, credit_limit) VALUES ($1, $2, $3)"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,6 +110,8 @@ async def test_the_upgrade_counts_old_makegoods_and_the_check_reports_the_double
                     )
                 )
             ).one()
+        # (verify-ledger of today reads what later migrations added: closed months)
+        await asyncio.to_thread(upgrade, at_0014, "head")
         async with make_sessionmaker(engine)() as session:
             found = await verify_ledger(session)
     finally:
