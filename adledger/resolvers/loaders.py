@@ -17,6 +17,7 @@ from adledger.domain.budgets import day_of
 from adledger.domain.errors import InvalidInput
 from adledger.domain.runway import Runway
 from adledger.schema.pages import PageArgs
+from adledger.services import runway as runway_service
 from adledger.services import statements
 from adledger.services.actor import Actor
 from adledger.services.statements import Snapshot
@@ -36,6 +37,7 @@ from adledger.store import (
     wallets,
     webhook_endpoints,
 )
+from adledger.store import balance_alerts as alert_repo
 from adledger.store import business_centers as centers
 
 K = TypeVar("K", bound=Hashable)
@@ -219,6 +221,18 @@ class Loaders:
     @cached_property
     def runway(self) -> DataLoader[int, Runway | None]:
         return DataLoader(self._runways)
+
+    @cached_property
+    def balance_alerts(self) -> DataLoader[int, list[Any]]:
+        return DataLoader(self._balance_alerts)
+
+    async def _runways(self, keys: list[int]) -> list[Runway | None]:
+        found = await self._read(lambda s: runway_service.runways(s, keys, self._now()))
+        return [found.get(key) for key in keys]
+
+    async def _balance_alerts(self, keys: list[int]) -> list[list[Any]]:
+        found = await self._read(lambda s: alert_repo.alerts_by_wallet(s, keys))
+        return [found.get(key, []) for key in keys]
 
     @cached_property
     def balance_at(self) -> DataLoader[tuple[int, datetime], Snapshot]:
