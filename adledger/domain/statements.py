@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from adledger.domain.errors import InvalidInput
+from adledger.domain.instants import utc_instant
 from adledger.domain.ledger import AccountKind
 from adledger.domain.months import month_of, month_start, next_month
 
@@ -66,10 +67,15 @@ class Buckets:
         )
 
 
-def check_instant(at: datetime, opened_at: datetime, now: datetime, field: tuple[str, ...]) -> None:
-    """An instant a wallet's balance can be told at: since it was opened, not after now."""
+def instant_asked(at: datetime, now: datetime, field: tuple[str, ...]) -> datetime:
+    """An instant a balance can be told at, in UTC: one with a UTC offset, not after now."""
+    at = utc_instant(at, field)
     if at > now:
         raise InvalidInput("at is in the future: a balance is known up to now", field)
+    return at
+
+
+def check_opened(at: datetime, opened_at: datetime, field: tuple[str, ...]) -> None:
     if at < opened_at:
         raise InvalidInput(f"the wallet was opened at {opened_at.isoformat()}", field)
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger import clock
-from adledger.jobs.reports import VerifyReport, job_log_level
+from adledger.jobs.reports import ClosingReport, VerifyReport, job_log_level
 from adledger.services import balance_guard
 from adledger.services.closings import ClosedMonth, close_next_month
 from adledger.services.partitions import PartitionReport, create_partition, partitions_due
@@ -118,20 +118,17 @@ async def create_partitions_cron(ctx: Ctx) -> PartitionReport:
     return await create_partitions_job(ctx, clock.now())
 
 
-async def close_ledger_months_job(ctx: Ctx, now: datetime) -> list[ClosedMonth]:
+async def close_ledger_months_job(ctx: Ctx, now: datetime) -> ClosingReport:
     """Close every month that ended before the settled horizon, oldest first, one month
     per transaction (the first run on an old ledger closes all its past months)."""
     async with ctx["sessions"]() as session:
         horizon = await settled_horizon(session)
         await session.rollback()
-    closed: list[ClosedMonth] = []
+    report = ClosingReport()
     while (month := await in_transaction(ctx, partial(_close_next, horizon), now)) is not None:
-        closed.append(month)
-    level = job_log_level(bool(closed))
-    log.log(
-        level, "months closed at %s: %s", now.isoformat(), ", ".join(map(str, closed)) or "none"
-    )
-    return closed
+        report.months.append(str(month))
+    log.log(job_log_level(report.did_something), "months at %s: %s", now.isoformat(), report)
+    return report
 
 
 async def _close_next(
@@ -140,5 +137,5 @@ async def _close_next(
     return await close_next_month(session, horizon, now)
 
 
-async def close_ledger_months_cron(ctx: Ctx) -> list[ClosedMonth]:
+async def close_ledger_months_cron(ctx: Ctx) -> ClosingReport:
     return await close_ledger_months_job(ctx, clock.now())

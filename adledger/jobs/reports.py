@@ -119,3 +119,20 @@ class VerifyReport:
             return f"ledger verification found {found} (see the log); {read}"
         text = f"ledger verified: every invariant holds; {read}"
         return text if self.recorded else text + " (another run recorded the checkpoint)"
+
+
+@dataclass
+class ClosingReport:
+    """`close-ledger-months`: the months it closed, oldest first."""
+
+    months: list[str] = field(default_factory=list)
+    """Each as `2026-11 (14 accounts moved)`."""
+
+    @property
+    def did_something(self) -> bool:
+        return bool(self.months)
+
+    def __str__(self) -> str:
+        if not self.months:
+            return "no month to close"
+        return f"closed {_plural(len(self.months), 'month')}: {', '.join(self.months)}"

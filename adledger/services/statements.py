@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adledger.domain.ledger import AccountKind
 from adledger.domain.months import month_of, month_start, next_month, previous_month
-from adledger.domain.statements import Buckets, check_instant, check_month, parse_month, span
+from adledger.domain.statements import (
+    Buckets,
+    check_month,
+    check_opened,
+    instant_asked,
+    parse_month,
+    span,
+)
 from adledger.store import statements as repo
 
 _TICK = timedelta(microseconds=1)
@@ -68,9 +75,11 @@ async def snapshots_at(
     """The wallets' buckets and credit limits as they stood at `at` (its postings
     included): three statements for any number of wallets. INVALID_INPUT when `at` is in
     the future or before one of them was opened."""
+    at = instant_asked(at, now, ("at",))
     opened, buckets = await _buckets_before(session, wallet_ids, at + _TICK)
     for wallet_id in wallet_ids:
-        check_instant(at, opened[wallet_id], now, ("at",))
+        if wallet_id in opened:  # (a wallet without buckets has held nothing, ever)
+            check_opened(at, opened[wallet_id], ("at",))
     limits = await repo.credit_limits_at(session, wallet_ids, at)
     return {w: Snapshot(at, buckets[w], limits.get(w, 0)) for w in wallet_ids}
 
@@ -94,7 +103,8 @@ async def statement(
     month = parse_month(month_text, ("month",))
     start, end = span(month)
     closings = await repo.closings_before(session, [wallet_id], previous_month(month))
-    check_month(month, closings.opened[wallet_id], now, ("month",))
+    if wallet_id in closings.opened:
+        check_month(month, closings.opened[wallet_id], now, ("month",))
     since = None if closings.through is None else month_start(next_month(closings.through))
     accounts = list(closings.accounts)
     moved = await repo.moved_between(session, accounts, since, start)
@@ -148,7 +158,8 @@ async def center_snapshots(
     after `at` count as empty)."""
     wallets = await repo.center_wallets(session, center_id)
     own = next(w for w in wallets if w.own)
-    check_instant(at, own.opened_at, now, ("at",))
+    at = instant_asked(at, now, ("at",))
+    check_opened(at, own.opened_at, ("at",))
     opened = [w.id for w in wallets if w.own or w.opened_at <= at]
     snapshots = await snapshots_at(session, opened, at, now)
     accounts = [snapshots[w] for w in opened if w != own.id]

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adledger import clock
 from adledger.domain.ledger import WALLET_BUCKETS, AccountKind, TransactionKind
+from adledger.domain.months import month_of
+from adledger.domain.statements import month_text
 from adledger.schema.ids import db_id_of, to_global_id
 from adledger.schema.pages import MAX_PAGE_SIZE
 from adledger.store import ledger as ledger_repo
@@ -43,6 +45,8 @@ class World:
     """A campaign of accounts[1] with MORE installment invoices."""
     endpoint: str
     """A webhook endpoint of the center with MORE delivery attempts, one per event."""
+    month: str
+    """The month the world was seeded in (`YYYY-MM`): its postings' statement."""
 
 
 async def build_world(api: Api, users: UserFactory, sessions: async_sessionmaker[Any]) -> World:
@@ -73,6 +77,7 @@ async def build_world(api: Api, users: UserFactory, sessions: async_sessionmaker
         accounts=[to_global_id("AdAccount", a) for a in accounts],
         long_plan=to_global_id("Campaign", long_plan),
         endpoint=to_global_id("WebhookEndpoint", seed.endpoint_id),
+        month=month_text(month_of(seed.now)),
     )
 
 

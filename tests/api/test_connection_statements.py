@@ -370,6 +370,27 @@ def _check_deliveries(nodes: list[dict[str, Any]], world: World) -> None:
     assert {n["event"]["businessCenter"]["name"] for n in nodes} == {"Acme"}
 
 
+STATEMENT_LINES = """
+query($id: ID!, $first: Int!, $month: String!) { wallet(id: $id) { statement(month: $month) {
+  lines(first: $first) {
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node {
+      at bucket amount { amount } description balanceAfter { amount }
+      transaction { id kind actorEmail campaign { name } }
+    } }
+  }
+} } }"""
+
+
+def _check_statement_lines(nodes: list[dict[str, Any]], world: World) -> None:
+    # oldest first: the ledger's order
+    assert [n["balanceAfter"] for n in nodes] == [_dollars(i) for i in range(1, PAGE + 1)]
+    assert {(n["bucket"], n["amount"]["amount"]) for n in nodes} == {("CASH", "1.00")}
+    assert {(n["transaction"]["kind"], n["transaction"]["actorEmail"]) for n in nodes} == {
+        ("ADJUSTMENT", world.admin.email)
+    }
+
+
 @dataclass(frozen=True)
 class Case:
     document: str
@@ -408,6 +429,12 @@ CASES: dict[str, Case] = {
         lambda w: {"id": w.center_wallet},
         ("wallet", "transactions"),
         _check_transactions,
+    ),
+    "Statement.lines": Case(
+        STATEMENT_LINES,
+        lambda w: {"id": w.center_wallet, "month": w.month},
+        ("wallet", "statement", "lines"),
+        _check_statement_lines,
     ),
     "BusinessCenter.auditTrail": Case(
         AUDIT_TRAIL,
@@ -609,4 +636,4 @@ def test_every_connection_of_the_served_schema_has_a_statement_count_case() -> N
     connections = served_connections()
     # then a connection added later fails here until it has its case above
     assert sorted(connections) == sorted(CASES)
-    assert len(connections) == 13
+    assert len(connections) == 14

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from adledger.jobs.ledger import close_ledger_months_job
 from adledger.services.verify import verify_ledger
 from tests.api.campaign_fixtures import open_shop
-from tests.helpers import TRANSFER, add_member
+from tests.helpers import TRANSFER, add_member, create_account
 
 JANUARY = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 
@@ -88,7 +88,7 @@ async def test_a_wallets_balance_at_any_instant_is_the_same_before_and_after_clo
     # given the months of the fixture, closed or not
     if closed:
         report = await close_ledger_months_job(worker_ctx, datetime(2026, 4, 2, 8, tzinfo=UTC))
-        assert [str(m).split(" ")[0] for m in report] == ["2026-01", "2026-02", "2026-03"]
+        assert [m.split(" ")[0] for m in report.months] == ["2026-01", "2026-02", "2026-03"]
 
     # when the account's wallet is asked its balance at instants of every month
     wallet, token = months.account.wallet_id, months.token
@@ -292,4 +292,47 @@ async def test_balance_at_on_two_years_of_postings_costs_a_few_statements(
     # then it is exact, and read in a few statements
     assert answer["cash"] == "476.00"
     reads = [s for s in statements.statements if not s.startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
-    assert len(reads) <= 6, reads
+    balance = [s for s in reads if "ledger_" in s or "wallet_credit_limits" in s]
+    assert len(balance) == 3, balance  # the closings, the postings since, the credit limit
+    assert len(reads) <= 5, reads  # and the request's own: the caller, the wallet
+
+
+async def test_an_instant_without_an_offset_is_invalid_input(api, months) -> None:
+    answer = await api.post(
+        BALANCE_AT, {"id": months.account.wallet_id, "at": "2026-02-10T12:00:00"}, months.token
+    )
+    assert answer["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+    assert "at needs a UTC offset" in answer["errors"][0]["message"]
+
+
+CENTER_BALANCE_AT = """query($id: ID!, $at: DateTime!) { businessCenter(id: $id) {
+  balanceAt(at: $at) { own { cash { amount } available { amount } }
+    adAccounts { cash { amount } available { amount } } } } }"""
+
+
+async def test_a_centers_balance_at_is_its_own_wallet_and_its_accounts_summed(
+    api, users, months, time_travel
+) -> None:
+    # given a second ad account, opened in March with 20.00
+    time_travel.to(datetime(2026, 3, 1, 9, tzinfo=UTC))
+    second = await create_account(api, months.center, name="Display")
+    await users.fund(second.wallet_id, "20.00")
+    time_travel.to(datetime(2026, 4, 2, 8, tzinfo=UTC))
+
+    # when the center is asked its balances in February and in March
+    asked = [datetime(2026, 2, 15, tzinfo=UTC), datetime(2026, 3, 25, tzinfo=UTC)]
+    answers = [
+        (
+            await api.data(
+                CENTER_BALANCE_AT, {"id": months.center.id, "at": at.isoformat()}, months.token
+            )
+        )["businessCenter"]["balanceAt"]
+        for at in asked
+    ]
+
+    # then its own wallet holds what was moved to it, its accounts the rest (the second
+    # account counting from when it was opened)
+    assert [(a["own"]["cash"]["amount"], a["adAccounts"]["cash"]["amount"]) for a in answers] == [
+        ("30.00", "70.00"),
+        ("25.00", "95.00"),
+    ]

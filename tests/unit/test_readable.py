@@ -78,6 +78,9 @@ def test_the_audited_fields_are_those_a_role_may_be_refused() -> None:
         ("Wallet", "runway"): {READ_MONEY},
         ("Wallet", "balanceAlerts"): {READ_MONEY},
         ("BusinessCenter", "runway"): {READ_MONEY},
+        ("BusinessCenter", "balanceAt"): {READ_MONEY},
+        ("Wallet", "balanceAt"): {READ_MONEY},
+        ("Wallet", "statement"): {READ_MONEY},
     }
 
 
