@@ -16,14 +16,8 @@ from adledger.schema.campaigns import Campaign
 from adledger.schema.events import Event
 from adledger.schema.ids import db_id_of, from_global_id
 from adledger.schema.rate_limit import RateLimit
-from adledger.schema.types import (
-    AdAccount,
-    BusinessCenter,
-    Node,
-    Viewer,
-    Wallet,
-    WalletTransaction,
-)
+from adledger.schema.types import AdAccount, BusinessCenter, Node, Viewer, Wallet
+from adledger.schema.wallet_parts import WalletTransaction
 from adledger.schema.webhooks import WebhookEndpoint
 
 

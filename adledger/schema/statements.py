@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -18,10 +18,8 @@ from adledger.schema.enums import BalanceBucket, WalletTransactionKind
 from adledger.schema.ids import to_cursor
 from adledger.schema.money import Money
 from adledger.schema.pages import PageArgs, PageInfo
+from adledger.schema.wallet_parts import WalletTransaction
 from adledger.services import statements as service
-
-if TYPE_CHECKING:
-    from adledger.schema.types import WalletTransaction
 
 T = TypeVar("T")
 
@@ -83,11 +81,7 @@ class StatementLine:
     )
 
     @strawberry.field
-    async def transaction(
-        self, info: Info
-    ) -> Annotated[WalletTransaction, strawberry.lazy("adledger.schema.types")]:
-        from adledger.schema.types import WalletTransaction
-
+    async def transaction(self, info: Info) -> WalletTransaction:
         row = await info.context.loaders.transaction.load(self.posting_id)
         return WalletTransaction.from_row(row, self.currency)
 

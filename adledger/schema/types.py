@@ -18,11 +18,9 @@ from adledger.domain.errors import InvalidInput, InvariantBroken
 from adledger.domain.events import check_types
 from adledger.domain.ledger import AccountKind, TransactionKind
 from adledger.domain.money import Currency
-from adledger.domain.wallets import available
-from adledger.schema.billing import Invoice, PlanSubscription, TopUp
+from adledger.schema.billing import PlanSubscription, TopUp
 from adledger.schema.budgets import AccountBudget, AccountBudgetChangeConnection, cap_of
 from adledger.schema.campaigns import (
-    Campaign,
     CampaignConnection,
     CampaignStatus,
     InvoiceConnection,
@@ -30,7 +28,6 @@ from adledger.schema.campaigns import (
 from adledger.schema.enums import (
     AdAccountType,
     AllocationMode,
-    BalanceBucket,
     BillingOption,
     CurrencyCode,
     InvoiceKind,
@@ -54,6 +51,10 @@ from adledger.schema.statements import (
     CenterBalanceSnapshot,
     Statement,
     refusing_bad_input,
+)
+from adledger.schema.wallet_parts import (
+    WalletBalance,
+    WalletTransactionConnection,
 )
 from adledger.schema.webhooks import WebhookEndpoint
 from adledger.services import statements
@@ -345,63 +346,6 @@ class AdAccount(Node):
         return CampaignConnection.build(args, rows)
 
 
-@strawberry.type
-class WalletBalance:
-    total: Money = strawberry.field(description="Cash plus vouchers plus available credit line.")
-    cash: Money
-    vouchers: Money
-    credit_line_limit: Money
-    credit_line_used: Money
-    held: Money = strawberry.field(
-        description=(
-            "Funds held for campaigns waiting on a shortfall invoice; not spendable elsewhere."
-        )
-    )
-    available: Money = strawberry.field(description="What can be spent now: total minus held.")
-    wallet_id: strawberry.Private[int]
-    currency: strawberry.Private[str]
-
-    @strawberry.field(
-        description=(
-            "Taken out of cash for refunds requested (or sent) and not yet gone back to the "
-            "payments: not part of cash, and back in it if a refund is declined or fails."
-        )
-    )
-    async def pending_refunds(self, info: Info) -> Money:
-        # Read only when asked for: the balance itself stays one statement.
-        pending = await info.context.loaders.pending_refunds.load(self.wallet_id)
-        return Money.of(pending, self.currency)
-
-    @classmethod
-    async def load(cls, info: Info, wallet: Any) -> WalletBalance:
-        sums = info.context.balances_read(wallet.id)
-        if sums is None:
-            sums = await info.context.loaders.balances.load(wallet.id)
-        return cls.compute(sums, wallet.credit_limit, wallet.currency, wallet.id)
-
-    @classmethod
-    def compute(
-        cls, sums: dict[str, int], credit_limit: int, currency: str, wallet_id: int
-    ) -> WalletBalance:
-        held = sums.get(AccountKind.HOLD.value, 0)
-        cash = sums.get(AccountKind.CASH.value, 0) + held
-        vouchers = sums.get(AccountKind.VOUCHERS.value, 0)
-        used = -sums.get(AccountKind.CREDIT_LINE.value, 0)
-        spendable = available(sums, credit_limit)
-        total = spendable + held
-        return cls(
-            total=Money.of(total, currency),
-            cash=Money.of(cash, currency),
-            vouchers=Money.of(vouchers, currency),
-            credit_line_limit=Money.of(credit_limit, currency),
-            credit_line_used=Money.of(used, currency),
-            held=Money.of(held, currency),
-            available=Money.of(spendable, currency),
-            wallet_id=wallet_id,
-            currency=currency,
-        )
-
-
 async def _runway(info: Info, wallet_id: int, currency: str) -> Runway:
     found = await info.context.loaders.runway.load(wallet_id)
     if found is None:
@@ -516,52 +460,6 @@ class Wallet(Node):
         return Statement.of(data, self.row.currency)
 
 
-@strawberry.type
-class WalletTransaction(Node):
-    invoice_id: strawberry.Private[int | None]
-    campaign_id: strawberry.Private[int | None]
-    kind: WalletTransactionKind
-    bucket: BalanceBucket
-    amount: Money = strawberry.field(
-        description="Signed: positive adds to the wallet, negative takes from it."
-    )
-    balance_after: Money = strawberry.field(
-        description="The bucket's balance right after this transaction."
-    )
-    description: str
-    created_at: datetime
-    actor_email: str | None = strawberry.field(
-        description="Who caused it; null for the platform's own jobs."
-    )
-
-    @strawberry.field
-    async def invoice(self, info: Info) -> Invoice | None:
-        if self.invoice_id is None:
-            return None
-        return Invoice.from_row(await info.context.loaders.invoice.load(self.invoice_id))
-
-    @strawberry.field
-    async def campaign(self, info: Info) -> Campaign | None:
-        if self.campaign_id is None:
-            return None
-        return Campaign.from_row(await info.context.loaders.campaign.load(self.campaign_id))
-
-    @classmethod
-    def from_row(cls, row: Any, currency: str) -> WalletTransaction:
-        return cls(
-            id=strawberry.ID(to_global_id("WalletTransaction", row.id)),
-            invoice_id=row.invoice_id,
-            campaign_id=row.campaign_id,
-            kind=TransactionKind(row.kind),
-            bucket=BalanceBucket(row.bucket.upper()),
-            amount=Money.of(row.amount, currency),
-            balance_after=Money.of(row.balance_after, currency),
-            description=row.description,
-            created_at=row.created_at,
-            actor_email=row.actor_email,
-        )
-
-
 @strawberry.type(description="A card saved at the payment provider.")
 class PaymentMethod:
     brand: str
@@ -612,29 +510,6 @@ class AdAccountConnection:
     def build(cls, args: PageArgs, rows: list[Any]) -> AdAccountConnection:
         shown = rows[: args.first]
         edges = [AdAccountEdge(cursor=to_cursor(r.id), node=AdAccount.from_row(r)) for r in shown]
-        return cls(edges=edges, page_info=args.page_info([r.id for r in shown], len(rows)))
-
-
-@strawberry.type
-class WalletTransactionEdge:
-    cursor: str
-    node: WalletTransaction
-
-
-@strawberry.type
-class WalletTransactionConnection:
-    edges: list[WalletTransactionEdge]
-    page_info: PageInfo
-
-    @classmethod
-    def build(cls, args: PageArgs, rows: list[Any], currency: str) -> WalletTransactionConnection:
-        shown = rows[: args.first]
-        edges = [
-            WalletTransactionEdge(
-                cursor=to_cursor(r.id), node=WalletTransaction.from_row(r, currency)
-            )
-            for r in shown
-        ]
         return cls(edges=edges, page_info=args.page_info([r.id for r in shown], len(rows)))
 
 
