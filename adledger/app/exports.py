@@ -207,7 +207,10 @@ async def _body(
             async for chunk in chunks:
                 yield chunk
     finally:
-        await session.close()
+        # Also when the client left mid-file: the task is being cancelled, and an await
+        # that is not shielded would be cancelled in turn, leaving the connection behind.
+        with anyio.CancelScope(shield=True):
+            await session.close()
 
 
 class CsvDownload(StreamingResponse):

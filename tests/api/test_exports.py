@@ -4,6 +4,7 @@ read the money may export it; the file is RFC 4180, its texts inert in a spreads
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -26,6 +28,7 @@ from adledger.store.ledger import platform_account_id
 from tests.helpers import (
     TRANSFER,
     Account,
+    Api,
     Center,
     User,
     add_member,
@@ -676,3 +679,47 @@ async def test_an_export_reads_one_read_only_snapshot(sessions) -> None:
     # then it is REPEATABLE READ and READ ONLY
     assert tuple(found) == ("repeatable read", "on")
     assert export_store.PREFETCH <= 10_000
+
+
+async def test_a_client_that_leaves_mid_file_gives_its_connection_back(
+    serve, users, sessions, database_url, redis_url
+) -> None:
+    # given the API behind a real server, and a wallet whose file is far larger than what
+    # the sockets between them buffer
+    live = await serve()
+    base = f"http://{live.url}"
+    async with httpx.AsyncClient(base_url=base) as client:
+        api = Api(client)
+        admin = await users.create("admin")
+        center = await create_center(api, admin)
+        await seed_postings(sessions, center.wallet_id, 100_000)
+        params = _params(walletId=center.wallet_id)
+        headers = {"Authorization": f"Bearer {admin.token}"}
+        # when a client reads the first chunk of the file, then goes away
+        async with client.stream(
+            "GET", "/exports/transactions.csv", params=params, headers=headers
+        ) as response:
+            assert response.status_code == 200
+            first = await anext(response.aiter_raw())
+    # then the export's transaction ends and its connection is back in the pool
+    pool = live.app.state.adledger.read_engine.pool
+    for _ in range(100):
+        if pool.checkedout() == 0 and not await _exports_running(sessions):
+            break
+        await asyncio.sleep(0.05)
+    assert first.startswith(b"time,wallet_id,")
+    assert pool.checkedout() == 0
+    assert await _exports_running(sessions) == 0
+
+
+async def _exports_running(sessions) -> int:
+    """Backends still in an export's statement or transaction."""
+    async with sessions() as session:
+        found = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND query LIKE '%ORDER BY p.created_at, p.id%' "
+                "AND state <> 'idle'"
+            )
+        )
+    return int(found or 0)
