@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from adledger.domain import exports as rules
 from adledger.domain.access import Permission, Role
-from adledger.domain.errors import not_found
+from adledger.domain.errors import InvariantBroken, not_found
 from adledger.domain.exports import ExportKind, ExportSpec
 from adledger.domain.ids import to_global_id
 from adledger.services import access
@@ -82,7 +82,7 @@ def _role(value: str | None) -> Role | None:
 
 def _center_of(spec: ExportSpec) -> int:
     if spec.center_id is None:  # domain.check_scope gave exactly one
-        raise ValueError("an export names a wallet or a business center")
+        raise InvariantBroken("an export names a wallet or a business center")
     return spec.center_id
 
 

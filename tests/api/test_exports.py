@@ -4,7 +4,6 @@ read the money may export it; the file is RFC 4180, its texts inert in a spreads
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from dataclasses import dataclass
@@ -12,23 +11,17 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import httpx
 import pytest
 from sqlalchemy import text
 
 from adledger import clock
 from adledger.domain.exports import INVOICE_HEADER, TRANSACTION_HEADER
-from adledger.domain.ledger import AccountKind
 from adledger.domain.money import Currency, parse_amount
 from adledger.schema.ids import db_id_of, to_global_id
-from adledger.services import exports as export_service
 from adledger.services import wallets as wallet_service
-from adledger.store import exports as export_store
-from adledger.store.ledger import platform_account_id
 from tests.helpers import (
     TRANSFER,
     Account,
-    Api,
     Center,
     User,
     add_member,
@@ -63,7 +56,6 @@ class World:
     analyst: User
     standard: User
     stranger: User
-    strangers_center: Center
 
     @property
     def admin(self) -> User:
@@ -98,8 +90,8 @@ async def world(api, users, sessions) -> World:
     await add_member(api, center, analyst, "FINANCE_ANALYST")
     await add_member(api, center, standard, "STANDARD")
     stranger = await users.create("stranger")
-    strangers_center = await create_center(api, stranger, name="Other Co")
-    return World(center, account, analyst, standard, stranger, strangers_center)
+    await create_center(api, stranger, name="Other Co")
+    return World(center, account, analyst, standard, stranger)
 
 
 def _transfer(center: Center, account: Account, amount: str) -> dict[str, Any]:
@@ -132,7 +124,7 @@ async def link(api, token: str, kind: str = "TRANSACTIONS", **scope: str) -> str
     return str(created["url"])
 
 
-def _params(**scope: str) -> dict[str, str]:
+def around_now(**scope: str) -> dict[str, str]:
     start, end = _around_now()
     return {**scope, "from": start, "to": end}
 
@@ -141,6 +133,11 @@ async def get(api, path: str, token: str | None = None, **params: str) -> Any:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     query = f"?{urlencode(params)}" if params else ""
     return await api.client.get(f"{path}{query}", headers=headers)
+
+
+async def download(api, token: str | None, **scope: str) -> Any:
+    """The transactions of the hours around now, downloaded with the token."""
+    return await get(api, "/exports/transactions.csv", token, **around_now(**scope))
 
 
 def rows(response: Any) -> list[list[str]]:
@@ -161,12 +158,7 @@ async def test_an_analyst_downloads_the_wallets_transactions_with_a_token(api, w
     shown = await api.data(TRANSACTIONS, {"id": world.center.wallet_id}, world.admin.token)
     nodes = [edge["node"] for edge in reversed(shown["wallet"]["transactions"]["edges"])]
     # when its analyst downloads the export with its token
-    response = await get(
-        api,
-        "/exports/transactions.csv",
-        world.analyst.token,
-        **_params(walletId=world.center.wallet_id),
-    )
+    response = await download(api, world.analyst.token, walletId=world.center.wallet_id)
     # then it is a CSV attachment: a header, then one row per transaction, oldest first
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
@@ -215,12 +207,7 @@ def _as_shown(line: list[str]) -> tuple[Any, ...]:
 async def test_a_formula_in_a_description_comes_out_inert(api, world) -> None:
     # given a transaction described as =HYPERLINK("http://evil","x")
     # when the wallet is exported
-    response = await get(
-        api,
-        "/exports/transactions.csv",
-        world.admin.token,
-        **_params(walletId=world.center.wallet_id),
-    )
+    response = await download(api, world.admin.token, walletId=world.center.wallet_id)
     # then the cell starts with a single quote, quoted as RFC 4180 asks, lines end in CRLF
     raw = response.content.decode()
     assert '"\'=HYPERLINK(""http://evil"",""x"")"' in raw
@@ -241,12 +228,7 @@ async def test_a_link_opens_without_a_token_and_gives_the_same_file(api, world) 
     # when a browser opens it, with no Authorization
     by_link = await api.client.get(created["url"])
     # then it is the file the token downloads, and the link lives 10 minutes
-    by_token = await get(
-        api,
-        "/exports/transactions.csv",
-        world.analyst.token,
-        **_params(walletId=world.center.wallet_id),
-    )
+    by_token = await download(api, world.analyst.token, walletId=world.center.wallet_id)
     assert by_link.status_code == 200, by_link.text
     assert by_link.content == by_token.content
     assert created["url"].startswith("/exports/transactions.csv?walletId=")
@@ -277,9 +259,7 @@ async def test_amounts_follow_the_currency_exponent(api, users, sessions) -> Non
     center = await create_center(api, admin, currency="JPY")
     await users.fund(center.wallet_id, "1250", Currency.JPY)
     # when it is exported
-    response = await get(
-        api, "/exports/transactions.csv", admin.token, **_params(walletId=center.wallet_id)
-    )
+    response = await download(api, admin.token, walletId=center.wallet_id)
     # then the amount has no decimals
     assert [(line[7], line[8], line[9]) for line in rows(response)[1:]] == [("1250", "JPY", "1250")]
 
@@ -337,12 +317,7 @@ async def test_a_standard_member_is_refused(api, world) -> None:
     created = await create_export(
         api, world.standard.token, **_input(walletId=world.center.wallet_id)
     )
-    response = await get(
-        api,
-        "/exports/transactions.csv",
-        world.standard.token,
-        **_params(walletId=world.center.wallet_id),
-    )
+    response = await download(api, world.standard.token, walletId=world.center.wallet_id)
     # then both are FORBIDDEN
     assert (created["__typename"], created["code"], created["field"]) == (
         "ForbiddenError",
@@ -364,9 +339,7 @@ async def test_another_customers_admin_is_told_not_found(api, world, scope) -> N
     name = "walletId" if scope == "nothing" else scope
     # when they ask for its export, or download it with their token
     created = await create_export(api, world.stranger.token, **_input(**{name: ids[scope]}))
-    response = await get(
-        api, "/exports/transactions.csv", world.stranger.token, **_params(**{name: ids[scope]})
-    )
+    response = await download(api, world.stranger.token, **{name: ids[scope]})
     # then it is NOT_FOUND, worded as for an id of nothing
     what = "business center" if name == "businessCenterId" else "wallet"
     assert created == {
@@ -382,7 +355,7 @@ async def test_another_customers_admin_is_told_not_found(api, world, scope) -> N
 
 
 async def test_a_download_without_a_valid_token_is_unauthenticated(api, world) -> None:
-    params = _params(walletId=world.center.wallet_id)
+    params = around_now(walletId=world.center.wallet_id)
 
     missing = await get(api, "/exports/transactions.csv", None, **params)
     wrong = await get(api, "/exports/transactions.csv", "adl_not-a-token", **params)
@@ -395,9 +368,7 @@ async def test_a_download_without_a_valid_token_is_unauthenticated(api, world) -
 async def test_the_integration_token_may_not_download(api, users, world) -> None:
     adserver = await users.create("adserver", integration=True)
 
-    response = await get(
-        api, "/exports/transactions.csv", adserver.token, **_params(walletId=world.center.wallet_id)
-    )
+    response = await download(api, adserver.token, walletId=world.center.wallet_id)
 
     assert (response.status_code, response.json()["error"]["code"]) == (403, "FORBIDDEN")
 
@@ -560,7 +531,7 @@ async def test_the_eleventh_export_in_a_minute_is_rate_limited(api, world) -> No
     # given ten exports by the analyst: seven links and three downloads with the token
     for _ in range(7):
         await link(api, world.analyst.token, walletId=world.center.wallet_id)
-    params = _params(walletId=world.center.wallet_id)
+    params = around_now(walletId=world.center.wallet_id)
     for _ in range(3):
         ok = await get(api, "/exports/transactions.csv", world.analyst.token, **params)
         assert ok.status_code == 200
@@ -597,129 +568,3 @@ async def test_links_already_made_still_open_past_the_limit(api, world) -> None:
     assert (await create_export(api, world.admin.token, **_input(walletId=world.center.wallet_id)))[
         "__typename"
     ] == "CreateExportSuccess"
-
-
-# -- the file: many rows, one snapshot ----------------------------------------------------
-
-
-async def seed_postings(sessions, wallet_gid: str, count: int) -> None:
-    """`count` entries of cash into the empty wallet from the platform's clearing account, a
-    millisecond apart ending now, each summing to zero, the running balance and the cached
-    one kept (bench/exports.py seeds a million the same way)."""
-    wallet_id = db_id_of(wallet_gid, "Wallet")
-    async with sessions() as session:
-        clearing = await platform_account_id(session, AccountKind.PAYMENTS_CLEARING, "USD")
-        cash = await session.scalar(
-            text("SELECT id FROM ledger_accounts WHERE key = :key"),
-            {"key": f"wallet:{wallet_id}:cash"},
-        )
-        start = clock.now() - timedelta(milliseconds=count + 1)
-        values = {"n": count, "start": start, "cash": cash, "opening": 0, "clearing": clearing}
-        await session.execute(text(SEED), values)
-        await session.execute(
-            text(
-                "UPDATE ledger_accounts SET balance = balance + "
-                "(SELECT SUM(g % 997 + 1) FROM generate_series(1, :n) g) WHERE id = :cash"
-            ),
-            {"n": count, "cash": cash},
-        )
-        await session.commit()
-
-
-SEED = """
-WITH seq AS MATERIALIZED (
-  SELECT g, nextval(pg_get_serial_sequence('ledger_entries', 'id')) AS entry_id,
-         CAST(:start AS timestamptz) + g * interval '1 millisecond' AS at,
-         CAST(g % 997 + 1 AS bigint) AS amount
-  FROM generate_series(1, CAST(:n AS integer)) AS g
-), entries AS (
-  INSERT INTO ledger_entries (id, operation, idempotency_key, description, created_at)
-  SELECT entry_id, 'seed', 'seed:' || entry_id, 'seeded ' || g, at FROM seq
-), cash_side AS (
-  INSERT INTO ledger_postings (entry_id, account_id, amount, balance_after, kind, created_at)
-  SELECT entry_id, :cash, amount, :opening + SUM(amount) OVER (ORDER BY g), 'ADJUSTMENT', at
-  FROM seq
-)
-INSERT INTO ledger_postings (entry_id, account_id, amount, balance_after, kind, created_at)
-SELECT entry_id, :clearing, -amount, NULL, 'ADJUSTMENT', at FROM seq
-"""
-
-
-async def test_a_file_of_many_chunks_streams_every_row_in_order(api, users, sessions) -> None:
-    # given a wallet with 3,000 transactions more than a chunk of the stream holds
-    admin = await users.create("admin")
-    center = await create_center(api, admin)
-    await seed_postings(sessions, center.wallet_id, 3000)
-    # when it is exported
-    response = await get(
-        api, "/exports/transactions.csv", admin.token, **_params(walletId=center.wallet_id)
-    )
-    # then every row is there once, by time, and each balance follows the one before
-    assert len(response.content) > 3 * export_service.CHUNK_BYTES
-    lines = rows(response)[1:]
-    assert [line[4] for line in lines] == [f"seeded {g}" for g in range(1, 3001)]
-    cents = [round(float(line[9]) * 100) for line in lines]
-    amounts = [round(float(line[7]) * 100) for line in lines]
-    assert all(cents[i] == cents[i - 1] + amounts[i] for i in range(1, len(lines)))
-
-
-async def test_an_export_reads_one_read_only_snapshot(sessions) -> None:
-    # given a session an export opens
-    async with sessions() as session:
-        await export_service.open_snapshot(session)
-        # when its transaction is asked what it is
-        found = (
-            await session.execute(
-                text(
-                    "SELECT current_setting('transaction_isolation'), "
-                    "current_setting('transaction_read_only')"
-                )
-            )
-        ).one()
-    # then it is REPEATABLE READ and READ ONLY
-    assert tuple(found) == ("repeatable read", "on")
-    assert export_store.PREFETCH <= 10_000
-
-
-async def test_a_client_that_leaves_mid_file_gives_its_connection_back(
-    serve, users, sessions, database_url, redis_url
-) -> None:
-    # given the API behind a real server, and a wallet whose file is far larger than what
-    # the sockets between them buffer
-    live = await serve()
-    base = f"http://{live.url}"
-    async with httpx.AsyncClient(base_url=base) as client:
-        api = Api(client)
-        admin = await users.create("admin")
-        center = await create_center(api, admin)
-        await seed_postings(sessions, center.wallet_id, 100_000)
-        params = _params(walletId=center.wallet_id)
-        headers = {"Authorization": f"Bearer {admin.token}"}
-        # when a client reads the first chunk of the file, then goes away
-        async with client.stream(
-            "GET", "/exports/transactions.csv", params=params, headers=headers
-        ) as response:
-            assert response.status_code == 200
-            first = await anext(response.aiter_raw())
-    # then the export's transaction ends and its connection is back in the pool
-    pool = live.app.state.adledger.read_engine.pool
-    for _ in range(100):
-        if pool.checkedout() == 0 and not await _exports_running(sessions):
-            break
-        await asyncio.sleep(0.05)
-    assert first.startswith(b"time,wallet_id,")
-    assert pool.checkedout() == 0
-    assert await _exports_running(sessions) == 0
-
-
-async def _exports_running(sessions) -> int:
-    """Backends still in an export's statement or transaction."""
-    async with sessions() as session:
-        found = await session.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND query LIKE '%ORDER BY p.created_at, p.id%' "
-                "AND state <> 'idle'"
-            )
-        )
-    return int(found or 0)
