@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test check bench bench-spend bench-load bench-cost bench-calls bench-webhooks bench-mutations
+.PHONY: dev test check bench bench-spend bench-load bench-cost bench-calls bench-webhooks bench-mutations bench-exports
 
 dev: $(STAMP)
 	$(BIN)/adledger dev
@@ -40,6 +40,9 @@ bench-webhooks: $(STAMP)
 
 bench-mutations: $(STAMP)
 	$(BIN)/python bench/mutations.py
+
+bench-exports: $(STAMP)
+	$(BIN)/python bench/exports.py
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

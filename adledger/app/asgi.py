@@ -24,6 +24,7 @@ from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
+from adledger.app.exports import export_routes, signing_secret
 from adledger.app.graphiql import graphiql_assets, offline_page, with_start
 from adledger.app.graphql_http import (
     GRAPHQL_RESPONSE,
@@ -40,6 +41,7 @@ from adledger.app.state import AppState
 from adledger.app.webhooks import receive_stripe_event
 from adledger.app.ws_limits import ConnectionSlots, LimitedTransportWSHandler, SocketContext
 from adledger.resolvers.context import RequestContext
+from adledger.resolvers.exports import ExportDesk
 from adledger.resolvers.pubsub_hub import PubSubHub
 from adledger.resolvers.rate_limit import PointsBudget
 from adledger.resolvers.root import build_schema
@@ -58,6 +60,7 @@ class AdledgerGraphQL(GraphQL):  # type: ignore[type-arg]
         self._state_holder = state_holder
         self._demo_token = demo_token
         self.connection_slots: ConnectionSlots | None = None  # set by the lifespan
+        self.export_desk: ExportDesk | None = None  # set by create_app
         self._ide_page: str | None = None
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
@@ -68,6 +71,7 @@ class AdledgerGraphQL(GraphQL):  # type: ignore[type-arg]
             context = RequestContext(state, authorization)
             context.http_response = response
         context.client_address = request.client.host if request.client else None
+        context.export_desk = self.export_desk  # for createExport (resolvers/exports.py)
         return context
 
     async def on_ws_connect(self, context: RequestContext) -> UnsetType:
@@ -135,6 +139,7 @@ def create_app(settings: Settings, *, graphiql_demo_token: str | None = None) ->
         connection_init_wait_timeout=timedelta(seconds=settings.ws_connection_init_timeout_seconds),
         max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
     )
+    graphql.export_desk = desk = ExportDesk(signing_secret(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -146,6 +151,7 @@ def create_app(settings: Settings, *, graphiql_demo_token: str | None = None) ->
         )
         redis = Redis.from_url(settings.redis_url or "")
         budget.start(redis)
+        desk.start(redis)
         provider = build_provider(settings, redis)
         hub = PubSubHub(settings.redis_url or "")
         graphql.connection_slots = ConnectionSlots(redis, settings.ws_max_connections_per_token)
@@ -190,6 +196,7 @@ def create_app(settings: Settings, *, graphiql_demo_token: str | None = None) ->
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
+            *export_routes(holder, desk),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             graphiql_assets(),

@@ -70,6 +70,8 @@ GROUPS: dict[str, dict[str, str]] = {
         "WS_MAX_CONNECTIONS_PER_TOKEN": "open WebSockets per API token, all processes (5)",
         "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION": "operations in flight per WebSocket (20)",
         "WS_CONNECTION_INIT_TIMEOUT_SECONDS": "time a WebSocket has to send connection_init (10)",
+        "EXPORT_SIGNING_SECRET": "signs CSV export links; one value shared by every API "
+        "process (unset: random per process)",
     },
     "webhooks": {
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": "partner webhook endpoints may be http and reach "

@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     # addresses only; this lets them be http://localhost and the like: `adledger dev` and
     # the tests turn it on, production never should.
     webhook_allow_private_targets: bool = False
+    # Signs the short-lived CSV export links createExport answers (HMAC-SHA256). Unset, each
+    # process makes a random one when it starts: a link then opens only on the process that
+    # made it, so several API processes (`serve --workers N`, replicas) need one shared value.
+    export_signing_secret: str | None = Field(default=None, min_length=32)
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from adledger.resolvers import (
     billing,
     campaigns,
     cards,
+    exports,
     guard,
     invitations,
     makegoods,
@@ -274,6 +275,14 @@ class Mutation:
     redeliver_webhook_event: results.WebhookEndpointResult = strawberry.mutation(
         resolver=webhooks.redeliver_webhook_event,
         description="ADMIN or FINANCE_MANAGER: send one event of the center to the endpoint again.",
+    )
+    create_export: results.CreateExportResult = strawberry.mutation(
+        resolver=exports.create_export,
+        description=(
+            "Members who may read the wallet's (the center's) money, and staff: a signed "
+            "link to a CSV file of its transactions or invoices, valid 10 minutes "
+            "(10 exports a minute per member)."
+        ),
     )
     replay_webhook_events: results.ReplayWebhookEventsResult = strawberry.mutation(
         resolver=webhooks.replay_webhook_events,

@@ -26,6 +26,7 @@ from adledger.schema.errors import (
     SubscriptionRequiredError,
     TargetAlreadyCoveredError,
 )
+from adledger.schema.exports import CreateExportSuccess
 from adledger.schema.invitations import BusinessCenterInvitation
 from adledger.schema.money import Money
 from adledger.schema.refunds import RefundRequest
@@ -518,4 +519,10 @@ WalletSettingsResult = Annotated[
     | CurrencyMismatchError
     | InvalidStateError,
     strawberry.union("WalletSettingsResult"),
+]
+
+
+CreateExportResult = Annotated[
+    CreateExportSuccess | InvalidInputError | NotFoundError | ForbiddenError,
+    strawberry.union("CreateExportResult"),
 ]
