@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import secrets
 import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -485,6 +487,7 @@ WORKER_HEALTHCHECK_SECONDS = 60
 def serve_processes(settings: Settings, workers: int) -> None:
     """`adledger serve --workers N`: uvicorn's process manager runs N API processes, each
     building its app from the environment (so every process reads the same settings)."""
+    share_export_secret(settings, os.environ)
     uvicorn.run(
         "adledger.app.asgi:app_from_environment",
         factory=True,
@@ -497,6 +500,14 @@ def serve_processes(settings: Settings, workers: int) -> None:
         log_config=None,
         access_log=False,
     )
+
+
+def share_export_secret(settings: Settings, environment: MutableMapping[str, str]) -> None:
+    """Without EXPORT_SIGNING_SECRET, one random key for this server's processes (they read
+    it from the environment they inherit): an export link one of them signs opens on any,
+    as the load of `--workers N` lands. Replicas on other hosts still need the setting."""
+    if not settings.export_signing_secret:
+        environment.setdefault("EXPORT_SIGNING_SECRET", secrets.token_urlsafe(48))
 
 
 async def serve_api(

@@ -69,6 +69,8 @@ def signing_secret(settings: Settings) -> bytes:
 def export_routes(holder: dict[str, AppState], desk: ExportDesk) -> list[Route]:
     def route(kind: ExportKind) -> Route:
         async def endpoint(request: Request) -> Response:
+            if request.method == "HEAD":  # Starlette routes it with GET: it would run it all
+                return Response(status_code=405, headers={"Allow": "GET"})
             return await download(holder["state"], desk, request, kind)
 
         return Route(f"/exports/{kind.value}.csv", endpoint, methods=["GET"])

@@ -163,3 +163,12 @@ async def _exports_running(sessions) -> int:
             )
         )
     return int(found or 0)
+
+
+async def test_a_head_request_runs_no_export(api, users) -> None:
+    admin = await users.create("admin")
+    center = await create_center(api, admin)
+    headers = {"Authorization": f"Bearer {admin.token}"}
+    params = around_now(walletId=center.wallet_id)
+    answer = await api.client.head("/exports/transactions.csv", params=params, headers=headers)
+    assert (answer.status_code, answer.headers["allow"]) == (405, "GET")

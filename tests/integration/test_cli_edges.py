@@ -255,3 +255,20 @@ def test_worker_check_without_redis_url_names_the_variable(
     assert captured.err.strip() == (
         "adledger: `adledger worker --check` needs REDIS_URL (the worker reports its health there)"
     )
+
+
+def test_the_processes_of_one_server_share_one_export_key_unless_one_is_set() -> None:
+    # given a server without EXPORT_SIGNING_SECRET, and one with it
+    unset, environment = Settings(export_signing_secret=None), {}
+    chosen = "k" * 40
+    given = {"EXPORT_SIGNING_SECRET": chosen}
+
+    # when each prepares the environment its worker processes inherit
+    devstack.share_export_secret(unset, environment)
+    devstack.share_export_secret(Settings(export_signing_secret=chosen), given)
+
+    # then the first gets one random key every process reads (a valid setting), and the
+    # second keeps its own
+    key = environment["EXPORT_SIGNING_SECRET"]
+    assert Settings(export_signing_secret=key).export_signing_secret == key
+    assert given == {"EXPORT_SIGNING_SECRET": chosen}
