@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -252,6 +252,45 @@ class Loaders:
             except InvalidInput as refused:
                 snapshots = {wallet_id: refused for wallet_id in ids}
             found.update({(w, at): snapshot for w, snapshot in snapshots.items()})
+        return [found[key] for key in keys]
+
+    @cached_property
+    def statement(self) -> DataLoader[tuple[int, str], Any]:
+        """(wallet id, month as asked): one read per month asked, for all its wallets."""
+        return DataLoader(self._statements)
+
+    async def _statements(self, keys: list[tuple[int, str]]) -> list[Any]:
+        by_month: dict[str, list[int]] = defaultdict(list)
+        for wallet_id, month in keys:
+            by_month[month].append(wallet_id)
+        found: dict[tuple[int, str], Any] = {}
+        for month, ids in by_month.items():
+            try:
+                answers: dict[int, Any] = await self._read(
+                    lambda s, m=month, ids=ids: statements.statements(s, ids, m, self._now())
+                )
+            except InvalidInput as refused:
+                answers = {wallet_id: refused for wallet_id in ids}
+            found.update({(w, month): answer for w, answer in answers.items()})
+        return [found[key] for key in keys]
+
+    @cached_property
+    def statement_lines(self) -> DataLoader[tuple[int, date, int | None, int], list[Any]]:
+        """(wallet id, month, after, how many): one read per page shape, for all wallets."""
+        return DataLoader(self._statement_lines)
+
+    async def _statement_lines(
+        self, keys: list[tuple[int, date, int | None, int]]
+    ) -> list[list[Any]]:
+        by_page: dict[tuple[date, int | None, int], list[int]] = defaultdict(list)
+        for wallet_id, *page in keys:
+            by_page[(page[0], page[1], page[2])].append(wallet_id)
+        found: dict[tuple[int, date, int | None, int], list[Any]] = {}
+        for (month, after, limit), ids in by_page.items():
+            rows = await self._read(
+                lambda s, m=month, a=after, n=limit, ids=ids: statements.lines(s, ids, m, a, n)
+            )
+            found.update({(w, month, after, limit): page for w, page in rows.items()})
         return [found[key] for key in keys]
 
     def _rows(

@@ -453,9 +453,8 @@ class Wallet(Node):
     @needs(Permission.READ_MONEY)
     async def statement(self, info: Info, month: str) -> Statement:
         await info.context.authorize(self.center_id, Permission.READ_MONEY)
-        now = info.context.state.now()
         data = await refusing_bad_input(
-            lambda: info.context.read(lambda s: statements.statement(s, self.db_id, month, now))
+            lambda: info.context.loaders.statement.load((self.db_id, month))
         )
         return Statement.of(data, self.row.currency)
 

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adledger.domain.errors import InvalidInput
 from adledger.domain.ledger import AccountKind
 from adledger.domain.months import month_of, month_start, next_month, previous_month
 from adledger.domain.statements import (
@@ -54,13 +55,12 @@ class Total:
 
 @dataclass(frozen=True, slots=True)
 class Statement:
+    wallet_id: int
     month: date
     closed: bool
     opening: Snapshot
     closing: Snapshot
     totals: list[Total]
-    accounts: list[int]
-    """The wallet's bucket accounts: the lines are their postings of the month."""
 
 
 async def balance_at(
@@ -100,42 +100,72 @@ async def _buckets_before(
 async def statement(
     session: AsyncSession, wallet_id: int, month_text: str, now: datetime
 ) -> Statement:
+    found = (await statements(session, [wallet_id], month_text, now))[wallet_id]
+    if isinstance(found, InvalidInput):
+        raise found
+    return found
+
+
+async def statements(
+    session: AsyncSession, wallet_ids: Sequence[int], month_text: str, now: datetime
+) -> dict[int, Statement | InvalidInput]:
+    """The wallets' statements of one month, in five statements however many wallets; a
+    wallet that did not exist in the month gets its INVALID_INPUT instead."""
     month = parse_month(month_text, ("month",))
     start, end = span(month)
-    closings = await repo.closings_before(session, [wallet_id], previous_month(month))
-    if wallet_id in closings.opened:
-        check_month(month, closings.opened[wallet_id], now, ("month",))
+    closings = await repo.closings_before(session, wallet_ids, previous_month(month))
     since = None if closings.through is None else month_start(next_month(closings.through))
     accounts = list(closings.accounts)
     moved = await repo.moved_between(session, accounts, since, start)
-    opening = _buckets(closings, moved)
-    totals = [
-        Total(AccountKind(bucket), kind, amount, count)
-        for bucket, kind, amount, count in await repo.totals(session, accounts, (start, end))
-    ]
+    totals = await repo.totals(session, accounts, (start, end))
     # The opening is the balance at the last instant before the month (a posting dated at
     # its very first instant is one of its lines), the closing at its last instant so far.
     opening_at, closing_at = start - _TICK, min(end - _TICK, now)
-    limits = await repo.credit_limits_at(session, [wallet_id], opening_at)
-    closing_limits = await repo.credit_limits_at(session, [wallet_id], closing_at)
+    limits = await repo.credit_limits_at(session, wallet_ids, opening_at)
+    closing_limits = await repo.credit_limits_at(session, wallet_ids, closing_at)
     closed = closings.closed_through is not None and closings.closed_through >= month
-    return Statement(
-        month,
-        closed,
-        Snapshot(opening_at, opening, limits.get(wallet_id, 0)),
-        Snapshot(closing_at, opening.plus(_moved(totals)), closing_limits.get(wallet_id, 0)),
-        totals,
-        sorted(accounts),
-    )
+    by_wallet = _per_wallet(closings, moved, totals)
+    answers: dict[int, Statement | InvalidInput] = {}
+    for wallet_id in wallet_ids:
+        try:
+            if wallet_id in closings.opened:
+                check_month(month, closings.opened[wallet_id], now, ("month",))
+        except InvalidInput as refused:
+            answers[wallet_id] = refused
+            continue
+        opening, wallet_totals = by_wallet.get(wallet_id, (Buckets(), []))
+        answers[wallet_id] = Statement(
+            wallet_id,
+            month,
+            closed,
+            Snapshot(opening_at, opening, limits.get(wallet_id, 0)),
+            Snapshot(
+                closing_at, opening.plus(_moved(wallet_totals)), closing_limits.get(wallet_id, 0)
+            ),
+            wallet_totals,
+        )
+    return answers
 
 
-def _buckets(closings: repo.Closings, moved: dict[int, int]) -> Buckets:
-    return Buckets.of(
-        {
-            kind: closings.balances.get(account_id, 0) + moved.get(account_id, 0)
-            for account_id, (_, kind) in closings.accounts.items()
-        }
-    )
+def _per_wallet(
+    closings: repo.Closings, moved: dict[int, int], totals: list[tuple[int, str, int, int]]
+) -> dict[int, tuple[Buckets, list[Total]]]:
+    """Each wallet's opening buckets and the month's totals, by bucket then kind."""
+    openings: dict[int, dict[AccountKind, int]] = defaultdict(dict)
+    for account_id, (wallet_id, bucket) in closings.accounts.items():
+        balance = closings.balances.get(account_id, 0) + moved.get(account_id, 0)
+        openings[wallet_id][bucket] = balance
+    found: dict[int, list[Total]] = defaultdict(list)
+    for account_id, kind, amount, count in totals:
+        wallet_id, bucket = closings.accounts[account_id]
+        found[wallet_id].append(Total(bucket, kind, amount, count))
+    return {
+        wallet_id: (
+            Buckets.of(openings[wallet_id]),
+            sorted(found[wallet_id], key=lambda t: (t.bucket.value, t.kind)),
+        )
+        for wallet_id in openings
+    }
 
 
 def _moved(totals: list[Total]) -> Buckets:
@@ -146,9 +176,13 @@ def _moved(totals: list[Total]) -> Buckets:
 
 
 async def lines(
-    session: AsyncSession, statement: Statement, after_id: int | None, limit: int
-) -> list[repo.LineRow]:
-    return await repo.lines(session, statement.accounts, span(statement.month), after_id, limit)
+    session: AsyncSession,
+    wallet_ids: Sequence[int],
+    month: date,
+    after_id: int | None,
+    limit: int,
+) -> dict[int, list[repo.LineRow]]:
+    return await repo.lines(session, wallet_ids, span(month), after_id, limit)
 
 
 async def center_snapshots(

@@ -102,43 +102,47 @@ class LineRow:
 
 async def lines(
     session: AsyncSession,
-    account_ids: Sequence[int],
+    wallet_ids: Sequence[int],
     span: tuple[datetime, datetime],
     after_id: int | None,
     limit: int,
-) -> list[LineRow]:
-    """The accounts' postings dated in the span, in the order the ledger wrote them (by
-    id), after `after_id`, at most `limit`: each account's next ones by its index, merged."""
+) -> dict[int, list[LineRow]]:
+    """Each wallet's bucket postings dated in the span, in the order the ledger wrote them
+    (by id), after `after_id`, at most `limit`: each account's next ones by its index,
+    merged per wallet, in one statement for all the wallets."""
     rows = await raw.fetch(
-        session, _LINES, list(account_ids), span[0], span[1], after_id or 0, limit
+        session, _LINES, list(wallet_ids), span[0], span[1], after_id or 0, limit, _BUCKETS
     )
-    return [LineRow(*row) for row in rows]
+    found: dict[int, list[LineRow]] = {wallet_id: [] for wallet_id in wallet_ids}
+    for row in rows:
+        found[row[0]].append(LineRow(*row[1:]))
+    return found
 
 
 _LINES = (
-    "SELECT p.id, p.created_at, a.kind, p.kind, p.amount, p.balance_after, e.description "
-    "FROM unnest($1::bigint[]) AS a_id(id) "
-    "JOIN ledger_accounts a ON a.id = a_id.id "
+    "SELECT w.id, l.id, l.created_at, l.bucket, l.kind, l.amount, l.balance_after, "
+    "e.description FROM unnest($1::bigint[]) AS w(id) "
+    "CROSS JOIN LATERAL (SELECT p.*, a.kind AS bucket FROM ledger_accounts a "
     "CROSS JOIN LATERAL (SELECT id, created_at, kind, amount, balance_after, entry_id "
     "FROM ledger_postings WHERE account_id = a.id AND created_at >= $2 AND created_at < $3 "
     "AND id > $4 ORDER BY id LIMIT $5) p "
-    "JOIN ledger_entries e ON e.id = p.entry_id ORDER BY p.id LIMIT $5"
+    "WHERE a.wallet_id = w.id AND a.kind = ANY($6::varchar[]) ORDER BY p.id LIMIT $5) l "
+    "JOIN ledger_entries e ON e.id = l.entry_id ORDER BY w.id, l.id"
 )
 
 
 async def totals(
     session: AsyncSession, account_ids: Sequence[int], span: tuple[datetime, datetime]
-) -> list[tuple[str, str, int, int]]:
-    """(bucket, transaction kind, amount, count) of the accounts' postings in the span."""
+) -> list[tuple[int, str, int, int]]:
+    """(account, transaction kind, amount, count) of the accounts' postings in the span."""
     rows = await raw.fetch(session, _TOTALS, list(account_ids), span[0], span[1])
     return [(row[0], row[1], int(row[2]), row[3]) for row in rows]
 
 
 _TOTALS = (
-    "SELECT a.kind, p.kind, SUM(p.amount), COUNT(*) FROM ledger_postings p "
-    "JOIN ledger_accounts a ON a.id = p.account_id "
-    "WHERE p.account_id = ANY($1::bigint[]) AND p.created_at >= $2 AND p.created_at < $3 "
-    "GROUP BY a.kind, p.kind ORDER BY a.kind, p.kind"
+    "SELECT account_id, kind, SUM(amount), COUNT(*) FROM ledger_postings "
+    "WHERE account_id = ANY($1::bigint[]) AND created_at >= $2 AND created_at < $3 "
+    "GROUP BY account_id, kind"
 )
 
 

@@ -336,3 +336,35 @@ async def test_a_centers_balance_at_is_its_own_wallet_and_its_accounts_summed(
         ("30.00", "70.00"),
         ("25.00", "95.00"),
     ]
+
+
+MANY = """query($id: ID!) { businessCenter(id: $id) { adAccounts(first: 20) { edges { node {
+  wallet { statement(month: "2026-01") { closing { cash { amount } } totals { count }
+    lines(first: 5) { edges { node { amount { amount } transaction { kind } } } } } } } } } } }"""
+
+
+async def _centers_statements(api, users, statements, accounts: int) -> tuple[list, int]:
+    shop = await open_shop(api, users, cash="10.00")
+    for n in range(accounts - 1):
+        account = await create_account(api, shop.center, name=f"Account {n}")
+        await users.fund(account.wallet_id, "10.00")
+    statements.statements.clear()
+    answer = await api.data(MANY, {"id": shop.center.id}, shop.token)
+    reads = [s for s in statements.statements if "ledger_" in s or "wallet_credit" in s]
+    return answer["businessCenter"]["adAccounts"]["edges"], len(reads)
+
+
+async def test_many_wallets_statements_are_read_together(
+    api, users, statements, time_travel
+) -> None:
+    # given a center of 2 ad accounts and one of 8, each funded with 10.00 in January
+    time_travel.to(JANUARY)
+    two, reads_two = await _centers_statements(api, users, statements, 2)
+    eight, reads_eight = await _centers_statements(api, users, statements, 8)
+
+    # then every account's statement and lines are there, read in as many statements
+    wallets = [edge["node"]["wallet"]["statement"] for edge in eight]
+    assert {w["closing"]["cash"]["amount"] for w in wallets} == {"10.00"}
+    assert [len(w["lines"]["edges"]) for w in wallets] == [1] * 8
+    assert len(two) == 2
+    assert reads_eight == reads_two, (reads_two, reads_eight)

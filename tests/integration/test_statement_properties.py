@@ -159,7 +159,7 @@ async def _check_statement(
     start, end = month_start(found.month), month_start(next_month(found.month))
     assert _as_sums(found.opening) == _expected(_sums(postings, start)), month
     assert _as_sums(found.closing) == _expected(_sums(postings, end)), month
-    lines = await statements.lines(session, found, None, 10_000)
+    lines = (await statements.lines(session, [wallet_id], found.month, None, 10_000))[wallet_id]
     mine = [p for p in postings if start <= p[1] < end]
     assert [line.id for line in lines] == [p[0] for p in mine], month
     moved: dict[str, int] = defaultdict(int)
