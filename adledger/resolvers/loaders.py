@@ -41,6 +41,7 @@ from adledger.store import balance_alerts as alert_repo
 from adledger.store import business_centers as centers
 
 K = TypeVar("K", bound=Hashable)
+H = TypeVar("H", bound=Hashable)
 T = TypeVar("T")
 # The request's reads: one statement at a time on its session (RequestContext.read).
 Read = Callable[[Callable[[AsyncSession], Awaitable[T]]], Awaitable[T]]
@@ -237,60 +238,53 @@ class Loaders:
     @cached_property
     def balance_at(self) -> DataLoader[tuple[int, datetime], Snapshot]:
         """(wallet id, instant): one read per instant asked, for all its wallets."""
-        return DataLoader(self._balances_at)
 
-    async def _balances_at(self, keys: list[tuple[int, datetime]]) -> list[Any]:
-        by_instant: dict[datetime, list[int]] = defaultdict(list)
-        for wallet_id, at in keys:
-            by_instant[at].append(wallet_id)
-        found: dict[tuple[int, datetime], Any] = {}
-        for at, ids in by_instant.items():
-            try:
-                snapshots = await self._read(
-                    lambda s, at=at, ids=ids: statements.snapshots_at(s, ids, at, self._now())
-                )
-            except InvalidInput as refused:
-                snapshots = {wallet_id: refused for wallet_id in ids}
-            found.update({(w, at): snapshot for w, snapshot in snapshots.items()})
-        return [found[key] for key in keys]
+        async def load(keys: list[tuple[int, datetime]]) -> list[Any]:
+            return await self._per_wallet(
+                keys, lambda s, ids, at: statements.snapshots_at(s, ids, at, self._now())
+            )
+
+        return DataLoader(load)
 
     @cached_property
     def statement(self) -> DataLoader[tuple[int, str], Any]:
         """(wallet id, month as asked): one read per month asked, for all its wallets."""
-        return DataLoader(self._statements)
 
-    async def _statements(self, keys: list[tuple[int, str]]) -> list[Any]:
-        by_month: dict[str, list[int]] = defaultdict(list)
-        for wallet_id, month in keys:
-            by_month[month].append(wallet_id)
-        found: dict[tuple[int, str], Any] = {}
-        for month, ids in by_month.items():
-            try:
-                answers: dict[int, Any] = await self._read(
-                    lambda s, m=month, ids=ids: statements.statements(s, ids, m, self._now())
-                )
-            except InvalidInput as refused:
-                answers = {wallet_id: refused for wallet_id in ids}
-            found.update({(w, month): answer for w, answer in answers.items()})
-        return [found[key] for key in keys]
+        async def load(keys: list[tuple[int, str]]) -> list[Any]:
+            return await self._per_wallet(
+                keys, lambda s, ids, month: statements.statements(s, ids, month, self._now())
+            )
+
+        return DataLoader(load)
 
     @cached_property
-    def statement_lines(self) -> DataLoader[tuple[int, date, int | None, int], list[Any]]:
-        """(wallet id, month, after, how many): one read per page shape, for all wallets."""
-        return DataLoader(self._statement_lines)
+    def statement_lines(self) -> DataLoader[tuple[int, tuple[date, int | None, int]], Any]:
+        """(wallet id, (month, after, how many)): one read per page asked, for all wallets."""
 
-    async def _statement_lines(
-        self, keys: list[tuple[int, date, int | None, int]]
-    ) -> list[list[Any]]:
-        by_page: dict[tuple[date, int | None, int], list[int]] = defaultdict(list)
-        for wallet_id, *page in keys:
-            by_page[(page[0], page[1], page[2])].append(wallet_id)
-        found: dict[tuple[int, date, int | None, int], list[Any]] = {}
-        for (month, after, limit), ids in by_page.items():
-            rows = await self._read(
-                lambda s, m=month, a=after, n=limit, ids=ids: statements.lines(s, ids, m, a, n)
+        async def load(keys: list[tuple[int, tuple[date, int | None, int]]]) -> list[Any]:
+            return await self._per_wallet(
+                keys, lambda s, ids, page: statements.lines(s, ids, *page)
             )
-            found.update({(w, month, after, limit): page for w, page in rows.items()})
+
+        return DataLoader(load)
+
+    async def _per_wallet(
+        self,
+        keys: list[tuple[int, H]],
+        fetch: Callable[[AsyncSession, list[int], H], Awaitable[dict[int, Any]]],
+    ) -> list[Any]:
+        """Keys (wallet id, what is asked of it): one read per distinct ask, for all the
+        wallets asked it; an ask refused as bad input answers its refusal to each of them."""
+        by_ask: dict[H, list[int]] = defaultdict(list)
+        for wallet_id, ask in keys:
+            by_ask[ask].append(wallet_id)
+        found: dict[tuple[int, H], Any] = {}
+        for ask, ids in by_ask.items():
+            try:
+                answers = await self._read(lambda s, a=ask, ids=ids: fetch(s, ids, a))
+            except InvalidInput as refused:
+                answers = {wallet_id: refused for wallet_id in ids}
+            found.update({(w, ask): answer for w, answer in answers.items()})
         return [found[key] for key in keys]
 
     def _rows(

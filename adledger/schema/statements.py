@@ -141,8 +141,8 @@ class Statement:
         self, info: Info, first: int | None = 100, after: str | None = None
     ) -> StatementLineConnection:
         args = PageArgs.parse(first, after)
-        page = (self.data.wallet_id, self.data.month, args.after_id, args.first + 1)
-        rows = await info.context.loaders.statement_lines.load(page)
+        page = (self.data.month, args.after_id, args.first + 1)
+        rows = await info.context.loaders.statement_lines.load((self.data.wallet_id, page))
         shown = rows[: args.first]
         edges = [
             StatementLineEdge(cursor=to_cursor(r.id), node=StatementLine.from_row(r, self.currency))
