@@ -97,15 +97,6 @@ async def _buckets_before(
     return closings.opened, {w: Buckets.of(by_wallet[w]) for w in wallet_ids}
 
 
-async def statement(
-    session: AsyncSession, wallet_id: int, month_text: str, now: datetime
-) -> Statement:
-    found = (await statements(session, [wallet_id], month_text, now))[wallet_id]
-    if isinstance(found, InvalidInput):
-        raise found
-    return found
-
-
 async def statements(
     session: AsyncSession, wallet_ids: Sequence[int], month_text: str, now: datetime
 ) -> dict[int, Statement | InvalidInput]:

@@ -341,6 +341,7 @@ class _Seed:
                     "amount": -minor,
                     "balance_after": None,
                     "kind": kind,
+                    "created_at": self.now,  # the month World.month names, whenever it runs
                 },
                 {
                     "entry_id": entry,
@@ -348,6 +349,7 @@ class _Seed:
                     "amount": minor,
                     "balance_after": balances[wallet],
                     "kind": kind,
+                    "created_at": self.now,
                 },
             ]
         await _insert(s, m.LedgerPosting, postings)

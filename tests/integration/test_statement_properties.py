@@ -155,7 +155,8 @@ async def _check_statement(
     postings: list[tuple[int, datetime, str, int]],
     now: datetime,
 ) -> None:
-    found = await statements.statement(session, wallet_id, month, now)
+    found = (await statements.statements(session, [wallet_id], month, now))[wallet_id]
+    assert isinstance(found, statements.Statement), found
     start, end = month_start(found.month), month_start(next_month(found.month))
     assert _as_sums(found.opening) == _expected(_sums(postings, start)), month
     assert _as_sums(found.closing) == _expected(_sums(postings, end)), month
