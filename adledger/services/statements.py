@@ -63,12 +63,6 @@ class Statement:
     totals: list[Total]
 
 
-async def balance_at(
-    session: AsyncSession, wallet_id: int, at: datetime, now: datetime
-) -> Snapshot:
-    return (await snapshots_at(session, [wallet_id], at, now))[wallet_id]
-
-
 async def snapshots_at(
     session: AsyncSession, wallet_ids: Sequence[int], at: datetime, now: datetime
 ) -> dict[int, Snapshot]:

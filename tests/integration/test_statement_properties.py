@@ -140,7 +140,7 @@ async def _check(sessions: async_sessionmaker[AsyncSession], wallet_id: int) -> 
         wallet = await wallet_repo.wallet(session, wallet_id)
         assert wallet is not None
         for at in sorted(i for i in instants if wallet.created_at <= i <= now):
-            snapshot = await statements.balance_at(session, wallet_id, at, now)
+            snapshot = (await statements.snapshots_at(session, [wallet_id], at, now))[wallet_id]
             assert _as_sums(snapshot) == _expected(_sums(postings, at + tick)), at
         month = month_of(wallet.created_at)
         while month_start(month) <= now:
