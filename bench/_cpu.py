@@ -60,20 +60,18 @@ class CpuWatch:
     def cores(self) -> dict[str, float]:
         """Cores each group kept busy since `start`, on average: processes started since
         (PostgreSQL backends of new pool connections) count whole."""
-        elapsed, mine = time.monotonic() - self.started, os.getpid()
-        used: dict[str, float] = defaultdict(float)
+        elapsed = time.monotonic() - self.started
+        return {group: used / elapsed for group, used in self.seconds().items()}
+
+    def seconds(self) -> dict[str, float]:
+        """CPU seconds each group used since `start`."""
+        mine, used = os.getpid(), defaultdict(float)
         for process in psutil.process_iter():
             group = _group(process, mine)
             if group is not None:
                 earlier = self.before.get(process.pid, (group, 0.0))[1]
                 used[group] += _seconds(process) - earlier
-        return {group: used[group] / elapsed for group in GROUPS}
-
-    def seconds(self) -> dict[str, float]:
-        """CPU seconds each group used since `start`."""
-        return {
-            group: used * (time.monotonic() - self.started) for group, used in self.cores().items()
-        }
+        return {group: used[group] for group in GROUPS}
 
 
 def describe(cores: dict[str, float]) -> str:
